@@ -1,0 +1,63 @@
+"""The registry of node types, filled by importing every module of the ``nodes`` package."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.engine.declaration import NodeSpec
+
+
+class Registry:
+    """Node specs by stable type id."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, NodeSpec] = {}
+        self._discovered = False
+
+    def add(self, spec: NodeSpec) -> None:
+        existing = self._specs.get(spec.type_id)
+        if existing is not None and existing.func is not spec.func:
+            if existing.func.__qualname__ != spec.func.__qualname__:
+                raise ValueError(f"node type {spec.type_id!r} is declared twice")
+        self._specs[spec.type_id] = spec
+
+    def discover(self, package: str = "nodes") -> Registry:
+        """Import every module of ``package`` so their declarations register."""
+        if self._discovered:
+            return self
+        pkg = importlib.import_module(package)
+        for info in pkgutil.iter_modules(pkg.__path__, prefix=f"{package}."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)
+        self._discovered = True
+        return self
+
+    def get(self, type_id: str) -> NodeSpec | None:
+        return self._specs.get(type_id)
+
+    def __contains__(self, type_id: object) -> bool:
+        return type_id in self._specs
+
+    def __iter__(self) -> Iterator[NodeSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: (s.category, s.title)))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def by_category(self) -> dict[str, list[NodeSpec]]:
+        grouped: dict[str, list[NodeSpec]] = {}
+        for spec in self:
+            grouped.setdefault(spec.category, []).append(spec)
+        return grouped
+
+
+REGISTRY = Registry()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry with every node in ``nodes/`` discovered."""
+    return REGISTRY.discover()

@@ -1,0 +1,43 @@
+"""Port types: what may flow along a link, and the kinds of value inputs.
+
+Types are plain strings so that workflow files, the GUI and the CLI can name them.
+"""
+
+from __future__ import annotations
+
+MODEL = "MODEL"
+CLIP = "CLIP"
+VAE = "VAE"
+CONDITIONING = "CONDITIONING"
+LATENT = "LATENT"
+NOISE = "NOISE"
+IMAGE = "IMAGE"
+MASK = "MASK"
+UPSCALE_MODEL = "UPSCALE_MODEL"
+
+LINK_TYPES: tuple[str, ...] = (
+    MODEL,
+    CLIP,
+    VAE,
+    CONDITIONING,
+    LATENT,
+    NOISE,
+    IMAGE,
+    MASK,
+    UPSCALE_MODEL,
+)
+
+INT = "INT"
+FLOAT = "FLOAT"
+STRING = "STRING"
+BOOLEAN = "BOOLEAN"
+CHOICE = "CHOICE"
+
+VALUE_TYPES: tuple[str, ...] = (INT, FLOAT, STRING, BOOLEAN, CHOICE)
+
+ANY = "*"
+
+
+def compatible(output_type: str, input_type: str) -> bool:
+    """Whether an output of ``output_type`` may feed an input of ``input_type``."""
+    return output_type == input_type or ANY in (output_type, input_type)

@@ -1,0 +1,238 @@
+"""Workflow files: JSON documents (or PNGs that embed one) <-> the engine's Graph.
+
+A document has a ``format`` name and a ``version``; older versions are upgraded on load
+through ``MIGRATIONS`` (ordered, one step per version) and node values through each node
+type's own migrations. Saving is atomic: a temporary file is renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as SchemaError
+
+from app.engine.graph import Edge, Graph, NodeInstance
+from app.engine.registry import Registry
+
+FORMAT = "diffusion-studio/workflow"
+VERSION = 1
+PNG_CHUNK = "workflow"
+PNG_PARAMETERS_CHUNK = "parameters"
+
+# MIGRATIONS[v] upgrades a raw document of version v to version v + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class WorkflowError(Exception):
+    """A workflow file cannot be read; the message names the file and what is wrong."""
+
+    def __init__(self, source: str | Path, message: str) -> None:
+        self.source = str(source)
+        self.reason = message
+        super().__init__(f"{source}: {message}")
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    type: str
+    type_version: int = 1
+    title: str | None = None
+    position: tuple[float, float] = (0.0, 0.0)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Link(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    source: str
+    output: str
+    target: str
+    input: str
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    format: str
+    version: int
+    nodes: list[_Node]
+    links: list[_Link] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def to_document(graph: Graph) -> dict[str, Any]:
+    """The JSON-ready document of ``graph``."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "nodes": [
+            {
+                "id": n.id,
+                "type": n.type,
+                "type_version": n.type_version,
+                "title": n.title,
+                "position": list(n.position),
+                "values": n.values,
+            }
+            for n in graph.nodes.values()
+        ],
+        "links": [
+            {"source": e.source, "output": e.output, "target": e.target, "input": e.input}
+            for e in graph.edges
+        ],
+        "metadata": graph.metadata,
+    }
+
+
+def from_document(
+    raw: Any, source: str | Path, registry: Registry | None = None, strict: bool = True
+) -> Graph:
+    """Build a Graph from a parsed document, upgrading older versions.
+
+    Args:
+        strict: when True, node types missing from ``registry`` are an error.
+
+    Raises:
+        WorkflowError: the document is malformed; the message says where.
+    """
+    if not isinstance(raw, dict):
+        raise WorkflowError(source, "not a workflow: the top level must be a JSON object")
+    if raw.get("format") != FORMAT:
+        raise WorkflowError(
+            source, f"not a workflow of this app (format is {raw.get('format')!r}, "
+            f"expected {FORMAT!r})"
+        )
+    raw = _upgrade(raw, source)
+    try:
+        doc = _Document.model_validate(raw)
+    except SchemaError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:8]
+        )
+        raise WorkflowError(source, f"wrong structure: {details}") from None
+    graph = Graph(metadata=doc.metadata)
+    for item in doc.nodes:
+        if item.id in graph.nodes:
+            raise WorkflowError(source, f"node id {item.id!r} appears twice")
+        values = dict(item.values)
+        version = item.type_version
+        spec = registry.get(item.type) if registry is not None else None
+        if spec is not None:
+            while version < spec.version:
+                step = spec.migrations.get(version)
+                if step is None:
+                    raise WorkflowError(
+                        source, f"node #{item.id} ({item.type}) is version {version}; "
+                        f"no migration to version {spec.version}"
+                    )
+                values, version = step(values), version + 1
+        graph.nodes[item.id] = NodeInstance(
+            id=item.id,
+            type=item.type,
+            title=item.title or (spec.title if spec else item.type),
+            values=values,
+            position=item.position,
+            type_version=version,
+        )
+    if strict and registry is not None:
+        unknown = sorted({n.type for n in graph.nodes.values() if n.type not in registry})
+        if unknown:
+            raise WorkflowError(source, f"unknown node type(s): {', '.join(unknown)}")
+    for link in doc.links:
+        missing = [i for i in (link.source, link.target) if i not in graph.nodes]
+        if missing:
+            raise WorkflowError(
+                source, f"a link {link.source}.{link.output} -> {link.target}.{link.input} "
+                f"refers to missing node #{missing[0]}"
+            )
+        graph.edges.append(Edge(link.source, link.output, link.target, link.input))
+    return graph
+
+
+def _upgrade(raw: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    version = raw.get("version")
+    if not isinstance(version, int):
+        raise WorkflowError(source, "the 'version' field is missing or not a number")
+    if version > VERSION:
+        raise WorkflowError(
+            source, f"written by a newer version of the app (format version {version}; "
+            f"this app reads up to {VERSION})"
+        )
+    while version < VERSION:
+        raw = MIGRATIONS[version](dict(raw))
+        version += 1
+        raw["version"] = version
+    return raw
+
+
+def load_workflow(
+    path: str | Path, registry: Registry | None = None, strict: bool = True
+) -> Graph:
+    """Read a workflow from a .json file or from a PNG written by Save Image.
+
+    Raises:
+        WorkflowError: the file is missing, unreadable or not a valid workflow.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WorkflowError(path, "no such file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
+    if data.startswith(b"\x89PNG"):
+        text = _png_workflow_text(path)
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise WorkflowError(path, "not a workflow: the file is not UTF-8 text") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        raise WorkflowError(
+            path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    return from_document(raw, path, registry, strict)
+
+
+def _png_workflow_text(path: Path) -> str:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            chunks = dict(getattr(image, "text", {}) or {})
+    except Exception as exc:  # corrupt PNG: PIL raises many kinds
+        raise WorkflowError(path, f"the PNG cannot be read ({exc})") from None
+    if PNG_CHUNK not in chunks:
+        raise WorkflowError(path, "this PNG carries no workflow (it was not saved by this app)")
+    return chunks[PNG_CHUNK]
+
+
+def save_workflow(graph: Graph, path: str | Path) -> Path:
+    """Write ``graph`` to ``path`` atomically (the old file stays intact on failure)."""
+    path = Path(path)
+    text = json.dumps(to_document(graph), indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, text.encode("utf-8"))
+    return path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
