@@ -1,0 +1,149 @@
+"""Implementations of the CLI subcommands (imported only when one is chosen)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.main import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from app.engine.graph import Graph
+from app.engine.registry import Registry, default_registry
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | None:
+    """Load a workflow and apply overrides; prints the problem and returns None on error."""
+    from app.engine.overrides import OverrideError, apply_overrides
+    from app.engine.workflow import WorkflowError, load_workflow
+
+    try:
+        graph = load_workflow(path, registry)
+        return apply_overrides(graph, registry, overrides)
+    except WorkflowError as exc:
+        _error(str(exc))
+    except OverrideError as exc:
+        _error(f"{path}: bad --set:\n{exc}")
+    return None
+
+
+def resolve_device(name: str) -> str:
+    if name != "auto":
+        if name == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("--device cuda: no CUDA GPU is available to torch here")
+        return name
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from app.cli.progress import ProgressPrinter, summary
+    from app.engine.context import CancelToken, RunOptions
+    from app.engine.executor import Executor
+    from app.engine.validation import ValidationError
+    from app.engine.workflow import to_document
+
+    registry = default_registry()
+    graph = load_graph(args.workflow, args.overrides, registry)
+    if graph is None:
+        return EXIT_INVALID
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    options = RunOptions(device=device, output_dir=args.out, previews=not args.no_previews,
+                         workflow=to_document(graph))
+    cancel = CancelToken()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        print("\ncancelling (Ctrl+C again to abort at once)...", file=sys.stderr)
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = Executor(registry).run(
+            graph, options=options, listeners=[ProgressPrinter(args.quiet)], cancel=cancel
+        )
+    except ValidationError as exc:
+        _error(f"{args.workflow}: {exc}")
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    titles = {n.id: n.title for n in graph.nodes.values()}
+    print(summary(result, titles))
+    if result.status == "failed":
+        _error(result.error or "a node failed")
+        return EXIT_FAILED
+    if result.status == "cancelled":
+        _error("cancelled")
+        return EXIT_CANCELLED
+    return EXIT_OK
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from app.engine.validation import validate
+
+    registry = default_registry()
+    graph = load_graph(args.workflow, args.overrides, registry)
+    if graph is None:
+        return EXIT_INVALID
+    problems = validate(graph, registry)
+    if problems:
+        _error(f"{args.workflow}: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.workflow}: ok ({len(graph.nodes)} nodes, {len(graph.edges)} links)")
+    return EXIT_OK
+
+
+def nodes_command(args: argparse.Namespace) -> int:
+    from app.engine import docs
+
+    registry = default_registry()
+    if args.schema:
+        print(json.dumps(docs.workflow_schema(registry), indent=2))
+    elif args.markdown:
+        print(docs.markdown(registry))
+    else:
+        print(docs.listing(registry))
+    return EXIT_OK
+
+
+def train_demo_command(args: argparse.Namespace) -> int:
+    from pipelines.demo.train import train_demo
+
+    kwargs: dict[str, Any] = {"device": args.device, "seed": args.seed}
+    if args.steps is not None:
+        kwargs["steps"] = args.steps
+    path = train_demo(args.out, **kwargs)
+    print(f"trained model written to {path}")
+    return EXIT_OK
+
+
+def open_window() -> int:
+    try:
+        from app.gui.main_window import run_app
+    except ImportError as exc:
+        _error(f"the desktop window is not available ({exc}); use `python main.py run ...`")
+        return EXIT_INVALID
+    return run_app()

@@ -1,0 +1,78 @@
+"""The headless command line: run, validate and list nodes; exit codes say what happened.
+
+Exit codes: 0 ok, 1 a node failed, 2 invalid workflow or arguments, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Diffusion Studio: a node-graph studio for image diffusion. "
+        "Without a command it opens the desktop window.",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run a workflow (.json, or a PNG saved by the app)")
+    run.add_argument("workflow", type=Path)
+    _add_overrides(run)
+    run.add_argument("--out", type=Path, default=Path("output"), help="output folder")
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    run.add_argument("--no-previews", action="store_true", help="skip step previews")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    validate = sub.add_parser("validate", help="check a workflow without running it")
+    validate.add_argument("workflow", type=Path)
+    _add_overrides(validate)
+
+    nodes = sub.add_parser("nodes", help="list node types with their inputs and outputs")
+    nodes.add_argument("--markdown", action="store_true", help="print reference docs")
+    nodes.add_argument("--schema", action="store_true", help="print the JSON schema")
+
+    train = sub.add_parser("train-demo", help="train the built-in demo model from scratch")
+    train.add_argument("--out", type=Path, required=True)
+    train.add_argument("--steps", type=int, default=None)
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="NODE.FIELD=VALUE",
+        help="change a value; NODE is a node id or title (repeatable)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from app.cli.commands import run_command
+
+        return run_command(args)
+    if args.command == "validate":
+        from app.cli.commands import validate_command
+
+        return validate_command(args)
+    if args.command == "nodes":
+        from app.cli.commands import nodes_command
+
+        return nodes_command(args)
+    if args.command == "train-demo":
+        from app.cli.commands import train_demo_command
+
+        return train_demo_command(args)
+    from app.cli.commands import open_window
+
+    return open_window()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

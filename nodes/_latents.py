@@ -1,0 +1,50 @@
+"""Latent helpers shared by latent and sampling nodes (torch imported lazily)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.types import Latent
+
+
+@dataclass
+class EmptyLatent(Latent):
+    """A blank latent that remembers its pixel size, so the sampler can give it the
+    latent geometry (channels, downscale factor) of whichever model it meets."""
+
+    pixel_width: int = 0
+    pixel_height: int = 0
+
+
+def empty(width: int, height: int, batch_size: int, channels: int = 4, factor: int = 8):
+    import torch
+
+    samples = torch.zeros(batch_size, channels, height // factor, width // factor)
+    return EmptyLatent(samples=samples, pixel_width=width, pixel_height=height)
+
+
+def fit_to_model(latent: Latent, model) -> Latent:
+    """Give an empty latent the model's latent geometry; leave real latents alone."""
+    if not isinstance(latent, EmptyLatent):
+        return latent
+    factor, channels = model.vae_scale_factor, model.latent_channels
+    b = latent.samples.shape[0]
+    expected = (b, channels, latent.pixel_height // factor, latent.pixel_width // factor)
+    if tuple(latent.samples.shape) == expected:
+        return latent
+    return empty(latent.pixel_width, latent.pixel_height, b, channels, factor)
+
+
+def upscale(latent: Latent, method: str, factor: float, width: int, height: int) -> Latent:
+    from pipelines.image import upscale_latent
+
+    if factor > 0:
+        return upscale_latent(latent, method, factor=factor)
+    if width == 0 and height == 0:
+        raise ValueError("set a factor above 0, or a width and/or height")
+    # width/height are in pixels; upscale_latent takes latent cells
+    h, w = latent.samples.shape[-2:]
+    scale = getattr(latent, "pixel_width", 0) / w if getattr(latent, "pixel_width", 0) else 8
+    cells_w = round(width / scale) if width else round(w * (height / scale) / h)
+    cells_h = round(height / scale) if height else round(h * (width / scale) / w)
+    return upscale_latent(latent, method, width=cells_w, height=cells_h)

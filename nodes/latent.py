@@ -1,0 +1,49 @@
+"""Latent nodes: empty latents, latent upscaling."""
+
+from __future__ import annotations
+
+from app.engine.declaration import Choice, Float, Int, Link, Output, node
+from app.engine.types import LATENT
+from pipelines.catalog import LATENT_UPSCALE_METHODS
+
+_SIZE = {"min": 8, "max": 8192, "step": 8}
+
+
+@node(
+    "latent.empty",
+    title="Empty Latent",
+    category="latent",
+    description="A blank latent of the given image size; the sampler fills it from noise.",
+    inputs=[
+        Int("width", 512, description="Image width in pixels.", **_SIZE),
+        Int("height", 512, description="Image height in pixels.", **_SIZE),
+        Int("batch_size", 1, min=1, max=64, description="Images generated at once."),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def empty_latent(ctx, width: int, height: int, batch_size: int):
+    from nodes._latents import empty
+
+    return empty(width, height, batch_size)
+
+
+@node(
+    "latent.upscale",
+    title="Latent Upscale",
+    category="latent",
+    description="Resize a latent by a factor or to an image size (pixels).",
+    inputs=[
+        Link("latent", LATENT),
+        Choice("method", "nearest-exact", choices=LATENT_UPSCALE_METHODS,
+               description="Interpolation."),
+        Float("factor", 1.5, min=0.0, max=8.0, step=0.05,
+              description="Scale factor; 0 to use width and height instead."),
+        Int("width", 0, min=0, max=8192, step=8, description="Target width in pixels (0: keep aspect)."),
+        Int("height", 0, min=0, max=8192, step=8, description="Target height in pixels (0: keep aspect)."),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def latent_upscale(ctx, latent, method: str, factor: float, width: int, height: int):
+    from nodes._latents import upscale
+
+    return upscale(latent, method, factor, width, height)

@@ -1,0 +1,43 @@
+"""Loader nodes: checkpoints (diffusion model, text encoder and VAE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.declaration import Output, String, node
+from app.engine.types import CLIP, MODEL, VAE
+from nodes._models import resolve_model
+
+
+def _checkpoint_fingerprint(values: dict[str, Any]) -> Any:
+    try:
+        path = resolve_model(values["checkpoint"], "checkpoints")
+    except FileNotFoundError:
+        return None
+    return [str(path.resolve()), path.stat().st_mtime_ns]
+
+
+@node(
+    "loaders.checkpoint",
+    title="Load Checkpoint",
+    category="loaders",
+    description="Load a diffusion model, its text encoder and its VAE from a model folder.",
+    inputs=[
+        String(
+            "checkpoint",
+            "demo",
+            kind="model:checkpoints",
+            description="Model name in the model folders, or a path to a diffusers folder.",
+        )
+    ],
+    outputs=[
+        Output("model", MODEL, "The denoising network and its noise schedule."),
+        Output("clip", CLIP, "The text encoder and tokenizer."),
+        Output("vae", VAE, "The autoencoder between pixels and latents."),
+    ],
+    fingerprint=_checkpoint_fingerprint,
+)
+def load_checkpoint(ctx, checkpoint: str):
+    from pipelines.loading import load_checkpoint as load
+
+    return load(resolve_model(checkpoint, "checkpoints"), device=ctx.device)

@@ -1,0 +1,102 @@
+"""Sampling nodes: noise, the sampler (the reverse process) and forward diffusion."""
+
+from __future__ import annotations
+
+from app.engine.declaration import Choice, Float, Int, Link, Output, node
+from app.engine.types import CONDITIONING, LATENT, MODEL, NOISE
+from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
+
+MAX_SEED = 2**63 - 1
+
+
+@node(
+    "sampling.noise",
+    title="Noise Source",
+    category="sampling",
+    description="Reproducible Gaussian noise generated on the CPU, so a seed gives the "
+    "same image on every device.",
+    inputs=[
+        Int("seed", 0, min=0, max=MAX_SEED, widget="seed", description="Random seed."),
+        Choice("mode", "batch", choices=("batch", "per_image"),
+               description="batch: one stream for the whole batch (as diffusers); "
+               "per_image: image i uses seed+i, so any image can be re-made alone."),
+    ],
+    outputs=[Output("noise", NOISE)],
+)
+def noise_source(ctx, seed: int, mode: str):
+    from pipelines.types import Noise
+
+    return Noise(seed=seed, mode=mode)
+
+
+@node(
+    "sampling.sampler",
+    title="Sampler",
+    category="sampling",
+    description="Denoise a latent from noise, guided by the prompts (classifier-free "
+    "guidance), with a diffusers scheduler.",
+    inputs=[
+        Link("model", MODEL),
+        Link("positive", CONDITIONING, "What the image should show."),
+        Link("negative", CONDITIONING, "What to steer away from (often an empty prompt)."),
+        Link("latent", LATENT, "Empty Latent for text-to-image, or an encoded image."),
+        Link("noise", NOISE),
+        Choice("sampler", "euler", choices=SAMPLER_NAMES, description="Sampling method."),
+        Choice("schedule", "normal", choices=SCHEDULE_NAMES, description="Noise schedule."),
+        Int("steps", 20, min=1, max=1000, description="Denoising steps."),
+        Float("cfg", 7.5, min=0.0, max=30.0, step=0.5,
+              description="Guidance scale; 1 turns guidance off."),
+        Float("denoise", 1.0, min=0.0, max=1.0, step=0.05,
+              description="How much of the schedule to run; below 1 keeps some of the input."),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def sampler(ctx, model, positive, negative, latent, noise, sampler, schedule, steps, cfg,
+            denoise):
+    from pipelines.denoise import denoise as run_denoise
+
+    from nodes._latents import fit_to_model
+
+    def on_step(index: int, total: int, x0) -> None:
+        preview = None
+        if ctx.wants_previews:
+            from pipelines.previews import latent_to_rgb
+
+            preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,
+                                    family=model.family)
+        ctx.progress(index + 1, total, preview)
+
+    ctx.check_cancelled()
+    return run_denoise(
+        model, positive, negative, fit_to_model(latent, model), noise,
+        sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, denoise=denoise,
+        device=ctx.device, callback=on_step,
+    )
+
+
+@node(
+    "sampling.add_noise",
+    title="Add Noise",
+    category="sampling",
+    description="Forward diffusion: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, "
+    "with the model's noise schedule.",
+    inputs=[
+        Link("model", MODEL, "Supplies the noise schedule (beta_t)."),
+        Link("latent", LATENT, "The clean latent x_0."),
+        Link("noise", NOISE),
+        Int("timestep", 500, min=0, max=999, description="t: 0 is clean, 999 nearly pure noise."),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def add_noise(ctx, model, latent, noise, timestep: int):
+    from pipelines.forward import NoiseSchedule
+    from pipelines.forward import add_noise as forward
+
+    from nodes._latents import fit_to_model
+    from pipelines.types import Latent
+
+    latent = fit_to_model(latent, model)
+    schedule = NoiseSchedule.from_config(model.scheduler_config)
+    timestep = min(timestep, len(schedule.alphas_cumprod) - 1)
+    eps = noise.sample(tuple(latent.samples.shape))
+    return Latent(samples=forward(latent.samples, eps, timestep, schedule))
