@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pipelines.types import Latent
 
 
-@dataclass
+@dataclass(eq=False)
 class EmptyLatent(Latent):
     """A blank latent that remembers its pixel size, so the sampler can give it the
     latent geometry (channels, downscale factor) of whichever model it meets."""

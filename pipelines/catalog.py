@@ -11,10 +11,8 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "heun",
     "dpm_2",
     "dpm_2_ancestral",
-    "lms",
     "dpmpp_2m",
     "dpmpp_2m_sde",
-    "dpmpp_sde",
     "ddim",
     "ddpm",
     "unipc",
@@ -22,7 +20,7 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "lcm",
 )
 
-SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta")
+SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform")
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")

@@ -138,12 +138,3 @@ def train_demo_command(args: argparse.Namespace) -> int:
     path = train_demo(args.out, **kwargs)
     print(f"trained model written to {path}")
     return EXIT_OK
-
-
-def open_window() -> int:
-    try:
-        from app.gui.main_window import run_app
-    except ImportError as exc:
-        _error(f"the desktop window is not available ({exc}); use `python main.py run ...`")
-        return EXIT_INVALID
-    return run_app()

@@ -18,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Diffusion Studio: a node-graph studio for image diffusion. "
         "Without a command it opens the desktop window.",
     )
+    parser.add_argument("--screenshot", type=Path, metavar="FILE",
+                        help="open the window, run the workflow, save a PNG of it and quit")
+    parser.add_argument("--workflow", type=Path, default=None,
+                        help="workflow to open in the window (default: the last one)")
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run a workflow (.json, or a PNG saved by the app)")
@@ -51,7 +55,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int | None:
+    """Run a headless command; returns None when no command was given (open the window)."""
     args = build_parser().parse_args(argv)
     if args.command == "run":
         from app.cli.commands import run_command
@@ -69,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli.commands import train_demo_command
 
         return train_demo_command(args)
-    from app.cli.commands import open_window
-
-    return open_window()
+    return None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The Qt desktop studio: an adapter over the Qt-free engine (imported only for the window)."""

@@ -1,0 +1,80 @@
+"""The window's menus, toolbar and keyboard shortcuts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+if TYPE_CHECKING:
+    from app.gui.main_window import MainWindow
+
+Shortcut = QKeySequence.StandardKey | str | list[str] | None
+
+
+def _action(window: MainWindow, text: str, slot: Callable[[], object], shortcut: Shortcut = None,
+            canvas_only: bool = False) -> QAction:
+    action = QAction(text, window)
+    if isinstance(shortcut, list):
+        action.setShortcuts([QKeySequence(s) for s in shortcut])
+    elif shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+    action.triggered.connect(lambda _checked=False: slot())
+    if canvas_only:  # keys like Delete must not fire while typing in a field
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        window.canvas.widget.addAction(action)
+    else:
+        window.addAction(action)
+    return action
+
+
+def install_actions(window: MainWindow) -> dict[str, QAction]:
+    """Create every action, menu and toolbar button of ``window``; returns them by name."""
+    w = window
+    acts = {
+        "new": _action(w, "&New", w.new_file, QKeySequence.StandardKey.New),
+        "open": _action(w, "&Open…", w.open_file, QKeySequence.StandardKey.Open),
+        "save": _action(w, "&Save", w.save_file, QKeySequence.StandardKey.Save),
+        "save_as": _action(w, "Save &As…", w.save_file_as, "Ctrl+Shift+S"),
+        "quit": _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit),
+        "undo": _action(w, "&Undo", w.document.undo, "Ctrl+Z"),
+        "redo": _action(w, "&Redo", w.document.redo, ["Ctrl+Shift+Z", "Ctrl+Y"]),
+        "copy": _action(w, "&Copy", w.copy_nodes, "Ctrl+C", canvas_only=True),
+        "paste": _action(w, "&Paste", w.paste_nodes, "Ctrl+V", canvas_only=True),
+        "duplicate": _action(w, "&Duplicate", w.duplicate_nodes, "Ctrl+D", canvas_only=True),
+        "delete": _action(w, "De&lete", w.delete_nodes, ["Delete", "Backspace"],
+                          canvas_only=True),
+        "select_all": _action(w, "Select &All", w.canvas.select_all, "Ctrl+A",
+                              canvas_only=True),
+        "frame_all": _action(w, "&Frame All", w.canvas.frame_all, ["F", "Home"],
+                             canvas_only=True),
+        "search": _action(w, "Add Node…", w.canvas.show_search, "Tab", canvas_only=True),
+        "run": _action(w, "&Run", w.run_workflow, ["Ctrl+Return", "Ctrl+Enter"]),
+        "cancel": _action(w, "&Cancel", w.cancel_run, "Esc"),
+    }
+    acts["cancel"].setEnabled(False)
+    bar = w.menuBar()
+    file_menu = bar.addMenu("&File")
+    for name in ("new", "open", "save", "save_as"):
+        file_menu.addAction(acts[name])
+    w.recent_menu = file_menu.addMenu("Open &Recent")
+    file_menu.addSeparator()
+    file_menu.addAction(acts["quit"])
+    edit_menu = bar.addMenu("&Edit")
+    for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
+                 "select_all"):
+        edit_menu.addAction(acts[name]) if name else edit_menu.addSeparator()
+    view_menu = bar.addMenu("&View")
+    view_menu.addAction(acts["frame_all"])
+    view_menu.addAction(acts["search"])
+    w.view_menu = view_menu
+    run_menu = bar.addMenu("&Run")
+    run_menu.addAction(acts["run"])
+    run_menu.addAction(acts["cancel"])
+    toolbar = w.addToolBar("Main")
+    toolbar.setObjectName("main_toolbar")
+    for name in ("new", "open", "save", None, "undo", "redo", None, "run", "cancel"):
+        toolbar.addAction(acts[name]) if name else toolbar.addSeparator()
+    return acts

@@ -1,0 +1,243 @@
+"""The NodeGraphQt canvas as a view of the Document: user gestures become Document edits.
+
+NodeGraphQt's own handlers (which push onto its undo stack) are unhooked from the viewer;
+ours turn each gesture into a Document edit and then reconcile the view with the Graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from NodeGraphQt import BaseNode, NodeGraph
+from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtWidgets import QWidget
+
+from app.engine.graph import Edge
+from app.gui.document import Document
+from app.gui.node_items import StudioNodeItem, node_classes, view_type
+from app.gui.theme import BACKGROUND
+
+
+class Canvas(QObject):
+    """Keeps a NodeGraph in step with a Document.
+
+    Signals:
+        selection_changed(list[str]): graph ids of the selected nodes.
+        refused(str): a gesture was refused (e.g. incompatible port types); says why.
+        files_dropped(list[Path], tuple): files dropped on the canvas, at scene (x, y).
+    """
+
+    selection_changed = Signal(list)
+    refused = Signal(str)
+    files_dropped = Signal(list, tuple)
+
+    def __init__(self, document: Document, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.graph_view = NodeGraph()
+        self.graph_view.set_background_color(*BACKGROUND)
+        self.graph_view.set_grid_color(40, 43, 48)
+        self.graph_view.set_acyclic(True)
+        self._classes = node_classes(document.registry)
+        self.graph_view.register_nodes(list(self._classes.values()))
+        self._types = {tid: view_type(spec) for tid in self._classes
+                       if (spec := document.registry.get(tid)) is not None}
+        self._views: dict[str, BaseNode] = {}
+        self._ids: dict[str, str] = {}  # NodeGraphQt id -> graph id
+        self._syncing = False
+        self._reroute()
+        document.changed.connect(lambda kind, node_id: self.sync() if kind != "value" else None)
+        self.sync()
+
+    # -- wiring ------------------------------------------------------------------------
+    def _reroute(self) -> None:
+        ng, viewer = self.graph_view, self.graph_view.viewer()
+        for signal, theirs, ours in (
+            (viewer.connection_changed, ng._on_connection_changed, self._on_connection_changed),
+            (viewer.connection_sliced, ng._on_connection_sliced, self._on_connection_sliced),
+            (viewer.moved_nodes, ng._on_nodes_moved, self._on_nodes_moved),
+            (viewer.search_triggered, ng._on_search_triggered, self._on_search_triggered),
+            (viewer.node_name_changed, ng._on_node_name_changed, self._on_name_changed),
+            (viewer.data_dropped, ng._on_node_data_dropped, self._on_data_dropped),
+            (viewer.insert_node, ng._on_insert_node, None),
+        ):
+            signal.disconnect(theirs)
+            if ours is not None:
+                signal.connect(ours)
+        ng.node_selection_changed.connect(lambda *_: self._emit_selection())
+
+    @property
+    def widget(self) -> QWidget:
+        return self.graph_view.widget
+
+    def gid(self, view_node: Any) -> str | None:
+        """The graph id of a NodeGraphQt node, node item or node id."""
+        key = view_node if isinstance(view_node, str) else view_node.id
+        return self._ids.get(key)
+
+    def view_node(self, node_id: str) -> BaseNode | None:
+        return self._views.get(node_id)
+
+    # -- reconcile ---------------------------------------------------------------------
+    def sync(self) -> None:
+        """Make the view show exactly the Document's graph (nodes, titles, positions, links)."""
+        self._syncing = True
+        try:
+            self._sync_nodes()
+            self._sync_links()
+        finally:
+            self._syncing = False
+
+    def _sync_nodes(self) -> None:
+        graph = self.document.graph
+        for node_id in [i for i in self._views if i not in graph.nodes]:
+            view = self._views.pop(node_id)
+            self._ids.pop(view.id, None)
+            self.graph_view.remove_node(view, push_undo=False)
+        for node_id, node in graph.nodes.items():
+            view = self._views.get(node_id)
+            if view is None:
+                view_kind = self._types.get(node.type)
+                if view_kind is None:
+                    continue  # unknown type: validation reports it
+                view = self.graph_view.create_node(view_kind, selected=False, push_undo=False,
+                                                   pos=list(node.position))
+                self._views[node_id] = view
+                self._ids[view.id] = node_id
+            if view.view.name != node.title:
+                view.model.name = node.title
+                view.view.name = node.title
+            x, y = node.position
+            if tuple(view.view.xy_pos) != (x, y):
+                view.model.pos = [x, y]
+                view.view.xy_pos = [x, y]
+
+    def _view_links(self) -> set[Edge]:
+        links: set[Edge] = set()
+        for target_id, view in self._views.items():
+            for name, port in view.inputs().items():
+                for other in port.connected_ports():
+                    source_id = self.gid(other.node())
+                    if source_id is not None:
+                        links.add(Edge(source_id, other.name(), target_id, name))
+        return links
+
+    def _sync_links(self) -> None:
+        wanted = set(self.document.graph.edges)
+        shown = self._view_links()
+        for edge in shown - wanted:
+            target, source = self._views[edge.target], self._views[edge.source]
+            target.inputs()[edge.input].disconnect_from(
+                source.outputs()[edge.output], push_undo=False, emit_signal=False)
+        for edge in wanted - shown:
+            target, source = self._views.get(edge.target), self._views.get(edge.source)
+            if target is None or source is None:
+                continue
+            port_in = target.inputs().get(edge.input)
+            port_out = source.outputs().get(edge.output)
+            if port_in is not None and port_out is not None:
+                port_out.connect_to(port_in, push_undo=False, emit_signal=False)
+
+    # -- gestures -> document edits ----------------------------------------------------
+    def _edge_from_ports(self, a: Any, b: Any) -> Edge | None:
+        port_in, port_out = (a, b) if a.port_type == "in" else (b, a)
+        target, source = self.gid(port_in.node.id), self.gid(port_out.node.id)
+        if target is None or source is None:
+            return None
+        return Edge(source, port_out.name, target, port_in.name)
+
+    def _on_connection_changed(self, disconnected: list, connected: list) -> None:
+        removed = [(e.target, e.input) for pair in disconnected
+                   if (e := self._edge_from_ports(*pair)) is not None]
+        added = [e for pair in connected if (e := self._edge_from_ports(*pair)) is not None]
+        problem = self.document.change_links(removed, added)
+        if problem is not None:
+            self.refused.emit(problem)
+        self.sync()
+
+    def _on_connection_sliced(self, ports: list) -> None:
+        self._on_connection_changed(ports, [])
+
+    def _on_nodes_moved(self, moved: dict) -> None:
+        positions = {gid: tuple(item.xy_pos) for item in moved
+                     if (gid := self.gid(item.id)) is not None}
+        self.document.move_nodes(positions)
+
+    def _on_search_triggered(self, view_kind: str, pos: tuple) -> None:
+        type_id = next((t for t, k in self._types.items() if k == view_kind), None)
+        if type_id is not None:
+            self.add_node(type_id, (pos[0], pos[1]))
+
+    def _on_name_changed(self, view_id: str, name: str) -> None:
+        gid = self.gid(view_id)
+        if gid is not None:
+            self.document.set_title(gid, name)
+        self.sync()
+
+    def _on_data_dropped(self, mime: Any, pos: Any) -> None:
+        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        if paths:
+            self.files_dropped.emit(paths, (float(pos.x()), float(pos.y())))
+
+    # -- commands ----------------------------------------------------------------------
+    def add_node(self, type_id: str, position: tuple[float, float] | None = None) -> str:
+        """Add a node at ``position`` (default: the middle of the view) and select it."""
+        if position is None:
+            position = self.view_centre()
+        node_id = self.document.add_node(type_id, position)
+        self.select([node_id])
+        return node_id
+
+    def view_centre(self) -> tuple[float, float]:
+        viewer = self.graph_view.viewer()
+        centre = viewer.mapToScene(viewer.viewport().rect().center())
+        return (round(centre.x() - 80), round(centre.y() - 40))
+
+    def selected_ids(self) -> list[str]:
+        return [gid for n in self.graph_view.selected_nodes() if (gid := self.gid(n)) is not None]
+
+    def select(self, node_ids: list[str]) -> None:
+        self.graph_view.clear_selection()
+        for node_id in node_ids:
+            if (view := self._views.get(node_id)) is not None:
+                view.view.setSelected(True)
+        self._emit_selection()
+
+    def select_all(self) -> None:
+        self.select(list(self._views))
+
+    def frame_all(self) -> None:
+        """Zoom so that every node is in view."""
+        if self._views:
+            self.graph_view.viewer().zoom_to_nodes([v.view for v in self._views.values()])
+
+    def show_search(self) -> None:
+        """Open the Tab node search at the cursor (or the view centre)."""
+        viewer = self.graph_view.viewer()
+        viewer.tab_search_set_nodes(self.graph_view.node_factory.names)
+        viewer.tab_search_toggle()
+
+    def scene_pos(self, x: float, y: float) -> QPointF:
+        return self.graph_view.viewer().mapToScene(int(x), int(y))
+
+    def _emit_selection(self) -> None:
+        if not self._syncing:
+            self.selection_changed.emit(self.selected_ids())
+
+    # -- run states ---------------------------------------------------------------------
+    def set_state(self, node_id: str, state: str, text: str = "",
+                  progress: float | None = None) -> None:
+        view = self._views.get(node_id)
+        if view is not None and isinstance(view.view, StudioNodeItem):
+            view.view.set_run_state(state, text, progress)
+
+    def clear_states(self) -> None:
+        for node_id in self._views:
+            self.set_state(node_id, "idle")
+
+    def state_of(self, node_id: str) -> tuple[str, str]:
+        view = self._views.get(node_id)
+        if view is None or not isinstance(view.view, StudioNodeItem):
+            return ("idle", "")
+        return (view.view.run_state, view.view.status_text)

@@ -1,0 +1,208 @@
+"""The open workflow: the engine Graph (the truth), its file, dirty state and undo history.
+
+Every edit from any view (canvas, properties panel, drops, paste) goes through here, so undo,
+the unsaved marker and the views stay consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.engine.declaration import Link
+from app.engine.graph import Edge, Graph, GraphError
+from app.engine.registry import Registry
+from app.engine.types import compatible
+from app.gui.history import History
+
+FRAGMENT_FORMAT = "diffusion-studio/fragment"
+
+
+class Document(QObject):
+    """The workflow being edited.
+
+    Signals:
+        changed(kind, node_id): kind is "reset" (whole graph replaced), "structure"
+            (nodes, links, positions or titles) or "value" (one node's value).
+        dirty_changed(bool), path_changed(object)
+    """
+
+    changed = Signal(str, object)
+    dirty_changed = Signal(bool)
+    path_changed = Signal(object)
+
+    def __init__(self, registry: Registry, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.registry = registry
+        self.graph = Graph()
+        self.path: Path | None = None
+        self.history = History()
+        self._saved = Graph()
+        self._dirty = False
+
+    # -- whole documents ---------------------------------------------------------------
+    def load(self, graph: Graph, path: Path | None) -> None:
+        """Replace the document (open/new); clears undo and marks it saved."""
+        self.graph = graph
+        self.path = path
+        self._saved = graph.copy()
+        self.history.clear()
+        self.changed.emit("reset", None)
+        self.path_changed.emit(path)
+        self._update_dirty()
+
+    def mark_saved(self, path: Path) -> None:
+        self.path = path
+        self._saved = self.graph.copy()
+        self.history.seal()
+        self.path_changed.emit(path)
+        self._update_dirty()
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def _update_dirty(self) -> None:
+        dirty = self.graph != self._saved
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirty_changed.emit(dirty)
+
+    def _commit(self, label: str, before: Graph, kind: str = "structure",
+                node_id: str | None = None, merge_key: object | None = None) -> None:
+        if self.graph == before:
+            return
+        self.history.record(label, before, merge_key)
+        self.changed.emit(kind, node_id)
+        self._update_dirty()
+
+    # -- undo --------------------------------------------------------------------------
+    def undo(self) -> bool:
+        return self._restore(self.history.undo(self.graph))
+
+    def redo(self) -> bool:
+        return self._restore(self.history.redo(self.graph))
+
+    def _restore(self, graph: Graph | None) -> bool:
+        if graph is None:
+            return False
+        self.graph = graph
+        self.changed.emit("reset", None)
+        self._update_dirty()
+        return True
+
+    # -- edits -------------------------------------------------------------------------
+    def add_node(self, type_id: str, position: tuple[float, float] = (0.0, 0.0),
+                 values: dict[str, Any] | None = None, title: str | None = None) -> str:
+        before = self.graph.copy()
+        node = self.graph.add(type_id, registry=self.registry, values=values, title=title,
+                              position=(float(position[0]), float(position[1])))
+        self._commit(f"add {node.title}", before)
+        return node.id
+
+    def remove_nodes(self, node_ids: Iterable[str]) -> None:
+        before = self.graph.copy()
+        for node_id in list(node_ids):
+            self.graph.remove(node_id)
+        self._commit("delete", before)
+
+    def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
+        before = self.graph.copy()
+        for node_id, (x, y) in positions.items():
+            if node_id in self.graph.nodes:
+                self.graph.nodes[node_id].position = (round(float(x), 1), round(float(y), 1))
+        self._commit("move", before)
+
+    def set_title(self, node_id: str, title: str) -> None:
+        before = self.graph.copy()
+        if node_id in self.graph.nodes and title.strip():
+            self.graph.nodes[node_id].title = title.strip()
+        self._commit("rename", before)
+
+    def set_value(self, node_id: str, name: str, value: Any) -> None:
+        """Change one value; successive edits of the same field merge into one undo step."""
+        node = self.graph.nodes.get(node_id)
+        if node is None or node.values.get(name) == value:
+            return
+        before = self.graph.copy()
+        node.values[name] = value
+        self._commit(f"edit {name}", before, "value", node_id, merge_key=(node_id, name))
+
+    def change_links(self, removed: Iterable[tuple[str, str]],
+                     added: Iterable[Edge]) -> str | None:
+        """Disconnect inputs and connect links as one edit.
+
+        Returns:
+            None when done, else why it was refused (nothing is changed then).
+        """
+        before = self.graph.copy()
+        for target, name in removed:
+            self.graph.disconnect(target, name)
+        for edge in added:
+            problem = self.link_problem(edge)
+            if problem is None:
+                self.graph.connect(edge.source, edge.output, edge.target, edge.input)
+                try:
+                    self.graph.topological_order()
+                except GraphError:
+                    problem = "that link would make a cycle"
+            if problem is not None:
+                self.graph = before
+                return problem
+        self._commit("connect" if added else "disconnect", before)
+        return None
+
+    def link_problem(self, edge: Edge) -> str | None:
+        """Why ``edge`` cannot be made, or None when the port types fit."""
+        source, target = self.graph.nodes.get(edge.source), self.graph.nodes.get(edge.target)
+        if source is None or target is None:
+            return "that node no longer exists"
+        sspec, tspec = self.registry.get(source.type), self.registry.get(target.type)
+        if sspec is None or tspec is None:
+            return "unknown node type"
+        port_out, port_in = sspec.output(edge.output), tspec.input(edge.input)
+        if port_out is None or not isinstance(port_in, Link):
+            return "no such port"
+        if edge.source == edge.target:
+            return "a node cannot feed itself"
+        if not compatible(port_out.type, port_in.type):
+            return (f"cannot connect {port_out.type} output '{edge.output}' of "
+                    f"{source.label()} to {port_in.type} input '{edge.input}' of "
+                    f"{target.label()}")
+        return None
+
+    # -- clipboard -----------------------------------------------------------------------
+    def fragment(self, node_ids: Iterable[str]) -> dict[str, Any]:
+        """The selected nodes and the links between them, as a JSON-ready dict."""
+        ids = [i for i in node_ids if i in self.graph.nodes]
+        nodes = [
+            {"id": n.id, "type": n.type, "title": n.title, "values": dict(n.values),
+             "position": list(n.position)}
+            for n in (self.graph.nodes[i] for i in ids)
+        ]
+        links = [e.__dict__ for e in self.graph.edges if e.source in ids and e.target in ids]
+        return {"format": FRAGMENT_FORMAT, "nodes": nodes, "links": links}
+
+    def paste(self, fragment: dict[str, Any], offset: tuple[float, float] = (40, 40)) -> list[str]:
+        """Add a copy of ``fragment`` with new ids; returns the new ids."""
+        if fragment.get("format") != FRAGMENT_FORMAT:
+            return []
+        before = self.graph.copy()
+        mapping: dict[str, str] = {}
+        for item in fragment.get("nodes", []):
+            if item.get("type") not in self.registry:
+                continue
+            x, y = item.get("position", (0, 0))
+            node = self.graph.add(item["type"], registry=self.registry, title=item.get("title"),
+                                  values=item.get("values"),
+                                  position=(x + offset[0], y + offset[1]))
+            mapping[item["id"]] = node.id
+        for link in fragment.get("links", []):
+            if link["source"] in mapping and link["target"] in mapping:
+                self.graph.connect(mapping[link["source"]], link["output"],
+                                   mapping[link["target"]], link["input"])
+        self._commit("paste", before)
+        return list(mapping.values())

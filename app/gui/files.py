@@ -1,0 +1,161 @@
+"""Workflow files for the window: open, save, recent files, autosave and dropped files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+
+from app.engine.graph import Graph
+from app.engine.workflow import WorkflowError, load_workflow, save_workflow
+from app.gui.document import Document
+
+RECENT_LIMIT = 10
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+DEFAULT_WORKFLOW = RESOURCES / "workflows" / "default.json"
+
+
+class WorkflowFiles(QObject):
+    """File operations on a Document, remembering recent files in QSettings.
+
+    Signals:
+        message(level, text): something to show the user (errors are never raised).
+        recent_changed()
+    """
+
+    message = Signal(str, str)
+    recent_changed = Signal()
+
+    def __init__(self, document: Document, settings: QSettings, data_dir: Path,
+                 autosave_ms: int = 60_000, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.settings = settings
+        self.data_dir = data_dir
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(autosave_ms)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+    # -- open / save -------------------------------------------------------------------
+    def new(self) -> None:
+        self.document.load(Graph(), None)
+
+    def open(self, path: Path) -> bool:
+        """Load ``path`` (.json or a PNG saved by the app); reports errors as messages."""
+        try:
+            graph = load_workflow(path, self.document.registry, strict=False)
+        except WorkflowError as exc:
+            self.message.emit("error", str(exc))
+            return False
+        is_template = path.resolve() == DEFAULT_WORKFLOW.resolve()
+        is_image = path.suffix.lower() in IMAGE_SUFFIXES
+        self.document.load(graph, None if is_template or is_image else path)
+        if not is_template:
+            self.remember(path)
+        unknown = sorted({n.type for n in graph.nodes.values() if n.type not in
+                          self.document.registry})
+        if unknown:
+            self.message.emit("warning", f"{path.name}: unknown node type(s) {', '.join(unknown)}")
+        self.message.emit("info", f"opened {path}")
+        return True
+
+    def save(self, path: Path | None = None) -> bool:
+        """Save to ``path`` (default: the document's own file); False when there is none."""
+        target = path or self.document.path
+        if target is None:
+            return False
+        if target.suffix.lower() != ".json":
+            target = target.with_suffix(".json")
+        try:
+            save_workflow(self.document.graph, target)
+        except OSError as exc:
+            self.message.emit("error", f"{target}: cannot save ({exc.strerror or exc})")
+            return False
+        self.document.mark_saved(target)
+        self.remember(target)
+        self.message.emit("info", f"saved {target}")
+        return True
+
+    def open_startup(self) -> None:
+        """Open the last workflow the user had open, else the default workflow."""
+        last = self.settings.value("files/last")
+        for candidate in (Path(last) if last else None, DEFAULT_WORKFLOW):
+            if candidate is not None and candidate.is_file() and self.open(candidate):
+                return
+
+    # -- recent ------------------------------------------------------------------------
+    def recent(self) -> list[Path]:
+        raw = self.settings.value("files/recent") or []
+        if isinstance(raw, str):
+            raw = [raw]
+        return [Path(p) for p in raw if p]
+
+    def remember(self, path: Path) -> None:
+        text = str(path.resolve())
+        items = [text] + [str(p) for p in self.recent() if str(p) != text]
+        self.settings.setValue("files/recent", items[:RECENT_LIMIT])
+        self.settings.setValue("files/last", text)
+        self.recent_changed.emit()
+
+    # -- autosave ----------------------------------------------------------------------
+    @property
+    def autosave_path(self) -> Path:
+        return self.data_dir / "autosave.json"
+
+    def autosave(self) -> Path | None:
+        """Write the unsaved document for crash recovery; None when there was no need."""
+        if not self.document.dirty:
+            return None
+        try:
+            save_workflow(self.document.graph, self.autosave_path)
+        except OSError:
+            return None
+        self.settings.setValue("files/autosave_time", time.time())
+        return self.autosave_path
+
+    def discard_autosave(self) -> None:
+        self.autosave_path.unlink(missing_ok=True)
+
+    def recover(self) -> bool:
+        """Load the autosave (after a crash) as an unsaved document."""
+        try:
+            graph = load_workflow(self.autosave_path, self.document.registry, strict=False)
+        except WorkflowError:
+            return False
+        self.document.load(Graph(), None)
+        before = self.document.graph.copy()
+        self.document.graph = graph
+        self.document._commit("recover", before, "reset")
+        self.message.emit("info", "recovered the unsaved workflow from the last session")
+        return True
+
+    # -- drops -------------------------------------------------------------------------
+    def drop(self, paths: list[Path], position: tuple[float, float]) -> None:
+        """A PNG with a workflow opens it, another image becomes a Load Image node,
+        a .json opens as a workflow."""
+        x, y = position
+        for path in paths:
+            suffix = path.suffix.lower()
+            if suffix == ".json":
+                self.open(path)
+            elif suffix in IMAGE_SUFFIXES:
+                if suffix == ".png" and self._has_workflow(path):
+                    self.open(path)
+                elif "image.load" in self.document.registry:
+                    self.document.add_node("image.load", (x, y), values={"path": str(path)})
+                    x, y = x + 30, y + 30
+            else:
+                self.message.emit("warning", f"{path.name}: not a workflow or an image")
+
+    @staticmethod
+    def _has_workflow(path: Path) -> bool:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                return "workflow" in (getattr(image, "text", {}) or {})
+        except Exception:  # unreadable image: treat as a plain image, Load Image reports it
+            return False

@@ -1,0 +1,311 @@
+"""The studio window: canvas in the middle, docks around it, runs on a worker thread."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QWidget,
+)
+
+from app.engine.context import RunOptions
+from app.engine.registry import Registry, default_registry
+from app.engine.workflow import to_document
+from app.gui.actions import install_actions
+from app.gui.canvas import Canvas
+from app.gui.document import Document
+from app.gui.files import WorkflowFiles
+from app.gui.gallery import GalleryPanel
+from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
+from app.gui.run_view import RunPresenter
+from app.gui.worker import RunController
+
+APP_NAME = "Diffusion Studio"
+FRAGMENT_MIME = "application/x-diffusion-studio-fragment"
+
+
+def user_data_dir() -> Path:
+    from platformdirs import user_data_dir as platform_dir
+
+    return Path(platform_dir("diffusion-studio", appauthor=False))
+
+
+class _DeviceProbe(QObject):
+    found = Signal(str)
+
+
+class MainWindow(QMainWindow):
+    """The desktop studio over one Document.
+
+    Args:
+        registry: node types (default: every node in ``nodes/``).
+        settings: where window layout and recent files live (tests pass a temp INI file).
+        data_dir: autosave folder; ``output_dir``: where Save Image writes.
+        device: run device, "auto" resolves on the worker thread (torch imported there).
+    """
+
+    def __init__(self, registry: Registry | None = None, settings: QSettings | None = None,
+                 data_dir: Path | None = None, output_dir: Path | None = None,
+                 device: str = "auto", probe_device: bool = True) -> None:
+        super().__init__()
+        self.registry = registry or default_registry()
+        self.settings = settings or QSettings("diffusion-studio", "studio")
+        self.data_dir = data_dir or user_data_dir()
+        self.output_dir = output_dir or self.data_dir / "output"
+        self.device = device
+        self.document = Document(self.registry, self)
+        self.canvas = Canvas(self.document, self)
+        self.setCentralWidget(self.canvas.widget)
+        self._build_docks()
+        self._build_status_bar()
+        self.runner = RunController(self.registry, self)
+        self.presenter = RunPresenter(self.canvas, self.messages, self.preview, self.gallery,
+                                      self.progress, self.run_status, self)
+        self.runner.event.connect(self.presenter.on_event)
+        self.runner.running_changed.connect(self._on_running_changed)
+        self.files = WorkflowFiles(self.document, self.settings, self.data_dir, parent=self)
+        self.files.message.connect(self.messages.add)
+        self.files.recent_changed.connect(self._rebuild_recent)
+        self.actions = install_actions(self)
+        self._rebuild_recent()
+        self._wire()
+        self._update_title()
+        self.resize(1400, 860)
+        self.restoreGeometry(self.settings.value("window/geometry", b""))
+        self.restoreState(self.settings.value("window/state", b""))
+        self.setAcceptDrops(True)
+        if probe_device:
+            self._probe_device()
+
+    # -- layout ------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower().replace(" ", "_"))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.node_list = NodeList(self.registry)
+        self.properties = PropertiesPanel(self.document)
+        self.preview = PreviewPanel()
+        self.messages = MessagesPanel()
+        self.gallery = GalleryPanel()
+        self.docks = {
+            "nodes": self._dock("Nodes", self.node_list, left),
+            "properties": self._dock("Properties", self.properties, right),
+            "preview": self._dock("Preview", self.preview, right),
+            "gallery": self._dock("Gallery", self.gallery, bottom),
+            "messages": self._dock("Messages", self.messages, bottom),
+        }
+        self.tabifyDockWidget(self.docks["gallery"], self.docks["messages"])
+        self.docks["gallery"].raise_()
+        self.resizeDocks([self.docks["nodes"]], [200], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["properties"]], [320], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["gallery"]], [230], Qt.Orientation.Vertical)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.run_status = QLabel("ready")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(220)
+        self.progress.setTextVisible(False)
+        self.device_label = QLabel("device: …")
+        bar.addWidget(self.run_status, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.device_label)
+
+    def _wire(self) -> None:
+        self.document.dirty_changed.connect(lambda _d: self._update_title())
+        self.document.path_changed.connect(lambda _p: self._update_title())
+        self.canvas.selection_changed.connect(
+            lambda ids: self.properties.show_node(ids[0] if len(ids) == 1 else None))
+        self.canvas.refused.connect(self._on_refused)
+        self.canvas.files_dropped.connect(self.files.drop)
+        self.node_list.chosen.connect(lambda type_id: self.canvas.add_node(type_id))
+        self.messages.node_chosen.connect(lambda node_id: self.canvas.select([node_id]))
+        for name in ("nodes", "properties", "preview", "gallery", "messages"):
+            self.view_menu.addAction(self.docks[name].toggleViewAction())
+
+    def _probe_device(self) -> None:
+        probe = _DeviceProbe(self)
+        probe.found.connect(self.device_label.setText)
+
+        def work() -> None:
+            from app.gui.device import describe_device
+
+            try:
+                probe.found.emit(describe_device())
+            except Exception as exc:  # no torch: the window still edits workflows
+                probe.found.emit(f"device unknown ({exc})")
+
+        threading.Thread(target=work, name="device-probe", daemon=True).start()
+
+    def _update_title(self) -> None:
+        name = self.document.path.name if self.document.path else "Untitled"
+        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
+        self.setWindowModified(self.document.dirty)
+
+    def _on_refused(self, why: str) -> None:
+        self.statusBar().showMessage(f"link refused: {why}", 6000)
+        self.messages.add("warning", f"link refused: {why}")
+
+    # -- files -------------------------------------------------------------------------
+    def ask_save(self) -> str:
+        """Ask about unsaved changes: "save", "discard" or "cancel" (tests replace this)."""
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        answer = QMessageBox.question(self, APP_NAME, "Save the changes to this workflow?",
+                                      buttons)
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def ask_recover(self) -> bool:
+        """Offer the autosave of a session that ended without saving (tests replace this)."""
+        answer = QMessageBox.question(
+            self, APP_NAME, "The last session ended with unsaved changes. Recover them?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def choose_path(self, saving: bool) -> Path | None:
+        """A file dialog (tests replace this)."""
+        filt = "Workflows (*.json);;PNG with workflow (*.png)"
+        if saving:
+            path, _ = QFileDialog.getSaveFileName(self, "Save workflow", "", "Workflows (*.json)")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", "", filt)
+        return Path(path) if path else None
+
+    def _settle_unsaved(self) -> bool:
+        if not self.document.dirty:
+            return True
+        answer = self.ask_save()
+        return answer == "discard" or (answer == "save" and self.save_file())
+
+    def new_file(self) -> None:
+        if self._settle_unsaved():
+            self.files.new()
+
+    def open_file(self, path: Path | None = None) -> bool:
+        if not self._settle_unsaved():
+            return False
+        path = path or self.choose_path(saving=False)
+        ok = path is not None and self.files.open(path)
+        if ok:
+            self.canvas.frame_all()
+        return ok
+
+    def save_file(self) -> bool:
+        return self.files.save() if self.document.path else self.save_file_as()
+
+    def save_file_as(self) -> bool:
+        path = self.choose_path(saving=True)
+        return path is not None and self.files.save(path)
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.files.recent():
+            action = self.recent_menu.addAction(str(path))
+            action.triggered.connect(lambda _c=False, p=path: self.open_file(p))
+
+    def dragEnterEvent(self, event: object) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: object) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        self.files.drop(paths, self.canvas.view_centre())
+
+    # -- editing -----------------------------------------------------------------------
+    def copy_nodes(self) -> None:
+        fragment = self.document.fragment(self.canvas.selected_ids())
+        if fragment["nodes"]:
+            mime = QMimeData()
+            mime.setData(FRAGMENT_MIME, json.dumps(fragment).encode())
+            mime.setText(json.dumps(fragment))
+            QApplication.clipboard().setMimeData(mime)
+
+    def paste_nodes(self) -> None:
+        mime = QApplication.clipboard().mimeData()
+        raw = bytes(mime.data(FRAGMENT_MIME)).decode() if mime.hasFormat(FRAGMENT_MIME) \
+            else mime.text()
+        try:
+            fragment = json.loads(raw)
+        except (json.JSONDecodeError, TypeError):
+            return
+        if isinstance(fragment, dict):
+            self.canvas.select(self.document.paste(fragment))
+
+    def duplicate_nodes(self) -> None:
+        fragment = self.document.fragment(self.canvas.selected_ids())
+        self.canvas.select(self.document.paste(fragment))
+
+    def delete_nodes(self) -> None:
+        self.document.remove_nodes(self.canvas.selected_ids())
+
+    # -- running -----------------------------------------------------------------------
+    def run_workflow(self) -> bool:
+        """Validate and start a run; problems are shown on the nodes and in Messages."""
+        if self.runner.running:
+            return False
+        graph = self.document.graph
+        options = RunOptions(device=self.device, output_dir=self.output_dir,
+                             workflow=to_document(graph))
+        problems = self.runner.start(graph, options)
+        if problems:
+            self.presenter.show_problems(problems)
+            self.docks["messages"].raise_()
+            return False
+        return True
+
+    def cancel_run(self) -> None:
+        if self.runner.running:
+            self.runner.cancel()
+            self.run_status.setText("cancelling…")
+
+    def _on_running_changed(self, running: bool) -> None:
+        self.actions["run"].setEnabled(not running)
+        self.actions["cancel"].setEnabled(running)
+
+    # -- closing -----------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._settle_unsaved():
+            event.ignore()
+            return
+        self.runner.cancel()
+        self.runner.wait(10)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.files.discard_autosave()
+        event.accept()
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Open the studio window; returns the application's exit code."""
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    from app.gui.theme import apply_theme
+
+    app.setApplicationName(APP_NAME)
+    apply_theme(app)
+    window = MainWindow()
+    if window.files.autosave_path.is_file() and window.ask_recover():
+        window.files.recover()
+    else:
+        window.files.open_startup()
+    window.show()
+    window.canvas.frame_all()
+    return app.exec()

@@ -1,0 +1,105 @@
+"""NodeGraphQt node classes generated from the registry's NodeSpecs, with a run-state look.
+
+No per-node Qt code: one class per spec is made with ``type()``; ports are coloured by type.
+The run state (border, progress bar, status line) lives on the view item only, so it never
+touches NodeGraphQt's properties or undo stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from NodeGraphQt import BaseNode
+from NodeGraphQt.qgraphics.node_base import NodeItem
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsSimpleTextItem
+
+from app.engine.declaration import NodeSpec
+from app.engine.registry import Registry
+from app.gui.theme import STATE_COLOURS, category_colour, type_colour
+
+IDENTIFIER = "studio"
+
+
+class StudioNodeItem(NodeItem):
+    """A node item that also draws its run state: border colour, progress, status line."""
+
+    def __init__(self, name: str = "node", parent: Any = None) -> None:
+        super().__init__(name, parent)
+        self.run_state = "idle"
+        self.run_progress: float | None = None
+        self._status = QGraphicsSimpleTextItem("", self)
+        self._status.setBrush(QColor(200, 204, 210))
+        self._status.setPos(2, -18)
+
+    def set_run_state(self, state: str, text: str = "", progress: float | None = None) -> None:
+        self.run_state = state
+        self.run_progress = progress
+        self._status.setText(text)
+        colour = STATE_COLOURS.get(state, STATE_COLOURS["idle"])
+        self._status.setBrush(QColor(*colour) if state != "idle" else QColor(200, 204, 210))
+        self.update()
+
+    @property
+    def status_text(self) -> str:
+        return self._status.text()
+
+    def paint(self, painter: QPainter, option: Any, widget: Any) -> None:
+        super().paint(painter, option, widget)
+        if self.run_state == "idle":
+            return
+        painter.save()
+        rect = self.boundingRect().adjusted(1, 1, -1, -1)
+        pen = QPen(QColor(*STATE_COLOURS.get(self.run_state, (200, 200, 200))), 2.5)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(rect, 4.0, 4.0)
+        if self.run_progress is not None:
+            bar = QRectF(rect.left() + 4, rect.bottom() - 6, (rect.width() - 8), 3)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 120))
+            painter.drawRect(bar)
+            bar.setWidth(bar.width() * max(0.0, min(1.0, self.run_progress)))
+            painter.setBrush(QColor(*STATE_COLOURS["running"]))
+            painter.drawRect(bar)
+        painter.restore()
+
+
+def class_name(type_id: str) -> str:
+    return "N_" + "".join(c if c.isalnum() else "_" for c in type_id)
+
+
+def view_type(spec: NodeSpec) -> str:
+    """The NodeGraphQt type string of ``spec``'s generated class."""
+    return f"{IDENTIFIER}.{spec.category}.{class_name(spec.type_id)}"
+
+
+def make_node_class(spec: NodeSpec) -> type[BaseNode]:
+    """A BaseNode subclass whose ports mirror ``spec``'s links and outputs."""
+
+    def __init__(self: BaseNode) -> None:
+        BaseNode.__init__(self, StudioNodeItem)
+        for link in spec.links:
+            self.add_input(link.name, multi_input=False, color=type_colour(link.type))
+        for output in spec.outputs:
+            self.add_output(output.name, multi_output=True, color=type_colour(output.type))
+        r, g, b = category_colour(spec.category)
+        self.model.color = (r, g, b, 255)
+        self.view.color = (r, g, b, 255)
+
+    return type(
+        class_name(spec.type_id),
+        (BaseNode,),
+        {
+            "__identifier__": f"{IDENTIFIER}.{spec.category}",
+            "NODE_NAME": spec.title,
+            "__init__": __init__,
+            "type_id": spec.type_id,
+        },
+    )
+
+
+def node_classes(registry: Registry) -> dict[str, type[BaseNode]]:
+    """Generated classes by engine type id."""
+    return {spec.type_id: make_node_class(spec) for spec in registry}

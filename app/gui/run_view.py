@@ -1,0 +1,124 @@
+"""Shows a run: node states on the canvas, progress, live preview, messages and results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QLabel, QProgressBar
+
+from app.engine.events import (
+    NodeCached,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    OutputWritten,
+    RunCancelled,
+    RunFinished,
+    RunStarted,
+    StepProgress,
+)
+from app.engine.validation import Problem
+from app.gui.canvas import Canvas
+from app.gui.gallery import GalleryPanel
+from app.gui.panels import MessagesPanel, PreviewPanel
+
+
+class RunPresenter(QObject):
+    """Turns engine events (already on the GUI thread) into what the user sees."""
+
+    def __init__(self, canvas: Canvas, messages: MessagesPanel, preview: PreviewPanel,
+                 gallery: GalleryPanel, progress: QProgressBar, status: QLabel,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.canvas, self.messages, self.preview = canvas, messages, preview
+        self.gallery, self.progress, self.status = gallery, progress, status
+        self.order: list[str] = []
+        self.done = 0
+        self.timings: dict[str, float] = {}
+        self.images = 0
+
+    def show_problems(self, problems: list[Problem]) -> None:
+        """Validation failed: mark the offending nodes and list every problem."""
+        self.canvas.clear_states()
+        for problem in problems:
+            self.messages.add("error", str(problem), problem.node_id)
+            if problem.node_id:
+                self.canvas.set_state(problem.node_id, "invalid", problem.field or "problem")
+        self.status.setText(f"cannot run: {len(problems)} problem(s), see Messages")
+
+    def on_event(self, event: Any) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def _label(self, node_id: str) -> str:
+        node = self.canvas.document.graph.nodes.get(node_id)
+        return node.title if node else f"#{node_id}"
+
+    def _set_progress(self, fraction: float = 0.0) -> None:
+        total = max(1, len(self.order))
+        self.progress.setValue(int(1000 * min(1.0, (self.done + fraction) / total)))
+
+    def _on_RunStarted(self, event: RunStarted) -> None:
+        self.canvas.clear_states()
+        self.order, self.done, self.timings = list(event.node_ids), 0, {}
+        for node_id in self.order:
+            self.canvas.set_state(node_id, "waiting", "waiting")
+        self.progress.setRange(0, 1000)
+        self._set_progress()
+        self.status.setText("running…")
+
+    def _on_NodeStarted(self, event: NodeStarted) -> None:
+        self.canvas.set_state(event.node_id, "running", "running")
+        self.status.setText(f"running {event.title}")
+
+    def _on_StepProgress(self, event: StepProgress) -> None:
+        fraction = event.step / max(1, event.total)
+        self.canvas.set_state(event.node_id, "running", f"step {event.step}/{event.total}",
+                              fraction)
+        self._set_progress(fraction)
+        if event.preview is not None:
+            self.preview.show_frame(
+                event.preview, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
+
+    def _on_NodeCached(self, event: NodeCached) -> None:
+        self.done += 1
+        self.canvas.set_state(event.node_id, "cached", "cached")
+        self._set_progress()
+
+    def _on_NodeFinished(self, event: NodeFinished) -> None:
+        self.done += 1
+        self.timings[event.node_id] = event.seconds
+        self.canvas.set_state(event.node_id, "done", f"{event.seconds:.2f} s")
+        self._set_progress()
+
+    def _on_NodeFailed(self, event: NodeFailed) -> None:
+        if event.node_id:
+            self.canvas.set_state(event.node_id, "failed", "failed")
+        self.messages.add("error", event.message, event.node_id or None)
+
+    def _on_OutputWritten(self, event: OutputWritten) -> None:
+        self.images += 1
+        self.gallery.add_image(event.image, event.path, self._label(event.node_id))
+
+    def _on_RunCancelled(self, event: RunCancelled) -> None:
+        for node_id in self.order:
+            if self.canvas.state_of(node_id)[0] in ("running", "waiting"):
+                self.canvas.set_state(node_id, "cancelled", "cancelled")
+        self.messages.add("warning", "run cancelled")
+
+    def _on_RunFinished(self, event: RunFinished) -> None:
+        if event.status == "ok":
+            self.progress.setValue(1000)
+            ran = ", ".join(f"{self._label(n)} {s:.2f} s" for n, s in event.timings.items()
+                            if n in event.executed)
+            self.messages.add("info", f"done in {event.seconds:.2f} s"
+                              + (f" ({ran})" if ran else " (all cached)"))
+            self.status.setText(f"done in {event.seconds:.2f} s")
+        elif event.status == "cancelled":
+            self.status.setText("cancelled")
+        else:
+            if event.run_id == 0 and event.error:  # refused before the executor started
+                self.messages.add("error", event.error)
+            self.status.setText("failed, see Messages")

@@ -1,0 +1,99 @@
+"""Runs the graph on a worker thread; engine events come back to the GUI thread as signals."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+from app.engine.context import CancelToken, RunOptions
+from app.engine.events import Event, RunFinished
+from app.engine.executor import Executor
+from app.engine.graph import Graph
+from app.engine.registry import Registry
+from app.engine.validation import Problem, ValidationError, validate
+
+
+class _Bridge(QObject):
+    """Lives on the GUI thread; emitting from the worker queues the call to the GUI thread."""
+
+    event = Signal(object)
+
+
+class RunController(QObject):
+    """Starts and cancels runs; one at a time, with one executor (and cache) per window.
+
+    Signals:
+        event(Event): every engine event, delivered on the GUI thread.
+        running_changed(bool)
+    """
+
+    event = Signal(object)
+    running_changed = Signal(bool)
+
+    def __init__(self, registry: Registry, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.registry = registry
+        self.executor = Executor(registry)
+        self._bridge = _Bridge()
+        self._bridge.event.connect(self._deliver)
+        self._thread: threading.Thread | None = None
+        self._cancel = CancelToken()
+        self.last_result: RunFinished | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, graph: Graph, options: RunOptions, force: bool = False) -> list[Problem]:
+        """Validate, then run a copy of ``graph`` in the background.
+
+        Returns:
+            The validation problems; when there are any, nothing was started.
+        """
+        if self.running:
+            return [Problem(None, None, None, "a run is already going")]
+        problems = validate(graph, self.registry)
+        if problems:
+            return problems
+        self._cancel = CancelToken()
+        snapshot = graph.copy()
+        self._thread = threading.Thread(
+            target=self._work, args=(snapshot, options, self._cancel, force),
+            name="studio-run", daemon=True)
+        self.running_changed.emit(True)
+        self._thread.start()
+        return []
+
+    def cancel(self) -> None:
+        self._cancel.cancel()
+
+    def _work(self, graph: Graph, options: RunOptions, cancel: CancelToken, force: bool) -> None:
+        emit = self._bridge.event.emit
+        try:
+            if options.device == "auto":
+                from app.gui.device import resolve_device
+
+                options.device = resolve_device()
+            self.executor.run(graph, options=options, listeners=[emit], cancel=cancel,
+                              force=force)
+        except ValidationError as exc:  # the graph changed between check and run
+            emit(RunFinished(0, "failed", error=str(exc)))
+        except Exception as exc:  # never let a worker crash take the window down
+            emit(RunFinished(0, "failed", error=f"the run could not start: {exc}"))
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, RunFinished):
+            self.last_result = event
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._thread = None
+        self.event.emit(event)
+        if isinstance(event, RunFinished):
+            self.running_changed.emit(False)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the worker ends (for shutdown); events still arrive via the loop."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
