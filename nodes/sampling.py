@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.engine.declaration import Choice, Float, Int, Link, Output, node
-from app.engine.types import CONDITIONING, LATENT, MODEL, NOISE
+from app.engine.types import CONDITIONING, LATENT, MODEL, NOISE, VAE
 from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
 
 MAX_SEED = 2**63 - 1
@@ -41,6 +41,8 @@ def noise_source(ctx, seed: int, mode: str):
         Link("negative", CONDITIONING, "What to steer away from (often an empty prompt)."),
         Link("latent", LATENT, "Empty Latent for text-to-image, or an encoded image."),
         Link("noise", NOISE),
+        Link("vae", VAE, "Optional: full VAE-decoded previews every N steps (run setting).",
+             optional=True),
         Choice("sampler", "euler", choices=SAMPLER_NAMES, description="Sampling method."),
         Choice("schedule", "normal", choices=SCHEDULE_NAMES, description="Noise schedule."),
         Int("steps", 20, min=1, max=1000, description="Denoising steps."),
@@ -51,15 +53,19 @@ def noise_source(ctx, seed: int, mode: str):
     ],
     outputs=[Output("latent", LATENT)],
 )
-def sampler(ctx, model, positive, negative, latent, noise, sampler, schedule, steps, cfg,
+def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedule, steps, cfg,
             denoise):
-    from pipelines.denoise import denoise as run_denoise
-
     from nodes._latents import fit_to_model
+    from pipelines.denoise import denoise as run_denoise
 
     def on_step(index: int, total: int, x0) -> None:
         preview = None
-        if ctx.wants_previews:
+        every = ctx.options.preview_vae_every
+        if ctx.wants_previews and vae is not None and every and (index + 1) % every == 0:
+            from pipelines.previews import decode_preview
+
+            preview = decode_preview(vae, x0)
+        elif ctx.wants_previews:
             from pipelines.previews import latent_to_rgb
 
             preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,
@@ -89,10 +95,9 @@ def sampler(ctx, model, positive, negative, latent, noise, sampler, schedule, st
     outputs=[Output("latent", LATENT)],
 )
 def add_noise(ctx, model, latent, noise, timestep: int):
+    from nodes._latents import fit_to_model
     from pipelines.forward import NoiseSchedule
     from pipelines.forward import add_noise as forward
-
-    from nodes._latents import fit_to_model
     from pipelines.types import Latent
 
     latent = fit_to_model(latent, model)

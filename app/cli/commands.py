@@ -67,7 +67,7 @@ def run_command(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_INVALID
     options = RunOptions(device=device, output_dir=args.out, previews=not args.no_previews,
-                         workflow=to_document(graph))
+                         preview_vae_every=args.preview_vae_every, workflow=to_document(graph))
     cancel = CancelToken()
 
     def on_interrupt(signum: int, frame: Any) -> None:

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("output"), help="output folder")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     run.add_argument("--no-previews", action="store_true", help="skip step previews")
+    run.add_argument("--preview-vae-every", type=int, default=0, metavar="N",
+                     help="full VAE-decoded preview every N steps (samplers with a vae link)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
     validate = sub.add_parser("validate", help="check a workflow without running it")

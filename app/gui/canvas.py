@@ -138,6 +138,14 @@ class Canvas(QObject):
             port_out = source.outputs().get(edge.output)
             if port_in is not None and port_out is not None:
                 port_out.connect_to(port_in, push_undo=False, emit_signal=False)
+                self._colour_pipes(port_in)
+
+    def _colour_pipes(self, port_in: Any) -> None:
+        """Pipes take their input port's type colour (NodeGraphQt draws them all orange)."""
+        colour = tuple(port_in.view.color[:3]) + (255,)
+        for pipe in port_in.view.connected_pipes:
+            pipe.color = colour
+            pipe.reset()
 
     # -- gestures -> document edits ----------------------------------------------------
     def _edge_from_ports(self, a: Any, b: Any) -> Edge | None:

@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
                                       self.progress, self.run_status, self)
         self.runner.event.connect(self.presenter.on_event)
         self.runner.running_changed.connect(self._on_running_changed)
+        self.runner.event.connect(self._on_run_event)
         self.files = WorkflowFiles(self.document, self.settings, self.data_dir, parent=self)
         self.files.message.connect(self.messages.add)
         self.files.recent_changed.connect(self._rebuild_recent)
@@ -276,6 +277,10 @@ class MainWindow(QMainWindow):
         if self.runner.running:
             self.runner.cancel()
             self.run_status.setText("cancelling…")
+
+    def _on_run_event(self, event: object) -> None:
+        if getattr(event, "status", None) == "failed":
+            self.docks["messages"].raise_()
 
     def _on_running_changed(self, running: bool) -> None:
         self.actions["run"].setEnabled(not running)

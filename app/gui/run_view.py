@@ -100,7 +100,8 @@ class RunPresenter(QObject):
 
     def _on_OutputWritten(self, event: OutputWritten) -> None:
         self.images += 1
-        self.gallery.add_image(event.image, event.path, self._label(event.node_id))
+        self.gallery.add_image(event.image, event.path, "" if event.path else
+                               self._label(event.node_id))
 
     def _on_RunCancelled(self, event: RunCancelled) -> None:
         for node_id in self.order:
@@ -109,6 +110,9 @@ class RunPresenter(QObject):
         self.messages.add("warning", "run cancelled")
 
     def _on_RunFinished(self, event: RunFinished) -> None:
+        for node_id in self.order:  # after a failure, what never ran goes back to normal
+            if self.canvas.state_of(node_id)[0] == "waiting":
+                self.canvas.set_state(node_id, "idle")
         if event.status == "ok":
             self.progress.setValue(1000)
             ran = ", ".join(f"{self._label(n)} {s:.2f} s" for n, s in event.timings.items()

@@ -1,0 +1,59 @@
+"""Forward diffusion, latent upscaling and full-VAE previews through the graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from app.engine.context import RunOptions
+from app.engine.events import StepProgress
+from app.engine.executor import Executor
+from app.engine.graph import Graph
+
+
+def _latent_graph(registry, checkpoint, timestep: int) -> Graph:
+    g = Graph()
+    g.add("loaders.checkpoint", registry=registry, node_id="1",
+          values={"checkpoint": str(checkpoint)})
+    g.add("latent.empty", registry=registry, node_id="2", values={"width": 64, "height": 64,
+                                                                    "batch_size": 4})
+    g.add("sampling.noise", registry=registry, node_id="3", values={"seed": 1})
+    g.add("sampling.add_noise", registry=registry, node_id="4", values={"timestep": timestep})
+    g.add("latent.upscale", registry=registry, node_id="5", values={"factor": 2.0})
+    for edge in [("1", "model", "4", "model"), ("2", "latent", "4", "latent"),
+                 ("3", "noise", "4", "noise"), ("4", "latent", "5", "latent")]:
+        g.connect(*edge)
+    return g
+
+
+def test_add_noise_node_applies_the_closed_form(registry, tiny_checkpoint):
+    from pipelines.forward import NoiseSchedule
+    from pipelines.types import Noise
+
+    g = _latent_graph(registry, tiny_checkpoint, 999)
+    result = Executor(registry).run(g, targets=["4", "5"])
+    assert result.status == "ok", result.error
+    x_t = result.outputs["4"][0].samples
+    model = result.outputs.get("1")
+    assert model is None  # only the requested targets are returned
+    # x_0 is zeros (empty latent), so x_T = sqrt(1 - alpha_bar_T) * eps exactly.
+    from pipelines.loading import load_checkpoint
+
+    schedule = NoiseSchedule.from_config(load_checkpoint(tiny_checkpoint)[0].scheduler_config)
+    eps = Noise(seed=1).sample(tuple(x_t.shape))
+    expected = (1 - schedule.alphas_cumprod[999]).sqrt() * eps
+    assert torch.allclose(x_t, expected, atol=1e-6)
+    # and the upscale doubled the latent grid
+    assert result.outputs["5"][0].samples.shape[-2:] == tuple(2 * s for s in x_t.shape[-2:])
+
+
+def test_full_vae_previews_every_n_steps(registry, txt2img, tmp_path):
+    txt2img.connect("1", "vae", "6", "vae")
+    events: list = []
+    options = RunOptions(output_dir=tmp_path, preview_vae_every=2)
+    result = Executor(registry).run(txt2img, options=options, listeners=[events.append])
+    assert result.status == "ok", result.error
+    previews = [e.preview for e in events if isinstance(e, StepProgress)]
+    # steps 2 and 4 are VAE-decoded at full size (32 px); 1 and 3 are the latent approximation
+    assert [p.shape[0] for p in previews] == [previews[0].shape[0], 32, previews[0].shape[0], 32]
+    assert previews[0].shape[0] < 32 and all(p.dtype == np.uint8 for p in previews)
