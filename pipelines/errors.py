@@ -1,0 +1,27 @@
+"""Typed errors a user can cause in the diffusion layer (bad files, missing models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PipelineError(Exception):
+    """Base class for every error raised on purpose by ``pipelines``."""
+
+
+class ModelLoadError(PipelineError):
+    """A model folder or file could not be loaded.
+
+    Args:
+        path: The file or folder that failed to load.
+        message: What went wrong and, ideally, what to do about it.
+    """
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = str(path)
+        self.message = message
+        super().__init__(
+            f"Cannot load model from '{self.path}': {message} "
+            "Check the path, or pick a diffusers-format model folder "
+            "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+        )

@@ -1,0 +1,115 @@
+"""Step previews: a cheap linear latent -> RGB map, and a full VAE decode for the last image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+# Published linear approximations for the *scaled* latents (what the UNet sees).
+SD1_LATENT_RGB_FACTORS: list[list[float]] = [
+    [0.3512, 0.2297, 0.3227],
+    [0.3250, 0.4974, 0.2350],
+    [-0.2829, 0.1762, 0.2721],
+    [-0.2120, -0.2616, -0.7177],
+]
+SDXL_LATENT_RGB_FACTORS: list[list[float]] = [
+    [0.3651, 0.4232, 0.4341],
+    [-0.2533, -0.0042, 0.1068],
+    [0.1076, 0.1111, -0.0362],
+    [-0.3165, -0.2492, -0.2188],
+]
+SDXL_LATENT_RGB_BIAS: list[float] = [0.1084, -0.0175, -0.0011]
+
+_TABLES: dict[str, tuple[list[list[float]], list[float] | None]] = {
+    "sd1": (SD1_LATENT_RGB_FACTORS, None),
+    "sd2": (SD1_LATENT_RGB_FACTORS, None),
+    "sdxl": (SDXL_LATENT_RGB_FACTORS, SDXL_LATENT_RGB_BIAS),
+}
+
+
+def default_factors(
+    family: str, channels: int = 4
+) -> tuple[list[list[float]] | None, list[float] | None]:
+    """The built-in latent -> RGB table for a family.
+
+    Args:
+        family: Model family ("sd1", "sd2", "sdxl", ...).
+        channels: Latent channels of the model; a table only applies when they match.
+
+    Returns:
+        ``(factors, bias)``, or ``(None, None)`` when there is no table.
+    """
+    factors, bias = _TABLES.get(family, (None, None))
+    if factors is None or len(factors) != channels:
+        return None, None
+    return factors, bias
+
+
+def latent_to_rgb(
+    latent: torch.Tensor,
+    factors: list[list[float]] | None = None,
+    bias: list[float] | None = None,
+    family: str = "sd1",
+) -> np.ndarray:
+    """Linear preview of one latent: ``rgb = latent^T @ factors + bias``, mapped from [-1, 1].
+
+    Without ``factors`` the family table is used; families without one get the first three
+    channels, each min-max normalised (shape only, colours are arbitrary).
+
+    Args:
+        latent: [C, h, w] or [B, C, h, w] (the first image is shown), any device.
+        factors: C x 3 matrix, e.g. ``DiffusionModel.latent_rgb_factors``.
+        bias: 3 offsets added after the matrix product.
+        family: Picks the built-in table when ``factors`` is None.
+
+    Returns:
+        uint8 array [h, w, 3].
+    """
+    x = latent.detach()
+    if x.dim() == 4:
+        x = x[0]
+    x = x.float()
+    if factors is None:
+        factors, bias = default_factors(family, x.shape[0])
+    if factors is None:
+        return _normalised_channels(x)
+    matrix = torch.tensor(factors, dtype=torch.float32, device=x.device)
+    if matrix.shape != (x.shape[0], 3):
+        raise ValueError(f"latent_rgb_factors is {tuple(matrix.shape)}, expected ({x.shape[0]}, 3)")
+    rgb = torch.einsum("chw,cr->hwr", x, matrix)
+    if bias is not None:
+        rgb = rgb + torch.tensor(bias, dtype=torch.float32, device=x.device)
+    rgb = ((rgb + 1.0) * 127.5).clamp_(0, 255).round_()
+    return rgb.to(device="cpu", dtype=torch.uint8).numpy()
+
+
+def _normalised_channels(x: torch.Tensor) -> np.ndarray:
+    channels = x[:3]
+    if channels.shape[0] < 3:
+        channels = channels[torch.arange(3, device=x.device) % channels.shape[0]]
+    low = channels.amin(dim=(1, 2), keepdim=True)
+    span = (channels.amax(dim=(1, 2), keepdim=True) - low).clamp_min(1e-6)
+    rgb = ((channels - low) / span * 255.0).round_().permute(1, 2, 0)
+    return rgb.to(device="cpu", dtype=torch.uint8).numpy()
+
+
+def decode_preview(vae: Any, latent: Any) -> np.ndarray:
+    """Full-quality preview of the first image of a latent through the VAE (slow, exact).
+
+    Args:
+        vae: A ``pipelines.types.Vae``.
+        latent: A ``Latent`` or a tensor [C, h, w] / [B, C, h, w] in the scaled space.
+
+    Returns:
+        uint8 array [H, W, 3].
+    """
+    from pipelines.types import Latent
+    from pipelines.vae import decode
+
+    samples = latent.samples if isinstance(latent, Latent) else latent
+    if samples.dim() == 3:
+        samples = samples.unsqueeze(0)
+    image = decode(vae, Latent(samples=samples[:1]))[0]
+    return (image * 255.0).round_().to(torch.uint8).numpy()
