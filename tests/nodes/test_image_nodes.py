@@ -54,3 +54,28 @@ def test_bad_image_file_fails_with_its_name(registry, tmp_path):
     g.connect("1", "image", "2", "image")
     result = Executor(registry).run(g, options=RunOptions(output_dir=tmp_path))
     assert result.status == "failed" and "broken.png" in result.error
+
+
+def test_upscale_with_model_nodes_report_tile_progress(registry, tmp_path):
+    from safetensors.torch import save_file
+
+    from app.engine.events import StepProgress
+    from pipelines.upscalers import SRVGGNetCompact
+
+    save_file(SRVGGNetCompact(nf=4, num_conv=1, scale=4).state_dict(), tmp_path / "x4.safetensors")
+    Image.fromarray(np.full((16, 24, 3), 90, dtype=np.uint8)).save(tmp_path / "in.png")
+    g = Graph()
+    g.add("upscale.load_model", registry=registry, node_id="1",
+          values={"model": str(tmp_path / "x4.safetensors")})
+    g.add("image.load", registry=registry, node_id="2", values={"path": str(tmp_path / "in.png")})
+    g.add("upscale.with_model", registry=registry, node_id="3", values={"tile": 8, "overlap": 4})
+    g.add("image.save", registry=registry, node_id="4")
+    g.connect("1", "upscale_model", "3", "upscale_model")
+    g.connect("2", "image", "3", "image")
+    g.connect("3", "image", "4", "image")
+    events: list = []
+    result = Executor(registry).run(g, options=RunOptions(output_dir=tmp_path / "out"),
+                                    listeners=[events.append])
+    assert result.status == "ok", result.error
+    assert Image.open(result.files[0]).size == (96, 64)
+    assert [e.step for e in events if isinstance(e, StepProgress)] == [1, 2, 3, 4, 5, 6]
