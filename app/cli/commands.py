@@ -129,6 +129,29 @@ def nodes_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def models_command(args: argparse.Namespace) -> int:
+    from pipelines.detect import detect
+    from pipelines.errors import ModelLoadError
+    from pipelines.model_folders import KINDS, ModelFolderConfigError, config_path, roots, scan
+
+    try:
+        for kind in KINDS:
+            print(f"{kind}:")
+            for folder in roots(kind):
+                print(f"  folder {folder}{'' if folder.is_dir() else '  (missing)'}")
+            for path in scan(kind):
+                try:
+                    what = detect(path).describe()
+                except ModelLoadError as exc:
+                    what = f"unreadable: {exc.message}"
+                print(f"    {path.name:<40} {what}")
+    except ModelFolderConfigError as exc:
+        _error(str(exc))
+        return EXIT_INVALID
+    print(f"(add ComfyUI / AUTOMATIC1111 folders in {config_path()})")
+    return EXIT_OK
+
+
 def train_demo_command(args: argparse.Namespace) -> int:
     from pipelines.demo.train import train_demo
 

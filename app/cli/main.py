@@ -38,9 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("workflow", type=Path)
     _add_overrides(validate)
 
+    from app.cli.batch import add_batch_parser
+
+    add_batch_parser(sub)
+
     nodes = sub.add_parser("nodes", help="list node types with their inputs and outputs")
     nodes.add_argument("--markdown", action="store_true", help="print reference docs")
     nodes.add_argument("--schema", action="store_true", help="print the JSON schema")
+
+    sub.add_parser("models", help="list the models found in the model folders, with their family")
 
     train = sub.add_parser("train-demo", help="train the built-in demo model from scratch")
     train.add_argument("--out", type=Path, required=True)
@@ -68,10 +74,18 @@ def main(argv: list[str] | None = None) -> int | None:
         from app.cli.commands import validate_command
 
         return validate_command(args)
+    if args.command == "batch":
+        from app.cli.batch import batch_command
+
+        return batch_command(args)
     if args.command == "nodes":
         from app.cli.commands import nodes_command
 
         return nodes_command(args)
+    if args.command == "models":
+        from app.cli.commands import models_command
+
+        return models_command(args)
     if args.command == "train-demo":
         from app.cli.commands import train_demo_command
 

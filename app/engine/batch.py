@@ -1,0 +1,279 @@
+"""Batch runs: many jobs (sets of overrides) over one workflow with ONE Executor, so the
+checkpoint and the prompt encodings stay cached and a batch of N costs about N samplings.
+
+Every job writes its files under its own prefix (``job00007_<prefix>_00001.png``) and is
+recorded in ``manifest.jsonl`` (one atomic line per finished job). Re-running the same
+batch into the same folder skips the jobs recorded ``ok``, clears the leftovers of a job
+that was cut off before redoing it, and so never duplicates or overwrites an output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.engine.batch_jobs import (
+    BatchError,
+    as_override,
+    check_keys,
+    combine,
+    expand_jobs,
+    parse_spec,
+    parse_sweep,
+    read_job_file,
+)
+from app.engine.context import CancelToken, RunOptions
+from app.engine.events import Listener
+from app.engine.executor import Executor
+from app.engine.graph import Graph
+from app.engine.registry import Registry
+
+__all__ = [
+    "BatchError", "BatchResult", "BatchRunner", "Job", "Manifest", "combine", "expand_jobs",
+    "make_jobs", "parse_spec", "parse_sweep", "read_job_file",
+]
+
+MANIFEST = "manifest.jsonl"
+NOISE_TYPE = "sampling.noise"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the batch: its position, its overrides and a key identifying both."""
+
+    index: int
+    overrides: dict[str, Any]
+    key: str
+
+    def tag(self, width: int) -> str:
+        return f"job{self.index:0{width}d}"
+
+
+def make_jobs(graph: Graph, registry: Registry, rows: list[dict[str, Any]]) -> list[Job]:
+    """Number the override rows and key each on the workflow and its overrides.
+
+    Raises:
+        BatchError: a key names a node or field the workflow does not have.
+    """
+    check_keys(graph, registry, rows)
+    from app.engine.workflow import to_document
+
+    base = json.dumps(to_document(graph), sort_keys=True, default=str)
+    jobs = []
+    for index, row in enumerate(rows):
+        texts = sorted(as_override(k, v) for k, v in row.items())
+        key = hashlib.sha256(json.dumps([base, texts]).encode()).hexdigest()[:16]
+        jobs.append(Job(index, dict(row), key))
+    return jobs
+
+
+class Manifest:
+    """``manifest.jsonl``: one JSON record per finished job; the last record of an index wins."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / MANIFEST
+
+    def load(self) -> dict[int, dict[str, Any]]:
+        """Records by job index; a line torn by a crash is dropped (and cut off the file)."""
+        if not self.path.exists():
+            return {}
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            from app.engine.workflow import atomic_write
+
+            data = data[: data.rfind(b"\n") + 1]
+            atomic_write(self.path, data)
+        records: dict[int, dict[str, Any]] = {}
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("index"), int):
+                records[record["index"]] = record
+        return records
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one line with a single write, flushed to disk before returning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class BatchResult:
+    """What a batch run did: this run's records in job order, and the jobs it skipped."""
+
+    total: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["status"] == "failed"]
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["status"] == "ok"]
+
+
+class BatchRunner:
+    """Runs jobs over ``graph`` into ``out_dir`` with one Executor, resuming from the manifest.
+
+    Args:
+        graph: the workflow with the batch-wide ``--set`` overrides already applied.
+        options: run settings; ``output_dir`` and ``workflow`` are set per job.
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        registry: Registry,
+        jobs: list[Job],
+        out_dir: Path,
+        options: RunOptions | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.graph = graph
+        self.registry = registry
+        self.jobs = jobs
+        self.out_dir = Path(out_dir)
+        self.options = options or RunOptions()
+        self.executor = executor or Executor(registry)
+        self.manifest = Manifest(self.out_dir)
+        self.width = max(5, len(str(max(len(jobs) - 1, 0))))
+
+    def pending(self) -> tuple[list[Job], list[int]]:
+        """Jobs still to run and indices already done, per the manifest.
+
+        Raises:
+            BatchError: the folder holds the manifest of a different batch.
+        """
+        done = self.manifest.load()
+        for job in self.jobs:
+            record = done.get(job.index)
+            if record is not None and record.get("key") != job.key:
+                raise BatchError(
+                    f"{self.manifest.path} belongs to a different batch (job {job.index} "
+                    f"had other overrides or another workflow); use another --out folder"
+                )
+        skipped = [j.index for j in self.jobs if done.get(j.index, {}).get("status") == "ok"]
+        return [j for j in self.jobs if j.index not in set(skipped)], skipped
+
+    def run(
+        self,
+        cancel: CancelToken | None = None,
+        listeners: Iterable[Listener] = (),
+        on_job_start: Callable[[Job], None] | None = None,
+        on_job_end: Callable[[dict[str, Any]], None] | None = None,
+    ) -> BatchResult:
+        """Run every pending job; a failed job is recorded and the batch goes on."""
+        cancel = cancel or CancelToken()
+        todo, skipped = self.pending()
+        result = BatchResult(total=len(self.jobs), skipped=skipped)
+        started = time.perf_counter()
+        for job in todo:
+            if cancel.cancelled:
+                result.cancelled = True
+                break
+            if on_job_start:
+                on_job_start(job)
+            record = self._run_job(job, cancel, list(listeners))
+            if record["status"] == "cancelled":
+                result.cancelled = True
+            self.manifest.append(record)
+            result.records.append(record)
+            if on_job_end:
+                on_job_end(record)
+            if result.cancelled:
+                break
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _run_job(self, job: Job, cancel: CancelToken, listeners: list[Listener]) -> dict[str, Any]:
+        from app.engine.overrides import OverrideError, apply_overrides
+        from app.engine.validation import ValidationError
+        from app.engine.workflow import to_document
+
+        tag = job.tag(self.width)
+        self._clear_leftovers(tag)
+        record: dict[str, Any] = {
+            "index": job.index, "key": job.key, "overrides": job.overrides, "files": [],
+            "seed": None, "status": "failed", "error": None, "seconds": 0.0,
+        }
+        t0 = time.perf_counter()
+        try:
+            graph = apply_overrides(
+                self.graph, self.registry, [as_override(k, v) for k, v in job.overrides.items()]
+            )
+        except OverrideError as exc:
+            record["error"] = str(exc)
+            return record
+        record["seed"] = _seed(graph, self.registry)
+        self._prefix_outputs(graph, tag)
+        options = RunOptions(
+            device=self.options.device, output_dir=self.out_dir,
+            previews=self.options.previews, preview_vae_every=self.options.preview_vae_every,
+            workflow=to_document(graph),
+        )
+        try:
+            finished = self.executor.run(graph, options=options, listeners=listeners,
+                                         cancel=cancel)
+        except ValidationError as exc:
+            record["error"] = str(exc)
+            record["seconds"] = round(time.perf_counter() - t0, 3)
+            return record
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        record["status"] = finished.status
+        record["error"] = finished.error
+        if finished.status == "ok":
+            record["files"] = [_relative(p, self.out_dir) for p in finished.files]
+        else:
+            self._clear_leftovers(tag)  # no half-finished job leaves files behind
+        return record
+
+    def _prefix_outputs(self, graph: Graph, tag: str) -> None:
+        """Give every file-writing output node this job's own file prefix."""
+        for node in graph.nodes.values():
+            spec = self.registry.get(node.type)
+            if spec is not None and spec.is_output and spec.input("filename_prefix"):
+                node.values["filename_prefix"] = f"{tag}_{node.values.get('filename_prefix', '')}"
+
+    def _clear_leftovers(self, tag: str) -> None:
+        if not self.out_dir.is_dir():
+            return
+        for pattern in (f"{tag}_*", f".{tag}_*"):
+            for path in self.out_dir.glob(pattern):
+                if path.is_file():
+                    path.unlink(missing_ok=True)
+
+
+def _seed(graph: Graph, registry: Registry) -> int | None:
+    """The seed of the workflow's first Noise Source, if it has one."""
+    noise = sorted((n for n in graph.nodes.values() if n.type == NOISE_TYPE),
+                   key=lambda n: (len(n.id), n.id))
+    if not noise:
+        return None
+    spec = registry.get(NOISE_TYPE)
+    default = spec.default_values().get("seed") if spec else None
+    return noise[0].values.get("seed", default)
+
+
+def _relative(path: str, folder: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)

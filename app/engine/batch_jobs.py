@@ -1,0 +1,198 @@
+"""Batch job expansion: sweep specs, cartesian product or zip, and job files (jsonl/csv).
+
+A job is a mapping ``{"NODE.FIELD": value}`` of overrides; NODE is a node id or title.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from app.engine.declaration import Value
+from app.engine.graph import Graph
+from app.engine.registry import Registry
+
+MAX_JOBS = 1_000_000
+_RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*(?::\s*(-?[\d.]+)\s*)?$")
+
+
+class BatchError(ValueError):
+    """Batch arguments that cannot be used: a bad sweep spec, job file or manifest."""
+
+
+def parse_spec(text: str) -> list[Any]:
+    """Values of a sweep SPEC.
+
+    ``a,b,c`` (a list of strings), ``1..100`` (an int range, inclusive),
+    ``0.5..1.0:0.1`` (a range with a step; ints when all three are ints) or ``@file.txt``
+    (one value per line, blank lines skipped).
+
+    Raises:
+        BatchError: the spec is malformed or empty.
+    """
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except OSError as exc:
+            raise BatchError(f"{text!r}: cannot read {path} ({exc.strerror})") from None
+        values: list[Any] = [line.strip() for line in lines if line.strip()]
+        if not values:
+            raise BatchError(f"{text!r}: {path} has no values (one per line)")
+        return values
+    match = _RANGE.match(text)
+    if match:
+        return _range(text, *match.groups())
+    values = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(v == "" for v in values):
+        raise BatchError(f"{text!r}: expected a,b,c or A..B or A..B:STEP or @file.txt")
+    return values
+
+
+def _range(text: str, start: str, stop: str, step: str | None) -> list[Any]:
+    try:
+        lo, hi = Decimal(start), Decimal(stop)
+        inc = Decimal(step) if step is not None else None
+    except InvalidOperation:
+        raise BatchError(f"{text!r}: a range is START..STOP or START..STOP:STEP") from None
+    integral = all("." not in s for s in (start, stop, step or ""))
+    if inc is None:
+        if not integral:
+            raise BatchError(f"{text!r}: a range of decimals needs a step, e.g. 0.5..1.0:0.1")
+        inc = Decimal(1) if hi >= lo else Decimal(-1)
+    if inc == 0 or (hi - lo) * inc < 0:
+        raise BatchError(f"{text!r}: the step {inc} never gets from {lo} to {hi}")
+    count = int((hi - lo) / inc) + 1
+    if count > MAX_JOBS:
+        raise BatchError(f"{text!r}: {count} values is more than {MAX_JOBS}")
+    # Decimal arithmetic, so 0.5..1.0:0.1 gives 0.6 and not 0.6000000000000001
+    values = [lo + inc * i for i in range(count)]
+    return [int(v) for v in values] if integral else [float(v) for v in values]
+
+
+def parse_sweep(text: str) -> tuple[str, list[Any]]:
+    """Split ``'Sampler.cfg=1..3'`` into the field key and its values."""
+    key, sep, spec = text.partition("=")
+    if not sep or "." not in key.strip(" .") or not spec:
+        raise BatchError(f"--sweep {text!r}: expected NODE.FIELD=SPEC")
+    try:
+        return key.strip(), parse_spec(spec)
+    except BatchError as exc:
+        raise BatchError(f"--sweep {key.strip()}: {exc}") from None
+
+
+def combine(sweeps: list[tuple[str, list[Any]]], zipped: bool = False) -> list[dict[str, Any]]:
+    """Jobs of the sweeps: every combination (cartesian product), or element-wise (zip).
+
+    Raises:
+        BatchError: zipped sweeps of different lengths.
+    """
+    if not sweeps:
+        return [{}]
+    keys = [key for key, _ in sweeps]
+    if zipped:
+        lengths = {key: len(values) for key, values in sweeps}
+        if len(set(lengths.values())) > 1:
+            listed = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+            raise BatchError(f"--zip needs sweeps of the same length: {listed}")
+        rows = zip(*(values for _, values in sweeps), strict=True)
+    else:
+        total = 1
+        for _, values in sweeps:
+            total *= len(values)
+        if total > MAX_JOBS:
+            raise BatchError(f"the sweeps make {total} jobs, more than {MAX_JOBS}")
+        rows = itertools.product(*(values for _, values in sweeps))
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def read_job_file(path: str | Path) -> list[dict[str, Any]]:
+    """One override mapping per line of a ``.jsonl`` file or per row of a ``.csv`` file.
+
+    In a CSV the header names the ``NODE.FIELD`` columns; an empty cell keeps the
+    workflow's value.
+
+    Raises:
+        BatchError: the file is missing or malformed; the message names the line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise BatchError(f"{path}: cannot read the job file ({exc.strerror})") from None
+    jobs: list[dict[str, Any]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or any(not (n or "").strip() for n in reader.fieldnames):
+            raise BatchError(f"{path}: the first row must name NODE.FIELD columns")
+        for row in reader:
+            if None in row:
+                raise BatchError(f"{path}, line {reader.line_num}: more cells than columns")
+            jobs.append({k.strip(): v for k, v in row.items() if v not in (None, "")})
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BatchError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+            bad = not isinstance(item, dict) or any(
+                isinstance(v, dict | list) or v is None for v in item.values()
+            )
+            if bad:
+                raise BatchError(
+                    f"{path}, line {number}: expected an object of NODE.FIELD: value pairs"
+                )
+            jobs.append(item)
+    if not jobs:
+        raise BatchError(f"{path}: the job file has no jobs")
+    return jobs
+
+
+def expand_jobs(
+    sweeps: list[tuple[str, list[Any]]],
+    job_rows: list[dict[str, Any]] | None = None,
+    zipped: bool = False,
+) -> list[dict[str, Any]]:
+    """All jobs: each job-file row combined with each sweep combination (rows outermost)."""
+    combos = combine(sweeps, zipped)
+    rows = job_rows if job_rows else [{}]
+    if len(rows) * len(combos) > MAX_JOBS:
+        raise BatchError(f"{len(rows) * len(combos)} jobs is more than {MAX_JOBS}")
+    return [{**row, **combo} for row in rows for combo in combos]
+
+
+def check_keys(graph: Graph, registry: Registry, jobs: list[dict[str, Any]]) -> None:
+    """Raise BatchError listing every ``NODE.FIELD`` key that names no value of ``graph``."""
+    problems: list[str] = []
+    for key in dict.fromkeys(k for job in jobs for k in job):
+        node_ref, _, field = key.rpartition(".")
+        node = graph.find(node_ref.strip())
+        if node is None:
+            titles = ", ".join(f"{n.title!r} (#{n.id})" for n in graph.nodes.values())
+            problems.append(f"{key!r}: no node with id or title {node_ref!r}; nodes: {titles}")
+            continue
+        spec = registry.get(node.type)
+        if spec is None or not isinstance(spec.input(field.strip()), Value):
+            names = ", ".join(v.name for v in spec.values) if spec else ""
+            problems.append(f"{key!r}: {node.label()} has no field {field!r}; fields: {names}")
+    if problems:
+        raise BatchError("\n".join(problems))
+
+
+def as_override(key: str, value: Any) -> str:
+    """The ``--set`` text of one job value (JSON numbers and booleans included)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    return f"{key}={text}"
