@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["nodes"]], [200], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["properties"]], [320], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["gallery"]], [230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["properties"], self.docks["preview"]], [330, 260],
+                         Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -299,15 +301,18 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-def run_app(argv: list[str] | None = None) -> int:
-    """Open the studio window; returns the application's exit code."""
+def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
+    """Open the studio window (on ``workflow`` when given); returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     from app.gui.theme import apply_theme
 
     app.setApplicationName(APP_NAME)
     apply_theme(app)
     window = MainWindow()
-    if window.files.autosave_path.is_file() and window.ask_recover():
+    if workflow is not None:
+        window.files.open_startup()
+        window.open_file(Path(workflow))
+    elif window.files.autosave_path.is_file() and window.ask_recover():
         window.files.recover()
     else:
         window.files.open_startup()

@@ -1,0 +1,103 @@
+"""Files from the window: save/reopen, title, recent, unsaved changes, autosave, drops."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+from app.engine.workflow import load_workflow
+from app.gui.main_window import MainWindow
+from tests.gui.conftest import build_chain
+from tests.gui.toy_studio import make_registry
+
+
+def test_save_and_reopen_gives_the_same_graph(window, tmp_path):
+    build_chain(window)
+    assert "Untitled" in window.windowTitle() and window.isWindowModified()
+    target = tmp_path / "flow.json"
+    window.choose_path = lambda saving: target
+    window.actions["save"].trigger()  # no file yet: acts as Save As
+    assert target.is_file()
+    assert window.windowTitle().startswith("flow.json") and not window.isWindowModified()
+    saved = window.document.graph.copy()
+    window.actions["new"].trigger()
+    assert not window.document.graph.nodes
+    assert window.open_file(target)
+    assert window.document.graph == saved
+    assert window.document.graph == load_workflow(target, window.registry)
+    assert window.canvas._view_links() == set(saved.edges)
+    assert window.files.recent()[0] == target.resolve()
+    assert [a.text() for a in window.recent_menu.actions()] == [str(target.resolve())]
+
+
+def test_undo_back_to_the_saved_state_clears_the_unsaved_marker(window, tmp_path):
+    build_chain(window)
+    window.files.save(tmp_path / "a.json")
+    window.document.set_value("1", "value", 9)
+    assert window.isWindowModified()
+    window.actions["undo"].trigger()
+    assert not window.isWindowModified()
+
+
+def test_closing_with_unsaved_changes_asks(window):
+    build_chain(window)
+    asked = []
+    window.ask_save = lambda: asked.append(1) or "cancel"
+    assert not window.close()
+    assert asked and window.isVisible()
+    window.ask_save = lambda: "discard"
+    assert window.close()
+
+
+def test_startup_opens_the_last_workflow(window, tmp_path, qtbot):
+    build_chain(window)
+    window.files.save(tmp_path / "last.json")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    again = MainWindow(registry=make_registry(), settings=settings, data_dir=tmp_path / "d2",
+                       device="cpu", probe_device=False)
+    qtbot.addWidget(again)
+    again.files.open_startup()
+    assert again.document.path == (tmp_path / "last.json").resolve()
+    assert again.document.graph == window.document.graph
+
+
+def test_autosave_writes_the_unsaved_workflow_and_recovers_it(window, tmp_path, qtbot):
+    assert window.files.autosave() is None  # nothing to save
+    build_chain(window)
+    path = window.files.autosave()
+    assert path is not None and path.is_file()
+    graph = window.document.graph.copy()
+    window.files.new()
+    assert window.files.recover()
+    assert window.document.graph == graph and window.document.dirty
+
+
+def test_dropping_files(window, tmp_path, qtbot):
+    build_chain(window)
+    window.run_workflow()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    png = window.gallery.current_path()
+    graph = window.document.graph.copy()
+    window.files.new()
+    window.files.drop([tmp_path / "out" / png.split("/")[-1]], (0, 0))
+    assert window.document.graph == graph  # the PNG carried its workflow
+
+    plain = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    window.files.drop([plain], (10, 20))
+    loads = [n for n in window.document.graph.nodes.values() if n.type == "image.load"]
+    assert len(loads) == 1 and loads[0].values["path"] == str(plain)
+
+    doc = tmp_path / "w.json"
+    window.files.save(doc)
+    window.files.new()
+    window.files.drop([doc], (0, 0))
+    assert len(window.document.graph.nodes) == 4
+
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps({"format": "nope"}))
+    window.files.drop([bad], (0, 0))
+    assert any("broken.json" in t for t in window.messages.texts())
+    assert len(window.document.graph.nodes) == 4

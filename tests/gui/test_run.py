@@ -1,0 +1,94 @@
+"""Running from the window: validation, progress, previews, results, failures, cancel."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QElapsedTimer, QTimer
+
+from tests.gui.conftest import build_chain, drag_link
+
+
+def _run_and_wait(window, qtbot, timeout: int = 10_000):
+    assert window.run_workflow()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=timeout)
+    return window.runner.last_result
+
+
+def test_run_shows_previews_states_timings_and_the_image(window, qtbot):
+    ids = build_chain(window, steps=5)
+    result = _run_and_wait(window, qtbot)
+    assert result.status == "ok"
+    assert window.preview.frames == 5
+    assert "step 5/5" in window.preview.caption.text()
+    assert window.gallery.count() == 1
+    assert window.gallery.current_path().endswith(".png")
+    assert not window.gallery.viewer.pixmap().isNull()
+    state, text = window.canvas.state_of(ids["render"])
+    assert state == "done" and text.endswith(" s")
+    assert window.progress.value() == 1000
+    assert any(t.startswith("done in") for t in window.messages.texts())
+    second = _run_and_wait(window, qtbot)  # nothing changed: upstream comes from the cache
+    assert ids["render"] in second.cached
+    assert window.canvas.state_of(ids["const"])[0] == "cached"
+
+
+def test_preview_node_puts_the_image_in_the_gallery(window, qtbot):
+    ids = build_chain(window)
+    show = window.canvas.add_node("toy.show", (500, 200))
+    drag_link(window, ids["render"], "image", show, "image")
+    assert _run_and_wait(window, qtbot).status == "ok"
+    assert window.gallery.count() == 2
+
+
+def test_invalid_graph_is_not_run_and_problems_are_shown(window, qtbot):
+    render = window.canvas.add_node("toy.render", (0, 0))
+    window.canvas.add_node("toy.save", (300, 0))
+    assert not window.run_workflow()
+    assert not window.runner.running
+    assert window.canvas.state_of(render)[0] == "invalid"
+    assert any("needs a LATENT input linked" in t for t in window.messages.texts())
+
+
+def test_node_failure_is_reported_and_the_app_stays_usable(window, qtbot):
+    ids = build_chain(window)
+    fail = window.canvas.add_node("toy.fail", (250, 200))
+    drag_link(window, ids["const"], "out", fail, "x")
+    drag_link(window, fail, "out", ids["render"], "x")
+    result = _run_and_wait(window, qtbot)
+    assert result.status == "failed"
+    assert window.canvas.state_of(fail)[0] == "failed"
+    assert any("the toy node broke" in t for t in window.messages.texts())
+    drag_link(window, ids["const"], "out", ids["render"], "x")  # fix it and run again
+    assert _run_and_wait(window, qtbot).status == "ok"
+
+
+def test_cancel_stops_within_a_step(window, qtbot):
+    ids = build_chain(window, steps=400, delay=0.02)
+    assert window.run_workflow()
+    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
+    started = time.monotonic()
+    window.actions["cancel"].trigger()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=5000)
+    assert time.monotonic() - started < 1.0
+    assert window.runner.last_result.status == "cancelled"
+    assert window.canvas.state_of(ids["render"])[0] == "cancelled"
+    assert window.actions["run"].isEnabled()
+
+
+def test_event_loop_is_never_blocked_during_a_run(window, qtbot):
+    """While a run streams previews, the GUI thread keeps turning (max gap < 100 ms)."""
+    build_chain(window, steps=60, delay=0.01)
+    gaps: list[int] = []
+    clock = QElapsedTimer()
+    clock.start()
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: gaps.append(clock.restart()))
+    timer.start()
+    assert window.run_workflow()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    timer.stop()
+    assert window.preview.frames == 60
+    assert len(gaps) > 20
+    assert max(gaps[1:]) < 100, f"event loop blocked for {max(gaps[1:])} ms"
