@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.engine.declaration import Choice, Float, Int, Link, Output, node
 from app.engine.types import CONDITIONING, LATENT, MODEL, NOISE, VAE
-from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
+from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES, SCHEDULES_FOR
 
 MAX_SEED = 2**63 - 1
 
@@ -27,6 +27,14 @@ def noise_source(ctx, seed: int, mode: str):
     from pipelines.types import Noise
 
     return Noise(seed=seed, mode=mode)
+
+
+def _sampler_schedule_pair(values: dict) -> list[tuple[str, str]]:
+    supported = SCHEDULES_FOR.get(values["sampler"], SCHEDULE_NAMES)
+    if values["schedule"] not in supported:
+        return [("schedule", f"{values['schedule']!r} does not work with sampler "
+                 f"{values['sampler']!r}; use one of: {', '.join(supported)}")]
+    return []
 
 
 @node(
@@ -52,6 +60,7 @@ def noise_source(ctx, seed: int, mode: str):
               description="How much of the schedule to run; below 1 keeps some of the input."),
     ],
     outputs=[Output("latent", LATENT)],
+    check=_sampler_schedule_pair,
 )
 def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedule, steps, cfg,
             denoise):

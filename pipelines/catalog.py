@@ -24,3 +24,15 @@ SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_unifo
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")
+
+_SIGMA_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform")
+# Which schedules each sampler's diffusers scheduler supports (ddim/ddpm/euler_ancestral
+# take no custom sigmas; lcm has its own spacing). A test checks this against diffusers.
+SCHEDULES_FOR: dict[str, tuple[str, ...]] = {
+    name: _SIGMA_SCHEDULES for name in SAMPLER_NAMES
+} | {
+    "euler_ancestral": ("normal", "sgm_uniform"),
+    "ddim": ("normal", "sgm_uniform"),
+    "ddpm": ("normal", "sgm_uniform"),
+    "lcm": ("normal",),
+}

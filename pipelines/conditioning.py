@@ -32,7 +32,7 @@ def _encode_sd(
     if clip_skip is None:
         embeds = te(ids.to(device), attention_mask=mask)[0]
     else:
-        hidden = te(ids.to(device), attention_mask=mask, output_hidden_states=True)[-1]
+        hidden = te(ids.to(device), attention_mask=mask, output_hidden_states=True).hidden_states
         embeds = getattr(te, "text_model", te).final_layer_norm(hidden[-(clip_skip + 1)])
     return Conditioning(embeds=embeds.to(dtype=te.dtype), pooled=None, text=text)
 

@@ -169,7 +169,8 @@ def load_checkpoint(
     try:
         family = detect_family(model_index, dict(unet.config), studio)
     except ValueError as exc:
-        raise ModelLoadError(folder / "studio.json", f"{exc}.") from exc
+        source = "studio.json" if studio and "family" in studio else "model_index.json"
+        raise ModelLoadError(folder / source, f"Its {exc}.") from exc
     channels = int(vae.config.latent_channels)
     factors, bias = _preview_factors(folder, family, channels)
     for name in ("unet", "vae", "text_encoder", "text_encoder_2"):

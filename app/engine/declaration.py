@@ -224,6 +224,8 @@ class NodeSpec:
     )
     # extra cache-key material from outside the graph, e.g. an input file's mtime
     fingerprint: Callable[[dict[str, Any]], Any] | None = None
+    # cross-field rule: values -> [(field, problem)], e.g. a sampler/schedule pair
+    check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)
@@ -266,6 +268,7 @@ def node(
     cacheable: bool = True,
     migrations: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     fingerprint: Callable[[dict[str, Any]], Any] | None = None,
+    check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
     registry: Registry | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a node type; the decorated function is its implementation.
@@ -277,6 +280,7 @@ def node(
         type_id: stable id saved in workflow files, e.g. ``"sampling.sampler"``.
         migrations: ``{from_version: fn(values) -> values}`` upgrading saved values.
         fingerprint: extra cache-key material from outside the graph (file mtimes).
+        check: a rule across several values, returning ``[(field, problem)]``.
         registry: where to register (default: the process-wide registry).
     """
 
@@ -296,6 +300,7 @@ def node(
             cacheable=cacheable,
             migrations=dict(migrations or {}),
             fingerprint=fingerprint,
+            check=check,
         )
         _check_spec(spec)
         (registry if registry is not None else REGISTRY).add(spec)

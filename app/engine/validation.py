@@ -64,6 +64,10 @@ def validate(
             issue = value.check(coerced)
             if issue:
                 problems.append(Problem(node.id, node.title, value.name, issue))
+        if spec.check is not None and not any(p.node_id == node.id for p in problems):
+            values = {v.name: v.coerce(node.values.get(v.name, v.default)) for v in spec.values}
+            for field_name, issue in spec.check(values):
+                problems.append(Problem(node.id, node.title, field_name, issue))
         for name in node.values:
             if spec.input(name) is None or isinstance(spec.input(name), Link):
                 problems.append(

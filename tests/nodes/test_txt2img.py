@@ -113,3 +113,12 @@ def test_img2img_chain_upscale_encode_and_partial_denoise(registry, txt2img, tmp
     assert result.status == "ok", result.error
     sizes = sorted(Image.open(f).size for f in result.files)
     assert sizes == [(32, 32), (64, 64)]
+
+
+def test_unsupported_sampler_schedule_pair_is_caught_by_validation(registry, txt2img):
+    from app.engine.validation import validate
+
+    txt2img.nodes["6"].values.update(sampler="euler_ancestral", schedule="karras")
+    problems = validate(txt2img, registry)
+    assert len(problems) == 1 and problems[0].field == "schedule"
+    assert "euler_ancestral" in problems[0].message and "sgm_uniform" in problems[0].message
