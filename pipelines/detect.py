@@ -15,6 +15,11 @@ from typing import Any
 
 from pipelines.errors import ModelLoadError
 
+
+def _load_error(path: Path, message: str) -> ModelLoadError:
+    return ModelLoadError(path, message, hint="")
+
+
 _MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB; more means a broken file
 
 UNET = "model.diffusion_model."
@@ -51,17 +56,17 @@ def read_header(path: str | Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             raw = handle.read(8)
             if len(raw) != 8:
-                raise ModelLoadError(path, "is too short to be a safetensors file")
+                raise _load_error(path, "is too short to be a safetensors file")
             (length,) = struct.unpack("<Q", raw)
             if length > _MAX_HEADER or length > path.stat().st_size - 8:
-                raise ModelLoadError(path, "is not a safetensors file (bad header length)")
+                raise _load_error(path, "is not a safetensors file (bad header length)")
             header = json.loads(handle.read(length))
     except OSError as exc:
-        raise ModelLoadError(path, f"cannot be read ({exc.strerror})") from None
+        raise _load_error(path, f"cannot be read ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ModelLoadError(path, "is not a safetensors file (header is not JSON)") from None
+        raise _load_error(path, "is not a safetensors file (header is not JSON)") from None
     if not isinstance(header, dict):
-        raise ModelLoadError(path, "is not a safetensors file (header is not a table)")
+        raise _load_error(path, "is not a safetensors file (header is not a table)")
     header.pop("__metadata__", None)
     return header
 

@@ -17,11 +17,13 @@ class ModelLoadError(PipelineError):
         message: What went wrong and, ideally, what to do about it.
     """
 
-    def __init__(self, path: str | Path, message: str) -> None:
+    FOLDER_HINT = (
+        "Check the path, or pick a diffusers-format model folder "
+        "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
+    )
+
+    def __init__(self, path: str | Path, message: str, hint: str | None = None) -> None:
         self.path = str(path)
         self.message = message
-        super().__init__(
-            f"Cannot load model from '{self.path}': {message} "
-            "Check the path, or pick a diffusers-format model folder "
-            "(model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)."
-        )
+        hint = self.FOLDER_HINT if hint is None else hint
+        super().__init__(f"Cannot load model from '{self.path}': {message} {hint}".rstrip())

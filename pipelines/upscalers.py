@@ -19,6 +19,10 @@ from torch.nn import functional as F
 from pipelines.errors import ModelLoadError
 
 
+def _load_error(path: Path, message: str) -> ModelLoadError:
+    return ModelLoadError(path, message, hint="")
+
+
 class _DenseBlock(nn.Module):
     def __init__(self, nf: int, gc: int) -> None:
         super().__init__()
@@ -170,7 +174,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the safe unpickler refuses code-carrying files
-        raise ModelLoadError(
+        raise _load_error(
             path, f"refused to load: the file is not plain tensor data ({exc}). "
             "Only .safetensors or weights-only .pth files are accepted"
         ) from None
@@ -178,7 +182,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict):
-        raise ModelLoadError(path, "does not hold a state dict of tensors")
+        raise _load_error(path, "does not hold a state dict of tensors")
     return state
 
 
@@ -190,7 +194,7 @@ def load_upscaler(path: str | Path, device: str = "cpu") -> UpscaleModel:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelLoadError(path, "no such upscale model file")
+        raise _load_error(path, "no such upscale model file")
     state = read_state_dict(path)
     builders: dict[str, Callable[[dict[str, torch.Tensor]], tuple[nn.Module, int]]] = {
         "RRDBNet": _rrdb_from_state,
@@ -201,13 +205,13 @@ def load_upscaler(path: str | Path, device: str = "cpu") -> UpscaleModel:
     elif "body.0.weight" in state and "body.1.weight" in state and state["body.1.weight"].dim() == 1:
         architecture = "SRVGGNetCompact"
     else:
-        raise ModelLoadError(
+        raise _load_error(
             path, "not a supported upscaler (ESRGAN/Real-ESRGAN RRDBNet or SRVGGNetCompact)"
         )
     try:
         net, scale = builders[architecture](state)
     except (RuntimeError, KeyError, ValueError) as exc:
-        raise ModelLoadError(path, f"looks like {architecture} but does not fit it ({exc})") from None
+        raise _load_error(path, f"looks like {architecture} but does not fit it ({exc})") from None
     net.eval().requires_grad_(False).to(device)
     return UpscaleModel(net=net, scale=scale, architecture=architecture, source=str(path))
 
