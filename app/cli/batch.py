@@ -161,7 +161,8 @@ def summary(result: Any, manifest: Path) -> str:
     """Per-job status, time and files, then the totals."""
     lines = [f"{'job':>5}  {'status':<9} {'seconds':>8}  files"]
     for record in result.records:
-        files = ", ".join(record["files"]) or (record["error"] or "").splitlines()[0][:80]
+        problem = (record["error"] or record["status"]).strip().splitlines()
+        files = ", ".join(record["files"]) or (problem[-1].strip()[:80] if problem else "")
         lines.append(f"{record['index']:>5}  {record['status']:<9} "
                      f"{record['seconds']:>8.2f}  {files}")
     ran = [r for r in result.records if r["status"] != "cancelled"]

@@ -39,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(validate)
 
     from app.cli.batch import add_batch_parser
+    from app.cli.export import add_export_parser
 
     add_batch_parser(sub)
+    add_export_parser(sub)
 
     nodes = sub.add_parser("nodes", help="list node types with their inputs and outputs")
     nodes.add_argument("--markdown", action="store_true", help="print reference docs")
@@ -78,6 +80,10 @@ def main(argv: list[str] | None = None) -> int | None:
         from app.cli.batch import batch_command
 
         return batch_command(args)
+    if args.command == "export":
+        from app.cli.export import export_command
+
+        return export_command(args)
     if args.command == "nodes":
         from app.cli.commands import nodes_command
 

@@ -215,14 +215,18 @@ class BatchRunner:
             "seed": None, "status": "failed", "error": None, "seconds": 0.0,
         }
         t0 = time.perf_counter()
-        try:
-            graph = apply_overrides(
-                self.graph, self.registry, [as_override(k, v) for k, v in job.overrides.items()]
-            )
-        except OverrideError as exc:
-            record["error"] = str(exc)
+        good, problems = [], []
+        for text in (as_override(k, v) for k, v in job.overrides.items()):
+            try:
+                apply_overrides(self.graph, self.registry, [text])
+                good.append(text)
+            except OverrideError as exc:
+                problems.append(str(exc))
+        graph = apply_overrides(self.graph, self.registry, good)
+        record["seed"] = _seed(graph, self.registry)  # recorded even when a value is bad
+        if problems:
+            record["error"] = "\n".join(problems)
             return record
-        record["seed"] = _seed(graph, self.registry)
         self._prefix_outputs(graph, tag)
         options = RunOptions(
             device=self.options.device, output_dir=self.out_dir,

@@ -186,7 +186,12 @@ def load_workflow(
     except OSError as exc:
         raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
     if data.startswith(b"\x89PNG"):
-        text = _png_workflow_text(path)
+        chunks = _png_chunks(path)
+        if not _is_ours(chunks.get(PNG_CHUNK)):  # ComfyUI or AUTOMATIC1111
+            from app.engine.comfy import graph_from_png_chunks
+
+            return graph_from_png_chunks(chunks, path, registry, strict)
+        text = chunks[PNG_CHUNK]
     else:
         try:
             text = data.decode("utf-8-sig")
@@ -199,20 +204,29 @@ def load_workflow(
         raise WorkflowError(
             path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    from app.engine.comfy import detect, load_comfy
+
+    if detect(raw) is not None:  # a ComfyUI workflow (API or UI format)
+        return load_comfy(raw, path, registry, strict)
     return from_document(raw, path, registry, strict)
 
 
-def _png_workflow_text(path: Path) -> str:
+def _png_chunks(path: Path) -> dict[str, str]:
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            chunks = dict(getattr(image, "text", {}) or {})
+            return dict(getattr(image, "text", {}) or {})
     except Exception as exc:  # corrupt PNG: PIL raises many kinds
         raise WorkflowError(path, f"the PNG cannot be read ({exc})") from None
-    if PNG_CHUNK not in chunks:
-        raise WorkflowError(path, "this PNG carries no workflow (it was not saved by this app)")
-    return chunks[PNG_CHUNK]
+
+
+def _is_ours(text: str | None) -> bool:
+    try:
+        raw = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return FORMAT in (text or "")  # ours but damaged: let the JSON error be reported
+    return isinstance(raw, dict) and raw.get("format") == FORMAT
 
 
 def save_workflow(graph: Graph, path: str | Path) -> Path:

@@ -1,0 +1,45 @@
+"""``main.py export``: write a workflow in another application's format (ComfyUI API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.main import EXIT_INVALID, EXIT_OK
+
+
+def add_export_parser(sub: Any) -> None:
+    """Declare the ``export`` subcommand on the subparsers ``sub``."""
+    export = sub.add_parser("export", help="write a workflow in ComfyUI's API format")
+    export.add_argument("workflow", type=Path)
+    export.add_argument("--format", default="comfy-api", choices=("comfy-api",))
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="NODE.FIELD=VALUE", help="change a value before exporting")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from app.cli.commands import _error, load_graph
+    from app.engine.comfy_export import ExportError, to_comfy_api
+    from app.engine.registry import default_registry
+    from app.engine.workflow import atomic_write
+
+    registry = default_registry()
+    graph = load_graph(args.workflow, args.overrides, registry)
+    if graph is None:
+        return EXIT_INVALID
+    try:
+        prompt = to_comfy_api(graph, registry)
+    except ExportError as exc:
+        _error(f"{args.workflow}: cannot export to ComfyUI: {exc}")
+        return EXIT_INVALID
+    text = json.dumps(prompt, indent=2, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(args.output, text.encode("utf-8"))
+        print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,287 @@
+"""Open ComfyUI workflows as our graphs: the API "prompt" format (``{id: {class_type,
+inputs}}``, links as ``[node_id, output_index]``), the UI format (``nodes``, ``links``,
+``widgets_values``) and PNGs that carry either in their ``prompt``/``workflow`` chunks.
+
+Node classes without a counterpart here are all named in one WorkflowError; with
+``strict=False`` the rest of the graph is returned and the missing nodes are listed in
+``graph.metadata["comfyui"]["placeholders"]`` (for the GUI).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.engine.comfy_names import (
+    CLASSES,
+    IMAGE_METHODS,
+    LATENT_METHODS,
+    NEAREST_SAMPLERS,
+    NEAREST_SCHEDULERS,
+    NOT_YET,
+    SAMPLERS,
+    SCHEDULERS,
+    UI_ONLY,
+    to_ours,
+)
+from app.engine.comfy_ui import ui_to_prompt
+from app.engine.graph import Edge, Graph
+from app.engine.registry import Registry
+from app.engine.workflow import WorkflowError
+
+MAX_SEED = 2**63 - 1
+# ComfyUI's own default titles; a node titled so gets our title instead.
+_DEFAULT_TITLES = {
+    "Load Checkpoint", "CLIP Text Encode (Prompt)", "Empty Latent Image", "KSampler",
+    "KSampler (Advanced)", "VAE Decode", "VAE Encode", "Save Image", "Preview Image",
+    "Load Image", "Upscale Latent", "Upscale Latent By", "Upscale Image", "Upscale Image By",
+}
+
+
+def detect(raw: Any) -> str | None:
+    """``"api"``, ``"ui"`` or None for a parsed JSON document."""
+    if not isinstance(raw, dict) or not raw or "format" in raw:
+        return None
+    if isinstance(raw.get("nodes"), list) and "links" in raw:
+        return "ui"
+    if all(isinstance(v, dict) and "class_type" in v for v in raw.values()):
+        return "api"
+    return None
+
+
+def load_comfy(
+    raw: dict[str, Any], source: str | Path, registry: Registry | None = None,
+    strict: bool = True, layout: dict[str, dict[str, Any]] | None = None,
+) -> Graph:
+    """Build our graph from a ComfyUI document of either format.
+
+    Raises:
+        WorkflowError: unmappable node classes (strict), or a malformed document.
+    """
+    kind = detect(raw)
+    if kind == "ui":
+        prompt, ui_layout = ui_to_prompt(raw, source)
+        layout = {**ui_layout, **(layout or {})}
+    elif kind == "api":
+        prompt = raw
+    else:
+        raise WorkflowError(source, "not a ComfyUI workflow")
+    return _Importer(prompt, source, registry, layout or {}, kind).build(strict)
+
+
+def graph_from_png_chunks(
+    chunks: dict[str, str], source: str | Path, registry: Registry | None = None,
+    strict: bool = True,
+) -> Graph:
+    """A graph from a PNG's text chunks: ComfyUI's prompt/workflow or A1111's parameters."""
+    prompt, workflow = _json(chunks.get("prompt")), _json(chunks.get("workflow"))
+    if detect(prompt) == "api":
+        layout = ui_to_prompt(workflow, source)[1] if detect(workflow) == "ui" else None
+        return load_comfy(prompt, source, registry, strict, layout)
+    if detect(workflow) == "ui":
+        return load_comfy(workflow, source, registry, strict)
+    if chunks.get("parameters", "").strip():
+        from app.engine.a1111 import graph_from_parameters
+
+        return graph_from_parameters(chunks["parameters"], registry)
+    raise WorkflowError(source, "this PNG carries no workflow (not saved by this app, "
+                                "ComfyUI or AUTOMATIC1111)")
+
+
+def _json(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+
+
+class _Importer:
+    def __init__(self, prompt: dict[str, Any], source: str | Path, registry: Registry | None,
+                 layout: dict[str, dict[str, Any]], kind: str) -> None:
+        from app.engine.registry import default_registry
+
+        self.prompt = {str(k): v for k, v in prompt.items()}
+        self.source = source
+        self.registry = registry if registry is not None else default_registry()
+        self.layout = layout
+        self.kind = kind
+        self.graph = Graph()
+        self.notes: list[str] = []
+        self.noise_of: dict[str, str] = {}
+
+    def build(self, strict: bool) -> Graph:
+        missing = {i: n for i, n in self.prompt.items() if n.get("class_type") not in CLASSES}
+        if missing and strict:
+            raise WorkflowError(self.source, _unmappable_message(missing))
+        for node_id, item in self.prompt.items():
+            if node_id not in missing:
+                self._add(node_id, item)
+        for node_id, item in self.prompt.items():
+            if node_id not in missing:
+                self._link(node_id, item, missing)
+        self._name_prompts()
+        meta: dict[str, Any] = {"source_format": f"comfyui-{self.kind}", "notes": self.notes}
+        if missing:
+            meta["placeholders"] = [
+                {"id": i, "class_type": n.get("class_type"), "title": _title(n),
+                 "reason": NOT_YET.get(n.get("class_type"), "no such node here")}
+                for i, n in missing.items()
+            ]
+        self.graph.metadata["comfyui"] = meta
+        return self.graph
+
+    # -- nodes -------------------------------------------------------------------
+    def _add(self, node_id: str, item: dict[str, Any]) -> None:
+        cls = item["class_type"]
+        inputs = item.get("inputs") or {}
+        values = _values(cls, {k: v for k, v in inputs.items() if not _is_link(v)}, self._note)
+        title = self.layout.get(node_id, {}).get("title") or _title(item)
+        if title in _DEFAULT_TITLES:
+            title = None
+        spec_type = CLASSES[cls].type_id
+        position = self._position(node_id)
+        if spec_type == "sampling.sampler":
+            seed = values.pop("seed", 0)
+            noise = self.graph.add("sampling.noise", registry=self.registry,
+                                   node_id=self._fresh_id(), values={"seed": seed},
+                                   position=(position[0] - 300, position[1] + 260))
+            self.noise_of[node_id] = noise.id
+        self.graph.add(spec_type, registry=self.registry, node_id=node_id, title=title,
+                       values=values, position=position)
+
+    def _link(self, node_id: str, item: dict[str, Any], missing: dict[str, Any]) -> None:
+        cls = CLASSES[item["class_type"]]
+        for name, value in (item.get("inputs") or {}).items():
+            if not _is_link(value):
+                continue
+            source, slot = str(value[0]), int(value[1])
+            where = f"node #{node_id} ({item['class_type']}) input {name!r}"
+            if source in missing:
+                continue  # a placeholder: only reached when not strict
+            if source not in self.prompt:
+                raise WorkflowError(self.source, f"{where} links to missing node #{source}")
+            ours = cls.links.get(name)
+            if ours is None:
+                self._note(f"{where} takes its value from a link, which is not supported "
+                           f"here; the default value is used")
+                continue
+            outputs = CLASSES[self.prompt[source]["class_type"]].outputs
+            if not 0 <= slot < len(outputs):
+                raise WorkflowError(self.source, f"{where} links to output {slot} of node "
+                                                 f"#{source}, which has no such output")
+            self.graph.edges.append(Edge(source, outputs[slot], node_id, ours))
+        if node_id in self.noise_of:
+            self.graph.edges.append(Edge(self.noise_of[node_id], "noise", node_id, "noise"))
+            noise = self.graph.nodes[self.noise_of[node_id]]
+            sampler = self.graph.nodes[node_id]
+            samplers = sum(1 for n in self.prompt.values() if n["class_type"] in
+                           ("KSampler", "KSamplerAdvanced"))
+            noise.title = "Noise" if samplers == 1 else f"Noise ({sampler.title} #{node_id})"
+
+    def _name_prompts(self) -> None:
+        """Untitled text encoders are named after the sampler input they feed."""
+        for edge in self.graph.edges:
+            node = self.graph.nodes[edge.source]
+            if node.type == "conditioning.text_encode" and node.title == "Text Encode":
+                if edge.input in ("positive", "negative"):
+                    node.title = f"{edge.input.capitalize()} Prompt"
+
+    def _position(self, node_id: str) -> tuple[float, float]:
+        pos = self.layout.get(node_id, {}).get("pos")
+        if pos is not None:
+            return (float(pos[0]), float(pos[1]))
+        index = list(self.prompt).index(node_id)
+        return (float(320 * (index % 4)), float(300 * (index // 4)))
+
+    def _fresh_id(self) -> str:
+        taken = [int(i) for i in (*self.prompt, *self.graph.nodes) if str(i).isdigit()]
+        return str(max(taken, default=0) + 1)
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def _values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
+    """Our values for a ComfyUI node's widget inputs."""
+    get = inputs.get
+    if cls == "CheckpointLoaderSimple":
+        return {"checkpoint": get("ckpt_name", "")}
+    if cls == "CLIPTextEncode":
+        return {"text": get("text", "")}
+    if cls == "EmptyLatentImage":
+        return {k: get(k) for k in ("width", "height", "batch_size") if k in inputs}
+    if cls in ("KSampler", "KSamplerAdvanced"):
+        return _sampler_values(cls, inputs, note)
+    if cls == "SaveImage":
+        return {"filename_prefix": get("filename_prefix", "ComfyUI")}
+    if cls == "LoadImage":
+        return {"path": get("image", "")}
+    if cls == "UpscaleModelLoader":
+        return {"model": get("model_name", "")}
+    if cls in ("LatentUpscale", "LatentUpscaleBy", "ImageScale", "ImageScaleBy"):
+        methods = LATENT_METHODS if cls.startswith("Latent") else IMAGE_METHODS
+        method = get("upscale_method", "nearest-exact")
+        ours = methods.get(method, next(iter(methods.values())))
+        if method not in methods or method in ("area", "bislerp"):
+            note(f"{cls}: upscale method {method!r} is not supported here; using {ours!r}")
+        if get("crop", "disabled") != "disabled":
+            note(f"{cls}: crop {get('crop')!r} is not supported here; the image is stretched")
+        if cls.endswith("By"):
+            return {"method": ours, "factor": get("scale_by", 1.0)}
+        return {"method": ours, "factor": 0.0, "width": get("width", 0),
+                "height": get("height", 0)}
+    return {}
+
+
+def _sampler_values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
+    get = inputs.get
+    sampler, why = to_ours(str(get("sampler_name", "euler")), SAMPLERS, NEAREST_SAMPLERS,
+                           "euler")
+    schedule, why2 = to_ours(str(get("scheduler", "normal")), SCHEDULERS, NEAREST_SCHEDULERS,
+                             "normal")
+    for text in (why, why2):
+        if text:
+            note(f"{cls}: {text}")
+    seed = int(get("noise_seed" if cls == "KSamplerAdvanced" else "seed", 0) or 0)
+    if seed > MAX_SEED:
+        note(f"{cls}: seed {seed} is above {MAX_SEED}; using {seed % (MAX_SEED + 1)}")
+        seed %= MAX_SEED + 1
+    steps = int(get("steps", 20))
+    values = {"seed": seed, "sampler": sampler, "schedule": schedule, "steps": steps,
+              "cfg": get("cfg", 8.0), "denoise": get("denoise", 1.0)}
+    if cls == "KSamplerAdvanced":
+        start, end = int(get("start_at_step", 0)), int(get("end_at_step", 10000))
+        if 0 < start < steps:
+            values["steps"], values["denoise"] = steps - start, round((steps - start) / steps, 4)
+            note(f"{cls}: start_at_step {start} of {steps} becomes denoise "
+                 f"{values['denoise']} over {steps - start} steps")
+        if end < steps:
+            note(f"{cls}: end_at_step {end} is ignored; sampling runs to the end")
+        if get("add_noise", "enable") == "disable":
+            note(f"{cls}: add_noise 'disable' is not supported here; noise is added")
+    return values
+
+
+def _is_link(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int)
+            and isinstance(value[1], int) and not isinstance(value[1], bool))
+
+
+def _title(item: dict[str, Any]) -> str | None:
+    meta = item.get("_meta")
+    return meta.get("title") if isinstance(meta, dict) else None
+
+
+def _unmappable_message(missing: dict[str, Any]) -> str:
+    names: dict[str, list[str]] = {}
+    for node_id, item in missing.items():
+        names.setdefault(str(item.get("class_type")), []).append(f"#{node_id}")
+    parts = []
+    for cls, ids in sorted(names.items()):
+        why = f"{NOT_YET[cls]}: no node here yet" if cls in NOT_YET else "unknown here"
+        if cls in UI_ONLY:
+            why = "UI-only node"
+        parts.append(f"{cls} ({why}; {', '.join(ids)})")
+    return (f"this ComfyUI workflow uses {len(names)} node type(s) that cannot be mapped: "
+            + "; ".join(parts))

@@ -1,0 +1,116 @@
+"""Export a graph to ComfyUI's API "prompt" format (``{id: {class_type, inputs, _meta}}``).
+
+Only graphs made of mappable nodes export; the others are all named in one error. Our
+Noise Source folds into the KSampler it feeds (ComfyUI keeps the seed on the sampler).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.comfy_names import IMAGE_METHODS, LATENT_METHODS, SAMPLERS, to_comfy
+from app.engine.graph import Graph, NodeInstance
+from app.engine.registry import Registry
+
+_CLASS = {
+    "loaders.checkpoint": "CheckpointLoaderSimple", "conditioning.text_encode": "CLIPTextEncode",
+    "latent.empty": "EmptyLatentImage", "sampling.sampler": "KSampler",
+    "vae.decode": "VAEDecode", "vae.encode": "VAEEncode", "image.save": "SaveImage",
+    "image.preview": "PreviewImage", "image.load": "LoadImage",
+    "upscale.load_model": "UpscaleModelLoader", "upscale.with_model": "ImageUpscaleWithModel",
+}
+# our input name -> ComfyUI input name, per our node type
+_INPUTS = {
+    "conditioning.text_encode": {"clip": "clip"},
+    "sampling.sampler": {"model": "model", "positive": "positive", "negative": "negative",
+                         "latent": "latent_image"},
+    "vae.decode": {"latent": "samples", "vae": "vae"},
+    "vae.encode": {"image": "pixels", "vae": "vae"},
+    "image.save": {"image": "images"}, "image.preview": {"image": "images"},
+    "latent.upscale": {"latent": "samples"}, "image.upscale": {"image": "image"},
+    "upscale.with_model": {"upscale_model": "upscale_model", "image": "image"},
+}
+# our output name -> ComfyUI output slot
+_SLOTS = {"model": 0, "clip": 1, "vae": 2, "mask": 1}
+
+
+class ExportError(ValueError):
+    """The graph uses nodes that ComfyUI's format cannot express."""
+
+
+def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, Any]:
+    """The ComfyUI API prompt of ``graph``.
+
+    Raises:
+        ExportError: naming every node that has no ComfyUI counterpart.
+    """
+    noise_users = {e.source for e in graph.edges
+                   if graph.nodes[e.source].type == "sampling.noise"
+                   and graph.nodes[e.target].type == "sampling.sampler"}
+    problems = []
+    for node in graph.nodes.values():
+        mappable = node.type in _CLASS or node.type in ("latent.upscale", "image.upscale")
+        if node.type == "sampling.noise":
+            mappable = node.id in noise_users and all(
+                graph.nodes[e.target].type == "sampling.sampler" for e in graph.outgoing(node.id))
+        if not mappable:
+            problems.append(f"{node.label()} ({node.type})")
+    if problems:
+        raise ExportError("these nodes have no ComfyUI counterpart: " + ", ".join(problems))
+    defaults = _defaults(registry)
+    prompt: dict[str, Any] = {}
+    for node in graph.nodes.values():
+        if node.type == "sampling.noise":
+            continue
+        values = {**defaults.get(node.type, {}), **node.values}
+        cls, inputs = _node(node, values)
+        incoming = graph.incoming(node.id)
+        for ours, comfy in _INPUTS.get(node.type, {}).items():
+            edge = incoming.get(ours)
+            if edge is not None:
+                inputs[comfy] = [edge.source, _SLOTS.get(edge.output, 0)]
+        if node.type == "sampling.sampler":
+            noise = incoming.get("noise")
+            seed_values = graph.nodes[noise.source].values if noise else {}
+            inputs["seed"] = seed_values.get("seed", defaults.get("sampling.noise", {})
+                                             .get("seed", 0))
+        prompt[node.id] = {"class_type": cls, "inputs": inputs, "_meta": {"title": node.title}}
+    return prompt
+
+
+def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    t = node.type
+    if t == "loaders.checkpoint":
+        return _CLASS[t], {"ckpt_name": v.get("checkpoint")}
+    if t == "conditioning.text_encode":
+        return _CLASS[t], {"text": v.get("text", "")}
+    if t == "latent.empty":
+        return _CLASS[t], {k: v.get(k) for k in ("width", "height", "batch_size")}
+    if t == "sampling.sampler":
+        return _CLASS[t], {
+            "steps": v.get("steps"), "cfg": v.get("cfg"),
+            "sampler_name": to_comfy(v.get("sampler", "euler"), SAMPLERS),
+            "scheduler": v.get("schedule", "normal"), "denoise": v.get("denoise")}
+    if t == "image.save":
+        return _CLASS[t], {"filename_prefix": v.get("filename_prefix")}
+    if t == "image.load":
+        return _CLASS[t], {"image": v.get("path")}
+    if t == "upscale.load_model":
+        return _CLASS[t], {"model_name": v.get("model")}
+    if t in ("latent.upscale", "image.upscale"):
+        latent = t == "latent.upscale"
+        method = to_comfy(v.get("method"), LATENT_METHODS if latent else IMAGE_METHODS)
+        if (v.get("factor") or 0) > 0:
+            return ("LatentUpscaleBy" if latent else "ImageScaleBy",
+                    {"upscale_method": method, "scale_by": v.get("factor")})
+        return ("LatentUpscale" if latent else "ImageScale",
+                {"upscale_method": method, "width": v.get("width", 0),
+                 "height": v.get("height", 0), "crop": "disabled"})
+    return _CLASS[t], {}
+
+
+def _defaults(registry: Registry | None) -> dict[str, dict[str, Any]]:
+    from app.engine.registry import default_registry
+
+    registry = registry if registry is not None else default_registry()
+    return {spec.type_id: spec.default_values() for spec in registry}

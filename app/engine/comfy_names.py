@@ -1,0 +1,114 @@
+"""The ComfyUI vocabulary: node classes we map, their widget orders and output slots, and
+sampler/scheduler names in both directions. Shared by import (comfy.py) and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+# ComfyUI class -> our node type, its inputs (Comfy name -> ours) and output slots (ours).
+@dataclass(frozen=True)
+class ComfyClass:
+    type_id: str
+    links: dict[str, str]
+    outputs: tuple[str, ...]
+    widgets: tuple[str | None, ...] = ()  # UI widgets_values order; None = a UI-only widget
+
+
+KSAMPLER_LINKS = {"model": "model", "positive": "positive", "negative": "negative",
+                  "latent_image": "latent"}
+
+CLASSES: dict[str, ComfyClass] = {
+    "CheckpointLoaderSimple": ComfyClass(
+        "loaders.checkpoint", {}, ("model", "clip", "vae"), ("ckpt_name",)),
+    "CLIPTextEncode": ComfyClass(
+        "conditioning.text_encode", {"clip": "clip"}, ("conditioning",), ("text",)),
+    "EmptyLatentImage": ComfyClass(
+        "latent.empty", {}, ("latent",), ("width", "height", "batch_size")),
+    "KSampler": ComfyClass(
+        "sampling.sampler", KSAMPLER_LINKS, ("latent",),
+        ("seed", None, "steps", "cfg", "sampler_name", "scheduler", "denoise")),
+    "KSamplerAdvanced": ComfyClass(
+        "sampling.sampler", KSAMPLER_LINKS, ("latent",),
+        ("add_noise", "noise_seed", None, "steps", "cfg", "sampler_name", "scheduler",
+         "start_at_step", "end_at_step", "return_with_leftover_noise")),
+    "VAEDecode": ComfyClass("vae.decode", {"samples": "latent", "vae": "vae"}, ("image",)),
+    "VAEEncode": ComfyClass("vae.encode", {"pixels": "image", "vae": "vae"}, ("latent",)),
+    "SaveImage": ComfyClass("image.save", {"images": "image"}, (), ("filename_prefix",)),
+    "PreviewImage": ComfyClass("image.preview", {"images": "image"}, ()),
+    "LoadImage": ComfyClass("image.load", {}, ("image", "mask"), ("image", None)),
+    "LatentUpscale": ComfyClass(
+        "latent.upscale", {"samples": "latent"}, ("latent",),
+        ("upscale_method", "width", "height", "crop")),
+    "LatentUpscaleBy": ComfyClass(
+        "latent.upscale", {"samples": "latent"}, ("latent",), ("upscale_method", "scale_by")),
+    "ImageScale": ComfyClass(
+        "image.upscale", {"image": "image"}, ("image",),
+        ("upscale_method", "width", "height", "crop")),
+    "ImageScaleBy": ComfyClass(
+        "image.upscale", {"image": "image"}, ("image",), ("upscale_method", "scale_by")),
+    "UpscaleModelLoader": ComfyClass(
+        "upscale.load_model", {}, ("upscale_model",), ("model_name",)),
+    "ImageUpscaleWithModel": ComfyClass(
+        "upscale.with_model", {"upscale_model": "upscale_model", "image": "image"}, ("image",)),
+}
+
+# Known ComfyUI nodes that have no node of ours yet (named as such in errors).
+NOT_YET = {
+    "LoraLoader": "LoRA",
+    "LoraLoaderModelOnly": "LoRA",
+    "VAELoader": "separate VAE files",
+    "CLIPSetLastLayer": "CLIP skip",
+    "ControlNetLoader": "ControlNet",
+    "ControlNetApply": "ControlNet",
+}
+
+# UI-only nodes: never executed by ComfyUI, so dropped on import.
+UI_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+
+SAMPLERS: dict[str, str] = {
+    "euler": "euler", "euler_ancestral": "euler_ancestral", "heun": "heun", "dpm_2": "dpm_2",
+    "dpm_2_ancestral": "dpm_2_ancestral", "dpmpp_2m": "dpmpp_2m",
+    "dpmpp_2m_sde": "dpmpp_2m_sde", "ddim": "ddim", "ddpm": "ddpm", "uni_pc": "unipc",
+    "deis": "deis", "lcm": "lcm",
+}
+# Comfy samplers we do not have -> the nearest of ours (imported with a note).
+NEAREST_SAMPLERS: dict[str, str] = {
+    "uni_pc_bh2": "unipc", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde", "dpmpp_sde": "dpmpp_2m_sde",
+    "dpmpp_sde_gpu": "dpmpp_2m_sde", "dpmpp_3m_sde": "dpmpp_2m_sde",
+    "dpmpp_3m_sde_gpu": "dpmpp_2m_sde", "dpmpp_2s_ancestral": "euler_ancestral",
+    "euler_cfg_pp": "euler", "euler_ancestral_cfg_pp": "euler_ancestral", "lms": "euler",
+    "heunpp2": "heun", "dpm_fast": "dpmpp_2m", "dpm_adaptive": "dpmpp_2m", "ipndm": "deis",
+    "ipndm_v": "deis", "res_multistep": "dpmpp_2m", "dpmpp_2m_cfg_pp": "dpmpp_2m",
+}
+SCHEDULERS: dict[str, str] = {
+    "normal": "normal", "karras": "karras", "exponential": "exponential",
+    "sgm_uniform": "sgm_uniform",
+}
+NEAREST_SCHEDULERS: dict[str, str] = {
+    "simple": "sgm_uniform",  # both space timesteps evenly from the end of the schedule
+    "ddim_uniform": "normal",
+    "beta": "karras",  # both crowd the steps at the low-noise end
+    "linear_quadratic": "normal",
+    "kl_optimal": "karras",
+}
+
+# Our method names <-> ComfyUI's upscale_method values.
+LATENT_METHODS = {"nearest-exact": "nearest-exact", "bilinear": "bilinear",
+                  "bicubic": "bicubic", "area": "bilinear", "bislerp": "bicubic"}
+IMAGE_METHODS = {"nearest-exact": "nearest", "bilinear": "bilinear", "bicubic": "bicubic",
+                 "lanczos": "lanczos", "area": "bilinear"}
+
+
+def to_ours(name: str, exact: dict[str, str], nearest: dict[str, str],
+            fallback: str) -> tuple[str, str | None]:
+    """Our name for a ComfyUI name, and a note when it is only the nearest one."""
+    if name in exact:
+        return exact[name], None
+    ours = nearest.get(name, fallback)
+    return ours, f"{name!r} is not supported here; using the nearest, {ours!r}"
+
+
+def to_comfy(ours: str, exact: dict[str, str]) -> str:
+    """The ComfyUI name of one of our names (the first exact match)."""
+    return next((c for c, o in exact.items() if o == ours), ours)
