@@ -11,11 +11,13 @@ from typing import Any
 
 from NodeGraphQt import BaseNode, NodeGraph
 from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
 from app.gui.document import Document
 from app.gui.node_items import StudioNodeItem, node_classes, view_type
+from app.gui.node_widgets import NodeValues
 from app.gui.theme import BACKGROUND
 
 
@@ -47,7 +49,8 @@ class Canvas(QObject):
         self._ids: dict[str, str] = {}  # NodeGraphQt id -> graph id
         self._syncing = False
         self._reroute()
-        document.changed.connect(lambda kind, node_id: self.sync() if kind != "value" else None)
+        self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
+        document.changed.connect(self._on_document_changed)
         self.sync()
 
     # -- wiring ------------------------------------------------------------------------
@@ -80,6 +83,12 @@ class Canvas(QObject):
         return self._views.get(node_id)
 
     # -- reconcile ---------------------------------------------------------------------
+    def _on_document_changed(self, kind: str, node_id: object) -> None:
+        if kind == "value" and isinstance(node_id, str):
+            self._show_values(node_id)  # cheap: only that node's editors, and only if changed
+        else:
+            self.sync()
+
     def sync(self) -> None:
         """Make the view show exactly the Document's graph (nodes, titles, positions, links)."""
         self._syncing = True
@@ -94,6 +103,7 @@ class Canvas(QObject):
         for node_id in [i for i in self._views if i not in graph.nodes]:
             view = self._views.pop(node_id)
             self._ids.pop(view.id, None)
+            self._values.pop(node_id, None)
             self.graph_view.remove_node(view, push_undo=False)
         for node_id, node in graph.nodes.items():
             view = self._views.get(node_id)
@@ -105,6 +115,7 @@ class Canvas(QObject):
                                                    pos=list(node.position))
                 self._views[node_id] = view
                 self._ids[view.id] = node_id
+                self._embed_values(node_id, view)
             if view.view.name != node.title:
                 view.model.name = node.title
                 view.view.name = node.title
@@ -112,6 +123,29 @@ class Canvas(QObject):
             if tuple(view.view.xy_pos) != (x, y):
                 view.model.pos = [x, y]
                 view.view.xy_pos = [x, y]
+            self._show_values(node_id)
+
+    def _embed_values(self, node_id: str, view: BaseNode) -> None:
+        """Put the node's value editors in its body, outside NodeGraphQt's property system."""
+        node = self.document.graph.nodes[node_id]
+        spec = self.document.registry.get(node.type)
+        if spec is None or not spec.values:
+            return
+        values = NodeValues(spec, node.values, view.view)
+        values.edited.connect(lambda name, value, gid=node_id: self._on_value_edited(gid, name,
+                                                                                     value))
+        view.view.add_widget(values)
+        view.view.draw_node()
+        self._values[node_id] = values
+
+    def _show_values(self, node_id: str) -> None:
+        values, node = self._values.get(node_id), self.document.graph.nodes.get(node_id)
+        if values is not None and node is not None:
+            values.set_value(node.values)
+
+    def node_values(self, node_id: str) -> NodeValues | None:
+        """The editors embedded in a node (None for nodes without declared values)."""
+        return self._values.get(node_id)
 
     def _view_links(self) -> set[Edge]:
         links: set[Edge] = set()
@@ -166,6 +200,9 @@ class Canvas(QObject):
 
     def _on_connection_sliced(self, ports: list) -> None:
         self._on_connection_changed(ports, [])
+
+    def _on_value_edited(self, node_id: str, name: str, value: Any) -> None:
+        self.document.set_value(node_id, name, value)  # the properties panel's path, too
 
     def _on_nodes_moved(self, moved: dict) -> None:
         positions = {gid: tuple(item.xy_pos) for item in moved
@@ -239,6 +276,12 @@ class Canvas(QObject):
         view = self._views.get(node_id)
         if view is not None and isinstance(view.view, StudioNodeItem):
             view.view.set_run_state(state, text, progress)
+
+    def show_preview(self, node_id: str, pixmap: QPixmap) -> None:
+        """Draw a live preview frame on the node's item (never through its properties)."""
+        view = self._views.get(node_id)
+        if view is not None and isinstance(view.view, StudioNodeItem):
+            view.view.show_preview(pixmap)
 
     def clear_states(self) -> None:
         for node_id in self._views:

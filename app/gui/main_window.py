@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QObject, QSettings, Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QWidget,
 )
 
@@ -25,25 +21,22 @@ from app.engine.registry import Registry, default_registry
 from app.engine.workflow import to_document
 from app.gui.actions import install_actions
 from app.gui.canvas import Canvas
+from app.gui.clipboard import NodeClipboard
 from app.gui.document import Document
 from app.gui.files import WorkflowFiles
 from app.gui.gallery import GalleryPanel
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
 from app.gui.run_view import RunPresenter
+from app.gui.status import StudioStatus
 from app.gui.worker import RunController
 
 APP_NAME = "Diffusion Studio"
-FRAGMENT_MIME = "application/x-diffusion-studio-fragment"
 
 
 def user_data_dir() -> Path:
     from platformdirs import user_data_dir as platform_dir
 
     return Path(platform_dir("diffusion-studio", appauthor=False))
-
-
-class _DeviceProbe(QObject):
-    found = Signal(str)
 
 
 class MainWindow(QMainWindow):
@@ -54,6 +47,8 @@ class MainWindow(QMainWindow):
         settings: where window layout and recent files live (tests pass a temp INI file).
         data_dir: autosave folder; ``output_dir``: where Save Image writes.
         device: run device, "auto" resolves on the worker thread (torch imported there).
+        probe_device: after the window shows, describe the device and import the model stack
+            on a background thread (tests turn it off).
     """
 
     def __init__(self, registry: Registry | None = None, settings: QSettings | None = None,
@@ -69,8 +64,11 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self.document, self)
         self.setCentralWidget(self.canvas.widget)
         self._build_docks()
-        self._build_status_bar()
+        self.status = StudioStatus(self.statusBar(), device, self)
+        self.run_status, self.progress = self.status.run_status, self.status.progress
+        self.clipboard = NodeClipboard(self.document, self.canvas, self)
         self.runner = RunController(self.registry, self)
+        self.runner.warm = self.status.warm_done if probe_device else None
         self.presenter = RunPresenter(self.canvas, self.messages, self.preview, self.gallery,
                                       self.progress, self.run_status, self)
         self.runner.event.connect(self.presenter.on_event)
@@ -87,8 +85,17 @@ class MainWindow(QMainWindow):
         self.restoreGeometry(self.settings.value("window/geometry", b""))
         self.restoreState(self.settings.value("window/state", b""))
         self.setAcceptDrops(True)
-        if probe_device:
-            self._probe_device()
+        self._probe_pending = probe_device
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._probe_pending:  # once, after the first paint: torch imports in the background
+            QTimer.singleShot(0, self._start_probe)
+
+    def _start_probe(self) -> None:
+        if self._probe_pending:
+            self._probe_pending = False
+            self.status.probe()
 
     # -- layout ------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -121,18 +128,6 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["properties"], self.docks["preview"]], [330, 260],
                          Qt.Orientation.Vertical)
 
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.run_status = QLabel("ready")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(220)
-        self.progress.setTextVisible(False)
-        self.device_label = QLabel("device: …")
-        bar.addWidget(self.run_status, 1)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.device_label)
-
     def _wire(self) -> None:
         self.document.dirty_changed.connect(lambda _d: self._update_title())
         self.document.path_changed.connect(lambda _p: self._update_title())
@@ -144,20 +139,6 @@ class MainWindow(QMainWindow):
         self.messages.node_chosen.connect(lambda node_id: self.canvas.select([node_id]))
         for name in ("nodes", "properties", "preview", "gallery", "messages"):
             self.view_menu.addAction(self.docks[name].toggleViewAction())
-
-    def _probe_device(self) -> None:
-        probe = _DeviceProbe(self)
-        probe.found.connect(self.device_label.setText)
-
-        def work() -> None:
-            from app.gui.device import describe_device
-
-            try:
-                probe.found.emit(describe_device())
-            except Exception as exc:  # no torch: the window still edits workflows
-                probe.found.emit(f"device unknown ({exc})")
-
-        threading.Thread(target=work, name="device-probe", daemon=True).start()
 
     def _update_title(self) -> None:
         name = self.document.path.name if self.document.path else "Untitled"
@@ -233,38 +214,12 @@ class MainWindow(QMainWindow):
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
         self.files.drop(paths, self.canvas.view_centre())
 
-    # -- editing -----------------------------------------------------------------------
-    def copy_nodes(self) -> None:
-        fragment = self.document.fragment(self.canvas.selected_ids())
-        if fragment["nodes"]:
-            mime = QMimeData()
-            mime.setData(FRAGMENT_MIME, json.dumps(fragment).encode())
-            mime.setText(json.dumps(fragment))
-            QApplication.clipboard().setMimeData(mime)
-
-    def paste_nodes(self) -> None:
-        mime = QApplication.clipboard().mimeData()
-        raw = bytes(mime.data(FRAGMENT_MIME)).decode() if mime.hasFormat(FRAGMENT_MIME) \
-            else mime.text()
-        try:
-            fragment = json.loads(raw)
-        except (json.JSONDecodeError, TypeError):
-            return
-        if isinstance(fragment, dict):
-            self.canvas.select(self.document.paste(fragment))
-
-    def duplicate_nodes(self) -> None:
-        fragment = self.document.fragment(self.canvas.selected_ids())
-        self.canvas.select(self.document.paste(fragment))
-
-    def delete_nodes(self) -> None:
-        self.document.remove_nodes(self.canvas.selected_ids())
-
     # -- running -----------------------------------------------------------------------
     def run_workflow(self) -> bool:
         """Validate and start a run; problems are shown on the nodes and in Messages."""
         if self.runner.running:
             return False
+        self._start_probe()  # a run waits for the warm-up, so make sure it has started
         graph = self.document.graph
         options = RunOptions(device=self.device, output_dir=self.output_dir,
                              workflow=to_document(graph))

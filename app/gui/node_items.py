@@ -1,25 +1,28 @@
 """NodeGraphQt node classes generated from the registry's NodeSpecs, with a run-state look.
 
 No per-node Qt code: one class per spec is made with ``type()``; ports are coloured by type.
-The run state (border, progress bar, status line) lives on the view item only, so it never
-touches NodeGraphQt's properties or undo stack.
+The run state (border, progress bar, status line) and the live denoising preview live on the
+view item only, so they never touch NodeGraphQt's properties or undo stack.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from NodeGraphQt import BaseNode
 from NodeGraphQt.qgraphics.node_base import NodeItem
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsSimpleTextItem
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsSimpleTextItem
 
 from app.engine.declaration import NodeSpec
 from app.engine.registry import Registry
 from app.gui.theme import STATE_COLOURS, category_colour, type_colour
 
 IDENTIFIER = "studio"
+WIDGET_MARGIN = 6.0  # between the embedded value editors and the node's edge
+PREVIEW_SIZE = 176  # the longest side of the in-node preview, in scene pixels
 
 
 class StudioNodeItem(NodeItem):
@@ -32,6 +35,7 @@ class StudioNodeItem(NodeItem):
         self._status = QGraphicsSimpleTextItem("", self)
         self._status.setBrush(QColor(200, 204, 210))
         self._status.setPos(2, -18)
+        self._preview: QGraphicsPixmapItem | None = None
 
     def set_run_state(self, state: str, text: str = "", progress: float | None = None) -> None:
         self.run_state = state
@@ -40,6 +44,55 @@ class StudioNodeItem(NodeItem):
         colour = STATE_COLOURS.get(state, STATE_COLOURS["idle"])
         self._status.setBrush(QColor(*colour) if state != "idle" else QColor(200, 204, 210))
         self.update()
+
+    # NodeGraphQt puts embedded widgets beside the port labels, which makes nodes wide; ours
+    # go in a block under the ports (as in ComfyUI), so a node is as wide as its widest row.
+    def _calc_size_horizontal(self) -> tuple[float, float]:
+        widgets = [w for w in self._widgets.values() if w.isVisible()]
+        saved, self._widgets = self._widgets, OrderedDict()
+        try:
+            width, height = super()._calc_size_horizontal()
+        finally:
+            self._widgets = saved
+        if not widgets:
+            return width, height
+        block_w = max(w.boundingRect().width() for w in widgets) + 2 * WIDGET_MARGIN
+        block_h = sum(w.boundingRect().height() for w in widgets)
+        return max(width, block_w), height + block_h + WIDGET_MARGIN
+
+    def _align_widgets_horizontal(self, v_offset: float) -> None:
+        rect = self.boundingRect()
+        ports = [p for p in (*self.inputs, *self.outputs) if p.isVisible()]
+        y = max((p.pos().y() + p.boundingRect().height() for p in ports),
+                default=rect.y() + v_offset)
+        for widget in self._widgets.values():
+            if widget.isVisible():
+                widget.setPos(rect.center().x() - widget.boundingRect().width() / 2, y)
+                y += widget.boundingRect().height()
+
+    def show_preview(self, pixmap: QPixmap) -> None:
+        """Show ``pixmap`` (a small denoising preview) under the node, scaled with Qt.
+
+        One pixmap item is made on the first frame and reused for every later one.
+        """
+        if pixmap.isNull():
+            return
+        mode = (Qt.TransformationMode.FastTransformation if 2 * pixmap.width() < PREVIEW_SIZE
+                else Qt.TransformationMode.SmoothTransformation)  # tiny latents stay crisp
+        side = min(PREVIEW_SIZE, max(self.boundingRect().width() - 8, 64))
+        scaled = pixmap.scaled(int(side), int(side), Qt.AspectRatioMode.KeepAspectRatio, mode)
+        if self._preview is None:
+            self._preview = QGraphicsPixmapItem(self)
+            self._preview.setToolTip("Live preview of the denoising")
+        self._preview.setPixmap(scaled)
+        rect = self.boundingRect()
+        self._preview.setPos(rect.center().x() - scaled.width() / 2, rect.bottom() + 6)
+        self._preview.setVisible(True)
+
+    @property
+    def preview_item(self) -> QGraphicsPixmapItem | None:
+        """The in-node preview (None until the node has shown one)."""
+        return self._preview
 
     @property
     def status_text(self) -> str:

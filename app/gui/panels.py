@@ -128,7 +128,9 @@ class PropertiesPanel(QScrollArea):
         elif kind == "value" and node_id == self.node_id:
             node = self.document.graph.nodes[self.node_id]
             for name, editor in self.editors.items():
-                editor.set_value(node.values.get(name, editor.decl.default))
+                value = node.values.get(name, editor.decl.default)
+                if editor.value() != value:  # leave alone the fields that already show it
+                    editor.set_value(value)
         elif kind != "value":
             self.show_node(self.node_id)
 
@@ -188,8 +190,9 @@ class PreviewPanel(QWidget):
         layout.addWidget(self.image, 1)
         layout.addWidget(self.caption)
 
-    def show_frame(self, array: Any, caption: str) -> None:
-        self._pixmap = rgb_to_pixmap(array)
+    def show_frame(self, frame: Any, caption: str) -> None:
+        """Show one preview frame: a QPixmap or an HxWx3 uint8 array."""
+        self._pixmap = frame if isinstance(frame, QPixmap) else rgb_to_pixmap(frame)
         self.frames += 1
         self.caption.setText(caption)
         self._rescale()

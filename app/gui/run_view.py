@@ -21,7 +21,7 @@ from app.engine.events import (
 from app.engine.validation import Problem
 from app.gui.canvas import Canvas
 from app.gui.gallery import GalleryPanel
-from app.gui.panels import MessagesPanel, PreviewPanel
+from app.gui.panels import MessagesPanel, PreviewPanel, rgb_to_pixmap
 
 
 class RunPresenter(QObject):
@@ -79,8 +79,10 @@ class RunPresenter(QObject):
                               fraction)
         self._set_progress(fraction)
         if event.preview is not None:
+            pixmap = rgb_to_pixmap(event.preview)  # converted once, shown in two places
+            self.canvas.show_preview(event.node_id, pixmap)
             self.preview.show_frame(
-                event.preview, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
+                pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
     def _on_NodeCached(self, event: NodeCached) -> None:
         self.done += 1

@@ -76,7 +76,7 @@ class IntEditor(ValueEditor):
             self.field.valueChanged.connect(self._changed)
         self._layout.addWidget(self.field, 1)
         if decl.widget == "seed":
-            dice = QToolButton(text="🎲")
+            dice = QToolButton(text="Rnd")  # plain text: emoji fonts are not everywhere
             dice.setToolTip("New random seed")
             dice.clicked.connect(self._randomise)
             self._layout.addWidget(dice)

@@ -40,6 +40,9 @@ class RunController(QObject):
         self._thread: threading.Thread | None = None
         self._cancel = CancelToken()
         self.last_result: RunFinished | None = None
+        # Set once the background warm-up has imported the model stack: a run started before
+        # then waits for it rather than importing the same modules from a second thread.
+        self.warm: threading.Event | None = None
 
     @property
     def running(self) -> bool:
@@ -71,6 +74,8 @@ class RunController(QObject):
     def _work(self, graph: Graph, options: RunOptions, cancel: CancelToken, force: bool) -> None:
         emit = self._bridge.event.emit
         try:
+            while self.warm is not None and not self.warm.wait(0.05) and not cancel.cancelled:
+                pass
             if options.device == "auto":
                 from app.gui.device import resolve_device
 

@@ -76,3 +76,23 @@ def test_tab_search_adds_the_chosen_node(window, qtbot):
     (node,) = window.document.graph.nodes.values()
     assert node.type == "toy.render"
     assert window.canvas.view_node(node.id) is not None
+
+
+def test_pressing_tab_on_the_canvas_opens_the_search(window, qtbot):
+    viewer = window.canvas.graph_view.viewer()
+    search = viewer._search_widget
+    window.activateWindow()
+    qtbot.waitActive(window)
+    viewer.setFocus()
+    opened: list[bool] = []
+
+    def choose() -> None:  # runs inside the search menu's own modal loop
+        opened.append(search.isVisible())
+        search.line_edit.setText("Constant")
+        search.line_edit.returnPressed.emit()
+
+    QTimer.singleShot(100, choose)
+    qtbot.keyClick(viewer, Qt.Key.Key_Tab)  # the real key, through the shortcut map
+    assert opened == [True]
+    (node,) = window.document.graph.nodes.values()
+    assert node.type == "toy.const"

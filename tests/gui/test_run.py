@@ -92,3 +92,39 @@ def test_event_loop_is_never_blocked_during_a_run(window, qtbot):
     assert window.preview.frames == 60
     assert len(gaps) > 20
     assert max(gaps[1:]) < 100, f"event loop blocked for {max(gaps[1:])} ms"
+
+
+def test_the_sampler_node_shows_the_live_preview_on_the_canvas(window, qtbot):
+    ids = build_chain(window, steps=5)
+    item = window.canvas.view_node(ids["render"]).view
+    undo_label = window.document.history.undo_label
+    theirs = window.canvas.graph_view.undo_stack().count()
+    assert item.preview_item is None  # nothing drawn before the first step
+    seen: list[int] = []
+
+    def sample(event) -> None:  # connected after the presenter, so the item is up to date
+        if type(event).__name__ == "StepProgress":
+            seen.append(item.preview_item.pixmap().toImage().pixel(2, 2))
+
+    window.runner.event.connect(sample)
+    assert _run_and_wait(window, qtbot).status == "ok"
+    pixmap = item.preview_item.pixmap()
+    assert not pixmap.isNull() and item.preview_item.isVisible()
+    assert len(seen) == 5 and len(set(seen)) == 5  # a new frame every step
+    assert pixmap.width() > 16  # scaled up from the 16x16 frame, below the node
+    assert item.preview_item.pos().y() >= item.boundingRect().bottom()
+    assert window.document.history.undo_label == undo_label  # previews are not edits
+    assert window.canvas.graph_view.undo_stack().count() == theirs
+
+
+def test_a_run_started_during_the_warm_up_waits_for_it(window, qtbot):
+    import threading
+
+    build_chain(window, steps=2)
+    window.runner.warm = threading.Event()  # the background import is still going
+    assert window.run_workflow()
+    qtbot.wait(150)
+    assert window.runner.running and window.preview.frames == 0
+    window.runner.warm.set()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    assert window.runner.last_result.status == "ok" and window.preview.frames == 2

@@ -1,0 +1,50 @@
+"""Copy, paste and duplicate of canvas nodes through the system clipboard (JSON fragments)."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QMimeData, QObject
+from PySide6.QtWidgets import QApplication
+
+from app.gui.canvas import Canvas
+from app.gui.document import Document
+
+FRAGMENT_MIME = "application/x-diffusion-studio-fragment"
+
+
+class NodeClipboard(QObject):
+    """Clipboard commands over the canvas selection; every change is one Document edit."""
+
+    def __init__(self, document: Document, canvas: Canvas, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document, self.canvas = document, canvas
+
+    def copy(self) -> None:
+        """Put the selected nodes (and the links between them) on the clipboard."""
+        fragment = self.document.fragment(self.canvas.selected_ids())
+        if fragment["nodes"]:
+            mime = QMimeData()
+            mime.setData(FRAGMENT_MIME, json.dumps(fragment).encode())
+            mime.setText(json.dumps(fragment))  # pasteable into another window as text
+            QApplication.clipboard().setMimeData(mime)
+
+    def paste(self) -> None:
+        """Add the clipboard's nodes (offset, with new ids) and select them."""
+        mime = QApplication.clipboard().mimeData()
+        raw = bytes(mime.data(FRAGMENT_MIME)).decode() if mime.hasFormat(FRAGMENT_MIME) \
+            else mime.text()
+        try:
+            fragment = json.loads(raw)
+        except (json.JSONDecodeError, TypeError):
+            return
+        if isinstance(fragment, dict):
+            self.canvas.select(self.document.paste(fragment))
+
+    def duplicate(self) -> None:
+        """Copy and paste the selection in one step, leaving the clipboard alone."""
+        fragment = self.document.fragment(self.canvas.selected_ids())
+        self.canvas.select(self.document.paste(fragment))
+
+    def delete(self) -> None:
+        self.document.remove_nodes(self.canvas.selected_ids())
