@@ -80,7 +80,9 @@ def _predicted_x0(
 def _added_cond(
     model: DiffusionModel, pos: Conditioning, neg: Conditioning | None, x: torch.Tensor, cfg: bool
 ) -> dict[str, torch.Tensor] | None:
-    """SDXL micro-conditioning: pooled text embeds + (orig size, crop 0,0, target size)."""
+    """SDXL micro-conditioning: pooled text embeds + (orig size, crop 0,0, target size); the
+    refiner takes (orig size, crop 0,0, aesthetic score) instead: 6.0 positive, 2.5 negative,
+    the defaults of diffusers' SDXL img2img pipeline."""
     if getattr(model.unet.config, "addition_embed_type", None) != "text_time":
         return None
     if pos.pooled is None or (cfg and neg is not None and neg.pooled is None):
@@ -95,11 +97,22 @@ def _added_cond(
     pooled = _batched(pos.pooled, batch, "positive pooled")
     if cfg:
         pooled = torch.cat([_batched(neg.pooled, batch, "negative pooled"), pooled])
-    time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=pooled.dtype)
-    return {
-        "text_embeds": pooled.to(x.device),
-        "time_ids": time_ids.repeat(pooled.shape[0], 1).to(x.device),
-    }
+    config = model.unet.config
+    id_count = 6
+    if getattr(config, "projection_class_embeddings_input_dim", None) and getattr(
+        config, "addition_time_embed_dim", None
+    ):
+        id_count = (
+            config.projection_class_embeddings_input_dim - pooled.shape[-1]
+        ) // config.addition_time_embed_dim
+    if id_count == 5:  # refiner: aesthetic score instead of the target size
+        positive_ids = [[height, width, 0, 0, 6.0]] * batch
+        ids = ([[height, width, 0, 0, 2.5]] * batch if cfg else []) + positive_ids
+        time_ids = torch.tensor(ids, dtype=pooled.dtype)
+    else:
+        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=pooled.dtype)
+        time_ids = time_ids.repeat(pooled.shape[0], 1)
+    return {"text_embeds": pooled.to(x.device), "time_ids": time_ids.to(x.device)}
 
 
 def denoise(

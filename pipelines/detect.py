@@ -104,12 +104,32 @@ def detect_header(header: dict[str, Any]) -> Detection:
     return Detection("unknown")
 
 
+# Text-encoder key layouts: a structural signature that holds at any model width.
+_TEXT_SIGNATURES = (
+    ("conditioner.embedders.1.model.", "sdxl"),
+    ("conditioner.embedders.0.model.", "sdxl_refiner"),
+    ("conditioner.embedders.0.transformer.", "sdxl"),
+    ("cond_stage_model.model.", "sd2"),
+    ("cond_stage_model.transformer.", "sd1"),
+)
+
+
+def _text_family(keys: Any) -> str:
+    for signature, family in _TEXT_SIGNATURES:
+        if any(k.startswith(signature) for k in keys):
+            return family
+    return ""
+
+
 def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
     in_channels = (_shape(header, f"{prefix}input_blocks.0.0.weight") or [0, 4])[1]
     inpainting = in_channels == 9
     context = (_shape(header, f"{prefix}{CONTEXT_KEY}") or [0, 0])[1]
     label = _shape(header, f"{prefix}label_emb.0.0.weight")
-    if label is not None:
+    family = _text_family(header.keys()) if prefix else ""
+    if family:
+        pass
+    elif label is not None:
         family = "sdxl_refiner" if label[1] == 2560 else "sdxl"
     elif context == 768:
         family = "sd1"

@@ -1,4 +1,4 @@
-"""Load a diffusers-format model folder into (DiffusionModel, TextEncoder, Vae), offline only."""
+"""Load a model (diffusers folder or single file) as (DiffusionModel, TextEncoder, Vae), offline."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pipelines.errors import ModelLoadError
 from pipelines.previews import default_factors
 from pipelines.types import DiffusionModel, TextEncoder, Vae
 
-FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "demo", "unknown")
+FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner", "demo", "unknown")
 _LIBRARIES = ("diffusers", "transformers")
 _REQUIRED = ("unet", "vae", "scheduler")
 _TEXT_PARTS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
@@ -125,11 +125,12 @@ def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[DiffusionModel, TextEncoder, Vae]:
-    """Load a diffusers-format folder (never touches the network).
+    """Load a diffusers-format folder or a single-file checkpoint (never touches the network).
 
     Args:
         path: Folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/
             (SDXL also text_encoder_2/, tokenizer_2/); optional studio.json and preview.json.
+            Or an SD 1.x/2.x/SDXL single file (see ``pipelines.single_file``).
         device: Where the networks go.
         dtype: Weight dtype; None means float32.
 
@@ -143,9 +144,9 @@ def load_checkpoint(
     if not folder.exists():
         raise ModelLoadError(folder, "No such file or folder.")
     if not folder.is_dir():
-        raise ModelLoadError(
-            folder, "Single-file checkpoints are not supported; use a diffusers folder."
-        )
+        from pipelines.single_file import load_single_file
+
+        return load_single_file(folder, device=device, dtype=dtype)
     dtype = dtype or torch.float32
     model_index = _read_json(folder / "model_index.json")
     missing = [name for name in _REQUIRED if name not in model_index]
@@ -202,3 +203,46 @@ def load_checkpoint(
         source=str(folder),
     )
     return model, clip, wrapped_vae
+
+
+def load_vae(
+    path: str | Path, device: str | torch.device = "cpu", scaling: str = "auto"
+) -> Vae:
+    """Load a standalone VAE: a single file (original or diffusers key layout) or a diffusers
+    ``vae`` folder (or a model folder, whose ``vae/`` is used).
+
+    Args:
+        path: The file or folder.
+        device: Where the network goes.
+        scaling: Latent scaling of single files, which do not record it: "sd" (0.18215),
+            "sdxl" (0.13025) or "auto" (SDXL when the file name contains "xl").
+
+    Raises:
+        ModelLoadError: missing, unsafe or not a VAE; the message names the file.
+    """
+    from pipelines import single_file
+
+    path = Path(path)
+    if path.is_dir():
+        folder = path / "vae" if (path / "model_index.json").is_file() else path
+        vae = _load_component(folder.parent, {folder.name: ["diffusers", "AutoencoderKL"]},
+                              folder.name, torch.float32)
+        return single_file.wrap_vae(vae.to(device), str(path))
+    if not path.exists():
+        raise ModelLoadError(path, "No such file or folder.", hint="")
+    state, _ = single_file.read_state_dict(path)
+    if "encoder.conv_in.weight" not in state and "first_stage_model.encoder.conv_in.weight" not in state:
+        if "encoder.down_blocks.0.resnets.0.conv1.weight" not in state:
+            raise ModelLoadError(path, "Not a VAE (no encoder/decoder weights).",
+                                 hint="Pick a file from the vae folder.")
+        state = _diffusers_vae_to_original(state)
+    xl = scaling == "sdxl" or (scaling == "auto" and "xl" in path.stem.lower())
+    template = _read_json(single_file.CONFIGS / ("sdxl" if xl else "sd1") / "vae" / "config.json")
+    vae = single_file.build_vae(state, template, path)
+    return single_file.wrap_vae(vae.to(device), str(path))
+
+
+def _diffusers_vae_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    from pipelines.convert import vae_to_original
+
+    return vae_to_original(state, prefix="")

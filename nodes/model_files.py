@@ -1,0 +1,69 @@
+"""Model file nodes: a separate VAE, and LoRAs stacked on a model and its text encoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.declaration import Choice, Float, Link, Output, String, node
+from app.engine.types import CLIP, MODEL, VAE
+from nodes._models import resolve_model
+
+
+def _fingerprint(field: str, kind: str):
+    def fingerprint(values: dict[str, Any]) -> Any:
+        try:
+            path = resolve_model(values[field], kind)
+        except FileNotFoundError:
+            return None
+        return [str(path.resolve()), path.stat().st_mtime_ns]
+
+    return fingerprint
+
+
+@node(
+    "loaders.vae",
+    title="Load VAE",
+    category="loaders",
+    description="Load an autoencoder from the vae folder, to use instead of the checkpoint's.",
+    inputs=[
+        String("vae", "", kind="model:vae",
+               description="VAE file (.safetensors) or diffusers vae folder, or a path."),
+        Choice("scaling", "auto", choices=("auto", "sd", "sdxl"),
+               description="Latent scaling (files do not record it): SD 1.x/2.x 0.18215, "
+               "SDXL 0.13025; auto picks SDXL when the name contains 'xl'."),
+    ],
+    outputs=[Output("vae", VAE, "The autoencoder between pixels and latents.")],
+    fingerprint=_fingerprint("vae", "vae"),
+)
+def load_vae(ctx, vae: str, scaling: str):
+    from pipelines.loading import load_vae as load
+
+    return load(resolve_model(vae, "vae"), device=ctx.device, scaling=scaling)
+
+
+@node(
+    "loaders.lora",
+    title="Load LoRA",
+    category="loaders",
+    description="Apply a LoRA to a model and its text encoder; chain several to stack them.",
+    inputs=[
+        Link("model", MODEL),
+        Link("clip", CLIP),
+        String("lora", "", kind="model:loras", description="LoRA file in the loras folder."),
+        Float("strength_model", 1.0, min=-4.0, max=4.0, step=0.05,
+              description="How strongly the LoRA changes the denoising network."),
+        Float("strength_clip", 1.0, min=-4.0, max=4.0, step=0.05,
+              description="How strongly the LoRA changes the text encoder."),
+    ],
+    outputs=[
+        Output("model", MODEL, "The model with the LoRA applied (the input is unchanged)."),
+        Output("clip", CLIP, "The text encoder with the LoRA applied."),
+    ],
+    fingerprint=_fingerprint("lora", "loras"),
+)
+def load_lora(ctx, model, clip, lora: str, strength_model: float, strength_clip: float):
+    from pipelines.lora import apply_lora, read_lora
+
+    path = resolve_model(lora, "loras")
+    return apply_lora(model, clip, read_lora(path), strength_model, strength_clip,
+                      source=str(path))

@@ -1,0 +1,1 @@
+"""Maintenance scripts that (re)generate shipped resources; not imported at run time."""
