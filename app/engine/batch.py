@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from app.engine.registry import Registry
 
 __all__ = [
     "BatchError", "BatchResult", "BatchRunner", "Job", "Manifest", "combine", "expand_jobs",
-    "make_jobs", "parse_spec", "parse_sweep", "read_job_file",
+    "make_jobs", "new_record", "parse_spec", "parse_sweep", "read_job_file", "run_job",
 ]
 
 MANIFEST = "manifest.jsonl"
@@ -191,70 +191,35 @@ class BatchRunner:
                 break
             if on_job_start:
                 on_job_start(job)
-            record = self._run_job(job, cancel, list(listeners))
-            if record["status"] == "cancelled":
-                result.cancelled = True
-            self.manifest.append(record)
-            result.records.append(record)
-            if on_job_end:
-                on_job_end(record)
+            tag = job.tag(self.width)
+            self._clear_leftovers(tag)
+            record = run_job(self.executor, self.registry, self.graph, job, tag,
+                             self.job_options(), cancel, list(listeners))
+            if record["status"] != "ok":
+                self._clear_leftovers(tag)  # no half-finished job leaves files behind
+            self.finish(record, result, on_job_end)
             if result.cancelled:
                 break
         result.seconds = time.perf_counter() - started
         return result
 
-    def _run_job(self, job: Job, cancel: CancelToken, listeners: list[Listener]) -> dict[str, Any]:
-        from app.engine.overrides import OverrideError, apply_overrides
-        from app.engine.validation import ValidationError
-        from app.engine.workflow import to_document
+    def job_options(self) -> RunOptions:
+        """The run settings every job starts from, writing into the batch folder."""
+        return replace(self.options, output_dir=self.out_dir, workflow=None)
 
-        tag = job.tag(self.width)
-        self._clear_leftovers(tag)
-        record: dict[str, Any] = {
-            "index": job.index, "key": job.key, "overrides": job.overrides, "files": [],
-            "seed": None, "status": "failed", "error": None, "seconds": 0.0,
-        }
-        t0 = time.perf_counter()
-        good, problems = [], []
-        for text in (as_override(k, v) for k, v in job.overrides.items()):
-            try:
-                apply_overrides(self.graph, self.registry, [text])
-                good.append(text)
-            except OverrideError as exc:
-                problems.append(str(exc))
-        graph = apply_overrides(self.graph, self.registry, good)
-        record["seed"] = _seed(graph, self.registry)  # recorded even when a value is bad
-        if problems:
-            record["error"] = "\n".join(problems)
-            return record
-        self._prefix_outputs(graph, tag)
-        options = RunOptions(
-            device=self.options.device, output_dir=self.out_dir,
-            previews=self.options.previews, preview_vae_every=self.options.preview_vae_every,
-            workflow=to_document(graph),
-        )
-        try:
-            finished = self.executor.run(graph, options=options, listeners=listeners,
-                                         cancel=cancel)
-        except ValidationError as exc:
-            record["error"] = str(exc)
-            record["seconds"] = round(time.perf_counter() - t0, 3)
-            return record
-        record["seconds"] = round(time.perf_counter() - t0, 3)
-        record["status"] = finished.status
-        record["error"] = finished.error
-        if finished.status == "ok":
-            record["files"] = [_relative(p, self.out_dir) for p in finished.files]
-        else:
-            self._clear_leftovers(tag)  # no half-finished job leaves files behind
-        return record
-
-    def _prefix_outputs(self, graph: Graph, tag: str) -> None:
-        """Give every file-writing output node this job's own file prefix."""
-        for node in graph.nodes.values():
-            spec = self.registry.get(node.type)
-            if spec is not None and spec.is_output and spec.input("filename_prefix"):
-                node.values["filename_prefix"] = f"{tag}_{node.values.get('filename_prefix', '')}"
+    def finish(
+        self,
+        record: dict[str, Any],
+        result: BatchResult,
+        on_job_end: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Record one finished job: a manifest line, the result, the callback."""
+        if record["status"] == "cancelled":
+            result.cancelled = True
+        self.manifest.append(record)
+        result.records.append(record)
+        if on_job_end:
+            on_job_end(record)
 
     def _clear_leftovers(self, tag: str) -> None:
         if not self.out_dir.is_dir():
@@ -263,6 +228,71 @@ class BatchRunner:
             for path in self.out_dir.glob(pattern):
                 if path.is_file():
                     path.unlink(missing_ok=True)
+
+
+def new_record(job: Job) -> dict[str, Any]:
+    """The manifest record of ``job`` before it ran: failed, with no files."""
+    return {
+        "index": job.index, "key": job.key, "overrides": job.overrides, "files": [],
+        "seed": None, "status": "failed", "error": None, "seconds": 0.0,
+    }
+
+
+def run_job(
+    executor: Executor,
+    registry: Registry,
+    graph: Graph,
+    job: Job,
+    tag: str,
+    options: RunOptions,
+    cancel: CancelToken,
+    listeners: list[Listener],
+) -> dict[str, Any]:
+    """Run one job over ``graph`` into ``options.output_dir``; returns its manifest record.
+
+    Shared by the local runner and the cluster workers, so both name files, embed
+    workflows and describe failures the same way. Files are listed relative to the folder.
+    """
+    from app.engine.overrides import OverrideError, apply_overrides
+    from app.engine.validation import ValidationError
+    from app.engine.workflow import to_document
+
+    record = new_record(job)
+    t0 = time.perf_counter()
+    good, problems = [], []
+    for text in (as_override(k, v) for k, v in job.overrides.items()):
+        try:
+            apply_overrides(graph, registry, [text])
+            good.append(text)
+        except OverrideError as exc:
+            problems.append(str(exc))
+    graph = apply_overrides(graph, registry, good)
+    record["seed"] = _seed(graph, registry)  # recorded even when a value is bad
+    if problems:
+        record["error"] = "\n".join(problems)
+        return record
+    _prefix_outputs(graph, registry, tag)
+    options = replace(options, workflow=to_document(graph))
+    try:
+        finished = executor.run(graph, options=options, listeners=listeners, cancel=cancel)
+    except ValidationError as exc:
+        record["error"] = str(exc)
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        return record
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    record["status"] = finished.status
+    record["error"] = finished.error
+    if finished.status == "ok":
+        record["files"] = [_relative(p, Path(options.output_dir)) for p in finished.files]
+    return record
+
+
+def _prefix_outputs(graph: Graph, registry: Registry, tag: str) -> None:
+    """Give every file-writing output node this job's own file prefix."""
+    for node in graph.nodes.values():
+        spec = registry.get(node.type)
+        if spec is not None and spec.is_output and spec.input("filename_prefix"):
+            node.values["filename_prefix"] = f"{tag}_{node.values.get('filename_prefix', '')}"
 
 
 def _seed(graph: Graph, registry: Registry) -> int | None:

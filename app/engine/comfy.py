@@ -219,6 +219,11 @@ def _values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
         return {"path": get("image", "")}
     if cls == "UpscaleModelLoader":
         return {"model": get("model_name", "")}
+    if cls == "VAELoader":
+        return {"vae": get("vae_name", "")}
+    if cls == "LoraLoader":
+        return {"lora": get("lora_name", ""), "strength_model": get("strength_model", 1.0),
+                "strength_clip": get("strength_clip", 1.0)}
     if cls in ("LatentUpscale", "LatentUpscaleBy", "ImageScale", "ImageScaleBy"):
         methods = LATENT_METHODS if cls.startswith("Latent") else IMAGE_METHODS
         method = get("upscale_method", "nearest-exact")

@@ -18,6 +18,7 @@ _CLASS = {
     "vae.decode": "VAEDecode", "vae.encode": "VAEEncode", "image.save": "SaveImage",
     "image.preview": "PreviewImage", "image.load": "LoadImage",
     "upscale.load_model": "UpscaleModelLoader", "upscale.with_model": "ImageUpscaleWithModel",
+    "loaders.lora": "LoraLoader", "loaders.vae": "VAELoader",
 }
 # our input name -> ComfyUI input name, per our node type
 _INPUTS = {
@@ -29,9 +30,8 @@ _INPUTS = {
     "image.save": {"image": "images"}, "image.preview": {"image": "images"},
     "latent.upscale": {"latent": "samples"}, "image.upscale": {"image": "image"},
     "upscale.with_model": {"upscale_model": "upscale_model", "image": "image"},
+    "loaders.lora": {"model": "model", "clip": "clip"},
 }
-# our output name -> ComfyUI output slot
-_SLOTS = {"model": 0, "clip": 1, "vae": 2, "mask": 1}
 
 
 class ExportError(ValueError):
@@ -68,7 +68,7 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
         for ours, comfy in _INPUTS.get(node.type, {}).items():
             edge = incoming.get(ours)
             if edge is not None:
-                inputs[comfy] = [edge.source, _SLOTS.get(edge.output, 0)]
+                inputs[comfy] = [edge.source, _slot(graph, edge.source, edge.output)]
         if node.type == "sampling.sampler":
             noise = incoming.get("noise")
             seed_values = graph.nodes[noise.source].values if noise else {}
@@ -97,6 +97,11 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], {"image": v.get("path")}
     if t == "upscale.load_model":
         return _CLASS[t], {"model_name": v.get("model")}
+    if t == "loaders.vae":
+        return _CLASS[t], {"vae_name": v.get("vae")}
+    if t == "loaders.lora":
+        return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
+                           "strength_clip": v.get("strength_clip")}
     if t in ("latent.upscale", "image.upscale"):
         latent = t == "latent.upscale"
         method = to_comfy(v.get("method"), LATENT_METHODS if latent else IMAGE_METHODS)
@@ -107,6 +112,15 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 {"upscale_method": method, "width": v.get("width", 0),
                  "height": v.get("height", 0), "crop": "disabled"})
     return _CLASS[t], {}
+
+
+def _slot(graph: Graph, node_id: str, output: str) -> int:
+    """ComfyUI numbers outputs in declaration order, as our node types list them."""
+    from app.engine.comfy_names import CLASSES
+
+    source_type = graph.nodes[node_id].type
+    outputs = next((c.outputs for c in CLASSES.values() if c.type_id == source_type), ())
+    return outputs.index(output) if output in outputs else 0
 
 
 def _defaults(registry: Registry | None) -> dict[str, dict[str, Any]]:

@@ -51,13 +51,15 @@ CLASSES: dict[str, ComfyClass] = {
         "upscale.load_model", {}, ("upscale_model",), ("model_name",)),
     "ImageUpscaleWithModel": ComfyClass(
         "upscale.with_model", {"upscale_model": "upscale_model", "image": "image"}, ("image",)),
+    "LoraLoader": ComfyClass(
+        "loaders.lora", {"model": "model", "clip": "clip"}, ("model", "clip"),
+        ("lora_name", "strength_model", "strength_clip")),
+    "VAELoader": ComfyClass("loaders.vae", {}, ("vae",), ("vae_name",)),
 }
 
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {
-    "LoraLoader": "LoRA",
     "LoraLoaderModelOnly": "LoRA",
-    "VAELoader": "separate VAE files",
     "CLIPSetLastLayer": "CLIP skip",
     "ControlNetLoader": "ControlNet",
     "ControlNetApply": "ControlNet",

@@ -10,7 +10,7 @@ from PIL import Image, PngImagePlugin
 from app.engine.a1111 import graph_from_parameters, parse_parameters
 from app.engine.comfy import detect, load_comfy
 from app.engine.comfy_export import ExportError, to_comfy_api
-from app.engine.graph import Graph
+from app.engine.graph import Edge, Graph
 from app.engine.registry import default_registry
 from app.engine.validation import validate
 from app.engine.workflow import WorkflowError, load_workflow
@@ -108,27 +108,26 @@ def test_ksampler_advanced_start_step_becomes_denoise(registry):
 
 def test_unmappable_nodes_are_named_in_one_error_or_become_placeholders(registry):
     doc = comfy_docs.api()
-    doc["10"] = {"class_type": "LoraLoader", "inputs": {
-        "lora_name": "x.safetensors", "strength_model": 1, "strength_clip": 1,
-        "model": ["4", 0], "clip": ["4", 1]}}
-    doc["3"]["inputs"]["model"] = ["10", 0]
-    doc["11"] = {"class_type": "VAELoader", "inputs": {"vae_name": "vae.safetensors"}}
+    doc["10"] = {"class_type": "ControlNetApply", "inputs": {
+        "strength": 1, "conditioning": ["6", 0]}}
+    doc["3"]["inputs"]["positive"] = ["10", 0]
+    doc["11"] = {"class_type": "CLIPSetLastLayer", "inputs": {"stop_at_clip_layer": -2}}
     doc["13"] = {"class_type": "FancyCustomNode", "inputs": {}}
     with pytest.raises(WorkflowError) as info:
         load_comfy(doc, "wf.json", registry)
     message = str(info.value)
-    for name in ("LoraLoader", "VAELoader", "FancyCustomNode", "#10", "wf.json"):
+    for name in ("ControlNetApply", "CLIPSetLastLayer", "FancyCustomNode", "#10", "wf.json"):
         assert name in message
     assert message.count("cannot be mapped") == 1
 
     graph = load_comfy(doc, "wf.json", registry, strict=False)
     placeholders = graph.metadata["comfyui"]["placeholders"]
     assert sorted(p["class_type"] for p in placeholders) == [
-        "FancyCustomNode", "LoraLoader", "VAELoader"]
+        "CLIPSetLastLayer", "ControlNetApply", "FancyCustomNode"]
     assert "9" in graph.nodes and "10" not in graph.nodes
-    assert "model" not in graph.incoming("3")  # its producer is a placeholder
+    assert "positive" not in graph.incoming("3")  # its producer is a placeholder
     problems = validate(graph, registry)
-    assert [(p.node_id, p.field) for p in problems] == [("3", "model")]
+    assert [(p.node_id, p.field) for p in problems] == [("3", "positive")]
 
 
 def test_export_then_import_round_trips(registry, tmp_path):
@@ -170,6 +169,29 @@ def test_learned_upscaler_nodes_map_both_ways(registry, tmp_path):
     assert prompt["11"] == {"class_type": "UpscaleModelLoader",
                             "inputs": {"model_name": "4x.pth"}, "_meta": prompt["11"]["_meta"]}
     assert prompt["12"]["inputs"] == {"upscale_model": ["11", 0], "image": ["8", 0]}
+
+
+def test_lora_and_vae_loaders_map_both_ways(registry):
+    doc = comfy_docs.api()
+    doc["10"] = {"class_type": "LoraLoader", "inputs": {
+        "lora_name": "style.safetensors", "strength_model": 0.8, "strength_clip": 0.5,
+        "model": ["4", 0], "clip": ["4", 1]}}
+    doc["3"]["inputs"]["model"] = ["10", 0]
+    doc["6"]["inputs"]["clip"] = ["10", 1]
+    doc["11"] = {"class_type": "VAELoader", "inputs": {"vae_name": "ft-mse.safetensors"}}
+    doc["8"]["inputs"]["vae"] = ["11", 0]
+    graph = load_comfy(doc, "wf.json", registry)
+    lora = graph.nodes["10"]
+    assert (lora.type, lora.values["lora"], lora.values["strength_model"]) == (
+        "loaders.lora", "style.safetensors", 0.8)
+    assert graph.incoming("3")["model"].source == "10"
+    assert graph.incoming("6")["clip"] == Edge("10", "clip", "6", "clip")
+    assert graph.nodes["11"].values["vae"] == "ft-mse.safetensors"
+    assert validate(graph, registry) == []
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["10"]["inputs"]["model"] == ["4", 0] and prompt["6"]["inputs"]["clip"] == ["10", 1]
+    assert prompt["11"]["inputs"] == {"vae_name": "ft-mse.safetensors"}
+    assert prompt["8"]["inputs"]["vae"] == ["11", 0]
 
 
 def test_export_names_every_unmappable_node(registry, tmp_path):
