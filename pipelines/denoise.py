@@ -30,6 +30,15 @@ def _batched(tensor: torch.Tensor, batch: int, what: str) -> torch.Tensor:
     raise ValueError(f"{what} has batch {tensor.shape[0]} but the latent has batch {batch}")
 
 
+def _same_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Long prompts have several token windows: repeat each side's windows up to the least
+    common multiple so both halves of the CFG batch have one sequence length."""
+    if a.shape[1] == b.shape[1]:
+        return a, b
+    length = math.lcm(a.shape[1], b.shape[1])
+    return a.repeat(1, length // a.shape[1], 1), b.repeat(1, length // b.shape[1], 1)
+
+
 def _guidance_embedding(cfg: float, dim: int, batch: int) -> torch.Tensor:
     """LCM-distilled UNets take (cfg - 1) as a sinusoidal embedding, as the SD pipeline builds it."""
     w = torch.tensor(cfg - 1).repeat(batch) * 1000.0
@@ -200,7 +209,9 @@ def denoise(
 
     embeds = _batched(positive.embeds, batch, "positive conditioning")
     if do_cfg:
-        embeds = torch.cat([_batched(negative.embeds, batch, "negative conditioning"), embeds])
+        negative_embeds = _batched(negative.embeds, batch, "negative conditioning")
+        negative_embeds, embeds = _same_length(negative_embeds, embeds)
+        embeds = torch.cat([negative_embeds, embeds])
     embeds = embeds.to(device=device, dtype=unet.dtype)
     unet_kwargs: dict[str, Any] = {"encoder_hidden_states": embeds, "return_dict": False}
     added = _added_cond(model, positive, negative, x, do_cfg)

@@ -30,10 +30,19 @@ def test_clip_skip_uses_an_earlier_layer_with_the_final_norm(tiny):
     assert not torch.allclose(skipped.embeds, encode_text(clip, "a cat").embeds)
 
 
-def test_long_prompts_are_truncated_to_the_tokenizer_length(tiny):
+def test_long_prompts_are_encoded_in_windows_of_the_tokenizer_length(tiny):
     _, clip, _ = tiny
     long = encode_text(clip, "word " * 200)
-    assert long.embeds.shape == (1, 77, 32)
+    tokens = len(clip.tokenizer("word " * 200, add_special_tokens=False).input_ids)  # 800
+    assert long.embeds.shape == (1, 77 * -(-tokens // 75), 32)
+
+
+def test_sdxl_weighted_prompt_keeps_pooled_and_width(tiny_sdxl):
+    _, clip, _ = tiny_sdxl
+    plain, weighted = encode_text(clip, "a red circle"), encode_text(clip, "a (red:1.4) circle")
+    assert weighted.embeds.shape == plain.embeds.shape
+    assert torch.allclose(weighted.pooled, plain.pooled, atol=1e-6)
+    assert not torch.allclose(weighted.embeds, plain.embeds)
 
 
 def test_matches_sdxl_encode_prompt(tiny_sdxl, sdxl_pipe):
