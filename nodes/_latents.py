@@ -48,3 +48,16 @@ def upscale(latent: Latent, method: str, factor: float, width: int, height: int)
     cells_w = round(width / scale) if width else round(w * (height / scale) / h)
     cells_h = round(height / scale) if height else round(h * (width / scale) / w)
     return upscale_latent(latent, method, width=cells_w, height=cells_h)
+
+
+def with_noise_mask(latent: Latent, mask, grow: float) -> Latent:
+    """A copy of ``latent`` carrying ``mask`` (optionally dilated by ``grow`` pixels)."""
+    import torch.nn.functional as F
+
+    mask = mask.float()
+    if mask.dim() == 2:
+        mask = mask[None]
+    if grow >= 1:
+        radius = int(grow)
+        mask = F.max_pool2d(mask[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+    return Latent(samples=latent.samples, noise_mask=mask.clamp(0, 1))

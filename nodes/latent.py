@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.engine.declaration import Choice, Float, Int, Link, Output, node
-from app.engine.types import LATENT
+from app.engine.types import LATENT, MASK
 from pipelines.catalog import LATENT_UPSCALE_METHODS
 
 _SIZE = {"min": 8, "max": 8192, "step": 8}
@@ -47,3 +47,23 @@ def latent_upscale(ctx, latent, method: str, factor: float, width: int, height: 
     from nodes._latents import upscale
 
     return upscale(latent, method, factor, width, height)
+
+
+@node(
+    "latent.set_noise_mask",
+    title="Set Latent Noise Mask",
+    category="latent",
+    description="Inpainting with any model: only where the mask is 1 gets repainted; the "
+    "rest of the latent is kept (blended back after every step).",
+    inputs=[
+        Link("latent", LATENT, "The encoded image to repaint."),
+        Link("mask", MASK, "1 = repaint, 0 = keep; any size (resized to the latent)."),
+        Float("grow", 0.0, min=0.0, max=64.0, step=1.0,
+              description="Grow the mask by this many pixels so edges blend."),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def set_noise_mask(ctx, latent, mask, grow: float):
+    from nodes._latents import with_noise_mask
+
+    return with_noise_mask(latent, mask, grow)

@@ -64,6 +64,13 @@ def connect(address: str, num_cpus: int | None = None, quiet: bool = False) -> b
     return True
 
 
+def disconnect() -> None:
+    """Leave the cluster (stopping it when ``connect`` started it here)."""
+    import ray
+
+    ray.shutdown()
+
+
 def _resolve_device(name: str) -> str:
     """``auto`` as the worker sees it: its own GPU, then MPS, then the CPU."""
     if name != "auto":

@@ -19,6 +19,7 @@ _CLASS = {
     "image.preview": "PreviewImage", "image.load": "LoadImage",
     "upscale.load_model": "UpscaleModelLoader", "upscale.with_model": "ImageUpscaleWithModel",
     "loaders.lora": "LoraLoader", "loaders.vae": "VAELoader",
+    "latent.set_noise_mask": "SetLatentNoiseMask",
 }
 # our input name -> ComfyUI input name, per our node type
 _INPUTS = {
@@ -31,6 +32,7 @@ _INPUTS = {
     "latent.upscale": {"latent": "samples"}, "image.upscale": {"image": "image"},
     "upscale.with_model": {"upscale_model": "upscale_model", "image": "image"},
     "loaders.lora": {"model": "model", "clip": "clip"},
+    "latent.set_noise_mask": {"latent": "samples", "mask": "mask"},
 }
 
 

@@ -55,6 +55,8 @@ CLASSES: dict[str, ComfyClass] = {
         "loaders.lora", {"model": "model", "clip": "clip"}, ("model", "clip"),
         ("lora_name", "strength_model", "strength_clip")),
     "VAELoader": ComfyClass("loaders.vae", {}, ("vae",), ("vae_name",)),
+    "SetLatentNoiseMask": ComfyClass(
+        "latent.set_noise_mask", {"samples": "latent", "mask": "mask"}, ("latent",)),
 }
 
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).

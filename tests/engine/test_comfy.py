@@ -258,3 +258,16 @@ def test_a1111_parameters_parse_and_open_as_txt2img(registry, tmp_path):
     assert canonical(load_workflow(png, registry)) == canonical(graph)
     euler_a = graph_from_parameters("a cat\nSteps: 4, Sampler: Euler a, Seed: 1", registry)
     assert euler_a.nodes["6"].values["sampler"] == "euler_ancestral"
+
+
+def test_set_latent_noise_mask_maps_both_ways(registry):
+    doc = comfy_docs.api()
+    doc["20"] = {"class_type": "LoadImage", "inputs": {"image": "mask.png", "upload": "image"}}
+    doc["21"] = {"class_type": "SetLatentNoiseMask",
+                 "inputs": {"samples": ["5", 0], "mask": ["20", 1]}}
+    doc["3"]["inputs"]["latent_image"] = ["21", 0]
+    graph = load_comfy(doc, "wf.json", registry)
+    assert graph.nodes["21"].type == "latent.set_noise_mask"
+    assert graph.incoming("21")["mask"] == Edge("20", "mask", "21", "mask")
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["21"]["inputs"] == {"samples": ["5", 0], "mask": ["20", 1]}

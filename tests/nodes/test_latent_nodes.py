@@ -57,3 +57,34 @@ def test_full_vae_previews_every_n_steps(registry, txt2img, tmp_path):
     # steps 2 and 4 are VAE-decoded at full size (32 px); 1 and 3 are the latent approximation
     assert [p.shape[0] for p in previews] == [previews[0].shape[0], 32, previews[0].shape[0], 32]
     assert previews[0].shape[0] < 32 and all(p.dtype == np.uint8 for p in previews)
+
+
+def test_inpainting_with_a_noise_mask_keeps_the_unmasked_area(registry, txt2img, tmp_path):
+    """Repaint the right half of a generated image; the left half's latent stays as it was."""
+    from app.engine.context import RunOptions
+
+    g = txt2img
+    g.add("vae.encode", registry=registry, node_id="20")
+    g.add("image.load", registry=registry, node_id="21")
+    g.add("latent.set_noise_mask", registry=registry, node_id="22")
+    g.add("sampling.sampler", registry=registry, node_id="23", values={"steps": 3})
+    for edge in [("7", "image", "20", "image"), ("1", "vae", "20", "vae"),
+                 ("20", "latent", "22", "latent"), ("21", "mask", "22", "mask"),
+                 ("22", "latent", "23", "latent"), ("1", "model", "23", "model"),
+                 ("2", "conditioning", "23", "positive"), ("3", "conditioning", "23", "negative"),
+                 ("5", "noise", "23", "noise")]:
+        g.connect(*edge)
+    from PIL import Image
+
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+    rgba[:, :16, 3] = 255  # opaque left half: keep; transparent right half: repaint
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
+    g.nodes["21"].values["path"] = str(tmp_path / "mask.png")
+    result = Executor(registry).run(g, targets=["20", "23"],
+                                    options=RunOptions(output_dir=tmp_path))
+    assert result.status == "ok", result.error
+    before = result.outputs["20"][0].samples
+    after = result.outputs["23"][0].samples
+    cells = before.shape[-1] // 2
+    assert torch.allclose(after[..., :cells], before[..., :cells], atol=1e-6)
+    assert (after[..., cells:] - before[..., cells:]).abs().mean() > 0.05
