@@ -89,8 +89,9 @@ def test_node_failure_exits_1_naming_the_node(workflow_file, tmp_path):
     assert "'Load Checkpoint' (#1) failed" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_default_workflow_is_valid():
-    done = cli("validate", str(DEFAULT))
+@pytest.mark.parametrize("name", sorted(p.name for p in DEFAULT.parent.glob("*.json")))
+def test_shipped_workflows_are_valid(name):
+    done = cli("validate", str(DEFAULT.parent / name))
     assert done.returncode == 0, done.stderr
 
 
