@@ -33,8 +33,12 @@ def add_batch_parser(sub: Any) -> None:
                        help="output folder (holds manifest.jsonl)")
     batch.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     batch.add_argument("--previews", action="store_true", help="compute step previews")
-    batch.add_argument("--cluster", metavar="ray://HOST:PORT|auto",
-                       help="spread jobs over a Ray cluster (pip install .[cluster])")
+    batch.add_argument("--cluster", metavar="ray://HOST:PORT|auto|local",
+                       help="spread jobs over a Ray cluster: one worker per GPU (else per "
+                       "CPU) keeps the models loaded; `local` starts one on this machine "
+                       "(pip install .[cluster])")
+    batch.add_argument("--workers", type=int, metavar="N",
+                       help="with --cluster: use at most N workers")
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
@@ -98,7 +102,7 @@ def batch_command(args: argparse.Namespace) -> int:
         parse_sweep,
         read_job_file,
     )
-    from app.engine.context import CancelToken, RunOptions
+    from app.engine.context import RunOptions
     from app.engine.registry import default_registry
 
     if args.cluster:
@@ -107,25 +111,52 @@ def batch_command(args: argparse.Namespace) -> int:
         except ImportError:
             _error("--cluster needs Ray, which is not installed: pip install '.[cluster]'")
             return EXIT_INVALID
-        _error("--cluster: Ray is installed, but cluster runs are not implemented yet")
+    if args.workers is not None and (args.workers < 1 or not args.cluster):
+        _error("--workers N needs --cluster and N of at least 1")
         return EXIT_INVALID
     registry = default_registry()
     graph = load_graph(args.workflow, args.overrides, registry)
     if graph is None:
         return EXIT_INVALID
+    connected = False
     try:
         sweeps = [parse_sweep(text) for text in args.sweep]
         rows = read_job_file(args.jobs) if args.jobs else None
         jobs = make_jobs(graph, registry, expand_jobs(sweeps, rows, args.zip))
-        device = resolve_device(args.device)
-        options = RunOptions(device=device, previews=args.previews)
-        runner = BatchRunner(graph, registry, jobs, args.out, options)
-        todo, skipped = runner.pending()
+        if args.cluster:
+            from app.engine.batch_ray import RayBatchRunner, connect
+
+            # each worker resolves `auto` to its own device
+            options = RunOptions(device=args.device, previews=args.previews)
+            runner = RayBatchRunner(graph, registry, jobs, args.out, options,
+                                    workers=args.workers)
+            todo, skipped = runner.pending()  # a wrong folder is refused before Ray starts
+            if todo:
+                connected = connect(args.cluster, num_cpus=args.workers, quiet=args.quiet)
+        else:
+            options = RunOptions(device=resolve_device(args.device), previews=args.previews)
+            runner = BatchRunner(graph, registry, jobs, args.out, options)
+            todo, skipped = runner.pending()
     except (BatchError, ValueError) as exc:
         _error(f"{args.workflow}: {exc}")
         return EXIT_INVALID
+    try:
+        return _run_batch(args, runner, len(jobs), skipped)
+    finally:
+        if connected:
+            from app.engine.batch_ray import disconnect
+
+            disconnect()
+
+
+def _run_batch(args: argparse.Namespace, runner: Any, total: int, skipped: list[int]) -> int:
+    """Run the pending jobs with progress bars and Ctrl+C handling; returns the exit code."""
+    from app.cli.commands import _error
+    from app.engine.batch import BatchError
+    from app.engine.context import CancelToken
+
     if skipped:
-        print(f"resuming: {len(skipped)} of {len(jobs)} job(s) already done in {args.out}",
+        print(f"resuming: {len(skipped)} of {total} job(s) already done in {args.out}",
               file=sys.stderr)
     cancel = CancelToken()
 
@@ -135,7 +166,7 @@ def batch_command(args: argparse.Namespace) -> int:
         print("\ncancelling (Ctrl+C again to abort at once)...", file=sys.stderr)
         cancel.cancel()
 
-    progress = BatchProgress(len(jobs), len(skipped), args.quiet)
+    progress = BatchProgress(total, len(skipped), args.quiet)
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         result = runner.run(cancel, [progress], progress.job_started, progress.job_finished)

@@ -49,8 +49,11 @@ def connect(address: str, num_cpus: int | None = None, quiet: bool = False) -> b
                               "logging_level": logging.WARNING}
     if address == "local":
         # workers started here import the project from this checkout
-        root = str(Path(__file__).resolve().parents[2])
-        kwargs.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": root}})
+        import os
+
+        paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+        kwargs.update(address="local", num_cpus=num_cpus, runtime_env={
+            "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
     elif address != "auto" and not address.startswith("ray://"):
         raise BatchError(f"--cluster {address!r}: expected ray://HOST:PORT, auto or local")
     else:
@@ -153,6 +156,7 @@ class RayBatchRunner(BatchRunner):
         super().__init__(*args, **kwargs)
         self.workers = workers
         self.stats: list[dict[str, Any]] = []  # each worker's stats() after the run
+        self.last_error = ""
 
     def run(
         self,
@@ -187,8 +191,8 @@ class RayBatchRunner(BatchRunner):
                     self._clear_leftovers(job.tag(self.width))
                     running[actor.run.remote(document, job, job.tag(self.width))] = (job, actor)
                 if not running:
-                    raise BatchError(f"every Ray worker died; {len(queue)} job(s) not run; "
-                                     "run the same command again to resume")
+                    raise BatchError(f"every Ray worker died ({self.last_error}); "
+                                     f"{len(queue)} job(s) not run")
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     job, actor = running.pop(ref)
@@ -199,7 +203,7 @@ class RayBatchRunner(BatchRunner):
             if cancel.cancelled and (queue or running):
                 result.cancelled = True
                 self._cancel(running, result, on_job_end)
-            self.stats = ray.get([a.stats.remote() for a in idle], timeout=30) if idle else []
+            self.stats = self._stats(idle)
         finally:
             for actor in actors:
                 ray.kill(actor)
@@ -222,6 +226,16 @@ class RayBatchRunner(BatchRunner):
         worker = ray.remote(max_concurrency=2, **need)(BatchWorker)
         return [worker.remote(self.options) for _ in range(count)]
 
+    def _stats(self, actors: list[Any]) -> list[dict[str, Any]]:
+        """Each live worker's stats(); none when they do not answer within 30 s."""
+        import ray
+        from ray.exceptions import RayError
+
+        try:
+            return ray.get([a.stats.remote() for a in actors], timeout=30) if actors else []
+        except RayError:
+            return []
+
     def _collect(self, ref: Any, job: Job) -> tuple[dict[str, Any], bool]:
         """The record of a finished task, its files written; and whether its actor lives."""
         import ray
@@ -234,7 +248,8 @@ class RayBatchRunner(BatchRunner):
             reply = ray.get(ref)
         except RayError as exc:
             record = new_record(job)
-            record["error"] = f"the Ray worker failed: {str(exc).strip()[-2000:]}"
+            record["error"] = _describe(exc)
+            self.last_error = record["error"]
             return record, not isinstance(exc, RayActorError)
         record = reply["record"]
         try:
@@ -269,3 +284,14 @@ class RayBatchRunner(BatchRunner):
             ray.cancel(ref, force=False)
             self._clear_leftovers(job.tag(self.width))
             self.finish({**new_record(job), "status": "cancelled"}, result, on_job_end)
+
+
+def _describe(exc: Exception) -> str:
+    """The last line of a Ray error (the worker's own exception), with a hint for imports."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    last = text.splitlines()[-1].strip() if text else type(exc).__name__
+    if "ModuleNotFoundError" in last:
+        last += " (install this project on every node of the cluster)"
+    return f"the Ray worker failed: {last}"

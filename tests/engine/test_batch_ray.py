@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.batch import BatchRunner, Manifest, combine, make_jobs
+from app.engine.batch import BatchRunner, Job, Manifest, combine, make_jobs
 from app.engine.batch_ray import BatchWorker, RayBatchRunner, connect, disconnect
 from app.engine.context import CancelToken, RunOptions
 from app.engine.registry import default_registry
@@ -137,5 +137,25 @@ def test_a_cancelled_ray_batch_resumes_to_the_local_result(cluster, reference, t
     assert all(s["executed"][LOADER] == 1 for s in second.stats)  # one model load per worker
     assert len({s["worker"] for s in second.stats}) == 2
 
-    again = RayBatchRunner(graph, registry, jobs, out, workers=2).run()
-    assert again.skipped == [0, 1, 2, 3] and [r["index"] for r in again.records] == [4]
+    # the failed job is tried again; an exception raised in the worker itself (here by a
+    # malformed job) is recorded as a failure and the batch goes on
+    broken = Job(5, None, "broken")  # type: ignore[arg-type]
+    again = RayBatchRunner(graph, registry, [*jobs, broken], out, workers=2).run()
+    assert again.skipped == [0, 1, 2, 3] and not again.cancelled
+    assert [(r["index"], r["status"]) for r in again.records] == [(4, "failed"), (5, "failed")]
+    assert "the Ray worker failed: AttributeError" in again.records[1]["error"]
+    assert _pngs(out) == _pngs(local)
+
+
+def test_bad_cluster_arguments_exit_2_before_anything_runs(reference, tmp_path):
+    pytest.importorskip("ray")
+    graph, _, _, _ = reference
+    workflow = save_workflow(graph, tmp_path / "wf.json")
+    for extra, words in ((["--cluster", "tcp://head"], "expected ray://HOST:PORT, auto or local"),
+                         (["--workers", "2"], "--workers N needs --cluster")):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "main.py"), "batch", str(workflow), "--out",
+             str(tmp_path / "out"), *extra], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 2 and words in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
