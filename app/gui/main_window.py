@@ -263,6 +263,9 @@ def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
 
     app.setApplicationName(APP_NAME)
     apply_theme(app)
+    # Qt frees clipboard data we set while PySide still holds a wrapper: clear it on quit
+    # or the process crashes on exit (seen with the offscreen and xcb platforms).
+    app.aboutToQuit.connect(lambda: QApplication.clipboard().clear())
     window = MainWindow()
     if workflow is not None:
         window.files.open_startup()

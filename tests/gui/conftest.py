@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("NodeGraphQt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.engine.graph import Edge  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
@@ -31,6 +32,7 @@ def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
     if win.runner.running:
         win.runner.cancel()
         qtbot.waitUntil(lambda: not win.runner.running, timeout=5000)
+    QApplication.clipboard().clear()
 
 
 def drag_link(win: MainWindow, source: str, output: str, target: str, input: str) -> None:
