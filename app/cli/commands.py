@@ -150,14 +150,3 @@ def models_command(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(f"(add ComfyUI / AUTOMATIC1111 folders in {config_path()})")
     return EXIT_OK
-
-
-def train_demo_command(args: argparse.Namespace) -> int:
-    from pipelines.demo.train import train_demo
-
-    kwargs: dict[str, Any] = {"device": args.device, "seed": args.seed}
-    if args.steps is not None:
-        kwargs["steps"] = args.steps
-    path = train_demo(args.out, **kwargs)
-    print(f"trained model written to {path}")
-    return EXIT_OK

@@ -50,11 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models found in the model folders, with their family")
 
-    train = sub.add_parser("train-demo", help="train the built-in demo model from scratch")
-    train.add_argument("--out", type=Path, required=True)
-    train.add_argument("--steps", type=int, default=None)
-    train.add_argument("--device", default="cpu")
-    train.add_argument("--seed", type=int, default=0)
+    train = sub.add_parser(
+        "train-demo", add_help=False,
+        help="train the built-in demo model from scratch (train-demo --help for options)")
+    train.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -67,6 +66,11 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int | None:
     """Run a headless command; returns None when no command was given (open the window)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train-demo"]:  # its own parser (pipelines/demo/train.py) owns the options
+        from pipelines.demo.train import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "run":
         from app.cli.commands import run_command
@@ -92,10 +96,6 @@ def main(argv: list[str] | None = None) -> int | None:
         from app.cli.commands import models_command
 
         return models_command(args)
-    if args.command == "train-demo":
-        from app.cli.commands import train_demo_command
-
-        return train_demo_command(args)
     return None
 
 
