@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def resolve_model(name: str, kind: str) -> Path:
@@ -21,3 +23,17 @@ def list_models(kind: str) -> list[str]:
         root = next(r for r in roots(kind) if r in path.parents)
         names.append(str(path.relative_to(root)))
     return names
+
+
+def model_fingerprint(field: str, kind: str) -> Callable[[dict[str, Any]], Any]:
+    """Cache-key material for a loader node: the resolved file and its modification time,
+    so replacing a model file on disk makes the loader run again."""
+
+    def fingerprint(values: dict[str, Any]) -> Any:
+        try:
+            path = resolve_model(values[field], kind)
+        except FileNotFoundError:
+            return None
+        return [str(path.resolve()), path.stat().st_mtime_ns]
+
+    return fingerprint

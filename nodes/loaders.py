@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from app.engine.declaration import Output, String, node
 from app.engine.types import CLIP, MODEL, VAE
-from nodes._models import resolve_model
-
-
-def _checkpoint_fingerprint(values: dict[str, Any]) -> Any:
-    try:
-        path = resolve_model(values["checkpoint"], "checkpoints")
-    except FileNotFoundError:
-        return None
-    return [str(path.resolve()), path.stat().st_mtime_ns]
+from nodes._models import model_fingerprint, resolve_model
 
 
 @node(
@@ -35,7 +25,7 @@ def _checkpoint_fingerprint(values: dict[str, Any]) -> Any:
         Output("clip", CLIP, "The text encoder and tokenizer."),
         Output("vae", VAE, "The autoencoder between pixels and latents."),
     ],
-    fingerprint=_checkpoint_fingerprint,
+    fingerprint=model_fingerprint("checkpoint", "checkpoints"),
 )
 def load_checkpoint(ctx, checkpoint: str):
     from pipelines.loading import load_checkpoint as load

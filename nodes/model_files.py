@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from app.engine.declaration import Choice, Float, Link, Output, String, node
 from app.engine.types import CLIP, MODEL, VAE
-from nodes._models import resolve_model
-
-
-def _fingerprint(field: str, kind: str):
-    def fingerprint(values: dict[str, Any]) -> Any:
-        try:
-            path = resolve_model(values[field], kind)
-        except FileNotFoundError:
-            return None
-        return [str(path.resolve()), path.stat().st_mtime_ns]
-
-    return fingerprint
+from nodes._models import model_fingerprint, resolve_model
 
 
 @node(
@@ -33,7 +20,7 @@ def _fingerprint(field: str, kind: str):
                "SDXL 0.13025; auto picks SDXL when the name contains 'xl'."),
     ],
     outputs=[Output("vae", VAE, "The autoencoder between pixels and latents.")],
-    fingerprint=_fingerprint("vae", "vae"),
+    fingerprint=model_fingerprint("vae", "vae"),
 )
 def load_vae(ctx, vae: str, scaling: str):
     from pipelines.loading import load_vae as load
@@ -59,7 +46,7 @@ def load_vae(ctx, vae: str, scaling: str):
         Output("model", MODEL, "The model with the LoRA applied (the input is unchanged)."),
         Output("clip", CLIP, "The text encoder with the LoRA applied."),
     ],
-    fingerprint=_fingerprint("lora", "loras"),
+    fingerprint=model_fingerprint("lora", "loras"),
 )
 def load_lora(ctx, model, clip, lora: str, strength_model: float, strength_clip: float):
     from pipelines.lora import apply_lora, read_lora

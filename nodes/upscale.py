@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from app.engine.declaration import Int, Link, Output, String, node
 from app.engine.types import IMAGE, UPSCALE_MODEL
-from nodes._models import resolve_model
-
-
-def _fingerprint(values: dict[str, Any]) -> Any:
-    try:
-        path = resolve_model(values["model"], "upscale_models")
-    except FileNotFoundError:
-        return None
-    return [str(path.resolve()), path.stat().st_mtime_ns]
+from nodes._models import model_fingerprint, resolve_model
 
 
 @node(
@@ -26,7 +16,7 @@ def _fingerprint(values: dict[str, Any]) -> Any:
     inputs=[String("model", "", kind="model:upscale_models",
                    description="File in the upscale_models folder, or a path.")],
     outputs=[Output("upscale_model", UPSCALE_MODEL)],
-    fingerprint=_fingerprint,
+    fingerprint=model_fingerprint("model", "upscale_models"),
 )
 def load_upscale_model(ctx, model: str):
     from pipelines.upscalers import load_upscaler

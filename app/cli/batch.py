@@ -93,7 +93,7 @@ class BatchProgress:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    from app.cli.commands import _error, load_graph, resolve_device
+    from app.cli.commands import _error, load_graph
     from app.engine.batch import (
         BatchError,
         BatchRunner,
@@ -103,6 +103,7 @@ def batch_command(args: argparse.Namespace) -> int:
         read_job_file,
     )
     from app.engine.context import RunOptions
+    from app.engine.devices import resolve_device
     from app.engine.registry import default_registry
 
     if args.cluster:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.main import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from app.engine.devices import resolve_device
 from app.engine.graph import Graph
 from app.engine.registry import Registry, default_registry
 
@@ -33,21 +34,6 @@ def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | 
     return None
 
 
-def resolve_device(name: str) -> str:
-    if name != "auto":
-        if name == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ValueError("--device cuda: no CUDA GPU is available to torch here")
-        return name
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 from app.engine.batch import BatchError, BatchResult, BatchRunner, Job, new_record, run_job
 from app.engine.context import CancelToken, RunOptions
+from app.engine.devices import resolve_device
 from app.engine.events import Listener, RunFinished
 
 POLL_S = 0.2  # how often the driver looks at the cancel flag while jobs run
@@ -74,17 +75,6 @@ def disconnect() -> None:
     ray.shutdown()
 
 
-def _resolve_device(name: str) -> str:
-    """``auto`` as the worker sees it: its own GPU, then MPS, then the CPU."""
-    if name != "auto":
-        return name
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 class BatchWorker:
@@ -104,7 +94,7 @@ class BatchWorker:
         self.registry = default_registry()
         self.executor = Executor(self.registry)
         self.options = options
-        self.device = _resolve_device(options.device)
+        self.device = resolve_device(options.device)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.executed: Counter[str] = Counter()  # node type -> times it really ran
         self.jobs = 0
