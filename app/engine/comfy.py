@@ -26,7 +26,7 @@ from app.engine.comfy_names import (
     to_ours,
 )
 from app.engine.comfy_ui import ui_to_prompt
-from app.engine.graph import Edge, Graph
+from app.engine.graph import Edge, Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.workflow import WorkflowError
 
@@ -122,6 +122,11 @@ class _Importer:
                 self._link(node_id, item, missing)
         self._name_prompts()
         meta: dict[str, Any] = {"source_format": f"comfyui-{self.kind}", "notes": self.notes}
+        for node_id, item in missing.items():  # not strict: keep a visible stand-in
+            self.graph.nodes[node_id] = NodeInstance(
+                id=node_id, type=f"comfyui/{item.get('class_type')}",
+                title=_title(item) or str(item.get("class_type")),
+                position=self._position(node_id))
         if missing:
             meta["placeholders"] = [
                 {"id": i, "class_type": n.get("class_type"), "title": _title(n),

@@ -16,7 +16,13 @@ from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
 from app.gui.document import Document
-from app.gui.node_items import StudioNodeItem, node_classes, view_type
+from app.gui.node_items import (
+    PLACEHOLDER_TYPE,
+    PlaceholderNode,
+    StudioNodeItem,
+    node_classes,
+    view_type,
+)
 from app.gui.node_widgets import NodeValues
 from app.gui.theme import BACKGROUND
 
@@ -42,7 +48,7 @@ class Canvas(QObject):
         self.graph_view.set_grid_color(40, 43, 48)
         self.graph_view.set_acyclic(True)
         self._classes = node_classes(document.registry)
-        self.graph_view.register_nodes(list(self._classes.values()))
+        self.graph_view.register_nodes([*self._classes.values(), PlaceholderNode])
         self._types = {tid: view_type(spec) for tid in self._classes
                        if (spec := document.registry.get(tid)) is not None}
         self._views: dict[str, BaseNode] = {}
@@ -108,17 +114,16 @@ class Canvas(QObject):
         for node_id, node in graph.nodes.items():
             view = self._views.get(node_id)
             if view is None:
-                view_kind = self._types.get(node.type)
-                if view_kind is None:
-                    continue  # unknown type: validation reports it
+                view_kind = self._types.get(node.type, PLACEHOLDER_TYPE)
                 view = self.graph_view.create_node(view_kind, selected=False, push_undo=False,
                                                    pos=list(node.position))
                 self._views[node_id] = view
                 self._ids[view.id] = node_id
                 self._embed_values(node_id, view)
-            if view.view.name != node.title:
-                view.model.name = node.title
-                view.view.name = node.title
+            title = node.title if node.type in self._types else f"{node.title} (missing: {node.type})"
+            if view.view.name != title:
+                view.model.name = title
+                view.view.name = title
             x, y = node.position
             if tuple(view.view.xy_pos) != (x, y):
                 view.model.pos = [x, y]

@@ -153,6 +153,22 @@ def make_node_class(spec: NodeSpec) -> type[BaseNode]:
     )
 
 
+PLACEHOLDER_TYPE = f"{IDENTIFIER}.missing.PlaceholderNode"
+
+
+class PlaceholderNode(BaseNode):
+    """Stands in for a node whose type this app does not have (e.g. an unmapped ComfyUI
+    node): grey, no ports; validation names it so the user can replace it."""
+
+    __identifier__ = f"{IDENTIFIER}.missing"
+    NODE_NAME = "Missing node"
+
+    def __init__(self) -> None:
+        super().__init__(StudioNodeItem)
+        self.model.color = (70, 70, 70, 255)
+        self.view.color = (70, 70, 70, 255)
+
+
 def node_classes(registry: Registry) -> dict[str, type[BaseNode]]:
     """Generated classes by engine type id."""
     return {spec.type_id: make_node_class(spec) for spec in registry}

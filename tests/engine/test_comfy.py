@@ -124,10 +124,13 @@ def test_unmappable_nodes_are_named_in_one_error_or_become_placeholders(registry
     placeholders = graph.metadata["comfyui"]["placeholders"]
     assert sorted(p["class_type"] for p in placeholders) == [
         "CLIPSetLastLayer", "ControlNetApply", "FancyCustomNode"]
-    assert "9" in graph.nodes and "10" not in graph.nodes
+    assert "9" in graph.nodes
+    # each unmapped node stays as a stand-in of an unknown type, which validation names
+    assert graph.nodes["10"].type == "comfyui/ControlNetApply" and not graph.incoming("10")
     assert "positive" not in graph.incoming("3")  # its producer is a placeholder
     problems = validate(graph, registry)
-    assert [(p.node_id, p.field) for p in problems] == [("3", "positive")]
+    assert sorted((p.node_id, p.field) for p in problems) == [
+        ("10", None), ("11", None), ("13", None), ("3", "positive")]
 
 
 def test_export_then_import_round_trips(registry, tmp_path):

@@ -1,0 +1,30 @@
+"""Opening a ComfyUI workflow with nodes we cannot map: the rest opens, each gets a stand-in."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QSettings
+
+from app.engine.registry import default_registry
+from app.gui.main_window import MainWindow
+from tests.engine import comfy_docs
+
+
+def test_unmappable_comfy_nodes_open_as_placeholders(qtbot, tmp_path):
+    doc = comfy_docs.api()
+    doc["10"] = {"class_type": "ControlNetLoader", "inputs": {"control_net_name": "c.pth"}}
+    path = tmp_path / "comfy.json"
+    path.write_text(json.dumps(doc))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(registry=default_registry(), settings=settings, data_dir=tmp_path / "data",
+                     output_dir=tmp_path / "out", device="cpu", probe_device=False)
+    qtbot.addWidget(win)
+    assert win.open_file(path)
+    graph = win.document.graph
+    assert graph.nodes["10"].type == "comfyui/ControlNetLoader"
+    view = win.canvas.view_node("10")
+    assert view is not None and "missing: comfyui/ControlNetLoader" in view.view.name
+    assert not view.inputs() and not view.outputs()
+    # the mapped part of the graph is all there, with its links
+    assert win.canvas.view_node("3") is not None and len(graph.edges) >= 8
