@@ -18,7 +18,7 @@ from .tokenizer import MODEL_MAX_LENGTH, load_tokenizer, write_tokenizer
 LATENT_CHANNELS = 4
 VAE_SCALE_FACTOR = 4
 TEXT_HIDDEN = 128
-DEFAULT_CFG = 5.0
+DEFAULT_CFG = 2.5  # measured best for shapes (benchmarks/demo_quality.py, cfg 2.5 vs 3.5 vs 5)
 DEFAULT_STEPS = 20
 
 VAE_CONFIG: dict[str, Any] = {
