@@ -15,8 +15,21 @@ from pathlib import Path
 
 import torch
 
+from pipelines.bpe import bytes_to_unicode
+
 TOKENIZER_MAX_LENGTH = 77
 _SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+
+# The UNet layout both tiny families share (diffusers' own fast-test shapes).
+_UNET_BASE = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 2,
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+}
 
 _SCHEDULER_CONFIG = {
     "beta_start": 0.00085,
@@ -31,21 +44,6 @@ _SCHEDULER_CONFIG = {
 _EULER_KEYS = ("beta_start", "beta_end", "beta_schedule", "num_train_timesteps", "steps_offset")
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """The byte -> printable character table of GPT-2/CLIP byte-level BPE."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in codes), strict=True))
 
 
 def build_tokenizer(directory: str | Path) -> object:
@@ -61,7 +59,7 @@ def build_tokenizer(directory: str | Path) -> object:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    chars = list(_bytes_to_unicode().values())
+    chars = list(bytes_to_unicode().values())
     tokens = chars + [c + "</w>" for c in chars] + list(_SPECIAL_TOKENS)
     vocab = {token: index for index, token in enumerate(tokens)}
     (directory / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
@@ -134,13 +132,7 @@ def build_tiny_sd(directory: str | Path, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            **_UNET_BASE,
             cross_attention_dim=32,
         )
         torch.manual_seed(seed)
@@ -183,13 +175,7 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=2,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            **_UNET_BASE,
             attention_head_dim=(2, 4),
             use_linear_projection=True,
             addition_embed_type="text_time",

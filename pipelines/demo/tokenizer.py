@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipelines.bpe import bytes_to_unicode
+
 from .dataset import caption_vocabulary
 
 MODEL_MAX_LENGTH = 32
@@ -17,18 +19,6 @@ BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable unicode table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs], strict=True))
 
 
 def _symbols(word: str) -> list[str]:
@@ -70,7 +60,7 @@ def build_vocab_and_merges(words: list[str]) -> tuple[dict[str, int], list[tuple
                 merges.append(pair)
     else:  # pragma: no cover - the vocabulary is fixed and known to converge
         raise RuntimeError("could not build BPE merges for the demo vocabulary")
-    byte_chars = list(_bytes_to_unicode().values())
+    byte_chars = list(bytes_to_unicode().values())
     tokens = byte_chars + [c + "</w>" for c in byte_chars]
     tokens += ["".join(a + b) for a, b in merges]
     tokens += [BOS, EOS]

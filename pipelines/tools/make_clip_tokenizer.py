@@ -19,27 +19,14 @@ import json
 import zipfile
 from pathlib import Path
 
+from pipelines.bpe import bytes_to_unicode
+
 MERGES_USED = 49152 - 256 - 2  # CLIP keeps this many merges; vocab = 2 * 256 + merges + 2
 SPECIAL = ("<|startoftext|>", "<|endoftext|>")
 BPE_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 TARGET = Path(__file__).resolve().parents[2] / "resources" / "configs" / "clip-tokenizer"
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's table mapping every byte to a printable unicode character."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in codes), strict=True))
 
 
 def read_merges(source: Path) -> list[str]:
