@@ -27,3 +27,16 @@ class ModelLoadError(PipelineError):
         self.message = message
         hint = self.FOLDER_HINT if hint is None else hint
         super().__init__(f"Cannot load model from '{self.path}': {message} {hint}".rstrip())
+
+
+class OutOfMemory(PipelineError):
+    """The accelerator ran out of memory even after the automatic fallbacks.
+
+    Args:
+        what: The operation, e.g. "VAE decode of a 2048x2048 image".
+        hint: What the user can do about it.
+    """
+
+    def __init__(self, what: str, hint: str) -> None:
+        self.what = what
+        super().__init__(f"Out of GPU memory during {what}. {hint}")
