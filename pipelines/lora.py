@@ -3,7 +3,10 @@
 Key layouts read: kohya (``lora_unet_*``, ``lora_te_*``/``lora_te1_*``/``lora_te2_*`` with
 ``lora_down``/``lora_up``/``alpha``; UNet names in diffusers or original SD/SGM form) and
 diffusers/PEFT (``unet.<module>.lora_A.weight``/``lora_B.weight``, ``text_encoder.*``,
-``text_encoder_2.*``). ``apply_lora`` returns new ``DiffusionModel``/``TextEncoder`` objects
+``text_encoder_2.*``). Besides plain LoRA (and LoCon, which is LoRA on conv layers), the
+LyCORIS kinds in kohya naming: LoHa (``hada_w1_a``... Hadamard product of two low-rank
+products, with optional Tucker cores ``hada_t1/t2``), LoKr (``lokr_w1``/``lokr_w2``, each whole
+or as ``_a @ _b``; Kronecker product) and full deltas (``diff``). ``apply_lora`` returns new ``DiffusionModel``/``TextEncoder`` objects
 whose networks share every untouched submodule with the base and own fresh copies of the
 patched layers, so dropping the LoRA gives back the base model exactly.
 """
@@ -23,7 +26,9 @@ from pipelines.errors import ModelLoadError
 from pipelines.types import DiffusionModel, TextEncoder
 
 log = logging.getLogger(__name__)
-_KOHYA = re.compile(r"^(lora_unet|lora_te1|lora_te2|lora_te)_(.+?)\.(lora_down|lora_up|alpha)(\.weight)?$")
+_KOHYA = re.compile(r"^(lora_unet|lora_te1|lora_te2|lora_te)_(.+?)\.(lora_down|lora_up|alpha|"
+                    r"hada_w[12]_[ab]|hada_t[12]|lokr_w[12](?:_[ab])?|lokr_t2|diff|dora_scale)"
+                    r"(\.weight)?$")
 _PEFT = re.compile(r"^(?:(unet|text_encoder|text_encoder_2)\.)?(.+?)\.(lora_A|lora_B|alpha)(\.weight)?$")
 _PARTS = {"lora_unet": "unet", "lora_te": "text_encoder", "lora_te1": "text_encoder",
           "lora_te2": "text_encoder_2"}
@@ -35,8 +40,9 @@ def read_lora(path: str | Path) -> dict[str, torch.Tensor]:
 
     state, _ = read_state_dict(path)
     if not any("lora" in k for k in state):
-        raise ModelLoadError(path, "Not a LoRA: it has no lora_down/lora_up or lora_A/lora_B "
-                             "tensors.", hint="Pick a file from the loras folder.")
+        raise ModelLoadError(path, "Not a LoRA: it has no lora_down/lora_up, lora_A/lora_B or "
+                             "LyCORIS (hada_/lokr_) tensors.",
+                             hint="Pick a file from the loras folder.")
     return state
 
 
@@ -50,7 +56,7 @@ def _pairs(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, to
             part, name, kind = match.group(1) or "unet", match.group(2), match.group(3)
         else:
             continue
-        role = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up"}.get(kind, "alpha")
+        role = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up"}.get(kind, kind)
         found.setdefault((part, name), {})[role] = value
     return found
 
@@ -80,12 +86,62 @@ def _lookup(part: str, net: Any) -> dict[str, str]:
     return names
 
 
-def _delta(pair: dict[str, torch.Tensor], weight: torch.Tensor, strength: float) -> torch.Tensor:
-    down, up = pair["down"].float(), pair["up"].float()
-    rank = down.shape[0]
-    scale = float(pair["alpha"]) / rank if "alpha" in pair else 1.0
-    delta = (up.flatten(1) @ down.flatten(1)).reshape(weight.shape)
-    return (delta * (scale * strength)).to(device=weight.device, dtype=weight.dtype)
+def _scale(pair: dict[str, torch.Tensor], rank: int | None) -> float:
+    """LoRA-style ``alpha / rank``; 1 without an alpha (or a rank, for whole LoKr factors)."""
+    return float(pair["alpha"]) / rank if "alpha" in pair and rank else 1.0
+
+
+def _tucker(core: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A conv kernel from a Tucker core [r, r, k, k] and its factors a [out, r], b [r, in]."""
+    return torch.einsum("i j k l, j r, i p -> p r k l", core.float(), b.float(), a.float())
+
+
+def _loha(pair: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+    halves = []
+    for n in ("1", "2"):
+        a, b = pair[f"hada_w{n}_a"].float(), pair[f"hada_w{n}_b"].float()
+        core = pair.get(f"hada_t{n}")
+        halves.append(_tucker(core, a, b) if core is not None else a @ b.flatten(1))
+    return halves[0] * halves[1], _scale(pair, pair["hada_w1_b"].shape[0])
+
+
+def _lokr(pair: dict[str, torch.Tensor], shape: torch.Size) -> tuple[torch.Tensor, float]:
+    rank = None
+    factors = []
+    for n in ("1", "2"):
+        if f"lokr_w{n}" in pair:
+            factors.append(pair[f"lokr_w{n}"].float())
+            continue
+        a, b = pair[f"lokr_w{n}_a"].float(), pair[f"lokr_w{n}_b"].float()
+        rank = b.shape[0]
+        core = pair.get("lokr_t2") if n == "2" else None
+        factors.append(_tucker(core, a, b) if core is not None else a @ b.flatten(1))
+    w1, w2 = factors
+    if len(shape) == 4:  # conv: the kernel lives in w2; w2 may still be flattened
+        w1 = w1.reshape(*w1.shape[:2], 1, 1)
+        if w2.dim() == 2:
+            w2 = w2.reshape(w2.shape[0], -1, *shape[2:])
+    return torch.kron(w1, w2), _scale(pair, rank)
+
+
+def _delta(pair: dict[str, torch.Tensor], weight: torch.Tensor, strength: float
+           ) -> torch.Tensor | None:
+    """The weight delta a layer's tensors describe, or None when they describe none we know."""
+    if "down" in pair and "up" in pair:
+        down, up = pair["down"].float(), pair["up"].float()
+        delta, scale = up.flatten(1) @ down.flatten(1), _scale(pair, down.shape[0])
+    elif all(f"hada_w{n}_{p}" in pair for n in "12" for p in "ab"):
+        delta, scale = _loha(pair)
+    elif any(k.startswith("lokr_w1") for k in pair) and any(k.startswith("lokr_w2") for k in pair):
+        delta, scale = _lokr(pair, weight.shape)
+    elif "diff" in pair:
+        delta, scale = pair["diff"].float(), 1.0
+    else:
+        return None
+    if delta.numel() != weight.numel():
+        return None
+    delta = delta.reshape(weight.shape) * (scale * strength)
+    return delta.to(device=weight.device, dtype=weight.dtype)
 
 
 def _patched_copy(net: Any, deltas: dict[str, torch.Tensor]) -> Any:
@@ -122,10 +178,16 @@ def _patch(part: str, net: Any, pairs: dict, strength: float, source: str) -> tu
     deltas: dict[str, torch.Tensor] = {}
     for (owner, name), pair in pairs.items():
         path = names.get(name) if owner == part else None
-        if path is None or "down" not in pair or "up" not in pair:
+        if path is None:
+            continue
+        if "dora_scale" in pair:  # DoRA renormalises the weight; applying the delta alone is wrong
+            log.warning("%s: skipping DoRA layer %s (DoRA is not supported)", source, name)
             continue
         weight = modules[path].weight
         delta = _delta(pair, weight, strength)
+        if delta is None:
+            log.warning("%s: layer %s has tensors of an unknown kind or shape", source, name)
+            continue
         deltas[path] = deltas[path] + delta if path in deltas else delta
     return (_patched_copy(net, deltas) if deltas else net), len(deltas)
 

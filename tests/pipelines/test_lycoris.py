@@ -1,0 +1,106 @@
+"""LyCORIS files (LoHa, LoKr, full diffs) patch the same weights as the LoRA they are equal to.
+
+Each case builds a LyCORIS layer whose factorisation reduces to a known plain LoRA (a Hadamard
+factor of all ones, a 1x1 Kronecker factor, the LoRA's delta written out as a ``diff``), so the
+patched network must match the one the plain LoRA gives, on linear and 3x3 conv layers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from pipelines.loading import load_checkpoint
+from pipelines.lora import apply_lora
+from pipelines.tiny_families import build_family
+
+RANK, ALPHA = 2, 1.0
+
+
+@pytest.fixture(scope="module")
+def sd1(tmp_path_factory):
+    return load_checkpoint(build_family("sd1", tmp_path_factory.mktemp("lycoris")).folder)
+
+
+def _layers(unet) -> dict[str, torch.nn.Module]:
+    """One attention projection (linear) and one resnet conv (3x3) of the UNet."""
+    modules = dict(unet.named_modules())
+    linear = next(n for n in modules if n.endswith("attn1.to_q"))
+    conv = next(n for n, m in modules.items()
+                if n.endswith("conv1") and isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    return {linear: modules[linear], conv: modules[conv]}
+
+
+def _lora_factors(weight: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    down = torch.randn((RANK, *weight.shape[1:]), generator=generator) * 0.3
+    up = torch.randn((weight.shape[0], RANK, *[1] * (weight.dim() - 2)), generator=generator) * 0.3
+    return down, up
+
+
+def _files(unet, kind: str) -> tuple[dict, dict]:
+    """(plain LoRA, the equal LyCORIS file of ``kind``) on the two layers."""
+    lora, lycoris = {}, {}
+    for seed, (name, module) in enumerate(_layers(unet).items()):
+        base = "lora_unet_" + name.replace(".", "_")
+        down, up = _lora_factors(module.weight, seed)
+        alpha = torch.tensor(ALPHA)
+        lora |= {f"{base}.lora_down.weight": down, f"{base}.lora_up.weight": up,
+                 f"{base}.alpha": alpha}
+        a, b = up.flatten(1), down.flatten(1)  # [out, r], [r, in * k * k]
+        if kind == "loha":
+            lycoris |= {f"{base}.hada_w1_a": a, f"{base}.hada_w1_b": b,
+                        f"{base}.hada_w2_a": torch.ones(a.shape[0], 1),
+                        f"{base}.hada_w2_b": torch.ones(1, b.shape[1]), f"{base}.alpha": alpha}
+        elif kind == "lokr":
+            w2_b = b if module.weight.dim() == 2 else down
+            lycoris |= {f"{base}.lokr_w1": torch.ones(1, 1), f"{base}.lokr_w2_a": a,
+                        f"{base}.lokr_w2_b": w2_b.flatten(1), f"{base}.alpha": alpha}
+        else:  # diff: the LoRA's delta, written out
+            delta = (a @ b).reshape(module.weight.shape) * (ALPHA / RANK)
+            lycoris[f"{base}.diff"] = delta
+    return lora, lycoris
+
+
+@pytest.mark.parametrize("kind", ["loha", "lokr", "diff"])
+def test_lycoris_equals_its_plain_lora(sd1, kind):
+    model, clip, _ = sd1
+    lora, lycoris = _files(model.unet, kind)
+    expected, _ = apply_lora(model, clip, lora)
+    patched, _ = apply_lora(model, clip, lycoris)
+    base_layers = _layers(model.unet)
+    for name, module in _layers(patched.unet).items():
+        want = _layers(expected.unet)[name].weight
+        assert not torch.equal(module.weight, base_layers[name].weight)
+        torch.testing.assert_close(module.weight, want, rtol=0, atol=1e-6)
+
+
+def test_lokr_kronecker_factor_scales_blocks(sd1):
+    """A 2x2 Kronecker factor tiles the small factor's delta into four scaled blocks."""
+    model, clip, _ = sd1
+    name, module = next(iter(_layers(model.unet).items()))
+    out_features, in_features = module.weight.shape
+    w2 = torch.randn(out_features // 2, in_features // 2, generator=torch.Generator().manual_seed(5))
+    w1 = torch.tensor([[1.0, 0.0], [0.0, -2.0]])
+    base = "lora_unet_" + name.replace(".", "_")
+    patched, _ = apply_lora(model, clip, {f"{base}.lokr_w1": w1, f"{base}.lokr_w2": w2})
+    delta = _layers(patched.unet)[name].weight - module.weight
+    h, w = w2.shape
+    torch.testing.assert_close(delta[:h, :w], w2, rtol=0, atol=1e-5)
+    torch.testing.assert_close(delta[h:, w:], -2 * w2, rtol=0, atol=1e-5)
+    assert delta[:h, w:].abs().max() < 1e-6 and delta[h:, :w].abs().max() < 1e-6
+
+
+def test_dora_layers_are_skipped_with_a_warning(sd1, caplog):
+    model, clip, _ = sd1
+    lora, _ = _files(model.unet, "diff")
+    first = next(k for k in lora if k.endswith(".alpha")).removesuffix(".alpha")
+    lora[f"{first}.dora_scale"] = torch.ones(4)
+    with caplog.at_level(logging.WARNING):
+        patched, _ = apply_lora(model, clip, lora, source="dora.safetensors")
+    assert "DoRA" in caplog.text
+    layers, base = _layers(patched.unet), _layers(model.unet)
+    changed = [n for n in layers if not torch.equal(layers[n].weight, base[n].weight)]
+    assert len(changed) == 1  # the other layer still applies
