@@ -25,27 +25,11 @@ PROMPTS = ["a red circle", "a blue square on green", "a small yellow triangle", 
 
 
 def build_graph(registry, checkpoint: Path, steps: int, size: int):
-    from app.engine.graph import Graph
+    from app.engine.recipes import txt2img
 
-    g = Graph()
-    g.add("loaders.checkpoint", registry=registry, node_id="1",
-          values={"checkpoint": str(checkpoint)})
-    g.add("conditioning.text_encode", registry=registry, node_id="2", values={"text": "x"})
-    g.add("conditioning.text_encode", registry=registry, node_id="3", values={"text": ""})
-    g.add("latent.empty", registry=registry, node_id="4",
-          values={"width": size, "height": size})
-    g.add("sampling.noise", registry=registry, node_id="5")
-    g.add("sampling.sampler", registry=registry, node_id="6",
-          values={"steps": steps, "cfg": 7.5, "sampler": "euler"})
-    g.add("vae.decode", registry=registry, node_id="7")
-    g.add("image.preview", registry=registry, node_id="8")
-    for edge in [("1", "model", "6", "model"), ("1", "clip", "2", "clip"),
-                 ("1", "clip", "3", "clip"), ("2", "conditioning", "6", "positive"),
-                 ("3", "conditioning", "6", "negative"), ("4", "latent", "6", "latent"),
-                 ("5", "noise", "6", "noise"), ("6", "latent", "7", "latent"),
-                 ("1", "vae", "7", "vae"), ("7", "image", "8", "image")]:
-        g.connect(*edge)
-    return g
+    return txt2img(registry, checkpoint=str(checkpoint), prompt="x", width=size, height=size,
+                   sampler={"steps": steps, "cfg": 7.5, "sampler": "euler"},
+                   output="image.preview")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from app.engine.graph import Graph
+from app.engine.recipes import txt2img
 from app.engine.registry import Registry
 
 # "Key: value" pairs; a value may be a quoted string holding commas (as A1111 writes it).
@@ -79,31 +80,15 @@ def graph_from_parameters(text: str, registry: Registry | None = None) -> Graph:
         if ignored in settings:
             notes.append(f"{ignored} {settings[ignored]!r} is not supported here; ignored")
 
-    g = Graph(metadata={"a1111": {"parameters": text, "notes": notes}})
-    add = g.add
-    add("loaders.checkpoint", registry=registry, node_id="1", position=(0, 0),
-        values={"checkpoint": settings.get("Model", "demo")})
-    add("conditioning.text_encode", registry=registry, node_id="2", title="Positive Prompt",
-        values={"text": parsed["prompt"]}, position=(320, -120))
-    add("conditioning.text_encode", registry=registry, node_id="3", title="Negative Prompt",
-        values={"text": parsed["negative"]}, position=(320, 120))
-    add("latent.empty", registry=registry, node_id="4", position=(320, 320),
-        values={"width": width, "height": height, "batch_size": 1})
-    add("sampling.noise", registry=registry, node_id="5", title="Noise", position=(320, 480),
-        values={"seed": _number(settings.get("Seed"), int, 0)})
-    add("sampling.sampler", registry=registry, node_id="6", position=(660, 0), values={
-        "sampler": sampler, "schedule": schedule,
-        "steps": _number(settings.get("Steps"), int, 20),
-        "cfg": _number(settings.get("CFG scale"), float, 7.0)})
-    add("vae.decode", registry=registry, node_id="7", position=(960, 0))
-    add("image.save", registry=registry, node_id="8", position=(1220, 0))
-    for edge in [("1", "model", "6", "model"), ("1", "clip", "2", "clip"),
-                 ("1", "clip", "3", "clip"), ("2", "conditioning", "6", "positive"),
-                 ("3", "conditioning", "6", "negative"), ("4", "latent", "6", "latent"),
-                 ("5", "noise", "6", "noise"), ("6", "latent", "7", "latent"),
-                 ("1", "vae", "7", "vae"), ("7", "image", "8", "image")]:
-        g.connect(*edge)
-    return g
+    return txt2img(
+        registry, checkpoint=settings.get("Model", "demo"), prompt=parsed["prompt"],
+        negative=parsed["negative"], width=width, height=height,
+        seed=_number(settings.get("Seed"), int, 0),
+        sampler={"sampler": sampler, "schedule": schedule,
+                 "steps": _number(settings.get("Steps"), int, 20),
+                 "cfg": _number(settings.get("CFG scale"), float, 7.0)},
+        metadata={"a1111": {"parameters": text, "notes": notes}},
+    )
 
 
 def _size(text: str, notes: list[str]) -> tuple[int, int]:
