@@ -197,10 +197,7 @@ class Executor:
     def _inputs(
         self, graph: Graph, node_id: str, spec: NodeSpec, results: dict[str, tuple[Any, ...]]
     ) -> dict[str, Any]:
-        node = graph.nodes[node_id]
-        kwargs: dict[str, Any] = {}
-        for value in spec.values:
-            kwargs[value.name] = value.coerce(node.values.get(value.name, value.default))
+        kwargs = _values(graph.nodes[node_id], spec)
         incoming = graph.incoming(node_id)
         for link in spec.links:
             edge = incoming.get(link.name)
@@ -217,7 +214,7 @@ class Executor:
         for node_id in order:
             node = graph.nodes[node_id]
             spec = self._spec(node.type)
-            values = {v.name: v.coerce(node.values.get(v.name, v.default)) for v in spec.values}
+            values = _values(node, spec)
             upstream = sorted(
                 (e.input, keys[e.source], e.output) for e in graph.incoming(node_id).values()
             )
@@ -230,6 +227,11 @@ class Executor:
             )
             keys[node_id] = hashlib.sha256(blob.encode()).hexdigest()
         return keys
+
+
+def _values(node: Any, spec: NodeSpec) -> dict[str, Any]:
+    """The node's widget values as its function receives them (defaults filled, coerced)."""
+    return {v.name: v.coerce(node.values.get(v.name, v.default)) for v in spec.values}
 
 
 def _as_tuple(result: Any, count: int) -> tuple[Any, ...]:
