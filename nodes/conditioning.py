@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.engine.declaration import Link, Output, String, node
 from app.engine.types import CLIP, CONDITIONING
+
+
+def _embedding_files(values: dict[str, Any]) -> Any:
+    """Cache-key material: the embedding files the prompt names and their mtimes, so editing
+    one re-encodes the prompt."""
+    from pipelines.embeddings import fingerprint
+
+    return fingerprint(values["text"])
 
 
 @node(
@@ -11,14 +21,19 @@ from app.engine.types import CLIP, CONDITIONING
     title="Text Encode",
     category="conditioning",
     description="Encode a prompt with the text encoder; an empty prompt gives the "
-    "unconditional embedding that classifier-free guidance needs as its negative.",
+    "unconditional embedding that classifier-free guidance needs as its negative. "
+    "(word:1.3) weights words; embedding:name uses a textual-inversion embedding from the "
+    "embeddings folder.",
     inputs=[
         Link("clip", CLIP, "Text encoder from Load Checkpoint."),
         String("text", "", multiline=True, description="The prompt."),
     ],
     outputs=[Output("conditioning", CONDITIONING)],
+    fingerprint=_embedding_files,
 )
 def text_encode(ctx, clip, text: str):
+    from nodes._models import on_device
     from pipelines.conditioning import encode_text
 
-    return encode_text(clip, text, device=ctx.device)
+    with on_device(ctx, clip):  # low-VRAM mode: the text encoders visit the GPU only now
+        return encode_text(clip, text, device=ctx.device)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 
-from pipelines.prompt_weights import chunks, has_syntax, weighted_tokens
+from pipelines.embeddings import prompt_embeddings, spliced
+from pipelines.prompt_weights import Tokens, chunks, embedding_names, has_syntax, weighted_tokens
 from pipelines.types import Conditioning, TextEncoder
 
 log = logging.getLogger(__name__)
+# Per text encoder slot: embedding name -> vectors [n, width]; None when the prompt has none.
+Embeddings = list[dict[str, torch.Tensor] | None] | None
 
 
 def _tokenize(tokenizer, text: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,38 +27,56 @@ def _tokenize(tokenizer, text: str) -> tuple[torch.Tensor, torch.Tensor]:
     return tokens.input_ids, tokens.attention_mask
 
 
+def _prompt_tokens(
+    tokenizer, text: str, embeddings: dict[str, torch.Tensor] | None
+) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
+    """ids and attention mask [1, max_length] plus the embedding vectors to splice in; without
+    embeddings exactly the tokenizer's own output."""
+    if embeddings is None:
+        return (*_tokenize(tokenizer, text), {})
+    tokens = weighted_tokens(tokenizer, text, embeddings)
+    window = chunks(tokenizer, tokens)[0]  # short prompts only reach here
+    used = len(tokens.ids) + 2
+    attention = [1] * used + [0] * (len(window.ids) - used)
+    return torch.tensor([window.ids]), torch.tensor([attention]), window.vectors
+
+
 def _encode_sd(
-    clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None
+    clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None,
+    embeddings: Embeddings = None,
 ) -> Conditioning:
     """StableDiffusionPipeline.encode_prompt: last hidden state (or clip_skip + final LayerNorm)."""
     te = clip.text_encoder
-    ids, attention = _tokenize(clip.tokenizer, text)
+    ids, attention, vectors = _prompt_tokens(clip.tokenizer, text, embeddings and embeddings[0])
     mask = attention.to(device) if getattr(te.config, "use_attention_mask", False) else None
-    if clip_skip is None:
-        embeds = te(ids.to(device), attention_mask=mask)[0]
-    else:
-        hidden = te(ids.to(device), attention_mask=mask, output_hidden_states=True).hidden_states
-        embeds = getattr(te, "text_model", te).final_layer_norm(hidden[-(clip_skip + 1)])
+    with spliced(te, vectors):
+        if clip_skip is None:
+            embeds = te(ids.to(device), attention_mask=mask)[0]
+        else:
+            out = te(ids.to(device), attention_mask=mask, output_hidden_states=True)
+            embeds = getattr(te, "text_model", te).final_layer_norm(
+                out.hidden_states[-(clip_skip + 1)])
     return Conditioning(embeds=embeds.to(dtype=te.dtype), pooled=None, text=text)
 
 
+def _pairs(clip: TextEncoder, embeddings: Embeddings) -> list[tuple[Any, Any, Any]]:
+    """(tokenizer, text encoder, its embeddings) for each encoder the model has."""
+    slots = ((clip.tokenizer, clip.text_encoder), (clip.tokenizer_2, clip.text_encoder_2))
+    return [(tok, te, embeddings and embeddings[slot])
+            for slot, (tok, te) in enumerate(slots) if te is not None]
+
+
 def _encode_sdxl(
-    clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None
+    clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None,
+    embeddings: Embeddings = None,
 ) -> Conditioning:
     """StableDiffusionXLPipeline.encode_prompt: penultimate states of both encoders, concatenated;
     pooled output of the last encoder."""
-    pairs = [
-        (tok, te)
-        for tok, te in (
-            (clip.tokenizer, clip.text_encoder),
-            (clip.tokenizer_2, clip.text_encoder_2),
-        )
-        if te is not None
-    ]
     states, pooled = [], None
-    for tokenizer, te in pairs:
-        ids, _ = _tokenize(tokenizer, text)
-        out = te(ids.to(device), output_hidden_states=True)
+    for tokenizer, te, tables in _pairs(clip, embeddings):
+        ids, _, vectors = _prompt_tokens(tokenizer, text, tables)
+        with spliced(te, vectors):
+            out = te(ids.to(device), output_hidden_states=True)
         if pooled is None and out[0].ndim == 2:
             pooled = out[0]
         states.append(out.hidden_states[-(2 if clip_skip is None else clip_skip + 2)])
@@ -66,13 +88,15 @@ def _encode_sdxl(
 
 
 def _window_state(
-    te, window: list[int], device: torch.device, sdxl: bool, clip_skip: int | None
+    te, window: list[int], device: torch.device, sdxl: bool, clip_skip: int | None,
+    vectors: dict[int, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Hidden states the UNet sees for one token window (same layer choice as the exact path)."""
     ids = torch.tensor([window], device=device)
-    if not sdxl and clip_skip is None:
-        return te(ids)[0], None
-    out = te(ids, output_hidden_states=True)
+    with spliced(te, vectors or {}):
+        if not sdxl and clip_skip is None:
+            return te(ids)[0], None
+        out = te(ids, output_hidden_states=True)
     pooled = out[0] if out[0].ndim == 2 else None
     if sdxl:
         return out.hidden_states[-(2 if clip_skip is None else clip_skip + 2)], pooled
@@ -80,23 +104,22 @@ def _window_state(
 
 
 def _encode_weighted(
-    clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None
+    clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None,
+    embeddings: Embeddings = None,
 ) -> Conditioning:
     """Weighted and/or long prompt: per-window encoding, weights applied around the empty
     prompt's embedding, windows concatenated along the sequence."""
     sdxl = clip.text_encoder_2 is not None
-    pairs = [(tok, te) for tok, te in ((clip.tokenizer, clip.text_encoder),
-                                       (clip.tokenizer_2, clip.text_encoder_2)) if te is not None]
     per_encoder, pooled = [], None
-    for tokenizer, te in pairs:
-        ids, weights = weighted_tokens(tokenizer, text)
-        empty, _ = _window_state(te, chunks(tokenizer, [], [])[0][0], device, sdxl, clip_skip)
+    for tokenizer, te, tables in _pairs(clip, embeddings):
+        tokens = weighted_tokens(tokenizer, text, tables)
+        empty, _ = _window_state(te, chunks(tokenizer, Tokens())[0].ids, device, sdxl, clip_skip)
         states = []
-        for window, window_weights in chunks(tokenizer, ids, weights):
-            state, pool = _window_state(te, window, device, sdxl, clip_skip)
+        for window in chunks(tokenizer, tokens):
+            state, pool = _window_state(te, window.ids, device, sdxl, clip_skip, window.vectors)
             if pool is not None and pooled is None:
                 pooled = pool
-            scale = torch.tensor(window_weights, dtype=state.dtype, device=state.device)
+            scale = torch.tensor(window.weights, dtype=state.dtype, device=state.device)
             states.append(empty + (state - empty) * scale[None, :, None])
         per_encoder.append(torch.cat(states, dim=1))
     windows = min(t.shape[1] for t in per_encoder)
@@ -106,11 +129,14 @@ def _encode_weighted(
                         text=text)
 
 
-def _needs_weighting(clip: TextEncoder, text: str) -> bool:
+def _needs_weighting(clip: TextEncoder, text: str, embeddings: Embeddings = None) -> bool:
     if has_syntax(text):
         return True
-    tokenizer = clip.tokenizer or clip.tokenizer_2
-    count = len(tokenizer(text, add_special_tokens=False).input_ids)
+    tokenizer, _, tables = _pairs(clip, embeddings)[0]
+    if tables is None:
+        count = len(tokenizer(text, add_special_tokens=False).input_ids)
+    else:  # an embedding counts as its vectors, not as the letters of its name
+        count = len(weighted_tokens(tokenizer, text, tables).ids)
     return count > tokenizer.model_max_length - 2
 
 
@@ -122,6 +148,7 @@ def encode_text(
 ) -> Conditioning:
     """Encode a prompt exactly as diffusers does; prompts with ``(word:1.3)``-style weights or
     longer than the encoder's window go through ``prompt_weights`` (chunked, weighted).
+    ``embedding:name`` splices a textual-inversion embedding from the embeddings folders.
 
     Args:
         clip: Tokenizer(s) and text encoder(s); a second pair means SDXL-style encoding.
@@ -132,14 +159,21 @@ def encode_text(
     Returns:
         Conditioning on the CPU: embeds [1, seq, dim] (seq a multiple of the window for long
         prompts); pooled [1, dim] for SDXL, else None.
+
+    Raises:
+        EmbeddingError: an ``embedding:`` file is missing, unreadable or for another model.
     """
     device = torch.device(device)
+    names = embedding_names(text)
+    embeddings = None
+    if names:  # files are read and checked against the encoders before any encoding
+        embeddings = prompt_embeddings(names, [clip.text_encoder, clip.text_encoder_2])
     with torch.no_grad():
-        if _needs_weighting(clip, text):
-            cond = _encode_weighted(clip, text, device, clip_skip)
+        if _needs_weighting(clip, text, embeddings):
+            cond = _encode_weighted(clip, text, device, clip_skip, embeddings)
         elif clip.text_encoder_2 is not None:
-            cond = _encode_sdxl(clip, text, device, clip_skip)
+            cond = _encode_sdxl(clip, text, device, clip_skip, embeddings)
         else:
-            cond = _encode_sd(clip, text, device, clip_skip)
+            cond = _encode_sd(clip, text, device, clip_skip, embeddings)
     pooled = None if cond.pooled is None else cond.pooled.cpu()
     return Conditioning(embeds=cond.embeds.cpu(), pooled=pooled, text=text)

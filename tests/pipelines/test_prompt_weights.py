@@ -74,3 +74,36 @@ def test_sampling_with_a_long_positive_and_short_negative(tiny):
     out = denoise(model, encode_text(clip, "y" * 100), encode_text(clip, ""),
                   Latent(samples=torch.zeros(1, 4, 8, 8)), Noise(seed=1), steps=2, cfg=5.0)
     assert out.samples.shape == (1, 4, 8, 8) and torch.isfinite(out.samples).all()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "names"),
+    [
+        ("(embedding:bad_hands:1.2), worst", ["bad_hands"]),
+        ("embedding:sub/neg.safetensors, ugly", ["sub/neg.safetensors"]),
+        ("a cat by embedding:style.", ["style"]),
+        ("[embedding:a] embedding:b embedding:a", ["a", "b"]),
+        ("myembedding:x, embedding: alone", []),
+        (r"\(embedding:lit\)", ["lit"]),
+    ],
+)
+def test_embedding_names(prompt, names):
+    from pipelines.prompt_weights import embedding_names
+
+    assert embedding_names(prompt) == names
+
+
+def test_embedding_vectors_take_the_span_weight_and_stay_in_one_window(tiny):
+    from pipelines.prompt_weights import PLACEHOLDER_ID, chunks, weighted_tokens
+
+    _, clip, _ = tiny
+    vectors = torch.arange(3 * 32, dtype=torch.float32).reshape(3, 32)
+    tokens = weighted_tokens(clip.tokenizer, "x " * 73 + "(embedding:e:1.5) y",
+                             {"e": vectors})
+    assert tokens.ids[73:76] == [PLACEHOLDER_ID] * 3 and tokens.weights[73:76] == [1.5] * 3
+    assert tokens.groups == [(73, 76)]
+    first, second = chunks(clip.tokenizer, tokens)
+    assert first.vectors == {} and first.ids[74] == clip.tokenizer.eos_token_id
+    assert sorted(second.vectors) == [1, 2, 3]
+    assert all(torch.equal(second.vectors[1 + i], vectors[i]) for i in range(3))
+    assert second.weights[1:5] == [1.5, 1.5, 1.5, 1.0]
