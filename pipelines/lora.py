@@ -96,12 +96,15 @@ def _tucker(core: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tenso
     return torch.einsum("i j k l, j r, i p -> p r k l", core.float(), b.float(), a.float())
 
 
-def _loha(pair: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+def _loha(pair: dict[str, torch.Tensor], shape: torch.Size) -> tuple[torch.Tensor, float]:
     halves = []
     for n in ("1", "2"):
         a, b = pair[f"hada_w{n}_a"].float(), pair[f"hada_w{n}_b"].float()
         core = pair.get(f"hada_t{n}")
-        halves.append(_tucker(core, a, b) if core is not None else a @ b.flatten(1))
+        half = _tucker(core, a, b) if core is not None else a @ b.flatten(1)
+        if half.numel() != shape.numel():
+            raise ValueError("LoHa factors do not fit the layer")
+        halves.append(half.reshape(shape))
     return halves[0] * halves[1], _scale(pair, pair["hada_w1_b"].shape[0])
 
 
@@ -131,7 +134,10 @@ def _delta(pair: dict[str, torch.Tensor], weight: torch.Tensor, strength: float
         down, up = pair["down"].float(), pair["up"].float()
         delta, scale = up.flatten(1) @ down.flatten(1), _scale(pair, down.shape[0])
     elif all(f"hada_w{n}_{p}" in pair for n in "12" for p in "ab"):
-        delta, scale = _loha(pair)
+        try:
+            delta, scale = _loha(pair, weight.shape)
+        except ValueError:
+            return None
     elif any(k.startswith("lokr_w1") for k in pair) and any(k.startswith("lokr_w2") for k in pair):
         delta, scale = _lokr(pair, weight.shape)
     elif "diff" in pair:

@@ -104,3 +104,25 @@ def test_dora_layers_are_skipped_with_a_warning(sd1, caplog):
     layers, base = _layers(patched.unet), _layers(model.unet)
     changed = [n for n in layers if not torch.equal(layers[n].weight, base[n].weight)]
     assert len(changed) == 1  # the other layer still applies
+
+
+def test_loha_tucker_core_on_a_conv_equals_its_lora(sd1):
+    """LoHa's Tucker form (core [r, r, k, k], a [r, out], b [r, in]) reproduces a conv LoRA."""
+    model, clip, _ = sd1
+    name, module = list(_layers(model.unet).items())[1]
+    out_channels, in_channels = module.weight.shape[:2]
+    down, up = _lora_factors(module.weight, seed=9)  # [R, in, 3, 3], [out, R, 1, 1]
+    base = "lora_unet_" + name.replace(".", "_")
+    core = torch.zeros(in_channels, in_channels, 3, 3)
+    core[:RANK] = down  # b = identity, so the core's rows are the LoRA's down kernels
+    a = torch.zeros(in_channels, out_channels)
+    a[:RANK] = up.flatten(1).T
+    loha = {f"{base}.hada_t1": core, f"{base}.hada_w1_a": a,
+            f"{base}.hada_w1_b": torch.eye(in_channels),
+            f"{base}.hada_w2_a": torch.ones(out_channels, 1),
+            f"{base}.hada_w2_b": torch.ones(1, in_channels * 9)}
+    lora = {f"{base}.lora_down.weight": down, f"{base}.lora_up.weight": up}
+    expected, _ = apply_lora(model, clip, lora)
+    patched, _ = apply_lora(model, clip, loha)
+    torch.testing.assert_close(_layers(patched.unet)[name].weight,
+                               _layers(expected.unet)[name].weight, rtol=0, atol=1e-5)
