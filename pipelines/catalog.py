@@ -11,8 +11,10 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "heun",
     "dpm_2",
     "dpm_2_ancestral",
+    "lms",
     "dpmpp_2m",
     "dpmpp_2m_sde",
+    "dpmpp_sde",
     "ddim",
     "ddpm",
     "unipc",
@@ -20,12 +22,15 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "lcm",
 )
 
-SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform")
+SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta")
+
+# "auto" keeps the model's own prediction type (see pipelines.samplers.PREDICTION_TYPES).
+PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction")
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")
 
-_SIGMA_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform")
+_SIGMA_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "beta")
 # Which schedules each sampler's diffusers scheduler supports (ddim/ddpm/euler_ancestral
 # take no custom sigmas; lcm has its own spacing). A test checks this against diffusers.
 SCHEDULES_FOR: dict[str, tuple[str, ...]] = {

@@ -24,6 +24,24 @@ def _cosine_betas(num_steps: int, max_beta: float = 0.999) -> torch.Tensor:
     return torch.tensor(betas, dtype=torch.float32)
 
 
+def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
+    """Shift and scale sqrt(alpha_bar) so the last step is pure noise (SNR 0) and the first is
+    unchanged: Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed", Alg. 1.
+
+    Args:
+        betas: The schedule's betas [T].
+
+    Returns:
+        The rescaled betas [T]; the last one is 1.
+    """
+    alphas_bar_sqrt = torch.cumprod(1.0 - betas, dim=0).sqrt()
+    first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
+    alphas_bar_sqrt = (alphas_bar_sqrt - last) * (first / (first - last))
+    alphas_bar = alphas_bar_sqrt**2
+    alphas = torch.cat([alphas_bar[0:1], alphas_bar[1:] / alphas_bar[:-1]])
+    return 1 - alphas
+
+
 @dataclass(frozen=True, eq=False)
 class NoiseSchedule:
     """The discrete DDPM schedule: ``betas`` [T] and ``alphas_cumprod`` (alpha-bar) [T]."""
@@ -42,7 +60,8 @@ class NoiseSchedule:
 
         Args:
             config: Keys ``beta_schedule``, ``beta_start``, ``beta_end``, ``num_train_timesteps``
-                (diffusers' defaults when absent) and optionally ``trained_betas``.
+                (diffusers' defaults when absent) and optionally ``trained_betas`` and
+                ``rescale_betas_zero_snr`` (zero terminal SNR: ``alphas_cumprod[-1] == 0``).
 
         Returns:
             The schedule, float32 on the CPU.
@@ -66,6 +85,8 @@ class NoiseSchedule:
             raise ValueError(
                 f"Unsupported beta_schedule {kind!r}; supported: {', '.join(BETA_SCHEDULES)}"
             )
+        if config.get("rescale_betas_zero_snr"):
+            betas = rescale_zero_terminal_snr(betas)
         return cls(betas=betas, alphas_cumprod=torch.cumprod(1.0 - betas, dim=0))
 
 

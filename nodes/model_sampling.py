@@ -1,0 +1,42 @@
+"""Model patch node: how a model is sampled (prediction type, zero terminal SNR, CFG rescale)."""
+
+from __future__ import annotations
+
+from app.engine.declaration import Boolean, Choice, Float, Link, Output, node
+from app.engine.types import MODEL
+from pipelines.catalog import PREDICTION_NAMES
+
+
+@node(
+    "model.sampling",
+    title="Model Sampling",
+    category="sampling",
+    description="Override how the model is sampled, like ComfyUI's ModelSamplingDiscrete: "
+    "its prediction type, zero terminal SNR, and guidance rescale. The input model is not "
+    "changed; a patched copy comes out.",
+    inputs=[
+        Link("model", MODEL),
+        Choice("prediction", "auto", choices=PREDICTION_NAMES,
+               description="What the network predicts; auto keeps the model's own setting. "
+               "v_prediction for SD 2.x 768 and v-pred fine-tunes (e.g. NoobAI v-pred)."),
+        Boolean("zero_terminal_snr", False,
+                description="Rescale the noise schedule so the last step is pure noise and "
+                "start sampling there (trailing timesteps), for models trained that way. "
+                "Off also turns off a zero-SNR setting the checkpoint carried."),
+        Float("cfg_rescale", 0.0, min=0.0, max=1.0, step=0.05,
+              description="Guidance rescale phi from \"Common Diffusion Noise Schedules and "
+              "Sample Steps are Flawed\": pulls the guided prediction's spread back to the "
+              "prompt's, against over-exposure; 0.7 is recommended with zero-terminal-SNR "
+              "models, 0 turns it off."),
+    ],
+    outputs=[Output("model", MODEL, "The same networks, sampled with these settings.")],
+)
+def model_sampling(ctx, model, prediction: str, zero_terminal_snr: bool, cfg_rescale: float):
+    from pipelines.samplers import with_sampling
+
+    return with_sampling(
+        model,
+        prediction=None if prediction == "auto" else prediction,
+        zero_terminal_snr=zero_terminal_snr,
+        guidance_rescale=cfg_rescale,
+    )
