@@ -20,15 +20,16 @@ SAMPLERS = {
     "euler a": "euler_ancestral", "euler": "euler", "heun": "heun", "dpm2": "dpm_2",
     "dpm2 a": "dpm_2_ancestral", "dpm++ 2m": "dpmpp_2m", "dpm++ 2m sde": "dpmpp_2m_sde",
     "ddim": "ddim", "ddpm": "ddpm", "unipc": "unipc", "lcm": "lcm", "deis": "deis",
+    "lms": "lms", "dpm++ sde": "dpmpp_sde",
     # not ours: the nearest
-    "lms": "euler", "dpm++ sde": "dpmpp_2m_sde", "dpm++ 2s a": "euler_ancestral",
+    "dpm++ 2s a": "euler_ancestral",
     "dpm++ 3m sde": "dpmpp_2m_sde", "plms": "ddim", "dpm fast": "dpmpp_2m",
     "dpm adaptive": "dpmpp_2m", "restart": "heun",
 }
 EXACT_SAMPLERS = {"euler a", "euler", "heun", "dpm2", "dpm2 a", "dpm++ 2m", "dpm++ 2m sde",
-                  "ddim", "ddpm", "unipc", "lcm", "deis"}
+                  "ddim", "ddpm", "unipc", "lcm", "deis", "lms", "dpm++ sde"}
 SCHEDULES = {"automatic": "normal", "uniform": "normal", "karras": "karras",
-             "exponential": "exponential", "sgm uniform": "sgm_uniform"}
+             "exponential": "exponential", "sgm uniform": "sgm_uniform", "beta": "beta"}
 
 
 def parse_parameters(text: str) -> dict[str, Any]:

@@ -74,25 +74,24 @@ SAMPLERS: dict[str, str] = {
     "euler": "euler", "euler_ancestral": "euler_ancestral", "heun": "heun", "dpm_2": "dpm_2",
     "dpm_2_ancestral": "dpm_2_ancestral", "dpmpp_2m": "dpmpp_2m",
     "dpmpp_2m_sde": "dpmpp_2m_sde", "ddim": "ddim", "ddpm": "ddpm", "uni_pc": "unipc",
-    "deis": "deis", "lcm": "lcm",
+    "deis": "deis", "lcm": "lcm", "lms": "lms", "dpmpp_sde": "dpmpp_sde",
 }
 # Comfy samplers we do not have -> the nearest of ours (imported with a note).
 NEAREST_SAMPLERS: dict[str, str] = {
-    "uni_pc_bh2": "unipc", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde", "dpmpp_sde": "dpmpp_2m_sde",
-    "dpmpp_sde_gpu": "dpmpp_2m_sde", "dpmpp_3m_sde": "dpmpp_2m_sde",
+    "uni_pc_bh2": "unipc", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde",
+    "dpmpp_sde_gpu": "dpmpp_sde", "dpmpp_3m_sde": "dpmpp_2m_sde",
     "dpmpp_3m_sde_gpu": "dpmpp_2m_sde", "dpmpp_2s_ancestral": "euler_ancestral",
-    "euler_cfg_pp": "euler", "euler_ancestral_cfg_pp": "euler_ancestral", "lms": "euler",
+    "euler_cfg_pp": "euler", "euler_ancestral_cfg_pp": "euler_ancestral",
     "heunpp2": "heun", "dpm_fast": "dpmpp_2m", "dpm_adaptive": "dpmpp_2m", "ipndm": "deis",
     "ipndm_v": "deis", "res_multistep": "dpmpp_2m", "dpmpp_2m_cfg_pp": "dpmpp_2m",
 }
 SCHEDULERS: dict[str, str] = {
     "normal": "normal", "karras": "karras", "exponential": "exponential",
-    "sgm_uniform": "sgm_uniform",
+    "sgm_uniform": "sgm_uniform", "beta": "beta",
 }
 NEAREST_SCHEDULERS: dict[str, str] = {
     "simple": "sgm_uniform",  # both space timesteps evenly from the end of the schedule
     "ddim_uniform": "normal",
-    "beta": "karras",  # both crowd the steps at the low-noise end
     "linear_quadratic": "normal",
     "kl_optimal": "karras",
 }

@@ -82,6 +82,7 @@ def test_ui_widgets_without_control_value_and_primitive_nodes(registry):
 
 @pytest.mark.parametrize("comfy, ours, noted", [
     ("dpmpp_2m_sde", "dpmpp_2m_sde", False), ("ddpm", "ddpm", False), ("lcm", "lcm", False),
+    ("lms", "lms", False), ("dpmpp_sde", "dpmpp_sde", False), ("dpmpp_sde_gpu", "dpmpp_sde", True),
     ("dpmpp_2m_sde_gpu", "dpmpp_2m_sde", True), ("totally_new", "euler", True),
 ])
 def test_sampler_names(registry, comfy, ours, noted):
@@ -261,6 +262,25 @@ def test_a1111_parameters_parse_and_open_as_txt2img(registry, tmp_path):
     assert canonical(load_workflow(png, registry)) == canonical(graph)
     euler_a = graph_from_parameters("a cat\nSteps: 4, Sampler: Euler a, Seed: 1", registry)
     assert euler_a.nodes["6"].values["sampler"] == "euler_ancestral"
+    sde = graph_from_parameters(
+        "a cat\nSteps: 4, Sampler: DPM++ SDE, Schedule type: Beta, Seed: 1", registry)
+    assert (sde.nodes["6"].values["sampler"], sde.nodes["6"].values["schedule"]) == \
+        ("dpmpp_sde", "beta")
+    assert sde.metadata["a1111"]["notes"] == []
+
+
+def test_every_sampler_and_schedule_exports_and_reimports_unchanged(registry):
+    from pipelines.catalog import SAMPLER_NAMES, SCHEDULES_FOR
+
+    for sampler in SAMPLER_NAMES:
+        for schedule in SCHEDULES_FOR[sampler]:
+            doc = comfy_docs.api()
+            graph = load_comfy(doc, "api.json", registry)
+            graph.nodes["3"].values.update(sampler=sampler, schedule=schedule)
+            again = load_comfy(to_comfy_api(graph, registry), "api.json", registry)
+            assert (again.nodes["3"].values["sampler"],
+                    again.nodes["3"].values["schedule"]) == (sampler, schedule)
+            assert again.metadata["comfyui"]["notes"] == []
 
 
 def test_set_latent_noise_mask_maps_both_ways(registry):
