@@ -73,7 +73,7 @@ class Graph:
             type=type_id,
             title=title or (spec.title if spec else type_id),
             values=merged,
-            position=position,
+            position=(float(position[0]), float(position[1])),
             type_version=spec.version if spec else 1,
         )
         self.nodes[node_id] = instance
