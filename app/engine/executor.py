@@ -122,7 +122,7 @@ class Executor:
         for edge in graph.edges:
             if edge.target in consumers and edge.source in consumers:
                 consumers[edge.source] += 1
-        keys = self._keys(graph, order, run_id)
+        keys = self._keys(graph, order, run_id, options)
 
         emit(RunStarted(run_id, tuple(order)))
         started = time.perf_counter()
@@ -209,7 +209,11 @@ class Executor:
             kwargs[link.name] = results[edge.source][index]
         return kwargs
 
-    def _keys(self, graph: Graph, order: list[str], run_id: int) -> dict[str, str]:
+    def _keys(
+        self, graph: Graph, order: list[str], run_id: int, options: RunOptions
+    ) -> dict[str, str]:
+        # Where and in which precision the networks run changes every result downstream.
+        setting = [options.device, options.precision, options.vae_precision, options.vram_mode]
         keys: dict[str, str] = {}
         for node_id in order:
             node = graph.nodes[node_id]
@@ -221,7 +225,7 @@ class Executor:
             volatile = run_id if (spec.is_output or not spec.cacheable) else None
             extra = spec.fingerprint(values) if spec.fingerprint else None
             blob = json.dumps(
-                [spec.type_id, spec.version, values, upstream, volatile, extra],
+                [spec.type_id, spec.version, values, upstream, volatile, extra, setting],
                 sort_keys=True,
                 default=str,
             )

@@ -77,6 +77,21 @@ def test_second_run_reuses_cache_and_a_changed_value_reruns_only_downstream(toy)
     assert calls["const"] == 3
 
 
+def test_a_different_device_or_precision_reruns_everything(toy):
+    from app.engine.context import RunOptions
+
+    registry, calls, sink, graph = toy
+    executor = Executor(registry)
+    executor.run(graph, options=RunOptions(device="cpu", precision="fp32"))
+    same = executor.run(graph, options=RunOptions(device="cpu", precision="fp32"))
+    assert set(same.cached) == {"1", "2", "3", "4"}
+    for options in (RunOptions(device="cpu", precision="bf16"),
+                    RunOptions(device="cuda", precision="bf16"),
+                    RunOptions(device="cuda", precision="bf16", vram_mode="low")):
+        changed = executor.run(graph, options=options)
+        assert changed.cached == () and set(changed.executed) == {"1", "2", "3", "4", "5"}
+
+
 def test_force_reruns_everything(toy):
     registry, calls, sink, graph = toy
     executor = Executor(registry)
