@@ -26,14 +26,32 @@ def list_models(kind: str) -> list[str]:
 
 
 def model_fingerprint(field: str, kind: str) -> Callable[[dict[str, Any]], Any]:
-    """Cache-key material for a loader node: the resolved file and its modification time,
-    so replacing a model file on disk makes the loader run again."""
+    """Cache-key material for a loader node: the resolved file (or folder) with its
+    modification time and size, so replacing a model file on disk makes the loader run again."""
 
     def fingerprint(values: dict[str, Any]) -> Any:
+        from pipelines.model_cache import file_fingerprint
+
         try:
             path = resolve_model(values[field], kind)
+            return [str(path.resolve()), *file_fingerprint(path)]
         except FileNotFoundError:
             return None
-        return [str(path.resolve()), path.stat().st_mtime_ns]
 
     return fingerprint
+
+
+def load_settings(ctx: Any) -> dict[str, str]:
+    """The run's device, precision and VRAM mode, as the cached loaders take them."""
+    options = ctx.options
+    return {"device": ctx.device, "precision": options.precision,
+            "vae_precision": options.vae_precision, "vram_mode": options.vram_mode}
+
+
+def on_device(ctx: Any, *values: Any) -> Any:
+    """A context manager running the networks inside ``values`` (models, text encoders, VAEs,
+    upscalers; None is skipped) on the run's device; each goes back where it was stored
+    afterwards, which is what makes low-VRAM mode work (see ``pipelines.placement``)."""
+    from pipelines.placement import on_device as place
+
+    return place(values, ctx.device)

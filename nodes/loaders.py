@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.engine.declaration import Output, String, node
 from app.engine.types import CLIP, MODEL, VAE
-from nodes._models import model_fingerprint, resolve_model
+from nodes._models import load_settings, model_fingerprint, resolve_model
 
 
 @node(
@@ -28,6 +28,7 @@ from nodes._models import model_fingerprint, resolve_model
     fingerprint=model_fingerprint("checkpoint", "checkpoints"),
 )
 def load_checkpoint(ctx, checkpoint: str):
-    from pipelines.loading import load_checkpoint as load
+    from pipelines.cached_loading import load_checkpoint_cached
 
-    return load(resolve_model(checkpoint, "checkpoints"), device=ctx.device)
+    # through the process-wide model cache: switching back to a checkpoint is not a reload
+    return load_checkpoint_cached(resolve_model(checkpoint, "checkpoints"), **load_settings(ctx))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.engine.declaration import Choice, Float, Link, Output, String, node
 from app.engine.types import CLIP, MODEL, VAE
-from nodes._models import model_fingerprint, resolve_model
+from nodes._models import load_settings, model_fingerprint, resolve_model
 
 
 @node(
@@ -23,9 +23,9 @@ from nodes._models import model_fingerprint, resolve_model
     fingerprint=model_fingerprint("vae", "vae"),
 )
 def load_vae(ctx, vae: str, scaling: str):
-    from pipelines.loading import load_vae as load
+    from pipelines.cached_loading import load_vae_cached
 
-    return load(resolve_model(vae, "vae"), device=ctx.device, scaling=scaling)
+    return load_vae_cached(resolve_model(vae, "vae"), scaling=scaling, **load_settings(ctx))
 
 
 @node(

@@ -81,12 +81,15 @@ def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedul
                                     family=model.family)
         ctx.progress(index + 1, total, preview)
 
+    from nodes._models import on_device
+
     ctx.check_cancelled()
-    return run_denoise(
-        model, positive, negative, fit_to_model(latent, model), noise,
-        sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, denoise=denoise,
-        device=ctx.device, callback=on_step,
-    )
+    with on_device(ctx, model, vae):  # low-VRAM mode: the UNet visits the GPU only now
+        return run_denoise(
+            model, positive, negative, fit_to_model(latent, model), noise,
+            sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, denoise=denoise,
+            device=ctx.device, callback=on_step,
+        )
 
 
 @node(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.engine.declaration import Int, Link, Output, String, node
 from app.engine.types import IMAGE, UPSCALE_MODEL
-from nodes._models import model_fingerprint, resolve_model
+from nodes._models import model_fingerprint, on_device, resolve_model
 
 
 @node(
@@ -19,9 +19,10 @@ from nodes._models import model_fingerprint, resolve_model
     fingerprint=model_fingerprint("model", "upscale_models"),
 )
 def load_upscale_model(ctx, model: str):
-    from pipelines.upscalers import load_upscaler
+    from pipelines.cached_loading import load_upscaler_cached
 
-    return load_upscaler(resolve_model(model, "upscale_models"), device=ctx.device)
+    return load_upscaler_cached(resolve_model(model, "upscale_models"), device=ctx.device,
+                                vram_mode=ctx.options.vram_mode)
 
 
 @node(
@@ -41,5 +42,6 @@ def load_upscale_model(ctx, model: str):
 def upscale_with_model(ctx, upscale_model, image, tile: int, overlap: int):
     from pipelines.upscalers import upscale_with_model as run
 
-    return run(upscale_model, image, tile=tile, overlap=overlap,
-               on_tile=lambda done, total: ctx.progress(done, total))
+    with on_device(ctx, upscale_model):
+        return run(upscale_model, image, tile=tile, overlap=overlap,
+                   on_tile=lambda done, total: ctx.progress(done, total))

@@ -92,6 +92,9 @@ def _load_component(
         pass
     elif cls.__module__.startswith("transformers"):
         kwargs["dtype"] = dtype
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a "Loading weights" bar per encoder is noise
     else:
         kwargs["torch_dtype"] = dtype
         if importlib.util.find_spec("accelerate") is None:
@@ -123,7 +126,8 @@ def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any
 
 
 def load_checkpoint(
-    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    path: str | Path, device: str | torch.device = "cpu",
+    dtype: torch.dtype | dict[str, torch.dtype] | None = None,
 ) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """Load a diffusers-format folder or a single-file checkpoint (never touches the network).
 
@@ -132,7 +136,8 @@ def load_checkpoint(
             (SDXL also text_encoder_2/, tokenizer_2/); optional studio.json and preview.json.
             Or an SD 1.x/2.x/SDXL single file (see ``pipelines.single_file``).
         device: Where the networks go.
-        dtype: Weight dtype; None means float32.
+        dtype: Weight dtype; None means float32. A dict gives one per component
+            (``unet``, ``text_encoder``, ``vae``; see ``pipelines.precision``).
 
     Returns:
         ``(model, clip, vae)``, networks in eval mode with gradients off.
@@ -147,18 +152,22 @@ def load_checkpoint(
         from pipelines.single_file import load_single_file
 
         return load_single_file(folder, device=device, dtype=dtype)
-    dtype = dtype or torch.float32
+    from pipelines.precision import component_dtypes
+
+    dtypes = component_dtypes(dtype)
     model_index = _read_json(folder / "model_index.json")
     missing = [name for name in _REQUIRED if name not in model_index]
     if missing:
         raise ModelLoadError(folder / "model_index.json", f"It lacks: {', '.join(missing)}.")
     studio = _read_json(folder / "studio.json") if (folder / "studio.json").exists() else None
     scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
-    components = {name: _load_component(folder, model_index, name, dtype) for name in _REQUIRED[:2]}
+    components = {name: _load_component(folder, model_index, name, dtypes[name])
+                  for name in _REQUIRED[:2]}
     for name in _TEXT_PARTS:
         entry = model_index.get(name)
         declared = isinstance(entry, list) and len(entry) == 2 and entry[1] is not None
-        components[name] = _load_component(folder, model_index, name, dtype) if declared else None
+        part_dtype = dtypes.get(name.removesuffix("_2"), torch.float32)  # tokenizers: unused
+        components[name] = _load_component(folder, model_index, name, part_dtype) if declared else None
     for encoder, tokenizer in (_TEXT_PARTS[:2], _TEXT_PARTS[2:]):
         if (components[encoder] is None) != (components[tokenizer] is None):
             raise ModelLoadError(
@@ -206,7 +215,8 @@ def load_checkpoint(
 
 
 def load_vae(
-    path: str | Path, device: str | torch.device = "cpu", scaling: str = "auto"
+    path: str | Path, device: str | torch.device = "cpu", scaling: str = "auto",
+    dtype: torch.dtype | None = None,
 ) -> Vae:
     """Load a standalone VAE: a single file (original or diffusers key layout) or a diffusers
     ``vae`` folder (or a model folder, whose ``vae/`` is used).
@@ -216,6 +226,7 @@ def load_vae(
         device: Where the network goes.
         scaling: Latent scaling of single files, which do not record it: "sd" (0.18215),
             "sdxl" (0.13025) or "auto" (SDXL when the file name contains "xl").
+        dtype: Weight dtype; None means float32.
 
     Raises:
         ModelLoadError: missing, unsafe or not a VAE; the message names the file.
@@ -226,7 +237,7 @@ def load_vae(
     if path.is_dir():
         folder = path / "vae" if (path / "model_index.json").is_file() else path
         vae = _load_component(folder.parent, {folder.name: ["diffusers", "AutoencoderKL"]},
-                              folder.name, torch.float32)
+                              folder.name, dtype or torch.float32)
         return single_file.wrap_vae(vae.to(device), str(path))
     if not path.exists():
         raise ModelLoadError(path, "No such file or folder.", hint="")
@@ -239,7 +250,7 @@ def load_vae(
     xl = scaling == "sdxl" or (scaling == "auto" and "xl" in path.stem.lower())
     template = _read_json(single_file.CONFIGS / ("sdxl" if xl else "sd1") / "vae" / "config.json")
     vae = single_file.build_vae(state, template, path)
-    return single_file.wrap_vae(vae.to(device), str(path))
+    return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
 
 
 def _diffusers_vae_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -40,6 +40,9 @@ def add_batch_parser(sub: Any) -> None:
     batch.add_argument("--workers", type=int, metavar="N",
                        help="with --cluster: use at most N workers")
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    from app.cli.main import add_memory_options
+
+    add_memory_options(batch)
 
 
 class BatchProgress:
@@ -94,6 +97,7 @@ class BatchProgress:
 
 def batch_command(args: argparse.Namespace) -> int:
     from app.cli.commands import _error, load_graph
+    from app.cli.main import memory_options
     from app.engine.batch import (
         BatchError,
         BatchRunner,
@@ -128,14 +132,16 @@ def batch_command(args: argparse.Namespace) -> int:
             from app.engine.batch_ray import RayBatchRunner, connect
 
             # each worker resolves `auto` to its own device
-            options = RunOptions(device=args.device, previews=args.previews)
+            options = RunOptions(device=args.device, previews=args.previews,
+                                 **memory_options(args))
             runner = RayBatchRunner(graph, registry, jobs, args.out, options,
                                     workers=args.workers)
             todo, skipped = runner.pending()  # a wrong folder is refused before Ray starts
             if todo:
                 connected = connect(args.cluster, num_cpus=args.workers, quiet=args.quiet)
         else:
-            options = RunOptions(device=resolve_device(args.device), previews=args.previews)
+            options = RunOptions(device=resolve_device(args.device), previews=args.previews,
+                                 **memory_options(args))
             runner = BatchRunner(graph, registry, jobs, args.out, options)
             todo, skipped = runner.pending()
     except (BatchError, ValueError) as exc:

@@ -52,8 +52,11 @@ def run_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_INVALID
+    from app.cli.main import memory_options
+
     options = RunOptions(device=device, output_dir=args.out, previews=not args.no_previews,
-                         preview_vae_every=args.preview_vae_every, workflow=to_document(graph))
+                         preview_vae_every=args.preview_vae_every, workflow=to_document(graph),
+                         **memory_options(args))
     cancel = CancelToken()
 
     def on_interrupt(signum: int, frame: Any) -> None:

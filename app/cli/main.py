@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preview-vae-every", type=int, default=0, metavar="N",
                      help="full VAE-decoded preview every N steps (samplers with a vae link)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_memory_options(run)
 
     validate = sub.add_parser("validate", help="check a workflow without running it")
     validate.add_argument("workflow", type=Path)
@@ -55,6 +56,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the built-in demo model from scratch (train-demo --help for options)")
     train.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _gigabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GiB") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a budget is 0 or more GiB")
+    return value
+
+
+def add_memory_options(parser: argparse.ArgumentParser) -> None:
+    """Precision, VRAM mode and model-cache budgets (run and batch)."""
+    choices = ("auto", "fp32", "fp16", "bf16")
+    parser.add_argument("--precision", default="auto", choices=choices,
+                        help="UNet and text encoder weights: auto = fp32 on the CPU, fp16 on "
+                        "CUDA/MPS")
+    parser.add_argument("--vae-precision", default="auto", choices=choices,
+                        help="VAE weights: auto follows --precision, but keeps SDXL's VAE "
+                        "(and any VAE on MPS) in fp32")
+    parser.add_argument("--vram", default="auto", choices=("auto", "normal", "low"),
+                        help="low: keep models in RAM and move only the network in use to "
+                        "the GPU; auto: low when a model does not fit in free VRAM")
+    parser.add_argument("--ram-budget", type=_gigabytes, metavar="GB",
+                        help="RAM for cached models, in GiB (default: $STUDIO_RAM_BUDGET_GB "
+                        "or half the system memory); least recently used go first")
+    parser.add_argument("--vram-budget", type=_gigabytes, metavar="GB",
+                        help="GPU memory for cached models, in GiB (default: "
+                        "$STUDIO_VRAM_BUDGET_GB or 80%% of the GPU)")
+
+
+def memory_options(args: argparse.Namespace) -> dict[str, str]:
+    """Apply the cache budgets of ``add_memory_options``; returns the RunOptions fields."""
+    if args.ram_budget is not None or args.vram_budget is not None:
+        from pipelines.model_cache import GIB, default_cache
+
+        default_cache().set_budgets(
+            ram=None if args.ram_budget is None else int(args.ram_budget * GIB),
+            vram=None if args.vram_budget is None else int(args.vram_budget * GIB))
+    return {"precision": args.precision, "vae_precision": args.vae_precision,
+            "vram_mode": args.vram}
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:

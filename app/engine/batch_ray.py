@@ -114,6 +114,8 @@ class BatchWorker:
             options = RunOptions(
                 device=self.device, output_dir=Path(tmp), previews=self.options.previews,
                 preview_vae_every=self.options.preview_vae_every,
+                precision=self.options.precision, vae_precision=self.options.vae_precision,
+                vram_mode=self.options.vram_mode,
             )
             executed: list[str] = []
             record = run_job(self.executor, self.registry, graph, job, tag, options, token,

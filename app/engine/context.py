@@ -45,6 +45,11 @@ class RunOptions:
     previews: bool = True
     preview_vae_every: int = 0  # full VAE-decoded preview every N steps; 0 = never
     workflow: dict[str, Any] | None = None  # the workflow document, embedded in PNGs
+    # weights: auto/fp32/fp16/bf16 for the UNet and text encoders, and for the VAE
+    # (pipelines.precision); vram_mode: auto/normal/low (pipelines.placement)
+    precision: str = "auto"
+    vae_precision: str = "auto"
+    vram_mode: str = "auto"
 
 
 @dataclass

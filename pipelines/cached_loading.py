@@ -1,0 +1,93 @@
+"""Loading through the process-wide model cache, with automatic precision and VRAM placement.
+
+What the loader nodes call: a checkpoint loaded once is reused by every later run (and by
+every workflow that names it) as long as its file, dtypes and storage device are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.model_cache import ModelCache, default_cache, model_key
+from pipelines.placement import estimate_bytes, storage_device
+from pipelines.precision import checkpoint_dtypes, choose_dtypes, dtype_names
+
+
+def _where(kind: str, path: Path, device: str, vram_mode: str, estimate: Callable[[], int],
+           cache: ModelCache, *extra: Any) -> tuple[str, tuple]:
+    """The storage device and cache key; under "auto" a copy already cached (on the device
+    or, in low-VRAM form, on the CPU) is preferred to a new decision, so free memory changing
+    between runs never makes the same model load twice."""
+    if vram_mode == "auto":
+        for candidate in dict.fromkeys((device, "cpu")):
+            key = model_key(kind, path, candidate, *extra)
+            if key in cache:
+                return candidate, key
+    where = storage_device(device, vram_mode, estimate(), cache)
+    return where, model_key(kind, path, where, *extra)
+
+
+def load_checkpoint_cached(
+    path: str | Path, device: str = "cpu", precision: str = "auto",
+    vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
+) -> tuple[Any, Any, Any]:
+    """``pipelines.loading.load_checkpoint`` through the cache.
+
+    Args:
+        path: A diffusers folder or a single-file checkpoint.
+        device: The run device.
+        precision, vae_precision: See ``pipelines.precision.choose_dtypes``.
+        vram_mode: See ``pipelines.placement`` ("auto", "normal", "low").
+        cache: Default: the process-wide cache.
+
+    Returns:
+        ``(model, clip, vae)``; the same objects as earlier loads of the same file/settings.
+
+    Raises:
+        ModelLoadError: the file or folder cannot be loaded.
+        ValueError: an unknown precision or VRAM mode.
+    """
+    from pipelines.loading import load_checkpoint
+
+    path, cache = Path(path), cache or default_cache()
+    dtypes = checkpoint_dtypes(path, device, precision, vae_precision)
+    estimate = partial(estimate_bytes, path, dtypes)  # headers are read only if needed
+    where, key = _where("checkpoint", path, device, vram_mode, estimate, cache,
+                        dtype_names(dtypes))
+    return cache.get_or_load(key, lambda: load_checkpoint(path, device=where, dtype=dtypes),
+                             where, estimate)
+
+
+def load_vae_cached(
+    path: str | Path, device: str = "cpu", scaling: str = "auto", precision: str = "auto",
+    vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
+) -> Any:
+    """``pipelines.loading.load_vae`` through the cache (dtype as a checkpoint's VAE gets:
+    SDXL-scaled VAEs stay float32 under "auto" on CUDA)."""
+    from pipelines.loading import load_vae
+
+    path, cache = Path(path), cache or default_cache()
+    xl = scaling == "sdxl" or (scaling == "auto" and "xl" in path.name.lower())
+    dtype = choose_dtypes(device, "sdxl" if xl else "sd1", precision, vae_precision)["vae"]
+    estimate = partial(estimate_bytes, path, dict.fromkeys(("unet", "text_encoder", "vae"), dtype))
+    where, key = _where("vae", path, device, vram_mode, estimate, cache, scaling,
+                        str(dtype).removeprefix("torch."))
+    return cache.get_or_load(
+        key, lambda: load_vae(path, device=where, scaling=scaling, dtype=dtype), where, estimate)
+
+
+def load_upscaler_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                         cache: ModelCache | None = None) -> Any:
+    """``pipelines.upscalers.load_upscaler`` through the cache (always float32: small nets)."""
+    from pipelines.upscalers import load_upscaler
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path,
+                       dict.fromkeys(("unet", "text_encoder", "vae"), torch.float32))
+    where, key = _where("upscaler", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_upscaler(path, device=where), where, estimate)

@@ -1,0 +1,148 @@
+"""Weight precision per component (UNet, text encoders, VAE) for a device and a model family.
+
+The automatic choice ("auto"):
+
+- CPU: float32 everywhere (half precision on the CPU is slow and partly unsupported).
+- CUDA: float16 UNet and text encoders. The VAE is float16 too, except SDXL's (base and
+  refiner) whose config says ``force_upcast`` (the default): that VAE overflows in float16,
+  so it is loaded in float32, the rule diffusers' SDXL pipeline follows. float16 rather than
+  bfloat16 because every CUDA GPU runs it and it is what SD checkpoints are published in.
+- MPS: float16 UNet and text encoders, float32 VAE (Apple's float16 VAE decode is unreliable).
+- A family we could not read before loading ("unknown"): the VAE stays float32, to be safe.
+
+An explicit ``precision`` (fp32/fp16/bf16) sets the UNet and text encoders; ``vae_precision``
+"auto" then follows it, with the same float16-overflow rule (bfloat16 has float32's range, so
+bf16 needs no upcast). An explicit ``vae_precision`` always wins: a user who forces an fp16 SDXL
+VAE gets it, and ``pipelines.vae`` upcasts it at decode time if it overflows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+COMPONENTS: tuple[str, ...] = ("unet", "text_encoder", "vae")
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
+}
+_UPCAST_FAMILIES = {"sdxl", "sdxl_refiner"}
+
+
+def _check(value: str, field: str) -> str:
+    if value not in PRECISIONS:
+        raise ValueError(f"{field} {value!r} is not one of {', '.join(PRECISIONS)}")
+    return value
+
+
+def choose_dtypes(
+    device: str | torch.device, family: str, requested: str = "auto",
+    vae_precision: str = "auto", vae_force_upcast: bool = True,
+) -> dict[str, torch.dtype]:
+    """The dtype each component is loaded in (see the module docstring for the rules).
+
+    Args:
+        device: The run device ("cpu", "cuda", "cuda:1", "mps").
+        family: Model family (``pipelines.loading.FAMILIES``); "unknown" is allowed.
+        requested: "auto", "fp32", "fp16" or "bf16", for the UNet and text encoders.
+        vae_precision: The same choices, for the VAE.
+        vae_force_upcast: The VAE config's ``force_upcast`` (True when absent).
+
+    Returns:
+        ``{"unet": dtype, "text_encoder": dtype, "vae": dtype}``.
+
+    Raises:
+        ValueError: ``requested`` or ``vae_precision`` is not one of ``PRECISIONS``.
+    """
+    _check(requested, "precision")
+    _check(vae_precision, "vae precision")
+    kind = torch.device(device).type
+    if requested != "auto":
+        main = DTYPES[requested]
+    else:
+        main = torch.float32 if kind == "cpu" else torch.float16
+    if vae_precision != "auto":
+        vae = DTYPES[vae_precision]
+    elif kind == "mps" and main != torch.float32:
+        vae = torch.float32
+    elif main == torch.float16 and (family == "unknown" or (
+            family in _UPCAST_FAMILIES and vae_force_upcast)):
+        vae = torch.float32
+    else:
+        vae = main
+    return {"unet": main, "text_encoder": main, "vae": vae}
+
+
+def component_dtypes(dtype: torch.dtype | dict[str, torch.dtype] | None) -> dict[str, torch.dtype]:
+    """One dtype for every component, or a per-component mapping filled with float32.
+
+    Args:
+        dtype: None (float32), a dtype, or a dict with any of ``COMPONENTS`` as keys.
+
+    Raises:
+        ValueError: the dict names something that is not a component.
+    """
+    if not isinstance(dtype, dict):
+        return dict.fromkeys(COMPONENTS, dtype or torch.float32)
+    unknown = set(dtype) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown component(s) {sorted(unknown)}; use {', '.join(COMPONENTS)}")
+    return {name: dtype.get(name) or torch.float32 for name in COMPONENTS}
+
+
+def dtype_names(dtypes: dict[str, torch.dtype]) -> tuple[tuple[str, str], ...]:
+    """A hashable, readable form of a dtype mapping (for cache keys and messages)."""
+    return tuple((name, str(dtypes[name]).removeprefix("torch.")) for name in COMPONENTS)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def peek_family(path: str | Path) -> tuple[str, bool]:
+    """The family of a checkpoint and its VAE's ``force_upcast``, read from configs or the
+    safetensors header without loading weights. Anything unreadable gives ("unknown", True):
+    the loader itself reports the real problem.
+
+    Returns:
+        ``(family, vae_force_upcast)``.
+    """
+    from pipelines.loading import detect_family
+
+    path = Path(path)
+    if path.is_dir():
+        vae_config = _json(path / "vae" / "config.json")
+        try:
+            family = detect_family(_json(path / "model_index.json"),
+                                   _json(path / "unet" / "config.json"),
+                                   _json(path / "studio.json") or None)
+        except ValueError:
+            family = "unknown"
+        return family, bool(vae_config.get("force_upcast", True))
+    if path.suffix != ".safetensors":
+        return "unknown", True
+    from pipelines.detect import detect
+    from pipelines.errors import ModelLoadError
+
+    try:
+        found = detect(path)
+    except ModelLoadError:
+        return "unknown", True
+    # single files carry no VAE config; the shipped templates (the real repos') decide
+    return (found.family or "unknown"), True
+
+
+def checkpoint_dtypes(
+    path: str | Path, device: str | torch.device, precision: str = "auto",
+    vae_precision: str = "auto",
+) -> dict[str, torch.dtype]:
+    """``choose_dtypes`` for the checkpoint at ``path`` (its family read from its configs)."""
+    family, upcast = peek_family(path)
+    return choose_dtypes(device, family, precision, vae_precision, upcast)
