@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipelines.types import Latent
 
@@ -36,6 +36,13 @@ def fit_to_model(latent: Latent, model) -> Latent:
 
 
 def upscale(latent: Latent, method: str, factor: float, width: int, height: int) -> Latent:
+    """Resize the samples; the noise mask and the masked-image latents stay as they are
+    (``denoise`` resizes both to the latent when it uses them)."""
+    result = _upscale(latent, method, factor, width, height)
+    return replace(result, masked_image_latents=latent.masked_image_latents)
+
+
+def _upscale(latent: Latent, method: str, factor: float, width: int, height: int) -> Latent:
     from pipelines.image import upscale_latent
 
     if factor > 0:
@@ -51,7 +58,8 @@ def upscale(latent: Latent, method: str, factor: float, width: int, height: int)
 
 
 def with_noise_mask(latent: Latent, mask, grow: float) -> Latent:
-    """A copy of ``latent`` carrying ``mask`` (optionally dilated by ``grow`` pixels)."""
+    """A copy of ``latent`` carrying ``mask`` (optionally dilated by ``grow`` pixels); its
+    masked-image latents (for inpainting models) are kept."""
     import torch.nn.functional as F
 
     mask = mask.float()
@@ -60,4 +68,5 @@ def with_noise_mask(latent: Latent, mask, grow: float) -> Latent:
     if grow >= 1:
         radius = int(grow)
         mask = F.max_pool2d(mask[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
-    return Latent(samples=latent.samples, noise_mask=mask.clamp(0, 1))
+    return Latent(samples=latent.samples, noise_mask=mask.clamp(0, 1),
+                  masked_image_latents=latent.masked_image_latents)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Link, Output, node
-from app.engine.types import IMAGE, LATENT, VAE
+from app.engine.declaration import Int, Link, Output, node
+from app.engine.types import IMAGE, LATENT, MASK, VAE
 
 
 @node(
@@ -15,9 +15,11 @@ from app.engine.types import IMAGE, LATENT, VAE
     outputs=[Output("image", IMAGE)],
 )
 def vae_decode(ctx, latent, vae):
+    from nodes._models import on_device
     from pipelines.vae import decode
 
-    return decode(vae, latent)
+    with on_device(ctx, vae):  # low-VRAM mode: the VAE visits the GPU only now
+        return decode(vae, latent)
 
 
 @node(
@@ -29,6 +31,31 @@ def vae_decode(ctx, latent, vae):
     outputs=[Output("latent", LATENT)],
 )
 def vae_encode(ctx, image, vae):
+    from nodes._models import on_device
     from pipelines.vae import encode
 
-    return encode(vae, image)
+    with on_device(ctx, vae):
+        return encode(vae, image)
+
+
+@node(
+    "vae.encode_inpaint",
+    title="VAE Encode (for Inpainting)",
+    category="vae",
+    description="Encode an image and a mask for inpainting. Inpainting models get the masked "
+    "image and the mask every step; other models repaint the masked area and keep the rest.",
+    inputs=[
+        Link("image", IMAGE),
+        Link("vae", VAE),
+        Link("mask", MASK, "1 = repaint, 0 = keep; any size (resized to the image)."),
+        Int("grow_mask_by", 6, min=0, max=64,
+            description="Grow the repainted area by this many pixels so seams blend."),
+    ],
+    outputs=[Output("latent", LATENT)],
+)
+def vae_encode_inpaint(ctx, image, vae, mask, grow_mask_by: int):
+    from nodes._models import on_device
+    from pipelines.inpaint import encode_for_inpainting
+
+    with on_device(ctx, vae):
+        return encode_for_inpainting(vae, image, mask, grow_mask_by)

@@ -15,8 +15,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pipelines.inpaint import inpaint_channels
 from pipelines.noise import randn
-from pipelines.samplers import make_scheduler
+from pipelines.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
 from pipelines.types import Conditioning, DiffusionModel, Latent, Noise
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
@@ -149,7 +150,9 @@ def denoise(
     after the initial noise, exactly as the diffusers pipelines do. Guidance is
     ``uncond + cfg * (cond - uncond)``; the uncond pass is skipped only when ``cfg == 1``
     (diffusers skips it for every ``cfg <= 1``). With ``latent.noise_mask`` the area where the
-    mask is 0 is reset after every step to the original latent noised to the next timestep.
+    mask is 0 is reset after every step to the original latent noised to the next timestep;
+    inpainting models (``model.inpainting``) instead get the mask and
+    ``latent.masked_image_latents`` as extra UNet input channels (see ``pipelines.inpaint``).
 
     Args:
         model: The diffusion model.
@@ -172,7 +175,8 @@ def denoise(
         A float32 CPU ``Latent`` (the input's noise mask is carried over).
 
     Raises:
-        ValueError: Bad sampler/schedule/steps/denoise or mismatched batch sizes.
+        ValueError: Bad sampler/schedule/steps/denoise, mismatched batch sizes, or an
+            inpainting model given a latent without mask and masked image.
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
@@ -193,12 +197,14 @@ def denoise(
         begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
     timesteps = scheduler.timesteps[begin:]
     if len(timesteps) == 0:
-        return Latent(samples=original.cpu(), noise_mask=latent.noise_mask)
+        return Latent(samples=original.cpu(), noise_mask=latent.noise_mask,
+                      masked_image_latents=latent.masked_image_latents)
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(begin)
 
     generator = noise.generators(batch)
     initial = randn(tuple(original.shape), generator).to(device)
+    seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
     if denoise >= 1.0:
         x = initial * scheduler.init_noise_sigma
     elif hasattr(scheduler, "add_noise"):
@@ -206,6 +212,11 @@ def denoise(
     else:  # flow-matching schedulers
         x = scheduler.scale_noise(original, timesteps[:1], initial)
     mask = None if latent.noise_mask is None else _prepare_mask(latent.noise_mask, original)
+    # inpainting UNets take [mask, masked image] as input channels and are not blended
+    # (diffusers' inpaint pipeline blends only for ordinary 4-channel UNets)
+    extra = inpaint_channels(model, latent, original, do_cfg)
+    if extra is not None:
+        mask = None
 
     embeds = _batched(positive.embeds, batch, "positive conditioning")
     if do_cfg:
@@ -236,10 +247,14 @@ def denoise(
         for i, t in enumerate(timesteps):
             model_input = torch.cat([x] * 2) if do_cfg else x
             model_input = scheduler.scale_model_input(model_input, t)
+            if extra is not None:
+                model_input = torch.cat([model_input, extra], dim=1)
             model_output = unet(model_input.to(unet.dtype), t, **unet_kwargs)[0].to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
                 model_output = uncond + cfg * (cond - uncond)
+                if model.guidance_rescale > 0:
+                    model_output = rescale_guidance(model_output, cond, model.guidance_rescale)
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample
@@ -253,4 +268,5 @@ def denoise(
                 if mask is not None:
                     x0 = (1 - mask) * original + mask * x0
                 callback(i, total, x0)
-    return Latent(samples=x.to(device="cpu", dtype=torch.float32), noise_mask=latent.noise_mask)
+    return Latent(samples=x.to(device="cpu", dtype=torch.float32), noise_mask=latent.noise_mask,
+                  masked_image_latents=latent.masked_image_latents)

@@ -143,6 +143,21 @@ def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
     return Detection(kind, family, inpainting, note)
 
 
+def _folder_inpainting(folder: Path) -> bool:
+    """Whether a diffusers folder's UNet takes [latent, mask, masked image] (2C + 1 channels)."""
+    configs = []
+    for name in ("unet", "vae"):
+        try:
+            configs.append(json.loads((folder / name / "config.json").read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+    unet, vae = configs
+    if not isinstance(unet, dict) or not isinstance(vae, dict):
+        return False
+    latent = vae.get("latent_channels", 4)
+    return isinstance(latent, int) and unet.get("in_channels") == 2 * latent + 1
+
+
 def detect(path: str | Path) -> Detection:
     """Classify a model file or diffusers folder.
 
@@ -155,10 +170,10 @@ def detect(path: str | Path) -> Detection:
         if not index.is_file():
             return Detection("unknown", note="folder without model_index.json")
         studio = path / "studio.json"
+        family = ""
         if studio.is_file():
             family = json.loads(studio.read_text()).get("family", "")
-            return Detection("diffusers", family)
-        return Detection("diffusers")
+        return Detection("diffusers", family, _folder_inpainting(path))
     if path.suffix == ".safetensors":
         return detect_header(read_header(path))
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:

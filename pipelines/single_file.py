@@ -1,4 +1,5 @@
-"""Single-file checkpoints (SD 1.x, SD 2.x, SDXL base/refiner), fully offline.
+"""Single-file checkpoints (SD 1.x, SD 2.x, SDXL base/refiner, and their inpainting
+variants, whose UNet input width comes from the weights), fully offline.
 
 Configs come from the shipped templates in ``resources/configs/<family>`` (the real repos'
 configs), with every size the file's tensors reveal taken from the file instead, so fine-tunes
@@ -19,6 +20,7 @@ from pipelines.convert import TEXT_PREFIXES, UNET_PREFIX
 from pipelines.detect import detect_header
 from pipelines.errors import ModelLoadError
 from pipelines.previews import default_factors
+from pipelines.samplers import sampling_config
 from pipelines.types import DiffusionModel, TextEncoder, Vae
 
 CONFIGS = Path(__file__).resolve().parent.parent / "resources" / "configs"
@@ -243,9 +245,11 @@ def _build_text(state: dict[str, torch.Tensor], prefix: str, open_clip: bool, fo
 
 
 def load_single_file(
-    path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    path: str | Path, device: str | torch.device = "cpu",
+    dtype: torch.dtype | dict[str, torch.dtype] | None = None,
 ) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """Load an SD 1.x / 2.x / SDXL single-file checkpoint (never touches the network).
+    ``dtype``: one for all networks, or a dict per component (``pipelines.precision``).
 
     Raises:
         ModelLoadError: unreadable, unsafe, incomplete, or not a supported checkpoint.
@@ -286,12 +290,12 @@ def _networks(state: dict[str, torch.Tensor], family: str, folder: Path, path: P
 
 def from_state_dict(
     state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None,
-    device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+    device: str | torch.device = "cpu", dtype: torch.dtype | dict[str, torch.dtype] | None = None,
 ) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """Build the model of an original-layout state dict (``path`` names it in errors)."""
     path, metadata = Path(path), metadata or {}
     found = detect_header({k: {"shape": list(v.shape)} for k, v in state.items()})
-    if found.kind != "checkpoint" or not found.family or found.inpainting:
+    if found.kind != "checkpoint" or not found.family:
         what = found.describe() if found.kind != "unknown" else "no model this program knows"
         raise ModelLoadError(path, f"Not a supported model: it looks like {what}. {SUPPORTED}")
     family, name = found.family, template_for(found.family, path, state, metadata)
@@ -301,16 +305,21 @@ def from_state_dict(
     except (KeyError, IndexError, StopIteration, ValueError) as exc:
         raise ModelLoadError(path, f"Its {found.describe()} weights have an unexpected layout "
                              f"({type(exc).__name__}: {exc}). {SUPPORTED}", hint="") from None
-    dtype = dtype or torch.float32
-    for net in (unet, vae, te, te2):
+    from pipelines.precision import component_dtypes
+
+    dtypes = component_dtypes(dtype)  # one dtype, or one per component
+    for part, net in (("unet", unet), ("vae", vae), ("text_encoder", te), ("text_encoder", te2)):
         if net is not None:
-            net.to(device) if dtype == torch.float32 else net.to(device=device, dtype=dtype)
+            net.to(device=device, dtype=dtypes[part])
     import diffusers
 
     raw = read_json(folder / "scheduler" / "scheduler_config.json")
     # the config as save_pretrained writes it (defaults filled in), like a saved folder's
     scheduler = dict(getattr(diffusers, raw["_class_name"]).from_config(raw).config)
     scheduler.pop("_use_default_values", None)
+    # NoobAI-style files mark v-prediction / zero terminal SNR with marker keys (as ComfyUI reads)
+    scheduler = sampling_config(scheduler, prediction="v_prediction" if "v_pred" in state else None,
+                                zero_terminal_snr=True if "ztsnr" in state else None)
     channels = int(vae.config.latent_channels)
     factors, bias = default_factors(family, channels)
     model = DiffusionModel(

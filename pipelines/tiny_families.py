@@ -53,7 +53,7 @@ def _text_encoder(template: dict[str, Any], width: int, layers: int) -> Any:
     return cls(transformers.CLIPTextConfig.from_dict(config)).eval()
 
 
-def _components(variant: str, family: str) -> dict[str, Any]:
+def _components(variant: str, family: str, inpainting: bool = False) -> dict[str, Any]:
     import diffusers
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
@@ -72,6 +72,8 @@ def _components(variant: str, family: str) -> dict[str, Any]:
         parts[tok_name] = clip_tokenizer(pad)
     unet = dict(read_json(template / "unet" / "config.json"), **_UNET[family])
     unet["cross_attention_dim"] = sum(widths)
+    if inpainting:  # [latent, mask, masked-image latent]
+        unet["in_channels"] = 2 * int(unet["in_channels"]) + 1
     if family == "sdxl":
         unet["projection_class_embeddings_input_dim"] = widths[-1] + 6 * 8
     elif family == "sdxl_refiner":
@@ -84,13 +86,16 @@ def _components(variant: str, family: str) -> dict[str, Any]:
     return parts
 
 
-def build_family(variant: str, directory: str | Path, seed: int = 0) -> TinyModel:
+def build_family(variant: str, directory: str | Path, seed: int = 0, inpainting: bool = False
+                 ) -> TinyModel:
     """Build ``<directory>/<variant>/`` (diffusers folder) and ``<variant>.safetensors``.
 
     Args:
         variant: sd1 | sd2 | sd2-v | sdxl | sdxl-refiner.
         directory: Where both go (created).
         seed: Seed for the random weights.
+        inpainting: Build the inpainting variant (UNet input 2C + 1 channels) instead, as
+            ``<variant>-inpainting/`` and ``<variant>-inpainting.safetensors``.
 
     Returns:
         The two paths. An SD2 file records v-prediction in ``modelspec.prediction_type``
@@ -98,10 +103,11 @@ def build_family(variant: str, directory: str | Path, seed: int = 0) -> TinyMode
     """
     family = VARIANTS[variant]
     directory = Path(directory)
-    folder = directory / variant
+    stem = f"{variant}-inpainting" if inpainting else variant
+    folder = directory / stem
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        parts = _components(variant, family)
+        parts = _components(variant, family, inpainting)
         for module in parts.values():
             if isinstance(module, torch.nn.Module):  # LayerNorm/GroupNorm start at 1/0: vary them
                 for name, param in module.named_parameters():
@@ -115,5 +121,5 @@ def build_family(variant: str, directory: str | Path, seed: int = 0) -> TinyMode
     state = pipeline_to_original(family, parts["unet"], parts["vae"], parts.get("text_encoder"),
                                  parts.get("text_encoder_2"))
     metadata = {"modelspec.prediction_type": "v" if variant == "sd2-v" else "epsilon"}
-    file = save_single_file(directory / f"{variant}.safetensors", state, metadata)
+    file = save_single_file(directory / f"{stem}.safetensors", state, metadata)
     return TinyModel(variant, family, folder, file)

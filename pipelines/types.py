@@ -28,6 +28,16 @@ class DiffusionModel:
     latent_rgb_factors: list[list[float]] | None
     latent_rgb_bias: list[float] | None
     source: str
+    # phi of guidance rescale (Lin et al. 2023), applied after CFG; 0 = off (Model Sampling node)
+    guidance_rescale: float = 0.0
+
+    @property
+    def inpainting(self) -> bool:
+        """True for inpainting UNets, whose input is [noisy latent, mask, masked-image latent]
+        (``in_channels == 2 * latent_channels + 1``): they need ``Latent.masked_image_latents``."""
+        config = getattr(self.unet, "config", None)
+        in_channels = getattr(config, "in_channels", self.latent_channels)
+        return int(in_channels) == 2 * self.latent_channels + 1
 
 
 @dataclass(eq=False)
@@ -66,10 +76,14 @@ class Latent:
 
     ``noise_mask`` (optional, 0..1, shape [h, w], [B, h, w] or [B, 1, h, w] at any resolution):
     1 = repaint, 0 = keep the original latent.
+    ``masked_image_latents`` (optional, [B, C, h, w] scaled): the image with the masked area
+    set to mid-grey (0 in the VAE's -1..1 input), encoded; inpainting models (``DiffusionModel.
+    inpainting``) take it and the mask as extra input channels every step.
     """
 
     samples: torch.Tensor
     noise_mask: torch.Tensor | None = field(default=None)
+    masked_image_latents: torch.Tensor | None = field(default=None)
 
 
 @dataclass(frozen=True)

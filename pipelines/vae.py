@@ -174,7 +174,8 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
     if image.dim() != 4 or image.shape[-1] != 3:
         raise ValueError(f"Expected an image batch [B, H, W, 3], got {tuple(image.shape)}")
     device, _ = _device_dtype(vae)
-    pixels = image.to(device=device, dtype=torch.float32).permute(0, 3, 1, 2) * 2.0 - 1.0
+    # contiguous: a channels-last view would make the convolutions round differently
+    pixels = image.to(device=device, dtype=torch.float32).permute(0, 3, 1, 2).contiguous() * 2 - 1
 
     def run() -> torch.Tensor:
         _, dtype = _device_dtype(vae)
