@@ -20,6 +20,7 @@ from app.engine.comfy_names import (
     NEAREST_SAMPLERS,
     NEAREST_SCHEDULERS,
     NOT_YET,
+    PREDICTIONS,
     SAMPLERS,
     SCHEDULERS,
     UI_ONLY,
@@ -226,6 +227,14 @@ def _values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
         return {"model": get("model_name", "")}
     if cls == "VAELoader":
         return {"vae": get("vae_name", "")}
+    if cls == "VAEEncodeForInpaint":
+        return {"grow_mask_by": get("grow_mask_by", 6)}
+    if cls == "ModelSamplingDiscrete":
+        sampling = str(get("sampling", "eps"))
+        if sampling not in PREDICTIONS:
+            note(f"{cls}: sampling {sampling!r} is not supported here; the model's own is used")
+        return {"prediction": PREDICTIONS.get(sampling, "auto"),
+                "zero_terminal_snr": bool(get("zsnr", False))}
     if cls == "LoraLoader":
         return {"lora": get("lora_name", ""), "strength_model": get("strength_model", 1.0),
                 "strength_clip": get("strength_clip", 1.0)}

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.comfy_names import IMAGE_METHODS, LATENT_METHODS, SAMPLERS, to_comfy
+from app.engine.comfy_names import (
+    IMAGE_METHODS,
+    LATENT_METHODS,
+    PREDICTIONS,
+    SAMPLERS,
+    to_comfy,
+)
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 
@@ -19,7 +25,8 @@ _CLASS = {
     "image.preview": "PreviewImage", "image.load": "LoadImage",
     "upscale.load_model": "UpscaleModelLoader", "upscale.with_model": "ImageUpscaleWithModel",
     "loaders.lora": "LoraLoader", "loaders.vae": "VAELoader",
-    "latent.set_noise_mask": "SetLatentNoiseMask",
+    "latent.set_noise_mask": "SetLatentNoiseMask", "vae.encode_inpaint": "VAEEncodeForInpaint",
+    "model.sampling": "ModelSamplingDiscrete",
 }
 # our input name -> ComfyUI input name, per our node type
 _INPUTS = {
@@ -33,6 +40,8 @@ _INPUTS = {
     "upscale.with_model": {"upscale_model": "upscale_model", "image": "image"},
     "loaders.lora": {"model": "model", "clip": "clip"},
     "latent.set_noise_mask": {"latent": "samples", "mask": "mask"},
+    "vae.encode_inpaint": {"image": "pixels", "vae": "vae", "mask": "mask"},
+    "model.sampling": {"model": "model"},
 }
 
 
@@ -104,6 +113,11 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if t == "loaders.lora":
         return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
                            "strength_clip": v.get("strength_clip")}
+    if t == "vae.encode_inpaint":
+        return _CLASS[t], {"grow_mask_by": v.get("grow_mask_by")}
+    if t == "model.sampling":
+        return _CLASS[t], {"sampling": to_comfy(v.get("prediction"), PREDICTIONS),
+                           "zsnr": bool(v.get("zero_terminal_snr"))}
     if t in ("latent.upscale", "image.upscale"):
         latent = t == "latent.upscale"
         method = to_comfy(v.get("method"), LATENT_METHODS if latent else IMAGE_METHODS)

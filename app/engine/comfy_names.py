@@ -57,7 +57,14 @@ CLASSES: dict[str, ComfyClass] = {
     "VAELoader": ComfyClass("loaders.vae", {}, ("vae",), ("vae_name",)),
     "SetLatentNoiseMask": ComfyClass(
         "latent.set_noise_mask", {"samples": "latent", "mask": "mask"}, ("latent",)),
+    "VAEEncodeForInpaint": ComfyClass(
+        "vae.encode_inpaint", {"pixels": "image", "vae": "vae", "mask": "mask"}, ("latent",),
+        ("grow_mask_by",)),
+    "ModelSamplingDiscrete": ComfyClass(
+        "model.sampling", {"model": "model"}, ("model",), ("sampling", "zsnr")),
 }
+# ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
+PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {

@@ -294,3 +294,26 @@ def test_set_latent_noise_mask_maps_both_ways(registry):
     assert graph.incoming("21")["mask"] == Edge("20", "mask", "21", "mask")
     prompt = to_comfy_api(graph, registry)
     assert prompt["21"]["inputs"] == {"samples": ["5", 0], "mask": ["20", 1]}
+
+
+def test_inpaint_encode_and_model_sampling_map_both_ways(registry):
+    doc = comfy_docs.api()
+    doc["20"] = {"class_type": "LoadImage", "inputs": {"image": "photo.png", "upload": "image"}}
+    doc["21"] = {"class_type": "VAEEncodeForInpaint",
+                 "inputs": {"pixels": ["20", 0], "vae": ["4", 2], "mask": ["20", 1],
+                            "grow_mask_by": 10}}
+    doc["22"] = {"class_type": "ModelSamplingDiscrete",
+                 "inputs": {"model": ["4", 0], "sampling": "v_prediction", "zsnr": True}}
+    doc["3"]["inputs"]["latent_image"] = ["21", 0]
+    doc["3"]["inputs"]["model"] = ["22", 0]
+    graph = load_comfy(doc, "wf.json", registry)
+    assert validate(graph, registry) == []
+    assert graph.nodes["21"].type == "vae.encode_inpaint"
+    assert graph.nodes["21"].values["grow_mask_by"] == 10
+    assert graph.incoming("21")["mask"] == Edge("20", "mask", "21", "mask")
+    assert (graph.nodes["22"].values["prediction"],
+            graph.nodes["22"].values["zero_terminal_snr"]) == ("v_prediction", True)
+    assert graph.incoming("3")["model"] == Edge("22", "model", "3", "model")
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["21"]["inputs"] == doc["21"]["inputs"]
+    assert prompt["22"]["inputs"] == doc["22"]["inputs"]
