@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Int, Link, Output, node
+from app.engine.declaration import Choice, Int, Link, Output, node
 from app.engine.types import IMAGE, LATENT, MASK, VAE
+from pipelines.catalog import VAE_TILING
+
+
+def _tiling_inputs() -> list:
+    return [
+        Choice("tiling", "auto", choices=VAE_TILING,
+               description="auto: the whole image at once, and in tiles if the GPU runs out "
+               "of memory; always: in tiles (large images on small GPUs); never: never tile."),
+        Int("tile_size", 0, min=0, max=4096, step=64,
+            description="Tile size in pixels; 0 uses the VAE's own (512 SD, 1024 SDXL)."),
+    ]
 
 
 @node(
@@ -11,15 +22,15 @@ from app.engine.types import IMAGE, LATENT, MASK, VAE
     title="VAE Decode",
     category="vae",
     description="Decode a latent into an image with the autoencoder.",
-    inputs=[Link("latent", LATENT), Link("vae", VAE)],
+    inputs=[Link("latent", LATENT), Link("vae", VAE), *_tiling_inputs()],
     outputs=[Output("image", IMAGE)],
 )
-def vae_decode(ctx, latent, vae):
+def vae_decode(ctx, latent, vae, tiling: str, tile_size: int):
     from nodes._models import on_device
     from pipelines.vae import decode
 
     with on_device(ctx, vae):  # low-VRAM mode: the VAE visits the GPU only now
-        return decode(vae, latent)
+        return decode(vae, latent, tiling=tiling, tile=tile_size or None)
 
 
 @node(
@@ -27,15 +38,15 @@ def vae_decode(ctx, latent, vae):
     title="VAE Encode",
     category="vae",
     description="Encode an image into the latent space (for img2img).",
-    inputs=[Link("image", IMAGE), Link("vae", VAE)],
+    inputs=[Link("image", IMAGE), Link("vae", VAE), *_tiling_inputs()],
     outputs=[Output("latent", LATENT)],
 )
-def vae_encode(ctx, image, vae):
+def vae_encode(ctx, image, vae, tiling: str, tile_size: int):
     from nodes._models import on_device
     from pipelines.vae import encode
 
     with on_device(ctx, vae):
-        return encode(vae, image)
+        return encode(vae, image, tiling=tiling, tile=tile_size or None)
 
 
 @node(

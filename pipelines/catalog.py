@@ -27,6 +27,8 @@ SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_unifo
 # "auto" keeps the model's own prediction type (see pipelines.samplers.PREDICTION_TYPES).
 PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction")
 
+VAE_TILING: tuple[str, ...] = ("auto", "always", "never")  # see pipelines.vae
+
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")
 

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from pipelines.catalog import VAE_TILING
 from pipelines.errors import OutOfMemory
 from pipelines.types import Latent, Vae
 
 log = logging.getLogger(__name__)
 
-TILING_MODES: tuple[str, ...] = ("auto", "always", "never")
+TILING_MODES = VAE_TILING
 
 
 def _device_dtype(vae: Vae) -> tuple[torch.device, torch.dtype]:

@@ -227,6 +227,8 @@ def _values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
         return {"model": get("model_name", "")}
     if cls == "VAELoader":
         return {"vae": get("vae_name", "")}
+    if cls == "VAEDecodeTiled":  # its overlap is fixed here (a quarter of the tile)
+        return {"tiling": "always", "tile_size": int(get("tile_size", 512))}
     if cls == "VAEEncodeForInpaint":
         return {"grow_mask_by": get("grow_mask_by", 6)}
     if cls == "ModelSamplingDiscrete":

@@ -33,6 +33,9 @@ CLASSES: dict[str, ComfyClass] = {
         ("add_noise", "noise_seed", None, "steps", "cfg", "sampler_name", "scheduler",
          "start_at_step", "end_at_step", "return_with_leftover_noise")),
     "VAEDecode": ComfyClass("vae.decode", {"samples": "latent", "vae": "vae"}, ("image",)),
+    "VAEDecodeTiled": ComfyClass(
+        "vae.decode", {"samples": "latent", "vae": "vae"}, ("image",),
+        ("tile_size", "overlap", "temporal_size", "temporal_overlap")),
     "VAEEncode": ComfyClass("vae.encode", {"pixels": "image", "vae": "vae"}, ("latent",)),
     "SaveImage": ComfyClass("image.save", {"images": "image"}, (), ("filename_prefix",)),
     "PreviewImage": ComfyClass("image.preview", {"images": "image"}, ()),

@@ -317,3 +317,15 @@ def test_inpaint_encode_and_model_sampling_map_both_ways(registry):
     prompt = to_comfy_api(graph, registry)
     assert prompt["21"]["inputs"] == doc["21"]["inputs"]
     assert prompt["22"]["inputs"] == doc["22"]["inputs"]
+
+
+def test_tiled_vae_decode_imports_as_vae_decode_in_tiles(registry):
+    doc = comfy_docs.api()
+    doc["8"] = {"class_type": "VAEDecodeTiled",
+                "inputs": {"samples": ["3", 0], "vae": ["4", 2], "tile_size": 768,
+                           "overlap": 64, "temporal_size": 64, "temporal_overlap": 8}}
+    graph = load_comfy(doc, "api.json", registry)
+    assert graph.nodes["8"].type == "vae.decode"
+    assert (graph.nodes["8"].values["tiling"], graph.nodes["8"].values["tile_size"]) == \
+        ("always", 768)
+    assert validate(graph, registry) == []
