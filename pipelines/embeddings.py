@@ -71,7 +71,7 @@ def _read_cached(path: str, _mtime_ns: int, _size: int) -> dict[str, torch.Tenso
 
 def _load(path: Path) -> dict[str, Any]:
     if path.suffix == ".safetensors":
-        from pipelines.single_file import read_state_dict
+        from pipelines.model_io import read_state_dict
 
         try:
             return read_state_dict(path)[0]

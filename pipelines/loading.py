@@ -232,6 +232,7 @@ def load_vae(
         ModelLoadError: missing, unsafe or not a VAE; the message names the file.
     """
     from pipelines import single_file
+    from pipelines.model_io import CONFIGS, read_state_dict
 
     path = Path(path)
     if path.is_dir():
@@ -241,14 +242,14 @@ def load_vae(
         return single_file.wrap_vae(vae.to(device), str(path))
     if not path.exists():
         raise ModelLoadError(path, "No such file or folder.", hint="")
-    state, _ = single_file.read_state_dict(path)
+    state, _ = read_state_dict(path)
     if "encoder.conv_in.weight" not in state and "first_stage_model.encoder.conv_in.weight" not in state:
         if "encoder.down_blocks.0.resnets.0.conv1.weight" not in state:
             raise ModelLoadError(path, "Not a VAE (no encoder/decoder weights).",
                                  hint="Pick a file from the vae folder.")
         state = _diffusers_vae_to_original(state)
     xl = scaling == "sdxl" or (scaling == "auto" and "xl" in path.stem.lower())
-    template = _read_json(single_file.CONFIGS / ("sdxl" if xl else "sd1") / "vae" / "config.json")
+    template = _read_json(CONFIGS / ("sdxl" if xl else "sd1") / "vae" / "config.json")
     vae = single_file.build_vae(state, template, path)
     return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
 

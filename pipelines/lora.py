@@ -36,7 +36,7 @@ _PARTS = {"lora_unet": "unet", "lora_te": "text_encoder", "lora_te1": "text_enco
 
 def read_lora(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a LoRA file (.safetensors, or a weights-only pickle)."""
-    from pipelines.single_file import read_state_dict
+    from pipelines.model_io import read_state_dict
 
     state, _ = read_state_dict(path)
     if not any("lora" in k for k in state):

@@ -9,7 +9,6 @@ and loaded strictly. ``.ckpt/.pt`` files are read only through ``torch.load(weig
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,67 +18,12 @@ import torch
 from pipelines.convert import TEXT_PREFIXES, UNET_PREFIX
 from pipelines.detect import detect_header
 from pipelines.errors import ModelLoadError
+from pipelines.model_io import CONFIGS, SUPPORTED, clip_tokenizer, read_json, read_state_dict
 from pipelines.previews import default_factors
 from pipelines.samplers import sampling_config
 from pipelines.types import DiffusionModel, TextEncoder, Vae
 
-CONFIGS = Path(__file__).resolve().parent.parent / "resources" / "configs"
-TOKENIZER_DIR = CONFIGS / "clip-tokenizer"
 TEMPLATES = {"sd1": "sd1", "sd2": "sd2", "sdxl": "sdxl", "sdxl_refiner": "sdxl-refiner"}
-SUPPORTED = "Single-file checkpoints must be SD 1.x, SD 2.x or SDXL (.safetensors, or .ckpt/.pt holding plain tensors)."
-_PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def clip_tokenizer(pad_token: str = "<|endoftext|>", max_length: int = 77) -> Any:
-    """The CLIP BPE tokenizer shipped in ``resources/configs/clip-tokenizer`` (49,408 tokens).
-
-    Args:
-        pad_token: ``<|endoftext|>`` (CLIP-L) or ``!`` (OpenCLIP: SD2 and SDXL's second encoder).
-        max_length: Context length.
-    """
-    from transformers import CLIPTokenizer
-
-    return CLIPTokenizer(
-        str(TOKENIZER_DIR / "vocab.json"), str(TOKENIZER_DIR / "merges.txt"),
-        pad_token=pad_token, model_max_length=max_length,
-    )
-
-
-def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a model file; a pickle that would run code is refused unread.
-
-    Raises:
-        ModelLoadError: unreadable file, or a pickle holding more than plain tensors.
-    """
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-                return {k: handle.get_tensor(k) for k in handle.keys()}, metadata  # noqa: SIM118
-        except Exception as exc:  # safetensors raises its own error types
-            raise ModelLoadError(path, f"Not a readable .safetensors file ({exc}). {SUPPORTED}") from None
-    if path.suffix not in _PICKLE_SUFFIXES:
-        raise ModelLoadError(path, f"Not a supported model file type '{path.suffix}'. {SUPPORTED}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the weights-only unpickler refuses anything but plain data
-        raise ModelLoadError(
-            path, "Refused to load: this pickle file holds more than plain tensors and could run "
-            f"code when opened, so it was not opened ({type(exc).__name__}).",
-            hint="Use a .safetensors version of this model.",
-        ) from None
-    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelLoadError(path, f"It holds no state dict of tensors. {SUPPORTED}")
-    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}, {}
 
 
 def template_for(family: str, path: Path, state: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from pipelines.convert import pipeline_to_original, save_single_file
-from pipelines.single_file import CONFIGS, clip_tokenizer, read_json
+from pipelines.model_io import CONFIGS, clip_tokenizer, read_json
 
 VARIANTS: dict[str, str] = {  # variant -> family
     "sd1": "sd1", "sd2": "sd2", "sd2-v": "sd2", "sdxl": "sdxl", "sdxl-refiner": "sdxl_refiner",

@@ -166,24 +166,11 @@ def _srvgg_from_state(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int]:
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a .safetensors file, or of a .pth/.pt/.ckpt through the safe unpickler."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """Tensors of an upscaler file (BasicSR pickles nest them under params_ema / params)."""
+    from pipelines.model_io import read_state_dict as read
 
-        return load_file(str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the safe unpickler refuses code-carrying files
-        raise _load_error(
-            path, f"refused to load: the file is not plain tensor data ({exc}). "
-            "Only .safetensors or weights-only .pth files are accepted"
-        ) from None
-    for wrapper in ("params_ema", "params", "state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict):
-        raise _load_error(path, "does not hold a state dict of tensors")
-    return state
+    accepted = "Only .safetensors or weights-only .pth upscalers are accepted."
+    return read(path, ("params_ema", "params", "state_dict"), accepted)[0]
 
 
 def load_upscaler(path: str | Path, device: str = "cpu") -> UpscaleModel:

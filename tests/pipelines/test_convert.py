@@ -11,7 +11,8 @@ import torch
 
 from pipelines.convert import pipeline_to_original, unet_to_original, vae_to_original
 from pipelines.detect import detect_header
-from pipelines.single_file import CONFIGS, from_state_dict, read_json
+from pipelines.model_io import CONFIGS, read_json
+from pipelines.single_file import from_state_dict
 
 # template -> (family, diffusers' model type for the same file)
 REAL = {"sd1": ("sd1", "v1"), "sd2-v": ("sd2", "v2"), "sdxl": ("sdxl", "xl_base"),

@@ -85,7 +85,7 @@ def test_refiner_weights_and_text_encoding_match_its_folder(loaded):
 
 
 def test_shipped_tokenizer_is_clips():
-    from pipelines.single_file import clip_tokenizer
+    from pipelines.model_io import clip_tokenizer
 
     tokenizer = clip_tokenizer()
     assert len(tokenizer) == 49408
