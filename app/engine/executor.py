@@ -33,6 +33,7 @@ from app.engine.events import (
 )
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from app.engine.types import NETWORK_TYPES
 from app.engine.validation import ValidationError, validate
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class Executor:
             use stay cached (least recently used go first).
         caching: False keeps nothing between runs, so every intermediate result is
             freed as soon as its last consumer has read it.
+
+    Results holding networks (models, text encoders, VAEs, upscalers) are kept only while
+    the latest run uses them: the model cache and its memory budgets decide which networks
+    stay loaded, and switching back to an earlier checkpoint is a hit there instead.
     """
 
     def __init__(self, registry: Registry, keep_previous: int = 16, caching: bool = True) -> None:
@@ -55,17 +60,22 @@ class Executor:
         self.keep_previous = keep_previous
         self.caching = caching
         self._cache: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self._networks: set[str] = set()  # keys of cached results that hold networks
         self._lock = threading.Lock()
 
     # -- cache -------------------------------------------------------------------
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._networks.clear()
 
     @property
     def cache_size(self) -> int:
         return len(self._cache)
 
     def _prune(self, used: set[str]) -> None:
+        for key in [k for k in self._networks if k not in used]:
+            del self._cache[key]
+            self._networks.discard(key)
         others = [k for k in self._cache if k not in used]
         for key in others[: max(0, len(others) - self.keep_previous)]:
             del self._cache[key]
@@ -156,6 +166,8 @@ class Executor:
                     results[node_id] = outputs
                     if self.caching and spec.cacheable and not spec.is_output:
                         self._cache[key] = outputs
+                        if any(o.type in NETWORK_TYPES for o in spec.outputs):
+                            self._networks.add(key)
                     executed.append(node_id)
                     emit(NodeFinished(run_id, node_id, node.title, timings[node_id]))
                 for edge in graph.incoming(node_id).values():

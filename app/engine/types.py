@@ -14,6 +14,9 @@ NOISE = "NOISE"
 IMAGE = "IMAGE"
 MASK = "MASK"
 UPSCALE_MODEL = "UPSCALE_MODEL"
+# Values that are networks: the process-wide model cache (with its memory budgets) owns them,
+# so the executor keeps them only while the latest run uses them.
+NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,

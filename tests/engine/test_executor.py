@@ -92,6 +92,30 @@ def test_a_different_device_or_precision_reruns_everything(toy):
         assert changed.cached == () and set(changed.executed) == {"1", "2", "3", "4", "5"}
 
 
+def test_networks_are_kept_only_while_the_latest_run_uses_them(toy):
+    """Model-like results are not pinned by the cache once a run stops using them (the model
+    cache and its budget own them), while ordinary results of earlier runs stay cached."""
+    registry, calls, sink, graph = toy
+    graph.add("toy.network", registry=registry, values={"name": "model-a"}, node_id="n")
+    graph.add("toy.use", registry=registry, node_id="u")
+    graph.connect("n", "model", "u", "model")
+    graph.connect("3", "out", "u", "x")
+    graph.connect("u", "out", "5", "x")
+    executor = Executor(registry)
+    executor.run(graph)
+    again = executor.run(graph)
+    assert "n" in again.cached and calls["network"] == 1  # in use: still cached
+    graph.nodes["n"].values["name"] = "model-bb"
+    executor.run(graph)
+    gc.collect()
+    assert sink["networks"]["model-a"]() is None  # the old network was let go
+    assert sink["networks"]["model-bb"]() is not None
+    graph.nodes["n"].values["name"] = "model-a"
+    back = executor.run(graph)
+    assert "n" in back.executed and calls["network"] == 3  # reloaded (a model-cache hit)
+    assert "u" in back.cached  # results computed from it are still cached
+
+
 def test_force_reruns_everything(toy):
     registry, calls, sink, graph = toy
     executor = Executor(registry)

@@ -80,6 +80,21 @@ def make_registry() -> tuple[Registry, Counter[str], dict[str, Any]]:
     def text(ctx, text):
         return text
 
+    @node("toy.network", title="Network", category="toy", registry=registry,
+          inputs=[String("name", "a")], outputs=[Output("model", "MODEL")])
+    def network(ctx, name):
+        calls["network"] += 1
+        box = Box(len(name))
+        import weakref
+
+        sink.setdefault("networks", {})[name] = weakref.ref(box)
+        return box
+
+    @node("toy.use", title="Use Network", category="toy", registry=registry,
+          inputs=[Link("model", "MODEL"), Link("x", NUM)], outputs=[Output("out", NUM)])
+    def use(ctx, model, x):
+        return Box(model.value + x.value)
+
     @node("toy.sink", title="Sink", category="toy", registry=registry, is_output=True,
           inputs=[Link("x", NUM)])
     def out(ctx, x):
