@@ -24,6 +24,8 @@ from app.gui.document import Document
 from app.gui.theme import category_colour
 from app.gui.widgets import ValueEditor, editor_for
 
+_CATEGORY_NAMES = {"vae": "VAE"}  # acronyms .title() would spell "Vae"
+
 
 class NodeList(QWidget):
     """Node types by category, with a filter; activating one emits ``chosen(type_id)``."""
@@ -36,7 +38,7 @@ class NodeList(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
         for category, specs in registry.by_category().items():
-            group = QTreeWidgetItem([category.title()])
+            group = QTreeWidgetItem([_CATEGORY_NAMES.get(category, category.title())])
             group.setForeground(0, QColor(*[min(255, c + 90) for c in category_colour(category)]))
             for spec in specs:
                 item = QTreeWidgetItem([spec.title])
