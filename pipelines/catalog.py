@@ -27,6 +27,10 @@ SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_unifo
 # "auto" keeps the model's own prediction type (see pipelines.samplers.PREDICTION_TYPES).
 PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction")
 
+# Weight precision (pipelines.precision) and where models live (pipelines.placement).
+PRECISION_NAMES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+VRAM_MODE_NAMES: tuple[str, ...] = ("auto", "normal", "low")
+
 VAE_TILING: tuple[str, ...] = ("auto", "always", "never")  # see pipelines.vae
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")

@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from pipelines.catalog import VRAM_MODE_NAMES
+
 if TYPE_CHECKING:
     from pipelines.model_cache import ModelCache
 
-VRAM_MODES: tuple[str, ...] = ("auto", "normal", "low")
+VRAM_MODES = VRAM_MODE_NAMES
 ACTIVATION_HEADROOM = 1.25
 # single-file key prefixes -> component (for size estimates); anything else: text encoders
 _PREFIXES = (("model.diffusion_model.", "unet"), ("first_stage_model.", "vae"))

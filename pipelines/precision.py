@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
+from pipelines.catalog import PRECISION_NAMES
+
+PRECISIONS = PRECISION_NAMES
 COMPONENTS: tuple[str, ...] = ("unet", "text_encoder", "vae")
 DTYPES: dict[str, torch.dtype] = {
     "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,

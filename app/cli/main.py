@@ -70,14 +70,16 @@ def _gigabytes(text: str) -> float:
 
 def add_memory_options(parser: argparse.ArgumentParser) -> None:
     """Precision, VRAM mode and model-cache budgets (run and batch)."""
-    choices = ("auto", "fp32", "fp16", "bf16")
+    from pipelines.catalog import PRECISION_NAMES, VRAM_MODE_NAMES
+
+    choices = PRECISION_NAMES
     parser.add_argument("--precision", default="auto", choices=choices,
                         help="UNet and text encoder weights: auto = fp32 on the CPU, fp16 on "
                         "CUDA/MPS")
     parser.add_argument("--vae-precision", default="auto", choices=choices,
                         help="VAE weights: auto follows --precision, but keeps SDXL's VAE "
                         "(and any VAE on MPS) in fp32")
-    parser.add_argument("--vram", default="auto", choices=("auto", "normal", "low"),
+    parser.add_argument("--vram", default="auto", choices=VRAM_MODE_NAMES,
                         help="low: keep models in RAM and move only the network in use to "
                         "the GPU; auto: low when a model does not fit in free VRAM")
     parser.add_argument("--ram-budget", type=_gigabytes, metavar="GB",

@@ -74,6 +74,7 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     run_menu = bar.addMenu("&Run")
     run_menu.addAction(acts["run"])
     run_menu.addAction(acts["cancel"])
+    w.run_menu = run_menu
     toolbar = w.addToolBar("Main")
     toolbar.setObjectName("main_toolbar")
     for name in ("new", "open", "save", None, "undo", "redo", None, "run", "cancel"):

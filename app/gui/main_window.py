@@ -26,6 +26,7 @@ from app.gui.document import Document
 from app.gui.files import WorkflowFiles
 from app.gui.gallery import GalleryPanel
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
+from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
 from app.gui.status import StudioStatus
 from app.gui.worker import RunController
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.files.message.connect(self.messages.add)
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
+        self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()
         self._wire()
         self._update_title()
@@ -222,7 +224,7 @@ class MainWindow(QMainWindow):
         self._start_probe()  # a run waits for the warm-up, so make sure it has started
         graph = self.document.graph
         options = RunOptions(device=self.device, output_dir=self.output_dir,
-                             workflow=to_document(graph))
+                             workflow=to_document(graph), **self.run_settings.options())
         problems = self.runner.start(graph, options)
         if problems:
             self.presenter.show_problems(problems)

@@ -128,3 +128,24 @@ def test_a_run_started_during_the_warm_up_waits_for_it(window, qtbot):
     window.runner.warm.set()
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     assert window.runner.last_result.status == "ok" and window.preview.frames == 2
+
+
+def test_precision_and_gpu_memory_choices_reach_the_run_and_are_remembered(window, qtbot,
+                                                                          tmp_path):
+    from app.gui.main_window import MainWindow
+    from tests.gui.toy_studio import LAST_OPTIONS, make_registry
+
+    build_chain(window, steps=1)
+    assert _run_and_wait(window, qtbot).status == "ok"
+    assert LAST_OPTIONS == {"precision": "auto", "vram_mode": "auto"}
+    window.run_settings.actions["precision"]["bf16"].trigger()
+    window.run_settings.actions["vram_mode"]["low"].trigger()
+    assert not window.run_settings.actions["precision"]["auto"].isChecked()
+    result = _run_and_wait(window, qtbot)
+    assert result.status == "ok" and result.cached == ()  # other settings: nothing reused
+    assert LAST_OPTIONS == {"precision": "bf16", "vram_mode": "low"}
+    again = MainWindow(registry=make_registry(), settings=window.settings,
+                       data_dir=tmp_path / "data", output_dir=tmp_path / "out", device="cpu",
+                       probe_device=False)
+    qtbot.addWidget(again)
+    assert again.run_settings.options() == {"precision": "bf16", "vram_mode": "low"}

@@ -10,6 +10,7 @@ from app.engine.declaration import Boolean, Choice, Float, Int, Link, Output, St
 from app.engine.registry import Registry
 
 NUM = "LATENT"
+LAST_OPTIONS: dict[str, str] = {}  # the run settings the last Render saw
 TEXT = "CONDITIONING"
 IMAGE = "IMAGE"
 
@@ -37,6 +38,7 @@ def make_registry() -> Registry:
     def render(ctx, x, prompt, steps, delay):
         import numpy as np
 
+        LAST_OPTIONS.update(precision=ctx.options.precision, vram_mode=ctx.options.vram_mode)
         for i in range(steps):
             time.sleep(delay)
             frame = np.full((16, 16, 3), (i * 40) % 256, dtype=np.uint8)
