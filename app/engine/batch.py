@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from app.engine.batch_jobs import (
     parse_sweep,
     read_job_file,
 )
+from app.engine.batch_manifest import Manifest
 from app.engine.context import CancelToken, RunOptions
 from app.engine.events import Listener
 from app.engine.executor import Executor
@@ -39,7 +39,6 @@ __all__ = [
     "make_jobs", "new_record", "parse_spec", "parse_sweep", "read_job_file", "run_job",
 ]
 
-MANIFEST = "manifest.jsonl"
 NOISE_TYPE = "sampling.noise"
 
 
@@ -71,44 +70,6 @@ def make_jobs(graph: Graph, registry: Registry, rows: list[dict[str, Any]]) -> l
         key = hashlib.sha256(json.dumps([base, texts]).encode()).hexdigest()[:16]
         jobs.append(Job(index, dict(row), key))
     return jobs
-
-
-class Manifest:
-    """``manifest.jsonl``: one JSON record per finished job; the last record of an index wins."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = Path(folder) / MANIFEST
-
-    def load(self) -> dict[int, dict[str, Any]]:
-        """Records by job index; a line torn by a crash is dropped (and cut off the file)."""
-        if not self.path.exists():
-            return {}
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            from app.engine.workflow import atomic_write
-
-            data = data[: data.rfind(b"\n") + 1]
-            atomic_write(self.path, data)
-        records: dict[int, dict[str, Any]] = {}
-        for line in data.decode("utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("index"), int):
-                records[record["index"]] = record
-        return records
-
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one line with a single write, flushed to disk before returning."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @dataclass
