@@ -72,10 +72,13 @@ class Executor:
     def cache_size(self) -> int:
         return len(self._cache)
 
-    def _prune(self, used: set[str]) -> None:
+    def _drop_networks(self, used: set[str]) -> None:
         for key in [k for k in self._networks if k not in used]:
             del self._cache[key]
             self._networks.discard(key)
+
+    def _prune(self, used: set[str]) -> None:
+        self._drop_networks(used)
         others = [k for k in self._cache if k not in used]
         for key in others[: max(0, len(others) - self.keep_previous)]:
             del self._cache[key]
@@ -133,6 +136,9 @@ class Executor:
             if edge.target in consumers and edge.source in consumers:
                 consumers[edge.source] += 1
         keys = self._keys(graph, order, run_id, options)
+        # before anything loads: a network this run does not use must not stay alive
+        # beside the one replacing it (the model cache's budget counts on that)
+        self._drop_networks(set(keys.values()))
 
         emit(RunStarted(run_id, tuple(order)))
         started = time.perf_counter()

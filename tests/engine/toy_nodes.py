@@ -83,9 +83,13 @@ def make_registry() -> tuple[Registry, Counter[str], dict[str, Any]]:
     @node("toy.network", title="Network", category="toy", registry=registry,
           inputs=[String("name", "a")], outputs=[Output("model", "MODEL")])
     def network(ctx, name):
-        calls["network"] += 1
-        box = Box(len(name))
+        import gc
         import weakref
+
+        calls["network"] += 1
+        gc.collect()  # which earlier networks are still alive while this one loads
+        sink["alive_at_load"] = {n: r() is not None for n, r in sink.get("networks", {}).items()}
+        box = Box(len(name))
 
         sink.setdefault("networks", {})[name] = weakref.ref(box)
         return box
