@@ -116,7 +116,9 @@ def scan(kind: str) -> list[Path]:
         if not root.is_dir():
             continue
         for entry in sorted(root.rglob("*")):
-            if entry.name.startswith(".") or any(p.startswith(".") for p in entry.parts):
+            # hidden files and folders below the root; the root itself may be hidden
+            # (the default user folder is ~/.local/share/...)
+            if any(p.startswith(".") for p in entry.relative_to(root).parts):
                 continue
             is_folder_model = entry.is_dir() and (entry / "model_index.json").is_file()
             if is_folder_model or (entry.is_file() and entry.suffix in MODEL_SUFFIXES

@@ -92,6 +92,20 @@ def test_model_folders_user_extra_comfyui_and_a1111(tmp_path, monkeypatch):
         resolve_model("absent.safetensors", "checkpoints")
 
 
+def test_models_under_a_hidden_user_folder_are_listed_but_hidden_files_are_not(
+        tmp_path, monkeypatch):
+    """The default models folder is ~/.local/share/diffusion-studio/models."""
+    from nodes._models import list_models
+
+    user = tmp_path / ".local/share/diffusion-studio/models"
+    fake_safetensors(_mk(user / "vae") / "sdxl_vae.safetensors", {"a": [1]})
+    fake_safetensors(_mk(user / "vae/.trash") / "old.safetensors", {"a": [1]})
+    fake_safetensors(user / "vae" / ".partial.safetensors", {"a": [1]})
+    monkeypatch.setenv("STUDIO_MODELS", str(user))
+    monkeypatch.setenv("STUDIO_MODELS_CONFIG", str(tmp_path / "none.toml"))
+    assert list_models("vae") == ["sdxl_vae.safetensors"]
+
+
 def test_bad_config_is_a_clear_error(tmp_path, monkeypatch):
     from pipelines.model_folders import ModelFolderConfigError, roots
 
