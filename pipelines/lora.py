@@ -124,7 +124,8 @@ def _lokr(pair: dict[str, torch.Tensor], shape: torch.Size) -> tuple[torch.Tenso
         w1 = w1.reshape(*w1.shape[:2], 1, 1)
         if w2.dim() == 2:
             w2 = w2.reshape(w2.shape[0], -1, *shape[2:])
-    return torch.kron(w1, w2), _scale(pair, rank)
+    # kron needs contiguous factors; a Tucker product comes out of einsum as a strided view
+    return torch.kron(w1.contiguous(), w2.contiguous()), _scale(pair, rank)
 
 
 def _delta(pair: dict[str, torch.Tensor], weight: torch.Tensor, strength: float
@@ -139,7 +140,10 @@ def _delta(pair: dict[str, torch.Tensor], weight: torch.Tensor, strength: float
         except ValueError:
             return None
     elif any(k.startswith("lokr_w1") for k in pair) and any(k.startswith("lokr_w2") for k in pair):
-        delta, scale = _lokr(pair, weight.shape)
+        try:
+            delta, scale = _lokr(pair, weight.shape)
+        except (RuntimeError, ValueError):  # factors that do not fit the layer
+            return None
     elif "diff" in pair:
         delta, scale = pair["diff"].float(), 1.0
     else:

@@ -126,3 +126,27 @@ def test_loha_tucker_core_on_a_conv_equals_its_lora(sd1):
     patched, _ = apply_lora(model, clip, loha)
     torch.testing.assert_close(_layers(patched.unet)[name].weight,
                                _layers(expected.unet)[name].weight, rtol=0, atol=1e-5)
+
+
+def test_lokr_tucker_core_on_a_conv_tiles_its_blocks(sd1):
+    """LoKr's Tucker form of w2 (lokr_t2, a [r, out], b [r, in]) under a 2x2 w1 = diag(1, -2):
+    the delta is w2 in the top-left block, -2 w2 in the bottom-right, zero elsewhere."""
+    model, clip, _ = sd1
+    name, module = list(_layers(model.unet).items())[1]
+    out_half, in_half = module.weight.shape[0] // 2, module.weight.shape[1] // 2
+    down = torch.randn(RANK, in_half, 3, 3, generator=torch.Generator().manual_seed(11)) * 0.3
+    up = torch.randn(out_half, RANK, generator=torch.Generator().manual_seed(12)) * 0.3
+    w2 = (up @ down.flatten(1)).reshape(out_half, in_half, 3, 3)  # the conv LoRA it stands for
+    core = torch.zeros(in_half, in_half, 3, 3)
+    core[:RANK] = down  # with b = identity the core's rows are the down kernels
+    a = torch.zeros(in_half, out_half)
+    a[:RANK] = up.T
+    base = "lora_unet_" + name.replace(".", "_")
+    lokr = {f"{base}.lokr_w1": torch.tensor([[1.0, 0.0], [0.0, -2.0]]),
+            f"{base}.lokr_t2": core, f"{base}.lokr_w2_a": a,
+            f"{base}.lokr_w2_b": torch.eye(in_half)}
+    patched, _ = apply_lora(model, clip, lokr)
+    delta = _layers(patched.unet)[name].weight - module.weight
+    torch.testing.assert_close(delta[:out_half, :in_half], w2, rtol=0, atol=1e-5)
+    torch.testing.assert_close(delta[out_half:, in_half:], -2 * w2, rtol=0, atol=1e-5)
+    assert delta[:out_half, in_half:].abs().max() < 1e-6
