@@ -131,6 +131,11 @@ def _match(name: str, path: Path, sets: dict[str, torch.Tensor],
     picked: list[torch.Tensor | None] = []
     for slot, width in enumerate(widths):
         vectors = sets.get("*", sets.get(_SDXL_KEYS[slot]))
+        if width is not None and vectors is None and "*" not in sets:
+            raise EmbeddingError(
+                f"Embedding {name!r} ({path}) has no {_SDXL_KEYS[slot]} vectors; an SDXL "
+                f"embedding needs both {' and '.join(_SDXL_KEYS)}."
+            )
         if width is not None and (vectors is None or vectors.shape[-1] != width):
             model = " and ".join(str(w) for w in widths if w is not None)
             encoders = "text encoder is" if " and " not in model else "text encoders are"

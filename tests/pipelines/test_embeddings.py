@@ -152,6 +152,9 @@ def test_an_embedding_for_another_width_is_refused_with_both_widths(tiny, tiny_s
     with pytest.raises(EmbeddingError, match=r"made for SDXL \(768 \+ 1280\) but this model's "
                        r"text encoders are 32 and 32 wide"):
         encode_text(tiny_sdxl[1], "embedding:xl")
+    save_file({"clip_l": torch.zeros(2, 32)}, str(folder / "half.safetensors"))
+    with pytest.raises(EmbeddingError, match=r"'half'.*has no clip_g vectors"):
+        encode_text(tiny_sdxl[1], "embedding:half")
 
 
 class _Payload:
