@@ -107,13 +107,14 @@ def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedul
     outputs=[Output("latent", LATENT)],
 )
 def add_noise(ctx, model, latent, noise, timestep: int):
+    import dataclasses
+
     from nodes._latents import fit_to_model
     from pipelines.forward import NoiseSchedule
     from pipelines.forward import add_noise as forward
-    from pipelines.types import Latent
 
     latent = fit_to_model(latent, model)
     schedule = NoiseSchedule.from_config(model.scheduler_config)
     timestep = min(timestep, len(schedule.alphas_cumprod) - 1)
     eps = noise.sample(tuple(latent.samples.shape))
-    return Latent(samples=forward(latent.samples, eps, timestep, schedule))
+    return dataclasses.replace(latent, samples=forward(latent.samples, eps, timestep, schedule))

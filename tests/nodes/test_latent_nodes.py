@@ -47,6 +47,29 @@ def test_add_noise_node_applies_the_closed_form(registry, tiny_checkpoint):
     assert result.outputs["5"][0].samples.shape[-2:] == tuple(2 * s for s in x_t.shape[-2:])
 
 
+def test_add_noise_keeps_the_noise_mask(registry, tiny_checkpoint):
+    g = _latent_graph(registry, tiny_checkpoint, 500)
+    g.add("latent.set_noise_mask", registry=registry, node_id="6")
+    g.add("image.load", registry=registry, node_id="7")
+    g.connect("2", "latent", "6", "latent")
+    g.connect("7", "mask", "6", "mask")
+    g.connect("6", "latent", "4", "latent")
+    import numpy as np
+    from PIL import Image
+
+    path = tiny_checkpoint.parent / "mask.png"
+    rgba = np.zeros((64, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[16:48, 16:48, 3] = 0  # transparent = repaint
+    Image.fromarray(rgba, "RGBA").save(path)
+    g.nodes["7"].values["path"] = str(path)
+    result = Executor(registry).run(g, targets=["6", "4"])
+    assert result.status == "ok", result.error
+    masked, noised = result.outputs["6"][0], result.outputs["4"][0]
+    assert masked.noise_mask is not None
+    assert noised.noise_mask is masked.noise_mask
+
+
 def test_full_vae_previews_every_n_steps(registry, txt2img, tmp_path):
     txt2img.connect("1", "vae", "6", "vae")
     events: list = []
