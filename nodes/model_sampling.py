@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Boolean, Choice, Float, Link, Output, node
+from app.engine.declaration import Choice, Float, Link, Output, node
 from app.engine.types import MODEL
 from pipelines.catalog import PREDICTION_NAMES
 
@@ -19,10 +19,10 @@ from pipelines.catalog import PREDICTION_NAMES
         Choice("prediction", "auto", choices=PREDICTION_NAMES,
                description="What the network predicts; auto keeps the model's own setting. "
                "v_prediction for SD 2.x 768 and v-pred fine-tunes (e.g. NoobAI v-pred)."),
-        Boolean("zero_terminal_snr", False,
-                description="Rescale the noise schedule so the last step is pure noise and "
-                "start sampling there (trailing timesteps), for models trained that way. "
-                "Off also turns off a zero-SNR setting the checkpoint carried."),
+        Choice("zero_terminal_snr", "auto", choices=("auto", "on", "off"),
+               description="on: rescale the noise schedule so the last step is pure noise and "
+               "start sampling there (trailing timesteps), for models trained that way; off: "
+               "never, even if the checkpoint says so; auto keeps the model's own setting."),
         Float("cfg_rescale", 0.0, min=0.0, max=1.0, step=0.05,
               description="Guidance rescale phi from \"Common Diffusion Noise Schedules and "
               "Sample Steps are Flawed\": pulls the guided prediction's spread back to the "
@@ -31,12 +31,12 @@ from pipelines.catalog import PREDICTION_NAMES
     ],
     outputs=[Output("model", MODEL, "The same networks, sampled with these settings.")],
 )
-def model_sampling(ctx, model, prediction: str, zero_terminal_snr: bool, cfg_rescale: float):
+def model_sampling(ctx, model, prediction: str, zero_terminal_snr: str, cfg_rescale: float):
     from pipelines.samplers import with_sampling
 
     return with_sampling(
         model,
         prediction=None if prediction == "auto" else prediction,
-        zero_terminal_snr=zero_terminal_snr,
+        zero_terminal_snr={"auto": None, "on": True, "off": False}[zero_terminal_snr],
         guidance_rescale=cfg_rescale,
     )

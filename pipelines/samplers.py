@@ -156,7 +156,8 @@ def sampling_config(
         prediction: ``"epsilon"`` or ``"v_prediction"``; None keeps the model's.
         zero_terminal_snr: True rescales the betas to zero terminal SNR and samples with
             ``"trailing"`` timesteps (so the first step starts at pure noise), as the paper
-            prescribes; False turns the rescaling off; None keeps the model's setting.
+            prescribes; False turns the rescaling off (and the trailing spacing that came with
+            it, back to SD's "leading"); None keeps the model's setting.
 
     Returns:
         The new config dict.
@@ -174,6 +175,8 @@ def sampling_config(
     if zero_terminal_snr:
         config.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
     elif zero_terminal_snr is not None:
+        if config.get("rescale_betas_zero_snr") and config.get("timestep_spacing") == "trailing":
+            config["timestep_spacing"] = "leading"
         config["rescale_betas_zero_snr"] = False
     if "_use_default_values" in config:  # from_config would reset the keys listed there
         changed = {k for k in config if config[k] != scheduler_config.get(k)}

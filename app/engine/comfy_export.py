@@ -117,7 +117,7 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], {"grow_mask_by": v.get("grow_mask_by")}
     if t == "model.sampling":
         return _CLASS[t], {"sampling": to_comfy(v.get("prediction"), PREDICTIONS),
-                           "zsnr": bool(v.get("zero_terminal_snr"))}
+                           "zsnr": v.get("zero_terminal_snr") == "on"}
     if t in ("latent.upscale", "image.upscale"):
         latent = t == "latent.upscale"
         method = to_comfy(v.get("method"), LATENT_METHODS if latent else IMAGE_METHODS)

@@ -46,7 +46,7 @@ def comfy_values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
         if sampling not in PREDICTIONS:
             note(f"{cls}: sampling {sampling!r} is not supported here; the model's own is used")
         return {"prediction": PREDICTIONS.get(sampling, "auto"),
-                "zero_terminal_snr": bool(get("zsnr", False))}
+                "zero_terminal_snr": "on" if get("zsnr", False) else "off"}
     if cls == "LoraLoader":
         return {"lora": get("lora_name", ""), "strength_model": get("strength_model", 1.0),
                 "strength_clip": get("strength_clip", 1.0)}

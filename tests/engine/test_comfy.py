@@ -312,7 +312,7 @@ def test_inpaint_encode_and_model_sampling_map_both_ways(registry):
     assert graph.nodes["21"].values["grow_mask_by"] == 10
     assert graph.incoming("21")["mask"] == Edge("20", "mask", "21", "mask")
     assert (graph.nodes["22"].values["prediction"],
-            graph.nodes["22"].values["zero_terminal_snr"]) == ("v_prediction", True)
+            graph.nodes["22"].values["zero_terminal_snr"]) == ("v_prediction", "on")
     assert graph.incoming("3")["model"] == Edge("22", "model", "3", "model")
     prompt = to_comfy_api(graph, registry)
     assert prompt["21"]["inputs"] == doc["21"]["inputs"]

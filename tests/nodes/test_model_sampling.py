@@ -8,7 +8,7 @@ from app.engine.executor import Executor
 from app.engine.graph import Graph
 from tests.nodes.conftest import txt2img_graph
 
-PATCH = {"prediction": "v_prediction", "zero_terminal_snr": True, "cfg_rescale": 0.7}
+PATCH = {"prediction": "v_prediction", "zero_terminal_snr": "on", "cfg_rescale": 0.7}
 
 
 def _patched_graph(registry, checkpoint, values: dict) -> Graph:
@@ -45,7 +45,7 @@ def test_returns_a_changed_copy_and_leaves_the_input_untouched(registry, tiny_ch
 
 
 def test_auto_keeps_the_model_prediction(registry, tiny_checkpoint):
-    values = {"prediction": "auto", "zero_terminal_snr": False, "cfg_rescale": 0.0}
+    values = {"prediction": "auto", "zero_terminal_snr": "auto", "cfg_rescale": 0.0}
     result = Executor(registry).run(_patched_graph(registry, tiny_checkpoint, values),
                                     targets=["1", "2"])
     assert result.status == "ok", result.error
@@ -53,6 +53,24 @@ def test_auto_keeps_the_model_prediction(registry, tiny_checkpoint):
     assert patched.prediction_type == original.prediction_type == "epsilon"
     assert patched.scheduler_config["timestep_spacing"] == original.scheduler_config[
         "timestep_spacing"]
+
+
+def test_zero_snr_auto_keeps_a_models_own_setting_and_off_removes_it(registry,
+                                                                     tiny_checkpoint):
+    """A second node that only sets the CFG rescale must not undo a zero-SNR model."""
+    g = _patched_graph(registry, tiny_checkpoint, PATCH)  # stands in for a ztsnr checkpoint
+    g.add("model.sampling", registry=registry, node_id="3",
+          values={"prediction": "auto", "zero_terminal_snr": "auto", "cfg_rescale": 0.5})
+    g.connect("2", "model", "3", "model")
+    executor = Executor(registry)
+    kept = executor.run(g, targets=["3"]).outputs["3"][0]
+    assert kept.scheduler_config["rescale_betas_zero_snr"] is True
+    assert kept.scheduler_config["timestep_spacing"] == "trailing"
+    assert kept.guidance_rescale == 0.5 and kept.prediction_type == "v_prediction"
+    g.nodes["3"].values["zero_terminal_snr"] = "off"
+    off = executor.run(g, targets=["3"]).outputs["3"][0]
+    assert off.scheduler_config["rescale_betas_zero_snr"] is False
+    assert off.scheduler_config["timestep_spacing"] == "leading"
 
 
 def test_sampler_after_the_node_samples_the_patched_model(registry, tiny_checkpoint):

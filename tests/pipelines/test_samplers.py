@@ -119,6 +119,7 @@ def test_sampling_config_overrides_without_touching_the_input():
     assert scheduler.config.timestep_spacing == "trailing"
     off = sampling_config(config, zero_terminal_snr=False)
     assert make_scheduler("euler", "normal", off).config.rescale_betas_zero_snr is False
+    assert off["timestep_spacing"] == "leading"  # the trailing spacing went with zero SNR
     assert sampling_config(config) == config
     with pytest.raises(ValueError, match="v_prediction"):
         sampling_config(base, prediction="x0")
