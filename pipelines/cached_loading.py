@@ -21,10 +21,12 @@ from pipelines.precision import checkpoint_dtypes, choose_dtypes, dtype_names
 def _where(kind: str, path: Path, device: str, vram_mode: str, estimate: Callable[[], int],
            cache: ModelCache, *extra: Any) -> tuple[str, tuple]:
     """The storage device and cache key; under "auto" a copy already cached (on the device
-    or, in low-VRAM form, on the CPU) is preferred to a new decision, so free memory changing
-    between runs never makes the same model load twice."""
+    or, for a CUDA run, in low-VRAM form on the CPU) is preferred to a new decision, so free
+    memory changing between runs never makes the same model load twice. A CPU copy is only a
+    candidate where "auto" could have chosen it (CUDA): an MPS run never runs on one."""
     if vram_mode == "auto":
-        for candidate in dict.fromkeys((device, "cpu")):
+        low = ("cpu",) if torch.device(device).type == "cuda" else ()
+        for candidate in (device, *low):
             key = model_key(kind, path, candidate, *extra)
             if key in cache:
                 return candidate, key

@@ -1,108 +1,49 @@
 """A process-wide cache of loaded models with RAM and VRAM budgets, least recently used first.
 
 Entries are whole loads (a checkpoint's ``(model, clip, vae)``, a VAE, an upscaler) keyed by
-what makes a load different: the kind of load, the resolved path, its modification time and
-size (a file replaced on disk is loaded again), the dtypes and the storage device.
+what makes a load different: the kind of load, the resolved path, its fingerprint (a file or
+any file of a folder replaced on disk is loaded again), the dtypes and the storage device.
 
-Budget policy, applied after every load, hit and ``using``:
+Budget policy, applied after every load, hit and ``using`` (and ``reserve``):
 
-1. VRAM (CUDA only): while the networks on the GPU exceed ``vram_budget``, the least recently
-   used entry is moved to the CPU ("offloaded"). It stays cached in RAM; its next use moves it
-   back to its device, which may offload another entry in turn.
+1. VRAM (the GPU: any device but the CPU and MPS): while the networks on the GPU exceed
+   ``vram_budget`` (plus what ``reserve`` asks for), the least recently used entry is moved to
+   the CPU ("offloaded"). It stays cached in RAM; its next use moves it back to its device,
+   which may offload another entry in turn.
 2. RAM (CPU and MPS, which shares system memory): while the networks in RAM exceed
    ``ram_budget``, the least recently used entry is dropped.
 
 The entry being returned or in use (``using``) is never moved or dropped, so one model larger
 than the budget still loads. Dropping forgets the cache's reference; memory comes back once
 nobody else (e.g. the executor's result cache) holds the model. Budgets count the bytes of
-parameters and buffers the networks hold (measured at load; where each network is, is looked up
-each time), from ``STUDIO_RAM_BUDGET_GB`` / ``STUDIO_VRAM_BUDGET_GB`` (GiB), else 50% of system
-RAM and 80% of the current GPU's memory. Loads run one at a time; a hit does not wait for them.
+parameters and buffers the networks hold (measured at load and again after each ``using``;
+where each network is, is looked up each time), from ``pipelines.cache_budget``. Loads run one
+at a time; a hit does not wait for them.
+
+An entry whose networks changed dtype while in use (``pipelines.vae`` converts an fp16 VAE
+that overflowed to fp32 in place) no longer matches its key: it is dropped rather than re-keyed,
+so a request for fp16 never gets an fp32 network silently; the next request loads what it asks
+for (whoever holds the converted one, e.g. the executor's result cache, keeps using it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from pipelines.cache_budget import GIB, default_ram_budget, default_vram_budget  # noqa: F401
+from pipelines.cache_keys import file_fingerprint, model_key  # noqa: F401  (re-exported)
 from pipelines.placement import device_of, networks_of, tensor_bytes
 
 log = logging.getLogger(__name__)
-GIB = 2**30
-RAM_ENV, VRAM_ENV = "STUDIO_RAM_BUDGET_GB", "STUDIO_VRAM_BUDGET_GB"
-
-
-def file_fingerprint(path: str | Path) -> tuple[int, int]:
-    """``(mtime_ns, size)`` of a file; of a folder, its newest file's mtime and the total size,
-    so replacing ``unet/*.safetensors`` inside a model folder counts as a change."""
-    path = Path(path)
-    if not path.is_dir():
-        stat = path.stat()
-        return stat.st_mtime_ns, stat.st_size
-    newest, size = path.stat().st_mtime_ns, 0
-    for item in path.rglob("*"):
-        if item.is_file():
-            stat = item.stat()
-            newest, size = max(newest, stat.st_mtime_ns), size + stat.st_size
-    return newest, size
-
-
-def model_key(kind: str, path: str | Path, device: str, *extra: Hashable) -> tuple:
-    """Cache key of one load: kind, resolved path, fingerprint, storage device, the rest."""
-    resolved = Path(path).resolve()
-    return (kind, str(resolved), *file_fingerprint(resolved), str(device), *extra)
-
-
-def _budget_from_env(name: str) -> int | None:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not a number of GiB (e.g. {name}=8)") from None
-    if value < 0:
-        raise ValueError(f"{name}={text!r} must be 0 or more GiB")
-    return int(value * GIB)
-
-
-def system_memory() -> int:
-    """Total system RAM in bytes (psutil when installed, else sysconf; 16 GiB if neither)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().total)
-    except ImportError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # Windows without psutil
-        return 16 * GIB
-
-
-def default_ram_budget() -> int:
-    """``STUDIO_RAM_BUDGET_GB``, else half of the system's RAM."""
-    from_env = _budget_from_env(RAM_ENV)
-    return from_env if from_env is not None else system_memory() // 2
-
-
-def default_vram_budget() -> int:
-    """``STUDIO_VRAM_BUDGET_GB``, else 80% of the current CUDA GPU (0 without one)."""
-    from_env = _budget_from_env(VRAM_ENV)
-    if from_env is not None:
-        return from_env
-    if not torch.cuda.is_available():
-        return 0
-    return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory * 0.8)
+_RAM_KINDS = ("cpu", "mps")  # MPS shares system memory; every other device type is "VRAM"
 
 
 @dataclass(eq=False)
@@ -113,10 +54,18 @@ class _Entry:
     networks: list[torch.nn.Module]
     pins: int = 0  # > 0 while a node runs it (``using``): never moved or dropped then
     owned: set[int] = field(default_factory=set)  # ids of its networks and parameters
-    sizes: list[int] = field(default_factory=list)  # bytes per network, measured at load
+    sizes: list[int] = field(default_factory=list)  # bytes per network (``measure``)
+    dtypes: list[torch.dtype | None] = field(default_factory=list)  # as loaded
 
     def __post_init__(self) -> None:
+        self.dtypes = [_dtype_of(n) for n in self.networks]
+        self.measure()
+
+    def measure(self) -> bool:
+        """Measure the bytes again; False when a network's dtype is not the one it was loaded
+        in (the entry no longer matches its key)."""
         self.sizes = [sum(tensor_bytes([n]).values()) for n in self.networks]
+        return [_dtype_of(n) for n in self.networks] == self.dtypes
 
     def bytes(self) -> dict[str, int]:
         """Bytes per device type; where each network is is looked up now (nodes move them)."""
@@ -132,8 +81,16 @@ class _Entry:
 
     @property
     def offloaded(self) -> bool:
-        return self.device.type == "cuda" and any(
-            device_of(n).type != "cuda" for n in self.networks)
+        return _is_gpu(self.device) and any(
+            device_of(n).type != self.device.type for n in self.networks)
+
+
+def _is_gpu(device: torch.device) -> bool:
+    return device.type not in _RAM_KINDS
+
+
+def _dtype_of(network: torch.nn.Module) -> torch.dtype | None:
+    return next((p.dtype for p in network.parameters() if p.is_floating_point()), None)
 
 
 class ModelCache:
@@ -182,8 +139,8 @@ class ModelCache:
             for entry in self._entries.values():
                 for kind, size in entry.bytes().items():
                     total[kind] = total.get(kind, 0) + size
-        vram = total.pop("cuda", 0)
-        return sum(total.values()), vram
+        ram = sum(total.get(kind, 0) for kind in _RAM_KINDS)
+        return ram, sum(total.values()) - ram
 
     # -- use -----------------------------------------------------------------------------
     def get_or_load(self, key: Hashable, load: Callable[[], Any], device: str | torch.device,
@@ -207,7 +164,7 @@ class ModelCache:
                     return hit[0]
                 self.misses += 1
                 estimate = estimate() if callable(estimate) else estimate
-                on_gpu = device.type == "cuda"
+                on_gpu = _is_gpu(device)
                 self._enforce(set(), extra_vram=estimate if on_gpu else 0,
                               extra_ram=0 if on_gpu else estimate)
             value = load()
@@ -221,7 +178,7 @@ class ModelCache:
     def _hit(self, key: Hashable) -> tuple[Any] | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
+            if entry is None or not self._refresh(entry):
                 return None
             self.hits += 1
             self._touch(entry)
@@ -235,7 +192,8 @@ class ModelCache:
     def using(self, networks: Iterable[torch.nn.Module]) -> Iterator[None]:
         """Mark the entries owning ``networks`` (or sharing their parameters, as LoRA copies
         do) most recently used, bring offloaded ones back to their device, and keep them from
-        being moved or dropped inside the block."""
+        being moved or dropped inside the block. Afterwards their bytes are measured again and
+        an entry whose dtypes changed is dropped (see the module doc)."""
         with self._lock:
             entries = {id(e): e for n in networks if (e := self._owner(n)) is not None}
             for entry in entries.values():
@@ -245,13 +203,35 @@ class ModelCache:
             yield
         finally:
             with self._lock:
+                before = {id(e): list(e.sizes) for e in entries.values()}
                 for entry in entries.values():
                     entry.pins -= 1
+                    self._refresh(entry)
+                if any(e.sizes != before[id(e)] for e in entries.values()):
+                    self._enforce({e.key for e in entries.values()})
+
+    def reserve(self, nbytes: int, device: str | torch.device) -> None:
+        """Make room for ``nbytes`` more on ``device`` before networks move there (low VRAM):
+        idle entries on the GPU go to the CPU while the VRAM budget would be exceeded. Entries
+        in use stay; nothing happens for the CPU or MPS."""
+        if nbytes > 0 and _is_gpu(torch.device(device)):
+            with self._lock:
+                self._enforce(set(), extra_vram=nbytes)
+
+    def storage_of(self, network: torch.nn.Module) -> torch.device | None:
+        """The storage device of the entry owning ``network`` (or sharing its parameters, as
+        a LoRA copy does); None when no entry does."""
+        with self._lock:
+            entry = self._owner(network)
+            return entry.device if entry is not None else None
 
     def stats(self) -> dict[str, int]:
-        """Hits, misses, evictions, offloads, entries, bytes in RAM/VRAM and the budgets."""
-        ram, vram = self.used()
+        """Hits, misses, evictions, offloads, entries, bytes in RAM/VRAM (every entry measured
+        again) and the budgets."""
         with self._lock:
+            for entry in list(self._entries.values()):
+                self._refresh(entry)
+            ram, vram = self.used()
             return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
                     "offloads": self.offloads, "entries": len(self._entries),
                     "ram_bytes": ram, "vram_bytes": vram,
@@ -285,20 +265,36 @@ class ModelCache:
             entry.move(entry.device)
         self._enforce({entry.key})
 
-    def _victim(self, protect: set[Hashable], kinds: tuple[str, ...]) -> _Entry | None:
+    def _victim(self, protect: set[Hashable], gpu: bool) -> _Entry | None:
         for entry in self._entries.values():  # least recently used first
             if entry.key in protect or entry.pins:
                 continue
-            if any(entry.bytes().get(kind, 0) for kind in kinds):
+            if any(size and (kind not in _RAM_KINDS) == gpu
+                   for kind, size in entry.bytes().items()):
                 return entry
         return None
 
+    def _refresh(self, entry: _Entry) -> bool:
+        """Measure ``entry`` again; drop it (and return False) when a network's dtype is no
+        longer the one its key asks for (see the module doc)."""
+        if entry.measure() or self._entries.get(entry.key) is not entry:
+            return True
+        log.warning("model cache: %s changed dtype since it was loaded; dropping it so the next "
+                    "request loads the dtypes it asks for", entry.key[1])
+        self._drop(entry)
+        return False
+
+    def _drop(self, entry: _Entry) -> None:
+        del self._entries[entry.key]
+        for item in entry.owned:
+            self._owners.pop(item, None)
+
     def _enforce(self, protect: set[Hashable], extra_vram: int = 0, extra_ram: int = 0) -> None:
-        while extra_vram or any(e.device.type == "cuda" for e in self._entries.values()):
+        while extra_vram or any(_is_gpu(e.device) for e in self._entries.values()):
             _, vram = self.used()
             if vram + extra_vram <= self.vram_budget:
                 break
-            victim = self._victim(protect, ("cuda",))
+            victim = self._victim(protect, gpu=True)
             if victim is None:
                 break
             log.info("model cache: moving %s to the CPU (VRAM budget)", victim.key[1])
@@ -310,13 +306,11 @@ class ModelCache:
             ram, _ = self.used()
             if ram + extra_ram <= self.ram_budget:
                 break
-            victim = self._victim(protect, ("cpu", "mps"))
+            victim = self._victim(protect, gpu=False)
             if victim is None:
                 break
             log.info("model cache: dropping %s (RAM budget)", victim.key[1])
-            del self._entries[victim.key]
-            for item in victim.owned:
-                self._owners.pop(item, None)
+            self._drop(victim)
             self.evictions += 1
 
 

@@ -59,13 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gigabytes(text: str) -> float:
+    """A budget flag's value: a finite number of GiB, 0 or more (argparse names the flag)."""
+    from pipelines.cache_budget import parse_gigabytes  # torch-free, like --help
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GiB") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a budget is 0 or more GiB")
-    return value
+        return parse_gigabytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None
 
 
 def add_memory_options(parser: argparse.ArgumentParser) -> None:

@@ -67,6 +67,13 @@ def test_invalid_workflow_and_bad_override_exit_2_without_traceback(workflow_fil
     assert done.returncode == 2 and "Nobody" in done.stderr
 
 
+def test_a_non_finite_budget_is_a_usage_error_naming_the_flag():
+    for value in ("nan", "inf"):
+        done = cli("run", str(DEFAULT), "--ram-budget", value)
+        assert done.returncode == 2 and "--ram-budget" in done.stderr
+        assert "finite" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_validate_lists_every_problem(workflow_file, tmp_path):
     doc = json.loads(workflow_file.read_text())
     doc["links"] = [link for link in doc["links"] if link["input"] != "positive"]

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from pipelines import loading
-from pipelines.cached_loading import load_checkpoint_cached
-from pipelines.model_cache import GIB, ModelCache, default_ram_budget
+from pipelines.cached_loading import _where, load_checkpoint_cached
+from pipelines.model_cache import GIB, ModelCache, default_ram_budget, file_fingerprint, model_key
 from pipelines.placement import device_of, networks_of, on_device, tensor_bytes
+from pipelines.precision import checkpoint_dtypes, dtype_names
 from pipelines.tiny import build_tiny_sd
 
 _REAL_LOAD = loading.load_checkpoint
@@ -137,8 +138,64 @@ def test_budgets_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("STUDIO_RAM_BUDGET_GB", "lots")
     with pytest.raises(ValueError, match="STUDIO_RAM_BUDGET_GB"):
         default_ram_budget()
+    for value in ("inf", "nan", "1e400", "-inf"):  # not finite: a clear error, not a crash
+        monkeypatch.setenv("STUDIO_RAM_BUDGET_GB", value)
+        with pytest.raises(ValueError, match=f"STUDIO_RAM_BUDGET_GB='{value}' must be"):
+            default_ram_budget()
     monkeypatch.delenv("STUDIO_RAM_BUDGET_GB")
     assert 0 < default_ram_budget() < os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def test_a_folder_file_replaced_by_an_older_one_of_the_same_size_is_a_change(tmp_path):
+    folder, elsewhere = tmp_path / "model", tmp_path / "download"
+    (folder / "unet").mkdir(parents=True)
+    elsewhere.mkdir()
+    (folder / "unet" / "w.safetensors").write_bytes(b"a" * 64)
+    (folder / "model_index.json").write_bytes(b"{}")
+    replacement = elsewhere / "w.safetensors"
+    replacement.write_bytes(b"b" * 64)
+    newest = (folder / "model_index.json").stat().st_mtime_ns
+    os.utime(replacement, ns=(newest - 10**12, newest - 10**12))  # older, as cp -p keeps it
+    before = model_key("checkpoint", folder, "cpu")
+    os.replace(replacement, folder / "unet" / "w.safetensors")
+    assert model_key("checkpoint", folder, "cpu") != before
+    assert file_fingerprint(folder) == file_fingerprint(folder)  # stable while nothing changes
+
+
+def test_a_vae_converted_to_fp32_in_use_is_not_served_for_fp16(checkpoints, loads):
+    from pipelines.types import Latent
+    from pipelines.vae import decode
+
+    cache = ModelCache()
+    _, _, vae = load_checkpoint_cached(checkpoints[0], vae_precision="fp16", cache=cache)
+    fp16_bytes = cache.stats()["ram_bytes"]
+    with on_device(vae, "cpu", cache=cache):  # what the decode node does
+        decode(vae, Latent(samples=torch.full((1, 4, 8, 8), 3e5)), tiling="never")  # overflows
+    assert vae.vae.dtype == torch.float32  # vae.py converted it in place
+    # the entry no longer matches its key: dropped, so its (grown) bytes are not miscounted
+    assert cache.stats()["entries"] == 0 and cache.stats()["ram_bytes"] == 0
+    again = load_checkpoint_cached(checkpoints[0], vae_precision="fp16", cache=cache)[2]
+    assert again is not vae and again.vae.dtype == torch.float16
+    assert len(loads) == 2 and cache.stats()["ram_bytes"] == fp16_bytes
+
+
+def test_a_hit_checks_the_dtypes_too(checkpoints, loads):
+    cache = ModelCache()
+    vae = load_checkpoint_cached(checkpoints[0], vae_precision="fp16", cache=cache)[2]
+    vae.vae.to(torch.float32)  # converted outside any ``using`` block
+    assert load_checkpoint_cached(checkpoints[0], vae_precision="fp16",
+                                  cache=cache)[2].vae.dtype == torch.float16
+    assert len(loads) == 2
+
+
+def test_auto_reuses_a_cpu_copy_only_where_low_vram_could_have_chosen_it(checkpoints):
+    cache = ModelCache()
+    load_checkpoint_cached(checkpoints[0], device="cpu", cache=cache)  # an earlier CPU run
+    extra = dtype_names(checkpoint_dtypes(checkpoints[0], "cpu"))  # fp32 everywhere
+    where = {device: _where("checkpoint", checkpoints[0], device, "auto", lambda: 0, cache,
+                            extra)[0] for device in ("mps", "cuda")}
+    # MPS never runs models stored on the CPU; CUDA's low-VRAM form is exactly that copy
+    assert where == {"mps": "mps", "cuda": "cpu"}
 
 
 class MetaStored(torch.nn.Linear):
