@@ -66,6 +66,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
                 graph.nodes[e.target].type == "sampling.sampler" for e in graph.outgoing(node.id))
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
+        elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
+            problems.append(f"{node.label()} ({why})")
     if problems:
         raise ExportError("these nodes have no ComfyUI counterpart: " + ", ".join(problems))
     defaults = _defaults(registry)
@@ -116,6 +118,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if t == "vae.encode_inpaint":
         return _CLASS[t], {"grow_mask_by": v.get("grow_mask_by")}
     if t == "model.sampling":
+        if _rescale_only(v):
+            return "RescaleCFG", {"multiplier": v.get("cfg_rescale")}
         return _CLASS[t], {"sampling": to_comfy(v.get("prediction"), PREDICTIONS),
                            "zsnr": v.get("zero_terminal_snr") == "on"}
     if t in ("latent.upscale", "image.upscale"):
@@ -128,6 +132,26 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                 {"upscale_method": method, "width": v.get("width", 0),
                  "height": v.get("height", 0), "crop": "disabled"})
     return _CLASS[t], {}
+
+
+def _rescale_only(values: dict[str, Any]) -> bool:
+    """Model Sampling that only rescales CFG: ComfyUI's RescaleCFG node."""
+    return (values.get("prediction", "auto") == "auto"
+            and values.get("zero_terminal_snr", "auto") == "auto"
+            and (values.get("cfg_rescale") or 0) > 0)
+
+
+def _sampling_problem(values: dict[str, Any]) -> str | None:
+    """Why a Model Sampling node has no single ComfyUI counterpart, or None."""
+    if _rescale_only(values):
+        return None
+    if values.get("prediction", "auto") == "auto":
+        return "ComfyUI's ModelSamplingDiscrete needs a prediction type; pick epsilon or " \
+            "v_prediction"
+    if (values.get("cfg_rescale") or 0) > 0:
+        return "ComfyUI keeps the CFG rescale in a separate node; split it into two Model " \
+            "Sampling nodes, one with only the CFG rescale"
+    return None
 
 
 def _slot(graph: Graph, node_id: str, output: str) -> int:

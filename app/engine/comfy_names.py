@@ -65,6 +65,7 @@ CLASSES: dict[str, ComfyClass] = {
         ("grow_mask_by",)),
     "ModelSamplingDiscrete": ComfyClass(
         "model.sampling", {"model": "model"}, ("model",), ("sampling", "zsnr")),
+    "RescaleCFG": ComfyClass("model.sampling", {"model": "model"}, ("model",), ("multiplier",)),
 }
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}

@@ -41,6 +41,9 @@ def comfy_values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
         return {"tiling": "always", "tile_size": int(get("tile_size", 512))}
     if cls == "VAEEncodeForInpaint":
         return {"grow_mask_by": get("grow_mask_by", 6)}
+    if cls == "RescaleCFG":
+        return {"prediction": "auto", "zero_terminal_snr": "auto",
+                "cfg_rescale": get("multiplier", 0.7)}
     if cls == "ModelSamplingDiscrete":
         sampling = str(get("sampling", "eps"))
         if sampling not in PREDICTIONS:

@@ -329,3 +329,19 @@ def test_tiled_vae_decode_imports_as_vae_decode_in_tiles(registry):
     assert (graph.nodes["8"].values["tiling"], graph.nodes["8"].values["tile_size"]) == \
         ("always", 768)
     assert validate(graph, registry) == []
+
+
+def test_rescale_cfg_maps_both_ways_and_a_mixed_model_sampling_is_named(registry):
+    doc = comfy_docs.api()
+    doc["22"] = {"class_type": "RescaleCFG", "inputs": {"model": ["4", 0], "multiplier": 0.7}}
+    doc["3"]["inputs"]["model"] = ["22", 0]
+    graph = load_comfy(doc, "wf.json", registry)
+    assert graph.nodes["22"].type == "model.sampling"
+    assert (graph.nodes["22"].values["prediction"], graph.nodes["22"].values["zero_terminal_snr"],
+            graph.nodes["22"].values["cfg_rescale"]) == ("auto", "auto", 0.7)
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["22"]["class_type"] == "RescaleCFG"
+    assert prompt["22"]["inputs"] == doc["22"]["inputs"]
+    graph.nodes["22"].values.update(prediction="v_prediction")  # and a rescale: two nodes
+    with pytest.raises(ExportError, match=r"#22.*separate node"):
+        to_comfy_api(graph, registry)
