@@ -93,7 +93,15 @@ def add_memory_options(parser: argparse.ArgumentParser) -> None:
 def memory_options(args: argparse.Namespace) -> dict[str, str]:
     """Apply the cache budgets of ``add_memory_options``; returns the RunOptions fields."""
     if args.ram_budget is not None or args.vram_budget is not None:
+        import os
+
         from pipelines.model_cache import GIB, default_cache
+
+        # also for processes started from here (batch --cluster workers)
+        for name, value in (("STUDIO_RAM_BUDGET_GB", args.ram_budget),
+                            ("STUDIO_VRAM_BUDGET_GB", args.vram_budget)):
+            if value is not None:
+                os.environ[name] = repr(float(value))
 
         default_cache().set_budgets(
             ram=None if args.ram_budget is None else int(args.ram_budget * GIB),

@@ -25,6 +25,8 @@ from app.engine.events import Listener, RunFinished
 
 POLL_S = 0.2  # how often the driver looks at the cancel flag while jobs run
 CANCEL_WAIT_S = 60.0  # how long cancelled jobs get to stop at their next step
+# environment variables a worker needs to keep to the same model-cache budgets as the driver
+_BUDGET_VARIABLES = ("STUDIO_RAM_BUDGET_GB", "STUDIO_VRAM_BUDGET_GB")
 
 
 def connect(address: str, num_cpus: int | None = None, quiet: bool = False) -> bool:
@@ -45,21 +47,24 @@ def connect(address: str, num_cpus: int | None = None, quiet: bool = False) -> b
     if ray.is_initialized():
         return False
     import logging
+    import os
 
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet,
                               "logging_level": logging.WARNING}
+    # the model-cache budgets (set by --ram-budget/--vram-budget or the environment) go along
+    env = {k: v for k, v in os.environ.items() if k in _BUDGET_VARIABLES}
     if address == "local":
         # workers started here import the project from this checkout
-        import os
-
         paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
-        kwargs.update(address="local", num_cpus=num_cpus, runtime_env={
-            "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        kwargs.update(address="local", num_cpus=num_cpus)
     elif address != "auto" and not address.startswith("ray://"):
         raise BatchError(f"--cluster {address!r}: expected ray://HOST:PORT, auto or local")
     else:
         kwargs.pop("include_dashboard")
         kwargs["address"] = address
+    if env:
+        kwargs["runtime_env"] = {"env_vars": env}
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -74,6 +74,29 @@ def test_a_non_finite_budget_is_a_usage_error_naming_the_flag():
         assert "finite" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_budget_flags_set_this_process_and_the_environment_workers_inherit(monkeypatch):
+    import argparse
+
+    from app.cli.main import add_memory_options, memory_options
+    from pipelines.model_cache import GIB, default_cache
+
+    for name in ("STUDIO_RAM_BUDGET_GB", "STUDIO_VRAM_BUDGET_GB"):
+        monkeypatch.delenv(name, raising=False)
+    parser = argparse.ArgumentParser()
+    add_memory_options(parser)
+    cache = default_cache()
+    before = (cache.ram_budget, cache.vram_budget)
+    try:
+        options = memory_options(parser.parse_args(["--ram-budget", "3.5", "--vram", "low"]))
+        assert options["vram_mode"] == "low" and cache.ram_budget == int(3.5 * GIB)
+        import os
+
+        assert float(os.environ["STUDIO_RAM_BUDGET_GB"]) == 3.5  # for batch --cluster workers
+        assert "STUDIO_VRAM_BUDGET_GB" not in os.environ
+    finally:
+        cache.set_budgets(ram=before[0], vram=before[1])
+
+
 def test_validate_lists_every_problem(workflow_file, tmp_path):
     doc = json.loads(workflow_file.read_text())
     doc["links"] = [link for link in doc["links"] if link["input"] != "positive"]
