@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,32 +157,22 @@ def batch_command(args: argparse.Namespace) -> int:
 
 def _run_batch(args: argparse.Namespace, runner: Any, total: int, skipped: list[int]) -> int:
     """Run the pending jobs with progress bars and Ctrl+C handling; returns the exit code."""
-    from app.cli.commands import _error
+    from app.cli.commands import _error, cancel_on_interrupt
     from app.engine.batch import BatchError
-    from app.engine.context import CancelToken
 
     if skipped:
         print(f"resuming: {len(skipped)} of {total} job(s) already done in {args.out}",
               file=sys.stderr)
-    cancel = CancelToken()
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        print("\ncancelling (Ctrl+C again to abort at once)...", file=sys.stderr)
-        cancel.cancel()
-
     progress = BatchProgress(total, len(skipped), args.quiet)
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = runner.run(cancel, [progress], progress.job_started, progress.job_finished)
+        with cancel_on_interrupt() as cancel:
+            result = runner.run(cancel, [progress], progress.job_started, progress.job_finished)
     except BatchError as exc:
         _error(str(exc))
         return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_CANCELLED
     finally:
-        signal.signal(signal.SIGINT, previous)
         progress.close()
     print(summary(result, runner.manifest.path))
     if result.cancelled:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from app.cli.main import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from app.engine.context import CancelToken
 from app.engine.devices import resolve_device
 from app.engine.graph import Graph
 from app.engine.registry import Registry, default_registry
@@ -17,6 +20,25 @@ from app.engine.registry import Registry, default_registry
 
 def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt() -> Iterator[CancelToken]:
+    """Within the block, the first Ctrl+C cancels the returned token (the run stops at its
+    next step); a second raises KeyboardInterrupt. The previous handler comes back after."""
+    cancel = CancelToken()
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        print("\ncancelling (Ctrl+C again to abort at once)...", file=sys.stderr)
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | None:
@@ -34,11 +56,9 @@ def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | 
     return None
 
 
-
-
 def run_command(args: argparse.Namespace) -> int:
     from app.cli.progress import ProgressPrinter, summary
-    from app.engine.context import CancelToken, RunOptions
+    from app.engine.context import RunOptions
     from app.engine.executor import Executor
     from app.engine.validation import ValidationError
     from app.engine.workflow import to_document
@@ -57,26 +77,16 @@ def run_command(args: argparse.Namespace) -> int:
     options = RunOptions(device=device, output_dir=args.out, previews=not args.no_previews,
                          preview_vae_every=args.preview_vae_every, workflow=to_document(graph),
                          **memory_options(args))
-    cancel = CancelToken()
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        print("\ncancelling (Ctrl+C again to abort at once)...", file=sys.stderr)
-        cancel.cancel()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = Executor(registry).run(
-            graph, options=options, listeners=[ProgressPrinter(args.quiet)], cancel=cancel
-        )
+        with cancel_on_interrupt() as cancel:
+            result = Executor(registry).run(
+                graph, options=options, listeners=[ProgressPrinter(args.quiet)], cancel=cancel
+            )
     except ValidationError as exc:
         _error(f"{args.workflow}: {exc}")
         return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_CANCELLED
-    finally:
-        signal.signal(signal.SIGINT, previous)
     titles = {n.id: n.title for n in graph.nodes.values()}
     print(summary(result, titles))
     if result.status == "failed":

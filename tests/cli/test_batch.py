@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.cli.test_cli import ROOT, cli
+from tests.cli.test_cli import cli, interrupt_when
 from tests.nodes.conftest import txt2img_graph
 
 
@@ -98,22 +92,8 @@ def _has_ray() -> bool:
 
 def test_ctrl_c_stops_the_batch_with_130_and_a_consistent_manifest(workflow_file, tmp_path):
     out = tmp_path / "cancel"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "batch", str(workflow_file), "--out", str(out),
-         "--sweep", "Sampler.steps=2,1000,2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    seen: list[str] = []
-    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")))
-    reader.start()
-    deadline = time.monotonic() + 180
-    while "/1000" not in "".join(seen) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    code = proc.wait(timeout=60)
-    reader.join(timeout=10)
-    err = "".join(seen)
+    code, err = interrupt_when("/1000", "batch", str(workflow_file), "--out", str(out),
+                               "--sweep", "Sampler.steps=2,1000,2")
     assert code == 130, err[-2000:]
     assert "resume" in err and "Traceback" not in err
     assert [(r["index"], r["status"]) for r in _manifest(out)] == [(0, "ok"), (1, "cancelled")]

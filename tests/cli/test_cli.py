@@ -134,27 +134,33 @@ def test_nodes_markdown_and_schema_are_generated_from_declarations():
     assert sampler["properties"]["values"]["properties"]["steps"]["minimum"] == 1
 
 
-def test_ctrl_c_cancels_cleanly_with_exit_130(workflow_file, tmp_path):
+def interrupt_when(marker: str, *args: str) -> tuple[int, str]:
+    """Run ``main.py *args``, press Ctrl+C once ``marker`` shows in its stderr; returns the
+    exit code and the whole stderr."""
     import signal
     import threading
     import time
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "run", str(workflow_file), "--out",
-         str(tmp_path), "--set", "Sampler.steps=1000"],
+        [sys.executable, str(ROOT / "main.py"), *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")))
     reader.start()
     deadline = time.monotonic() + 180
-    while "step" not in "".join(seen) and time.monotonic() < deadline:
+    while marker not in "".join(seen) and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=60)
     reader.join(timeout=10)
-    err = "".join(seen)
+    return code, "".join(seen)
+
+
+def test_ctrl_c_cancels_cleanly_with_exit_130(workflow_file, tmp_path):
+    code, err = interrupt_when("step", "run", str(workflow_file), "--out", str(tmp_path),
+                               "--set", "Sampler.steps=1000")
     assert code == 130, err[-2000:]
     assert "cancel" in err and "Traceback" not in err
     assert not list(tmp_path.glob("*.png"))
