@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from pipelines.model_cache import ModelCache, default_cache, model_key
+from pipelines.cache_keys import model_key
+from pipelines.model_cache import ModelCache, default_cache
 from pipelines.placement import estimate_bytes, storage_device
 from pipelines.precision import checkpoint_dtypes, choose_dtypes, dtype_names
 
@@ -71,11 +72,11 @@ def load_vae_cached(
 ) -> Any:
     """``pipelines.loading.load_vae`` through the cache (dtype as a checkpoint's VAE gets:
     SDXL-scaled VAEs stay float32 under "auto" on CUDA)."""
-    from pipelines.loading import load_vae
+    from pipelines.loading import load_vae, vae_is_sdxl
 
     path, cache = Path(path), cache or default_cache()
-    xl = scaling == "sdxl" or (scaling == "auto" and "xl" in path.name.lower())
-    dtype = choose_dtypes(device, "sdxl" if xl else "sd1", precision, vae_precision)["vae"]
+    family = "sdxl" if vae_is_sdxl(path, scaling) else "sd1"
+    dtype = choose_dtypes(device, family, precision, vae_precision)["vae"]
     estimate = partial(estimate_bytes, path, dict.fromkeys(("unet", "text_encoder", "vae"), dtype))
     where, key = _where("vae", path, device, vram_mode, estimate, cache, scaling,
                         str(dtype).removeprefix("torch."))

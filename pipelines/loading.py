@@ -214,6 +214,12 @@ def load_checkpoint(
     return model, clip, wrapped_vae
 
 
+def vae_is_sdxl(path: str | Path, scaling: str = "auto") -> bool:
+    """Whether a standalone VAE is SDXL's: ``scaling`` "sdxl", or "auto" and the file name
+    contains "xl" (VAE files do not record which family they are for)."""
+    return scaling == "sdxl" or (scaling == "auto" and "xl" in Path(path).stem.lower())
+
+
 def load_vae(
     path: str | Path, device: str | torch.device = "cpu", scaling: str = "auto",
     dtype: torch.dtype | None = None,
@@ -248,8 +254,8 @@ def load_vae(
             raise ModelLoadError(path, "Not a VAE (no encoder/decoder weights).",
                                  hint="Pick a file from the vae folder.")
         state = _diffusers_vae_to_original(state)
-    xl = scaling == "sdxl" or (scaling == "auto" and "xl" in path.stem.lower())
-    template = _read_json(CONFIGS / ("sdxl" if xl else "sd1") / "vae" / "config.json")
+    template = _read_json(CONFIGS / ("sdxl" if vae_is_sdxl(path, scaling) else "sd1") / "vae"
+                          / "config.json")
     vae = single_file.build_vae(state, template, path)
     return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
 
