@@ -30,7 +30,7 @@ def model_fingerprint(field: str, kind: str) -> Callable[[dict[str, Any]], Any]:
     modification time and size, so replacing a model file on disk makes the loader run again."""
 
     def fingerprint(values: dict[str, Any]) -> Any:
-        from pipelines.model_cache import file_fingerprint
+        from pipelines.cache_keys import file_fingerprint
 
         try:
             path = resolve_model(values[field], kind)

@@ -38,8 +38,7 @@ from typing import Any
 
 import torch
 
-from pipelines.cache_budget import GIB, default_ram_budget, default_vram_budget  # noqa: F401
-from pipelines.cache_keys import file_fingerprint, model_key  # noqa: F401  (re-exported)
+from pipelines.cache_budget import default_ram_budget, default_vram_budget
 from pipelines.placement import device_of, networks_of, tensor_bytes
 
 log = logging.getLogger(__name__)

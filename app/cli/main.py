@@ -95,7 +95,8 @@ def memory_options(args: argparse.Namespace) -> dict[str, str]:
     if args.ram_budget is not None or args.vram_budget is not None:
         import os
 
-        from pipelines.model_cache import GIB, default_cache
+        from pipelines.cache_budget import GIB
+        from pipelines.model_cache import default_cache
 
         # also for processes started from here (batch --cluster workers)
         for name, value in (("STUDIO_RAM_BUDGET_GB", args.ram_budget),

@@ -78,7 +78,8 @@ def test_budget_flags_set_this_process_and_the_environment_workers_inherit(monke
     import argparse
 
     from app.cli.main import add_memory_options, memory_options
-    from pipelines.model_cache import GIB, default_cache
+    from pipelines.cache_budget import GIB
+    from pipelines.model_cache import default_cache
 
     for name in ("STUDIO_RAM_BUDGET_GB", "STUDIO_VRAM_BUDGET_GB"):
         monkeypatch.delenv(name, raising=False)

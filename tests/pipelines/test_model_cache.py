@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from pipelines import loading
+from pipelines.cache_budget import GIB, default_ram_budget
+from pipelines.cache_keys import file_fingerprint, model_key
 from pipelines.cached_loading import _where, load_checkpoint_cached
-from pipelines.model_cache import GIB, ModelCache, default_ram_budget, file_fingerprint, model_key
+from pipelines.model_cache import ModelCache
 from pipelines.placement import device_of, networks_of, on_device, tensor_bytes
 from pipelines.precision import checkpoint_dtypes, dtype_names
 from pipelines.tiny import build_tiny_sd

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 from safetensors.torch import save_file
 
+from pipelines.cache_budget import GIB
 from pipelines.loading import load_checkpoint
 from pipelines.lora import apply_lora
-from pipelines.model_cache import GIB, ModelCache
+from pipelines.model_cache import ModelCache
 from pipelines.placement import device_of, estimate_bytes, on_device, tensor_bytes
 from tests.pipelines.test_lora import make_lora
 from tests.pipelines.test_model_cache import MetaStored
