@@ -88,10 +88,8 @@ def encode_for_inpainting(vae: Vae, image: torch.Tensor, mask: torch.Tensor, gro
     binary = (mask >= 0.5).float().expand(batch, -1, -1, -1)  # diffusers binarizes at 0.5
     keep = (1.0 - binary).permute(0, 2, 3, 1)
     masked = image * keep + 0.5 * (1.0 - keep)  # 0.5 here is 0 in the VAE's -1..1 input
-    # the VAE hands back channels-last strided latents (its input is [B, H, W, 3] permuted);
-    # the UNet's convolutions round differently on those, so store plain NCHW tensors
-    original = encode(vae, image.contiguous()).samples.contiguous()
-    masked_latents = encode(vae, masked.contiguous()).samples.contiguous()
+    original = encode(vae, image).samples
+    masked_latents = encode(vae, masked).samples
     return Latent(samples=original, noise_mask=grow_mask(binary, grow)[:, 0].contiguous(),
                   masked_image_latents=masked_latents)
 

@@ -187,4 +187,6 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
     z = _with_fallbacks(vae, run, tiling, what, tile).float()
     if vae.shift_factor is not None:
         z = z - vae.shift_factor
-    return Latent(samples=(z * vae.scaling_factor).cpu())
+    # contiguous: the posterior's mean is a channel slice of the encoder output, and the UNet's
+    # convolutions round differently on strided latents
+    return Latent(samples=(z * vae.scaling_factor).contiguous().cpu())
