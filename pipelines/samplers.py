@@ -222,7 +222,9 @@ def with_sampling(
 
 def rescale_guidance(guided: torch.Tensor, cond: torch.Tensor, phi: float) -> torch.Tensor:
     """Pull the guided prediction's per-image std back to the conditional one's, mixed by phi
-    (Lin et al. 2023, section 3.4; diffusers' ``rescale_noise_cfg``). Fixes over-exposure.
+    (Lin et al. 2023, section 3.4). Fixes over-exposure. The same arithmetic as diffusers'
+    ``rescale_noise_cfg``, which lives in the SD pipeline module: importing it loads the whole
+    pipeline stack (and its torchvision warnings) into every sampling run.
 
     Args:
         guided: ``uncond + cfg * (cond - uncond)`` [B, ...].
