@@ -62,7 +62,10 @@ class Int(Value):
         if isinstance(raw, int):
             return raw
         if isinstance(raw, str):
-            return int(raw.strip())
+            try:
+                return int(raw.strip())
+            except ValueError:
+                raise ValueError(f"expected an integer, got {raw!r}") from None
         raise ValueError(f"expected an integer, got {raw!r}")
 
     def check(self, value: Any) -> str | None:
@@ -86,7 +89,10 @@ class Float(Value):
         if isinstance(raw, int | float):
             value = float(raw)
         elif isinstance(raw, str):
-            value = float(raw.strip())
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise ValueError(f"expected a number, got {raw!r}") from None
         else:
             raise ValueError(f"expected a number, got {raw!r}")
         if not math.isfinite(value):
