@@ -25,7 +25,7 @@ PROMPTS = ["a red circle", "a blue square on green", "a small yellow triangle", 
 
 
 def build_graph(registry, checkpoint: Path, steps: int, size: int):
-    from app.engine.recipes import txt2img
+    from app.interop.recipes import txt2img
 
     return txt2img(registry, checkpoint=str(checkpoint), prompt="x", width=size, height=size,
                    sampler={"steps": steps, "cfg": 7.5, "sampler": "euler"},
@@ -44,9 +44,9 @@ def main() -> None:
     import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 
-    from app.engine.context import RunOptions
     from app.engine.executor import Executor
     from app.engine.registry import default_registry
+    from node_api.context import RunOptions
     from pipelines.tiny import build_tiny_sd
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))

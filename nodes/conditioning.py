@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.declaration import Link, Output, String, node
-from app.engine.types import CLIP, CONDITIONING
+from node_api.declaration import Link, Output, String, node
+from node_api.ports import CLIP, CONDITIONING
 
 
 def _embedding_files(values: dict[str, Any]) -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.engine.declaration import Choice, Float, Int, Link, Output, String, node
-from app.engine.types import IMAGE, MASK
+from node_api.declaration import Choice, Float, Int, Link, Output, String, node
+from node_api.ports import IMAGE, MASK
 from pipelines.catalog import UPSCALE_METHODS
 
 

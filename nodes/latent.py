@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Choice, Float, Int, Link, Output, node
-from app.engine.types import LATENT, MASK
+from node_api.declaration import Choice, Float, Int, Link, Output, node
+from node_api.ports import LATENT, MASK
 from pipelines.catalog import LATENT_UPSCALE_METHODS
 
 _SIZE = {"min": 8, "max": 8192, "step": 8}

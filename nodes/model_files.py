@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Choice, Float, Link, Output, String, node
-from app.engine.types import CLIP, MODEL, VAE
+from node_api.declaration import Choice, Float, Link, Output, String, node
+from node_api.ports import CLIP, MODEL, VAE
 from nodes._models import load_settings, model_fingerprint, resolve_model
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Choice, Float, Link, Output, node
-from app.engine.types import MODEL
+from node_api.declaration import Choice, Float, Link, Output, node
+from node_api.ports import MODEL
 from pipelines.catalog import PREDICTION_NAMES
 
 

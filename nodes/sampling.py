@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Choice, Float, Int, Link, Output, node
-from app.engine.types import CONDITIONING, LATENT, MODEL, NOISE, VAE
+from node_api.declaration import Choice, Float, Int, Link, Output, node
+from node_api.ports import CONDITIONING, LATENT, MODEL, NOISE, VAE
 from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES, SCHEDULES_FOR
 
 MAX_SEED = 2**63 - 1

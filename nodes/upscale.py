@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Int, Link, Output, String, node
-from app.engine.types import IMAGE, UPSCALE_MODEL
+from node_api.declaration import Int, Link, Output, String, node
+from node_api.ports import IMAGE, UPSCALE_MODEL
 from nodes._models import model_fingerprint, on_device, resolve_model
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Choice, Int, Link, Output, node
-from app.engine.types import IMAGE, LATENT, MASK, VAE
+from node_api.declaration import Choice, Int, Link, Output, node
+from node_api.ports import IMAGE, LATENT, MASK, VAE
 from pipelines.catalog import VAE_TILING
 
 

@@ -70,7 +70,7 @@ class BatchProgress:
                                     file=sys.stderr)
 
     def __call__(self, event: Any) -> None:
-        from app.engine.events import StepProgress
+        from node_api.events import StepProgress
 
         if self.quiet or not isinstance(event, StepProgress):
             return
@@ -95,9 +95,7 @@ class BatchProgress:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    from app.cli.commands import _error, load_graph
-    from app.cli.main import memory_options
-    from app.engine.batch import (
+    from app.batch.runner import (
         BatchError,
         BatchRunner,
         expand_jobs,
@@ -105,9 +103,11 @@ def batch_command(args: argparse.Namespace) -> int:
         parse_sweep,
         read_job_file,
     )
-    from app.engine.context import RunOptions
+    from app.cli.commands import _error, load_graph
+    from app.cli.main import memory_options
     from app.engine.devices import resolve_device
     from app.engine.registry import default_registry
+    from node_api.context import RunOptions
 
     if args.cluster:
         try:
@@ -128,7 +128,7 @@ def batch_command(args: argparse.Namespace) -> int:
         rows = read_job_file(args.jobs) if args.jobs else None
         jobs = make_jobs(graph, registry, expand_jobs(sweeps, rows, args.zip))
         if args.cluster:
-            from app.engine.batch_ray import RayBatchRunner, connect
+            from app.batch.ray_runner import RayBatchRunner, connect
 
             # each worker resolves `auto` to its own device
             options = RunOptions(device=args.device, previews=args.previews,
@@ -150,15 +150,15 @@ def batch_command(args: argparse.Namespace) -> int:
         return _run_batch(args, runner, len(jobs), skipped)
     finally:
         if connected:
-            from app.engine.batch_ray import disconnect
+            from app.batch.ray_runner import disconnect
 
             disconnect()
 
 
 def _run_batch(args: argparse.Namespace, runner: Any, total: int, skipped: list[int]) -> int:
     """Run the pending jobs with progress bars and Ctrl+C handling; returns the exit code."""
+    from app.batch.runner import BatchError
     from app.cli.commands import _error, cancel_on_interrupt
-    from app.engine.batch import BatchError
 
     if skipped:
         print(f"resuming: {len(skipped)} of {total} job(s) already done in {args.out}",

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.main import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
-from app.engine.context import CancelToken
 from app.engine.devices import resolve_device
 from app.engine.graph import Graph
 from app.engine.registry import Registry, default_registry
+from node_api.context import CancelToken
 
 
 def _error(message: str) -> None:
@@ -58,10 +58,10 @@ def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | 
 
 def run_command(args: argparse.Namespace) -> int:
     from app.cli.progress import ProgressPrinter, summary
-    from app.engine.context import RunOptions
     from app.engine.executor import Executor
     from app.engine.validation import ValidationError
     from app.engine.workflow import to_document
+    from node_api.context import RunOptions
 
     registry = default_registry()
     graph = load_graph(args.workflow, args.overrides, registry)

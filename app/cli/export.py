@@ -23,9 +23,9 @@ def add_export_parser(sub: Any) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     from app.cli.commands import _error, load_graph
-    from app.engine.comfy_export import ExportError, to_comfy_api
     from app.engine.registry import default_registry
     from app.engine.workflow import atomic_write
+    from app.interop.comfy_export import ExportError, to_comfy_api
 
     registry = default_registry()
     graph = load_graph(args.workflow, args.overrides, registry)

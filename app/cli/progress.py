@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from app.engine.events import (
+from node_api.events import (
     Event,
     NodeCached,
     NodeFailed,

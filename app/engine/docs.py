@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.declaration import Choice, Float, Int, Link, NodeSpec, Value
 from app.engine.registry import Registry
 from app.engine.workflow import FORMAT, VERSION
+from node_api.declaration import Choice, Float, Int, Link, NodeSpec, Value
 
 
 def _value_summary(value: Value) -> str:

@@ -18,9 +18,12 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from app.engine.context import Cancelled, CancelToken, NodeContext, RunOptions
-from app.engine.declaration import NodeSpec
-from app.engine.events import (
+from app.engine.graph import Graph
+from app.engine.registry import Registry
+from app.engine.validation import ValidationError, validate
+from node_api.context import Cancelled, CancelToken, NodeContext, RunOptions
+from node_api.declaration import NodeSpec
+from node_api.events import (
     Event,
     Listener,
     NodeCached,
@@ -31,10 +34,7 @@ from app.engine.events import (
     RunFinished,
     RunStarted,
 )
-from app.engine.graph import Graph
-from app.engine.registry import Registry
-from app.engine.types import NETWORK_TYPES
-from app.engine.validation import ValidationError, validate
+from node_api.ports import NETWORK_TYPES
 
 log = logging.getLogger(__name__)
 _run_ids = itertools.count(1)

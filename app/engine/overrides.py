@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.engine.declaration import Value
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from node_api.declaration import Value
 
 
 class OverrideError(ValueError):

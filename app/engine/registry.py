@@ -1,14 +1,14 @@
-"""The registry of node types, filled by importing every module of the ``nodes`` package."""
+"""The registry of node types: it imports every module of the ``nodes`` package and collects
+the specs that ``@node`` attached to their functions."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from types import ModuleType
 
-if TYPE_CHECKING:
-    from app.engine.declaration import NodeSpec
+from node_api.declaration import NodeSpec
 
 
 class Registry:
@@ -26,15 +26,22 @@ class Registry:
         self._specs[spec.type_id] = spec
 
     def discover(self, package: str = "nodes") -> Registry:
-        """Import every module of ``package`` so their declarations register."""
+        """Import every public module of ``package`` and add the node specs defined in it."""
         if self._discovered:
             return self
         pkg = importlib.import_module(package)
         for info in pkgutil.iter_modules(pkg.__path__, prefix=f"{package}."):
             if not info.name.rsplit(".", 1)[-1].startswith("_"):
-                importlib.import_module(info.name)
+                self.collect(importlib.import_module(info.name))
         self._discovered = True
         return self
+
+    def collect(self, module: ModuleType) -> None:
+        """Add every node declared in ``module`` (functions carrying a ``spec``)."""
+        for value in vars(module).values():
+            spec = getattr(value, "spec", None)
+            if isinstance(spec, NodeSpec) and spec.func is value:
+                self.add(spec)
 
     def get(self, type_id: str) -> NodeSpec | None:
         return self._specs.get(type_id)

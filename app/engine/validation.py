@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.engine.declaration import Link
 from app.engine.graph import Graph, GraphError
 from app.engine.registry import Registry
-from app.engine.types import compatible
+from node_api.declaration import Link
+from node_api.ports import compatible
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def load_workflow(
     if data.startswith(b"\x89PNG"):
         chunks = _png_chunks(path)
         if not _is_ours(chunks.get(PNG_CHUNK)):  # ComfyUI or AUTOMATIC1111
-            from app.engine.comfy import graph_from_png_chunks
+            from app.interop.comfy import graph_from_png_chunks
 
             return graph_from_png_chunks(chunks, path, registry, strict)
         text = chunks[PNG_CHUNK]
@@ -204,7 +204,7 @@ def load_workflow(
         raise WorkflowError(
             path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
-    from app.engine.comfy import detect, load_comfy
+    from app.interop.comfy import detect, load_comfy
 
     if detect(raw) is not None:  # a ComfyUI workflow (API or UI format)
         return load_comfy(raw, path, registry, strict)

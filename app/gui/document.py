@@ -12,11 +12,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.engine.declaration import Link
 from app.engine.graph import Edge, Graph, GraphError
 from app.engine.registry import Registry
-from app.engine.types import compatible
 from app.gui.history import History
+from node_api.declaration import Link
+from node_api.ports import compatible
 
 FRAGMENT_FORMAT = "diffusion-studio/fragment"
 

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.context import RunOptions
 from app.engine.registry import Registry, default_registry
 from app.engine.workflow import to_document
 from app.gui.actions import install_actions
@@ -30,6 +29,7 @@ from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
 from app.gui.status import StudioStatus
 from app.gui.worker import RunController
+from node_api.context import RunOptions
 
 APP_NAME = "Diffusion Studio"
 

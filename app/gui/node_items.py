@@ -16,9 +16,9 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsSimpleTextItem
 
-from app.engine.declaration import NodeSpec
 from app.engine.registry import Registry
 from app.gui.theme import STATE_COLOURS, category_colour, type_colour
+from node_api.declaration import NodeSpec
 
 IDENTIFIER = "studio"
 WIDGET_MARGIN = 6.0  # between the embedded value editors and the node's edge

@@ -14,8 +14,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFormLayout, QGraphicsItem, QLabel, QPlainTextEdit, QWidget
 
-from app.engine.declaration import NodeSpec
 from app.gui.widgets import ValueEditor, editor_for
+from node_api.declaration import NodeSpec
 
 BOX_WIDTH = 196  # keeps nodes compact; long values scroll inside their field
 PROMPT_HEIGHT = 50  # about three lines of a prompt

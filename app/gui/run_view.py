@@ -7,7 +7,11 @@ from typing import Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QProgressBar
 
-from app.engine.events import (
+from app.engine.validation import Problem
+from app.gui.canvas import Canvas
+from app.gui.gallery import GalleryPanel
+from app.gui.panels import MessagesPanel, PreviewPanel, rgb_to_pixmap
+from node_api.events import (
     NodeCached,
     NodeFailed,
     NodeFinished,
@@ -18,10 +22,6 @@ from app.engine.events import (
     RunStarted,
     StepProgress,
 )
-from app.engine.validation import Problem
-from app.gui.canvas import Canvas
-from app.gui.gallery import GalleryPanel
-from app.gui.panels import MessagesPanel, PreviewPanel, rgb_to_pixmap
 
 
 class RunPresenter(QObject):

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.declaration import Boolean, Choice, Float, Int, String, Value
+from node_api.declaration import Boolean, Choice, Float, Int, String, Value
 
 _INT32 = 2**31 - 1
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)"

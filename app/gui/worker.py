@@ -6,12 +6,12 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from app.engine.context import CancelToken, RunOptions
-from app.engine.events import Event, RunFinished
 from app.engine.executor import Executor
 from app.engine.graph import Graph
 from app.engine.registry import Registry
 from app.engine.validation import Problem, ValidationError, validate
+from node_api.context import CancelToken, RunOptions
+from node_api.events import Event, RunFinished
 
 
 class _Bridge(QObject):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.cli.test_cli import DEFAULT, cli
-from tests.engine import comfy_docs
+from tests.interop import comfy_docs
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,11 @@ import gc
 
 import pytest
 
-from app.engine.context import CancelToken
-from app.engine.events import (
+from app.engine.executor import Executor
+from app.engine.graph import Graph
+from app.engine.validation import ValidationError
+from node_api.context import CancelToken
+from node_api.events import (
     NodeCached,
     NodeFailed,
     NodeFinished,
@@ -15,9 +18,6 @@ from app.engine.events import (
     RunStarted,
     StepProgress,
 )
-from app.engine.executor import Executor
-from app.engine.graph import Graph
-from app.engine.validation import ValidationError
 from tests.engine.toy_nodes import make_registry
 
 
@@ -78,7 +78,7 @@ def test_second_run_reuses_cache_and_a_changed_value_reruns_only_downstream(toy)
 
 
 def test_a_different_device_or_precision_reruns_everything(toy):
-    from app.engine.context import RunOptions
+    from node_api.context import RunOptions
 
     registry, calls, sink, graph = toy
     executor = Executor(registry)

@@ -118,7 +118,7 @@ def test_older_versions_are_upgraded_through_ordered_migrations(tmp_path, monkey
 
 
 def test_node_values_are_migrated_by_the_node_types_own_migrations(tmp_path):
-    from app.engine.declaration import Int, Output, node
+    from node_api.declaration import Int, Output, node
 
     registry, _, _ = make_registry()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from app.engine.declaration import Choice, Float, Int, Link, Output, String, node
 from app.engine.registry import Registry
+from node_api.declaration import Choice, Float, Int, Link, Output, String, node
 
 NUM = "LATENT"  # any link type will do; the engine only compares names
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSettings
 
 from app.engine.registry import default_registry
 from app.gui.main_window import MainWindow
-from tests.engine import comfy_docs
+from tests.interop import comfy_docs
 
 
 def test_unmappable_comfy_nodes_open_as_placeholders(qtbot, tmp_path):

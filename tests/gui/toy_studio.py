@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from app.engine.declaration import Boolean, Choice, Float, Int, Link, Output, String, node
 from app.engine.registry import Registry
+from node_api.declaration import Boolean, Choice, Float, Int, Link, Output, String, node
 
 NUM = "LATENT"
 LAST_OPTIONS: dict[str, str] = {}  # the run settings the last Render saw

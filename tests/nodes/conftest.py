@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import recipes
 from app.engine.graph import Graph
 from app.engine.registry import default_registry
+from app.interop import recipes
 
 
 @pytest.fixture(scope="session")

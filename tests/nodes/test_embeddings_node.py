@@ -7,9 +7,9 @@ import os
 import torch
 from safetensors.torch import save_file
 
-from app.engine.context import RunOptions
 from app.engine.executor import Executor
 from app.engine.graph import Graph
+from node_api.context import RunOptions
 
 
 def _graph(registry, checkpoint, text: str) -> Graph:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from app.engine.context import RunOptions
 from app.engine.executor import Executor
 from app.engine.graph import Graph
+from node_api.context import RunOptions
 
 
 def test_load_upscale_save_and_preview(registry, tmp_path):
@@ -59,7 +59,7 @@ def test_bad_image_file_fails_with_its_name(registry, tmp_path):
 def test_upscale_with_model_nodes_report_tile_progress(registry, tmp_path):
     from safetensors.torch import save_file
 
-    from app.engine.events import StepProgress
+    from node_api.events import StepProgress
     from pipelines.upscalers import SRVGGNetCompact
 
     save_file(SRVGGNetCompact(nf=4, num_conv=1, scale=4).state_dict(), tmp_path / "x4.safetensors")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.engine.context import RunOptions
 from app.engine.executor import Executor
 from app.engine.graph import Graph
+from node_api.context import RunOptions
 from tests.nodes.conftest import txt2img_graph
 
 SIZE = 32

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from app.engine.context import RunOptions
-from app.engine.events import StepProgress
 from app.engine.executor import Executor
 from app.engine.graph import Graph
+from node_api.context import RunOptions
+from node_api.events import StepProgress
 
 
 def _latent_graph(registry, checkpoint, timestep: int) -> Graph:
@@ -84,7 +84,7 @@ def test_full_vae_previews_every_n_steps(registry, txt2img, tmp_path):
 
 def test_inpainting_with_a_noise_mask_keeps_the_unmasked_area(registry, txt2img, tmp_path):
     """Repaint the right half of a generated image; the left half's latent stays as it was."""
-    from app.engine.context import RunOptions
+    from node_api.context import RunOptions
 
     g = txt2img
     g.add("vae.encode", registry=registry, node_id="20")

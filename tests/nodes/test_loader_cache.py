@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.engine.context import RunOptions
 from app.engine.executor import Executor
+from node_api.context import RunOptions
 from pipelines import loading
 from pipelines.model_cache import default_cache
 from tests.nodes.conftest import txt2img_graph

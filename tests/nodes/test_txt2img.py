@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.engine.context import CancelToken, RunOptions
-from app.engine.events import StepProgress
 from app.engine.executor import Executor
 from app.engine.workflow import load_workflow, to_document
+from node_api.context import CancelToken, RunOptions
+from node_api.events import StepProgress
 
 
 def _run(executor, graph, tmp_path, **kw):

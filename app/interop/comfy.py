@@ -13,16 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.engine.comfy_names import (
+from app.engine.graph import Edge, Graph, NodeInstance
+from app.engine.registry import Registry
+from app.engine.workflow import WorkflowError
+from app.interop.comfy_names import (
     CLASSES,
     NOT_YET,
     UI_ONLY,
 )
-from app.engine.comfy_ui import ui_to_prompt
-from app.engine.comfy_values import comfy_values
-from app.engine.graph import Edge, Graph, NodeInstance
-from app.engine.registry import Registry
-from app.engine.workflow import WorkflowError
+from app.interop.comfy_ui import ui_to_prompt
+from app.interop.comfy_values import comfy_values
 
 # ComfyUI's own default titles; a node titled so gets our title instead.
 _DEFAULT_TITLES = {
@@ -75,7 +75,7 @@ def graph_from_png_chunks(
     if detect(workflow) == "ui":
         return load_comfy(workflow, source, registry, strict)
     if chunks.get("parameters", "").strip():
-        from app.engine.a1111 import graph_from_parameters
+        from app.interop.a1111 import graph_from_parameters
 
         return graph_from_parameters(chunks["parameters"], registry)
     raise WorkflowError(source, "this PNG carries no workflow (not saved by this app, "

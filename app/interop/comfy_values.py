@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.comfy_names import (
+from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
     NEAREST_SAMPLERS,

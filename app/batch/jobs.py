@@ -14,9 +14,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from app.engine.declaration import Value
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from node_api.declaration import Value
 
 MAX_JOBS = 1_000_000
 _RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*(?::\s*(-?[\d.]+)\s*)?$")

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.types import BOOLEAN, CHOICE, FLOAT, INT, STRING
+from node_api.ports import BOOLEAN, CHOICE, FLOAT, INT, STRING
 
 
 @dataclass(frozen=True)

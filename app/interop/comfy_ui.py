@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.engine.comfy_names import CLASSES, UI_ONLY
 from app.engine.workflow import WorkflowError
+from app.interop.comfy_names import CLASSES, UI_ONLY
 
 MUTED, BYPASSED = 2, 4
 

@@ -7,14 +7,14 @@ import json
 import pytest
 from PIL import Image, PngImagePlugin
 
-from app.engine.a1111 import graph_from_parameters, parse_parameters
-from app.engine.comfy import detect, load_comfy
-from app.engine.comfy_export import ExportError, to_comfy_api
 from app.engine.graph import Edge, Graph
 from app.engine.registry import default_registry
 from app.engine.validation import validate
 from app.engine.workflow import WorkflowError, load_workflow
-from tests.engine import comfy_docs
+from app.interop.a1111 import graph_from_parameters, parse_parameters
+from app.interop.comfy import detect, load_comfy
+from app.interop.comfy_export import ExportError, to_comfy_api
+from tests.interop import comfy_docs
 from tests.nodes.conftest import txt2img_graph
 
 

@@ -1,21 +1,21 @@
 """The node declaration API: one short typed declaration per node type.
 
 A declaration is the single source for validation, GUI widgets, CLI overrides, the
-workflow JSON schema and the generated docs. Nodes are plain functions registered with
-the :func:`node` decorator; inputs and outputs have stable names.
+workflow JSON schema and the generated docs. Nodes are plain functions marked with the
+:func:`node` decorator, which only attaches a :class:`NodeSpec` (``func.spec``); the engine's
+registry collects the specs when it discovers the ``nodes`` package. Inputs and outputs have
+stable names, and a function's parameters must match its declared inputs (checked here).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from app.engine.types import VALUE_TYPES
-from app.engine.values import Boolean, Choice, Float, Int, String, Value
-
-if TYPE_CHECKING:
-    from app.engine.registry import Registry
+from node_api.ports import VALUE_TYPES
+from node_api.values import Boolean, Choice, Float, Int, String, Value
 
 __all__ = [
     "Boolean", "Choice", "DeclarationError", "Float", "Input", "Int", "Link", "NodeSpec",
@@ -25,6 +25,12 @@ __all__ = [
 
 class DeclarationError(Exception):
     """A node declaration is malformed (a programming error in nodes/)."""
+
+
+class SpecSink(Protocol):
+    """Anything that collects node specs (the engine's ``Registry``)."""
+
+    def add(self, spec: NodeSpec) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,7 @@ def node(
     migrations: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     fingerprint: Callable[[dict[str, Any]], Any] | None = None,
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
-    registry: Registry | None = None,
+    registry: SpecSink | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a node type; the decorated function is its implementation.
 
@@ -127,12 +133,11 @@ def node(
         migrations: ``{from_version: fn(values) -> values}`` upgrading saved values.
         fingerprint: extra cache-key material from outside the graph (file mtimes).
         check: a rule across several values, returning ``[(field, problem)]``.
-        registry: where to register (default: the process-wide registry).
+        registry: also add the spec to this registry at once (tests build private ones);
+            by default the spec is only attached and discovery collects it.
     """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        from app.engine.registry import REGISTRY
-
         spec = NodeSpec(
             type_id=type_id,
             title=title,
@@ -149,8 +154,9 @@ def node(
             check=check,
         )
         _check_spec(spec)
-        (registry if registry is not None else REGISTRY).add(spec)
         func.spec = spec  # type: ignore[attr-defined]
+        if registry is not None:
+            registry.add(spec)
         return func
 
     return register
@@ -167,3 +173,30 @@ def _check_spec(spec: NodeSpec) -> None:
             raise DeclarationError(
                 f"{spec.type_id}.{value.name}: default {value.default!r} is invalid"
             )
+    _check_signature(spec)
+
+
+def _check_signature(spec: NodeSpec) -> None:
+    """The function takes ``ctx`` and exactly the declared inputs (chaiNNer's schema check)."""
+    params = list(inspect.signature(spec.func).parameters.values())
+    if not params or params[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ):
+        raise DeclarationError(f"{spec.type_id}: the function must take the run context first")
+    rest = params[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in rest):
+        return
+    declared = {i.name for i in spec.inputs}
+    taken = {p.name for p in rest if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    if missing := sorted(declared - taken):
+        raise DeclarationError(
+            f"{spec.type_id}: declared inputs {missing} are not parameters of {spec.func.__name__}"
+        )
+    if extra := sorted(
+        p.name for p in rest
+        if p.name not in declared and p.default is inspect.Parameter.empty
+        and p.kind is not inspect.Parameter.VAR_POSITIONAL
+    ):
+        raise DeclarationError(
+            f"{spec.type_id}: parameters {extra} of {spec.func.__name__} are not declared inputs"
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.batch import (
+from app.batch.runner import (
     BatchError,
     BatchRunner,
     Manifest,
@@ -19,12 +19,12 @@ from app.engine.batch import (
     parse_sweep,
     read_job_file,
 )
-from app.engine.context import CancelToken
-from app.engine.declaration import Int, Link, Output, String, node
-from app.engine.events import StepProgress
 from app.engine.graph import Graph
 from app.engine.registry import Registry
 from app.engine.workflow import atomic_write
+from node_api.context import CancelToken
+from node_api.declaration import Int, Link, Output, String, node
+from node_api.events import StepProgress
 
 # -- expansion -----------------------------------------------------------------------
 

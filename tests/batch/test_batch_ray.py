@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.engine.batch import BatchRunner, Job, Manifest, combine, make_jobs
-from app.engine.batch_ray import BatchWorker, RayBatchRunner, connect, disconnect
-from app.engine.context import CancelToken, RunOptions
+from app.batch.ray_runner import BatchWorker, RayBatchRunner, connect, disconnect
+from app.batch.runner import BatchRunner, Job, Manifest, combine, make_jobs
 from app.engine.registry import default_registry
 from app.engine.workflow import save_workflow, to_document
+from node_api.context import CancelToken, RunOptions
 from tests.nodes.conftest import txt2img_graph
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.engine.comfy_names import (
+from app.engine.graph import Graph, NodeInstance
+from app.engine.registry import Registry
+from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
     PREDICTIONS,
     SAMPLERS,
     to_comfy,
 )
-from app.engine.graph import Graph, NodeInstance
-from app.engine.registry import Registry
 
 _CLASS = {
     "loaders.checkpoint": "CheckpointLoaderSimple", "conditioning.text_encode": "CLIPTextEncode",
@@ -156,7 +156,7 @@ def _sampling_problem(values: dict[str, Any]) -> str | None:
 
 def _slot(graph: Graph, node_id: str, output: str) -> int:
     """ComfyUI numbers outputs in declaration order, as our node types list them."""
-    from app.engine.comfy_names import CLASSES
+    from app.interop.comfy_names import CLASSES
 
     source_type = graph.nodes[node_id].type
     outputs = next((c.outputs for c in CLASSES.values() if c.type_id == source_type), ())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.engine.events import Event, OutputWritten, StepProgress
+from node_api.events import Event, OutputWritten, StepProgress
 
 
 class Cancelled(Exception):

@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from app.engine.graph import Graph
-from app.engine.recipes import txt2img
 from app.engine.registry import Registry
+from app.interop.recipes import txt2img
 
 # "Key: value" pairs; a value may be a quoted string holding commas (as A1111 writes it).
 _PARAM = re.compile(r'\s*([\w][\w \-/+.()]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')

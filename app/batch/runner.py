@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app.engine.batch_jobs import (
+from app.batch.jobs import (
     BatchError,
     as_override,
     check_keys,
@@ -27,12 +27,12 @@ from app.engine.batch_jobs import (
     parse_sweep,
     read_job_file,
 )
-from app.engine.batch_manifest import Manifest
-from app.engine.context import CancelToken, RunOptions
-from app.engine.events import Listener
+from app.batch.manifest import Manifest
 from app.engine.executor import Executor
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from node_api.context import CancelToken, RunOptions
+from node_api.events import Listener
 
 __all__ = [
     "BatchError", "BatchResult", "BatchRunner", "Job", "Manifest", "combine", "expand_jobs",

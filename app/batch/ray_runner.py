@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from app.engine.batch import BatchError, BatchResult, BatchRunner, Job, new_record, run_job
-from app.engine.context import CancelToken, RunOptions
+from app.batch.runner import BatchError, BatchResult, BatchRunner, Job, new_record, run_job
 from app.engine.devices import resolve_device
-from app.engine.events import Listener, RunFinished
+from node_api.context import CancelToken, RunOptions
+from node_api.events import Listener, RunFinished
 
 POLL_S = 0.2  # how often the driver looks at the cancel flag while jobs run
 CANCEL_WAIT_S = 60.0  # how long cancelled jobs get to stop at their next step

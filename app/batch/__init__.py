@@ -1,0 +1,3 @@
+"""Batches: jobs from sweeps and files, the manifest that makes runs resumable, the local runner
+and the Ray runner.
+"""
