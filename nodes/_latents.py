@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from node_api.errors import NodeInputError
 from pipelines.types import Latent
 
 
@@ -48,7 +49,7 @@ def _upscale(latent: Latent, method: str, factor: float, width: int, height: int
     if factor > 0:
         return upscale_latent(latent, method, factor=factor)
     if width == 0 and height == 0:
-        raise ValueError("set a factor above 0, or a width and/or height")
+        raise NodeInputError("factor", "set a factor above 0, or a width and/or height")
     # width/height are in pixels; upscale_latent takes latent cells
     h, w = latent.samples.shape[-2:]
     scale = getattr(latent, "pixel_width", 0) / w if getattr(latent, "pixel_width", 0) else 8

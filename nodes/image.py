@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from node_api.declaration import Choice, Float, Int, Link, Output, String, node
+from node_api.errors import NodeInputError
 from node_api.ports import IMAGE, MASK
 from pipelines.catalog import UPSCALE_METHODS
 
@@ -89,5 +90,5 @@ def upscale_image(ctx, image, method: str, factor: float, width: int, height: in
     if factor > 0:
         return resize(image, method, factor=factor)
     if width == 0 and height == 0:
-        raise ValueError("set a factor above 0, or a width and/or height")
+        raise NodeInputError("factor", "set a factor above 0, or a width and/or height")
     return resize(image, method, width=width or None, height=height or None)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class PipelineError(Exception):
+class StudioError(Exception):
+    """The root of every error a user can cause: a bad file, value, argument or model.
+
+    Front ends print its message as one line (no traceback); the message names the file,
+    node and field involved and, where it can, says what to do. Programming errors are never
+    ``StudioError``.
+    """
+
+
+class PipelineError(StudioError):
     """Base class for every error raised on purpose by ``pipelines``."""
 
 

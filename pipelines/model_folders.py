@@ -16,6 +16,8 @@ import os
 import tomllib
 from pathlib import Path
 
+from pipelines.errors import StudioError
+
 KINDS: tuple[str, ...] = (
     "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx",
 )
@@ -33,7 +35,7 @@ _A1111 = {
 }
 
 
-class ModelFolderConfigError(ValueError):
+class ModelFolderConfigError(StudioError, ValueError):
     """The model folder config file is malformed."""
 
 

@@ -17,12 +17,13 @@ from typing import Any
 from app.engine.graph import Graph
 from app.engine.registry import Registry
 from node_api.declaration import Value
+from pipelines.errors import StudioError
 
 MAX_JOBS = 1_000_000
 _RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*(?::\s*(-?[\d.]+)\s*)?$")
 
 
-class BatchError(ValueError):
+class BatchError(StudioError, ValueError):
     """Batch arguments that cannot be used: a bad sweep spec, job file or manifest."""
 
 

@@ -39,9 +39,6 @@ __all__ = [
     "make_jobs", "new_record", "parse_spec", "parse_sweep", "read_job_file", "run_job",
 ]
 
-NOISE_TYPE = "sampling.noise"
-
-
 @dataclass(frozen=True)
 class Job:
     """One run of the batch: its position, its overrides and a key identifying both."""
@@ -257,14 +254,13 @@ def _prefix_outputs(graph: Graph, registry: Registry, tag: str) -> None:
 
 
 def _seed(graph: Graph, registry: Registry) -> int | None:
-    """The seed of the workflow's first Noise Source, if it has one."""
-    noise = sorted((n for n in graph.nodes.values() if n.type == NOISE_TYPE),
-                   key=lambda n: (len(n.id), n.id))
-    if not noise:
-        return None
-    spec = registry.get(NOISE_TYPE)
-    default = spec.default_values().get("seed") if spec else None
-    return noise[0].values.get("seed", default)
+    """The seed of the workflow's first node with a seed field (a Noise Source), if any."""
+    for node in sorted(graph.nodes.values(), key=lambda n: (len(n.id), n.id)):
+        spec = registry.get(node.type)
+        field = next((v for v in spec.values if getattr(v, "widget", "") == "seed"), None) if spec else None
+        if field is not None:
+            return node.values.get(field.name, field.default)
+    return None
 
 
 def _relative(path: str, folder: Path) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pipelines.errors import StudioError
 
-class DeviceError(ValueError):
+
+class DeviceError(StudioError, ValueError):
     """The requested device is not available to torch on this machine."""
 
 

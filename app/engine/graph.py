@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.registry import Registry
+from pipelines.errors import StudioError
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class NodeInstance:
         return f"'{self.title}' (#{self.id})"
 
 
-class GraphError(ValueError):
+class GraphError(StudioError, ValueError):
     """An edit to the graph that cannot be made (unknown node, port taken, ...)."""
 
 

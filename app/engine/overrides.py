@@ -5,9 +5,10 @@ from __future__ import annotations
 from app.engine.graph import Graph
 from app.engine.registry import Registry
 from node_api.declaration import Value
+from pipelines.errors import StudioError
 
 
-class OverrideError(ValueError):
+class OverrideError(StudioError, ValueError):
     """An override names a missing node or field, or carries a bad value."""
 
 

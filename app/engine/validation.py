@@ -8,6 +8,7 @@ from app.engine.graph import Graph, GraphError
 from app.engine.registry import Registry
 from node_api.declaration import Link
 from node_api.ports import compatible
+from pipelines.errors import StudioError
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Problem:
         return f"{prefix}: {self.message}" if prefix else self.message
 
 
-class ValidationError(Exception):
+class ValidationError(StudioError):
     """A graph cannot run; ``problems`` lists every reason."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -19,6 +19,7 @@ from pydantic import ValidationError as SchemaError
 
 from app.engine.graph import Edge, Graph, NodeInstance
 from app.engine.registry import Registry
+from pipelines.errors import StudioError
 
 FORMAT = "diffusion-studio/workflow"
 VERSION = 1
@@ -29,7 +30,7 @@ PNG_PARAMETERS_CHUNK = "parameters"
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-class WorkflowError(Exception):
+class WorkflowError(StudioError):
     """A workflow file cannot be read; the message names the file and what is wrong."""
 
     def __init__(self, source: str | Path, message: str) -> None:

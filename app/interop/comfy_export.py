@@ -17,6 +17,7 @@ from app.interop.comfy_names import (
     SAMPLERS,
     to_comfy,
 )
+from pipelines.errors import StudioError
 
 _CLASS = {
     "loaders.checkpoint": "CheckpointLoaderSimple", "conditioning.text_encode": "CLIPTextEncode",
@@ -45,7 +46,7 @@ _INPUTS = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(StudioError, ValueError):
     """The graph uses nodes that ComfyUI's format cannot express."""
 
 

@@ -104,7 +104,7 @@ def toy():
         return name
 
     @node("sampling.noise", title="Noise Source", category="toy", registry=registry,
-          inputs=[Int("seed", 0, min=0, max=1000)], outputs=[Output("noise", "NOISE")])
+          inputs=[Int("seed", 0, min=0, max=1000, widget="seed")], outputs=[Output("noise", "NOISE")])
     def noise(ctx, seed):
         return seed
 
