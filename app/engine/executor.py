@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.engine.graph import Graph
+from app.engine.modes import active_graph
 from app.engine.registry import Registry
 from app.engine.validation import ValidationError, validate
 from node_api.context import Cancelled, CancelToken, NodeContext, RunOptions
@@ -103,6 +104,9 @@ class Executor:
         Raises:
             ValidationError: the graph cannot run; nothing was executed.
         """
+        graph = active_graph(graph, self.registry)  # without bypassed and muted nodes
+        if targets is not None:
+            targets = [t for t in targets if t in graph.nodes]
         problems = validate(graph, self.registry, targets)
         if problems:
             raise ValidationError(problems)

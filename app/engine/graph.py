@@ -23,6 +23,10 @@ class Edge:
     input: str
 
 
+NORMAL, BYPASS, MUTE = "normal", "bypass", "mute"
+MODES: tuple[str, ...] = (NORMAL, BYPASS, MUTE)
+
+
 @dataclass
 class NodeInstance:
     id: str
@@ -31,6 +35,9 @@ class NodeInstance:
     values: dict[str, Any] = field(default_factory=dict)
     position: tuple[float, float] = (0.0, 0.0)
     type_version: int = 1
+    # bypass: the node passes an input of the matching type through; mute: it and what
+    # needs it do not run (app.engine.modes)
+    mode: str = NORMAL
 
     def label(self) -> str:
         """How messages name this node: ``'Sampler' (#5)``."""

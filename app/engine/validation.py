@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.engine.graph import Graph, GraphError
+from app.engine.modes import active_graph
 from app.engine.registry import Registry
 from node_api.declaration import Link
 from node_api.ports import compatible
@@ -45,6 +46,9 @@ def validate(
     Args:
         targets: node ids whose results are wanted; default every output node.
     """
+    graph = active_graph(graph, registry)  # bypassed and muted nodes do not run
+    if targets is not None:
+        targets = [t for t in targets if t in graph.nodes]
     problems: list[Problem] = []
     for node in graph.nodes.values():
         spec = registry.get(node.type)

@@ -12,12 +12,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as SchemaError
 
-from app.engine.graph import Edge, Graph, NodeInstance
+from app.engine.graph import NORMAL, Edge, Graph, NodeInstance
 from app.engine.registry import Registry
 from pipelines.errors import StudioError
 
@@ -47,6 +47,7 @@ class _Node(BaseModel):
     title: str | None = None
     position: tuple[float, float] = (0.0, 0.0)
     values: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["normal", "bypass", "mute"] = "normal"
 
 
 class _Link(BaseModel):
@@ -79,6 +80,7 @@ def to_document(graph: Graph) -> dict[str, Any]:
                 "title": n.title,
                 "position": list(n.position),
                 "values": n.values,
+                **({"mode": n.mode} if n.mode != NORMAL else {}),
             }
             for n in graph.nodes.values()
         ],
@@ -139,6 +141,7 @@ def from_document(
             values=values,
             position=item.position,
             type_version=version,
+            mode=item.mode,
         )
     if strict and registry is not None:
         unknown = sorted({n.type for n in graph.nodes.values() if n.type not in registry})

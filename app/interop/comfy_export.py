@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.graph import Graph, NodeInstance
+from app.engine.modes import active_graph
 from app.engine.registry import Registry
 from app.interop.comfy_names import (
     IMAGE_METHODS,
@@ -53,9 +54,17 @@ class ExportError(StudioError, ValueError):
 def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, Any]:
     """The ComfyUI API prompt of ``graph``.
 
+    The API format has no node modes (ComfyUI's own "Save (API)" leaves muted nodes out and
+    wires bypassed ones through), so the graph a run would execute is exported.
+
     Raises:
         ExportError: naming every node that has no ComfyUI counterpart.
     """
+    if registry is None:
+        from app.engine.registry import default_registry
+
+        registry = default_registry()
+    graph = active_graph(graph, registry)
     noise_users = {e.source for e in graph.edges
                    if graph.nodes[e.source].type == "sampling.noise"
                    and graph.nodes[e.target].type == "sampling.sampler"}

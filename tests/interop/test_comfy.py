@@ -345,3 +345,19 @@ def test_rescale_cfg_maps_both_ways_and_a_mixed_model_sampling_is_named(registry
     graph.nodes["22"].values.update(prediction="v_prediction")  # and a rescale: two nodes
     with pytest.raises(ExportError, match=r"#22.*separate node"):
         to_comfy_api(graph, registry)
+
+
+def test_export_leaves_muted_nodes_out_and_wires_bypassed_ones_through(registry, tmp_path):
+    graph = txt2img_graph(registry, tmp_path / "model", steps=3)
+    graph.add("latent.upscale", registry=registry, node_id="20", title="Latent Upscale",
+              values={"factor": 1.5})
+    graph.add("image.preview", registry=registry, node_id="22", title="Preview Image")
+    graph.connect("6", "latent", "20", "latent")
+    graph.connect("20", "latent", "7", "latent")
+    graph.connect("7", "image", "22", "image")
+    graph.nodes["20"].mode = "bypass"
+    graph.nodes["22"].mode = "mute"
+    prompt = to_comfy_api(graph, registry)
+    assert "20" not in prompt and "22" not in prompt
+    decode = next(p for p in prompt.values() if p["class_type"] == "VAEDecode")
+    assert decode["inputs"]["samples"] == ["6", 0]  # straight from the sampler
