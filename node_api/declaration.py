@@ -71,6 +71,8 @@ class NodeSpec:
     func: Callable[..., Any]
     is_output: bool = False
     cacheable: bool = True
+    # a reroute: the engine wires its input straight to its consumers; it never runs
+    passthrough: bool = False
     migrations: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = field(
         default_factory=dict
     )
@@ -118,6 +120,7 @@ def node(
     description: str = "",
     is_output: bool = False,
     cacheable: bool = True,
+    passthrough: bool = False,
     migrations: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     fingerprint: Callable[[dict[str, Any]], Any] | None = None,
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
@@ -149,6 +152,7 @@ def node(
             func=func,
             is_output=is_output,
             cacheable=cacheable,
+            passthrough=passthrough,
             migrations=dict(migrations or {}),
             fingerprint=fingerprint,
             check=check,

@@ -44,3 +44,19 @@ ANY = "*"
 def compatible(output_type: str, input_type: str) -> bool:
     """Whether an output of ``output_type`` may feed an input of ``input_type``."""
     return output_type == input_type or ANY in (output_type, input_type)
+
+
+# A value input (a widget) may be fed by a link instead: from an output of its own kind, an
+# INT into a FLOAT, and a STRING into a CHOICE (the choice is checked when the value arrives).
+_VALUE_FEEDS: dict[str, frozenset[str]] = {
+    INT: frozenset({INT}),
+    FLOAT: frozenset({FLOAT, INT}),
+    STRING: frozenset({STRING}),
+    BOOLEAN: frozenset({BOOLEAN}),
+    CHOICE: frozenset({STRING, CHOICE}),
+}
+
+
+def feeds_value(output_type: str, value_type: str) -> bool:
+    """Whether an output of ``output_type`` may drive a value input of ``value_type``."""
+    return output_type == ANY or output_type in _VALUE_FEEDS.get(value_type, frozenset())

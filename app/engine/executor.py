@@ -23,7 +23,8 @@ from app.engine.modes import active_graph
 from app.engine.registry import Registry
 from app.engine.validation import ValidationError, validate
 from node_api.context import Cancelled, CancelToken, NodeContext, RunOptions
-from node_api.declaration import NodeSpec
+from node_api.declaration import NodeSpec, Value
+from node_api.errors import NodeInputError
 from node_api.events import (
     Event,
     Listener,
@@ -222,13 +223,14 @@ class Executor:
         kwargs = _values(graph.nodes[node_id], spec)
         incoming = graph.incoming(node_id)
         for link in spec.links:
-            edge = incoming.get(link.name)
-            if edge is None:
-                kwargs[link.name] = None
-                continue
+            kwargs[link.name] = None
+        for name, edge in incoming.items():
             source_spec = self._spec(graph.nodes[edge.source].type)
             index = [o.name for o in source_spec.outputs].index(edge.output)
-            kwargs[link.name] = results[edge.source][index]
+            kwargs[name] = results[edge.source][index]
+            port = spec.input(name)
+            if isinstance(port, Value):  # a widget driven by a link: checked like typed text
+                kwargs[name] = _linked_value(port, kwargs[name])
         return kwargs
 
     def _keys(
@@ -240,10 +242,10 @@ class Executor:
         for node_id in order:
             node = graph.nodes[node_id]
             spec = self._spec(node.type)
-            values = _values(node, spec)
-            upstream = sorted(
-                (e.input, keys[e.source], e.output) for e in graph.incoming(node_id).values()
-            )
+            incoming = graph.incoming(node_id)
+            # a value driven by a link is keyed by its upstream key, not the hidden widget
+            values = {k: v for k, v in _values(node, spec).items() if k not in incoming}
+            upstream = sorted((e.input, keys[e.source], e.output) for e in incoming.values())
             volatile = run_id if (spec.is_output or not spec.cacheable) else None
             extra = spec.fingerprint(values) if spec.fingerprint else None
             blob = json.dumps(
@@ -258,6 +260,16 @@ class Executor:
 def _values(node: Any, spec: NodeSpec) -> dict[str, Any]:
     """The node's widget values as its function receives them (defaults filled, coerced)."""
     return {v.name: v.coerce(node.values.get(v.name, v.default)) for v in spec.values}
+
+
+def _linked_value(port: Value, raw: Any) -> Any:
+    try:
+        value = port.coerce(raw)
+    except (ValueError, TypeError) as exc:
+        raise NodeInputError(port.name, f"the linked value is not usable: {exc}") from None
+    if (issue := port.check(value)) is not None:
+        raise NodeInputError(port.name, f"the linked value {value!r}: {issue}")
+    return value
 
 
 def _as_tuple(result: Any, count: int) -> tuple[Any, ...]:

@@ -6,21 +6,27 @@ unconnected, so what needed it is reported as a missing input. A **muted** node 
 and neither does any node that needs one of its outputs (a required link); optional inputs fed
 by it are left empty. Both modes are saved in workflow files and honoured by every front end,
 because the executor and validation run :func:`active_graph`, never the graph as drawn.
+Reroute nodes (``passthrough`` declarations) are wired through the same way, always.
 """
 
 from __future__ import annotations
 
-from app.engine.graph import BYPASS, MUTE, NORMAL, Edge, Graph
+from app.engine.graph import BYPASS, MUTE, NORMAL, Edge, Graph, NodeInstance
 from app.engine.registry import Registry
 from node_api.declaration import Link
+from node_api.ports import compatible
 
 
 def active_graph(graph: Graph, registry: Registry) -> Graph:
     """``graph`` without its bypassed and muted nodes (the same object when there are none)."""
-    if all(node.mode == NORMAL for node in graph.nodes.values()):
+    def passes_through(node: NodeInstance) -> bool:
+        spec = registry.get(node.type)
+        return node.mode == BYPASS or (spec is not None and spec.passthrough)
+
+    if all(node.mode == NORMAL and not passes_through(node) for node in graph.nodes.values()):
         return graph
     active = graph.copy()
-    for node_id in [i for i, n in graph.nodes.items() if n.mode == BYPASS]:
+    for node_id in [i for i, n in graph.nodes.items() if passes_through(n)]:
         _bypass(active, node_id, registry)
     muted = [i for i, n in graph.nodes.items() if n.mode == MUTE]
     while muted:
@@ -46,7 +52,7 @@ def _bypass(graph: Graph, node_id: str, registry: Registry) -> None:
         if output is not None and spec is not None:
             source = next(
                 (incoming[link.name] for link in spec.links
-                 if link.type == output.type and link.name in incoming),
+                 if compatible(link.type, output.type) and link.name in incoming),
                 None,
             )
         if source is not None:

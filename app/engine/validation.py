@@ -8,7 +8,7 @@ from app.engine.graph import Graph, GraphError
 from app.engine.modes import active_graph
 from app.engine.registry import Registry
 from node_api.declaration import Link
-from node_api.ports import compatible
+from node_api.ports import compatible, feeds_value
 from pipelines.errors import StudioError
 
 
@@ -127,9 +127,9 @@ def _link_problems(graph: Graph, registry: Registry) -> list[Problem]:
             continue
         port_in = tspec.input(edge.input)
         port_out = sspec.output(edge.output)
-        if not isinstance(port_in, Link):
+        if port_in is None:
             problems.append(
-                Problem(target.id, target.title, edge.input, "is not a linkable input")
+                Problem(target.id, target.title, edge.input, "is not an input of this node")
             )
             continue
         if port_out is None:
@@ -141,6 +141,16 @@ def _link_problems(graph: Graph, registry: Registry) -> list[Problem]:
                     f"linked from missing output {edge.output!r} of {source.label()}",
                 )
             )
+            continue
+        if not isinstance(port_in, Link):  # a value driven by a link
+            if not feeds_value(port_out.type, port_in.type):
+                problems.append(
+                    Problem(
+                        target.id, target.title, edge.input,
+                        f"is a {port_in.type} value but is linked to {port_out.type} "
+                        f"output {edge.output!r} of {source.label()}",
+                    )
+                )
             continue
         if not compatible(port_out.type, port_in.type):
             problems.append(
