@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.engine.graph import Graph
-from app.engine.modes import active_graph
 from app.engine.registry import Registry
+from app.engine.subgraphs import runnable, targets_in
 from app.engine.validation import ValidationError, validate
 from node_api.context import Cancelled, CancelToken, NodeContext, RunOptions
 from node_api.declaration import NodeSpec, Value
@@ -105,12 +105,11 @@ class Executor:
         Raises:
             ValidationError: the graph cannot run; nothing was executed.
         """
-        graph = active_graph(graph, self.registry)  # without bypassed and muted nodes
-        if targets is not None:
-            targets = [t for t in targets if t in graph.nodes]
         problems = validate(graph, self.registry, targets)
         if problems:
             raise ValidationError(problems)
+        graph = runnable(graph, self.registry)  # subgraphs expanded, bypass/mute resolved
+        targets = targets_in(graph, targets)
         with self._lock:
             return self._run(graph, targets, options or RunOptions(), list(listeners),
                              cancel or CancelToken(), force)

@@ -48,11 +48,36 @@ class GraphError(StudioError, ValueError):
     """An edit to the graph that cannot be made (unknown node, port taken, ...)."""
 
 
+@dataclass(frozen=True)
+class SubgraphPort:
+    """A port of a subgraph node, wired to ``port`` (an input or output) of inner ``node``."""
+
+    name: str
+    type: str
+    node: str
+    port: str
+
+
+@dataclass
+class Subgraph:
+    """A reusable group of nodes, used by nodes of type ``subgraph:<id>`` (app.engine.subgraphs).
+
+    Its definition is saved inside the workflow file; the engine expands it before a run.
+    """
+
+    name: str
+    graph: Graph
+    inputs: list[SubgraphPort] = field(default_factory=list)
+    outputs: list[SubgraphPort] = field(default_factory=list)
+
+
 @dataclass
 class Graph:
     nodes: dict[str, NodeInstance] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # definitions used by this graph's subgraph nodes (and by nested ones), by id
+    subgraphs: dict[str, Subgraph] = field(default_factory=dict)
 
     # -- editing ---------------------------------------------------------------
     def new_id(self) -> str:
@@ -166,6 +191,7 @@ class Graph:
             self.nodes == other.nodes
             and sorted(self.edges, key=_edge_key) == sorted(other.edges, key=_edge_key)
             and self.metadata == other.metadata
+            and self.subgraphs == other.subgraphs
         )
 
 

@@ -43,6 +43,17 @@ class Registry:
             if isinstance(spec, NodeSpec) and spec.func is value:
                 self.add(spec)
 
+    def with_specs(self, specs: list[NodeSpec]) -> Registry:
+        """A copy of this (discovered) registry with ``specs`` added, e.g. a graph's subgraphs."""
+        if not specs:
+            return self
+        copy = Registry()
+        copy._specs = dict(self._specs)
+        copy._discovered = True
+        for spec in specs:
+            copy.add(spec)
+        return copy
+
     def get(self, type_id: str) -> NodeSpec | None:
         return self._specs.get(type_id)
 

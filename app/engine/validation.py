@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.engine.graph import Graph, GraphError
-from app.engine.modes import active_graph
 from app.engine.registry import Registry
+from app.engine.subgraphs import runnable, targets_in
 from node_api.declaration import Link
 from node_api.ports import compatible, feeds_value
 from pipelines.errors import StudioError
@@ -46,9 +46,11 @@ def validate(
     Args:
         targets: node ids whose results are wanted; default every output node.
     """
-    graph = active_graph(graph, registry)  # bypassed and muted nodes do not run
-    if targets is not None:
-        targets = [t for t in targets if t in graph.nodes]
+    try:
+        graph = runnable(graph, registry)  # subgraphs expanded, bypassed and muted nodes gone
+    except GraphError as exc:
+        return [Problem(None, None, None, str(exc))]
+    targets = targets_in(graph, targets)
     problems: list[Problem] = []
     for node in graph.nodes.values():
         spec = registry.get(node.type)

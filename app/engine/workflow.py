@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as SchemaError
 
-from app.engine.graph import NORMAL, Edge, Graph, NodeInstance
+from app.engine.graph import NORMAL, Edge, Graph, NodeInstance, Subgraph, SubgraphPort
 from app.engine.registry import Registry
 from pipelines.errors import StudioError
 
@@ -89,6 +89,7 @@ def to_document(graph: Graph) -> dict[str, Any]:
             for e in graph.edges
         ],
         "metadata": graph.metadata,
+        **({"subgraphs": _subgraphs_document(graph)} if graph.subgraphs else {}),
     }
 
 
@@ -111,6 +112,7 @@ def from_document(
             f"expected {FORMAT!r})"
         )
     raw = _upgrade(raw, source)
+    subgraphs, registry = _read_subgraphs(raw, source, registry, strict)
     try:
         doc = _Document.model_validate(raw)
     except SchemaError as exc:
@@ -155,6 +157,7 @@ def from_document(
                 f"refers to missing node #{missing[0]}"
             )
         graph.edges.append(Edge(link.source, link.output, link.target, link.input))
+    graph.subgraphs = subgraphs
     return graph
 
 
@@ -254,3 +257,75 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class _Port(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    type: str
+    node: str
+    port: str
+
+
+class _SubgraphShape(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    nodes: list[Any]
+    links: list[Any] = Field(default_factory=list)
+    inputs: list[_Port] = Field(default_factory=list)
+    outputs: list[_Port] = Field(default_factory=list)
+
+
+def _subgraphs_document(graph: Graph) -> dict[str, Any]:
+    def ports(items: list[SubgraphPort]) -> list[dict[str, str]]:
+        return [{"name": p.name, "type": p.type, "node": p.node, "port": p.port} for p in items]
+
+    documents = {}
+    for subgraph_id, subgraph in graph.subgraphs.items():
+        inner = to_document(subgraph.graph)
+        documents[subgraph_id] = {
+            "name": subgraph.name, "nodes": inner["nodes"], "links": inner["links"],
+            "inputs": ports(subgraph.inputs), "outputs": ports(subgraph.outputs),
+        }
+    return documents
+
+
+def _read_subgraphs(
+    raw: dict[str, Any], source: str | Path, registry: Registry | None, strict: bool
+) -> tuple[dict[str, Subgraph], Registry | None]:
+    """The document's subgraph definitions, and the registry that also declares their nodes."""
+    from app.engine.subgraphs import spec_for
+
+    found = raw.get("subgraphs") or {}
+    if not isinstance(found, dict):
+        raise WorkflowError(source, "wrong structure: 'subgraphs' must be an object")
+    shapes: dict[str, _SubgraphShape] = {}
+    for subgraph_id, item in found.items():
+        try:
+            shapes[subgraph_id] = _SubgraphShape.model_validate(item)
+        except SchemaError as exc:
+            where = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:4]
+            )
+            raise WorkflowError(source, f"subgraph {subgraph_id!r}: wrong structure: {where}") \
+                from None
+    subgraphs = {
+        subgraph_id: Subgraph(
+            shape.name, Graph(),
+            [SubgraphPort(p.name, p.type, p.node, p.port) for p in shape.inputs],
+            [SubgraphPort(p.name, p.type, p.node, p.port) for p in shape.outputs],
+        )
+        for subgraph_id, shape in shapes.items()
+    }
+    if registry is not None:
+        registry = registry.with_specs([spec_for(i, s) for i, s in subgraphs.items()])
+    for subgraph_id, shape in shapes.items():
+        where = f"{source} (subgraph {shape.name!r})"
+        inner = {"format": FORMAT, "version": VERSION, "nodes": shape.nodes, "links": shape.links}
+        subgraph = subgraphs[subgraph_id]
+        subgraph.graph = from_document(inner, where, registry, strict)
+        for port in subgraph.inputs + subgraph.outputs:
+            if port.node not in subgraph.graph.nodes:
+                raise WorkflowError(where, f"port {port.name!r} refers to missing node "
+                                    f"#{port.node}")
+    return subgraphs, registry

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.graph import Graph, NodeInstance
-from app.engine.modes import active_graph
 from app.engine.registry import Registry
+from app.engine.subgraphs import runnable
 from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
@@ -64,7 +64,7 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
         from app.engine.registry import default_registry
 
         registry = default_registry()
-    graph = active_graph(graph, registry)
+    graph = runnable(graph, registry)
     noise_users = {e.source for e in graph.edges
                    if graph.nodes[e.source].type == "sampling.noise"
                    and graph.nodes[e.target].type == "sampling.sampler"}
