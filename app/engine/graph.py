@@ -72,12 +72,25 @@ class Subgraph:
 
 
 @dataclass
+class Group:
+    """A titled, coloured frame drawn behind nodes; the nodes inside it move with it.
+
+    Only the window gives it meaning: the engine never looks at groups.
+    """
+
+    title: str
+    bounds: tuple[float, float, float, float]  # x, y, width, height on the canvas
+    colour: str = "#3f5a7a"
+
+
+@dataclass
 class Graph:
     nodes: dict[str, NodeInstance] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     # definitions used by this graph's subgraph nodes (and by nested ones), by id
     subgraphs: dict[str, Subgraph] = field(default_factory=dict)
+    groups: list[Group] = field(default_factory=list)
 
     # -- editing ---------------------------------------------------------------
     def new_id(self) -> str:
@@ -192,6 +205,7 @@ class Graph:
             and sorted(self.edges, key=_edge_key) == sorted(other.edges, key=_edge_key)
             and self.metadata == other.metadata
             and self.subgraphs == other.subgraphs
+            and self.groups == other.groups
         )
 
 

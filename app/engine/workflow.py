@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as SchemaError
 
-from app.engine.graph import NORMAL, Edge, Graph, NodeInstance, Subgraph, SubgraphPort
+from app.engine.graph import NORMAL, Edge, Graph, Group, NodeInstance, Subgraph, SubgraphPort
 from app.engine.registry import Registry
 from pipelines.errors import StudioError
 
@@ -58,6 +58,13 @@ class _Link(BaseModel):
     input: str
 
 
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    title: str = ""
+    bounds: tuple[float, float, float, float]
+    colour: str = "#3f5a7a"
+
+
 class _Document(BaseModel):
     model_config = ConfigDict(extra="ignore")
     format: str
@@ -65,6 +72,7 @@ class _Document(BaseModel):
     nodes: list[_Node]
     links: list[_Link] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    groups: list[_Group] = Field(default_factory=list)
 
 
 def to_document(graph: Graph) -> dict[str, Any]:
@@ -90,6 +98,9 @@ def to_document(graph: Graph) -> dict[str, Any]:
         ],
         "metadata": graph.metadata,
         **({"subgraphs": _subgraphs_document(graph)} if graph.subgraphs else {}),
+        **({"groups": [
+            {"title": g.title, "bounds": list(g.bounds), "colour": g.colour} for g in graph.groups
+        ]} if graph.groups else {}),
     }
 
 
@@ -158,6 +169,7 @@ def from_document(
             )
         graph.edges.append(Edge(link.source, link.output, link.target, link.input))
     graph.subgraphs = subgraphs
+    graph.groups = [Group(g.title, g.bounds, g.colour) for g in doc.groups]
     return graph
 
 

@@ -96,3 +96,12 @@ def test_modes_are_saved_and_loaded(chain, tmp_path):
     assert {i: n.mode for i, n in again.nodes.items()} == {
         "1": "normal", "2": "mute", "3": "bypass", "4": "normal", "5": "normal"}
     assert '"mode"' not in path.read_text().split('"id": "1"')[1].split('"id": "2"')[0]
+
+
+def test_groups_are_saved_and_loaded(chain, tmp_path):
+    from app.engine.graph import Group
+
+    registry, calls, sink, graph = chain
+    graph.groups.append(Group("Prompts", (10.0, 20.0, 300.0, 200.0), "#805050"))
+    again = load_workflow(save_workflow(graph, tmp_path / "w.json"), registry)
+    assert again.groups == graph.groups and again == graph
