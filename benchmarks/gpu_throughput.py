@@ -3,7 +3,7 @@
 Builds the real SD1.5 and SDXL UNet architectures from the config templates shipped in
 resources/configs (random weights: speed does not depend on the weights) and times 512x512
 (SD1.5) and 1024x1024 (SDXL) sampling with classifier-free guidance (batch 2 through the UNet
-per step), euler, side by side in one run: ``pipelines.denoise.denoise`` against
+per step), euler, side by side in one run: ``pipelines.sampling.denoise.denoise`` against
 ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline`` called with the same UNet, the same
 embeddings and ``output_type="latent"`` (text encoding and VAE decoding are left out on both
 sides). Each dtype is measured with and without ``torch.compile``.
@@ -58,7 +58,7 @@ def families(names: list[str], smoke: bool) -> list[Family]:
     sdxl = _json(configs / "sdxl" / "unet" / "config.json")
     sizes = {"sd15": 512, "sdxl": 1024}
     if smoke:
-        from pipelines.tiny import _UNET_BASE
+        from pipelines.testing.tiny import _UNET_BASE
 
         sd15 = dict(_UNET_BASE, cross_attention_dim=32)
         sdxl = dict(_UNET_BASE, attention_head_dim=(2, 4), use_linear_projection=True,
@@ -123,8 +123,8 @@ def measure(family: Family, device: Any, dtype_name: str, compiled: bool, steps:
     import torch
     from diffusers import EulerDiscreteScheduler
 
-    from pipelines.denoise import denoise
-    from pipelines.types import Conditioning, DiffusionModel, Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
     dtype = getattr(torch, DTYPES[dtype_name])
     unet = build_unet(family, device, dtype)

@@ -69,9 +69,9 @@ def save(image, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> l
     import io
 
     from PIL import PngImagePlugin
-    from pipelines.image import to_pil
 
     from app.engine.workflow import PNG_CHUNK, PNG_PARAMETERS_CHUNK, atomic_write
+    from pipelines.image import to_pil
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pipelines.types import Latent
+from pipelines.values import Latent
 
 
 @dataclass(eq=False)

@@ -9,8 +9,8 @@ import torch
 
 from app.engine.context import RunOptions
 from app.engine.executor import Executor
-from pipelines import loading
-from pipelines.model_cache import default_cache
+from pipelines.loading import checkpoint as loading
+from pipelines.memory.cache import default_cache
 from tests.nodes.conftest import txt2img_graph
 
 _REAL_LOAD = loading.load_checkpoint
@@ -50,7 +50,7 @@ def _loaded(registry, checkpoint, executor=None, **options):
 
 @pytest.fixture(scope="module")
 def second_checkpoint(tmp_path_factory):
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd-2", seed=1)
 
@@ -78,7 +78,7 @@ def test_a_budget_for_one_model_reloads_on_switch(registry, tiny_checkpoint, sec
 def test_a_lora_does_not_change_the_cached_base(registry, tmp_path, loads):
     from safetensors.torch import save_file
 
-    from pipelines.tiny_families import build_family
+    from pipelines.testing.tiny_families import build_family
     from tests.pipelines.test_lora import make_lora
 
     tiny = build_family("sd1", tmp_path / "build")

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-from pipelines.denoise import _predicted_x0, denoise
-from pipelines.samplers import make_scheduler
-from pipelines.types import Latent, Noise
+from pipelines.sampling.denoise import _predicted_x0, denoise
+from pipelines.sampling.samplers import make_scheduler
+from pipelines.values import Latent, Noise
 
 SHAPE = (1, 4, 8, 8)
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from pipelines.errors import ModelLoadError, PipelineError
-from pipelines.loading import detect_family, load_checkpoint
-from pipelines.previews import SDXL_LATENT_RGB_FACTORS
-from pipelines.types import DiffusionModel, TextEncoder, Vae
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.detect import detect_family
+from pipelines.sampling.previews import SDXL_LATENT_RGB_FACTORS
+from pipelines.values import DiffusionModel, TextEncoder, Vae
 
 
 @pytest.fixture()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.convert import UNET_PREFIX, unet_to_original
 from pipelines.errors import ModelLoadError
-from pipelines.loading import load_checkpoint
-from pipelines.lora import apply_lora
-from pipelines.tiny_families import build_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.convert import UNET_PREFIX, unet_to_original
+from pipelines.loading.lora import apply_lora
+from pipelines.testing.tiny_families import build_family
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +69,9 @@ def make_lora(model, clip, layout: str, seed: int = 0, rank: int = 2) -> dict[st
 
 
 def _sample(model, clip) -> torch.Tensor:
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.types import Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     positive, negative = encode_text(clip, "a photo of a cat"), encode_text(clip, "")
     latent = Latent(torch.zeros(1, model.latent_channels, 8, 8))

@@ -12,9 +12,9 @@ import logging
 import pytest
 import torch
 
-from pipelines.loading import load_checkpoint
-from pipelines.lora import apply_lora
-from pipelines.tiny_families import build_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.lora import apply_lora
+from pipelines.testing.tiny_families import build_family
 
 RANK, ALPHA = 2, 1.0
 

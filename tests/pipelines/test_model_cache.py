@@ -9,14 +9,15 @@ import threading
 import pytest
 import torch
 
-from pipelines import loading
-from pipelines.cache_budget import GIB, default_ram_budget
-from pipelines.cache_keys import file_fingerprint, model_key
-from pipelines.cached_loading import _where, load_checkpoint_cached
-from pipelines.model_cache import ModelCache
-from pipelines.placement import device_of, networks_of, on_device, tensor_bytes
-from pipelines.precision import checkpoint_dtypes, dtype_names
-from pipelines.tiny import build_tiny_sd
+from pipelines.loading import checkpoint as loading
+from pipelines.loading.cached import _where, load_checkpoint_cached
+from pipelines.memory.budget import GIB, default_ram_budget
+from pipelines.memory.cache import ModelCache
+from pipelines.memory.keys import file_fingerprint, model_key
+from pipelines.memory.networks import device_of, networks_of, tensor_bytes
+from pipelines.memory.placement import on_device
+from pipelines.memory.precision import checkpoint_dtypes, dtype_names
+from pipelines.testing.tiny import build_tiny_sd
 
 _REAL_LOAD = loading.load_checkpoint
 
@@ -165,8 +166,8 @@ def test_a_folder_file_replaced_by_an_older_one_of_the_same_size_is_a_change(tmp
 
 
 def test_a_vae_converted_to_fp32_in_use_is_not_served_for_fp16(checkpoints, loads):
-    from pipelines.types import Latent
-    from pipelines.vae import decode
+    from pipelines.sampling.vae import decode
+    from pipelines.values import Latent
 
     cache = ModelCache()
     _, _, vae = load_checkpoint_cached(checkpoints[0], vae_precision="fp16", cache=cache)

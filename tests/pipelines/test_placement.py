@@ -10,11 +10,12 @@ from __future__ import annotations
 import torch
 from safetensors.torch import save_file
 
-from pipelines.cache_budget import GIB
-from pipelines.loading import load_checkpoint
-from pipelines.lora import apply_lora
-from pipelines.model_cache import ModelCache
-from pipelines.placement import device_of, estimate_bytes, on_device, tensor_bytes
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.lora import apply_lora
+from pipelines.memory.budget import GIB
+from pipelines.memory.cache import ModelCache
+from pipelines.memory.networks import device_of, tensor_bytes
+from pipelines.memory.placement import estimate_bytes, on_device
 from tests.pipelines.test_lora import make_lora
 from tests.pipelines.test_model_cache import MetaStored
 

@@ -9,9 +9,14 @@ import shutil
 import pytest
 import torch
 
-from pipelines.loading import load_checkpoint, load_vae
-from pipelines.precision import checkpoint_dtypes, choose_dtypes, component_dtypes, peek_family
-from pipelines.tiny_families import build_family
+from pipelines.loading.checkpoint import load_checkpoint, load_vae
+from pipelines.memory.precision import (
+    checkpoint_dtypes,
+    choose_dtypes,
+    component_dtypes,
+    peek_family,
+)
+from pipelines.testing.tiny_families import build_family
 
 F32, F16, BF16 = torch.float32, torch.float16, torch.bfloat16
 
@@ -90,7 +95,7 @@ def test_loading_gives_each_component_its_dtype(families, form):
 
 
 def test_bf16_text_encoder_runs_on_cpu_close_to_fp32(families):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     full = load_checkpoint(families["sd1"].folder)[1]
     half = load_checkpoint(families["sd1"].folder, dtype={"text_encoder": BF16})[1]

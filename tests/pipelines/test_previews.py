@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.previews import (
+from pipelines.sampling.previews import (
     SD1_LATENT_RGB_FACTORS,
     SDXL_LATENT_RGB_BIAS,
     SDXL_LATENT_RGB_FACTORS,
@@ -66,8 +66,8 @@ def test_unknown_family_normalises_the_first_three_channels():
 
 
 def test_decode_preview_is_the_vae_decode_as_uint8(tiny):
-    from pipelines.types import Latent
-    from pipelines.vae import decode
+    from pipelines.sampling.vae import decode
+    from pipelines.values import Latent
 
     _, _, vae = tiny
     latent = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipelines.detect import detect
 from pipelines.errors import ModelLoadError
-from pipelines.loading import load_checkpoint
-from pipelines.tiny_families import VARIANTS, build_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.detect import detect
+from pipelines.testing.tiny_families import VARIANTS, build_family
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def test_detect_names_the_family(tiny_models, variant):
 
 
 def _sample(model, clip, steps: int = 3) -> torch.Tensor:
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.types import Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     positive, negative = encode_text(clip, "a photo of a cat"), encode_text(clip, "")
     latent = Latent(torch.zeros(1, model.latent_channels, 8, 8))
@@ -72,7 +72,7 @@ def test_single_file_samples_like_its_folder(loaded, variant):
 
 
 def test_refiner_weights_and_text_encoding_match_its_folder(loaded):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     (model, clip, vae), (model_f, clip_f, vae_f) = loaded["sdxl-refiner"]
     assert model.family == "sdxl_refiner" and clip.text_encoder is None
@@ -85,7 +85,7 @@ def test_refiner_weights_and_text_encoding_match_its_folder(loaded):
 
 
 def test_shipped_tokenizer_is_clips():
-    from pipelines.model_io import clip_tokenizer
+    from pipelines.loading.readers import clip_tokenizer
 
     tokenizer = clip_tokenizer()
     assert len(tokenizer) == 49408
@@ -98,7 +98,7 @@ def test_shipped_tokenizer_is_clips():
 
 
 def test_sd2_prediction_type_guess():
-    from pipelines.single_file import template_for
+    from pipelines.loading.single_file import template_for
 
     state: dict[str, torch.Tensor] = {}
     assert template_for("sd2", Path("v2-1_768-ema-pruned.safetensors"), state, {}) == "sd2-v"

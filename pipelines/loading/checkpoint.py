@@ -11,10 +11,10 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.previews import default_factors
-from pipelines.types import DiffusionModel, TextEncoder, Vae
+from pipelines.loading.detect import detect_family
+from pipelines.sampling.previews import default_factors
+from pipelines.values import DiffusionModel, TextEncoder, Vae
 
-FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner", "demo", "unknown")
 _LIBRARIES = ("diffusers", "transformers")
 _REQUIRED = ("unet", "vae", "scheduler")
 _TEXT_PARTS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
@@ -30,36 +30,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelLoadError(path, "The file must hold a JSON object.")
     return data
-
-
-def detect_family(
-    model_index: dict[str, Any], unet_config: dict[str, Any], studio: dict[str, Any] | None = None
-) -> str:
-    """Guess the model family from its configs.
-
-    An explicit ``"family"`` in ``studio.json`` (first) or ``model_index.json`` wins. Otherwise:
-    ``addition_embed_type == "text_time"`` -> sdxl, cross-attention dim 768 -> sd1, 1024 -> sd2.
-
-    Args:
-        model_index: Contents of ``model_index.json``.
-        unet_config: The UNet config.
-        studio: Contents of ``studio.json`` if present.
-
-    Returns:
-        One of ``FAMILIES``.
-    """
-    for source in (studio or {}, model_index):
-        if "family" in source:
-            family = str(source["family"])
-            if family not in FAMILIES:
-                raise ValueError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
-            return family
-    if unet_config.get("addition_embed_type") == "text_time":
-        return "sdxl"
-    dim = unet_config.get("cross_attention_dim")
-    if isinstance(dim, list | tuple):
-        dim = dim[0] if dim else None
-    return {768: "sd1", 1024: "sd2"}.get(dim, "unknown")
 
 
 def _component_class(folder: Path, model_index: dict[str, Any], name: str) -> type:
@@ -134,10 +104,10 @@ def load_checkpoint(
     Args:
         path: Folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/
             (SDXL also text_encoder_2/, tokenizer_2/); optional studio.json and preview.json.
-            Or an SD 1.x/2.x/SDXL single file (see ``pipelines.single_file``).
+            Or an SD 1.x/2.x/SDXL single file (see ``pipelines.loading.single_file``).
         device: Where the networks go.
         dtype: Weight dtype; None means float32. A dict gives one per component
-            (``unet``, ``text_encoder``, ``vae``; see ``pipelines.precision``).
+            (``unet``, ``text_encoder``, ``vae``; see ``pipelines.memory.precision``).
 
     Returns:
         ``(model, clip, vae)``, networks in eval mode with gradients off.
@@ -149,10 +119,10 @@ def load_checkpoint(
     if not folder.exists():
         raise ModelLoadError(folder, "No such file or folder.")
     if not folder.is_dir():
-        from pipelines.single_file import load_single_file
+        from pipelines.loading.single_file import load_single_file
 
         return load_single_file(folder, device=device, dtype=dtype)
-    from pipelines.precision import component_dtypes
+    from pipelines.memory.precision import component_dtypes
 
     dtypes = component_dtypes(dtype)
     model_index = _read_json(folder / "model_index.json")
@@ -237,8 +207,8 @@ def load_vae(
     Raises:
         ModelLoadError: missing, unsafe or not a VAE; the message names the file.
     """
-    from pipelines import single_file
-    from pipelines.model_io import CONFIGS, read_state_dict
+    from pipelines.loading import single_file
+    from pipelines.loading.readers import CONFIGS, read_state_dict
 
     path = Path(path)
     if path.is_dir():
@@ -261,6 +231,6 @@ def load_vae(
 
 
 def _diffusers_vae_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    from pipelines.convert import vae_to_original
+    from pipelines.loading.convert import vae_to_original
 
     return vae_to_original(state, prefix="")

@@ -25,56 +25,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pipelines.catalog import VRAM_MODE_NAMES
+from pipelines.memory.networks import device_of, networks_of, same_device
 
 if TYPE_CHECKING:
-    from pipelines.model_cache import ModelCache
+    from pipelines.memory.cache import ModelCache
 
 VRAM_MODES = VRAM_MODE_NAMES
 ACTIVATION_HEADROOM = 1.25
 _FOLDER_PARTS = (("unet", "unet"), ("vae", "vae"), ("text_encoder", "text_encoder"),
                  ("text_encoder_2", "text_encoder"))
-
-
-def networks_of(value: Any) -> list[torch.nn.Module]:
-    """The torch networks inside a loaded value: a module, a dataclass such as
-    ``DiffusionModel``/``TextEncoder``/``Vae``/``UpscaleModel``, or a tuple/list of them."""
-    found: list[torch.nn.Module] = []
-    if isinstance(value, torch.nn.Module):
-        found.append(value)
-    elif isinstance(value, tuple | list):
-        for item in value:
-            found.extend(networks_of(item))
-    elif is_dataclass(value) and not isinstance(value, type):
-        found.extend(v for f in fields(value)
-                     if isinstance(v := getattr(value, f.name), torch.nn.Module))
-    unique: dict[int, torch.nn.Module] = {id(n): n for n in found}
-    return list(unique.values())
-
-
-def device_of(network: torch.nn.Module) -> torch.device:
-    """Where a network's (first) parameter lives; CPU for a network without parameters."""
-    first = next(network.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
-def tensor_bytes(networks: list[torch.nn.Module]) -> dict[str, int]:
-    """Bytes of parameters and buffers per device type (tensors shared between networks once)."""
-    seen: set[int] = set()
-    total: dict[str, int] = {}
-    for network in networks:
-        for tensor in (*network.parameters(), *network.buffers()):
-            if id(tensor) not in seen:
-                seen.add(id(tensor))
-                kind = tensor.device.type
-                total[kind] = total.get(kind, 0) + tensor.numel() * tensor.element_size()
-    return total
 
 
 def _off_target(networks: list[torch.nn.Module], target: torch.device) -> dict[int, int]:
@@ -93,23 +58,12 @@ def _off_target(networks: list[torch.nn.Module], target: torch.device) -> dict[i
     return off
 
 
-def same_device(a: str | torch.device, b: str | torch.device) -> bool:
-    """True when ``a`` and ``b`` are one device ("cuda" is the current GPU, "mps" is "mps:0")."""
-    a, b = torch.device(a), torch.device(b)
-    if a.type != b.type:
-        return False
-    if a.type == "cuda":
-        current = torch.cuda.current_device() if a.index is None or b.index is None else 0
-        return (current if a.index is None else a.index) == (current if b.index is None else b.index)
-    return a.type in ("cpu", "mps") or a.index == b.index
-
-
 def _file_bytes(path: Path, dtype_for: Any) -> int:
     """Bytes the tensors of one weights file take once loaded in the target dtypes
     (``dtype_for(name)``; None: a tensor the loader skips)."""
     if path.suffix != ".safetensors":
         return path.stat().st_size  # a pickle's header is not readable without loading it
-    from pipelines.detect import read_header
+    from pipelines.loading.detect import read_header
 
     total = 0
     for name, info in read_header(path).items():
@@ -126,8 +80,8 @@ def _file_bytes(path: Path, dtype_for: Any) -> int:
 
 
 def _single_file_parts() -> tuple[tuple[str, str], ...]:
-    """Key prefix -> component of what the single-file loader reads (``pipelines.convert``)."""
-    from pipelines.convert import TEXT_PREFIXES, UNET_PREFIX, VAE_PREFIX
+    """Key prefix -> component of what the single-file loader reads (``pipelines.loading.convert``)."""
+    from pipelines.loading.convert import TEXT_PREFIXES, UNET_PREFIX, VAE_PREFIX
 
     text = {p for pair in TEXT_PREFIXES.values() for p in pair if p}
     return ((UNET_PREFIX, "unet"), (VAE_PREFIX, "vae"),
@@ -139,7 +93,7 @@ def _single_file_bytes(path: Path, dtypes: dict[str, torch.dtype]) -> int:
     or other extras); a component file (a VAE, an upscaler: no known prefix) counts them all."""
     if path.suffix != ".safetensors":
         return path.stat().st_size
-    from pipelines.detect import read_header
+    from pipelines.loading.detect import read_header
 
     parts = _single_file_parts()
     names = [name for name in read_header(path) if name != "__metadata__"]
@@ -165,7 +119,7 @@ def _weights(folder: Path) -> list[Path]:
 
 def estimate_bytes(path: str | Path, dtypes: dict[str, torch.dtype]) -> int:
     """Approximate bytes a checkpoint (folder or single file) takes once loaded in ``dtypes``
-    (``pipelines.precision`` components), from safetensors headers; no weight is read."""
+    (``pipelines.memory.precision`` components), from safetensors headers; no weight is read."""
     path = Path(path)
     if not path.is_dir():
         return _single_file_bytes(path, dtypes) if path.is_file() else 0
@@ -209,7 +163,7 @@ def on_device(values: Any, device: str | torch.device,
         device: The run device.
         cache: The model cache to tell (default: the process-wide one).
     """
-    from pipelines.model_cache import default_cache
+    from pipelines.memory.cache import default_cache
 
     target = torch.device(device)
     networks = networks_of(values)

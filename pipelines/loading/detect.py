@@ -24,6 +24,7 @@ _MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB; more means a broke
 
 UNET = "model.diffusion_model."
 CONTEXT_KEY = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner", "demo", "unknown")
 
 
 @dataclass(frozen=True)
@@ -179,3 +180,33 @@ def detect(path: str | Path) -> Detection:
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
         return Detection("unknown", note="pickle file: inspect by loading it as plain tensors")
     return Detection("unknown")
+
+
+def detect_family(
+    model_index: dict[str, Any], unet_config: dict[str, Any], studio: dict[str, Any] | None = None
+) -> str:
+    """Guess the model family from its configs.
+
+    An explicit ``"family"`` in ``studio.json`` (first) or ``model_index.json`` wins. Otherwise:
+    ``addition_embed_type == "text_time"`` -> sdxl, cross-attention dim 768 -> sd1, 1024 -> sd2.
+
+    Args:
+        model_index: Contents of ``model_index.json``.
+        unet_config: The UNet config.
+        studio: Contents of ``studio.json`` if present.
+
+    Returns:
+        One of ``FAMILIES``.
+    """
+    for source in (studio or {}, model_index):
+        if "family" in source:
+            family = str(source["family"])
+            if family not in FAMILIES:
+                raise ValueError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
+            return family
+    if unet_config.get("addition_embed_type") == "text_time":
+        return "sdxl"
+    dim = unet_config.get("cross_attention_dim")
+    if isinstance(dim, list | tuple):
+        dim = dim[0] if dim else None
+    return {768: "sd1", 1024: "sd2"}.get(dim, "unknown")

@@ -167,7 +167,7 @@ def _srvgg_from_state(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int]:
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of an upscaler file (BasicSR pickles nest them under params_ema / params)."""
-    from pipelines.model_io import read_state_dict as read
+    from pipelines.loading.readers import read_state_dict as read
 
     accepted = "Only .safetensors or weights-only .pth upscalers are accepted."
     return read(path, ("params_ema", "params", "state_dict"), accepted)[0]

@@ -11,7 +11,7 @@ import torch
 
 from pipelines.errors import ModelLoadError
 
-CONFIGS = Path(__file__).resolve().parent.parent / "resources" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "resources" / "configs"
 TOKENIZER_DIR = CONFIGS / "clip-tokenizer"
 SUPPORTED = "Single-file checkpoints must be SD 1.x, SD 2.x or SDXL (.safetensors, or .ckpt/.pt holding plain tensors)."
 _PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}

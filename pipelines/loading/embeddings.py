@@ -37,7 +37,7 @@ def find(name: str) -> Path:
     Raises:
         EmbeddingError: no such file in any embeddings folder (the message lists them).
     """
-    from pipelines.model_folders import roots
+    from pipelines.loading.folders import roots
 
     folders = roots("embeddings")
     for root in folders:
@@ -71,7 +71,7 @@ def _read_cached(path: str, _mtime_ns: int, _size: int) -> dict[str, torch.Tenso
 
 def _load(path: Path) -> dict[str, Any]:
     if path.suffix == ".safetensors":
-        from pipelines.model_io import read_state_dict
+        from pipelines.loading.readers import read_state_dict
 
         try:
             return read_state_dict(path)[0]
@@ -211,7 +211,7 @@ def spliced(text_encoder: Any, vectors: dict[int, torch.Tensor]) -> Iterator[Non
 def fingerprint(text: str) -> list[Any] | None:
     """Cache-key material for a prompt: each referenced embedding's file, mtime and size (or
     None when missing), so editing an embedding file re-encodes the prompt. Never raises."""
-    from pipelines.prompt_weights import embedding_names
+    from pipelines.text.prompt_weights import embedding_names
 
     names = embedding_names(text)
     if not names:

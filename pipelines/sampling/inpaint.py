@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from pipelines.types import DiffusionModel, Latent, Vae
+from pipelines.values import DiffusionModel, Latent, Vae
 
 ENCODE_NODE = "VAE Encode (for Inpainting)"
 
@@ -65,7 +65,7 @@ def encode_for_inpainting(vae: Vae, image: torch.Tensor, mask: torch.Tensor, gro
     Raises:
         ValueError: The image is not [B, H, W, 3], or mask and image batches do not match.
     """
-    from pipelines.vae import encode
+    from pipelines.sampling.vae import encode
 
     if image.dim() != 4 or image.shape[-1] != 3:
         raise ValueError(f"Expected an image batch [B, H, W, 3], got {tuple(image.shape)}")

@@ -17,10 +17,10 @@ The entry being returned or in use (``using``) is never moved or dropped, so one
 than the budget still loads. Dropping forgets the cache's reference; memory comes back once
 nobody else (e.g. the executor's result cache) holds the model. Budgets count the bytes of
 parameters and buffers the networks hold (measured at load and again after each ``using``;
-where each network is, is looked up each time), from ``pipelines.cache_budget``. Loads run one
+where each network is, is looked up each time), from ``pipelines.memory.budget``. Loads run one
 at a time; a hit does not wait for them.
 
-An entry whose networks changed dtype while in use (``pipelines.vae`` converts an fp16 VAE
+An entry whose networks changed dtype while in use (``pipelines.sampling.vae`` converts an fp16 VAE
 that overflowed to fp32 in place) no longer matches its key: it is dropped rather than re-keyed,
 so a request for fp16 never gets an fp32 network silently; the next request loads what it asks
 for (whoever holds the converted one, e.g. the executor's result cache, keeps using it).
@@ -38,8 +38,8 @@ from typing import Any
 
 import torch
 
-from pipelines.cache_budget import default_ram_budget, default_vram_budget
-from pipelines.placement import device_of, networks_of, tensor_bytes
+from pipelines.memory.budget import default_ram_budget, default_vram_budget
+from pipelines.memory.networks import device_of, networks_of, tensor_bytes
 
 log = logging.getLogger(__name__)
 _RAM_KINDS = ("cpu", "mps")  # MPS shares system memory; every other device type is "VRAM"

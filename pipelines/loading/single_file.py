@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from pipelines.convert import TEXT_PREFIXES, UNET_PREFIX
-from pipelines.detect import detect_header
 from pipelines.errors import ModelLoadError
-from pipelines.model_io import CONFIGS, SUPPORTED, clip_tokenizer, read_json, read_state_dict
-from pipelines.previews import default_factors
-from pipelines.samplers import sampling_config
-from pipelines.types import DiffusionModel, TextEncoder, Vae
+from pipelines.loading.convert import TEXT_PREFIXES, UNET_PREFIX
+from pipelines.loading.detect import detect_header
+from pipelines.loading.readers import CONFIGS, SUPPORTED, clip_tokenizer, read_json, read_state_dict
+from pipelines.sampling.previews import default_factors
+from pipelines.sampling.samplers import sampling_config
+from pipelines.values import DiffusionModel, TextEncoder, Vae
 
 TEMPLATES = {"sd1": "sd1", "sd2": "sd2", "sdxl": "sdxl", "sdxl_refiner": "sdxl-refiner"}
 
@@ -193,7 +193,7 @@ def load_single_file(
     dtype: torch.dtype | dict[str, torch.dtype] | None = None,
 ) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """Load an SD 1.x / 2.x / SDXL single-file checkpoint (never touches the network).
-    ``dtype``: one for all networks, or a dict per component (``pipelines.precision``).
+    ``dtype``: one for all networks, or a dict per component (``pipelines.memory.precision``).
 
     Raises:
         ModelLoadError: unreadable, unsafe, incomplete, or not a supported checkpoint.
@@ -249,7 +249,7 @@ def from_state_dict(
     except (KeyError, IndexError, StopIteration, ValueError) as exc:
         raise ModelLoadError(path, f"Its {found.describe()} weights have an unexpected layout "
                              f"({type(exc).__name__}: {exc}). {SUPPORTED}", hint="") from None
-    from pipelines.precision import component_dtypes
+    from pipelines.memory.precision import component_dtypes
 
     dtypes = component_dtypes(dtype)  # one dtype, or one per component
     for part, net in (("unet", unet), ("vae", vae), ("text_encoder", te), ("text_encoder", te2)):

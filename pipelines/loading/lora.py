@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.types import DiffusionModel, TextEncoder
+from pipelines.values import DiffusionModel, TextEncoder
 
 log = logging.getLogger(__name__)
 _KOHYA = re.compile(r"^(lora_unet|lora_te1|lora_te2|lora_te)_(.+?)\.(lora_down|lora_up|alpha|"
@@ -36,7 +36,7 @@ _PARTS = {"lora_unet": "unet", "lora_te": "text_encoder", "lora_te1": "text_enco
 
 def read_lora(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a LoRA file (.safetensors, or a weights-only pickle)."""
-    from pipelines.model_io import read_state_dict
+    from pipelines.loading.readers import read_state_dict
 
     state, _ = read_state_dict(path)
     if not any("lora" in k for k in state):
@@ -73,7 +73,7 @@ def _lookup(part: str, net: Any) -> dict[str, str]:
         for spelling in spellings:
             names[spelling] = names[spelling.replace(".", "_")] = path
     if part == "unet":  # kohya SDXL files name UNet layers the original (SGM) way
-        from pipelines.convert import UNET_PREFIX, unet_to_original
+        from pipelines.loading.convert import UNET_PREFIX, unet_to_original
 
         keys = {path + ".weight": torch.empty(0) for path in set(names.values())}
         try:

@@ -17,7 +17,7 @@ import torch
 
 from pipelines.catalog import VAE_TILING
 from pipelines.errors import OutOfMemory
-from pipelines.types import Latent, Vae
+from pipelines.values import Latent, Vae
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ KINDS: tuple[str, ...] = (
     "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx",
 )
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
-BUILTIN = Path(__file__).resolve().parent.parent / "resources" / "models"
+BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
 
 # AUTOMATIC1111 keeps models under models/<Name>, embeddings at the top level.
 _A1111 = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from pipelines.bpe import bytes_to_unicode
+from pipelines.text.bpe import bytes_to_unicode
 
 TOKENIZER_MAX_LENGTH = 77
 _SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")

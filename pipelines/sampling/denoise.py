@@ -15,10 +15,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pipelines.inpaint import inpaint_channels
-from pipelines.noise import randn
-from pipelines.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
-from pipelines.types import Conditioning, DiffusionModel, Latent, Noise
+from pipelines.sampling.inpaint import inpaint_channels
+from pipelines.sampling.noise import randn
+from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
+from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
@@ -152,7 +152,7 @@ def denoise(
     (diffusers skips it for every ``cfg <= 1``). With ``latent.noise_mask`` the area where the
     mask is 0 is reset after every step to the original latent noised to the next timestep;
     inpainting models (``model.inpainting``) instead get the mask and
-    ``latent.masked_image_latents`` as extra UNet input channels (see ``pipelines.inpaint``).
+    ``latent.masked_image_latents`` as extra UNet input channels (see ``pipelines.sampling.inpaint``).
 
     Args:
         model: The diffusion model.

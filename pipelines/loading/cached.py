@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from pipelines.cache_keys import model_key
-from pipelines.model_cache import ModelCache, default_cache
-from pipelines.placement import estimate_bytes, storage_device
-from pipelines.precision import checkpoint_dtypes, choose_dtypes, dtype_names
+from pipelines.memory.cache import ModelCache, default_cache
+from pipelines.memory.keys import model_key
+from pipelines.memory.placement import estimate_bytes, storage_device
+from pipelines.memory.precision import checkpoint_dtypes, choose_dtypes, dtype_names
 
 
 def _where(kind: str, path: Path, device: str, vram_mode: str, estimate: Callable[[], int],
@@ -39,13 +39,13 @@ def load_checkpoint_cached(
     path: str | Path, device: str = "cpu", precision: str = "auto",
     vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
 ) -> tuple[Any, Any, Any]:
-    """``pipelines.loading.load_checkpoint`` through the cache.
+    """``pipelines.loading.checkpoint.load_checkpoint`` through the cache.
 
     Args:
         path: A diffusers folder or a single-file checkpoint.
         device: The run device.
-        precision, vae_precision: See ``pipelines.precision.choose_dtypes``.
-        vram_mode: See ``pipelines.placement`` ("auto", "normal", "low").
+        precision, vae_precision: See ``pipelines.memory.precision.choose_dtypes``.
+        vram_mode: See ``pipelines.memory.placement`` ("auto", "normal", "low").
         cache: Default: the process-wide cache.
 
     Returns:
@@ -55,7 +55,7 @@ def load_checkpoint_cached(
         ModelLoadError: the file or folder cannot be loaded.
         ValueError: an unknown precision or VRAM mode.
     """
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
 
     path, cache = Path(path), cache or default_cache()
     dtypes = checkpoint_dtypes(path, device, precision, vae_precision)
@@ -70,9 +70,9 @@ def load_vae_cached(
     path: str | Path, device: str = "cpu", scaling: str = "auto", precision: str = "auto",
     vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
 ) -> Any:
-    """``pipelines.loading.load_vae`` through the cache (dtype as a checkpoint's VAE gets:
+    """``pipelines.loading.checkpoint.load_vae`` through the cache (dtype as a checkpoint's VAE gets:
     SDXL-scaled VAEs stay float32 under "auto" on CUDA)."""
-    from pipelines.loading import load_vae, vae_is_sdxl
+    from pipelines.loading.checkpoint import load_vae, vae_is_sdxl
 
     path, cache = Path(path), cache or default_cache()
     family = "sdxl" if vae_is_sdxl(path, scaling) else "sd1"
@@ -86,8 +86,8 @@ def load_vae_cached(
 
 def load_upscaler_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
                          cache: ModelCache | None = None) -> Any:
-    """``pipelines.upscalers.load_upscaler`` through the cache (always float32: small nets)."""
-    from pipelines.upscalers import load_upscaler
+    """``pipelines.loading.upscalers.load_upscaler`` through the cache (always float32: small nets)."""
+    from pipelines.loading.upscalers import load_upscaler
 
     path, cache = Path(path), cache or default_cache()
     estimate = partial(estimate_bytes, path,

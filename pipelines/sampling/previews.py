@@ -99,14 +99,14 @@ def decode_preview(vae: Any, latent: Any) -> np.ndarray:
     """Full-quality preview of the first image of a latent through the VAE (slow, exact).
 
     Args:
-        vae: A ``pipelines.types.Vae``.
+        vae: A ``pipelines.values.Vae``.
         latent: A ``Latent`` or a tensor [C, h, w] / [B, C, h, w] in the scaled space.
 
     Returns:
         uint8 array [H, W, 3].
     """
-    from pipelines.types import Latent
-    from pipelines.vae import decode
+    from pipelines.sampling.vae import decode
+    from pipelines.values import Latent
 
     samples = latent.samples if isinstance(latent, Latent) else latent
     if samples.dim() == 3:

@@ -3,7 +3,7 @@
 Each is built from the shipped config template of its family with only the widths shrunk
 (same block types, transformer depth pattern, projection kind, 64-wide attention heads for
 SD2/SDXL, SDXL's text_time embedding and two encoders, SD2's OpenCLIP encoder), saved both
-as a diffusers folder and, through ``pipelines.convert``, as an original-layout single file.
+as a diffusers folder and, through ``pipelines.loading.convert``, as an original-layout single file.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from pipelines.convert import pipeline_to_original, save_single_file
-from pipelines.model_io import CONFIGS, clip_tokenizer, read_json
+from pipelines.loading.convert import pipeline_to_original, save_single_file
+from pipelines.loading.readers import CONFIGS, clip_tokenizer, read_json
 
 VARIANTS: dict[str, str] = {  # variant -> family
     "sd1": "sd1", "sd2": "sd2", "sd2-v": "sd2", "sdxl": "sdxl", "sdxl-refiner": "sdxl_refiner",

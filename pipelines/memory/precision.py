@@ -13,7 +13,7 @@ The automatic choice ("auto"):
 An explicit ``precision`` (fp32/fp16/bf16) sets the UNet and text encoders; ``vae_precision``
 "auto" then follows it, with the same float16-overflow rule (bfloat16 has float32's range, so
 bf16 needs no upcast). An explicit ``vae_precision`` always wins: a user who forces an fp16 SDXL
-VAE gets it, and ``pipelines.vae`` upcasts it at decode time if it overflows.
+VAE gets it, and ``pipelines.sampling.vae`` upcasts it at decode time if it overflows.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def choose_dtypes(
 
     Args:
         device: The run device ("cpu", "cuda", "cuda:1", "mps").
-        family: Model family (``pipelines.loading.FAMILIES``); "unknown" is allowed.
+        family: Model family (``pipelines.loading.detect.FAMILIES``); "unknown" is allowed.
         requested: "auto", "fp32", "fp16" or "bf16", for the UNet and text encoders.
         vae_precision: The same choices, for the VAE.
         vae_force_upcast: The VAE config's ``force_upcast`` (True when absent).
@@ -116,7 +116,7 @@ def peek_family(path: str | Path) -> tuple[str, bool]:
     Returns:
         ``(family, vae_force_upcast)``.
     """
-    from pipelines.loading import detect_family
+    from pipelines.loading.detect import detect_family
 
     path = Path(path)
     if path.is_dir():
@@ -130,8 +130,8 @@ def peek_family(path: str | Path) -> tuple[str, bool]:
         return family, bool(vae_config.get("force_upcast", True))
     if path.suffix != ".safetensors":
         return "unknown", True
-    from pipelines.detect import detect
     from pipelines.errors import ModelLoadError
+    from pipelines.loading.detect import detect
 
     try:
         found = detect(path)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from pipelines.noise import NOISE_MODES, SEED_MASK, randn
+from pipelines.sampling.noise import NOISE_MODES, SEED_MASK, randn
 
 
 @dataclass(eq=False)

@@ -7,9 +7,15 @@ from typing import Any
 
 import torch
 
-from pipelines.embeddings import prompt_embeddings, spliced
-from pipelines.prompt_weights import Tokens, chunks, embedding_names, has_syntax, weighted_tokens
-from pipelines.types import Conditioning, TextEncoder
+from pipelines.loading.embeddings import prompt_embeddings, spliced
+from pipelines.text.prompt_weights import (
+    Tokens,
+    chunks,
+    embedding_names,
+    has_syntax,
+    weighted_tokens,
+)
+from pipelines.values import Conditioning, TextEncoder
 
 log = logging.getLogger(__name__)
 # Per text encoder slot: embedding name -> vectors [n, width]; None when the prompt has none.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from pipelines.types import DiffusionModel, Noise
+    from pipelines.values import DiffusionModel, Noise
 
 # sampler name -> (diffusers class name, config overrides)
 _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -134,7 +134,7 @@ def make_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]
 def _zero_snr_betas(config: dict[str, Any]) -> list[float]:
     """Schedulers without ``rescale_betas_zero_snr`` (heun, dpm_2, lms, dpmpp_sde, deis) get the
     rescaled betas as ``trained_betas``, with alpha_bar clamped at the end as euler clamps it."""
-    from pipelines.forward import NoiseSchedule
+    from pipelines.sampling.forward import NoiseSchedule
 
     alphas_cumprod = NoiseSchedule.from_config(config).alphas_cumprod.clone()
     alphas_cumprod[-1] = _ZERO_SNR_ALPHA_BAR
@@ -257,7 +257,7 @@ def seed_noise_sampler(scheduler: Any, noise: Noise, sample: torch.Tensor) -> No
     import torch
     from diffusers.schedulers.scheduling_dpmsolver_sde import BrownianTreeNoiseSampler
 
-    from pipelines.noise import SEED_MASK
+    from pipelines.sampling.noise import SEED_MASK
 
     batch = sample.shape[0]
     seeds: int | list[int] = noise.seed & SEED_MASK
