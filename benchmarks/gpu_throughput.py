@@ -134,10 +134,10 @@ def measure(family: Family, device: Any, dtype_name: str, compiled: bool, steps:
     embeds = torch.randn(2, 77, family.text_dim, generator=generator).to(device, dtype)
     pooled = (None if family.pooled_dim is None else
               torch.randn(2, family.pooled_dim, generator=generator).to(device, dtype))
-    positive = Conditioning(embeds[1:], None if pooled is None else pooled[1:], "positive")
-    negative = Conditioning(embeds[:1], None if pooled is None else pooled[:1], "negative")
+    positive = Conditioning(embeds[1:], "positive", {} if pooled is None else {"pooled": pooled[1:]})
+    negative = Conditioning(embeds[:1], "negative", {} if pooled is None else {"pooled": pooled[:1]})
     latent_side = family.size // 8  # the pipelines assume scale factor 8 without a VAE
-    model = DiffusionModel(unet=unet, scheduler_config=family.scheduler_config,
+    model = DiffusionModel(denoiser=unet, scheduler_config=family.scheduler_config,
                            family="sdxl" if pooled is not None else "sd1", latent_channels=4,
                            vae_scale_factor=8,
                            prediction_type="epsilon", latent_rgb_factors=None,

@@ -15,11 +15,13 @@ from pipelines.sampling.noise import NOISE_MODES, SEED_MASK, randn
 class DiffusionModel:
     """A denoising network plus what is needed to drive and preview it.
 
-    ``scheduler_config`` is the model's own scheduler config (a plain dict); every sampler is
-    built fresh from it. ``latent_rgb_factors`` is a C x 3 matrix for cheap previews (or None).
+    ``denoiser`` is the network the sampler calls (a UNet today); ``family`` the id of its
+    ``pipelines.families`` description, which says how to call it. ``scheduler_config`` is the
+    model's own scheduler config (a plain dict); every sampler is built fresh from it.
+    ``latent_rgb_factors`` is a C x 3 matrix for cheap previews (or None).
     """
 
-    unet: Any
+    denoiser: Any
     scheduler_config: dict[str, Any]
     family: str
     latent_channels: int
@@ -33,22 +35,30 @@ class DiffusionModel:
 
     @property
     def inpainting(self) -> bool:
-        """True for inpainting UNets, whose input is [noisy latent, mask, masked-image latent]
-        (``in_channels == 2 * latent_channels + 1``): they need ``Latent.masked_image_latents``."""
-        config = getattr(self.unet, "config", None)
+        """True for inpainting denoisers, whose input is [noisy latent, mask, masked-image
+        latent] (``in_channels == 2 * latent_channels + 1``): they need
+        ``Latent.masked_image_latents``."""
+        config = getattr(self.denoiser, "config", None)
         in_channels = getattr(config, "in_channels", self.latent_channels)
         return int(in_channels) == 2 * self.latent_channels + 1
 
 
 @dataclass(eq=False)
 class TextEncoder:
-    """Tokenizer + text encoder. SDXL checkpoints also fill the optional second pair."""
+    """Tokenizer + text encoder; families with two encoders (SDXL) also fill the second pair.
+    ``family`` is the model's family id: it says how a prompt is encoded."""
 
     tokenizer: Any
     text_encoder: Any
     source: str
     tokenizer_2: Any = None
     text_encoder_2: Any = None
+    family: str = "unknown"
+
+    def present(self) -> list[tuple[Any, Any]]:
+        """(tokenizer, text encoder) of each pair the model has, in order."""
+        pairs = ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2))
+        return [(tok, te) for tok, te in pairs if te is not None]
 
 
 @dataclass(eq=False)
@@ -63,16 +73,23 @@ class Vae:
 
 @dataclass(eq=False)
 class Conditioning:
-    """Encoded prompt: ``embeds`` [B, seq, dim]; ``pooled`` [B, dim] (SDXL) or None."""
+    """Encoded prompt: ``embeds`` [B, seq, dim] (the cross-attention states) and named
+    ``extras`` a family's denoiser also takes: "pooled" [B, dim] (SDXL), later T5 sequences,
+    image embeddings or control hints."""
 
     embeds: torch.Tensor
-    pooled: torch.Tensor | None
-    text: str
+    text: str = ""
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def pooled(self) -> torch.Tensor | None:
+        """The pooled text embedding (SDXL), or None."""
+        return self.extras.get("pooled")
 
 
 @dataclass(eq=False)
 class Latent:
-    """Latents [B, C, h, w] in the *scaled* space the UNet sees (VAE latents x scaling_factor).
+    """Latents [B, C, h, w] in the *scaled* space the denoiser sees (VAE latents x scaling).
 
     ``noise_mask`` (optional, 0..1, shape [h, w], [B, h, w] or [B, 1, h, w] at any resolution):
     1 = repaint, 0 = keep the original latent.
@@ -84,6 +101,8 @@ class Latent:
     samples: torch.Tensor
     noise_mask: torch.Tensor | None = field(default=None)
     masked_image_latents: torch.Tensor | None = field(default=None)
+    # which space the samples are in: a family id (its latent format), or None when not known
+    space: str | None = field(default=None)
 
 
 @dataclass(frozen=True)

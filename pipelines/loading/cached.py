@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from pipelines.families import ROLES
 from pipelines.memory.cache import ModelCache, default_cache
 from pipelines.memory.keys import model_key
 from pipelines.memory.placement import estimate_bytes, storage_device
@@ -70,14 +71,15 @@ def load_vae_cached(
     path: str | Path, device: str = "cpu", scaling: str = "auto", precision: str = "auto",
     vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
 ) -> Any:
-    """``pipelines.loading.checkpoint.load_vae`` through the cache (dtype as a checkpoint's VAE gets:
-    SDXL-scaled VAEs stay float32 under "auto" on CUDA)."""
-    from pipelines.loading.checkpoint import load_vae, vae_is_sdxl
+    """``pipelines.loading.checkpoint.load_vae`` through the cache (dtype as a checkpoint's VAE
+    of the family its scaling names gets: SDXL-scaled VAEs stay float32 under "auto" on CUDA)."""
+    from pipelines.families import standalone_vae_family
+    from pipelines.loading.checkpoint import load_vae
 
     path, cache = Path(path), cache or default_cache()
-    family = "sdxl" if vae_is_sdxl(path, scaling) else "sd1"
+    family = standalone_vae_family(path, scaling)
     dtype = choose_dtypes(device, family, precision, vae_precision)["vae"]
-    estimate = partial(estimate_bytes, path, dict.fromkeys(("unet", "text_encoder", "vae"), dtype))
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, dtype))
     where, key = _where("vae", path, device, vram_mode, estimate, cache, scaling,
                         str(dtype).removeprefix("torch."))
     return cache.get_or_load(
@@ -90,7 +92,6 @@ def load_upscaler_cached(path: str | Path, device: str = "cpu", vram_mode: str =
     from pipelines.loading.upscalers import load_upscaler
 
     path, cache = Path(path), cache or default_cache()
-    estimate = partial(estimate_bytes, path,
-                       dict.fromkeys(("unet", "text_encoder", "vae"), torch.float32))
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     where, key = _where("upscaler", path, device, vram_mode, estimate, cache)
     return cache.get_or_load(key, lambda: load_upscaler(path, device=where), where, estimate)

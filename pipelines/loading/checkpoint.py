@@ -2,82 +2,38 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.loading.detect import detect_family
+from pipelines.families import ROLES, ModelFamily, families, get_family, standalone_vae_family
+from pipelines.families import detect_family as _detect_family
+from pipelines.loading.components import check_required, load_component, load_family_components
+from pipelines.loading.components import read_json as _read_json
 from pipelines.sampling.previews import default_factors
 from pipelines.values import DiffusionModel, TextEncoder, Vae
 
-_LIBRARIES = ("diffusers", "transformers")
-_REQUIRED = ("unet", "vae", "scheduler")
-_TEXT_PARTS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 
-
-def _read_json(path: Path) -> dict[str, Any]:
+def _family(folder: Path, model_index: dict[str, Any], studio: dict[str, Any] | None
+            ) -> ModelFamily:
+    """The folder's family: named in studio.json/model_index.json, else recognised from the
+    config of each family's denoiser folder."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelLoadError(path, "The file is missing.") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(path, "The file must hold a JSON object.")
-    return data
-
-
-def _component_class(folder: Path, model_index: dict[str, Any], name: str) -> type:
-    entry = model_index.get(name)
-    if not isinstance(entry, list) or len(entry) != 2 or entry[1] is None:
-        raise ModelLoadError(folder / "model_index.json", f"It does not declare a '{name}'.")
-    library, class_name = entry
-    if library not in _LIBRARIES:
-        raise ModelLoadError(
-            folder / "model_index.json",
-            f"Component '{name}' comes from library {library!r}; only {', '.join(_LIBRARIES)} are supported.",
-        )
-    cls = getattr(importlib.import_module(library), class_name, None)
-    if cls is None:
-        raise ModelLoadError(
-            folder / "model_index.json", f"Unknown class {library}.{class_name} for '{name}'."
-        )
-    return cls
-
-
-def _load_component(
-    folder: Path, model_index: dict[str, Any], name: str, dtype: torch.dtype
-) -> Any:
-    cls = _component_class(folder, model_index, name)
-    sub = folder / name
-    if not sub.is_dir():
-        raise ModelLoadError(sub, f"The '{name}' folder is missing.")
-    kwargs: dict[str, Any] = {"local_files_only": True}
-    if name.startswith("tokenizer"):
-        pass
-    elif cls.__module__.startswith("transformers"):
-        kwargs["dtype"] = dtype
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # a "Loading weights" bar per encoder is noise
-    else:
-        kwargs["torch_dtype"] = dtype
-        if importlib.util.find_spec("accelerate") is None:
-            kwargs["low_cpu_mem_usage"] = False  # silences diffusers' "install accelerate" warning
-    try:
-        component = cls.from_pretrained(str(sub), **kwargs)
-    except Exception as exc:  # any failure here means a broken model folder
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(sub, f"The {name} could not be read ({detail}).") from exc
-    if isinstance(component, torch.nn.Module):
-        component.eval()
-        component.requires_grad_(False)
-    return component
+        if "family" in (studio or {}) or "family" in model_index:
+            return get_family(_detect_family(model_index, {}, studio))
+    except ValueError as exc:
+        source = "studio.json" if studio and "family" in studio else "model_index.json"
+        raise ModelLoadError(folder / source, f"Its {exc}.") from exc
+    for family in families():
+        try:  # an unreadable config is reported by the loader, naming the component folder
+            config = _read_json(folder / family.denoiser / "config.json")
+        except ModelLoadError:
+            continue
+        if family.matches_config(config):
+            return family
+    return get_family("unknown")
 
 
 def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any]:
@@ -107,7 +63,7 @@ def load_checkpoint(
             Or an SD 1.x/2.x/SDXL single file (see ``pipelines.loading.single_file``).
         device: Where the networks go.
         dtype: Weight dtype; None means float32. A dict gives one per component
-            (``unet``, ``text_encoder``, ``vae``; see ``pipelines.memory.precision``).
+            role (``denoiser``, ``text_encoder``, ``vae``; see ``pipelines.memory.precision``).
 
     Returns:
         ``(model, clip, vae)``, networks in eval mode with gradients off.
@@ -126,40 +82,22 @@ def load_checkpoint(
 
     dtypes = component_dtypes(dtype)
     model_index = _read_json(folder / "model_index.json")
-    missing = [name for name in _REQUIRED if name not in model_index]
-    if missing:
-        raise ModelLoadError(folder / "model_index.json", f"It lacks: {', '.join(missing)}.")
     studio = _read_json(folder / "studio.json") if (folder / "studio.json").exists() else None
+    family = _family(folder, model_index, studio)
+    check_required(folder, model_index, family)
     scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
-    components = {name: _load_component(folder, model_index, name, dtypes[name])
-                  for name in _REQUIRED[:2]}
-    for name in _TEXT_PARTS:
-        entry = model_index.get(name)
-        declared = isinstance(entry, list) and len(entry) == 2 and entry[1] is not None
-        part_dtype = dtypes.get(name.removesuffix("_2"), torch.float32)  # tokenizers: unused
-        components[name] = _load_component(folder, model_index, name, part_dtype) if declared else None
-    for encoder, tokenizer in (_TEXT_PARTS[:2], _TEXT_PARTS[2:]):
-        if (components[encoder] is None) != (components[tokenizer] is None):
-            raise ModelLoadError(
-                folder / "model_index.json", f"'{encoder}' and '{tokenizer}' must come together."
-            )
-    if components["text_encoder"] is None and components["text_encoder_2"] is None:
-        raise ModelLoadError(folder / "model_index.json", "It declares no text encoder.")
-    unet, vae = components["unet"], components["vae"]
-    try:
-        family = detect_family(model_index, dict(unet.config), studio)
-    except ValueError as exc:
-        source = "studio.json" if studio and "family" in studio else "model_index.json"
-        raise ModelLoadError(folder / source, f"Its {exc}.") from exc
+    components = load_family_components(folder, model_index, family, dtypes)
+    denoiser, vae = components[family.denoiser], components["vae"]
     channels = int(vae.config.latent_channels)
-    factors, bias = _preview_factors(folder, family, channels)
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-        if components[name] is not None:
-            components[name].to(device)
+    factors, bias = _preview_factors(folder, family.id, channels)
+    roles = family.roles()
+    for name, component in components.items():
+        if roles.get(name) in ROLES:
+            component.to(device)
     model = DiffusionModel(
-        unet=unet,
+        denoiser=denoiser,
         scheduler_config=scheduler_config,
-        family=family,
+        family=family.id,
         latent_channels=channels,
         vae_scale_factor=2 ** (len(vae.config.block_out_channels) - 1),
         prediction_type=str(scheduler_config.get("prediction_type", "epsilon")),
@@ -168,11 +106,12 @@ def load_checkpoint(
         source=str(folder),
     )
     clip = TextEncoder(
-        tokenizer=components["tokenizer"],
-        text_encoder=components["text_encoder"],
+        tokenizer=components.get("tokenizer"),
+        text_encoder=components.get("text_encoder"),
         source=str(folder),
-        tokenizer_2=components["tokenizer_2"],
-        text_encoder_2=components["text_encoder_2"],
+        tokenizer_2=components.get("tokenizer_2"),
+        text_encoder_2=components.get("text_encoder_2"),
+        family=family.id,
     )
     shift = getattr(vae.config, "shift_factor", None)
     wrapped_vae = Vae(
@@ -182,12 +121,6 @@ def load_checkpoint(
         source=str(folder),
     )
     return model, clip, wrapped_vae
-
-
-def vae_is_sdxl(path: str | Path, scaling: str = "auto") -> bool:
-    """Whether a standalone VAE is SDXL's: ``scaling`` "sdxl", or "auto" and the file name
-    contains "xl" (VAE files do not record which family they are for)."""
-    return scaling == "sdxl" or (scaling == "auto" and "xl" in Path(path).stem.lower())
 
 
 def load_vae(
@@ -213,8 +146,8 @@ def load_vae(
     path = Path(path)
     if path.is_dir():
         folder = path / "vae" if (path / "model_index.json").is_file() else path
-        vae = _load_component(folder.parent, {folder.name: ["diffusers", "AutoencoderKL"]},
-                              folder.name, dtype or torch.float32)
+        vae = load_component(folder.parent, {folder.name: ["diffusers", "AutoencoderKL"]},
+                             folder.name, dtype or torch.float32, ("diffusers.AutoencoderKL",))
         return single_file.wrap_vae(vae.to(device), str(path))
     if not path.exists():
         raise ModelLoadError(path, "No such file or folder.", hint="")
@@ -224,8 +157,9 @@ def load_vae(
             raise ModelLoadError(path, "Not a VAE (no encoder/decoder weights).",
                                  hint="Pick a file from the vae folder.")
         state = _diffusers_vae_to_original(state)
-    template = _read_json(CONFIGS / ("sdxl" if vae_is_sdxl(path, scaling) else "sd1") / "vae"
-                          / "config.json")
+    layout = get_family(standalone_vae_family(path, scaling)).single_file
+    assert layout is not None
+    template = _read_json(CONFIGS / layout.template / "vae" / "config.json")
     vae = single_file.build_vae(state, template, path)
     return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
 

@@ -20,12 +20,6 @@ import torch
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
-TEXT_PREFIXES = {
-    "sd1": ("cond_stage_model.transformer.", None),
-    "sd2": (None, "cond_stage_model.model."),
-    "sdxl": ("conditioner.embedders.0.transformer.", "conditioner.embedders.1.model."),
-    "sdxl_refiner": (None, "conditioner.embedders.0.model."),
-}
 _RESNET = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
            ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"),
            ("conv_shortcut", "skip_connection"))
@@ -192,26 +186,27 @@ def pipeline_to_original(
     """One original-layout state dict from diffusers components of ``family``.
 
     Args:
-        family: sd1 | sd2 | sdxl | sdxl_refiner.
+        family: A family with a single-file layout (sd1 | sd2 | sdxl | sdxl_refiner).
         unet, vae, text_encoder, text_encoder_2: diffusers / transformers modules.
 
     Returns:
         ``{key: tensor}`` ready for ``safetensors.torch.save_file``.
     """
-    if family not in TEXT_PREFIXES:
-        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(TEXT_PREFIXES)}")
+    from pipelines.families import families, get_family
+
+    layout = get_family(family).single_file
+    if layout is None or get_family(family).id != family:
+        known = [f.id for f in families() if f.single_file is not None]
+        raise ValueError(f"unknown family {family!r}; expected one of {', '.join(known)}")
     state = unet_to_original(unet.state_dict(), dict(unet.config))
     state.update(vae_to_original(vae.state_dict()))
-    clip_prefix, open_prefix = TEXT_PREFIXES[family]
-    if family == "sd1":
-        state.update(clip_to_original(text_encoder.state_dict(), clip_prefix))
-    elif family == "sd2":
-        state.update(open_clip_to_original(text_encoder.state_dict(), open_prefix, extra_layer=True))
-    elif family == "sdxl":
-        state.update(clip_to_original(text_encoder.state_dict(), clip_prefix))
-        state.update(open_clip_to_original(text_encoder_2.state_dict(), open_prefix))
-    else:
-        state.update(open_clip_to_original(text_encoder_2.state_dict(), open_prefix))
+    encoders = {"text_encoder": text_encoder, "text_encoder_2": text_encoder_2}
+    if layout.clip_prefix:
+        state.update(clip_to_original(text_encoder.state_dict(), layout.clip_prefix))
+    if layout.open_clip_prefix:
+        state.update(open_clip_to_original(encoders[layout.open_clip_slot].state_dict(),
+                                           layout.open_clip_prefix,
+                                           extra_layer=layout.open_clip_extra_layer))
     return state
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ModelLoadError
+from pipelines.families import checkpoint_family, get_family, text_key_family, unet_file_family
 
 
 def _load_error(path: Path, message: str) -> ModelLoadError:
@@ -24,13 +25,12 @@ _MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB; more means a broke
 
 UNET = "model.diffusion_model."
 CONTEXT_KEY = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
-FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner", "demo", "unknown")
 
 
 @dataclass(frozen=True)
 class Detection:
     """``kind``: checkpoint | vae | unet | lora | embedding | upscaler | diffusers | unknown.
-    ``family``: sd1 | sd2 | sdxl | sdxl_refiner | demo | "" (not applicable/unknown)."""
+    ``family``: a ``pipelines.families`` id, or "" (not applicable/unknown)."""
 
     kind: str
     family: str = ""
@@ -96,7 +96,7 @@ def detect_header(header: dict[str, Any]) -> Detection:
         if "encoder.conv_in.weight" not in keys:
             context = next((s for k, s in ((k, _shape(header, k)) for k in keys)
                             if k.endswith("attn2.to_k.weight") and s), None)
-            family = {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(context[1] if context else 0, "")
+            family = unet_file_family(context[1] if context else 0)
             return Detection("unet", family, note="diffusers layout")
     if "encoder.conv_in.weight" in keys and "decoder.conv_in.weight" in keys:
         return Detection("vae")
@@ -105,42 +105,17 @@ def detect_header(header: dict[str, Any]) -> Detection:
     return Detection("unknown")
 
 
-# Text-encoder key layouts: a structural signature that holds at any model width.
-_TEXT_SIGNATURES = (
-    ("conditioner.embedders.1.model.", "sdxl"),
-    ("conditioner.embedders.0.model.", "sdxl_refiner"),
-    ("conditioner.embedders.0.transformer.", "sdxl"),
-    ("cond_stage_model.model.", "sd2"),
-    ("cond_stage_model.transformer.", "sd1"),
-)
-
-
-def _text_family(keys: Any) -> str:
-    for signature, family in _TEXT_SIGNATURES:
-        if any(k.startswith(signature) for k in keys):
-            return family
-    return ""
-
-
 def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
     in_channels = (_shape(header, f"{prefix}input_blocks.0.0.weight") or [0, 4])[1]
     inpainting = in_channels == 9
     context = (_shape(header, f"{prefix}{CONTEXT_KEY}") or [0, 0])[1]
     label = _shape(header, f"{prefix}label_emb.0.0.weight")
-    family = _text_family(header.keys()) if prefix else ""
-    if family:
-        pass
-    elif label is not None:
-        family = "sdxl_refiner" if label[1] == 2560 else "sdxl"
-    elif context == 768:
-        family = "sd1"
-    elif context == 1024:
-        family = "sd2"
-    else:
+    label_width = None if label is None else label[1]
+    family = (text_key_family(header.keys()) if prefix else "") or checkpoint_family(
+        context, label_width)
+    if not family:
         return Detection(kind, note=f"unrecognised UNet (context dim {context})")
-    note = ""
-    if family == "sd2":
-        note = "epsilon or v-prediction: not recorded in the file; 768px models are v"
+    note = get_family(family).detection_note
     return Detection(kind, family, inpainting, note)
 
 
@@ -180,33 +155,3 @@ def detect(path: str | Path) -> Detection:
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
         return Detection("unknown", note="pickle file: inspect by loading it as plain tensors")
     return Detection("unknown")
-
-
-def detect_family(
-    model_index: dict[str, Any], unet_config: dict[str, Any], studio: dict[str, Any] | None = None
-) -> str:
-    """Guess the model family from its configs.
-
-    An explicit ``"family"`` in ``studio.json`` (first) or ``model_index.json`` wins. Otherwise:
-    ``addition_embed_type == "text_time"`` -> sdxl, cross-attention dim 768 -> sd1, 1024 -> sd2.
-
-    Args:
-        model_index: Contents of ``model_index.json``.
-        unet_config: The UNet config.
-        studio: Contents of ``studio.json`` if present.
-
-    Returns:
-        One of ``FAMILIES``.
-    """
-    for source in (studio or {}, model_index):
-        if "family" in source:
-            family = str(source["family"])
-            if family not in FAMILIES:
-                raise ValueError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
-            return family
-    if unet_config.get("addition_embed_type") == "text_time":
-        return "sdxl"
-    dim = unet_config.get("cross_attention_dim")
-    if isinstance(dim, list | tuple):
-        dim = dim[0] if dim else None
-    return {768: "sd1", 1024: "sd2"}.get(dim, "unknown")

@@ -221,7 +221,7 @@ def apply_lora(
         ModelLoadError: no layer of the LoRA matches this model (another family's LoRA).
     """
     pairs = _pairs(state)
-    unet, n_unet = _patch("unet", model.unet, pairs, strength_model, source)
+    unet, n_unet = _patch("unet", model.denoiser, pairs, strength_model, source)
     te, n_te = _patch("text_encoder", clip.text_encoder, pairs, strength_clip, source)
     te2, n_te2 = _patch("text_encoder_2", clip.text_encoder_2, pairs, strength_clip, source)
     applied, wanted = n_unet + n_te + n_te2, len(pairs)
@@ -232,7 +232,7 @@ def apply_lora(
                              "another model family?).", hint="")
     if applied < wanted:
         log.info("%s: %d of %d LoRA layers applied", source, applied, wanted)
-    new_model = model if unet is model.unet else dataclasses.replace(model, unet=unet)
+    new_model = model if unet is model.denoiser else dataclasses.replace(model, denoiser=unet)
     if te is clip.text_encoder and te2 is clip.text_encoder_2:
         return new_model, clip
     return new_model, dataclasses.replace(clip, text_encoder=te, text_encoder_2=te2)

@@ -16,33 +16,19 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.loading.convert import TEXT_PREFIXES, UNET_PREFIX
+from pipelines.families import ModelFamily, get_family
+from pipelines.loading.convert import UNET_PREFIX
 from pipelines.loading.detect import detect_header
 from pipelines.loading.readers import CONFIGS, SUPPORTED, clip_tokenizer, read_json, read_state_dict
 from pipelines.sampling.previews import default_factors
 from pipelines.sampling.samplers import sampling_config
 from pipelines.values import DiffusionModel, TextEncoder, Vae
 
-TEMPLATES = {"sd1": "sd1", "sd2": "sd2", "sdxl": "sdxl", "sdxl_refiner": "sdxl-refiner"}
 
-
-def template_for(family: str, path: Path, state: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
-    """The template folder name; SD2 files do not record epsilon vs v-prediction, so: file
-    metadata (``modelspec.prediction_type``), then the file name, then ComfyUI's weight test."""
-    if family != "sd2":
-        return TEMPLATES[family]
-    prediction = metadata.get("modelspec.prediction_type", "").lower()
-    if prediction in {"v", "v_prediction", "epsilon", "eps"}:
-        return "sd2-v" if prediction.startswith("v") else "sd2"
-    name = path.stem.lower()
-    if re.search(r"768|v[-_]?pred|[-_]v$", name):
-        return "sd2-v"
-    if re.search(r"512|base", name):
-        return "sd2"
-    bias = state.get(f"{UNET_PREFIX}output_blocks.11.1.transformer_blocks.0.norm1.bias")
-    if bias is not None and float(torch.std(bias.float(), unbiased=False)) > 0.09:
-        return "sd2-v"
-    return "sd2"
+def template_for(family: str, path: Path, state: dict[str, torch.Tensor],
+                 metadata: dict[str, str]) -> str:
+    """The config template folder of a family's single file (``ModelFamily.template_for``)."""
+    return get_family(family).template_for(path, state, metadata)
 
 
 def _count(state: dict[str, torch.Tensor], pattern: str) -> int:
@@ -202,17 +188,20 @@ def load_single_file(
     return from_state_dict(state, path, metadata, device, dtype)
 
 
-def _networks(state: dict[str, torch.Tensor], family: str, folder: Path, path: Path) -> tuple:
-    """(unet, vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2) of a checkpoint."""
+def _networks(state: dict[str, torch.Tensor], family: ModelFamily, folder: Path, path: Path
+              ) -> tuple:
+    """(unet, vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2) of a checkpoint, where
+    the family's single-file layout says they are."""
     from diffusers import UNet2DConditionModel
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 
     config = unet_config(_strip(state, UNET_PREFIX), read_json(folder / "unet" / "config.json"))
-    clip_prefix, open_prefix = TEXT_PREFIXES[family]
-    if open_prefix and "addition_time_embed_dim" in config:
-        pooled = int(state[open_prefix + "text_projection"].shape[1])
-        time_ids = 6 if family == "sdxl" else 5  # the refiner has an aesthetic score, not a size
-        config["addition_time_embed_dim"] = (config["projection_class_embeddings_input_dim"] - pooled) // time_ids
+    layout = family.single_file
+    assert layout is not None
+    clip_prefix, open_prefix = layout.clip_prefix, layout.open_clip_prefix
+    if open_prefix:
+        family.configure_single_file_unet(
+            config, int(state[open_prefix + "text_projection"].shape[1]))
     unet = _empty(lambda: UNet2DConditionModel.from_config(config))
     unet = _fill(unet, convert_ldm_unet_checkpoint(state, config), "UNet", path)
     vae = build_vae(state, read_json(folder / "vae" / "config.json"), path)
@@ -221,9 +210,10 @@ def _networks(state: dict[str, torch.Tensor], family: str, folder: Path, path: P
         te = _build_text(state, clip_prefix, False, folder / "text_encoder", False, path)
         tok = clip_tokenizer(read_json(folder / "tokenizer" / "tokenizer_config.json")["pad_token"])
     if open_prefix:
-        second = family in {"sdxl", "sdxl_refiner"}
-        sub = "text_encoder_2" if second else "text_encoder"
-        encoder = _build_text(state, open_prefix, True, folder / sub, family == "sd2", path)
+        sub = layout.open_clip_slot
+        second = sub == "text_encoder_2"
+        encoder = _build_text(state, open_prefix, True, folder / sub,
+                              layout.open_clip_extra_layer, path)
         pad = read_json(folder / sub.replace("text_encoder", "tokenizer") / "tokenizer_config.json")
         if second:
             te2, tok2 = encoder, clip_tokenizer(pad["pad_token"])
@@ -242,8 +232,8 @@ def from_state_dict(
     if found.kind != "checkpoint" or not found.family:
         what = found.describe() if found.kind != "unknown" else "no model this program knows"
         raise ModelLoadError(path, f"Not a supported model: it looks like {what}. {SUPPORTED}")
-    family, name = found.family, template_for(found.family, path, state, metadata)
-    folder = CONFIGS / name
+    family = get_family(found.family)
+    folder = CONFIGS / family.template_for(path, state, metadata)
     try:
         unet, vae, te, tok, te2, tok2 = _networks(state, family, folder, path)
     except (KeyError, IndexError, StopIteration, ValueError) as exc:
@@ -251,8 +241,9 @@ def from_state_dict(
                              f"({type(exc).__name__}: {exc}). {SUPPORTED}", hint="") from None
     from pipelines.memory.precision import component_dtypes
 
-    dtypes = component_dtypes(dtype)  # one dtype, or one per component
-    for part, net in (("unet", unet), ("vae", vae), ("text_encoder", te), ("text_encoder", te2)):
+    dtypes = component_dtypes(dtype)  # one dtype, or one per role
+    for part, net in (("denoiser", unet), ("vae", vae), ("text_encoder", te),
+                      ("text_encoder", te2)):
         if net is not None:
             net.to(device=device, dtype=dtypes[part])
     import diffusers
@@ -265,15 +256,15 @@ def from_state_dict(
     scheduler = sampling_config(scheduler, prediction="v_prediction" if "v_pred" in state else None,
                                 zero_terminal_snr=True if "ztsnr" in state else None)
     channels = int(vae.config.latent_channels)
-    factors, bias = default_factors(family, channels)
+    factors, bias = default_factors(family.id, channels)
     model = DiffusionModel(
-        unet=unet, scheduler_config=scheduler, family=family, latent_channels=channels,
+        denoiser=unet, scheduler_config=scheduler, family=family.id, latent_channels=channels,
         vae_scale_factor=2 ** (len(vae.config.block_out_channels) - 1),
         prediction_type=str(scheduler.get("prediction_type", "epsilon")),
         latent_rgb_factors=factors, latent_rgb_bias=bias, source=str(path),
     )
     clip = TextEncoder(tokenizer=tok, text_encoder=te, source=str(path), tokenizer_2=tok2,
-                       text_encoder_2=te2)
+                       text_encoder_2=te2, family=family.id)
     return model, clip, wrap_vae(vae, str(path))
 
 

@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 VRAM_MODES = VRAM_MODE_NAMES
 ACTIVATION_HEADROOM = 1.25
-_FOLDER_PARTS = (("unet", "unet"), ("vae", "vae"), ("text_encoder", "text_encoder"),
-                 ("text_encoder_2", "text_encoder"))
 
 
 def _off_target(networks: list[torch.nn.Module], target: torch.device) -> dict[int, int]:
@@ -80,12 +78,13 @@ def _file_bytes(path: Path, dtype_for: Any) -> int:
 
 
 def _single_file_parts() -> tuple[tuple[str, str], ...]:
-    """Key prefix -> component of what the single-file loader reads (``pipelines.loading.convert``)."""
-    from pipelines.loading.convert import TEXT_PREFIXES, UNET_PREFIX, VAE_PREFIX
+    """Key prefix -> precision role of what the single-file loader reads (the registered
+    families' single-file layouts)."""
+    from pipelines.families import single_file_prefixes
+    from pipelines.loading.convert import UNET_PREFIX, VAE_PREFIX
 
-    text = {p for pair in TEXT_PREFIXES.values() for p in pair if p}
-    return ((UNET_PREFIX, "unet"), (VAE_PREFIX, "vae"),
-            *((p, "text_encoder") for p in sorted(text)))
+    return ((UNET_PREFIX, "denoiser"), (VAE_PREFIX, "vae"),
+            *((p, "text_encoder") for p in single_file_prefixes()))
 
 
 def _single_file_bytes(path: Path, dtypes: dict[str, torch.dtype]) -> int:
@@ -119,12 +118,14 @@ def _weights(folder: Path) -> list[Path]:
 
 def estimate_bytes(path: str | Path, dtypes: dict[str, torch.dtype]) -> int:
     """Approximate bytes a checkpoint (folder or single file) takes once loaded in ``dtypes``
-    (``pipelines.memory.precision`` components), from safetensors headers; no weight is read."""
+    (``pipelines.memory.precision`` roles), from safetensors headers; no weight is read."""
     path = Path(path)
     if not path.is_dir():
         return _single_file_bytes(path, dtypes) if path.is_file() else 0
+    from pipelines.families import component_roles
+
     total = 0
-    for sub, part in _FOLDER_PARTS:
+    for sub, part in component_roles().items():  # every family's network folders
         total += sum(_file_bytes(f, lambda _name, p=part: dtypes[p]) for f in _weights(path / sub))
     if not total:  # a component folder of its own (a diffusers vae/ folder)
         total = sum(_file_bytes(f, lambda _name: dtypes["vae"]) for f in _weights(path))

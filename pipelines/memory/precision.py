@@ -1,16 +1,17 @@
-"""Weight precision per component (UNet, text encoders, VAE) for a device and a model family.
+"""Weight precision per role (denoiser, text encoders, VAE) for a device and a model family.
 
 The automatic choice ("auto"):
 
 - CPU: float32 everywhere (half precision on the CPU is slow and partly unsupported).
-- CUDA: float16 UNet and text encoders. The VAE is float16 too, except SDXL's (base and
-  refiner) whose config says ``force_upcast`` (the default): that VAE overflows in float16,
-  so it is loaded in float32, the rule diffusers' SDXL pipeline follows. float16 rather than
+- CUDA: float16 denoiser and text encoders. The VAE is float16 too, except where the family
+  says its VAE overflows in float16 (``ModelFamily.vae_fp16_upcast``: SDXL base and refiner)
+  and the VAE config says ``force_upcast`` (the default): it is loaded in float32, the rule
+  diffusers' SDXL pipeline follows. float16 rather than
   bfloat16 because every CUDA GPU runs it and it is what SD checkpoints are published in.
-- MPS: float16 UNet and text encoders, float32 VAE (Apple's float16 VAE decode is unreliable).
+- MPS: float16 denoiser and text encoders, float32 VAE (Apple's float16 VAE decode is unreliable).
 - A family we could not read before loading ("unknown"): the VAE stays float32, to be safe.
 
-An explicit ``precision`` (fp32/fp16/bf16) sets the UNet and text encoders; ``vae_precision``
+An explicit ``precision`` (fp32/fp16/bf16) sets the denoiser and text encoders; ``vae_precision``
 "auto" then follows it, with the same float16-overflow rule (bfloat16 has float32's range, so
 bf16 needs no upcast). An explicit ``vae_precision`` always wins: a user who forces an fp16 SDXL
 VAE gets it, and ``pipelines.sampling.vae`` upcasts it at decode time if it overflows.
@@ -25,13 +26,12 @@ from typing import Any
 import torch
 
 from pipelines.catalog import PRECISION_NAMES
+from pipelines.families import ROLES, folder_family, get_family
 
 PRECISIONS = PRECISION_NAMES
-COMPONENTS: tuple[str, ...] = ("unet", "text_encoder", "vae")
 DTYPES: dict[str, torch.dtype] = {
     "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
 }
-_UPCAST_FAMILIES = {"sdxl", "sdxl_refiner"}
 
 
 def _check(value: str, field: str) -> str:
@@ -48,13 +48,13 @@ def choose_dtypes(
 
     Args:
         device: The run device ("cpu", "cuda", "cuda:1", "mps").
-        family: Model family (``pipelines.loading.detect.FAMILIES``); "unknown" is allowed.
-        requested: "auto", "fp32", "fp16" or "bf16", for the UNet and text encoders.
+        family: Model family id (``pipelines.families``); "unknown" is allowed.
+        requested: "auto", "fp32", "fp16" or "bf16", for the denoiser and text encoders.
         vae_precision: The same choices, for the VAE.
         vae_force_upcast: The VAE config's ``force_upcast`` (True when absent).
 
     Returns:
-        ``{"unet": dtype, "text_encoder": dtype, "vae": dtype}``.
+        ``{"denoiser": dtype, "text_encoder": dtype, "vae": dtype}`` (``ROLES``).
 
     Raises:
         ValueError: ``requested`` or ``vae_precision`` is not one of ``PRECISIONS``.
@@ -70,34 +70,33 @@ def choose_dtypes(
         vae = DTYPES[vae_precision]
     elif kind == "mps" and main != torch.float32:
         vae = torch.float32
-    elif main == torch.float16 and (family == "unknown" or (
-            family in _UPCAST_FAMILIES and vae_force_upcast)):
+    elif main == torch.float16 and get_family(family).vae_upcast(vae_force_upcast):
         vae = torch.float32
     else:
         vae = main
-    return {"unet": main, "text_encoder": main, "vae": vae}
+    return {"denoiser": main, "text_encoder": main, "vae": vae}
 
 
 def component_dtypes(dtype: torch.dtype | dict[str, torch.dtype] | None) -> dict[str, torch.dtype]:
-    """One dtype for every component, or a per-component mapping filled with float32.
+    """One dtype for every role, or a per-role mapping filled with float32.
 
     Args:
-        dtype: None (float32), a dtype, or a dict with any of ``COMPONENTS`` as keys.
+        dtype: None (float32), a dtype, or a dict with any of ``ROLES`` as keys.
 
     Raises:
-        ValueError: the dict names something that is not a component.
+        ValueError: the dict names something that is not a role.
     """
     if not isinstance(dtype, dict):
-        return dict.fromkeys(COMPONENTS, dtype or torch.float32)
-    unknown = set(dtype) - set(COMPONENTS)
+        return dict.fromkeys(ROLES, dtype or torch.float32)
+    unknown = set(dtype) - set(ROLES)
     if unknown:
-        raise ValueError(f"unknown component(s) {sorted(unknown)}; use {', '.join(COMPONENTS)}")
-    return {name: dtype.get(name) or torch.float32 for name in COMPONENTS}
+        raise ValueError(f"unknown component(s) {sorted(unknown)}; use {', '.join(ROLES)}")
+    return {name: dtype.get(name) or torch.float32 for name in ROLES}
 
 
 def dtype_names(dtypes: dict[str, torch.dtype]) -> tuple[tuple[str, str], ...]:
     """A hashable, readable form of a dtype mapping (for cache keys and messages)."""
-    return tuple((name, str(dtypes[name]).removeprefix("torch.")) for name in COMPONENTS)
+    return tuple((name, str(dtypes[name]).removeprefix("torch.")) for name in ROLES)
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -116,15 +115,11 @@ def peek_family(path: str | Path) -> tuple[str, bool]:
     Returns:
         ``(family, vae_force_upcast)``.
     """
-    from pipelines.loading.detect import detect_family
-
     path = Path(path)
     if path.is_dir():
         vae_config = _json(path / "vae" / "config.json")
         try:
-            family = detect_family(_json(path / "model_index.json"),
-                                   _json(path / "unet" / "config.json"),
-                                   _json(path / "studio.json") or None)
+            family = folder_family(path)
         except ValueError:
             family = "unknown"
         return family, bool(vae_config.get("force_upcast", True))

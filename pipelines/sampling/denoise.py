@@ -1,6 +1,7 @@
 """The denoising loop: our own loop over the diffusers scheduler contract, matching the pipelines.
 
-Per step: ``scale_model_input`` -> UNet on [uncond, cond] -> classifier-free guidance ->
+Per step: ``scale_model_input`` -> the denoiser on [uncond, cond] (called the way the model's
+family says) -> classifier-free guidance ->
 ``scheduler.step`` -> optional inpainting blend -> ``callback``. With the same seed and settings
 the result equals diffusers' StableDiffusionPipeline / Img2ImgPipeline output.
 """
@@ -15,20 +16,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pipelines.families import get_family
+from pipelines.families.unet import batched as _batched
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
 from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
-
-
-def _batched(tensor: torch.Tensor, batch: int, what: str) -> torch.Tensor:
-    if tensor.shape[0] == batch:
-        return tensor
-    if tensor.shape[0] == 1:
-        return tensor.repeat(batch, *([1] * (tensor.dim() - 1)))
-    raise ValueError(f"{what} has batch {tensor.shape[0]} but the latent has batch {batch}")
 
 
 def _same_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,16 +33,6 @@ def _same_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.
         return a, b
     length = math.lcm(a.shape[1], b.shape[1])
     return a.repeat(1, length // a.shape[1], 1), b.repeat(1, length // b.shape[1], 1)
-
-
-def _guidance_embedding(cfg: float, dim: int, batch: int) -> torch.Tensor:
-    """LCM-distilled UNets take (cfg - 1) as a sinusoidal embedding, as the SD pipeline builds it."""
-    w = torch.tensor(cfg - 1).repeat(batch) * 1000.0
-    half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
-    emb = w.float()[:, None] * freqs[None, :]
-    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
-    return F.pad(emb, (0, 1)) if dim % 2 == 1 else emb
 
 
 def _prepare_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -85,44 +70,6 @@ def _predicted_x0(
     if prediction == "flow_prediction":
         return sample - sigma_t * model_output
     return (x - sigma_t * model_output) / alpha_t
-
-
-def _added_cond(
-    model: DiffusionModel, pos: Conditioning, neg: Conditioning | None, x: torch.Tensor, cfg: bool
-) -> dict[str, torch.Tensor] | None:
-    """SDXL micro-conditioning: pooled text embeds + (orig size, crop 0,0, target size); the
-    refiner takes (orig size, crop 0,0, aesthetic score) instead: 6.0 positive, 2.5 negative,
-    the defaults of diffusers' SDXL img2img pipeline."""
-    if getattr(model.unet.config, "addition_embed_type", None) != "text_time":
-        return None
-    if pos.pooled is None or (cfg and neg is not None and neg.pooled is None):
-        raise ValueError(
-            "This model needs pooled text embeddings (encode with its SDXL text encoders)"
-        )
-    batch, height, width = (
-        x.shape[0],
-        x.shape[2] * model.vae_scale_factor,
-        x.shape[3] * model.vae_scale_factor,
-    )
-    pooled = _batched(pos.pooled, batch, "positive pooled")
-    if cfg:
-        pooled = torch.cat([_batched(neg.pooled, batch, "negative pooled"), pooled])
-    config = model.unet.config
-    id_count = 6
-    if getattr(config, "projection_class_embeddings_input_dim", None) and getattr(
-        config, "addition_time_embed_dim", None
-    ):
-        id_count = (
-            config.projection_class_embeddings_input_dim - pooled.shape[-1]
-        ) // config.addition_time_embed_dim
-    if id_count == 5:  # refiner: aesthetic score instead of the target size
-        positive_ids = [[height, width, 0, 0, 6.0]] * batch
-        ids = ([[height, width, 0, 0, 2.5]] * batch if cfg else []) + positive_ids
-        time_ids = torch.tensor(ids, dtype=pooled.dtype)
-    else:
-        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=pooled.dtype)
-        time_ids = time_ids.repeat(pooled.shape[0], 1)
-    return {"text_embeds": pooled.to(x.device), "time_ids": time_ids.to(x.device)}
 
 
 def denoise(
@@ -187,7 +134,6 @@ def denoise(
         raise ValueError("A negative conditioning is needed when cfg is not 1")
     scheduler = make_scheduler(sampler, schedule, model.scheduler_config)
     device = torch.device(device)
-    unet = model.unet
     original = latent.samples.to(device=device, dtype=torch.float32)
     batch = original.shape[0]
 
@@ -198,7 +144,7 @@ def denoise(
     timesteps = scheduler.timesteps[begin:]
     if len(timesteps) == 0:
         return Latent(samples=original.cpu(), noise_mask=latent.noise_mask,
-                      masked_image_latents=latent.masked_image_latents)
+                      masked_image_latents=latent.masked_image_latents, space=latent.space)
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(begin)
 
@@ -218,21 +164,13 @@ def denoise(
     if extra is not None:
         mask = None
 
+    family = get_family(model.family)
     embeds = _batched(positive.embeds, batch, "positive conditioning")
     if do_cfg:
         negative_embeds = _batched(negative.embeds, batch, "negative conditioning")
         negative_embeds, embeds = _same_length(negative_embeds, embeds)
         embeds = torch.cat([negative_embeds, embeds])
-    embeds = embeds.to(device=device, dtype=unet.dtype)
-    unet_kwargs: dict[str, Any] = {"encoder_hidden_states": embeds, "return_dict": False}
-    added = _added_cond(model, positive, negative, x, do_cfg)
-    if added is not None:
-        unet_kwargs["added_cond_kwargs"] = {k: v.to(unet.dtype) for k, v in added.items()}
-    proj_dim = getattr(unet.config, "time_cond_proj_dim", None)
-    if proj_dim is not None:
-        unet_kwargs["timestep_cond"] = _guidance_embedding(cfg, proj_dim, batch).to(
-            device, unet.dtype
-        )
+    inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
 
     step_params = inspect.signature(scheduler.step).parameters
     step_kwargs: dict[str, Any] = {}
@@ -249,7 +187,7 @@ def denoise(
             model_input = scheduler.scale_model_input(model_input, t)
             if extra is not None:
                 model_input = torch.cat([model_input, extra], dim=1)
-            model_output = unet(model_input.to(unet.dtype), t, **unet_kwargs)[0].to(x.dtype)
+            model_output = family.call_denoiser(model, model_input, t, inputs).to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
                 model_output = uncond + cfg * (cond - uncond)
@@ -269,4 +207,4 @@ def denoise(
                     x0 = (1 - mask) * original + mask * x0
                 callback(i, total, x0)
     return Latent(samples=x.to(device="cpu", dtype=torch.float32), noise_mask=latent.noise_mask,
-                  masked_image_latents=latent.masked_image_latents)
+                  masked_image_latents=latent.masked_image_latents, space=model.family)

@@ -112,7 +112,7 @@ def inpaint_channels(model: DiffusionModel, latent: Latent, like: torch.Tensor, 
         ValueError: An inpainting model without the mask or masked image, a batch mismatch,
             or a UNet whose input channels are neither C nor 2C + 1.
     """
-    config = getattr(model.unet, "config", None)
+    config = getattr(model.denoiser, "config", None)
     in_channels = int(getattr(config, "in_channels", model.latent_channels))
     if in_channels == model.latent_channels:
         return None

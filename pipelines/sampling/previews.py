@@ -7,32 +7,13 @@ from typing import Any
 import numpy as np
 import torch
 
-# Published linear approximations for the *scaled* latents (what the UNet sees).
-SD1_LATENT_RGB_FACTORS: list[list[float]] = [
-    [0.3512, 0.2297, 0.3227],
-    [0.3250, 0.4974, 0.2350],
-    [-0.2829, 0.1762, 0.2721],
-    [-0.2120, -0.2616, -0.7177],
-]
-SDXL_LATENT_RGB_FACTORS: list[list[float]] = [
-    [0.3651, 0.4232, 0.4341],
-    [-0.2533, -0.0042, 0.1068],
-    [0.1076, 0.1111, -0.0362],
-    [-0.3165, -0.2492, -0.2188],
-]
-SDXL_LATENT_RGB_BIAS: list[float] = [0.1084, -0.0175, -0.0011]
-
-_TABLES: dict[str, tuple[list[list[float]], list[float] | None]] = {
-    "sd1": (SD1_LATENT_RGB_FACTORS, None),
-    "sd2": (SD1_LATENT_RGB_FACTORS, None),
-    "sdxl": (SDXL_LATENT_RGB_FACTORS, SDXL_LATENT_RGB_BIAS),
-}
+from pipelines.families import get_family
 
 
 def default_factors(
     family: str, channels: int = 4
 ) -> tuple[list[list[float]] | None, list[float] | None]:
-    """The built-in latent -> RGB table for a family.
+    """The latent -> RGB table of a family's latent format (``ModelFamily.latent``).
 
     Args:
         family: Model family ("sd1", "sd2", "sdxl", ...).
@@ -41,10 +22,11 @@ def default_factors(
     Returns:
         ``(factors, bias)``, or ``(None, None)`` when there is no table.
     """
-    factors, bias = _TABLES.get(family, (None, None))
-    if factors is None or len(factors) != channels:
+    latent = get_family(family).latent
+    if latent.rgb_factors is None or len(latent.rgb_factors) != channels:
         return None, None
-    return factors, bias
+    bias = None if latent.rgb_bias is None else list(latent.rgb_bias)
+    return [list(row) for row in latent.rgb_factors], bias
 
 
 def latent_to_rgb(

@@ -1,4 +1,6 @@
-"""Prompt encoding, computing exactly what diffusers' pipelines feed the UNet."""
+"""Prompt encoding for CLIP-conditioned families, computing exactly what diffusers' pipelines
+feed the denoiser; the model's family says which hidden layer and whether the pooled output
+goes along (``ModelFamily.prompt_style``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pipelines.families import get_family
 from pipelines.loading.embeddings import prompt_embeddings, spliced
 from pipelines.text.prompt_weights import (
     Tokens,
@@ -62,7 +65,7 @@ def _encode_sd(
             out = te(ids.to(device), attention_mask=mask, output_hidden_states=True)
             embeds = getattr(te, "text_model", te).final_layer_norm(
                 out.hidden_states[-(clip_skip + 1)])
-    return Conditioning(embeds=embeds.to(dtype=te.dtype), pooled=None, text=text)
+    return Conditioning(embeds=embeds.to(dtype=te.dtype), text=text)
 
 
 def _pairs(clip: TextEncoder, embeddings: Embeddings) -> list[tuple[Any, Any, Any]]:
@@ -72,12 +75,16 @@ def _pairs(clip: TextEncoder, embeddings: Embeddings) -> list[tuple[Any, Any, An
             for slot, (tok, te) in enumerate(slots) if te is not None]
 
 
-def _encode_sdxl(
+def _extras(pooled: torch.Tensor | None, keep: bool) -> dict[str, torch.Tensor]:
+    return {"pooled": pooled} if keep and pooled is not None else {}
+
+
+def _encode_penultimate(
     clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None,
-    embeddings: Embeddings = None,
+    embeddings: Embeddings = None, keep_pooled: bool = True,
 ) -> Conditioning:
-    """StableDiffusionXLPipeline.encode_prompt: penultimate states of both encoders, concatenated;
-    pooled output of the last encoder."""
+    """StableDiffusionXLPipeline.encode_prompt: penultimate states of every encoder,
+    concatenated; pooled output of the last encoder."""
     states, pooled = [], None
     for tokenizer, te, tables in _pairs(clip, embeddings):
         ids, _, vectors = _prompt_tokens(tokenizer, text, tables)
@@ -86,53 +93,54 @@ def _encode_sdxl(
         if pooled is None and out[0].ndim == 2:
             pooled = out[0]
         states.append(out.hidden_states[-(2 if clip_skip is None else clip_skip + 2)])
-    dtype = clip.text_encoder_2.dtype
+    dtype = clip.present()[-1][1].dtype
     embeds = torch.cat(states, dim=-1).to(dtype=dtype)
-    return Conditioning(
-        embeds=embeds, pooled=None if pooled is None else pooled.to(dtype), text=text
-    )
+    return Conditioning(embeds=embeds, text=text,
+                        extras=_extras(None if pooled is None else pooled.to(dtype), keep_pooled))
 
 
 def _window_state(
-    te, window: list[int], device: torch.device, sdxl: bool, clip_skip: int | None,
+    te, window: list[int], device: torch.device, penultimate: bool, clip_skip: int | None,
     vectors: dict[int, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Hidden states the UNet sees for one token window (same layer choice as the exact path)."""
     ids = torch.tensor([window], device=device)
     with spliced(te, vectors or {}):
-        if not sdxl and clip_skip is None:
+        if not penultimate and clip_skip is None:
             return te(ids)[0], None
         out = te(ids, output_hidden_states=True)
     pooled = out[0] if out[0].ndim == 2 else None
-    if sdxl:
+    if penultimate:
         return out.hidden_states[-(2 if clip_skip is None else clip_skip + 2)], pooled
     return getattr(te, "text_model", te).final_layer_norm(out.hidden_states[-(clip_skip + 1)]), None
 
 
 def _encode_weighted(
     clip: TextEncoder, text: str, device: torch.device, clip_skip: int | None,
-    embeddings: Embeddings = None,
+    embeddings: Embeddings = None, layer: str = "last", keep_pooled: bool = False,
 ) -> Conditioning:
     """Weighted and/or long prompt: per-window encoding, weights applied around the empty
     prompt's embedding, windows concatenated along the sequence."""
-    sdxl = clip.text_encoder_2 is not None
+    penultimate = layer == "penultimate"
     per_encoder, pooled = [], None
     for tokenizer, te, tables in _pairs(clip, embeddings):
         tokens = weighted_tokens(tokenizer, text, tables)
-        empty, _ = _window_state(te, chunks(tokenizer, Tokens())[0].ids, device, sdxl, clip_skip)
+        empty, _ = _window_state(te, chunks(tokenizer, Tokens())[0].ids, device, penultimate,
+                                 clip_skip)
         states = []
         for window in chunks(tokenizer, tokens):
-            state, pool = _window_state(te, window.ids, device, sdxl, clip_skip, window.vectors)
+            state, pool = _window_state(te, window.ids, device, penultimate, clip_skip,
+                                        window.vectors)
             if pool is not None and pooled is None:
                 pooled = pool
             scale = torch.tensor(window.weights, dtype=state.dtype, device=state.device)
             states.append(empty + (state - empty) * scale[None, :, None])
         per_encoder.append(torch.cat(states, dim=1))
     windows = min(t.shape[1] for t in per_encoder)
-    dtype = (clip.text_encoder_2 or clip.text_encoder).dtype
+    dtype = clip.present()[-1][1].dtype
     embeds = torch.cat([t[:, :windows] for t in per_encoder], dim=-1).to(dtype)
-    return Conditioning(embeds=embeds, pooled=None if pooled is None else pooled.to(dtype),
-                        text=text)
+    return Conditioning(embeds=embeds, text=text,
+                        extras=_extras(None if pooled is None else pooled.to(dtype), keep_pooled))
 
 
 def _needs_weighting(clip: TextEncoder, text: str, embeddings: Embeddings = None) -> bool:
@@ -157,14 +165,14 @@ def encode_text(
     ``embedding:name`` splices a textual-inversion embedding from the embeddings folders.
 
     Args:
-        clip: Tokenizer(s) and text encoder(s); a second pair means SDXL-style encoding.
+        clip: Tokenizer(s) and text encoder(s); ``clip.family`` says how they are read.
         text: The prompt ("" for the usual negative).
         device: Where the text encoder runs (it must already be there).
         clip_skip: Skip this many final layers (None = diffusers' default for the family).
 
     Returns:
         Conditioning on the CPU: embeds [1, seq, dim] (seq a multiple of the window for long
-        prompts); pooled [1, dim] for SDXL, else None.
+        prompts); ``extras["pooled"]`` [1, dim] for families that take it (SDXL).
 
     Raises:
         EmbeddingError: an ``embedding:`` file is missing, unreadable or for another model.
@@ -174,12 +182,13 @@ def encode_text(
     embeddings = None
     if names:  # files are read and checked against the encoders before any encoding
         embeddings = prompt_embeddings(names, [clip.text_encoder, clip.text_encoder_2])
+    layer, pooled = get_family(clip.family).prompt_style(clip)
     with torch.no_grad():
         if _needs_weighting(clip, text, embeddings):
-            cond = _encode_weighted(clip, text, device, clip_skip, embeddings)
-        elif clip.text_encoder_2 is not None:
-            cond = _encode_sdxl(clip, text, device, clip_skip, embeddings)
+            cond = _encode_weighted(clip, text, device, clip_skip, embeddings, layer, pooled)
+        elif layer == "penultimate":
+            cond = _encode_penultimate(clip, text, device, clip_skip, embeddings, pooled)
         else:
             cond = _encode_sd(clip, text, device, clip_skip, embeddings)
-    pooled = None if cond.pooled is None else cond.pooled.cpu()
-    return Conditioning(embeds=cond.embeds.cpu(), pooled=pooled, text=text)
+    extras = {name: value.cpu() for name, value in cond.extras.items()}
+    return Conditioning(embeds=cond.embeds.cpu(), text=text, extras=extras)

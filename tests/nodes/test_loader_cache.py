@@ -94,23 +94,23 @@ def test_a_lora_does_not_change_the_cached_base(registry, tmp_path, loads):
     graph.connect("lora", "clip", "3", "clip")
     result = Executor(registry).run(graph, targets=["6", "lora"])
     assert result.status == "ok", result.error
-    patched = result.outputs["lora"][0].unet.state_dict()
+    patched = result.outputs["lora"][0].denoiser.state_dict()
     cached_model, cached_clip, _ = _loaded(registry, tiny.file)
     assert len(loads) == 1  # the second load was a hit
     fresh_model, fresh_clip, _ = _REAL_LOAD(tiny.file)
-    for cached, fresh in ((cached_model.unet, fresh_model.unet),
+    for cached, fresh in ((cached_model.denoiser, fresh_model.denoiser),
                           (cached_clip.text_encoder, fresh_clip.text_encoder)):
         fresh_state = fresh.state_dict()
         assert all(torch.equal(v, fresh_state[k]) for k, v in cached.state_dict().items())
-    assert any(not torch.equal(v, fresh_model.unet.state_dict()[k]) for k, v in patched.items())
+    assert any(not torch.equal(v, fresh_model.denoiser.state_dict()[k]) for k, v in patched.items())
 
 
 def test_precision_reaches_the_loaded_networks(registry, tiny_checkpoint, tmp_path):
     model, clip, vae = _loaded(registry, tiny_checkpoint, precision="bf16", vae_precision="fp32")
-    assert model.unet.dtype == clip.text_encoder.dtype == torch.bfloat16
+    assert model.denoiser.dtype == clip.text_encoder.dtype == torch.bfloat16
     assert vae.vae.dtype == torch.float32
     model32 = _loaded(registry, tiny_checkpoint)[0]
-    assert model32.unet.dtype == torch.float32 and model32 is not model
+    assert model32.denoiser.dtype == torch.float32 and model32 is not model
 
 
 def test_low_vram_mode_runs_end_to_end_on_cpu(registry, tiny_checkpoint, tmp_path):

@@ -33,7 +33,7 @@ def test_returns_a_changed_copy_and_leaves_the_input_untouched(registry, tiny_ch
     assert result.status == "ok", result.error
     original, patched = result.outputs["1"][0], result.outputs["2"][0]
     before = dict(original.scheduler_config)
-    assert patched is not original and patched.unet is original.unet  # weights are shared
+    assert patched is not original and patched.denoiser is original.denoiser  # weights are shared
     assert patched.prediction_type == patched.scheduler_config["prediction_type"] == "v_prediction"
     assert patched.scheduler_config["rescale_betas_zero_snr"] is True
     assert patched.scheduler_config["timestep_spacing"] == "trailing"

@@ -69,7 +69,7 @@ def test_real_sizes_rebuild_the_template_configs(real_meta):
     metadata = {"modelspec.prediction_type": "v" if template == "sd2-v" else "epsilon"}
     model, clip, vae = from_state_dict(state, f"{template}.safetensors", metadata, device="meta")
     expected = _plain(parts["unet"].config)
-    got = _plain(model.unet.config)
+    got = _plain(model.denoiser.config)
     depth = expected.pop("transformer_layers_per_block"), got.pop("transformer_layers_per_block")
     assert got == expected
     assert _plain(vae.vae.config) == _plain(parts["vae"].config)

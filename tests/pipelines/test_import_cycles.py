@@ -75,7 +75,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_imports_inside_functions() -> None:
     graph = import_graph("pipelines")
-    # single_file imports the precision rules inside a function body
+    # placement imports the model cache inside a function body (on_device)
     assert "pipelines.memory.cache" in graph["pipelines.memory.placement"]
 
 

@@ -75,7 +75,7 @@ def test_nine_channel_folder_loads_as_an_inpainting_model(inpaint_dir, inpaint_m
     from pipelines.loading.detect import detect
 
     model, _, _ = inpaint_model
-    assert model.unet.config.in_channels == 9 and model.latent_channels == 4
+    assert model.denoiser.config.in_channels == 9 and model.latent_channels == 4
     assert model.inpainting and not tiny[0].inpainting
     assert detect(inpaint_dir).inpainting
 
@@ -182,7 +182,7 @@ def inpaint_families(tmp_path_factory):
 
 def _realigned(loaded):
     """Fresh weight copies (unaligned file buffers round differently; see test_single_file)."""
-    for net in (loaded[0].unet, loaded[2].vae):
+    for net in (loaded[0].denoiser, loaded[2].vae):
         for param in net.parameters():
             param.data = param.data.clone()
     return loaded
@@ -210,7 +210,7 @@ def test_single_file_inpainting_checkpoint_samples_like_its_folder(inpaint_famil
     assert found.describe().startswith(f"checkpoint {tiny.family}-inpainting")
     from_file, from_folder = load_checkpoint(tiny.file), _realigned(load_checkpoint(tiny.folder))
     assert from_file[0].inpainting and from_folder[0].inpainting
-    assert from_file[0].unet.config.in_channels == 9
+    assert from_file[0].denoiser.config.in_channels == 9
     ours, _, _ = _sample_inpaint(from_file)
     reference, _, _ = _sample_inpaint(from_folder)
     assert ours.abs().max() > 0.1

@@ -25,7 +25,7 @@ def _realigned(loaded_model):
     """Fresh copies of every weight: diffusers' folder loader can leave tensors at unaligned
     addresses inside the file's buffer, and CPU convolutions then round differently (~1e-7,
     which a v-prediction model amplifies); values are untouched."""
-    for net in (loaded_model[0].unet, loaded_model[2].vae):
+    for net in (loaded_model[0].denoiser, loaded_model[2].vae):
         for param in net.parameters():
             param.data = param.data.clone()
     return loaded_model
@@ -76,7 +76,7 @@ def test_refiner_weights_and_text_encoding_match_its_folder(loaded):
 
     (model, clip, vae), (model_f, clip_f, vae_f) = loaded["sdxl-refiner"]
     assert model.family == "sdxl_refiner" and clip.text_encoder is None
-    for ours, theirs in ((model.unet, model_f.unet), (vae.vae, vae_f.vae),
+    for ours, theirs in ((model.denoiser, model_f.denoiser), (vae.vae, vae_f.vae),
                          (clip.text_encoder_2, clip_f.text_encoder_2)):
         a, b = ours.state_dict(), theirs.state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -116,8 +116,8 @@ def test_ckpt_with_plain_tensors_loads(tiny_models, loaded, tmp_path):
     path = tmp_path / "model.ckpt"
     torch.save({"global_step": 10, "state_dict": load_file(tiny_models["sd1"].file)}, path)
     model, _, _ = load_checkpoint(path)
-    reference = loaded["sd1"][0][0].unet.state_dict()
-    assert all(torch.equal(v, reference[k]) for k, v in model.unet.state_dict().items())
+    reference = loaded["sd1"][0][0].denoiser.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in model.denoiser.state_dict().items())
 
 
 class _Payload:
