@@ -33,63 +33,17 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from pipelines.memory.budget import default_ram_budget, default_vram_budget
-from pipelines.memory.networks import device_of, networks_of, tensor_bytes
+from pipelines.memory.entries import RAM_KINDS as _RAM_KINDS
+from pipelines.memory.entries import Entry as _Entry
+from pipelines.memory.entries import is_gpu as _is_gpu
+from pipelines.memory.networks import networks_of
 
 log = logging.getLogger(__name__)
-_RAM_KINDS = ("cpu", "mps")  # MPS shares system memory; every other device type is "VRAM"
-
-
-@dataclass(eq=False)
-class _Entry:
-    key: Hashable
-    value: Any
-    device: torch.device  # where the networks live while cached (the storage device)
-    networks: list[torch.nn.Module]
-    pins: int = 0  # > 0 while a node runs it (``using``): never moved or dropped then
-    owned: set[int] = field(default_factory=set)  # ids of its networks and parameters
-    sizes: list[int] = field(default_factory=list)  # bytes per network (``measure``)
-    dtypes: list[torch.dtype | None] = field(default_factory=list)  # as loaded
-
-    def __post_init__(self) -> None:
-        self.dtypes = [_dtype_of(n) for n in self.networks]
-        self.measure()
-
-    def measure(self) -> bool:
-        """Measure the bytes again; False when a network's dtype is not the one it was loaded
-        in (the entry no longer matches its key)."""
-        self.sizes = [sum(tensor_bytes([n]).values()) for n in self.networks]
-        return [_dtype_of(n) for n in self.networks] == self.dtypes
-
-    def bytes(self) -> dict[str, int]:
-        """Bytes per device type; where each network is is looked up now (nodes move them)."""
-        total: dict[str, int] = {}
-        for network, size in zip(self.networks, self.sizes, strict=True):
-            kind = device_of(network).type
-            total[kind] = total.get(kind, 0) + size
-        return total
-
-    def move(self, device: torch.device) -> None:
-        for network in self.networks:
-            network.to(device)
-
-    @property
-    def offloaded(self) -> bool:
-        return _is_gpu(self.device) and any(
-            device_of(n).type != self.device.type for n in self.networks)
-
-
-def _is_gpu(device: torch.device) -> bool:
-    return device.type not in _RAM_KINDS
-
-
-def _dtype_of(network: torch.nn.Module) -> torch.dtype | None:
-    return next((p.dtype for p in network.parameters() if p.is_floating_point()), None)
 
 
 class ModelCache:
