@@ -148,6 +148,16 @@ def test_foreign_library_is_refused(model_copy):
         load_checkpoint(model_copy)
 
 
+def test_a_class_the_family_does_not_list_is_refused(model_copy):
+    index = json.loads((model_copy / "model_index.json").read_text())
+    index["unet"] = ["diffusers", "UNet2DModel"]  # a real class, but not an SD1 denoiser
+    (model_copy / "model_index.json").write_text(json.dumps(index))
+    (model_copy / "studio.json").write_text(json.dumps({"family": "sd1"}))
+    with pytest.raises(ModelLoadError, match="UNet2DConditionModel") as info:
+        load_checkpoint(model_copy)
+    _assert_names(info.value, model_copy / "model_index.json")
+
+
 def test_bad_preview_json(model_copy):
     (model_copy / "preview.json").write_text(json.dumps({"latent_rgb_factors": [[1, 2, 3]]}))
     with pytest.raises(ModelLoadError, match="4 x 3") as info:

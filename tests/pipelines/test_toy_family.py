@@ -48,6 +48,9 @@ class ToyFamily(ModelFamily):
     native_size = 16
     default_cfg = 3.0
 
+    def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
+        return denoiser_config.get("in_channels") == 3
+
     def __init__(self) -> None:
         self.calls: list[tuple[int, ...]] = []
 
@@ -110,6 +113,17 @@ def test_a_family_defined_in_a_test_runs_through_the_engine(toy_family, tmp_path
     # the toy family's own denoiser call ran every step, on [uncond, cond] 3-channel latents
     # at 16 / 2 = 8 pixels
     assert toy_family.calls == [(2, 3, 8, 8)] * 3
+
+
+def test_a_registered_family_is_recognised_from_its_configs(toy_family, tmp_path):
+    from pipelines.loading.checkpoint import load_checkpoint
+
+    folder = _save_toy_model(tmp_path / "toy-model")
+    (folder / "studio.json").unlink()  # no explicit family: the toy's matches_config decides
+    model, clip, vae = load_checkpoint(folder)
+    assert (model.family, clip.family) == ("toy", "toy")
+    assert model.latent_channels == 3 and model.vae_scale_factor == 2
+    assert model.latent_rgb_factors == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
 
 
 def test_an_unregistered_family_falls_back_to_the_unknown_rules():
