@@ -32,7 +32,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 def build_workflow(folder: Path, steps: int, size: int) -> Path:
     from app.engine.registry import default_registry
     from app.engine.workflow import save_workflow
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
     from tests.nodes.conftest import txt2img_graph
 
     checkpoint = build_tiny_sd(folder / "tiny-sd")

@@ -47,7 +47,7 @@ def main() -> None:
     from app.engine.executor import Executor
     from app.engine.registry import default_registry
     from node_api.context import RunOptions
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -77,7 +77,7 @@ def main() -> None:
         assert result.status == "ok", result.error
         return time.perf_counter() - t0, result
 
-    from pipelines.model_cache import default_cache
+    from pipelines.memory.cache import default_cache
 
     ours("warm-up prompt", 0, previews=False)
     direct("warm-up", 0)

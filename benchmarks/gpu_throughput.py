@@ -3,7 +3,7 @@
 Builds the real SD1.5 and SDXL UNet architectures from the config templates shipped in
 resources/configs (random weights: speed does not depend on the weights) and times 512x512
 (SD1.5) and 1024x1024 (SDXL) sampling with classifier-free guidance (batch 2 through the UNet
-per step), euler, side by side in one run: ``pipelines.denoise.denoise`` against
+per step), euler, side by side in one run: ``pipelines.sampling.denoise.denoise`` against
 ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline`` called with the same UNet, the same
 embeddings and ``output_type="latent"`` (text encoding and VAE decoding are left out on both
 sides). Each dtype is measured with and without ``torch.compile``.
@@ -58,7 +58,7 @@ def families(names: list[str], smoke: bool) -> list[Family]:
     sdxl = _json(configs / "sdxl" / "unet" / "config.json")
     sizes = {"sd15": 512, "sdxl": 1024}
     if smoke:
-        from pipelines.tiny import _UNET_BASE
+        from pipelines.testing.tiny import _UNET_BASE
 
         sd15 = dict(_UNET_BASE, cross_attention_dim=32)
         sdxl = dict(_UNET_BASE, attention_head_dim=(2, 4), use_linear_projection=True,
@@ -123,8 +123,8 @@ def measure(family: Family, device: Any, dtype_name: str, compiled: bool, steps:
     import torch
     from diffusers import EulerDiscreteScheduler
 
-    from pipelines.denoise import denoise
-    from pipelines.types import Conditioning, DiffusionModel, Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
     dtype = getattr(torch, DTYPES[dtype_name])
     unet = build_unet(family, device, dtype)
@@ -134,10 +134,10 @@ def measure(family: Family, device: Any, dtype_name: str, compiled: bool, steps:
     embeds = torch.randn(2, 77, family.text_dim, generator=generator).to(device, dtype)
     pooled = (None if family.pooled_dim is None else
               torch.randn(2, family.pooled_dim, generator=generator).to(device, dtype))
-    positive = Conditioning(embeds[1:], None if pooled is None else pooled[1:], "positive")
-    negative = Conditioning(embeds[:1], None if pooled is None else pooled[:1], "negative")
+    positive = Conditioning(embeds[1:], "positive", {} if pooled is None else {"pooled": pooled[1:]})
+    negative = Conditioning(embeds[:1], "negative", {} if pooled is None else {"pooled": pooled[:1]})
     latent_side = family.size // 8  # the pipelines assume scale factor 8 without a VAE
-    model = DiffusionModel(unet=unet, scheduler_config=family.scheduler_config,
+    model = DiffusionModel(denoiser=unet, scheduler_config=family.scheduler_config,
                            family="sdxl" if pooled is not None else "sd1", latent_channels=4,
                            vae_scale_factor=8,
                            prediction_type="epsilon", latent_rgb_factors=None,

@@ -41,7 +41,7 @@ def main() -> int:
     model = scratch / "tiny"
     root = str(Path(__file__).resolve().parents[1])
     subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                    "from pipelines.tiny import build_tiny_sd; build_tiny_sd(sys.argv[2])",
+                    "from pipelines.testing.tiny import build_tiny_sd; build_tiny_sd(sys.argv[2])",
                     root, str(model)], check=True, capture_output=True)
     assert "torch" not in sys.modules, "the benchmark must start without torch imported"
     doc = json.loads(DEFAULT_WORKFLOW.read_text())

@@ -3,7 +3,7 @@
 A = the built-in demo model (resources/models/demo), B = a tiny random SD1.x copy. Rows: the
 first (cold) load of A, of B, then switching back to A and to B (cache hits), and, for
 comparison, what a switch cost without the cache (a reload, files already in the OS cache).
-The loads go through ``pipelines.cached_loading.load_checkpoint_cached``, what the Load
+The loads go through ``pipelines.loading.cached.load_checkpoint_cached``, what the Load
 Checkpoint node calls.
 
 Run: .venv/bin/python benchmarks/model_switch.py [--reps 5] [--device cpu]
@@ -39,12 +39,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    from pipelines.cached_loading import load_checkpoint_cached
-    from pipelines.loading import load_checkpoint
-    from pipelines.model_cache import ModelCache
-    from pipelines.placement import networks_of, tensor_bytes
-    from pipelines.precision import checkpoint_dtypes
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.loading.cached import load_checkpoint_cached
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.memory.cache import ModelCache
+    from pipelines.memory.networks import networks_of, tensor_bytes
+    from pipelines.memory.precision import checkpoint_dtypes
+    from pipelines.testing.tiny import build_tiny_sd
 
     models = {"A demo": ROOT / "resources" / "models" / "demo",
               "B tiny-sd": build_tiny_sd(Path(tempfile.mkdtemp(prefix="bench-")) / "tiny-sd")}

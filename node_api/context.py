@@ -46,7 +46,7 @@ class RunOptions:
     preview_vae_every: int = 0  # full VAE-decoded preview every N steps; 0 = never
     workflow: dict[str, Any] | None = None  # the workflow document, embedded in PNGs
     # weights: auto/fp32/fp16/bf16 for the UNet and text encoders, and for the VAE
-    # (pipelines.precision); vram_mode: auto/normal/low (pipelines.placement)
+    # (pipelines.memory.precision); vram_mode: auto/normal/low (pipelines.memory.placement)
     precision: str = "auto"
     vae_precision: str = "auto"
     vram_mode: str = "auto"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from node_api.errors import NodeInputError
-from pipelines.types import Latent
+from pipelines.values import Latent
 
 
 @dataclass(eq=False)

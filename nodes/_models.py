@@ -1,4 +1,4 @@
-"""Model lookup for nodes: names in the model folders, or paths (see pipelines.model_folders)."""
+"""Model lookup for nodes: names in the model folders, or paths (see pipelines.loading.folders)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any
 
 def resolve_model(name: str, kind: str) -> Path:
     """An existing path for model ``name`` of ``kind``; raises FileNotFoundError."""
-    from pipelines.model_folders import resolve
+    from pipelines.loading.folders import resolve
 
     return resolve(name, kind)
 
 
 def list_models(kind: str) -> list[str]:
     """Names of the models of ``kind`` found in the model folders (for pickers)."""
-    from pipelines.model_folders import roots, scan
+    from pipelines.loading.folders import roots, scan
 
     names = []
     for path in scan(kind):
@@ -30,7 +30,7 @@ def model_fingerprint(field: str, kind: str) -> Callable[[dict[str, Any]], Any]:
     modification time and size, so replacing a model file on disk makes the loader run again."""
 
     def fingerprint(values: dict[str, Any]) -> Any:
-        from pipelines.cache_keys import file_fingerprint
+        from pipelines.memory.keys import file_fingerprint
 
         try:
             path = resolve_model(values[field], kind)
@@ -51,7 +51,7 @@ def load_settings(ctx: Any) -> dict[str, str]:
 def on_device(ctx: Any, *values: Any) -> Any:
     """A context manager running the networks inside ``values`` (models, text encoders, VAEs,
     upscalers; None is skipped) on the run's device; each goes back where it was stored
-    afterwards, which is what makes low-VRAM mode work (see ``pipelines.placement``)."""
-    from pipelines.placement import on_device as place
+    afterwards, which is what makes low-VRAM mode work (see ``pipelines.memory.placement``)."""
+    from pipelines.memory.placement import on_device as place
 
     return place(values, ctx.device)

@@ -11,7 +11,7 @@ from node_api.ports import CLIP, CONDITIONING
 def _embedding_files(values: dict[str, Any]) -> Any:
     """Cache-key material: the embedding files the prompt names and their mtimes, so editing
     one re-encodes the prompt."""
-    from pipelines.embeddings import fingerprint
+    from pipelines.loading.embeddings import fingerprint
 
     return fingerprint(values["text"])
 
@@ -33,7 +33,7 @@ def _embedding_files(values: dict[str, Any]) -> Any:
 )
 def text_encode(ctx, clip, text: str):
     from nodes._models import on_device
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     with on_device(ctx, clip):  # low-VRAM mode: the text encoders visit the GPU only now
         return encode_text(clip, text, device=ctx.device)

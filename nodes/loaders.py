@@ -28,7 +28,7 @@ from nodes._models import load_settings, model_fingerprint, resolve_model
     fingerprint=model_fingerprint("checkpoint", "checkpoints"),
 )
 def load_checkpoint(ctx, checkpoint: str):
-    from pipelines.cached_loading import load_checkpoint_cached
+    from pipelines.loading.cached import load_checkpoint_cached
 
     # through the process-wide model cache: switching back to a checkpoint is not a reload
     return load_checkpoint_cached(resolve_model(checkpoint, "checkpoints"), **load_settings(ctx))

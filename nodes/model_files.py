@@ -23,7 +23,7 @@ from nodes._models import load_settings, model_fingerprint, resolve_model
     fingerprint=model_fingerprint("vae", "vae"),
 )
 def load_vae(ctx, vae: str, scaling: str):
-    from pipelines.cached_loading import load_vae_cached
+    from pipelines.loading.cached import load_vae_cached
 
     return load_vae_cached(resolve_model(vae, "vae"), scaling=scaling, **load_settings(ctx))
 
@@ -49,7 +49,7 @@ def load_vae(ctx, vae: str, scaling: str):
     fingerprint=model_fingerprint("lora", "loras"),
 )
 def load_lora(ctx, model, clip, lora: str, strength_model: float, strength_clip: float):
-    from pipelines.lora import apply_lora, read_lora
+    from pipelines.loading.lora import apply_lora, read_lora
 
     path = resolve_model(lora, "loras")
     return apply_lora(model, clip, read_lora(path), strength_model, strength_clip,

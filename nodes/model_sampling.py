@@ -32,7 +32,7 @@ from pipelines.catalog import PREDICTION_NAMES
     outputs=[Output("model", MODEL, "The same networks, sampled with these settings.")],
 )
 def model_sampling(ctx, model, prediction: str, zero_terminal_snr: str, cfg_rescale: float):
-    from pipelines.samplers import with_sampling
+    from pipelines.sampling.samplers import with_sampling
 
     return with_sampling(
         model,

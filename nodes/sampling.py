@@ -24,7 +24,7 @@ MAX_SEED = 2**63 - 1
     outputs=[Output("noise", NOISE)],
 )
 def noise_source(ctx, seed: int, mode: str):
-    from pipelines.types import Noise
+    from pipelines.values import Noise
 
     return Noise(seed=seed, mode=mode)
 
@@ -65,17 +65,17 @@ def _sampler_schedule_pair(values: dict) -> list[tuple[str, str]]:
 def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedule, steps, cfg,
             denoise):
     from nodes._latents import fit_to_model
-    from pipelines.denoise import denoise as run_denoise
+    from pipelines.sampling.denoise import denoise as run_denoise
 
     def on_step(index: int, total: int, x0) -> None:
         preview = None
         every = ctx.options.preview_vae_every
         if ctx.wants_previews and vae is not None and every and (index + 1) % every == 0:
-            from pipelines.previews import decode_preview
+            from pipelines.sampling.previews import decode_preview
 
             preview = decode_preview(vae, x0)
         elif ctx.wants_previews:
-            from pipelines.previews import latent_to_rgb
+            from pipelines.sampling.previews import latent_to_rgb
 
             preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,
                                     family=model.family)
@@ -110,8 +110,8 @@ def add_noise(ctx, model, latent, noise, timestep: int):
     import dataclasses
 
     from nodes._latents import fit_to_model
-    from pipelines.forward import NoiseSchedule
-    from pipelines.forward import add_noise as forward
+    from pipelines.sampling.forward import NoiseSchedule
+    from pipelines.sampling.forward import add_noise as forward
 
     latent = fit_to_model(latent, model)
     schedule = NoiseSchedule.from_config(model.scheduler_config)

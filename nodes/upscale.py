@@ -19,7 +19,7 @@ from nodes._models import model_fingerprint, on_device, resolve_model
     fingerprint=model_fingerprint("model", "upscale_models"),
 )
 def load_upscale_model(ctx, model: str):
-    from pipelines.cached_loading import load_upscaler_cached
+    from pipelines.loading.cached import load_upscaler_cached
 
     return load_upscaler_cached(resolve_model(model, "upscale_models"), device=ctx.device,
                                 vram_mode=ctx.options.vram_mode)
@@ -40,7 +40,7 @@ def load_upscale_model(ctx, model: str):
     outputs=[Output("image", IMAGE)],
 )
 def upscale_with_model(ctx, upscale_model, image, tile: int, overlap: int):
-    from pipelines.upscalers import upscale_with_model as run
+    from pipelines.loading.upscalers import upscale_with_model as run
 
     with on_device(ctx, upscale_model):
         return run(upscale_model, image, tile=tile, overlap=overlap,

@@ -27,7 +27,7 @@ def _tiling_inputs() -> list:
 )
 def vae_decode(ctx, latent, vae, tiling: str, tile_size: int):
     from nodes._models import on_device
-    from pipelines.vae import decode
+    from pipelines.sampling.vae import decode
 
     with on_device(ctx, vae):  # low-VRAM mode: the VAE visits the GPU only now
         return decode(vae, latent, tiling=tiling, tile=tile_size or None)
@@ -43,7 +43,7 @@ def vae_decode(ctx, latent, vae, tiling: str, tile_size: int):
 )
 def vae_encode(ctx, image, vae, tiling: str, tile_size: int):
     from nodes._models import on_device
-    from pipelines.vae import encode
+    from pipelines.sampling.vae import encode
 
     with on_device(ctx, vae):
         return encode(vae, image, tiling=tiling, tile=tile_size or None)
@@ -66,7 +66,7 @@ def vae_encode(ctx, image, vae, tiling: str, tile_size: int):
 )
 def vae_encode_inpaint(ctx, image, vae, mask, grow_mask_by: int):
     from nodes._models import on_device
-    from pipelines.inpaint import encode_for_inpainting
+    from pipelines.sampling.inpaint import encode_for_inpainting
 
     with on_device(ctx, vae):
         return encode_for_inpainting(vae, image, mask, grow_mask_by)

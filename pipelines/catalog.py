@@ -1,6 +1,6 @@
 """Names of samplers and schedules, importable without torch (node declarations use them).
 
-``pipelines.samplers`` maps each name to a diffusers scheduler; a test keeps both in step.
+``pipelines.sampling.samplers`` maps each name to a diffusers scheduler; a test keeps both in step.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ SAMPLER_NAMES: tuple[str, ...] = (
 
 SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta")
 
-# "auto" keeps the model's own prediction type (see pipelines.samplers.PREDICTION_TYPES).
+# "auto" keeps the model's own prediction type (see pipelines.sampling.samplers.PREDICTION_TYPES).
 PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction")
 
-# Weight precision (pipelines.precision) and where models live (pipelines.placement).
+# Weight precision (pipelines.memory.precision) and where models live (pipelines.memory.placement).
 PRECISION_NAMES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")
 VRAM_MODE_NAMES: tuple[str, ...] = ("auto", "normal", "low")
 
-VAE_TILING: tuple[str, ...] = ("auto", "always", "never")  # see pipelines.vae
+VAE_TILING: tuple[str, ...] = ("auto", "always", "never")  # see pipelines.sampling.vae
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")

@@ -129,9 +129,9 @@ def nodes_command(args: argparse.Namespace) -> int:
 
 
 def models_command(args: argparse.Namespace) -> int:
-    from pipelines.detect import detect
     from pipelines.errors import ModelLoadError
-    from pipelines.model_folders import KINDS, ModelFolderConfigError, config_path, roots, scan
+    from pipelines.loading.detect import detect
+    from pipelines.loading.folders import KINDS, ModelFolderConfigError, config_path, roots, scan
 
     try:
         for kind in KINDS:

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _gigabytes(text: str) -> float:
     """A budget flag's value: a finite number of GiB, 0 or more (argparse names the flag)."""
-    from pipelines.cache_budget import parse_gigabytes  # torch-free, like --help
+    from pipelines.memory.budget import parse_gigabytes  # torch-free, like --help
 
     try:
         return parse_gigabytes(text)
@@ -95,8 +95,8 @@ def memory_options(args: argparse.Namespace) -> dict[str, str]:
     if args.ram_budget is not None or args.vram_budget is not None:
         import os
 
-        from pipelines.cache_budget import GIB
-        from pipelines.model_cache import default_cache
+        from pipelines.memory.budget import GIB
+        from pipelines.memory.cache import default_cache
 
         # also for processes started from here (batch --cluster workers)
         for name, value in (("STUDIO_RAM_BUDGET_GB", args.ram_budget),

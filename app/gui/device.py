@@ -79,8 +79,8 @@ def _gib(size: int) -> str:
 # at the window keeps the first run's event loop as smooth as later ones.
 WARM_MODULES = (
     "torch",
-    "pipelines.loading", "pipelines.conditioning", "pipelines.denoise", "pipelines.samplers",
-    "pipelines.previews", "pipelines.vae", "pipelines.image", "pipelines.forward",
+    "pipelines.loading.checkpoint", "pipelines.text.conditioning", "pipelines.sampling.denoise", "pipelines.sampling.samplers",
+    "pipelines.sampling.previews", "pipelines.sampling.vae", "pipelines.image", "pipelines.sampling.forward",
 )
 WARM_CLASSES = (
     ("diffusers", ("UNet2DConditionModel", "AutoencoderKL", "EulerDiscreteScheduler",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.bpe import bytes_to_unicode
+from pipelines.text.bpe import bytes_to_unicode
 
 from .dataset import caption_vocabulary
 

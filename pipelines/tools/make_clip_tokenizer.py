@@ -19,7 +19,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from pipelines.bpe import bytes_to_unicode
+from pipelines.text.bpe import bytes_to_unicode
 
 MERGES_USED = 49152 - 256 - 2  # CLIP keeps this many merges; vocab = 2 * 256 + merges + 2
 SPECIAL = ("<|startoftext|>", "<|endoftext|>")

@@ -27,7 +27,7 @@ LOADER = "loaders.checkpoint"
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The tiny txt2img workflow, 5 jobs (the last fails in its loader), run locally."""
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     base = tmp_path_factory.mktemp("ray_batch")
     registry = default_registry()

@@ -16,7 +16,7 @@ from tests.nodes.conftest import txt2img_graph
 def workflow_file(tmp_path_factory) -> Path:
     from app.engine.registry import default_registry
     from app.engine.workflow import save_workflow
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     base = tmp_path_factory.mktemp("batch")
     checkpoint = build_tiny_sd(base / "tiny")

@@ -26,7 +26,7 @@ def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
 def workflow_file(tmp_path_factory) -> Path:
     from app.engine.registry import default_registry
     from app.engine.workflow import save_workflow
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     base = tmp_path_factory.mktemp("cli")
     checkpoint = build_tiny_sd(base / "tiny")
@@ -78,8 +78,8 @@ def test_budget_flags_set_this_process_and_the_environment_workers_inherit(monke
     import argparse
 
     from app.cli.main import add_memory_options, memory_options
-    from pipelines.cache_budget import GIB
-    from pipelines.model_cache import default_cache
+    from pipelines.memory.budget import GIB
+    from pipelines.memory.cache import default_cache
 
     for name in ("STUDIO_RAM_BUDGET_GB", "STUDIO_VRAM_BUDGET_GB"):
         monkeypatch.delenv(name, raising=False)

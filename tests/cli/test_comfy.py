@@ -15,7 +15,7 @@ from tests.interop import comfy_docs
 
 @pytest.fixture(scope="module")
 def comfy_file(tmp_path_factory) -> Path:
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     base = tmp_path_factory.mktemp("comfy")
     checkpoint = build_tiny_sd(base / "tiny")

@@ -13,7 +13,7 @@ from app.interop import recipes
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
 

@@ -24,7 +24,7 @@ def _graph(registry, checkpoint, text: str) -> Graph:
 def test_text_encode_uses_the_embedding_and_reruns_when_its_file_changes(
     registry, tiny_checkpoint, tmp_path, monkeypatch
 ):
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
 
     monkeypatch.setenv("STUDIO_MODELS", str(tmp_path))
     monkeypatch.setenv("STUDIO_MODELS_CONFIG", str(tmp_path / "models.toml"))

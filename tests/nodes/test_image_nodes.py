@@ -60,7 +60,7 @@ def test_upscale_with_model_nodes_report_tile_progress(registry, tmp_path):
     from safetensors.torch import save_file
 
     from node_api.events import StepProgress
-    from pipelines.upscalers import SRVGGNetCompact
+    from pipelines.loading.upscalers import SRVGGNetCompact
 
     save_file(SRVGGNetCompact(nf=4, num_conv=1, scale=4).state_dict(), tmp_path / "x4.safetensors")
     Image.fromarray(np.full((16, 24, 3), 90, dtype=np.uint8)).save(tmp_path / "in.png")

@@ -19,7 +19,7 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def inpaint_checkpoint(tmp_path_factory) -> Path:
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd-inpaint", inpainting=True)
 
@@ -60,7 +60,7 @@ def test_inpainting_model_graph_matches_inpaint_pipeline(registry, inpaint_check
                                                          tmp_path):
     from diffusers import StableDiffusionInpaintPipeline
 
-    from pipelines.samplers import make_scheduler
+    from pipelines.sampling.samplers import make_scheduler
 
     g = _inpaint_graph(registry, inpaint_checkpoint, picture, grow=0)
     result = _run(registry, g, ["1", "20", "21", "6", "8"], tmp_path)

@@ -27,8 +27,8 @@ def _latent_graph(registry, checkpoint, timestep: int) -> Graph:
 
 
 def test_add_noise_node_applies_the_closed_form(registry, tiny_checkpoint):
-    from pipelines.forward import NoiseSchedule
-    from pipelines.types import Noise
+    from pipelines.sampling.forward import NoiseSchedule
+    from pipelines.values import Noise
 
     g = _latent_graph(registry, tiny_checkpoint, 999)
     result = Executor(registry).run(g, targets=["4", "5"])
@@ -37,7 +37,7 @@ def test_add_noise_node_applies_the_closed_form(registry, tiny_checkpoint):
     model = result.outputs.get("1")
     assert model is None  # only the requested targets are returned
     # x_0 is zeros (empty latent), so x_T = sqrt(1 - alpha_bar_T) * eps exactly.
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
 
     schedule = NoiseSchedule.from_config(load_checkpoint(tiny_checkpoint)[0].scheduler_config)
     eps = Noise(seed=1).sample(tuple(x_t.shape))

@@ -9,8 +9,8 @@ import torch
 
 from app.engine.executor import Executor
 from node_api.context import RunOptions
-from pipelines import loading
-from pipelines.model_cache import default_cache
+from pipelines.loading import checkpoint as loading
+from pipelines.memory.cache import default_cache
 from tests.nodes.conftest import txt2img_graph
 
 _REAL_LOAD = loading.load_checkpoint
@@ -50,7 +50,7 @@ def _loaded(registry, checkpoint, executor=None, **options):
 
 @pytest.fixture(scope="module")
 def second_checkpoint(tmp_path_factory):
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd-2", seed=1)
 
@@ -78,7 +78,7 @@ def test_a_budget_for_one_model_reloads_on_switch(registry, tiny_checkpoint, sec
 def test_a_lora_does_not_change_the_cached_base(registry, tmp_path, loads):
     from safetensors.torch import save_file
 
-    from pipelines.tiny_families import build_family
+    from pipelines.testing.tiny_families import build_family
     from tests.pipelines.test_lora import make_lora
 
     tiny = build_family("sd1", tmp_path / "build")
@@ -94,23 +94,23 @@ def test_a_lora_does_not_change_the_cached_base(registry, tmp_path, loads):
     graph.connect("lora", "clip", "3", "clip")
     result = Executor(registry).run(graph, targets=["6", "lora"])
     assert result.status == "ok", result.error
-    patched = result.outputs["lora"][0].unet.state_dict()
+    patched = result.outputs["lora"][0].denoiser.state_dict()
     cached_model, cached_clip, _ = _loaded(registry, tiny.file)
     assert len(loads) == 1  # the second load was a hit
     fresh_model, fresh_clip, _ = _REAL_LOAD(tiny.file)
-    for cached, fresh in ((cached_model.unet, fresh_model.unet),
+    for cached, fresh in ((cached_model.denoiser, fresh_model.denoiser),
                           (cached_clip.text_encoder, fresh_clip.text_encoder)):
         fresh_state = fresh.state_dict()
         assert all(torch.equal(v, fresh_state[k]) for k, v in cached.state_dict().items())
-    assert any(not torch.equal(v, fresh_model.unet.state_dict()[k]) for k, v in patched.items())
+    assert any(not torch.equal(v, fresh_model.denoiser.state_dict()[k]) for k, v in patched.items())
 
 
 def test_precision_reaches_the_loaded_networks(registry, tiny_checkpoint, tmp_path):
     model, clip, vae = _loaded(registry, tiny_checkpoint, precision="bf16", vae_precision="fp32")
-    assert model.unet.dtype == clip.text_encoder.dtype == torch.bfloat16
+    assert model.denoiser.dtype == clip.text_encoder.dtype == torch.bfloat16
     assert vae.vae.dtype == torch.float32
     model32 = _loaded(registry, tiny_checkpoint)[0]
-    assert model32.unet.dtype == torch.float32 and model32 is not model
+    assert model32.denoiser.dtype == torch.float32 and model32 is not model
 
 
 def test_low_vram_mode_runs_end_to_end_on_cpu(registry, tiny_checkpoint, tmp_path):

@@ -17,9 +17,9 @@ def models(tmp_path_factory):
     file, and the checkpoint's own VAE as a diffusers folder), loras/ (two random LoRAs)."""
     from safetensors.torch import save_file
 
-    from pipelines.convert import vae_to_original
-    from pipelines.loading import load_checkpoint
-    from pipelines.tiny_families import build_family
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.loading.convert import vae_to_original
+    from pipelines.testing.tiny_families import build_family
     from tests.pipelines.test_lora import make_lora
 
     root = tmp_path_factory.mktemp("models")
@@ -95,7 +95,7 @@ def test_lora_node_changes_the_result_and_removing_it_restores_it(registry, stud
 
 
 def test_vae_node_overrides_the_checkpoint_vae(registry, studio_models):
-    from pipelines.loading import load_vae
+    from pipelines.loading.checkpoint import load_vae
 
     executor = Executor(registry)
     own = _image(executor, _graph(registry))

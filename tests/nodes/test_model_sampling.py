@@ -33,7 +33,7 @@ def test_returns_a_changed_copy_and_leaves_the_input_untouched(registry, tiny_ch
     assert result.status == "ok", result.error
     original, patched = result.outputs["1"][0], result.outputs["2"][0]
     before = dict(original.scheduler_config)
-    assert patched is not original and patched.unet is original.unet  # weights are shared
+    assert patched is not original and patched.denoiser is original.denoiser  # weights are shared
     assert patched.prediction_type == patched.scheduler_config["prediction_type"] == "v_prediction"
     assert patched.scheduler_config["rescale_betas_zero_snr"] is True
     assert patched.scheduler_config["timestep_spacing"] == "trailing"
@@ -74,11 +74,11 @@ def test_zero_snr_auto_keeps_a_models_own_setting_and_off_removes_it(registry,
 
 
 def test_sampler_after_the_node_samples_the_patched_model(registry, tiny_checkpoint):
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.loading import load_checkpoint
-    from pipelines.samplers import with_sampling
-    from pipelines.types import Latent, Noise
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.sampling.denoise import denoise
+    from pipelines.sampling.samplers import with_sampling
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     g = txt2img_graph(registry, tiny_checkpoint, steps=3)
     g.add("model.sampling", registry=registry, node_id="9", values=PATCH)

@@ -25,7 +25,7 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("pipelines-models") / "tiny-sd")
 
@@ -33,7 +33,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny(tiny_dir):
     """(DiffusionModel, TextEncoder, Vae) loaded through our loader."""
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
 
     return load_checkpoint(tiny_dir)
 
@@ -41,7 +41,7 @@ def tiny(tiny_dir):
 @pytest.fixture(scope="session")
 def prompts(tiny):
     """(positive, negative) conditioning for the prompt the parity tests use."""
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     _, clip, _ = tiny
     return encode_text(clip, "a red circle on a blue square"), encode_text(clip, "")
@@ -60,14 +60,14 @@ def sd_pipe(tiny_dir):
 
 @pytest.fixture(scope="session")
 def tiny_sdxl_dir(tmp_path_factory) -> Path:
-    from pipelines.tiny import build_tiny_sdxl
+    from pipelines.testing.tiny import build_tiny_sdxl
 
     return build_tiny_sdxl(tmp_path_factory.mktemp("pipelines-models") / "tiny-sdxl")
 
 
 @pytest.fixture(scope="session")
 def tiny_sdxl(tiny_sdxl_dir):
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
 
     return load_checkpoint(tiny_sdxl_dir)
 

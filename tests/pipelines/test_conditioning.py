@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.conditioning import encode_text
+from pipelines.text.conditioning import encode_text
 
 
 def test_matches_stable_diffusion_encode_prompt(tiny, sd_pipe):

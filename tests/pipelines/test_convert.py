@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.convert import pipeline_to_original, unet_to_original, vae_to_original
-from pipelines.detect import detect_header
-from pipelines.model_io import CONFIGS, read_json
-from pipelines.single_file import from_state_dict
+from pipelines.loading.convert import pipeline_to_original, unet_to_original, vae_to_original
+from pipelines.loading.detect import detect_header
+from pipelines.loading.readers import CONFIGS, read_json
+from pipelines.loading.single_file import from_state_dict
 
 # template -> (family, diffusers' model type for the same file)
 REAL = {"sd1": ("sd1", "v1"), "sd2-v": ("sd2", "v2"), "sdxl": ("sdxl", "xl_base"),
@@ -69,7 +69,7 @@ def test_real_sizes_rebuild_the_template_configs(real_meta):
     metadata = {"modelspec.prediction_type": "v" if template == "sd2-v" else "epsilon"}
     model, clip, vae = from_state_dict(state, f"{template}.safetensors", metadata, device="meta")
     expected = _plain(parts["unet"].config)
-    got = _plain(model.unet.config)
+    got = _plain(model.denoiser.config)
     depth = expected.pop("transformer_layers_per_block"), got.pop("transformer_layers_per_block")
     assert got == expected
     assert _plain(vae.vae.config) == _plain(parts["vae"].config)
@@ -115,7 +115,7 @@ def test_values_survive_the_round_trip():
     )
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
-    from pipelines.convert import open_clip_to_original
+    from pipelines.loading.convert import open_clip_to_original
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(

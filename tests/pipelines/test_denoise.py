@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-from pipelines.denoise import _predicted_x0, denoise
-from pipelines.samplers import make_scheduler
-from pipelines.types import Latent, Noise
+from pipelines.sampling.denoise import _predicted_x0, denoise
+from pipelines.sampling.samplers import make_scheduler
+from pipelines.values import Latent, Noise
 
 SHAPE = (1, 4, 8, 8)
 
@@ -18,18 +18,18 @@ class CountingUnet:
     """Wraps a UNet and records the batch size of every call."""
 
     def __init__(self, unet):
-        self.unet, self.batches = unet, []
+        self.denoiser, self.batches = unet, []
         self.config, self.dtype = unet.config, unet.dtype
 
     def __call__(self, sample, *args, **kwargs):
         self.batches.append(sample.shape[0])
-        return self.unet(sample, *args, **kwargs)
+        return self.denoiser(sample, *args, **kwargs)
 
 
 @pytest.fixture()
 def counted(tiny):
     model, _, _ = tiny
-    return dataclasses.replace(model, unet=CountingUnet(model.unet))
+    return dataclasses.replace(model, denoiser=CountingUnet(model.denoiser))
 
 
 def _run(model, prompts, **kwargs):
@@ -67,19 +67,19 @@ def test_callback_exception_stops_the_loop(counted, prompts):
     with pytest.raises(Cancelled):
         _run(counted, prompts, sampler="euler", steps=10, callback=cancel_at_second_step)
     assert seen == [0, 1]
-    assert len(counted.unet.batches) == 2
+    assert len(counted.denoiser.batches) == 2
 
 
 def test_cfg_one_skips_the_unconditional_pass(counted, prompts):
     positive, _ = prompts
     out = denoise(counted, positive, None, Latent(torch.zeros(SHAPE)), Noise(1), steps=3, cfg=1.0)
-    assert counted.unet.batches == [1, 1, 1]
-    counted.unet.batches.clear()
+    assert counted.denoiser.batches == [1, 1, 1]
+    counted.denoiser.batches.clear()
     _run(counted, prompts, steps=3, cfg=1.0)
-    assert counted.unet.batches == [1, 1, 1]
-    counted.unet.batches.clear()
+    assert counted.denoiser.batches == [1, 1, 1]
+    counted.denoiser.batches.clear()
     guided = _run(counted, prompts, steps=3, cfg=7.5)
-    assert counted.unet.batches == [2, 2, 2]
+    assert counted.denoiser.batches == [2, 2, 2]
     assert not torch.allclose(out.samples, guided.samples)
 
 
@@ -119,7 +119,7 @@ def test_zero_denoise_returns_the_input(counted, prompts):
     start = torch.randn(SHAPE)
     out = _run(counted, prompts, latent=Latent(start), denoise=0.0)
     assert torch.equal(out.samples, start)
-    assert counted.unet.batches == []
+    assert counted.denoiser.batches == []
 
 
 def test_partial_denoise_runs_the_tail_of_the_schedule(counted, prompts):
@@ -128,7 +128,7 @@ def test_partial_denoise_runs_the_tail_of_the_schedule(counted, prompts):
     out = _run(counted, prompts, latent=Latent(start), steps=10, denoise=0.3,
                callback=lambda i, n, x0: steps.append(n))  # fmt: skip
     assert steps == [3, 3, 3]
-    assert len(counted.unet.batches) == 3
+    assert len(counted.denoiser.batches) == 3
     # Low strength stays near the input; full strength does not.
     full = _run(counted, prompts, latent=Latent(start), steps=10, denoise=1.0)
     assert (out.samples - start).abs().mean() < (full.samples - start).abs().mean()
@@ -224,3 +224,9 @@ def test_per_image_noise_reproduces_one_image_alone(tiny, prompts):
     scale = alone.samples.abs().max().item()
     assert (batch.samples[1:2] - alone.samples).abs().max().item() < 1e-5 * scale
     assert (batch.samples[0:1] - alone.samples).abs().max().item() > 0.1 * scale
+
+
+def test_the_result_says_which_latent_space_it_is_in(tiny, prompts):
+    model, _, _ = tiny
+    assert Latent(samples=torch.zeros(SHAPE)).space is None
+    assert _run(model, prompts, steps=1).space == model.family

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.detect import detect, read_header
 from pipelines.errors import ModelLoadError
+from pipelines.loading.detect import detect, read_header
 
 U = "model.diffusion_model."
 CTX = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
@@ -107,7 +107,7 @@ def test_models_under_a_hidden_user_folder_are_listed_but_hidden_files_are_not(
 
 
 def test_bad_config_is_a_clear_error(tmp_path, monkeypatch):
-    from pipelines.model_folders import ModelFolderConfigError, roots
+    from pipelines.loading.folders import ModelFolderConfigError, roots
 
     config = tmp_path / "models.toml"
     config.write_text("[[extra]]\nlayout = 'comfyui'\n")

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pipelines.conditioning import encode_text
-from pipelines.embeddings import EmbeddingError
+from pipelines.loading.embeddings import EmbeddingError
+from pipelines.text.conditioning import encode_text
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from pipelines.forward import NoiseSchedule, add_noise
+from pipelines.sampling.forward import NoiseSchedule, add_noise
 
 SD_CONFIG = {
     "beta_schedule": "scaled_linear",

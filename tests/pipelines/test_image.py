@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from pipelines.image import from_pil, to_pil, upscale_image, upscale_latent
-from pipelines.types import Latent
+from pipelines.values import Latent
 
 
 @pytest.fixture()

@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from pipelines.denoise import denoise
-from pipelines.inpaint import encode_for_inpainting
-from pipelines.samplers import make_scheduler
-from pipelines.types import Latent, Noise
-from pipelines.vae import encode
+from pipelines.sampling.denoise import denoise
+from pipelines.sampling.inpaint import encode_for_inpainting
+from pipelines.sampling.samplers import make_scheduler
+from pipelines.sampling.vae import encode
+from pipelines.values import Latent, Noise
 
 TOL = 1e-5
 PROMPT = "a red circle on a blue square"
@@ -21,15 +21,15 @@ SIZE = 32  # pixels; the tiny VAE's factor is 2, so latents are 16 x 16
 
 @pytest.fixture(scope="module")
 def inpaint_dir(tmp_path_factory):
-    from pipelines.tiny import build_tiny_sd
+    from pipelines.testing.tiny import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("inpaint") / "tiny-sd-inpaint", inpainting=True)
 
 
 @pytest.fixture(scope="module")
 def inpaint_model(inpaint_dir):
-    from pipelines.conditioning import encode_text
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.text.conditioning import encode_text
 
     model, clip, vae = load_checkpoint(inpaint_dir)
     return model, vae, (encode_text(clip, PROMPT), encode_text(clip, ""))
@@ -72,10 +72,10 @@ def _pipeline(pipe, latent: Latent, mask: torch.Tensor, sampler: str, strength: 
 
 
 def test_nine_channel_folder_loads_as_an_inpainting_model(inpaint_dir, inpaint_model, tiny):
-    from pipelines.detect import detect
+    from pipelines.loading.detect import detect
 
     model, _, _ = inpaint_model
-    assert model.unet.config.in_channels == 9 and model.latent_channels == 4
+    assert model.denoiser.config.in_channels == 9 and model.latent_channels == 4
     assert model.inpainting and not tiny[0].inpainting
     assert detect(inpaint_dir).inpainting
 
@@ -174,7 +174,7 @@ VARIANTS = ["sd1", "sd2", "sdxl"]
 
 @pytest.fixture(scope="module")
 def inpaint_families(tmp_path_factory):
-    from pipelines.tiny_families import build_family
+    from pipelines.testing.tiny_families import build_family
 
     root = tmp_path_factory.mktemp("inpaint-families")
     return {v: build_family(v, root, inpainting=True) for v in VARIANTS}
@@ -182,14 +182,14 @@ def inpaint_families(tmp_path_factory):
 
 def _realigned(loaded):
     """Fresh weight copies (unaligned file buffers round differently; see test_single_file)."""
-    for net in (loaded[0].unet, loaded[2].vae):
+    for net in (loaded[0].denoiser, loaded[2].vae):
         for param in net.parameters():
             param.data = param.data.clone()
     return loaded
 
 
 def _sample_inpaint(loaded, size: int = 64) -> tuple[torch.Tensor, Latent, torch.Tensor]:
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     model, clip, vae = loaded
     image, mask = _image_and_mask(size)
@@ -201,8 +201,8 @@ def _sample_inpaint(loaded, size: int = 64) -> tuple[torch.Tensor, Latent, torch
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_single_file_inpainting_checkpoint_samples_like_its_folder(inpaint_families, variant):
-    from pipelines.detect import detect
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.loading.detect import detect
 
     tiny = inpaint_families[variant]
     found = detect(tiny.file)
@@ -210,7 +210,7 @@ def test_single_file_inpainting_checkpoint_samples_like_its_folder(inpaint_famil
     assert found.describe().startswith(f"checkpoint {tiny.family}-inpainting")
     from_file, from_folder = load_checkpoint(tiny.file), _realigned(load_checkpoint(tiny.folder))
     assert from_file[0].inpainting and from_folder[0].inpainting
-    assert from_file[0].unet.config.in_channels == 9
+    assert from_file[0].denoiser.config.in_channels == 9
     ours, _, _ = _sample_inpaint(from_file)
     reference, _, _ = _sample_inpaint(from_folder)
     assert ours.abs().max() > 0.1
@@ -220,7 +220,7 @@ def test_single_file_inpainting_checkpoint_samples_like_its_folder(inpaint_famil
 def test_sdxl_inpainting_matches_sdxl_inpaint_pipeline(inpaint_families):
     from diffusers import StableDiffusionXLInpaintPipeline
 
-    from pipelines.loading import load_checkpoint
+    from pipelines.loading.checkpoint import load_checkpoint
 
     folder = inpaint_families["sdxl"].folder
     loaded = _realigned(load_checkpoint(folder))

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from pipelines.errors import ModelLoadError, PipelineError
-from pipelines.loading import detect_family, load_checkpoint
-from pipelines.previews import SDXL_LATENT_RGB_FACTORS
-from pipelines.types import DiffusionModel, TextEncoder, Vae
+from pipelines.families import detect_family, get_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.values import DiffusionModel, TextEncoder, Vae
+
+SDXL_LATENT_RGB_FACTORS = [list(row) for row in get_family("sdxl").latent.rgb_factors]
 
 
 @pytest.fixture()
@@ -32,7 +34,7 @@ def test_loaded_model_description(tiny, tiny_dir):
     assert model.source == str(tiny_dir) == clip.source == vae.source
     assert vae.scaling_factor == pytest.approx(0.18215) and vae.shift_factor is None
     assert clip.tokenizer.model_max_length == 77 and clip.text_encoder_2 is None
-    for net in (model.unet, clip.text_encoder, vae.vae):
+    for net in (model.denoiser, clip.text_encoder, vae.vae):
         assert not net.training
         assert not any(p.requires_grad for p in net.parameters())
         assert next(net.parameters()).dtype == torch.float32
@@ -47,7 +49,7 @@ def test_sdxl_checkpoint_loads_as_sdxl(tiny_sdxl):
 
 def test_dtype_argument(tiny_dir):
     model, clip, vae = load_checkpoint(tiny_dir, dtype=torch.bfloat16)
-    assert model.unet.dtype == clip.text_encoder.dtype == vae.vae.dtype == torch.bfloat16
+    assert model.denoiser.dtype == clip.text_encoder.dtype == vae.vae.dtype == torch.bfloat16
 
 
 def test_preview_json_and_studio_json_override(model_copy):
@@ -144,6 +146,16 @@ def test_foreign_library_is_refused(model_copy):
     (model_copy / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(ModelLoadError, match="evil_package"):
         load_checkpoint(model_copy)
+
+
+def test_a_class_the_family_does_not_list_is_refused(model_copy):
+    index = json.loads((model_copy / "model_index.json").read_text())
+    index["unet"] = ["diffusers", "UNet2DModel"]  # a real class, but not an SD1 denoiser
+    (model_copy / "model_index.json").write_text(json.dumps(index))
+    (model_copy / "studio.json").write_text(json.dumps({"family": "sd1"}))
+    with pytest.raises(ModelLoadError, match="UNet2DConditionModel") as info:
+        load_checkpoint(model_copy)
+    _assert_names(info.value, model_copy / "model_index.json")
 
 
 def test_bad_preview_json(model_copy):

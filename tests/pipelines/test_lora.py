@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.convert import UNET_PREFIX, unet_to_original
 from pipelines.errors import ModelLoadError
-from pipelines.loading import load_checkpoint
-from pipelines.lora import apply_lora
-from pipelines.tiny_families import build_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.convert import UNET_PREFIX, unet_to_original
+from pipelines.loading.lora import apply_lora
+from pipelines.testing.tiny_families import build_family
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def make_lora(model, clip, layout: str, seed: int = 0, rank: int = 2) -> dict[st
     """
     generator = torch.Generator().manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
-    parts = [("unet", model.unet, ("to_q", "to_v", "to_out.0", "proj_in"))]
+    parts = [("unet", model.denoiser, ("to_q", "to_v", "to_out.0", "proj_in"))]
     parts += [(name, getattr(clip, name), ("q_proj", "v_proj"))
               for name in ("text_encoder", "text_encoder_2") if getattr(clip, name) is not None]
     for part, net, suffixes in parts:
@@ -69,9 +69,9 @@ def make_lora(model, clip, layout: str, seed: int = 0, rank: int = 2) -> dict[st
 
 
 def _sample(model, clip) -> torch.Tensor:
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.types import Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     positive, negative = encode_text(clip, "a photo of a cat"), encode_text(clip, "")
     latent = Latent(torch.zeros(1, model.latent_channels, 8, 8))
@@ -85,14 +85,14 @@ def _weights(net) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("layout", ["kohya", "peft"])
 def test_lora_changes_output_and_leaves_the_base_alone(sd1, layout):
     model, clip, _ = sd1
-    before = _weights(model.unet) | {"te." + k: v for k, v in _weights(clip.text_encoder).items()}
+    before = _weights(model.denoiser) | {"te." + k: v for k, v in _weights(clip.text_encoder).items()}
     base = _sample(model, clip)
     lora = make_lora(model, clip, layout)
     patched_model, patched_clip = apply_lora(model, clip, lora, 1.0, 1.0)
-    assert patched_model.unet is not model.unet and patched_clip.text_encoder is not clip.text_encoder
+    assert patched_model.denoiser is not model.denoiser and patched_clip.text_encoder is not clip.text_encoder
     assert (_sample(patched_model, patched_clip) - base).abs().max() > 1e-3
     # the base model (what the executor caches) is untouched: same weights, same result
-    after = _weights(model.unet) | {"te." + k: v for k, v in _weights(clip.text_encoder).items()}
+    after = _weights(model.denoiser) | {"te." + k: v for k, v in _weights(clip.text_encoder).items()}
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert torch.equal(_sample(model, clip), base)
     same_model, same_clip = apply_lora(model, clip, lora, 0.0, 0.0)
@@ -104,11 +104,11 @@ def test_weight_delta_is_alpha_over_rank_times_up_down(sd1):
     model, clip, _ = sd1
     kohya = make_lora(model, clip, "kohya", rank=2)
     patched, _ = apply_lora(model, clip, kohya, strength_model=0.5, strength_clip=0.0)
-    name = _targets(model.unet, ("to_q",))[0]
+    name = _targets(model.denoiser, ("to_q",))[0]
     key = "lora_unet_" + name.replace(".", "_")
     up, down = kohya[key + ".lora_up.weight"], kohya[key + ".lora_down.weight"]
-    expected = dict(model.unet.named_modules())[name].weight + 0.5 * (1.0 / 2) * up @ down
-    got = dict(patched.unet.named_modules())[name].weight
+    expected = dict(model.denoiser.named_modules())[name].weight + 0.5 * (1.0 / 2) * up @ down
+    got = dict(patched.denoiser.named_modules())[name].weight
     assert torch.allclose(got, expected, atol=1e-6)
     # strength_clip 0: the text encoder is the base object itself
     assert apply_lora(model, clip, kohya, 1.0, 0.0)[1] is clip
@@ -134,7 +134,7 @@ def test_sdxl_kohya_file_with_original_unet_names(sdxl):
     unet_only, same_clip = apply_lora(model, clip, lora, 1.0, 0.0)
     assert same_clip is clip
     assert (_sample(unet_only, clip) - base).abs().max() > 1e-3
-    changed = [n for (n, a), b in zip(model.unet.named_parameters(), unet_only.unet.parameters(),
+    changed = [n for (n, a), b in zip(model.denoiser.named_parameters(), unet_only.denoiser.parameters(),
                                       strict=True) if a is not b]
     assert len(changed) == sum(k.startswith("lora_unet_") and k.endswith("down.weight") for k in lora)
     patched_model, patched_clip = apply_lora(model, clip, lora, 0.0, 1.0)

@@ -12,9 +12,9 @@ import logging
 import pytest
 import torch
 
-from pipelines.loading import load_checkpoint
-from pipelines.lora import apply_lora
-from pipelines.tiny_families import build_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.lora import apply_lora
+from pipelines.testing.tiny_families import build_family
 
 RANK, ALPHA = 2, 1.0
 
@@ -67,12 +67,12 @@ def _files(unet, kind: str) -> tuple[dict, dict]:
 @pytest.mark.parametrize("kind", ["loha", "lokr", "diff"])
 def test_lycoris_equals_its_plain_lora(sd1, kind):
     model, clip, _ = sd1
-    lora, lycoris = _files(model.unet, kind)
+    lora, lycoris = _files(model.denoiser, kind)
     expected, _ = apply_lora(model, clip, lora)
     patched, _ = apply_lora(model, clip, lycoris)
-    base_layers = _layers(model.unet)
-    for name, module in _layers(patched.unet).items():
-        want = _layers(expected.unet)[name].weight
+    base_layers = _layers(model.denoiser)
+    for name, module in _layers(patched.denoiser).items():
+        want = _layers(expected.denoiser)[name].weight
         assert not torch.equal(module.weight, base_layers[name].weight)
         torch.testing.assert_close(module.weight, want, rtol=0, atol=1e-6)
 
@@ -80,13 +80,13 @@ def test_lycoris_equals_its_plain_lora(sd1, kind):
 def test_lokr_kronecker_factor_scales_blocks(sd1):
     """A 2x2 Kronecker factor tiles the small factor's delta into four scaled blocks."""
     model, clip, _ = sd1
-    name, module = next(iter(_layers(model.unet).items()))
+    name, module = next(iter(_layers(model.denoiser).items()))
     out_features, in_features = module.weight.shape
     w2 = torch.randn(out_features // 2, in_features // 2, generator=torch.Generator().manual_seed(5))
     w1 = torch.tensor([[1.0, 0.0], [0.0, -2.0]])
     base = "lora_unet_" + name.replace(".", "_")
     patched, _ = apply_lora(model, clip, {f"{base}.lokr_w1": w1, f"{base}.lokr_w2": w2})
-    delta = _layers(patched.unet)[name].weight - module.weight
+    delta = _layers(patched.denoiser)[name].weight - module.weight
     h, w = w2.shape
     torch.testing.assert_close(delta[:h, :w], w2, rtol=0, atol=1e-5)
     torch.testing.assert_close(delta[h:, w:], -2 * w2, rtol=0, atol=1e-5)
@@ -95,13 +95,13 @@ def test_lokr_kronecker_factor_scales_blocks(sd1):
 
 def test_dora_layers_are_skipped_with_a_warning(sd1, caplog):
     model, clip, _ = sd1
-    lora, _ = _files(model.unet, "diff")
+    lora, _ = _files(model.denoiser, "diff")
     first = next(k for k in lora if k.endswith(".alpha")).removesuffix(".alpha")
     lora[f"{first}.dora_scale"] = torch.ones(4)
     with caplog.at_level(logging.WARNING):
         patched, _ = apply_lora(model, clip, lora, source="dora.safetensors")
     assert "DoRA" in caplog.text
-    layers, base = _layers(patched.unet), _layers(model.unet)
+    layers, base = _layers(patched.denoiser), _layers(model.denoiser)
     changed = [n for n in layers if not torch.equal(layers[n].weight, base[n].weight)]
     assert len(changed) == 1  # the other layer still applies
 
@@ -109,7 +109,7 @@ def test_dora_layers_are_skipped_with_a_warning(sd1, caplog):
 def test_loha_tucker_core_on_a_conv_equals_its_lora(sd1):
     """LoHa's Tucker form (core [r, r, k, k], a [r, out], b [r, in]) reproduces a conv LoRA."""
     model, clip, _ = sd1
-    name, module = list(_layers(model.unet).items())[1]
+    name, module = list(_layers(model.denoiser).items())[1]
     out_channels, in_channels = module.weight.shape[:2]
     down, up = _lora_factors(module.weight, seed=9)  # [R, in, 3, 3], [out, R, 1, 1]
     base = "lora_unet_" + name.replace(".", "_")
@@ -124,15 +124,15 @@ def test_loha_tucker_core_on_a_conv_equals_its_lora(sd1):
     lora = {f"{base}.lora_down.weight": down, f"{base}.lora_up.weight": up}
     expected, _ = apply_lora(model, clip, lora)
     patched, _ = apply_lora(model, clip, loha)
-    torch.testing.assert_close(_layers(patched.unet)[name].weight,
-                               _layers(expected.unet)[name].weight, rtol=0, atol=1e-5)
+    torch.testing.assert_close(_layers(patched.denoiser)[name].weight,
+                               _layers(expected.denoiser)[name].weight, rtol=0, atol=1e-5)
 
 
 def test_lokr_tucker_core_on_a_conv_tiles_its_blocks(sd1):
     """LoKr's Tucker form of w2 (lokr_t2, a [r, out], b [r, in]) under a 2x2 w1 = diag(1, -2):
     the delta is w2 in the top-left block, -2 w2 in the bottom-right, zero elsewhere."""
     model, clip, _ = sd1
-    name, module = list(_layers(model.unet).items())[1]
+    name, module = list(_layers(model.denoiser).items())[1]
     out_half, in_half = module.weight.shape[0] // 2, module.weight.shape[1] // 2
     down = torch.randn(RANK, in_half, 3, 3, generator=torch.Generator().manual_seed(11)) * 0.3
     up = torch.randn(out_half, RANK, generator=torch.Generator().manual_seed(12)) * 0.3
@@ -146,7 +146,7 @@ def test_lokr_tucker_core_on_a_conv_tiles_its_blocks(sd1):
             f"{base}.lokr_t2": core, f"{base}.lokr_w2_a": a,
             f"{base}.lokr_w2_b": torch.eye(in_half)}
     patched, _ = apply_lora(model, clip, lokr)
-    delta = _layers(patched.unet)[name].weight - module.weight
+    delta = _layers(patched.denoiser)[name].weight - module.weight
     torch.testing.assert_close(delta[:out_half, :in_half], w2, rtol=0, atol=1e-5)
     torch.testing.assert_close(delta[out_half:, in_half:], -2 * w2, rtol=0, atol=1e-5)
     assert delta[:out_half, in_half:].abs().max() < 1e-6

@@ -9,14 +9,15 @@ import threading
 import pytest
 import torch
 
-from pipelines import loading
-from pipelines.cache_budget import GIB, default_ram_budget
-from pipelines.cache_keys import file_fingerprint, model_key
-from pipelines.cached_loading import _where, load_checkpoint_cached
-from pipelines.model_cache import ModelCache
-from pipelines.placement import device_of, networks_of, on_device, tensor_bytes
-from pipelines.precision import checkpoint_dtypes, dtype_names
-from pipelines.tiny import build_tiny_sd
+from pipelines.loading import checkpoint as loading
+from pipelines.loading.cached import _where, load_checkpoint_cached
+from pipelines.memory.budget import GIB, default_ram_budget
+from pipelines.memory.cache import ModelCache
+from pipelines.memory.keys import file_fingerprint, model_key
+from pipelines.memory.networks import device_of, networks_of, tensor_bytes
+from pipelines.memory.placement import on_device
+from pipelines.memory.precision import checkpoint_dtypes, dtype_names
+from pipelines.testing.tiny import build_tiny_sd
 
 _REAL_LOAD = loading.load_checkpoint
 
@@ -57,7 +58,7 @@ def test_a_hit_returns_the_same_objects_without_loading(checkpoints, loads):
     assert stats["ram_bytes"] == tensor_bytes(networks_of(first))["cpu"] > 0
     # other dtypes are another entry, not the fp32 one converted
     half = load_checkpoint_cached(checkpoints[0], precision="fp16", cache=cache)
-    assert half[0].unet.dtype == torch.float16 and first[0].unet.dtype == torch.float32
+    assert half[0].denoiser.dtype == torch.float16 and first[0].denoiser.dtype == torch.float32
     assert len(loads) == 2
     cache.clear()
     assert cache.stats()["entries"] == 0
@@ -127,7 +128,7 @@ def test_entries_in_use_are_not_dropped(checkpoints, loads):
     a, b, c = checkpoints
     cache = ModelCache(ram_budget=1)
     model_a = load_checkpoint_cached(a, cache=cache)[0]
-    with cache.using([model_a.unet]):
+    with cache.using([model_a.denoiser]):
         load_checkpoint_cached(b, cache=cache)
         assert cache.stats()["entries"] == 2  # a is pinned, b is the one returned
     load_checkpoint_cached(c, cache=cache)
@@ -165,8 +166,8 @@ def test_a_folder_file_replaced_by_an_older_one_of_the_same_size_is_a_change(tmp
 
 
 def test_a_vae_converted_to_fp32_in_use_is_not_served_for_fp16(checkpoints, loads):
-    from pipelines.types import Latent
-    from pipelines.vae import decode
+    from pipelines.sampling.vae import decode
+    from pipelines.values import Latent
 
     cache = ModelCache()
     _, _, vae = load_checkpoint_cached(checkpoints[0], vae_precision="fp16", cache=cache)
@@ -228,15 +229,15 @@ def test_cuda_low_vram_and_offloading(checkpoints, loads):
     a, b = checkpoints[:2]
     low = ModelCache()
     model, clip, _ = load_checkpoint_cached(a, device="cuda", vram_mode="low", cache=low)
-    assert device_of(model.unet).type == "cpu" and model.unet.dtype == torch.float16
+    assert device_of(model.denoiser).type == "cpu" and model.denoiser.dtype == torch.float16
     with on_device(clip, "cuda", cache=low):
         assert device_of(clip.text_encoder).type == "cuda"
     assert device_of(clip.text_encoder).type == "cpu"
     normal = ModelCache(vram_budget=_size(a) // 2 + 1)  # fp16: one model fits, two do not
     model_a = load_checkpoint_cached(a, device="cuda", vram_mode="normal", cache=normal)[0]
     model_b = load_checkpoint_cached(b, device="cuda", vram_mode="normal", cache=normal)[0]
-    assert device_of(model_a.unet).type == "cpu" and device_of(model_b.unet).type == "cuda"
+    assert device_of(model_a.denoiser).type == "cpu" and device_of(model_b.denoiser).type == "cuda"
     assert normal.stats()["offloads"] == 1 and normal.stats()["evictions"] == 0
     with on_device(model_a, "cuda", cache=normal):  # a comes back; b makes room
-        assert device_of(model_a.unet).type == "cuda" and device_of(model_b.unet).type == "cpu"
-    assert device_of(model_a.unet).type == "cuda"  # normal mode: it stays
+        assert device_of(model_a.denoiser).type == "cuda" and device_of(model_b.denoiser).type == "cpu"
+    assert device_of(model_a.denoiser).type == "cuda"  # normal mode: it stays

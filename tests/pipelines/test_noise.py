@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.types import Noise
+from pipelines.values import Noise
 
 SHAPE = (3, 4, 8, 8)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import torch
 from safetensors.torch import save_file
 
-from pipelines.cache_budget import GIB
-from pipelines.loading import load_checkpoint
-from pipelines.lora import apply_lora
-from pipelines.model_cache import ModelCache
-from pipelines.placement import device_of, estimate_bytes, on_device, tensor_bytes
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.lora import apply_lora
+from pipelines.memory.budget import GIB
+from pipelines.memory.cache import ModelCache
+from pipelines.memory.networks import device_of, tensor_bytes
+from pipelines.memory.placement import estimate_bytes, on_device
 from tests.pipelines.test_lora import make_lora
 from tests.pipelines.test_model_cache import MetaStored
 
@@ -32,11 +33,11 @@ def test_a_lora_copy_of_an_offloaded_base_runs_wholly_on_the_device(tiny_dir):
     # stored on the "GPU" but offloaded to the CPU by the VRAM budget when the LoRA node runs
     cache.get_or_load(("checkpoint", "base"), lambda: (model, clip, vae), "meta")
     lmodel, _ = apply_lora(model, clip, make_lora(model, clip, "kohya"))
-    assert device_of(model.unet).type == "cpu"
+    assert device_of(model.denoiser).type == "cpu"
     with on_device(lmodel, "meta", cache=cache):  # the base comes back first, then the copy
-        assert _devices(lmodel.unet) == _devices(model.unet) == {"meta"}
+        assert _devices(lmodel.denoiser) == _devices(model.denoiser) == {"meta"}
     # normal mode: the copy stays on its entry's storage device, not split across two
-    assert _devices(lmodel.unet) == _devices(model.unet) == {"meta"}
+    assert _devices(lmodel.denoiser) == _devices(model.denoiser) == {"meta"}
 
 
 def test_low_vram_moves_make_room_on_the_gpu_first():
@@ -77,7 +78,7 @@ def _safetensors(path, tensors: dict[str, tuple[int, ...]], dtype=F32):
 
 
 def test_single_file_estimate_counts_only_what_the_loader_reads(tmp_path):
-    dtypes = {"unet": F16, "text_encoder": F16, "vae": F32}
+    dtypes = {"denoiser": F16, "text_encoder": F16, "vae": F32}
     parts = {"model.diffusion_model.in.weight": (10, 4), "first_stage_model.enc.weight": (6,),
              "cond_stage_model.transformer.text_model.w": (3, 3),
              "conditioner.embedders.1.model.proj": (5,)}
@@ -93,7 +94,7 @@ def test_single_file_estimate_counts_only_what_the_loader_reads(tmp_path):
 
 
 def test_folder_estimate_prefers_the_plain_files_to_variants(tmp_path):
-    dtypes = {"unet": F16, "text_encoder": F32, "vae": F32}
+    dtypes = {"denoiser": F16, "text_encoder": F32, "vae": F32}
     _safetensors(tmp_path / "unet" / "diffusion_pytorch_model.safetensors", {"w": (100,)})
     _safetensors(tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors", {"w": (100,)},
                  F16)

@@ -9,15 +9,20 @@ import shutil
 import pytest
 import torch
 
-from pipelines.loading import load_checkpoint, load_vae
-from pipelines.precision import checkpoint_dtypes, choose_dtypes, component_dtypes, peek_family
-from pipelines.tiny_families import build_family
+from pipelines.loading.checkpoint import load_checkpoint, load_vae
+from pipelines.memory.precision import (
+    checkpoint_dtypes,
+    choose_dtypes,
+    component_dtypes,
+    peek_family,
+)
+from pipelines.testing.tiny_families import build_family
 
 F32, F16, BF16 = torch.float32, torch.float16, torch.bfloat16
 
 
 def _triple(dtypes):
-    return dtypes["unet"], dtypes["text_encoder"], dtypes["vae"]
+    return dtypes["denoiser"], dtypes["text_encoder"], dtypes["vae"]
 
 
 @pytest.mark.parametrize(("device", "family", "requested", "vae", "upcast", "expected"), [
@@ -47,7 +52,7 @@ def test_unknown_precision_is_a_value_error_naming_the_choices():
     with pytest.raises(ValueError, match="vae precision"):
         choose_dtypes("cpu", "sd1", "auto", "half")
     with pytest.raises(ValueError, match="unknown component"):
-        component_dtypes({"unet": F16, "clip": F16})
+        component_dtypes({"denoiser": F16, "clip": F16})
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +76,16 @@ def test_family_and_force_upcast_are_read_without_loading(families, tmp_path):
 
 def _dtypes_of(loaded):
     model, clip, vae = loaded
-    nets = {"unet": model.unet, "text_encoder": clip.text_encoder,
+    nets = {"denoiser": model.denoiser, "text_encoder": clip.text_encoder,
             "text_encoder_2": clip.text_encoder_2, "vae": vae.vae}
     return {name: {p.dtype for p in net.parameters()} for name, net in nets.items() if net}
 
 
 @pytest.mark.parametrize("form", ["folder", "file"])
 def test_loading_gives_each_component_its_dtype(families, form):
-    wanted = {"unet": F16, "text_encoder": BF16, "vae": F32}
+    wanted = {"denoiser": F16, "text_encoder": BF16, "vae": F32}
     loaded = load_checkpoint(getattr(families["sdxl"], form), dtype=wanted)
-    assert _dtypes_of(loaded) == {"unet": {F16}, "text_encoder": {BF16},
+    assert _dtypes_of(loaded) == {"denoiser": {F16}, "text_encoder": {BF16},
                                   "text_encoder_2": {BF16}, "vae": {F32}}
     # one dtype for all still works, and None is float32 as before
     assert all(d == {F16} for d in _dtypes_of(load_checkpoint(
@@ -90,7 +95,7 @@ def test_loading_gives_each_component_its_dtype(families, form):
 
 
 def test_bf16_text_encoder_runs_on_cpu_close_to_fp32(families):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     full = load_checkpoint(families["sd1"].folder)[1]
     half = load_checkpoint(families["sd1"].folder, dtype={"text_encoder": BF16})[1]

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.previews import (
-    SD1_LATENT_RGB_FACTORS,
-    SDXL_LATENT_RGB_BIAS,
-    SDXL_LATENT_RGB_FACTORS,
-    decode_preview,
-    default_factors,
-    latent_to_rgb,
-)
+from pipelines.families import get_family
+from pipelines.sampling.previews import decode_preview, default_factors, latent_to_rgb
+
+SD1_LATENT_RGB_FACTORS = [list(row) for row in get_family("sd1").latent.rgb_factors]
+SDXL_LATENT_RGB_FACTORS = [list(row) for row in get_family("sdxl").latent.rgb_factors]
+SDXL_LATENT_RGB_BIAS = list(get_family("sdxl").latent.rgb_bias)
 
 
 def test_shape_and_dtype_for_single_and_batched_latents():
@@ -66,8 +64,8 @@ def test_unknown_family_normalises_the_first_three_channels():
 
 
 def test_decode_preview_is_the_vae_decode_as_uint8(tiny):
-    from pipelines.types import Latent
-    from pipelines.vae import decode
+    from pipelines.sampling.vae import decode
+    from pipelines.values import Latent
 
     _, _, vae = tiny
     latent = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.prompt_weights import ROUND, SQUARE, Span, parse
+from pipelines.text.prompt_weights import ROUND, SQUARE, Span, parse
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ def test_parse(prompt, expected):
 
 
 def test_weight_one_equals_the_plain_prompt(tiny):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     _, clip, _ = tiny
     plain = encode_text(clip, "a red circle").embeds
@@ -37,7 +37,7 @@ def test_weight_one_equals_the_plain_prompt(tiny):
 
 
 def test_weight_changes_only_the_weighted_tokens(tiny):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     _, clip, _ = tiny
     plain = encode_text(clip, "ab cd").embeds
@@ -51,7 +51,7 @@ def test_weight_changes_only_the_weighted_tokens(tiny):
 
 
 def test_long_prompt_is_chunked_not_truncated(tiny):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     _, clip, _ = tiny
     window = clip.tokenizer.model_max_length
@@ -66,9 +66,9 @@ def test_long_prompt_is_chunked_not_truncated(tiny):
 
 
 def test_sampling_with_a_long_positive_and_short_negative(tiny):
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.types import Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     model, clip, _ = tiny
     out = denoise(model, encode_text(clip, "y" * 100), encode_text(clip, ""),
@@ -88,13 +88,13 @@ def test_sampling_with_a_long_positive_and_short_negative(tiny):
     ],
 )
 def test_embedding_names(prompt, names):
-    from pipelines.prompt_weights import embedding_names
+    from pipelines.text.prompt_weights import embedding_names
 
     assert embedding_names(prompt) == names
 
 
 def test_embedding_vectors_take_the_span_weight_and_stay_in_one_window(tiny):
-    from pipelines.prompt_weights import PLACEHOLDER_ID, chunks, weighted_tokens
+    from pipelines.text.prompt_weights import PLACEHOLDER_ID, chunks, weighted_tokens
 
     _, clip, _ = tiny
     vectors = torch.arange(3 * 32, dtype=torch.float32).reshape(3, 32)

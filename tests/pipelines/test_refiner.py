@@ -8,7 +8,7 @@ import torch
 
 @pytest.fixture(scope="module")
 def refiner(tmp_path_factory):
-    from pipelines.tiny_families import build_family
+    from pipelines.testing.tiny_families import build_family
 
     return build_family("sdxl-refiner", tmp_path_factory.mktemp("refiner"))
 
@@ -17,10 +17,10 @@ def refiner(tmp_path_factory):
 def test_refiner_img2img_matches_sdxl_img2img_pipeline(refiner, cfg):
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline
 
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.loading import load_checkpoint
-    from pipelines.types import Latent, Noise
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.sampling.denoise import denoise
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     model, clip, _ = load_checkpoint(refiner.folder)
     assert model.family == "sdxl_refiner"

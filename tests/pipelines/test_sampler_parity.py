@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.denoise import denoise
-from pipelines.samplers import make_scheduler
-from pipelines.types import Latent, Noise
-from pipelines.vae import decode
+from pipelines.sampling.denoise import denoise
+from pipelines.sampling.samplers import make_scheduler
+from pipelines.sampling.vae import decode
+from pipelines.values import Latent, Noise
 
 TOL = 1e-5
 PROMPT = "a red circle on a blue square"
@@ -167,7 +167,7 @@ def test_img2img_matches_img2img_pipeline(tiny, prompts, sd_pipe, sampler, stren
 
 @pytest.mark.parametrize(("sampler", "cfg"), [("euler", 5.0), ("dpmpp_2m", 1.0)])
 def test_sdxl_matches_sdxl_pipeline(tiny_sdxl, sdxl_pipe, sampler, cfg):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     model, clip, _ = tiny_sdxl
     seed = 3
@@ -231,7 +231,7 @@ def test_zero_snr_v_prediction_with_guidance_rescale_matches_pipeline(
 ):
     import diffusers
 
-    from pipelines.samplers import with_sampling
+    from pipelines.sampling.samplers import with_sampling
 
     model, _, _ = tiny
     seed, steps, phi = 8, 4, 0.7

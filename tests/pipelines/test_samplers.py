@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.samplers import SAMPLERS, SCHEDULES, make_scheduler, schedules_for
+from pipelines.sampling.samplers import SAMPLERS, SCHEDULES, make_scheduler, schedules_for
 
 # ComfyUI's names, in ComfyUI's order
 REQUIRED = (
@@ -78,7 +78,7 @@ def test_unknown_names_list_the_valid_ones(tiny):
 
 def test_catalog_schedule_table_matches_what_diffusers_supports():
     from pipelines.catalog import SCHEDULES_FOR
-    from pipelines.samplers import SAMPLERS, schedules_for
+    from pipelines.sampling.samplers import SAMPLERS, schedules_for
 
     assert {name: schedules_for(name) for name in SAMPLERS} == SCHEDULES_FOR
 
@@ -86,7 +86,7 @@ def test_catalog_schedule_table_matches_what_diffusers_supports():
 def test_forward_schedule_honours_zero_terminal_snr(tiny):
     from diffusers import DDPMScheduler
 
-    from pipelines.forward import NoiseSchedule, add_noise
+    from pipelines.sampling.forward import NoiseSchedule, add_noise
 
     model, _, _ = tiny
     config = model.scheduler_config | {"rescale_betas_zero_snr": True}
@@ -104,7 +104,7 @@ def test_forward_schedule_honours_zero_terminal_snr(tiny):
 def test_sampling_config_overrides_without_touching_the_input():
     from diffusers import EulerDiscreteScheduler
 
-    from pipelines.samplers import sampling_config
+    from pipelines.sampling.samplers import sampling_config
 
     # a config as diffusers saves it lists the keys left at their defaults; from_config would
     # silently reset those, so the overrides must come off that list
@@ -129,7 +129,7 @@ def test_sampling_config_overrides_without_touching_the_input():
 def test_zero_snr_reaches_schedulers_without_the_flag(tiny, sampler):
     """diffusers' heun/dpm_2/lms/dpmpp_sde/deis ignore rescale_betas_zero_snr: they get the
     rescaled betas instead, giving the same noise levels as euler's own zero-SNR schedule."""
-    from pipelines.samplers import sampling_config
+    from pipelines.sampling.samplers import sampling_config
 
     model, _, _ = tiny
     config = sampling_config(model.scheduler_config, zero_terminal_snr=True)
@@ -148,7 +148,7 @@ def test_zero_snr_reaches_schedulers_without_the_flag(tiny, sampler):
 def test_rescale_guidance_is_diffusers_rescale_noise_cfg():
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
 
-    from pipelines.samplers import rescale_guidance
+    from pipelines.sampling.samplers import rescale_guidance
 
     g = torch.Generator().manual_seed(0)
     guided, cond = torch.randn(2, 4, 8, 8, generator=g) * 3, torch.randn(2, 4, 8, 8, generator=g)
@@ -159,7 +159,7 @@ def test_rescale_guidance_is_diffusers_rescale_noise_cfg():
 
 
 def test_with_sampling_rejects_a_rescale_out_of_range(tiny):
-    from pipelines.samplers import with_sampling
+    from pipelines.sampling.samplers import with_sampling
 
     model, _, _ = tiny
     with pytest.raises(ValueError, match="between 0 and 1"):
@@ -177,9 +177,9 @@ def test_single_file_marker_keys_set_prediction_and_zero_snr(
     """NoobAI-style checkpoints carry empty ``v_pred`` / ``ztsnr`` tensors (ComfyUI reads them)."""
     from safetensors.torch import load_file
 
-    from pipelines.convert import save_single_file
-    from pipelines.loading import load_checkpoint
-    from pipelines.tiny_families import build_family
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.loading.convert import save_single_file
+    from pipelines.testing.tiny_families import build_family
 
     tiny = _sd1_family(tmp_path_factory, build_family)
     state = load_file(tiny.file) | {key: torch.tensor([]) for key in markers}

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipelines.detect import detect
 from pipelines.errors import ModelLoadError
-from pipelines.loading import load_checkpoint
-from pipelines.tiny_families import VARIANTS, build_family
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.detect import detect
+from pipelines.testing.tiny_families import VARIANTS, build_family
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def _realigned(loaded_model):
     """Fresh copies of every weight: diffusers' folder loader can leave tensors at unaligned
     addresses inside the file's buffer, and CPU convolutions then round differently (~1e-7,
     which a v-prediction model amplifies); values are untouched."""
-    for net in (loaded_model[0].unet, loaded_model[2].vae):
+    for net in (loaded_model[0].denoiser, loaded_model[2].vae):
         for param in net.parameters():
             param.data = param.data.clone()
     return loaded_model
@@ -47,9 +47,9 @@ def test_detect_names_the_family(tiny_models, variant):
 
 
 def _sample(model, clip, steps: int = 3) -> torch.Tensor:
-    from pipelines.conditioning import encode_text
-    from pipelines.denoise import denoise
-    from pipelines.types import Latent, Noise
+    from pipelines.sampling.denoise import denoise
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
 
     positive, negative = encode_text(clip, "a photo of a cat"), encode_text(clip, "")
     latent = Latent(torch.zeros(1, model.latent_channels, 8, 8))
@@ -72,11 +72,11 @@ def test_single_file_samples_like_its_folder(loaded, variant):
 
 
 def test_refiner_weights_and_text_encoding_match_its_folder(loaded):
-    from pipelines.conditioning import encode_text
+    from pipelines.text.conditioning import encode_text
 
     (model, clip, vae), (model_f, clip_f, vae_f) = loaded["sdxl-refiner"]
     assert model.family == "sdxl_refiner" and clip.text_encoder is None
-    for ours, theirs in ((model.unet, model_f.unet), (vae.vae, vae_f.vae),
+    for ours, theirs in ((model.denoiser, model_f.denoiser), (vae.vae, vae_f.vae),
                          (clip.text_encoder_2, clip_f.text_encoder_2)):
         a, b = ours.state_dict(), theirs.state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -85,7 +85,7 @@ def test_refiner_weights_and_text_encoding_match_its_folder(loaded):
 
 
 def test_shipped_tokenizer_is_clips():
-    from pipelines.model_io import clip_tokenizer
+    from pipelines.loading.readers import clip_tokenizer
 
     tokenizer = clip_tokenizer()
     assert len(tokenizer) == 49408
@@ -98,7 +98,7 @@ def test_shipped_tokenizer_is_clips():
 
 
 def test_sd2_prediction_type_guess():
-    from pipelines.single_file import template_for
+    from pipelines.loading.single_file import template_for
 
     state: dict[str, torch.Tensor] = {}
     assert template_for("sd2", Path("v2-1_768-ema-pruned.safetensors"), state, {}) == "sd2-v"
@@ -116,8 +116,8 @@ def test_ckpt_with_plain_tensors_loads(tiny_models, loaded, tmp_path):
     path = tmp_path / "model.ckpt"
     torch.save({"global_step": 10, "state_dict": load_file(tiny_models["sd1"].file)}, path)
     model, _, _ = load_checkpoint(path)
-    reference = loaded["sd1"][0][0].unet.state_dict()
-    assert all(torch.equal(v, reference[k]) for k, v in model.unet.state_dict().items())
+    reference = loaded["sd1"][0][0].denoiser.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in model.denoiser.state_dict().items())
 
 
 class _Payload:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.tiny import build_tiny_sd, build_tokenizer, tiny_sd_path
+from pipelines.testing.tiny import build_tiny_sd, build_tokenizer, tiny_sd_path
 
 
 def _weights(folder):

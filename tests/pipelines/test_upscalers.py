@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from pipelines.errors import ModelLoadError
-from pipelines.upscalers import (
+from pipelines.loading.upscalers import (
     RRDBNet,
     SRVGGNetCompact,
     load_upscaler,

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from pipelines.types import Latent
-from pipelines.vae import decode, encode
+from pipelines.sampling.vae import decode, encode
+from pipelines.values import Latent
 
 
 @pytest.fixture()

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from pipelines.errors import OutOfMemory
-from pipelines.tiny import _vae
-from pipelines.types import Latent, Vae
-from pipelines.vae import decode, encode, tiled
+from pipelines.sampling.vae import decode, encode, tiled
+from pipelines.testing.tiny import _vae
+from pipelines.values import Latent, Vae
 
 
 @pytest.fixture()

@@ -1,0 +1,48 @@
+"""Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
+and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
+encoding, the denoising loop, previews, precision and placement ask the family; nothing
+outside this package tests which family a model is. See docs/FAMILY_RECIPE.md to add one."""
+
+from __future__ import annotations
+
+from pipelines.families.base import (
+    ROLES,
+    Component,
+    LatentFormat,
+    ModelFamily,
+    SingleFileLayout,
+    unet_components,
+)
+from pipelines.families.demo import Demo
+from pipelines.families.registry import (
+    UNKNOWN,
+    checkpoint_family,
+    component_roles,
+    detect_family,
+    families,
+    family_ids,
+    folder_family,
+    get_family,
+    named_family,
+    register_family,
+    single_file_prefixes,
+    standalone_vae_family,
+    text_key_family,
+    unet_file_family,
+    unregister_family,
+)
+from pipelines.families.sd import SD1, SD2
+from pipelines.families.sdxl import SDXL, SDXLRefiner
+from pipelines.families.unknown import Unknown
+
+# Detection order: SDXL's text_time test before the plain context-width tests.
+for _family in (SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(), Unknown()):
+    register_family(_family)
+
+__all__ = [
+    "ROLES", "UNKNOWN", "Component", "LatentFormat", "ModelFamily", "SingleFileLayout",
+    "checkpoint_family", "component_roles", "detect_family", "families", "family_ids",
+    "folder_family", "get_family", "named_family", "register_family", "single_file_prefixes",
+    "standalone_vae_family", "text_key_family", "unet_components", "unet_file_family",
+    "unregister_family",
+]

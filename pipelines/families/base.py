@@ -1,0 +1,180 @@
+"""What a model family is: the one description the loader, the prompt encoder, the denoising
+loop, previews, precision and placement ask, instead of testing "is this SDXL" themselves.
+
+A family is a ``ModelFamily`` subclass whose class attributes are data (components, latent
+format, prompt encoding, single-file layout, defaults) and whose few methods say what data
+cannot: how to recognise its weights and how to call its denoiser. ComfyUI's
+``comfy/supported_models.py`` is the model: one small class per family, registered in a list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from pipelines.values import Conditioning, DiffusionModel, TextEncoder
+
+# Precision roles: every network of a family is loaded in the dtype of its role.
+ROLES: tuple[str, ...] = ("denoiser", "text_encoder", "vae")
+SCHEDULE_KINDS: tuple[str, ...] = ("discrete", "flow")
+
+
+@dataclass(frozen=True)
+class LatentFormat:
+    """The space a family's denoiser works in.
+
+    ``scaling_factor``/``shift_factor``: VAE latents -> denoiser latents (``(z - shift) * scale``).
+    ``spatial_factor``: image pixels per latent pixel. ``rgb_factors`` (channels x 3) and
+    ``rgb_bias``: a linear latent -> RGB map for cheap step previews (None: no table).
+    """
+
+    channels: int = 4
+    scaling_factor: float = 0.18215
+    shift_factor: float | None = None
+    spatial_factor: int = 8
+    rgb_factors: tuple[tuple[float, float, float], ...] | None = None
+    rgb_bias: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    """One folder of a diffusers-format model.
+
+    Args:
+        name: The folder (and ``model_index.json`` entry), e.g. "unet", "text_encoder_2".
+        classes: The ``library.Class`` names that may be instantiated for it; nothing else is.
+        role: Precision role (``ROLES``), "tokenizer" or "scheduler".
+        required: A model of the family must have it.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    role: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class SingleFileLayout:
+    """Where a family's networks sit in an original-layout (A1111/ComfyUI) single file.
+
+    Args:
+        template: Folder under ``resources/configs`` with the family's real configs.
+        clip_prefix: Key prefix of a Hugging Face-layout CLIP text encoder (or None).
+        open_clip_prefix: Key prefix of an OpenCLIP text encoder (or None).
+        open_clip_slot: Which component the OpenCLIP encoder becomes.
+        open_clip_extra_layer: The file holds one layer more than the diffusers encoder (SD2).
+        text_signatures: Key prefixes whose presence identifies the family.
+    """
+
+    template: str
+    clip_prefix: str | None = None
+    open_clip_prefix: str | None = None
+    open_clip_slot: str = "text_encoder"
+    open_clip_extra_layer: bool = False
+    text_signatures: tuple[str, ...] = ()
+
+
+def unet_components(*text_slots: str) -> tuple[Component, ...]:
+    """The components of a UNet + CLIP + AutoencoderKL model with the given text slots
+    ("" for the first pair: tokenizer/text_encoder, "_2" for the second)."""
+    parts = [Component("unet", ("diffusers.UNet2DConditionModel",), "denoiser"),
+             Component("vae", ("diffusers.AutoencoderKL",), "vae"),
+             Component("scheduler", ("diffusers.*",), "scheduler")]
+    for slot in text_slots:
+        parts.append(Component(f"text_encoder{slot}", ("transformers.CLIPTextModel",
+                               "transformers.CLIPTextModelWithProjection"), "text_encoder"))
+        parts.append(Component(f"tokenizer{slot}", ("transformers.CLIPTokenizer",
+                               "transformers.CLIPTokenizerFast"), "tokenizer"))
+    return tuple(parts)
+
+
+class ModelFamily:
+    """A model family as data. Subclass it, set the attributes, register an instance with
+    ``pipelines.families.register_family``; override a method only where data cannot say it."""
+
+    id: str = ""
+    label: str = ""
+    denoiser: str = "unet"  # the component that denoises
+    components: tuple[Component, ...] = unet_components("")
+    # (tokenizer, text encoder) component pairs, in the order their states are concatenated
+    text_encoders: tuple[tuple[str, str], ...] = (("tokenizer", "text_encoder"),)
+    prompt_layer: str = "last"  # "last" (+ clip_skip via final LayerNorm) | "penultimate"
+    pooled: bool = False  # the conditioning carries the last encoder's pooled output
+    latent: LatentFormat = LatentFormat()
+    schedule: str = "discrete"  # SCHEDULE_KINDS
+    native_size: int = 512
+    default_cfg: float = 7.5
+    vae_fp16_upcast: bool = False  # the VAE overflows in float16: keep it float32 under "auto"
+    single_file: SingleFileLayout | None = None
+    detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
+
+    def __repr__(self) -> str:
+        return f"<ModelFamily {self.id}>"
+
+    # --- detection -------------------------------------------------------------------------
+    def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
+        """Whether a diffusers folder's denoiser config is this family's (no ``family`` key)."""
+        return False
+
+    def matches_checkpoint(self, context_dim: int, label_width: int | None) -> bool:
+        """Whether an original-layout UNet is this family's, from its cross-attention width
+        and its class-label embedding input width (None: no label embedding)."""
+        return False
+
+    def matches_unet_file(self, context_dim: int) -> bool:
+        """Whether a diffusers-layout UNet file with this cross-attention width is ours."""
+        return False
+
+    def template_for(self, path: Path, state: dict[str, Any], metadata: dict[str, str]) -> str:
+        """The single-file config template (a family may pick among variants, e.g. SD2's v)."""
+        assert self.single_file is not None
+        return self.single_file.template
+
+    def configure_single_file_unet(self, config: dict[str, Any], pooled_width: int) -> None:
+        """Adjust a single-file UNet config once the pooled text width is known (SDXL)."""
+
+    # --- components ------------------------------------------------------------------------
+    def component(self, name: str) -> Component | None:
+        return next((c for c in self.components if c.name == name), None)
+
+    def roles(self) -> dict[str, str]:
+        """Component folder -> precision role, for the networks only."""
+        return {c.name: c.role for c in self.components if c.role in ROLES}
+
+    def vae_upcast(self, force_upcast: bool) -> bool:
+        """Keep the VAE float32 under "auto" half precision (``force_upcast``: its config's)."""
+        return self.vae_fp16_upcast and force_upcast
+
+    # --- prompts ---------------------------------------------------------------------------
+    def prompt_style(self, clip: TextEncoder) -> tuple[str, bool]:
+        """(hidden layer, pooled) for a loaded text encoder of this family."""
+        return self.prompt_layer, self.pooled
+
+    # --- the denoiser ----------------------------------------------------------------------
+    def denoiser_inputs(
+        self, model: DiffusionModel, context: torch.Tensor, positive: Conditioning,
+        negative: Conditioning | None, x: torch.Tensor, cfg_batch: bool, cfg: float,
+    ) -> dict[str, Any]:
+        """Keyword inputs of every denoiser call of one run (built once, before the loop).
+
+        Args:
+            model: The model; ``model.denoiser`` is on the run device.
+            context: The cross-attention states [B or 2B, seq, dim], already on the device.
+            positive, negative: The conditionings (their ``extras`` hold pooled outputs etc.).
+            x: The starting latent [B, C, h, w] on the device.
+            cfg_batch: The batch is [uncond, cond] (classifier-free guidance).
+            cfg: The guidance scale (LCM-distilled UNets embed it).
+        """
+        from pipelines.families.unet import unet_inputs
+
+        return unet_inputs(model, context, cfg, x.shape[0], x.device)
+
+    def call_denoiser(self, model: DiffusionModel, x: torch.Tensor, t: Any,
+                      inputs: dict[str, Any]) -> torch.Tensor:
+        """One denoiser evaluation: the model output for ``x`` at timestep ``t``."""
+        denoiser = model.denoiser
+        return denoiser(x.to(denoiser.dtype), t, **inputs)[0]

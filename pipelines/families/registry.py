@@ -1,0 +1,143 @@
+"""The registered model families, in detection order, and the questions asked across them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.families.base import ModelFamily
+
+_FAMILIES: dict[str, ModelFamily] = {}
+UNKNOWN = "unknown"
+
+
+def register_family(family: ModelFamily) -> ModelFamily:
+    """Add (or replace) a family; detection asks families in registration order.
+
+    Raises:
+        ValueError: the family has no id.
+    """
+    if not family.id:
+        raise ValueError(f"{type(family).__name__} has no id")
+    _FAMILIES.pop(family.id, None)
+    _FAMILIES[family.id] = family
+    return family
+
+
+def unregister_family(family_id: str) -> None:
+    """Remove a family (tests that register a toy one clean up with this)."""
+    _FAMILIES.pop(family_id, None)
+
+
+def family_ids() -> tuple[str, ...]:
+    return tuple(_FAMILIES)
+
+
+def families() -> tuple[ModelFamily, ...]:
+    return tuple(_FAMILIES.values())
+
+
+def get_family(family_id: str) -> ModelFamily:
+    """The family with this id; an unregistered id gets the ``unknown`` family's behaviour."""
+    return _FAMILIES.get(family_id) or _FAMILIES[UNKNOWN]
+
+
+def named_family(family_id: str) -> ModelFamily:
+    """The family a model folder names explicitly.
+
+    Raises:
+        ValueError: no registered family has that id.
+    """
+    if family_id not in _FAMILIES:
+        raise ValueError(f"family {family_id!r} is not one of {', '.join(_FAMILIES)}")
+    return _FAMILIES[family_id]
+
+
+def detect_family(
+    model_index: dict[str, Any], unet_config: dict[str, Any], studio: dict[str, Any] | None = None
+) -> str:
+    """The family of a diffusers folder from its configs.
+
+    An explicit ``"family"`` in ``studio.json`` (first) or ``model_index.json`` wins; otherwise
+    the first family whose ``matches_config`` accepts the denoiser config, else "unknown".
+
+    Raises:
+        ValueError: an explicit family that is not registered.
+    """
+    for source in (studio or {}, model_index):
+        if "family" in source:
+            return named_family(str(source["family"])).id
+    return next((f.id for f in _FAMILIES.values() if f.matches_config(unet_config)), UNKNOWN)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def folder_family(folder: Path) -> str:
+    """``detect_family`` for a folder, reading only JSON; an unreadable config counts as empty.
+
+    Raises:
+        ValueError: the folder names a family that is not registered.
+    """
+    studio = _json(folder / "studio.json")
+    named = studio.get("family") or _json(folder / "model_index.json").get("family")
+    if named:
+        return named_family(str(named)).id
+    for family in _FAMILIES.values():  # each family may keep its denoiser in another folder
+        config = _json(folder / family.denoiser / "config.json")
+        if config and family.matches_config(config):
+            return family.id
+    return UNKNOWN
+
+
+def checkpoint_family(context_dim: int, label_width: int | None) -> str:
+    """The family of an original-layout UNet by its widths ("" when none claims it)."""
+    return next((f.id for f in _FAMILIES.values()
+                 if f.matches_checkpoint(context_dim, label_width)), "")
+
+
+def text_key_family(keys: Any) -> str:
+    """The family whose text-encoder key signature a single file carries ("" if none)."""
+    for family in _FAMILIES.values():
+        layout = family.single_file
+        if layout and any(k.startswith(s) for s in layout.text_signatures for k in keys):
+            return family.id
+    return ""
+
+
+def unet_file_family(context_dim: int) -> str:
+    """The family of a diffusers-layout UNet file by its cross-attention width."""
+    return next((f.id for f in _FAMILIES.values() if f.matches_unet_file(context_dim)), "")
+
+
+def single_file_prefixes() -> tuple[str, ...]:
+    """Every text-encoder key prefix a registered family's single files use."""
+    found: dict[str, None] = {}
+    for family in _FAMILIES.values():
+        layout = family.single_file
+        for prefix in (layout.clip_prefix, layout.open_clip_prefix) if layout else ():
+            if prefix:
+                found[prefix] = None
+    return tuple(sorted(found))
+
+
+def component_roles() -> dict[str, str]:
+    """Component folder -> precision role, across every registered family."""
+    roles: dict[str, str] = {}
+    for family in _FAMILIES.values():
+        roles.update(family.roles())
+    return roles
+
+
+def standalone_vae_family(path: str | Path, scaling: str = "auto") -> str:
+    """The family whose latent scaling a standalone VAE file gets: ``scaling`` "sd" (SD1's
+    0.18215) or "sdxl" (0.13025), or "auto": SDXL's when the file name contains "xl" (VAE
+    files do not record which family they are for)."""
+    xl = scaling == "sdxl" or (scaling == "auto" and "xl" in Path(path).stem.lower())
+    return "sdxl" if xl else "sd1"

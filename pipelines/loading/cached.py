@@ -1,0 +1,97 @@
+"""Loading through the process-wide model cache, with automatic precision and VRAM placement.
+
+What the loader nodes call: a checkpoint loaded once is reused by every later run (and by
+every workflow that names it) as long as its file, dtypes and storage device are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.families import ROLES
+from pipelines.memory.cache import ModelCache, default_cache
+from pipelines.memory.keys import model_key
+from pipelines.memory.placement import estimate_bytes, storage_device
+from pipelines.memory.precision import checkpoint_dtypes, choose_dtypes, dtype_names
+
+
+def _where(kind: str, path: Path, device: str, vram_mode: str, estimate: Callable[[], int],
+           cache: ModelCache, *extra: Any) -> tuple[str, tuple]:
+    """The storage device and cache key; under "auto" a copy already cached (on the device
+    or, for a CUDA run, in low-VRAM form on the CPU) is preferred to a new decision, so free
+    memory changing between runs never makes the same model load twice. A CPU copy is only a
+    candidate where "auto" could have chosen it (CUDA): an MPS run never runs on one."""
+    if vram_mode == "auto":
+        low = ("cpu",) if torch.device(device).type == "cuda" else ()
+        for candidate in (device, *low):
+            key = model_key(kind, path, candidate, *extra)
+            if key in cache:
+                return candidate, key
+    where = storage_device(device, vram_mode, estimate(), cache)
+    return where, model_key(kind, path, where, *extra)
+
+
+def load_checkpoint_cached(
+    path: str | Path, device: str = "cpu", precision: str = "auto",
+    vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
+) -> tuple[Any, Any, Any]:
+    """``pipelines.loading.checkpoint.load_checkpoint`` through the cache.
+
+    Args:
+        path: A diffusers folder or a single-file checkpoint.
+        device: The run device.
+        precision, vae_precision: See ``pipelines.memory.precision.choose_dtypes``.
+        vram_mode: See ``pipelines.memory.placement`` ("auto", "normal", "low").
+        cache: Default: the process-wide cache.
+
+    Returns:
+        ``(model, clip, vae)``; the same objects as earlier loads of the same file/settings.
+
+    Raises:
+        ModelLoadError: the file or folder cannot be loaded.
+        ValueError: an unknown precision or VRAM mode.
+    """
+    from pipelines.loading.checkpoint import load_checkpoint
+
+    path, cache = Path(path), cache or default_cache()
+    dtypes = checkpoint_dtypes(path, device, precision, vae_precision)
+    estimate = partial(estimate_bytes, path, dtypes)  # headers are read only if needed
+    where, key = _where("checkpoint", path, device, vram_mode, estimate, cache,
+                        dtype_names(dtypes))
+    return cache.get_or_load(key, lambda: load_checkpoint(path, device=where, dtype=dtypes),
+                             where, estimate)
+
+
+def load_vae_cached(
+    path: str | Path, device: str = "cpu", scaling: str = "auto", precision: str = "auto",
+    vae_precision: str = "auto", vram_mode: str = "auto", cache: ModelCache | None = None,
+) -> Any:
+    """``pipelines.loading.checkpoint.load_vae`` through the cache (dtype as a checkpoint's VAE
+    of the family its scaling names gets: SDXL-scaled VAEs stay float32 under "auto" on CUDA)."""
+    from pipelines.families import standalone_vae_family
+    from pipelines.loading.checkpoint import load_vae
+
+    path, cache = Path(path), cache or default_cache()
+    family = standalone_vae_family(path, scaling)
+    dtype = choose_dtypes(device, family, precision, vae_precision)["vae"]
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, dtype))
+    where, key = _where("vae", path, device, vram_mode, estimate, cache, scaling,
+                        str(dtype).removeprefix("torch."))
+    return cache.get_or_load(
+        key, lambda: load_vae(path, device=where, scaling=scaling, dtype=dtype), where, estimate)
+
+
+def load_upscaler_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                         cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.upscalers.load_upscaler`` through the cache (always float32: small nets)."""
+    from pipelines.loading.upscalers import load_upscaler
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    where, key = _where("upscaler", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_upscaler(path, device=where), where, estimate)

@@ -1,0 +1,170 @@
+"""Load a model (diffusers folder or single file) as (DiffusionModel, TextEncoder, Vae), offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.errors import ModelLoadError
+from pipelines.families import ROLES, ModelFamily, families, get_family, standalone_vae_family
+from pipelines.families import detect_family as _detect_family
+from pipelines.loading.components import check_required, load_component, load_family_components
+from pipelines.loading.components import read_json as _read_json
+from pipelines.sampling.previews import default_factors
+from pipelines.values import DiffusionModel, TextEncoder, Vae
+
+
+def _family(folder: Path, model_index: dict[str, Any], studio: dict[str, Any] | None
+            ) -> ModelFamily:
+    """The folder's family: named in studio.json/model_index.json, else recognised from the
+    config of each family's denoiser folder."""
+    try:
+        if "family" in (studio or {}) or "family" in model_index:
+            return get_family(_detect_family(model_index, {}, studio))
+    except ValueError as exc:
+        source = "studio.json" if studio and "family" in studio else "model_index.json"
+        raise ModelLoadError(folder / source, f"Its {exc}.") from exc
+    for family in families():
+        try:  # an unreadable config is reported by the loader, naming the component folder
+            config = _read_json(folder / family.denoiser / "config.json")
+        except ModelLoadError:
+            continue
+        if family.matches_config(config):
+            return family
+    return get_family("unknown")
+
+
+def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any]:
+    path = folder / "preview.json"
+    if not path.is_file():
+        return default_factors(family, channels)
+    data = _read_json(path)
+    factors, bias = data.get("latent_rgb_factors"), data.get("latent_rgb_bias")
+    rows_ok = isinstance(factors, list) and len(factors) == channels
+    if not rows_ok or any(not isinstance(r, list) or len(r) != 3 for r in factors):
+        raise ModelLoadError(path, f"latent_rgb_factors must be a {channels} x 3 list of numbers.")
+    if bias is not None and (not isinstance(bias, list) or len(bias) != 3):
+        raise ModelLoadError(path, "latent_rgb_bias must be a list of 3 numbers.")
+    factors = [[float(v) for v in row] for row in factors]
+    return factors, None if bias is None else [float(v) for v in bias]
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu",
+    dtype: torch.dtype | dict[str, torch.dtype] | None = None,
+) -> tuple[DiffusionModel, TextEncoder, Vae]:
+    """Load a diffusers-format folder or a single-file checkpoint (never touches the network).
+
+    Args:
+        path: Folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/
+            (SDXL also text_encoder_2/, tokenizer_2/); optional studio.json and preview.json.
+            Or an SD 1.x/2.x/SDXL single file (see ``pipelines.loading.single_file``).
+        device: Where the networks go.
+        dtype: Weight dtype; None means float32. A dict gives one per component
+            role (``denoiser``, ``text_encoder``, ``vae``; see ``pipelines.memory.precision``).
+
+    Returns:
+        ``(model, clip, vae)``, networks in eval mode with gradients off.
+
+    Raises:
+        ModelLoadError: A missing or corrupt folder or file; the message names it.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise ModelLoadError(folder, "No such file or folder.")
+    if not folder.is_dir():
+        from pipelines.loading.single_file import load_single_file
+
+        return load_single_file(folder, device=device, dtype=dtype)
+    from pipelines.memory.precision import component_dtypes
+
+    dtypes = component_dtypes(dtype)
+    model_index = _read_json(folder / "model_index.json")
+    studio = _read_json(folder / "studio.json") if (folder / "studio.json").exists() else None
+    family = _family(folder, model_index, studio)
+    check_required(folder, model_index, family)
+    scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
+    components = load_family_components(folder, model_index, family, dtypes)
+    denoiser, vae = components[family.denoiser], components["vae"]
+    channels = int(vae.config.latent_channels)
+    factors, bias = _preview_factors(folder, family.id, channels)
+    roles = family.roles()
+    for name, component in components.items():
+        if roles.get(name) in ROLES:
+            component.to(device)
+    model = DiffusionModel(
+        denoiser=denoiser,
+        scheduler_config=scheduler_config,
+        family=family.id,
+        latent_channels=channels,
+        vae_scale_factor=2 ** (len(vae.config.block_out_channels) - 1),
+        prediction_type=str(scheduler_config.get("prediction_type", "epsilon")),
+        latent_rgb_factors=factors,
+        latent_rgb_bias=bias,
+        source=str(folder),
+    )
+    clip = TextEncoder(
+        tokenizer=components.get("tokenizer"),
+        text_encoder=components.get("text_encoder"),
+        source=str(folder),
+        tokenizer_2=components.get("tokenizer_2"),
+        text_encoder_2=components.get("text_encoder_2"),
+        family=family.id,
+    )
+    shift = getattr(vae.config, "shift_factor", None)
+    wrapped_vae = Vae(
+        vae=vae,
+        scaling_factor=float(getattr(vae.config, "scaling_factor", 0.18215)),
+        shift_factor=None if shift is None else float(shift),
+        source=str(folder),
+    )
+    return model, clip, wrapped_vae
+
+
+def load_vae(
+    path: str | Path, device: str | torch.device = "cpu", scaling: str = "auto",
+    dtype: torch.dtype | None = None,
+) -> Vae:
+    """Load a standalone VAE: a single file (original or diffusers key layout) or a diffusers
+    ``vae`` folder (or a model folder, whose ``vae/`` is used).
+
+    Args:
+        path: The file or folder.
+        device: Where the network goes.
+        scaling: Latent scaling of single files, which do not record it: "sd" (0.18215),
+            "sdxl" (0.13025) or "auto" (SDXL when the file name contains "xl").
+        dtype: Weight dtype; None means float32.
+
+    Raises:
+        ModelLoadError: missing, unsafe or not a VAE; the message names the file.
+    """
+    from pipelines.loading import single_file
+    from pipelines.loading.readers import CONFIGS, read_state_dict
+
+    path = Path(path)
+    if path.is_dir():
+        folder = path / "vae" if (path / "model_index.json").is_file() else path
+        vae = load_component(folder.parent, {folder.name: ["diffusers", "AutoencoderKL"]},
+                             folder.name, dtype or torch.float32, ("diffusers.AutoencoderKL",))
+        return single_file.wrap_vae(vae.to(device), str(path))
+    if not path.exists():
+        raise ModelLoadError(path, "No such file or folder.", hint="")
+    state, _ = read_state_dict(path)
+    if "encoder.conv_in.weight" not in state and "first_stage_model.encoder.conv_in.weight" not in state:
+        if "encoder.down_blocks.0.resnets.0.conv1.weight" not in state:
+            raise ModelLoadError(path, "Not a VAE (no encoder/decoder weights).",
+                                 hint="Pick a file from the vae folder.")
+        state = _diffusers_vae_to_original(state)
+    layout = get_family(standalone_vae_family(path, scaling)).single_file
+    assert layout is not None
+    template = _read_json(CONFIGS / layout.template / "vae" / "config.json")
+    vae = single_file.build_vae(state, template, path)
+    return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
+
+
+def _diffusers_vae_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    from pipelines.loading.convert import vae_to_original
+
+    return vae_to_original(state, prefix="")

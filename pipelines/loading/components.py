@@ -1,0 +1,130 @@
+"""Loading the components of a diffusers-format folder that the model's family lists, and
+only those classes the family allows (a folder never names the code that runs)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.errors import ModelLoadError
+from pipelines.families import ModelFamily
+
+_LIBRARIES = ("diffusers", "transformers")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a model folder.
+
+    Raises:
+        ModelLoadError: missing, unreadable, or not a JSON object.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(path, "The file is missing.") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(path, "The file must hold a JSON object.")
+    return data
+
+
+def declared(model_index: dict[str, Any], name: str) -> bool:
+    entry = model_index.get(name)
+    return isinstance(entry, list) and len(entry) == 2 and entry[1] is not None
+
+
+def _component_class(folder: Path, model_index: dict[str, Any], name: str,
+                     allowed: tuple[str, ...]) -> type:
+    if not declared(model_index, name):
+        raise ModelLoadError(folder / "model_index.json", f"It does not declare a '{name}'.")
+    library, class_name = model_index[name]
+    if library not in _LIBRARIES:
+        raise ModelLoadError(
+            folder / "model_index.json",
+            f"Component '{name}' comes from library {library!r}; only {', '.join(_LIBRARIES)} are supported.",
+        )
+    if not any(fnmatchcase(f"{library}.{class_name}", pattern) for pattern in allowed):
+        raise ModelLoadError(
+            folder / "model_index.json",
+            f"Component '{name}' is {library}.{class_name}; this model family takes "
+            f"{' or '.join(allowed)}.",
+        )
+    cls = getattr(importlib.import_module(library), class_name, None)
+    if cls is None:
+        raise ModelLoadError(
+            folder / "model_index.json", f"Unknown class {library}.{class_name} for '{name}'."
+        )
+    return cls
+
+
+def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: torch.dtype,
+                   allowed: tuple[str, ...] = ("diffusers.*", "transformers.*")) -> Any:
+    """One component folder, in eval mode with gradients off.
+
+    Raises:
+        ModelLoadError: undeclared, disallowed class, missing folder or unreadable weights.
+    """
+    cls = _component_class(folder, model_index, name, allowed)
+    sub = folder / name
+    if not sub.is_dir():
+        raise ModelLoadError(sub, f"The '{name}' folder is missing.")
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if name.startswith("tokenizer"):
+        pass
+    elif cls.__module__.startswith("transformers"):
+        kwargs["dtype"] = dtype
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a "Loading weights" bar per encoder is noise
+    else:
+        kwargs["torch_dtype"] = dtype
+        if importlib.util.find_spec("accelerate") is None:
+            kwargs["low_cpu_mem_usage"] = False  # silences diffusers' "install accelerate" warning
+    try:
+        component = cls.from_pretrained(str(sub), **kwargs)
+    except Exception as exc:  # any failure here means a broken model folder
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(sub, f"The {name} could not be read ({detail}).") from exc
+    if isinstance(component, torch.nn.Module):
+        component.eval()
+        component.requires_grad_(False)
+    return component
+
+
+def check_required(folder: Path, model_index: dict[str, Any], family: ModelFamily) -> None:
+    """Raises ModelLoadError naming what model_index.json lacks of the family's components."""
+    missing = [c.name for c in family.components if c.required and c.name not in model_index]
+    if missing:
+        raise ModelLoadError(folder / "model_index.json", f"It lacks: {', '.join(missing)}.")
+
+
+def load_family_components(folder: Path, model_index: dict[str, Any], family: ModelFamily,
+                           dtypes: dict[str, torch.dtype]) -> dict[str, Any]:
+    """Every network and tokenizer the family lists (optional ones when declared), each in the
+    dtype of its role; the scheduler is read as a config by the caller.
+
+    Raises:
+        ModelLoadError: a required component is missing, a text pair is incomplete, or the
+            family has text encoders and the folder declares none.
+    """
+    index_file = folder / "model_index.json"
+    check_required(folder, model_index, family)
+    loaded: dict[str, Any] = {}
+    for part in family.components:
+        if part.role == "scheduler" or (not part.required and not declared(model_index, part.name)):
+            continue
+        dtype = dtypes.get(part.role, torch.float32)  # tokenizers: unused
+        loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes)
+    for tokenizer, encoder in family.text_encoders:
+        if (encoder in loaded) != (tokenizer in loaded):
+            raise ModelLoadError(index_file, f"'{encoder}' and '{tokenizer}' must come together.")
+    if family.text_encoders and not any(enc in loaded for _, enc in family.text_encoders):
+        raise ModelLoadError(index_file, "It declares no text encoder.")
+    return loaded

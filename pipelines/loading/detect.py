@@ -1,0 +1,157 @@
+"""What a model file is, from its safetensors header alone (no tensor is loaded).
+
+The header is a JSON table of tensor names, dtypes and shapes; the names and a few shapes
+identify the family (SD1.x, SD2.x, SDXL base/refiner, inpainting variants) and the kind
+(full checkpoint, VAE-only, UNet-only, LoRA, embedding, upscaler).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ModelLoadError
+from pipelines.families import checkpoint_family, get_family, text_key_family, unet_file_family
+
+
+def _load_error(path: Path, message: str) -> ModelLoadError:
+    return ModelLoadError(path, message, hint="")
+
+
+_MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB; more means a broken file
+
+UNET = "model.diffusion_model."
+CONTEXT_KEY = "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """``kind``: checkpoint | vae | unet | lora | embedding | upscaler | diffusers | unknown.
+    ``family``: a ``pipelines.families`` id, or "" (not applicable/unknown)."""
+
+    kind: str
+    family: str = ""
+    inpainting: bool = False
+    note: str = ""
+
+    def describe(self) -> str:
+        parts = [self.kind]
+        if self.family:
+            parts.append(self.family + ("-inpainting" if self.inpainting else ""))
+        if self.note:
+            parts.append(f"({self.note})")
+        return " ".join(parts)
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a .safetensors file: ``{name: {dtype, shape, data_offsets}}``.
+
+    Raises:
+        ModelLoadError: the file is not a well-formed safetensors file.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(8)
+            if len(raw) != 8:
+                raise _load_error(path, "is too short to be a safetensors file")
+            (length,) = struct.unpack("<Q", raw)
+            if length > _MAX_HEADER or length > path.stat().st_size - 8:
+                raise _load_error(path, "is not a safetensors file (bad header length)")
+            header = json.loads(handle.read(length))
+    except OSError as exc:
+        raise _load_error(path, f"cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _load_error(path, "is not a safetensors file (header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise _load_error(path, "is not a safetensors file (header is not a table)")
+    header.pop("__metadata__", None)
+    return header
+
+
+def _shape(header: dict[str, Any], key: str) -> list[int] | None:
+    entry = header.get(key)
+    return list(entry.get("shape", [])) if isinstance(entry, dict) else None
+
+
+def detect_header(header: dict[str, Any]) -> Detection:
+    """Classify a model from its tensor names and shapes."""
+    keys = header.keys()
+    if any("lora_down" in k or "lora_A" in k or "lora_up" in k for k in keys):
+        return Detection("lora")
+    if {"emb_params", "string_to_param", "clip_l", "clip_g"} & set(keys) or any(
+        k.startswith("string_to_param.") for k in keys
+    ):
+        return Detection("embedding")
+    if "conv_first.weight" in keys or "model.0.weight" in keys and "model.1.sub.0.RDB1.conv1.0.weight" in keys:
+        return Detection("upscaler", note="ESRGAN/RRDBNet")
+    if f"{UNET}input_blocks.0.0.weight" in keys:
+        return _checkpoint(header, UNET, "checkpoint")
+    if "input_blocks.0.0.weight" in keys:
+        return _checkpoint(header, "", "unet")
+    if "conv_in.weight" in keys and any(k.startswith("down_blocks.") for k in keys):
+        if "encoder.conv_in.weight" not in keys:
+            context = next((s for k, s in ((k, _shape(header, k)) for k in keys)
+                            if k.endswith("attn2.to_k.weight") and s), None)
+            family = unet_file_family(context[1] if context else 0)
+            return Detection("unet", family, note="diffusers layout")
+    if "encoder.conv_in.weight" in keys and "decoder.conv_in.weight" in keys:
+        return Detection("vae")
+    if "first_stage_model.encoder.conv_in.weight" in keys:
+        return Detection("vae", note="inside a checkpoint without a UNet")
+    return Detection("unknown")
+
+
+def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
+    in_channels = (_shape(header, f"{prefix}input_blocks.0.0.weight") or [0, 4])[1]
+    inpainting = in_channels == 9
+    context = (_shape(header, f"{prefix}{CONTEXT_KEY}") or [0, 0])[1]
+    label = _shape(header, f"{prefix}label_emb.0.0.weight")
+    label_width = None if label is None else label[1]
+    family = (text_key_family(header.keys()) if prefix else "") or checkpoint_family(
+        context, label_width)
+    if not family:
+        return Detection(kind, note=f"unrecognised UNet (context dim {context})")
+    note = get_family(family).detection_note
+    return Detection(kind, family, inpainting, note)
+
+
+def _folder_inpainting(folder: Path) -> bool:
+    """Whether a diffusers folder's UNet takes [latent, mask, masked image] (2C + 1 channels)."""
+    configs = []
+    for name in ("unet", "vae"):
+        try:
+            configs.append(json.loads((folder / name / "config.json").read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+    unet, vae = configs
+    if not isinstance(unet, dict) or not isinstance(vae, dict):
+        return False
+    latent = vae.get("latent_channels", 4)
+    return isinstance(latent, int) and unet.get("in_channels") == 2 * latent + 1
+
+
+def detect(path: str | Path) -> Detection:
+    """Classify a model file or diffusers folder.
+
+    Raises:
+        ModelLoadError: a .safetensors file whose header is broken.
+    """
+    path = Path(path)
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            return Detection("unknown", note="folder without model_index.json")
+        studio = path / "studio.json"
+        family = ""
+        if studio.is_file():
+            family = json.loads(studio.read_text()).get("family", "")
+        return Detection("diffusers", family, _folder_inpainting(path))
+    if path.suffix == ".safetensors":
+        return detect_header(read_header(path))
+    if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
+        return Detection("unknown", note="pickle file: inspect by loading it as plain tensors")
+    return Detection("unknown")

@@ -1,0 +1,134 @@
+"""Model folders: the user's own, the shipped resources, and existing ComfyUI / AUTOMATIC1111
+folders added in a config file, so nobody copies gigabytes.
+
+Config: ``<user config dir>/diffusion-studio/models.toml`` (or ``$STUDIO_MODELS_CONFIG``)::
+
+    [[extra]]
+    path = "/home/me/ComfyUI/models"             # ComfyUI layout
+    [[extra]]
+    path = "/home/me/stable-diffusion-webui"     # AUTOMATIC1111 layout
+    layout = "a1111"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pipelines.errors import StudioError
+
+KINDS: tuple[str, ...] = (
+    "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx",
+)
+MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
+BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
+
+# AUTOMATIC1111 keeps models under models/<Name>, embeddings at the top level.
+_A1111 = {
+    "checkpoints": ["models/Stable-diffusion"],
+    "vae": ["models/VAE"],
+    "loras": ["models/Lora", "models/LyCORIS"],
+    "embeddings": ["embeddings"],
+    "upscale_models": ["models/ESRGAN", "models/RealESRGAN"],
+    "vae_approx": ["models/VAE-approx"],
+}
+
+
+class ModelFolderConfigError(StudioError, ValueError):
+    """The model folder config file is malformed."""
+
+
+def user_models_dir() -> Path:
+    """The user's models folder (``$STUDIO_MODELS`` or the platform's user data dir)."""
+    if override := os.environ.get("STUDIO_MODELS"):
+        return Path(override)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("diffusion-studio", appauthor=False)) / "models"
+
+
+def config_path() -> Path:
+    if override := os.environ.get("STUDIO_MODELS_CONFIG"):
+        return Path(override)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("diffusion-studio", appauthor=False)) / "models.toml"
+
+
+def extra_roots(kind: str, config: Path | None = None) -> list[Path]:
+    """Folders for ``kind`` from the config file's ``[[extra]]`` entries."""
+    path = config or config_path()
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFolderConfigError(f"{path}: not valid TOML ({exc})") from None
+    roots: list[Path] = []
+    for index, entry in enumerate(data.get("extra", [])):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise ModelFolderConfigError(f"{path}: [[extra]] entry {index + 1} needs a path")
+        base = Path(entry["path"]).expanduser()
+        layout = entry.get("layout", "comfyui")
+        if layout == "a1111":
+            roots += [base / sub for sub in _A1111[kind]]
+        elif layout == "comfyui":
+            roots.append(base / kind)
+        else:
+            raise ModelFolderConfigError(
+                f"{path}: [[extra]] entry {index + 1}: layout must be 'comfyui' or 'a1111'"
+            )
+    return roots
+
+
+def roots(kind: str) -> list[Path]:
+    """Every folder searched for ``kind``, in order: user, extra, built-in."""
+    found = [user_models_dir() / kind, *extra_roots(kind)]
+    if kind == "checkpoints":
+        found.append(BUILTIN)
+    return found
+
+
+def resolve(name: str, kind: str) -> Path:
+    """Turn a model name or path into an existing path.
+
+    Raises:
+        FileNotFoundError: naming the folders searched.
+    """
+    candidate = Path(name).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        if candidate.exists():
+            return candidate
+        raise FileNotFoundError(f"model {name!r} not found (no such file or folder)")
+    for root in roots(kind):
+        if (root / name).exists():
+            return root / name
+    searched = ", ".join(str(r) for r in roots(kind))
+    raise FileNotFoundError(
+        f"model {name!r} not found; looked in {searched}. Put it in one of those folders, "
+        f"add your ComfyUI/AUTOMATIC1111 folder in {config_path()}, or give a full path."
+    )
+
+
+def scan(kind: str) -> list[Path]:
+    """Model files and diffusers folders of ``kind``, first occurrence of each name wins."""
+    seen: dict[str, Path] = {}
+    for root in roots(kind):
+        if not root.is_dir():
+            continue
+        for entry in sorted(root.rglob("*")):
+            # hidden files and folders below the root; the root itself may be hidden
+            # (the default user folder is ~/.local/share/...)
+            if any(p.startswith(".") for p in entry.relative_to(root).parts):
+                continue
+            is_folder_model = entry.is_dir() and (entry / "model_index.json").is_file()
+            if is_folder_model or (entry.is_file() and entry.suffix in MODEL_SUFFIXES
+                                   and not _inside_diffusers_folder(entry, root)):
+                seen.setdefault(str(entry.relative_to(root)), entry)
+    return list(seen.values())
+
+
+def _inside_diffusers_folder(path: Path, root: Path) -> bool:
+    return any((parent / "model_index.json").is_file()
+               for parent in path.parents if parent != root and root in parent.parents)

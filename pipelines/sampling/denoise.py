@@ -1,0 +1,210 @@
+"""The denoising loop: our own loop over the diffusers scheduler contract, matching the pipelines.
+
+Per step: ``scale_model_input`` -> the denoiser on [uncond, cond] (called the way the model's
+family says) -> classifier-free guidance ->
+``scheduler.step`` -> optional inpainting blend -> ``callback``. With the same seed and settings
+the result equals diffusers' StableDiffusionPipeline / Img2ImgPipeline output.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from pipelines.families import get_family
+from pipelines.families.unet import batched as _batched
+from pipelines.sampling.inpaint import inpaint_channels
+from pipelines.sampling.noise import randn
+from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
+from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
+
+StepCallback = Callable[[int, int, torch.Tensor], None]
+
+
+def _same_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Long prompts have several token windows: repeat each side's windows up to the least
+    common multiple so both halves of the CFG batch have one sequence length."""
+    if a.shape[1] == b.shape[1]:
+        return a, b
+    length = math.lcm(a.shape[1], b.shape[1])
+    return a.repeat(1, length // a.shape[1], 1), b.repeat(1, length // b.shape[1], 1)
+
+
+def _prepare_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Resize a noise mask ([h,w], [B,h,w] or [B,1,h,w], any size) to [B or 1, 1, h, w]."""
+    mask = mask.to(device=like.device, dtype=torch.float32)
+    while mask.dim() < 4:
+        mask = mask.unsqueeze(0 if mask.dim() < 3 else 1)
+    if mask.shape[-2:] != like.shape[-2:]:
+        mask = F.interpolate(mask, size=like.shape[-2:], mode="bilinear", align_corners=False)
+    return mask[:, :1].clamp(0, 1)
+
+
+def _predicted_x0(
+    scheduler: Any, output: Any, model_output: torch.Tensor, sample: torch.Tensor, prediction: str
+) -> torch.Tensor:
+    """x0 for previews: the scheduler's own estimate when its step returns one, else from sigma.
+
+    Called after ``step``, so the step's sigma is ``sigmas[step_index - 1]``.
+    """
+    for name in ("pred_original_sample", "denoised"):
+        value = getattr(output, name, None)
+        if value is not None:
+            return value
+    sigma = scheduler.sigmas[scheduler.step_index - 1].to(sample.device, torch.float32)
+    if hasattr(scheduler, "_sigma_to_alpha_sigma_t"):  # x = alpha x0 + sigma eps
+        alpha_t, sigma_t = scheduler._sigma_to_alpha_sigma_t(sigma)
+        x = sample
+    else:  # x = x0 + sigma eps; the model saw x / sqrt(sigma^2 + 1)
+        alpha_t = (sigma**2 + 1) ** -0.5
+        sigma_t, x = sigma * alpha_t, sample * alpha_t
+    if prediction == "v_prediction":
+        return alpha_t * x - sigma_t * model_output
+    if prediction == "sample":
+        return model_output
+    if prediction == "flow_prediction":
+        return sample - sigma_t * model_output
+    return (x - sigma_t * model_output) / alpha_t
+
+
+def denoise(
+    model: DiffusionModel,
+    positive: Conditioning,
+    negative: Conditioning | None,
+    latent: Latent,
+    noise: Noise,
+    *,
+    sampler: str = "euler",
+    schedule: str = "normal",
+    steps: int = 20,
+    cfg: float = 7.5,
+    denoise: float = 1.0,
+    device: str | torch.device = "cpu",
+    callback: StepCallback | None = None,
+) -> Latent:
+    """Run the sampler from noise (or from a noised latent) to a clean latent.
+
+    ``denoise == 1``: start from ``noise * init_noise_sigma`` (the latent's content is ignored,
+    except under a noise mask). ``denoise < 1`` follows diffusers' img2img convention:
+    ``set_timesteps(steps)``, keep the last ``int(steps * denoise)`` steps and start from
+    ``scheduler.add_noise(latent, noise, first_kept_timestep)``; with zero kept steps the latent
+    comes back unchanged. Stochastic samplers draw per-step noise from the same generator(s)
+    after the initial noise, exactly as the diffusers pipelines do. Guidance is
+    ``uncond + cfg * (cond - uncond)``; the uncond pass is skipped only when ``cfg == 1``
+    (diffusers skips it for every ``cfg <= 1``). With ``latent.noise_mask`` the area where the
+    mask is 0 is reset after every step to the original latent noised to the next timestep;
+    inpainting models (``model.inpainting``) instead get the mask and
+    ``latent.masked_image_latents`` as extra UNet input channels (see ``pipelines.sampling.inpaint``).
+
+    Args:
+        model: The diffusion model.
+        positive: Prompt conditioning (batch 1 or the latent's batch).
+        negative: Negative conditioning; may be None when ``cfg == 1``.
+        latent: Starting latent [B, C, h, w] in the scaled space (zeros for txt2img).
+        noise: Seed and noise mode.
+        sampler: A name from ``samplers.SAMPLERS``.
+        schedule: A name from ``samplers.SCHEDULES`` (see ``samplers.schedules_for``).
+        steps: Number of inference steps before ``denoise`` trimming.
+        cfg: Classifier-free guidance scale.
+        denoise: Strength in [0, 1].
+        device: Where the UNet runs (the model must already be there).
+        callback: ``callback(step_index, total_steps, x0)`` after every scheduler step, with the
+            predicted clean latent on ``device``; ``total_steps`` counts scheduler steps (2n - 1
+            for the second-order heun/dpm_2 samplers). An exception raised by it stops the loop
+            and propagates (that is how cancelling works).
+
+    Returns:
+        A float32 CPU ``Latent`` (the input's noise mask is carried over).
+
+    Raises:
+        ValueError: Bad sampler/schedule/steps/denoise, mismatched batch sizes, or an
+            inpainting model given a latent without mask and masked image.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not 0.0 <= denoise <= 1.0:
+        raise ValueError(f"denoise must be between 0 and 1, got {denoise}")
+    do_cfg = cfg != 1.0
+    if do_cfg and negative is None:
+        raise ValueError("A negative conditioning is needed when cfg is not 1")
+    scheduler = make_scheduler(sampler, schedule, model.scheduler_config)
+    device = torch.device(device)
+    original = latent.samples.to(device=device, dtype=torch.float32)
+    batch = original.shape[0]
+
+    scheduler.set_timesteps(steps, device=device)
+    begin = 0
+    if denoise < 1.0:
+        begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
+    timesteps = scheduler.timesteps[begin:]
+    if len(timesteps) == 0:
+        return Latent(samples=original.cpu(), noise_mask=latent.noise_mask,
+                      masked_image_latents=latent.masked_image_latents, space=latent.space)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+
+    generator = noise.generators(batch)
+    initial = randn(tuple(original.shape), generator).to(device)
+    seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
+    if denoise >= 1.0:
+        x = initial * scheduler.init_noise_sigma
+    elif hasattr(scheduler, "add_noise"):
+        x = scheduler.add_noise(original, initial, timesteps[:1].repeat(batch))
+    else:  # flow-matching schedulers
+        x = scheduler.scale_noise(original, timesteps[:1], initial)
+    mask = None if latent.noise_mask is None else _prepare_mask(latent.noise_mask, original)
+    # inpainting UNets take [mask, masked image] as input channels and are not blended
+    # (diffusers' inpaint pipeline blends only for ordinary 4-channel UNets)
+    extra = inpaint_channels(model, latent, original, do_cfg)
+    if extra is not None:
+        mask = None
+
+    family = get_family(model.family)
+    embeds = _batched(positive.embeds, batch, "positive conditioning")
+    if do_cfg:
+        negative_embeds = _batched(negative.embeds, batch, "negative conditioning")
+        negative_embeds, embeds = _same_length(negative_embeds, embeds)
+        embeds = torch.cat([negative_embeds, embeds])
+    inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
+
+    step_params = inspect.signature(scheduler.step).parameters
+    step_kwargs: dict[str, Any] = {}
+    if "eta" in step_params:
+        step_kwargs["eta"] = 0.0
+    if "generator" in step_params:
+        step_kwargs["generator"] = generator
+    prediction = scheduler.config.get("prediction_type", "epsilon")
+    total = len(timesteps)
+
+    with torch.no_grad():
+        for i, t in enumerate(timesteps):
+            model_input = torch.cat([x] * 2) if do_cfg else x
+            model_input = scheduler.scale_model_input(model_input, t)
+            if extra is not None:
+                model_input = torch.cat([model_input, extra], dim=1)
+            model_output = family.call_denoiser(model, model_input, t, inputs).to(x.dtype)
+            if do_cfg:
+                uncond, cond = model_output.chunk(2)
+                model_output = uncond + cfg * (cond - uncond)
+                if model.guidance_rescale > 0:
+                    model_output = rescale_guidance(model_output, cond, model.guidance_rescale)
+            sample = x
+            output = scheduler.step(model_output, t, sample, **step_kwargs)
+            x = output.prev_sample
+            if mask is not None:
+                kept = original
+                if i < total - 1:
+                    kept = scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2])
+                x = (1 - mask) * kept + mask * x
+            if callback is not None:
+                x0 = _predicted_x0(scheduler, output, model_output, sample, prediction)
+                if mask is not None:
+                    x0 = (1 - mask) * original + mask * x0
+                callback(i, total, x0)
+    return Latent(samples=x.to(device="cpu", dtype=torch.float32), noise_mask=latent.noise_mask,
+                  masked_image_latents=latent.masked_image_latents, space=model.family)

@@ -1,0 +1,1 @@
+"""Tiny random models shared by tests and benchmarks (offline, seconds to build)."""

@@ -1,0 +1,1 @@
+"""Prompt encoding: conditioning, prompt weights, the CLIP byte-pair helpers."""

@@ -1,0 +1,156 @@
+"""Values that flow on graph links: models, conditioning, latents, noise (plain dataclasses)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from pipelines.sampling.noise import NOISE_MODES, SEED_MASK, randn
+
+
+@dataclass(eq=False)
+class DiffusionModel:
+    """A denoising network plus what is needed to drive and preview it.
+
+    ``denoiser`` is the network the sampler calls (a UNet today); ``family`` the id of its
+    ``pipelines.families`` description, which says how to call it. ``scheduler_config`` is the
+    model's own scheduler config (a plain dict); every sampler is built fresh from it.
+    ``latent_rgb_factors`` is a C x 3 matrix for cheap previews (or None).
+    """
+
+    denoiser: Any
+    scheduler_config: dict[str, Any]
+    family: str
+    latent_channels: int
+    vae_scale_factor: int
+    prediction_type: str
+    latent_rgb_factors: list[list[float]] | None
+    latent_rgb_bias: list[float] | None
+    source: str
+    # phi of guidance rescale (Lin et al. 2023), applied after CFG; 0 = off (Model Sampling node)
+    guidance_rescale: float = 0.0
+
+    @property
+    def inpainting(self) -> bool:
+        """True for inpainting denoisers, whose input is [noisy latent, mask, masked-image
+        latent] (``in_channels == 2 * latent_channels + 1``): they need
+        ``Latent.masked_image_latents``."""
+        config = getattr(self.denoiser, "config", None)
+        in_channels = getattr(config, "in_channels", self.latent_channels)
+        return int(in_channels) == 2 * self.latent_channels + 1
+
+
+@dataclass(eq=False)
+class TextEncoder:
+    """Tokenizer + text encoder; families with two encoders (SDXL) also fill the second pair.
+    ``family`` is the model's family id: it says how a prompt is encoded."""
+
+    tokenizer: Any
+    text_encoder: Any
+    source: str
+    tokenizer_2: Any = None
+    text_encoder_2: Any = None
+    family: str = "unknown"
+
+    def present(self) -> list[tuple[Any, Any]]:
+        """(tokenizer, text encoder) of each pair the model has, in order."""
+        pairs = ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2))
+        return [(tok, te) for tok, te in pairs if te is not None]
+
+
+@dataclass(eq=False)
+class Vae:
+    """An ``AutoencoderKL`` with the factors mapping its latents to the model's latent space."""
+
+    vae: Any
+    scaling_factor: float
+    shift_factor: float | None
+    source: str
+
+
+@dataclass(eq=False)
+class Conditioning:
+    """Encoded prompt: ``embeds`` [B, seq, dim] (the cross-attention states) and named
+    ``extras`` a family's denoiser also takes: "pooled" [B, dim] (SDXL), later T5 sequences,
+    image embeddings or control hints."""
+
+    embeds: torch.Tensor
+    text: str = ""
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def pooled(self) -> torch.Tensor | None:
+        """The pooled text embedding (SDXL), or None."""
+        return self.extras.get("pooled")
+
+
+@dataclass(eq=False)
+class Latent:
+    """Latents [B, C, h, w] in the *scaled* space the denoiser sees (VAE latents x scaling).
+
+    ``noise_mask`` (optional, 0..1, shape [h, w], [B, h, w] or [B, 1, h, w] at any resolution):
+    1 = repaint, 0 = keep the original latent.
+    ``masked_image_latents`` (optional, [B, C, h, w] scaled): the image with the masked area
+    set to mid-grey (0 in the VAE's -1..1 input), encoded; inpainting models (``DiffusionModel.
+    inpainting``) take it and the mask as extra input channels every step.
+    """
+
+    samples: torch.Tensor
+    noise_mask: torch.Tensor | None = field(default=None)
+    masked_image_latents: torch.Tensor | None = field(default=None)
+    # which space the samples are in: a family id (its latent format), or None when not known
+    space: str | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A seed for the initial noise and for the per-step noise of stochastic samplers.
+
+    ``mode="batch"``: one CPU generator seeded with ``seed`` draws the whole batch, exactly like
+    diffusers' ``randn_tensor`` with a single CPU generator. ``mode="per_image"``: image ``i``
+    uses ``seed + i``, so any one image of a batch can be reproduced alone.
+    """
+
+    seed: int
+    mode: str = "batch"
+
+    def __post_init__(self) -> None:
+        if self.mode not in NOISE_MODES:
+            raise ValueError(
+                f"Unknown noise mode {self.mode!r}; valid modes: {', '.join(NOISE_MODES)}"
+            )
+
+    def generator(self) -> torch.Generator:
+        """Returns: a fresh CPU generator seeded with ``seed``."""
+        return torch.Generator("cpu").manual_seed(self.seed & SEED_MASK)
+
+    def generators(self, batch_size: int) -> torch.Generator | list[torch.Generator]:
+        """Generator(s) in the form diffusers' ``generator=`` argument takes.
+
+        Args:
+            batch_size: Number of images in the batch.
+
+        Returns:
+            One generator (``batch`` mode) or one per image seeded ``seed + i`` (``per_image``).
+        """
+        if self.mode == "batch":
+            return self.generator()
+        return [
+            torch.Generator("cpu").manual_seed((self.seed + i) & SEED_MASK)
+            for i in range(batch_size)
+        ]
+
+    def sample(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Draw standard Gaussian noise on the CPU (the same numbers on every device).
+
+        Args:
+            shape: Tensor shape, batch first.
+            dtype: Floating point dtype of the result.
+
+        Returns:
+            A CPU tensor of ``shape``.
+        """
+        return randn(tuple(shape), self.generators(shape[0]), dtype)
