@@ -57,6 +57,7 @@ class Canvas(QObject):
         self._reroute()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
         document.changed.connect(self._on_document_changed)
+        document.replaced.connect(self._on_replaced)
         self.sync()
 
     # -- wiring ------------------------------------------------------------------------
@@ -106,15 +107,15 @@ class Canvas(QObject):
 
     def _sync_nodes(self) -> None:
         graph = self.document.graph
-        for node_id in [i for i in self._views if i not in graph.nodes]:
-            view = self._views.pop(node_id)
-            self._ids.pop(view.id, None)
-            self._values.pop(node_id, None)
-            self.graph_view.remove_node(view, push_undo=False)
+        for node_id in list(self._views):
+            node = graph.nodes.get(node_id)
+            # an id reused by another type (open, undo): its ports and editors are wrong
+            if node is None or self._views[node_id].type_ != self._kind(node.type):
+                self._drop_view(node_id)
         for node_id, node in graph.nodes.items():
             view = self._views.get(node_id)
             if view is None:
-                view_kind = self._types.get(node.type, PLACEHOLDER_TYPE)
+                view_kind = self._kind(node.type)
                 view = self.graph_view.create_node(view_kind, selected=False, push_undo=False,
                                                    pos=list(node.position))
                 self._views[node_id] = view
@@ -129,6 +130,26 @@ class Canvas(QObject):
                 view.model.pos = [x, y]
                 view.view.xy_pos = [x, y]
             self._show_values(node_id)
+
+    def _kind(self, type_id: str) -> str:
+        return self._types.get(type_id, PLACEHOLDER_TYPE)
+
+    def _drop_view(self, node_id: str) -> None:
+        view = self._views.pop(node_id)
+        self._ids.pop(view.id, None)
+        self._values.pop(node_id, None)
+        self.graph_view.remove_node(view, push_undo=False)
+
+    def _on_replaced(self) -> None:
+        """A new document (open, new, drop): draw it from scratch, no state carried over."""
+        self._syncing = True
+        try:
+            for node_id in list(self._views):
+                self._drop_view(node_id)
+        finally:
+            self._syncing = False
+        self.sync()
+        self._emit_selection()
 
     def _embed_values(self, node_id: str, view: BaseNode) -> None:
         """Put the node's value editors in its body, outside NodeGraphQt's property system."""

@@ -199,6 +199,13 @@ class PreviewPanel(QWidget):
         self.caption.setText(caption)
         self._rescale()
 
+    def clear(self) -> None:
+        """Back to "No preview yet." (a new workflow was opened)."""
+        self._pixmap = None
+        self.frames = 0
+        self.image.clear()
+        self.caption.setText("No preview yet.")
+
     def show_pixmap(self, pixmap: QPixmap, caption: str) -> None:
         self._pixmap = pixmap
         self.caption.setText(caption)

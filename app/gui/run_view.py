@@ -37,6 +37,17 @@ class RunPresenter(QObject):
         self.done = 0
         self.timings: dict[str, float] = {}
         self.images = 0
+        self.run_id: int | None = None  # the run being shown
+        self.stale_run: int | None = None  # a run of a workflow no longer open
+        canvas.document.replaced.connect(self.reset)
+
+    def reset(self) -> None:
+        """Another workflow was opened: forget the last run (its ids mean other nodes now)."""
+        self.stale_run = self.run_id
+        self.order, self.done, self.timings = [], 0, {}
+        self.progress.setValue(0)
+        self.preview.clear()
+        self.status.setText("ready")
 
     def show_problems(self, problems: list[Problem]) -> None:
         """Validation failed: mark the offending nodes and list every problem."""
@@ -48,6 +59,12 @@ class RunPresenter(QObject):
         self.status.setText(f"cannot run: {len(problems)} problem(s), see Messages")
 
     def on_event(self, event: Any) -> None:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+        elif event.run_id == self.stale_run and event.run_id != 0:
+            if isinstance(event, RunFinished):  # its node ids mean other nodes now
+                self.status.setText(f"the previous workflow's run: {event.status}")
+            return
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
