@@ -25,6 +25,7 @@ from app.gui.node_items import (
 )
 from app.gui.node_widgets import NodeValues
 from app.gui.theme import BACKGROUND
+from app.gui.viewer import StudioViewer
 
 
 class Canvas(QObject):
@@ -43,7 +44,7 @@ class Canvas(QObject):
     def __init__(self, document: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.graph_view = NodeGraph()
+        self.graph_view = NodeGraph(viewer=StudioViewer())
         self.graph_view.set_background_color(*BACKGROUND)
         self.graph_view.set_grid_color(40, 43, 48)
         self.graph_view.set_acyclic(True)

@@ -1,0 +1,55 @@
+"""NodeGraphQt's viewer with its leftovers taken out: no undo stack, no built-in menus.
+
+NodeGraphQt's own viewer makes undo/redo actions on a hidden menu bar that hold Ctrl+Z and
+Ctrl+Shift+Z (so the window's Undo became an "ambiguous shortcut" once the canvas had focus),
+shows its own context menus, and picks up an input's link on a right-click. Ours has no undo
+stack (the Document's history is the only one), asks the canvas for a menu instead, and leaves
+links alone unless the left button drags them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
+from NodeGraphQt.qgraphics.port import PortItem
+from NodeGraphQt.widgets.viewer import NodeViewer
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem
+
+
+class StudioViewer(NodeViewer):
+    """The canvas widget.
+
+    Signals:
+        menu_requested(QPoint, QPointF): a right-click, at (global, scene) positions.
+    """
+
+    menu_requested = Signal(QPoint, QPointF)
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent, undo_stack=None)
+
+    def sceneMousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        if event.button() != Qt.MouseButton.LeftButton and not self._LIVE_PIPE.isVisible():
+            return  # a right or middle click never picks up a link
+        super().sceneMousePressEvent(event)
+
+    def sceneMouseReleaseEvent(self, event: Any) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.RightButton:
+            return
+        super().sceneMouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802
+        self.RMB_state = False
+        self.menu_requested.emit(event.globalPos(), self.mapToScene(event.pos()))
+        event.accept()
+
+    def item_at(self, scene_pos: QPointF) -> QGraphicsItem | None:
+        """The port, else the node, under ``scene_pos`` (None on empty canvas)."""
+        items = self.scene().items(scene_pos)
+        port = next((i for i in items if isinstance(i, PortItem)), None)
+        if port is None:  # ports are small: allow a few pixels around them
+            near = self._items_near(scene_pos + QPointF(4, 4), PortItem, 8, 8)
+            port = near[0] if near else None
+        return port or next((i for i in items if isinstance(i, AbstractNodeItem)), None)
