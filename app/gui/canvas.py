@@ -284,11 +284,32 @@ class Canvas(QObject):
         if self._views:
             self.graph_view.viewer().zoom_to_nodes([v.view for v in self._views.values()])
 
-    def show_search(self) -> None:
-        """Open the Tab node search at the cursor (or the view centre)."""
+    def search_names(self) -> dict[str, list[str]]:
+        """What Tab search lists: our node types only (no NodeGraphQt Backdrop/placeholder)."""
+        names: dict[str, list[str]] = {}
+        for type_id, kind in self._types.items():
+            spec = self.document.registry.get(type_id)
+            names.setdefault(spec.title if spec else type_id, []).append(kind)
+        return names
+
+    def show_search(self, at: tuple[float, float] | None = None) -> None:
+        """Open the Tab node search at the cursor, or at scene position ``at``."""
         viewer = self.graph_view.viewer()
-        viewer.tab_search_set_nodes(self.graph_view.node_factory.names)
+        if at is not None:  # the search and the node it adds go where the menu was opened
+            viewer._previous_pos = viewer.mapFromScene(QPointF(*at))
+        viewer.tab_search_set_nodes(self.search_names())
         viewer.tab_search_toggle()
+
+    def is_collapsed(self, node_id: str) -> bool:
+        values = self._values.get(node_id)
+        return values is not None and not values.isVisible()
+
+    def set_collapsed(self, node_id: str, collapsed: bool) -> None:
+        """Hide (or show) a node's value editors; a view setting, not part of the graph."""
+        values, view = self._values.get(node_id), self._views.get(node_id)
+        if values is not None and view is not None:
+            values.setVisible(not collapsed)
+            view.view.draw_node()
 
     def scene_pos(self, x: float, y: float) -> QPointF:
         return self.graph_view.viewer().mapToScene(int(x), int(y))

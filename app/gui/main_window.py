@@ -21,6 +21,7 @@ from app.engine.registry import Registry, default_registry
 from app.engine.workflow import to_document
 from app.gui.actions import install_actions
 from app.gui.canvas import Canvas
+from app.gui.canvas_menus import CanvasMenus
 from app.gui.clipboard import NodeClipboard
 from app.gui.document import Document
 from app.gui.files import WorkflowFiles
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self.files.message.connect(self.messages.add)
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
+        self.menus = CanvasMenus(self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()
         self._wire()
@@ -217,15 +219,16 @@ class MainWindow(QMainWindow):
         self.files.drop(paths, self.canvas.view_centre())
 
     # -- running -----------------------------------------------------------------------
-    def run_workflow(self) -> bool:
-        """Validate and start a run; problems are shown on the nodes and in Messages."""
+    def run_workflow(self, targets: list[str] | None = None) -> bool:
+        """Validate and start a run (of what ``targets`` need, default every output);
+        problems are shown on the nodes and in Messages."""
         if self.runner.running:
             return False
         self._start_probe()  # a run waits for the warm-up, so make sure it has started
         graph = self.document.graph
         options = RunOptions(device=self.device, output_dir=self.output_dir,
                              workflow=to_document(graph), **self.run_settings.options())
-        problems = self.runner.start(graph, options)
+        problems = self.runner.start(graph, options, targets=targets)
         if problems:
             self.presenter.show_problems(problems)
             self.docks["messages"].raise_()
