@@ -22,6 +22,7 @@ from app.engine.validation import Problem
 from app.gui.canvas import Canvas
 from app.gui.gallery import GalleryPanel
 from app.gui.panels import MessagesPanel, PreviewPanel, rgb_to_pixmap
+from app.gui.progress import RunProgress
 
 
 class RunPresenter(QObject):
@@ -34,8 +35,8 @@ class RunPresenter(QObject):
         self.canvas, self.messages, self.preview = canvas, messages, preview
         self.gallery, self.progress, self.status = gallery, progress, status
         self.order: list[str] = []
-        self.done = 0
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # seconds of each node that ran, over runs
+        self.work = RunProgress({})
         self.images = 0
         self.run_id: int | None = None  # the run being shown
         self.stale_run: int | None = None  # a run of a workflow no longer open
@@ -44,7 +45,7 @@ class RunPresenter(QObject):
     def reset(self) -> None:
         """Another workflow was opened: forget the last run (its ids mean other nodes now)."""
         self.stale_run = self.run_id
-        self.order, self.done, self.timings = [], 0, {}
+        self.order, self.timings, self.work = [], {}, RunProgress({})
         self.progress.setValue(0)
         self.preview.clear()
         self.status.setText("ready")
@@ -73,13 +74,19 @@ class RunPresenter(QObject):
         node = self.canvas.document.graph.nodes.get(node_id)
         return node.title if node else f"#{node_id}"
 
-    def _set_progress(self, fraction: float = 0.0) -> None:
-        total = max(1, len(self.order))
-        self.progress.setValue(int(1000 * min(1.0, (self.done + fraction) / total)))
+    def _set_progress(self) -> None:
+        self.progress.setValue(int(1000 * self.work.fraction))
 
     def _on_RunStarted(self, event: RunStarted) -> None:
         self.canvas.clear_states()
-        self.order, self.done, self.timings = list(event.node_ids), 0, {}
+        self.order = list(event.node_ids)
+        graph, registry = self.canvas.document.graph, self.canvas.document.registry
+        nodes = []
+        for node_id in self.order:
+            node = graph.nodes.get(node_id)
+            spec = registry.get(node.type) if node else None
+            nodes.append((node_id, spec.category if spec else "", node.values if node else {}))
+        self.work = RunProgress.for_run(nodes, self.timings)
         for node_id in self.order:
             self.canvas.set_state(node_id, "waiting", "waiting")
         self.progress.setRange(0, 1000)
@@ -94,7 +101,8 @@ class RunPresenter(QObject):
         fraction = event.step / max(1, event.total)
         self.canvas.set_state(event.node_id, "running", f"step {event.step}/{event.total}",
                               fraction)
-        self._set_progress(fraction)
+        self.work.step(event.node_id, fraction)
+        self._set_progress()
         if event.preview is not None:
             pixmap = rgb_to_pixmap(event.preview)  # converted once, shown in two places
             self.canvas.show_preview(event.node_id, pixmap)
@@ -102,12 +110,12 @@ class RunPresenter(QObject):
                 pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
     def _on_NodeCached(self, event: NodeCached) -> None:
-        self.done += 1
+        self.work.skip(event.node_id)
         self.canvas.set_state(event.node_id, "cached", "cached")
         self._set_progress()
 
     def _on_NodeFinished(self, event: NodeFinished) -> None:
-        self.done += 1
+        self.work.finish(event.node_id)
         self.timings[event.node_id] = event.seconds
         self.canvas.set_state(event.node_id, "done", f"{event.seconds:.2f} s")
         self._set_progress()
@@ -140,6 +148,7 @@ class RunPresenter(QObject):
                               + (f" ({ran})" if ran else " (all cached)"))
             self.status.setText(f"done in {event.seconds:.2f} s")
         elif event.status == "cancelled":
+            self.progress.setValue(0)  # a cancelled run has no progress to show
             self.status.setText("cancelled")
         else:
             if event.run_id == 0 and event.error:  # refused before the executor started
