@@ -233,6 +233,7 @@ class MainWindow(QMainWindow):
             self.presenter.show_problems(problems)
             self.docks["messages"].raise_()
             return False
+        self.presenter.begin(graph)
         return True
 
     def cancel_run(self) -> None:

@@ -43,6 +43,8 @@ class StudioNodeItem(NodeItem):
         self._status.setText(text)
         colour = STATE_COLOURS.get(state, STATE_COLOURS["idle"])
         self._status.setBrush(QColor(*colour) if state != "idle" else QColor(200, 204, 210))
+        if self._preview is not None:  # a stale preview is dimmed, not shown as current
+            self._preview.setOpacity(0.4 if state == "stale" else 1.0)
         self.update()
 
     # NodeGraphQt puts embedded widgets beside the port labels, which makes nodes wide; ours

@@ -18,11 +18,13 @@ from app.engine.events import (
     RunStarted,
     StepProgress,
 )
+from app.engine.graph import Graph
 from app.engine.validation import Problem
 from app.gui.canvas import Canvas
 from app.gui.gallery import GalleryPanel
 from app.gui.panels import MessagesPanel, PreviewPanel, rgb_to_pixmap
 from app.gui.progress import RunProgress
+from app.gui.stale import changed_since
 
 
 class RunPresenter(QObject):
@@ -37,6 +39,10 @@ class RunPresenter(QObject):
         self.order: list[str] = []
         self.timings: dict[str, float] = {}  # seconds of each node that ran, over runs
         self.work = RunProgress({})
+        self.ran: Graph | None = None  # the graph of the last run, as it was started
+        self.results: dict[str, tuple[str, str]] = {}  # node id -> its shown result state
+        self.stale: set[str] = set()
+        canvas.document.changed.connect(self._on_document_changed)
         self.images = 0
         self.run_id: int | None = None  # the run being shown
         self.stale_run: int | None = None  # a run of a workflow no longer open
@@ -46,6 +52,7 @@ class RunPresenter(QObject):
         """Another workflow was opened: forget the last run (its ids mean other nodes now)."""
         self.stale_run = self.run_id
         self.order, self.timings, self.work = [], {}, RunProgress({})
+        self.ran, self.results, self.stale = None, {}, set()
         self.progress.setValue(0)
         self.preview.clear()
         self.status.setText("ready")
@@ -109,15 +116,39 @@ class RunPresenter(QObject):
             self.preview.show_frame(
                 pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
+    def begin(self, graph: Graph) -> None:
+        """A run of ``graph`` was started: results are compared with it from now on."""
+        self.ran, self.results, self.stale = graph.copy(), {}, set()
+
+    def _result(self, node_id: str, state: str, text: str) -> None:
+        self.results[node_id] = (state, text)
+        if node_id in self.stale:
+            self.canvas.set_state(node_id, "stale", f"{text} · changed since run")
+        else:
+            self.canvas.set_state(node_id, state, text)
+
+    def _on_document_changed(self, _kind: str, _node_id: object) -> None:
+        """Flag results the edit made stale (and unflag those an undo made current again)."""
+        if self.ran is None:
+            return
+        stale = changed_since(self.ran, self.canvas.document.graph)
+        for node_id in stale ^ self.stale:
+            if node_id in self.results:
+                state, text = self.results[node_id]
+                if node_id in stale:
+                    state, text = "stale", f"{text} · changed since run"
+                self.canvas.set_state(node_id, state, text)
+        self.stale = stale
+
     def _on_NodeCached(self, event: NodeCached) -> None:
         self.work.skip(event.node_id)
-        self.canvas.set_state(event.node_id, "cached", "cached")
+        self._result(event.node_id, "cached", "cached")
         self._set_progress()
 
     def _on_NodeFinished(self, event: NodeFinished) -> None:
         self.work.finish(event.node_id)
         self.timings[event.node_id] = event.seconds
-        self.canvas.set_state(event.node_id, "done", f"{event.seconds:.2f} s")
+        self._result(event.node_id, "done", f"{event.seconds:.2f} s")
         self._set_progress()
 
     def _on_NodeFailed(self, event: NodeFailed) -> None:

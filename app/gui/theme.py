@@ -45,6 +45,7 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "failed": (235, 80, 80),
     "invalid": (235, 170, 60),
     "cancelled": (200, 160, 80),
+    "stale": (176, 140, 220),  # a result from before the last edit
 }
 
 
