@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
 from app.gui.document import Document
+from app.gui.model_hints import defaults_for, graph_model
 from app.gui.node_items import (
     PLACEHOLDER_TYPE,
     PlaceholderNode,
@@ -254,10 +255,14 @@ class Canvas(QObject):
 
     # -- commands ----------------------------------------------------------------------
     def add_node(self, type_id: str, position: tuple[float, float] | None = None) -> str:
-        """Add a node at ``position`` (default: the middle of the view) and select it."""
+        """Add a node at ``position`` (default: the middle of the view) and select it; its
+        image size and cfg come from the model the graph loads, when known."""
         if position is None:
             position = self.view_centre()
-        node_id = self.document.add_node(type_id, position)
+        spec, found = self.document.registry.get(type_id), graph_model(
+            self.document.graph, self.document.registry)
+        values = defaults_for(spec, found[1]) if spec and found else None
+        node_id = self.document.add_node(type_id, position, values=values or None)
         self.select([node_id])
         return node_id
 

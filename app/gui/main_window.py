@@ -26,6 +26,7 @@ from app.gui.clipboard import NodeClipboard
 from app.gui.document import Document
 from app.gui.files import WorkflowFiles
 from app.gui.gallery import GalleryPanel
+from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
 from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
         self.menus = CanvasMenus(self)
+        self.size_advice = SizeAdvice(self.document, self.messages, self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()
         self._wire()
@@ -226,6 +228,7 @@ class MainWindow(QMainWindow):
             return False
         self._start_probe()  # a run waits for the warm-up, so make sure it has started
         graph = self.document.graph
+        self.size_advice.check(None)
         options = RunOptions(device=self.device, output_dir=self.output_dir,
                              workflow=to_document(graph), **self.run_settings.options())
         problems = self.runner.start(graph, options, targets=targets)
