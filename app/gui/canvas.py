@@ -26,7 +26,7 @@ from app.gui.node_items import (
 )
 from app.gui.node_widgets import NodeValues
 from app.gui.theme import BACKGROUND
-from app.gui.viewer import StudioViewer
+from app.gui.viewer import NODE_MIME, StudioViewer
 
 
 class Canvas(QObject):
@@ -48,7 +48,7 @@ class Canvas(QObject):
         self.graph_view = NodeGraph(viewer=StudioViewer())
         self.graph_view.set_background_color(*BACKGROUND)
         self.graph_view.set_grid_color(40, 43, 48)
-        self.graph_view.set_acyclic(True)
+        self.graph_view.set_acyclic(False)  # cycles reach the Document, which says why not
         self._classes = node_classes(document.registry)
         self.graph_view.register_nodes([*self._classes.values(), PlaceholderNode])
         self._types = {tid: view_type(spec) for tid in self._classes
@@ -249,6 +249,11 @@ class Canvas(QObject):
         self.sync()
 
     def _on_data_dropped(self, mime: Any, pos: Any) -> None:
+        if mime.hasFormat(NODE_MIME):  # dragged from the Nodes list
+            type_id = bytes(mime.data(NODE_MIME)).decode()
+            if type_id in self.document.registry:
+                self.add_node(type_id, (float(pos.x()), float(pos.y())))
+            return
         paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
         if paths:
             self.files_dropped.emit(paths, (float(pos.x()), float(pos.y())))
@@ -325,10 +330,11 @@ class Canvas(QObject):
 
     # -- run states ---------------------------------------------------------------------
     def set_state(self, node_id: str, state: str, text: str = "",
-                  progress: float | None = None) -> None:
+                  progress: float | None = None, error: str = "") -> None:
+        """Show a run state on a node; ``error`` (why it failed) goes in its tooltip."""
         view = self._views.get(node_id)
         if view is not None and isinstance(view.view, StudioNodeItem):
-            view.view.set_run_state(state, text, progress)
+            view.view.set_run_state(state, text, progress, error)
 
     def show_preview(self, node_id: str, pixmap: QPixmap) -> None:
         """Draw a live preview frame on the node's item (never through its properties)."""

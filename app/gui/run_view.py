@@ -60,10 +60,13 @@ class RunPresenter(QObject):
     def show_problems(self, problems: list[Problem]) -> None:
         """Validation failed: mark the offending nodes and list every problem."""
         self.canvas.clear_states()
+        said: dict[str, list[str]] = {}
         for problem in problems:
             self.messages.add("error", str(problem), problem.node_id)
             if problem.node_id:
-                self.canvas.set_state(problem.node_id, "invalid", problem.field or "problem")
+                said.setdefault(problem.node_id, []).append(str(problem))
+                self.canvas.set_state(problem.node_id, "invalid", problem.field or "problem",
+                                      error="\n".join(said[problem.node_id]))
         self.status.setText(f"cannot run: {len(problems)} problem(s), see Messages")
 
     def on_event(self, event: Any) -> None:
@@ -153,7 +156,7 @@ class RunPresenter(QObject):
 
     def _on_NodeFailed(self, event: NodeFailed) -> None:
         if event.node_id:
-            self.canvas.set_state(event.node_id, "failed", "failed")
+            self.canvas.set_state(event.node_id, "failed", "failed", error=event.message)
         self.messages.add("error", event.message, event.node_id or None)
 
     def _on_OutputWritten(self, event: OutputWritten) -> None:

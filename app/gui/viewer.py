@@ -14,8 +14,12 @@ from typing import Any
 from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
 from NodeGraphQt.qgraphics.port import PortItem
 from NodeGraphQt.widgets.viewer import NodeViewer
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsProxyWidget
+
+
+NODE_MIME = "application/x-diffusion-studio-node-type"  # a node type dragged from the list
+ACCEPTED_DROPS = (NODE_MIME, "text/uri-list")
 
 
 class StudioViewer(NodeViewer):
@@ -29,6 +33,25 @@ class StudioViewer(NodeViewer):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent, undo_stack=None)
+
+    def event(self, event: QEvent) -> bool:
+        """Tab typed in a node's field moves to its next field: the Tab shortcut (node
+        search) only applies when no embedded field has the focus."""
+        if (event.type() == QEvent.Type.ShortcutOverride
+                and event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab)
+                and isinstance(self.scene().focusItem(), QGraphicsProxyWidget)):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def dragEnterEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        """Files and node types from the Nodes list (not NodeGraphQt's own formats)."""
+        if any(event.mimeData().hasFormat(f) for f in ACCEPTED_DROPS):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    dragMoveEvent = dragEnterEvent  # noqa: N815
 
     def sceneMousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
         if event.button() != Qt.MouseButton.LeftButton and not self._LIVE_PIPE.isVisible():
