@@ -17,7 +17,6 @@ from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsProxyWidget
 
-
 NODE_MIME = "application/x-diffusion-studio-node-type"  # a node type dragged from the list
 ACCEPTED_DROPS = (NODE_MIME, "text/uri-list")
 
