@@ -25,6 +25,7 @@ from app.gui.canvas_menus import CanvasMenus
 from app.gui.clipboard import NodeClipboard
 from app.gui.document import Document
 from app.gui.files import WorkflowFiles
+from app.gui.folders import remember_folder, start_folder, use_settings
 from app.gui.gallery import GalleryPanel
 from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
         self.data_dir = data_dir or user_data_dir()
         self.output_dir = output_dir or self.data_dir / "output"
         self.device = device
+        use_settings(self.settings)
         self.document = Document(self.registry, self)
         self.canvas = Canvas(self.document, self)
         self.setCentralWidget(self.canvas.widget)
@@ -172,12 +174,17 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def choose_path(self, saving: bool) -> Path | None:
-        """A file dialog (tests replace this)."""
+        """A file dialog (tests replace this), starting in the last folder used."""
         filt = "Workflows (*.json);;PNG with workflow (*.png)"
+        folder = start_folder("workflow")
         if saving:
-            path, _ = QFileDialog.getSaveFileName(self, "Save workflow", "", "Workflows (*.json)")
+            name = self.document.path.name if self.document.path else "workflow.json"
+            path, _ = QFileDialog.getSaveFileName(self, "Save workflow",
+                                                  str(Path(folder) / name), "Workflows (*.json)")
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", "", filt)
+            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", folder, filt)
+        if path:
+            remember_folder("workflow", path)
         return Path(path) if path else None
 
     def _settle_unsaved(self) -> bool:
@@ -267,6 +274,13 @@ class MainWindow(QMainWindow):
 
 def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
     """Open the studio window (on ``workflow`` when given); returns the exit code."""
+    if QApplication.instance() is None:
+        from app.gui.platform_check import platform_problem
+
+        problem = platform_problem()  # before Qt aborts with a page of plugin diagnostics
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     from app.gui.theme import apply_theme
 
