@@ -88,3 +88,44 @@ def test_the_check_sees_a_lying_canvas(window):
     window.document.graph.nodes[ids["const"]].values["value"] = 99  # behind the view's back
     assert any("values shown" in p for p in __import__(
         "app.gui.canvas_check", fromlist=["x"]).view_differences(window.canvas))
+
+
+def test_real_nodes_user_graph_then_a_default_workflow_png_and_back(qtbot, tmp_path):
+    """The issue's path with the real node set: build, save, reopen, open a PNG made by the
+    default workflow (saved by Save Image's own code), then reopen the user's graph."""
+    import torch
+    from PySide6.QtCore import QSettings
+
+    from app.engine.registry import default_registry
+    from app.engine.workflow import load_workflow, to_document
+    from app.gui.files import DEFAULT_WORKFLOW
+    from app.gui.main_window import MainWindow
+    from nodes._images import save
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(registry=default_registry(), settings=settings, data_dir=tmp_path / "d",
+                     output_dir=tmp_path / "out", device="cpu", probe_device=False)
+    win.ask_save = lambda: "discard"
+    qtbot.addWidget(win)
+    default = load_workflow(DEFAULT_WORKFLOW, win.registry)
+    (png,) = save(torch.zeros(1, 64, 64, 3), tmp_path / "made", "studio",
+                  to_document(default))
+    image = win.canvas.add_node("image.load", (0, 0))
+    upscale = win.canvas.add_node("image.upscale", (300, 0))
+    preview = win.canvas.add_node("image.preview", (600, 0))
+    drag_link(win, image, "image", upscale, "image")
+    drag_link(win, upscale, "image", preview, "image")
+    assert win.files.save(tmp_path / "mine.json")
+    assert win.open_file(tmp_path / "mine.json")
+    assert_canvas_matches(win)
+    win.files.drop([png], (0.0, 0.0))
+    assert win.document.graph == default
+    assert_canvas_matches(win)
+    win.canvas.select(["6"])
+    assert win.properties.node_id == "6"
+    assert win.canvas.view_node("6").view.name == win.document.graph.nodes["6"].title
+    assert win.open_file(tmp_path / "mine.json")
+    assert_canvas_matches(win)
+    assert win.open_file(png)
+    assert_canvas_matches(win)
+    win.close()
