@@ -103,9 +103,19 @@ class StudioNodeItem(NodeItem):
             self._preview = QGraphicsPixmapItem(self)
             self._preview.setToolTip("Live preview of the denoising")
         self._preview.setPixmap(scaled)
-        rect = self.boundingRect()
-        self._preview.setPos(rect.center().x() - scaled.width() / 2, rect.bottom() + 6)
+        self._place_preview()
         self._preview.setVisible(True)
+
+    def _place_preview(self) -> None:
+        if self._preview is not None:
+            rect = self.boundingRect()
+            width = self._preview.pixmap().width()
+            self._preview.setPos(rect.center().x() - width / 2, rect.bottom() + 6)
+
+    def draw_node(self) -> None:
+        """NodeGraphQt's layout, then the preview under the node's new bottom (collapse)."""
+        super().draw_node()
+        self._place_preview()
 
     @property
     def preview_item(self) -> QGraphicsPixmapItem | None:

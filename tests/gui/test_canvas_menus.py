@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtGui import QContextMenuEvent, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from app.engine.graph import Edge
@@ -105,6 +105,12 @@ def test_node_menu(window, qtbot, tmp_path):
     assert "Expand" in _texts(window.menus.build(
         window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()))
     window.canvas.set_collapsed(ids["render"], False)
+    window.canvas.show_preview(ids["render"], QPixmap(16, 16))
+    window.canvas.set_collapsed(ids["render"], True)  # the preview follows the node's bottom
+    item = window.canvas.view_node(ids["render"]).view
+    assert item.preview_item.pos().y() == item.boundingRect().bottom() + 6
+    window.canvas.set_collapsed(ids["render"], False)
+    assert item.preview_item.pos().y() == item.boundingRect().bottom() + 6
     _action(window.menus.build(centre), "Duplicate").trigger()
     assert len(window.document.graph.nodes) == 4
     window.actions["undo"].trigger()
