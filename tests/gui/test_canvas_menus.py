@@ -146,3 +146,19 @@ def test_savers_offer_their_output_folder(window, qtbot):
     assert opened == [window.output_dir]
     assert "Open Output Folder" not in _texts(window.menus.build(
         window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()))
+
+
+def test_add_node_from_the_canvas_menu_lands_at_the_click(window, qtbot):
+    from PySide6.QtCore import QTimer
+
+    search = window.canvas.graph_view.viewer()._search_widget
+
+    def choose() -> None:  # inside the search's own modal loop
+        search.line_edit.setText("Render")
+        search.line_edit.returnPressed.emit()
+
+    QTimer.singleShot(100, choose)
+    _action(window.menus.build(QPointF(37, 55)), "Add Node…").trigger()
+    (node,) = window.document.graph.nodes.values()
+    assert node.type == "toy.render"
+    assert abs(node.position[0] - 37) <= 2 and abs(node.position[1] - 55) <= 2

@@ -129,3 +129,18 @@ def test_real_nodes_user_graph_then_a_default_workflow_png_and_back(qtbot, tmp_p
     assert win.open_file(png)
     assert_canvas_matches(win)
     win.close()
+
+
+def test_a_run_going_when_another_workflow_opens_does_not_paint_its_nodes(window, qtbot,
+                                                                          tmp_path):
+    save_workflow(_other_graph(window), tmp_path / "other.json")
+    build_chain(window, steps=30, delay=0.02)
+    assert window.run_workflow()
+    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
+    assert window.open_file(tmp_path / "other.json")
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    for node_id in window.document.graph.nodes:
+        assert window.canvas.state_of(node_id) == ("idle", "")
+        assert window.canvas.view_node(node_id).view.preview_item is None
+    assert window.preview.frames == 0 and window.progress.value() == 0
+    assert "previous workflow" in window.run_status.text()
