@@ -25,7 +25,7 @@ from app.gui.node_items import (
     view_type,
 )
 from app.gui.node_widgets import NodeValues
-from app.gui.theme import BACKGROUND
+from app.gui.theme import BACKGROUND, category_name
 from app.gui.viewer import NODE_MIME, StudioViewer
 
 
@@ -57,6 +57,7 @@ class Canvas(QObject):
         self._ids: dict[str, str] = {}  # NodeGraphQt id -> graph id
         self._syncing = False
         self._reroute()
+        self._name_search_menus()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
@@ -301,6 +302,18 @@ class Canvas(QObject):
             spec = self.document.registry.get(type_id)
             names.setdefault(spec.title if spec else type_id, []).append(kind)
         return names
+
+    def _name_search_menus(self) -> None:
+        """Tab search's category submenus say "Latent", not the type prefix "studio.latent"."""
+        search = self.graph_view.viewer()._search_widget
+        build = search.build_menu_tree
+
+        def build_named() -> None:
+            build()
+            for path, menu in search._menus.items():
+                menu.setTitle(category_name(path.rsplit(".", 1)[-1]))
+
+        search.build_menu_tree = build_named
 
     def show_search(self, at: tuple[float, float] | None = None) -> None:
         """Open the Tab node search at the cursor, or at scene position ``at``."""

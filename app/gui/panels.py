@@ -21,11 +21,9 @@ from PySide6.QtWidgets import (
 
 from app.engine.registry import Registry
 from app.gui.document import Document
-from app.gui.theme import category_colour
+from app.gui.theme import category_colour, category_name
 from app.gui.viewer import NODE_MIME
 from app.gui.widgets import ValueEditor, editor_for
-
-_CATEGORY_NAMES = {"vae": "VAE"}  # acronyms .title() would spell "Vae"
 
 
 def fuzzy_match(needle: str, text: str) -> bool:
@@ -60,7 +58,7 @@ class NodeList(QWidget):
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QTreeWidget.DragDropMode.DragOnly)
         for category, specs in registry.by_category().items():
-            group = QTreeWidgetItem([_CATEGORY_NAMES.get(category, category.title())])
+            group = QTreeWidgetItem([category_name(category)])
             group.setForeground(0, QColor(*[min(255, c + 90) for c in category_colour(category)]))
             for spec in specs:
                 item = QTreeWidgetItem([spec.title])

@@ -49,6 +49,11 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
+def category_name(category: str) -> str:
+    """How a node category is shown ("vae" is an acronym .title() would spell "Vae")."""
+    return {"vae": "VAE"}.get(category, category.title())
+
+
 def category_colour(category: str) -> tuple[int, int, int]:
     return CATEGORY_COLOURS.get(category, DEFAULT_NODE_COLOUR)
 

@@ -54,11 +54,16 @@ def test_tab_in_a_node_field_moves_to_the_next_field(window, qtbot):
     assert len(window.document.graph.nodes) == 1
 
 
-def test_tab_search_lists_only_our_node_types(window):
+def test_tab_search_lists_only_our_node_types(window, qtbot):
     names = window.canvas.search_names()
     assert sorted(names) == sorted(spec.title for spec in window.registry)
     assert all(kind.startswith("studio.") for kinds in names.values() for kind in kinds)
     assert "Backdrop" not in names and "Missing node" not in names
+    search = window.canvas.graph_view.viewer()._search_widget
+    QTimer.singleShot(100, search.close)
+    window.canvas.show_search()  # the menu of categories, as the user sees it
+    titles = sorted(m.title() for m in search._menus.values())
+    assert titles == ["Conditioning", "Image", "Latent", "Sampling"]
 
 
 def test_node_list_filter_matches_loosely(window):
