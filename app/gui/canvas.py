@@ -25,7 +25,7 @@ from app.gui.node_items import (
     view_type,
 )
 from app.gui.node_widgets import NodeValues
-from app.gui.theme import BACKGROUND, category_name
+from app.gui.theme import BACKGROUND
 from app.gui.viewer import NODE_MIME, StudioViewer
 
 
@@ -57,7 +57,6 @@ class Canvas(QObject):
         self._ids: dict[str, str] = {}  # NodeGraphQt id -> graph id
         self._syncing = False
         self._reroute()
-        self._name_search_menus()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
@@ -303,25 +302,10 @@ class Canvas(QObject):
             names.setdefault(spec.title if spec else type_id, []).append(kind)
         return names
 
-    def _name_search_menus(self) -> None:
-        """Tab search's category submenus say "Latent", not the type prefix "studio.latent"."""
-        search = self.graph_view.viewer()._search_widget
-        build = search.build_menu_tree
-
-        def build_named() -> None:
-            build()
-            for path, menu in search._menus.items():
-                menu.setTitle(category_name(path.rsplit(".", 1)[-1]))
-
-        search.build_menu_tree = build_named
-
     def show_search(self, at: tuple[float, float] | None = None) -> None:
         """Open the Tab node search at the cursor, or at scene position ``at``."""
-        viewer = self.graph_view.viewer()
-        if at is not None:  # the search and the node it adds go where the menu was opened
-            viewer._previous_pos = viewer.mapFromScene(QPointF(*at))
-        viewer.tab_search_set_nodes(self.search_names())
-        viewer.tab_search_toggle()
+        self.graph_view.viewer().show_search(self.search_names(),
+                                             QPointF(*at) if at is not None else None)
 
     def is_collapsed(self, node_id: str) -> bool:
         values = self._values.get(node_id)

@@ -17,6 +17,8 @@ from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsProxyWidget
 
+from app.gui.theme import category_name
+
 NODE_MIME = "application/x-diffusion-studio-node-type"  # a node type dragged from the list
 ACCEPTED_DROPS = (NODE_MIME, "text/uri-list")
 
@@ -32,6 +34,27 @@ class StudioViewer(NodeViewer):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent, undo_stack=None)
+        self._name_search_menus()
+
+    def _name_search_menus(self) -> None:
+        """Tab search's category submenus say "Latent", not the type prefix "studio.latent"."""
+        search = self._search_widget
+        build = search.build_menu_tree
+
+        def build_named() -> None:
+            build()
+            for path, menu in search._menus.items():
+                menu.setTitle(category_name(path.rsplit(".", 1)[-1]))
+
+        search.build_menu_tree = build_named
+
+    def show_search(self, names: dict[str, list[str]], at: QPointF | None = None) -> None:
+        """Open the Tab node search listing ``names`` (title -> node kinds), at the cursor or
+        at scene position ``at`` (where the node it adds goes)."""
+        if at is not None:
+            self._previous_pos = self.mapFromScene(at)
+        self.tab_search_set_nodes(names)
+        self.tab_search_toggle()
 
     def event(self, event: QEvent) -> bool:
         """Tab typed in a node's field moves to its next field: the Tab shortcut (node
