@@ -280,7 +280,8 @@ class Canvas(QObject):
         return [gid for n in self.graph_view.selected_nodes() if (gid := self.gid(n)) is not None]
 
     def select(self, node_ids: list[str]) -> None:
-        self.graph_view.clear_selection()
+        for view in self._views.values():  # (NodeGraphQt's clear_selection pushes undo steps)
+            view.view.setSelected(False)
         for node_id in node_ids:
             if (view := self._views.get(node_id)) is not None:
                 view.view.setSelected(True)

@@ -47,4 +47,10 @@ def test_only_one_action_holds_each_edit_key(window):
                if any(s in keys for s in a.shortcuts())]
     holders = list({id(a): a for a in holders}.values())
     assert sorted(a.text() for a in holders) == ["&Redo", "&Undo"]
+    ids = build_chain(window)  # nothing we do lands on NodeGraphQt's own stack either
+    window.canvas.select([ids["render"]])
+    window.actions["duplicate"].trigger()
+    window.document.set_title(ids["render"], "Renamed")
+    window.actions["undo"].trigger()
+    window.document.move_nodes({ids["const"]: (5.0, 5.0)})
     assert window.canvas.graph_view.undo_stack().count() == 0
