@@ -44,12 +44,21 @@ class RunProgress:
 
     @classmethod
     def for_run(cls, nodes: list[tuple[str, str, dict[str, Any]]],
-                last_seconds: dict[str, float]) -> RunProgress:
+                last_seconds: dict[str, float],
+                last_steps: dict[str, int] | None = None) -> RunProgress:
         """Weights for ``nodes`` (id, category, values): the last run's seconds when every
-        node has one (same machine, same models: the best estimate), else estimates."""
-        if nodes and all(node_id in last_seconds for node_id, _c, _v in nodes):
-            return cls({node_id: last_seconds[node_id] + 0.01 for node_id, _c, _v in nodes})
-        return cls({node_id: estimated_weight(c, v) for node_id, c, v in nodes})
+        node has one (same machine, same models: the best estimate; scaled when its steps
+        changed since, per ``last_steps``), else estimates from their kind."""
+        if not nodes or not all(node_id in last_seconds for node_id, _c, _v in nodes):
+            return cls({node_id: estimated_weight(c, v) for node_id, c, v in nodes})
+        weights = {}
+        for node_id, _category, values in nodes:
+            seconds = last_seconds[node_id] + 0.01
+            steps, before = values.get("steps"), (last_steps or {}).get(node_id)
+            if isinstance(steps, int) and isinstance(before, int) and before > 0:
+                seconds *= steps / before
+            weights[node_id] = seconds
+        return cls(weights)
 
     def skip(self, node_id: str) -> None:
         """Served from the cache: no work, so it leaves the total."""

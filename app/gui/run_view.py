@@ -38,6 +38,7 @@ class RunPresenter(QObject):
         self.gallery, self.progress, self.status = gallery, progress, status
         self.order: list[str] = []
         self.timings: dict[str, float] = {}  # seconds of each node that ran, over runs
+        self.timed_steps: dict[str, int] = {}  # the steps it had then
         self.work = RunProgress({})
         self.ran: Graph | None = None  # the graph of the last run, as it was started
         self.results: dict[str, tuple[str, str]] = {}  # node id -> its shown result state
@@ -52,6 +53,7 @@ class RunPresenter(QObject):
         """Another workflow was opened: forget the last run (its ids mean other nodes now)."""
         self.stale_run = self.run_id
         self.order, self.timings, self.work = [], {}, RunProgress({})
+        self.timed_steps = {}
         self.ran, self.results, self.stale = None, {}, set()
         self.progress.setValue(0)
         self.preview.clear()
@@ -96,7 +98,7 @@ class RunPresenter(QObject):
             node = graph.nodes.get(node_id)
             spec = registry.get(node.type) if node else None
             nodes.append((node_id, spec.category if spec else "", node.values if node else {}))
-        self.work = RunProgress.for_run(nodes, self.timings)
+        self.work = RunProgress.for_run(nodes, self.timings, self.timed_steps)
         for node_id in self.order:
             self.canvas.set_state(node_id, "waiting", "waiting")
         self.progress.setRange(0, 1000)
@@ -151,6 +153,10 @@ class RunPresenter(QObject):
     def _on_NodeFinished(self, event: NodeFinished) -> None:
         self.work.finish(event.node_id)
         self.timings[event.node_id] = event.seconds
+        ran = self.ran.nodes.get(event.node_id) if self.ran is not None else None
+        steps = ran.values.get("steps") if ran is not None else None
+        if isinstance(steps, int):
+            self.timed_steps[event.node_id] = steps
         self._result(event.node_id, "done", f"{event.seconds:.2f} s")
         self._set_progress()
 

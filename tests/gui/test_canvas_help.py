@@ -92,7 +92,7 @@ def test_node_list_item_dragged_onto_the_canvas(window, qtbot):
     assert bytes(mime.data(NODE_MIME)).decode() == "toy.render"
     viewer = window.canvas.graph_view.viewer()
     target = viewer.mapFromScene(QPointF(120, 80))
-    enter = QDragEnterEvent(target, Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPointF(target), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     viewer.dragEnterEvent(enter)  # (offscreen Qt has no drag manager to route real drops)
     assert enter.isAccepted()

@@ -43,3 +43,10 @@ def test_weights_cached_nodes_and_learned_seconds():
                                   {"1": 9.0, "2": 1.0})
     learned.finish("1")
     assert learned.fraction > 0.85  # the last run said loading is most of the time
+
+
+def test_learned_seconds_scale_with_the_steps():
+    nodes = [("1", "loaders", {}), ("2", "sampling", {"steps": 40})]
+    work = RunProgress.for_run(nodes, {"1": 4.0, "2": 4.0}, {"2": 10})  # 10 steps took 4 s
+    work.finish("1")
+    assert abs(work.fraction - 4.01 / (4.01 + 16.04)) < 1e-6
