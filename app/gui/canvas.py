@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
 from app.gui.document import Document
+from app.gui.model_hints import defaults_for, graph_model
 from app.gui.node_items import (
     PLACEHOLDER_TYPE,
     PlaceholderNode,
@@ -25,6 +26,7 @@ from app.gui.node_items import (
 )
 from app.gui.node_widgets import NodeValues
 from app.gui.theme import BACKGROUND
+from app.gui.viewer import NODE_MIME, StudioViewer
 
 
 class Canvas(QObject):
@@ -43,10 +45,10 @@ class Canvas(QObject):
     def __init__(self, document: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.graph_view = NodeGraph()
+        self.graph_view = NodeGraph(viewer=StudioViewer())
         self.graph_view.set_background_color(*BACKGROUND)
         self.graph_view.set_grid_color(40, 43, 48)
-        self.graph_view.set_acyclic(True)
+        self.graph_view.set_acyclic(False)  # cycles reach the Document, which says why not
         self._classes = node_classes(document.registry)
         self.graph_view.register_nodes([*self._classes.values(), PlaceholderNode])
         self._types = {tid: view_type(spec) for tid in self._classes
@@ -57,6 +59,7 @@ class Canvas(QObject):
         self._reroute()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
         document.changed.connect(self._on_document_changed)
+        document.replaced.connect(self._on_replaced)
         self.sync()
 
     # -- wiring ------------------------------------------------------------------------
@@ -106,15 +109,15 @@ class Canvas(QObject):
 
     def _sync_nodes(self) -> None:
         graph = self.document.graph
-        for node_id in [i for i in self._views if i not in graph.nodes]:
-            view = self._views.pop(node_id)
-            self._ids.pop(view.id, None)
-            self._values.pop(node_id, None)
-            self.graph_view.remove_node(view, push_undo=False)
+        for node_id in list(self._views):
+            node = graph.nodes.get(node_id)
+            # an id reused by another type (open, undo): its ports and editors are wrong
+            if node is None or self._views[node_id].type_ != self._kind(node.type):
+                self._drop_view(node_id)
         for node_id, node in graph.nodes.items():
             view = self._views.get(node_id)
             if view is None:
-                view_kind = self._types.get(node.type, PLACEHOLDER_TYPE)
+                view_kind = self._kind(node.type)
                 view = self.graph_view.create_node(view_kind, selected=False, push_undo=False,
                                                    pos=list(node.position))
                 self._views[node_id] = view
@@ -129,6 +132,26 @@ class Canvas(QObject):
                 view.model.pos = [x, y]
                 view.view.xy_pos = [x, y]
             self._show_values(node_id)
+
+    def _kind(self, type_id: str) -> str:
+        return self._types.get(type_id, PLACEHOLDER_TYPE)
+
+    def _drop_view(self, node_id: str) -> None:
+        view = self._views.pop(node_id)
+        self._ids.pop(view.id, None)
+        self._values.pop(node_id, None)
+        self.graph_view.remove_node(view, push_undo=False)
+
+    def _on_replaced(self) -> None:
+        """A new document (open, new, drop): draw it from scratch, no state carried over."""
+        self._syncing = True
+        try:
+            for node_id in list(self._views):
+                self._drop_view(node_id)
+        finally:
+            self._syncing = False
+        self.sync()
+        self._emit_selection()
 
     def _embed_values(self, node_id: str, view: BaseNode) -> None:
         """Put the node's value editors in its body, outside NodeGraphQt's property system."""
@@ -226,16 +249,25 @@ class Canvas(QObject):
         self.sync()
 
     def _on_data_dropped(self, mime: Any, pos: Any) -> None:
+        if mime.hasFormat(NODE_MIME):  # dragged from the Nodes list
+            type_id = bytes(mime.data(NODE_MIME)).decode()
+            if type_id in self.document.registry:
+                self.add_node(type_id, (float(pos.x()), float(pos.y())))
+            return
         paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
         if paths:
             self.files_dropped.emit(paths, (float(pos.x()), float(pos.y())))
 
     # -- commands ----------------------------------------------------------------------
     def add_node(self, type_id: str, position: tuple[float, float] | None = None) -> str:
-        """Add a node at ``position`` (default: the middle of the view) and select it."""
+        """Add a node at ``position`` (default: the middle of the view) and select it; its
+        image size and cfg come from the model the graph loads, when known."""
         if position is None:
             position = self.view_centre()
-        node_id = self.document.add_node(type_id, position)
+        spec, found = self.document.registry.get(type_id), graph_model(
+            self.document.graph, self.document.registry)
+        values = defaults_for(spec, found[1]) if spec and found else None
+        node_id = self.document.add_node(type_id, position, values=values or None)
         self.select([node_id])
         return node_id
 
@@ -248,7 +280,8 @@ class Canvas(QObject):
         return [gid for n in self.graph_view.selected_nodes() if (gid := self.gid(n)) is not None]
 
     def select(self, node_ids: list[str]) -> None:
-        self.graph_view.clear_selection()
+        for view in self._views.values():  # (NodeGraphQt's clear_selection pushes undo steps)
+            view.view.setSelected(False)
         for node_id in node_ids:
             if (view := self._views.get(node_id)) is not None:
                 view.view.setSelected(True)
@@ -262,11 +295,29 @@ class Canvas(QObject):
         if self._views:
             self.graph_view.viewer().zoom_to_nodes([v.view for v in self._views.values()])
 
-    def show_search(self) -> None:
-        """Open the Tab node search at the cursor (or the view centre)."""
-        viewer = self.graph_view.viewer()
-        viewer.tab_search_set_nodes(self.graph_view.node_factory.names)
-        viewer.tab_search_toggle()
+    def search_names(self) -> dict[str, list[str]]:
+        """What Tab search lists: our node types only (no NodeGraphQt Backdrop/placeholder)."""
+        names: dict[str, list[str]] = {}
+        for type_id, kind in self._types.items():
+            spec = self.document.registry.get(type_id)
+            names.setdefault(spec.title if spec else type_id, []).append(kind)
+        return names
+
+    def show_search(self, at: tuple[float, float] | None = None) -> None:
+        """Open the Tab node search at the cursor, or at scene position ``at``."""
+        self.graph_view.viewer().show_search(self.search_names(),
+                                             QPointF(*at) if at is not None else None)
+
+    def is_collapsed(self, node_id: str) -> bool:
+        values = self._values.get(node_id)
+        return values is not None and not values.isVisible()
+
+    def set_collapsed(self, node_id: str, collapsed: bool) -> None:
+        """Hide (or show) a node's value editors; a view setting, not part of the graph."""
+        values, view = self._values.get(node_id), self._views.get(node_id)
+        if values is not None and view is not None:
+            values.setVisible(not collapsed)
+            view.view.draw_node()
 
     def scene_pos(self, x: float, y: float) -> QPointF:
         return self.graph_view.viewer().mapToScene(int(x), int(y))
@@ -277,10 +328,11 @@ class Canvas(QObject):
 
     # -- run states ---------------------------------------------------------------------
     def set_state(self, node_id: str, state: str, text: str = "",
-                  progress: float | None = None) -> None:
+                  progress: float | None = None, error: str = "") -> None:
+        """Show a run state on a node; ``error`` (why it failed) goes in its tooltip."""
         view = self._views.get(node_id)
         if view is not None and isinstance(view.view, StudioNodeItem):
-            view.view.set_run_state(state, text, progress)
+            view.view.set_run_state(state, text, progress, error)
 
     def show_preview(self, node_id: str, pixmap: QPixmap) -> None:
         """Draw a live preview frame on the node's item (never through its properties)."""

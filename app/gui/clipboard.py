@@ -29,17 +29,32 @@ class NodeClipboard(QObject):
             mime.setText(json.dumps(fragment))  # pasteable into another window as text
             QApplication.clipboard().setMimeData(mime)
 
-    def paste(self) -> None:
-        """Add the clipboard's nodes (offset, with new ids) and select them."""
+    def _fragment(self) -> dict | None:
         mime = QApplication.clipboard().mimeData()
+        if mime is None:
+            return None
         raw = bytes(mime.data(FRAGMENT_MIME)).decode() if mime.hasFormat(FRAGMENT_MIME) \
             else mime.text()
         try:
             fragment = json.loads(raw)
         except (json.JSONDecodeError, TypeError):
+            return None
+        return fragment if isinstance(fragment, dict) and fragment.get("nodes") else None
+
+    def can_paste(self) -> bool:
+        return self._fragment() is not None
+
+    def paste(self, at: tuple[float, float] | None = None) -> None:
+        """Add the clipboard's nodes (offset, or with their top-left at scene position
+        ``at``; with new ids) and select them."""
+        fragment = self._fragment()
+        if fragment is None:
             return
-        if isinstance(fragment, dict):
-            self.canvas.select(self.document.paste(fragment))
+        offset: tuple[float, float] = (40, 40)
+        if at is not None:
+            xs, ys = zip(*(n.get("position", (0, 0)) for n in fragment["nodes"]), strict=True)
+            offset = (at[0] - min(xs), at[1] - min(ys))
+        self.canvas.select(self.document.paste(fragment, offset))
 
     def duplicate(self) -> None:
         """Copy and paste the selection in one step, leaving the clipboard alone."""

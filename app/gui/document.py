@@ -27,10 +27,13 @@ class Document(QObject):
     Signals:
         changed(kind, node_id): kind is "reset" (whole graph replaced), "structure"
             (nodes, links, positions or titles) or "value" (one node's value).
+        replaced(): another workflow was loaded (open/new/drop), before ``changed("reset")``;
+            views drop everything they showed for the old one (run states, previews).
         dirty_changed(bool), path_changed(object)
     """
 
     changed = Signal(str, object)
+    replaced = Signal()
     dirty_changed = Signal(bool)
     path_changed = Signal(object)
 
@@ -50,6 +53,7 @@ class Document(QObject):
         self.path = path
         self._saved = graph.copy()
         self.history.clear()
+        self.replaced.emit()
         self.changed.emit("reset", None)
         self.path_changed.emit(path)
         self._update_dirty()

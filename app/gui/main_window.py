@@ -20,10 +20,13 @@ from app.engine.registry import Registry, default_registry
 from app.engine.workflow import to_document
 from app.gui.actions import install_actions
 from app.gui.canvas import Canvas
+from app.gui.canvas_menus import CanvasMenus
 from app.gui.clipboard import NodeClipboard
 from app.gui.document import Document
 from app.gui.files import WorkflowFiles
+from app.gui.folders import remember_folder, start_folder, use_settings
 from app.gui.gallery import GalleryPanel
+from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
 from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
@@ -61,6 +64,7 @@ class MainWindow(QMainWindow):
         self.data_dir = data_dir or user_data_dir()
         self.output_dir = output_dir or self.data_dir / "output"
         self.device = device
+        use_settings(self.settings)
         self.document = Document(self.registry, self)
         self.canvas = Canvas(self.document, self)
         self.setCentralWidget(self.canvas.widget)
@@ -79,6 +83,8 @@ class MainWindow(QMainWindow):
         self.files.message.connect(self.messages.add)
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
+        self.menus = CanvasMenus(self)
+        self.size_advice = SizeAdvice(self.document, self.messages, self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()
         self._wire()
@@ -168,12 +174,17 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def choose_path(self, saving: bool) -> Path | None:
-        """A file dialog (tests replace this)."""
+        """A file dialog (tests replace this), starting in the last folder used."""
         filt = "Workflows (*.json);;PNG with workflow (*.png)"
+        folder = start_folder("workflow")
         if saving:
-            path, _ = QFileDialog.getSaveFileName(self, "Save workflow", "", "Workflows (*.json)")
+            name = self.document.path.name if self.document.path else "workflow.json"
+            path, _ = QFileDialog.getSaveFileName(self, "Save workflow",
+                                                  str(Path(folder) / name), "Workflows (*.json)")
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", "", filt)
+            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", folder, filt)
+        if path:
+            remember_folder("workflow", path)
         return Path(path) if path else None
 
     def _settle_unsaved(self) -> bool:
@@ -217,19 +228,22 @@ class MainWindow(QMainWindow):
         self.files.drop(paths, self.canvas.view_centre())
 
     # -- running -----------------------------------------------------------------------
-    def run_workflow(self) -> bool:
-        """Validate and start a run; problems are shown on the nodes and in Messages."""
+    def run_workflow(self, targets: list[str] | None = None) -> bool:
+        """Validate and start a run (of what ``targets`` need, default every output);
+        problems are shown on the nodes and in Messages."""
         if self.runner.running:
             return False
         self._start_probe()  # a run waits for the warm-up, so make sure it has started
         graph = self.document.graph
+        self.size_advice.check(None)
         options = RunOptions(device=self.device, output_dir=self.output_dir,
                              workflow=to_document(graph), **self.run_settings.options())
-        problems = self.runner.start(graph, options)
+        problems = self.runner.start(graph, options, targets=targets)
         if problems:
             self.presenter.show_problems(problems)
             self.docks["messages"].raise_()
             return False
+        self.presenter.begin(graph)
         return True
 
     def cancel_run(self) -> None:
@@ -260,6 +274,13 @@ class MainWindow(QMainWindow):
 
 def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
     """Open the studio window (on ``workflow`` when given); returns the exit code."""
+    if QApplication.instance() is None:
+        from app.gui.platform_check import platform_problem
+
+        problem = platform_problem()  # before Qt aborts with a page of plugin diagnostics
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     from app.gui.theme import apply_theme
 

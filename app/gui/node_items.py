@@ -7,6 +7,7 @@ view item only, so they never touch NodeGraphQt's properties or undo stack.
 
 from __future__ import annotations
 
+import html
 from collections import OrderedDict
 from typing import Any
 
@@ -36,14 +37,31 @@ class StudioNodeItem(NodeItem):
         self._status.setBrush(QColor(200, 204, 210))
         self._status.setPos(2, -18)
         self._preview: QGraphicsPixmapItem | None = None
+        self.about = ""  # what the node does (from its declaration), for the tooltip
+        self.error = ""  # why its last run failed (or why it cannot run)
 
-    def set_run_state(self, state: str, text: str = "", progress: float | None = None) -> None:
+    def set_run_state(self, state: str, text: str = "", progress: float | None = None,
+                      error: str = "") -> None:
         self.run_state = state
+        self.error = error
+        self._tooltip_disable(self.disabled)
         self.run_progress = progress
         self._status.setText(text)
         colour = STATE_COLOURS.get(state, STATE_COLOURS["idle"])
         self._status.setBrush(QColor(*colour) if state != "idle" else QColor(200, 204, 210))
+        if self._preview is not None:  # a stale preview is dimmed, not shown as current
+            self._preview.setOpacity(0.4 if state == "stale" else 1.0)
         self.update()
+
+    def _tooltip_disable(self, state: bool) -> None:
+        """Our tooltip instead of NodeGraphQt's (which shows its internal type string)."""
+        lines = [f"<b>{html.escape(self.name)}</b>"]
+        if self.about:
+            lines.append(html.escape(self.about).replace("\n", "<br/>"))
+        if self.error:
+            colour = "#eb6464" if self.run_state == "failed" else "#ebaa3c"
+            lines.append(f'<span style="color:{colour}">{html.escape(self.error).replace(chr(10), "<br/>")}</span>')
+        self.setToolTip("<br/>".join(lines))
 
     # NodeGraphQt puts embedded widgets beside the port labels, which makes nodes wide; ours
     # go in a block under the ports (as in ComfyUI), so a node is as wide as its widest row.
@@ -85,9 +103,19 @@ class StudioNodeItem(NodeItem):
             self._preview = QGraphicsPixmapItem(self)
             self._preview.setToolTip("Live preview of the denoising")
         self._preview.setPixmap(scaled)
-        rect = self.boundingRect()
-        self._preview.setPos(rect.center().x() - scaled.width() / 2, rect.bottom() + 6)
+        self._place_preview()
         self._preview.setVisible(True)
+
+    def _place_preview(self) -> None:
+        if self._preview is not None:
+            rect = self.boundingRect()
+            width = self._preview.pixmap().width()
+            self._preview.setPos(rect.center().x() - width / 2, rect.bottom() + 6)
+
+    def draw_node(self) -> None:
+        """NodeGraphQt's layout, then the preview under the node's new bottom (collapse)."""
+        super().draw_node()
+        self._place_preview()
 
     @property
     def preview_item(self) -> QGraphicsPixmapItem | None:
@@ -119,6 +147,12 @@ class StudioNodeItem(NodeItem):
         painter.restore()
 
 
+def port_tooltip(name: str, type_name: str, description: str, note: str = "") -> str:
+    """``name: TYPE (note)`` and the port's description on the next line."""
+    head = f"{name}: {type_name}" + (f" ({note})" if note else "")
+    return f"{head}\n{description}" if description else head
+
+
 def class_name(type_id: str) -> str:
     return "N_" + "".join(c if c.isalnum() else "_" for c in type_id)
 
@@ -134,9 +168,14 @@ def make_node_class(spec: NodeSpec) -> type[BaseNode]:
     def __init__(self: BaseNode) -> None:
         BaseNode.__init__(self, StudioNodeItem)
         for link in spec.links:
-            self.add_input(link.name, multi_input=False, color=type_colour(link.type))
+            port = self.add_input(link.name, multi_input=False, color=type_colour(link.type))
+            port.view.setToolTip(port_tooltip(link.name, link.type, link.description,
+                                              "optional" if link.optional else ""))
         for output in spec.outputs:
-            self.add_output(output.name, multi_output=True, color=type_colour(output.type))
+            port = self.add_output(output.name, multi_output=True,
+                                   color=type_colour(output.type))
+            port.view.setToolTip(port_tooltip(output.name, output.type, output.description))
+        self.view.about = f"{spec.description}\n{spec.type_id}".strip()
         r, g, b = category_colour(spec.category)
         self.model.color = (r, g, b, 255)
         self.view.color = (r, g, b, 255)

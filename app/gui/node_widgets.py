@@ -70,6 +70,7 @@ class NodeValues(NodeBaseWidget):
             label = decl.name.replace("_", " ")
             if isinstance(editor.field, QPlainTextEdit):  # prompts get the full width
                 editor.field.setFixedHeight(PROMPT_HEIGHT)
+                editor.field.setTabChangesFocus(True)  # Tab goes to the next field
                 editor.field.setPlaceholderText(label)
                 form.addRow(editor)
             else:

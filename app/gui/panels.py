@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -21,28 +21,49 @@ from PySide6.QtWidgets import (
 
 from app.engine.registry import Registry
 from app.gui.document import Document
-from app.gui.theme import category_colour
+from app.gui.theme import category_colour, category_name
+from app.gui.viewer import NODE_MIME
 from app.gui.widgets import ValueEditor, editor_for
 
-_CATEGORY_NAMES = {"vae": "VAE"}  # acronyms .title() would spell "Vae"
+
+def fuzzy_match(needle: str, text: str) -> bool:
+    """Loose matching, as Tab search does: the needle's characters in order, gaps allowed
+    ("emlat" finds "Empty Latent"); spaces in the needle are ignored."""
+    chars = iter(text.casefold())
+    return all(c in chars for c in needle.casefold() if not c.isspace())
+
+
+class _NodeTree(QTreeWidget):
+    """The node types; an item dragged onto the canvas carries its type id."""
+
+    def mimeData(self, items: Any) -> QMimeData:  # noqa: N802 (Qt's name)
+        mime = QMimeData()
+        type_ids = [t for i in items if (t := i.data(0, Qt.ItemDataRole.UserRole))]
+        if type_ids:
+            mime.setData(NODE_MIME, type_ids[0].encode())
+        return mime
 
 
 class NodeList(QWidget):
-    """Node types by category, with a filter; activating one emits ``chosen(type_id)``."""
+    """Node types by category, with a filter; activating one emits ``chosen(type_id)``,
+    dragging one onto the canvas adds it there."""
 
     chosen = Signal(str)
 
     def __init__(self, registry: Registry, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.filter = QLineEdit(placeholderText="Filter nodes…")
-        self.tree = QTreeWidget()
+        self.tree = _NodeTree()
         self.tree.setHeaderHidden(True)
+        self.tree.setDragEnabled(True)
+        self.tree.setDragDropMode(QTreeWidget.DragDropMode.DragOnly)
         for category, specs in registry.by_category().items():
-            group = QTreeWidgetItem([_CATEGORY_NAMES.get(category, category.title())])
+            group = QTreeWidgetItem([category_name(category)])
             group.setForeground(0, QColor(*[min(255, c + 90) for c in category_colour(category)]))
             for spec in specs:
                 item = QTreeWidgetItem([spec.title])
                 item.setData(0, Qt.ItemDataRole.UserRole, spec.type_id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsDragEnabled)
                 item.setToolTip(0, spec.description)
                 group.addChild(item)
             self.tree.addTopLevelItem(group)
@@ -61,13 +82,15 @@ class NodeList(QWidget):
             self.chosen.emit(type_id)
 
     def _apply_filter(self, text: str) -> None:
-        needle = text.casefold().strip()
+        needle = text.strip()
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)
             visible = 0
             for j in range(group.childCount()):
                 child = group.child(j)
-                hide = bool(needle) and needle not in child.text(0).casefold()
+                hide = bool(needle) and not any(
+                    fuzzy_match(needle, child.data(0, role)) for role in
+                    (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole))
                 child.setHidden(hide)
                 visible += not hide
             group.setHidden(visible == 0)
@@ -198,6 +221,13 @@ class PreviewPanel(QWidget):
         self.frames += 1
         self.caption.setText(caption)
         self._rescale()
+
+    def clear(self) -> None:
+        """Back to "No preview yet." (a new workflow was opened)."""
+        self._pixmap = None
+        self.frames = 0
+        self.image.clear()
+        self.caption.setText("No preview yet.")
 
     def show_pixmap(self, pixmap: QPixmap, caption: str) -> None:
         self._pixmap = pixmap

@@ -7,10 +7,13 @@ from typing import Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QProgressBar
 
+from app.engine.graph import Graph
 from app.engine.validation import Problem
 from app.gui.canvas import Canvas
 from app.gui.gallery import GalleryPanel
 from app.gui.panels import MessagesPanel, PreviewPanel, rgb_to_pixmap
+from app.gui.progress import RunProgress
+from app.gui.stale import changed_since
 from node_api.events import (
     NodeCached,
     NodeFailed,
@@ -34,20 +37,47 @@ class RunPresenter(QObject):
         self.canvas, self.messages, self.preview = canvas, messages, preview
         self.gallery, self.progress, self.status = gallery, progress, status
         self.order: list[str] = []
-        self.done = 0
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # seconds of each node that ran, over runs
+        self.timed_steps: dict[str, int] = {}  # the steps it had then
+        self.work = RunProgress({})
+        self.ran: Graph | None = None  # the graph of the last run, as it was started
+        self.results: dict[str, tuple[str, str]] = {}  # node id -> its shown result state
+        self.stale: set[str] = set()
+        canvas.document.changed.connect(self._on_document_changed)
         self.images = 0
+        self.run_id: int | None = None  # the run being shown
+        self.stale_run: int | None = None  # a run of a workflow no longer open
+        canvas.document.replaced.connect(self.reset)
+
+    def reset(self) -> None:
+        """Another workflow was opened: forget the last run (its ids mean other nodes now)."""
+        self.stale_run = self.run_id
+        self.order, self.timings, self.work = [], {}, RunProgress({})
+        self.timed_steps = {}
+        self.ran, self.results, self.stale = None, {}, set()
+        self.progress.setValue(0)
+        self.preview.clear()
+        self.status.setText("ready")
 
     def show_problems(self, problems: list[Problem]) -> None:
         """Validation failed: mark the offending nodes and list every problem."""
         self.canvas.clear_states()
+        said: dict[str, list[str]] = {}
         for problem in problems:
             self.messages.add("error", str(problem), problem.node_id)
             if problem.node_id:
-                self.canvas.set_state(problem.node_id, "invalid", problem.field or "problem")
+                said.setdefault(problem.node_id, []).append(str(problem))
+                self.canvas.set_state(problem.node_id, "invalid", problem.field or "problem",
+                                      error="\n".join(said[problem.node_id]))
         self.status.setText(f"cannot run: {len(problems)} problem(s), see Messages")
 
     def on_event(self, event: Any) -> None:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+        elif event.run_id == self.stale_run and event.run_id != 0:
+            if isinstance(event, RunFinished):  # its node ids mean other nodes now
+                self.status.setText(f"the previous workflow's run: {event.status}")
+            return
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
@@ -56,13 +86,19 @@ class RunPresenter(QObject):
         node = self.canvas.document.graph.nodes.get(node_id)
         return node.title if node else f"#{node_id}"
 
-    def _set_progress(self, fraction: float = 0.0) -> None:
-        total = max(1, len(self.order))
-        self.progress.setValue(int(1000 * min(1.0, (self.done + fraction) / total)))
+    def _set_progress(self) -> None:
+        self.progress.setValue(int(1000 * self.work.fraction))
 
     def _on_RunStarted(self, event: RunStarted) -> None:
         self.canvas.clear_states()
-        self.order, self.done, self.timings = list(event.node_ids), 0, {}
+        self.order = list(event.node_ids)
+        graph, registry = self.canvas.document.graph, self.canvas.document.registry
+        nodes = []
+        for node_id in self.order:
+            node = graph.nodes.get(node_id)
+            spec = registry.get(node.type) if node else None
+            nodes.append((node_id, spec.category if spec else "", node.values if node else {}))
+        self.work = RunProgress.for_run(nodes, self.timings, self.timed_steps)
         for node_id in self.order:
             self.canvas.set_state(node_id, "waiting", "waiting")
         self.progress.setRange(0, 1000)
@@ -77,27 +113,56 @@ class RunPresenter(QObject):
         fraction = event.step / max(1, event.total)
         self.canvas.set_state(event.node_id, "running", f"step {event.step}/{event.total}",
                               fraction)
-        self._set_progress(fraction)
+        self.work.step(event.node_id, fraction)
+        self._set_progress()
         if event.preview is not None:
             pixmap = rgb_to_pixmap(event.preview)  # converted once, shown in two places
             self.canvas.show_preview(event.node_id, pixmap)
             self.preview.show_frame(
                 pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
+    def begin(self, graph: Graph) -> None:
+        """A run of ``graph`` was started: results are compared with it from now on."""
+        self.ran, self.results, self.stale = graph.copy(), {}, set()
+
+    def _result(self, node_id: str, state: str, text: str) -> None:
+        self.results[node_id] = (state, text)
+        if node_id in self.stale:
+            self.canvas.set_state(node_id, "stale", f"{text} · changed since run")
+        else:
+            self.canvas.set_state(node_id, state, text)
+
+    def _on_document_changed(self, _kind: str, _node_id: object) -> None:
+        """Flag results the edit made stale (and unflag those an undo made current again)."""
+        if self.ran is None:
+            return
+        stale = changed_since(self.ran, self.canvas.document.graph)
+        for node_id in stale ^ self.stale:
+            if node_id in self.results:
+                state, text = self.results[node_id]
+                if node_id in stale:
+                    state, text = "stale", f"{text} · changed since run"
+                self.canvas.set_state(node_id, state, text)
+        self.stale = stale
+
     def _on_NodeCached(self, event: NodeCached) -> None:
-        self.done += 1
-        self.canvas.set_state(event.node_id, "cached", "cached")
+        self.work.skip(event.node_id)
+        self._result(event.node_id, "cached", "cached")
         self._set_progress()
 
     def _on_NodeFinished(self, event: NodeFinished) -> None:
-        self.done += 1
+        self.work.finish(event.node_id)
         self.timings[event.node_id] = event.seconds
-        self.canvas.set_state(event.node_id, "done", f"{event.seconds:.2f} s")
+        ran = self.ran.nodes.get(event.node_id) if self.ran is not None else None
+        steps = ran.values.get("steps") if ran is not None else None
+        if isinstance(steps, int):
+            self.timed_steps[event.node_id] = steps
+        self._result(event.node_id, "done", f"{event.seconds:.2f} s")
         self._set_progress()
 
     def _on_NodeFailed(self, event: NodeFailed) -> None:
         if event.node_id:
-            self.canvas.set_state(event.node_id, "failed", "failed")
+            self.canvas.set_state(event.node_id, "failed", "failed", error=event.message)
         self.messages.add("error", event.message, event.node_id or None)
 
     def _on_OutputWritten(self, event: OutputWritten) -> None:
@@ -123,6 +188,7 @@ class RunPresenter(QObject):
                               + (f" ({ran})" if ran else " (all cached)"))
             self.status.setText(f"done in {event.seconds:.2f} s")
         elif event.status == "cancelled":
+            self.progress.setValue(0)  # a cancelled run has no progress to show
             self.status.setText("cancelled")
         else:
             if event.run_id == 0 and event.error:  # refused before the executor started

@@ -45,7 +45,13 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "failed": (235, 80, 80),
     "invalid": (235, 170, 60),
     "cancelled": (200, 160, 80),
+    "stale": (176, 140, 220),  # a result from before the last edit
 }
+
+
+def category_name(category: str) -> str:
+    """How a node category is shown ("vae" is an acronym .title() would spell "Vae")."""
+    return {"vae": "VAE"}.get(category, category.title())
 
 
 def category_colour(category: str) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRegularExpression, Signal
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.folders import remember_folder, start_folder
 from node_api.declaration import Boolean, Choice, Float, Int, String, Value
 
 _INT32 = 2**31 - 1
@@ -164,12 +166,17 @@ class PathEditor(ValueEditor):
         self._layout.addWidget(browse)
 
     def _browse(self) -> None:
+        kind = "model" if self.model_kind else "image" if self.decl.kind == "image" else "file"
+        current = Path(self.field.currentText()).expanduser()
+        folder = str(current.parent) if current.is_absolute() and current.parent.is_dir() \
+            else start_folder(kind)
         if self.model_kind:
-            path = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+            path = QFileDialog.getExistingDirectory(self, "Choose a model folder", folder)
         else:
-            filt = IMAGE_FILTER if self.decl.kind == "image" else "All files (*)"
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", "", filt)
+            filt = IMAGE_FILTER if kind == "image" else "All files (*)"
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", folder, filt)
         if path:
+            remember_folder(kind, Path(path).parent if self.model_kind else path)
             self.field.setCurrentText(path)
 
     def value(self) -> Any:

@@ -48,21 +48,27 @@ class RunController(QObject):
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self, graph: Graph, options: RunOptions, force: bool = False) -> list[Problem]:
-        """Validate, then run a copy of ``graph`` in the background.
+    def start(self, graph: Graph, options: RunOptions, force: bool = False,
+              targets: list[str] | None = None) -> list[Problem]:
+        """Validate, then run a copy of ``graph`` in the background (only what ``targets``
+        need when given, else every output node).
 
         Returns:
             The validation problems; when there are any, nothing was started.
         """
         if self.running:
             return [Problem(None, None, None, "a run is already going")]
-        problems = validate(graph, self.registry)
+        snapshot = graph.copy()
+        if targets is not None:  # "run up to here": the rest of the graph need not be valid
+            needed = snapshot.ancestors(targets)
+            for node_id in [i for i in snapshot.nodes if i not in needed]:
+                snapshot.remove(node_id)
+        problems = validate(snapshot, self.registry, targets)
         if problems:
             return problems
         self._cancel = CancelToken()
-        snapshot = graph.copy()
         self._thread = threading.Thread(
-            target=self._work, args=(snapshot, options, self._cancel, force),
+            target=self._work, args=(snapshot, options, self._cancel, force, targets),
             name="studio-run", daemon=True)
         self.running_changed.emit(True)
         self._thread.start()
@@ -71,7 +77,8 @@ class RunController(QObject):
     def cancel(self) -> None:
         self._cancel.cancel()
 
-    def _work(self, graph: Graph, options: RunOptions, cancel: CancelToken, force: bool) -> None:
+    def _work(self, graph: Graph, options: RunOptions, cancel: CancelToken, force: bool,
+              targets: list[str] | None) -> None:
         emit = self._bridge.event.emit
         try:
             while self.warm is not None and not self.warm.wait(0.05) and not cancel.cancelled:
@@ -81,7 +88,7 @@ class RunController(QObject):
 
                 options.device = resolve_device()
             self.executor.run(graph, options=options, listeners=[emit], cancel=cancel,
-                              force=force)
+                              force=force, targets=targets)
         except ValidationError as exc:  # the graph changed between check and run
             emit(RunFinished(0, "failed", error=str(exc)))
         except Exception as exc:  # never let a worker crash take the window down

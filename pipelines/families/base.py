@@ -108,6 +108,7 @@ class ModelFamily:
     schedule: str = "discrete"  # SCHEDULE_KINDS
     native_size: int = 512
     default_cfg: float = 7.5
+    default_steps: int = 20
     vae_fp16_upcast: bool = False  # the VAE overflows in float16: keep it float32 under "auto"
     single_file: SingleFileLayout | None = None
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)

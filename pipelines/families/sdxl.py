@@ -32,6 +32,7 @@ class SDXL(ModelFamily):
     latent = SDXL_LATENT
     native_size = 1024
     default_cfg = 7.0
+    default_steps = 25
     vae_fp16_upcast = True
     time_ids = 6  # original size, crop, target size
     single_file = SingleFileLayout(

@@ -56,3 +56,10 @@ def build_chain(win: MainWindow, steps: int = 4, delay: float = 0.01) -> dict[st
     win.document.set_value(ids["render"], "delay", delay)
     assert Edge(ids["const"], "out", ids["render"], "x") in win.document.graph.edges
     return ids
+
+
+def assert_canvas_matches(win: MainWindow) -> None:
+    """The canvas draws exactly the document: every node, port, value and link."""
+    from app.gui.canvas_check import view_differences
+
+    assert view_differences(win.canvas) == []

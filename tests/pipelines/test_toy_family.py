@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from app.interop import recipes
 from app.engine.executor import Executor
 from app.engine.registry import default_registry
+from app.interop import recipes
 from node_api.context import RunOptions
 from pipelines.families import (
     Component,

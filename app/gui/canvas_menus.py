@@ -1,0 +1,134 @@
+"""Right-click menus of the canvas: on empty canvas, on a node, on a port.
+
+Every entry is a Document edit (one undo step) or a window command; nothing goes through
+NodeGraphQt's own menus or undo stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
+from NodeGraphQt.qgraphics.port import PortItem
+from PySide6.QtCore import QObject, QPoint, QPointF, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QInputDialog, QMenu
+
+if TYPE_CHECKING:
+    from app.gui.main_window import MainWindow
+
+
+def is_saver(spec: object) -> bool:
+    """Output nodes that write files into the output folder (they take a file-name prefix)."""
+    return bool(getattr(spec, "is_output", False)) and any(
+        v.name.endswith("prefix") for v in getattr(spec, "values", ()))
+
+
+class CanvasMenus(QObject):
+    """Builds and shows the canvas's context menus for ``window``."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.canvas = window.canvas
+        self.canvas.graph_view.viewer().menu_requested.connect(self.show)
+
+    # -- hooks tests replace -----------------------------------------------------------
+    def open_menu(self, menu: QMenu, global_pos: QPoint) -> None:
+        menu.exec(global_pos)
+
+    def ask_text(self, title: str, text: str) -> str | None:
+        value, ok = QInputDialog.getText(self.window, title, title, text=text)
+        return value if ok else None
+
+    def open_folder(self, folder: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- menus -------------------------------------------------------------------------
+    def show(self, global_pos: QPoint, scene_pos: QPointF) -> None:
+        self.open_menu(self.build(scene_pos), global_pos)
+
+    def build(self, scene_pos: QPointF) -> QMenu:
+        """The menu for what is under ``scene_pos``."""
+        item = self.canvas.graph_view.viewer().item_at(scene_pos)
+        if isinstance(item, PortItem):
+            node_id = self.canvas.gid(item.node.id)
+            if node_id is not None:
+                return self._port_menu(node_id, item.name, item.port_type == "in")
+        if isinstance(item, AbstractNodeItem):
+            node_id = self.canvas.gid(item.id)
+            if node_id is not None:
+                return self._node_menu(node_id)
+        return self._canvas_menu(scene_pos)
+
+    def _menu(self) -> QMenu:
+        menu = QMenu(self.window)
+        menu.setToolTipsVisible(True)
+        return menu
+
+    def _canvas_menu(self, scene_pos: QPointF) -> QMenu:
+        menu, w = self._menu(), self.window
+        at = (scene_pos.x(), scene_pos.y())
+        menu.addAction("Add Node…", lambda: self.canvas.show_search(at))
+        paste = menu.addAction("Paste", lambda: w.clipboard.paste(at))
+        paste.setEnabled(w.clipboard.can_paste())
+        menu.addSeparator()
+        menu.addAction("Select All", self.canvas.select_all)
+        menu.addAction("Fit View", self.canvas.frame_all)
+        return menu
+
+    def _node_menu(self, node_id: str) -> QMenu:
+        canvas, w = self.canvas, self.window
+        if node_id not in canvas.selected_ids():
+            canvas.select([node_id])
+        node = w.document.graph.nodes[node_id]
+        spec = w.registry.get(node.type)
+        menu = self._menu()
+        run = menu.addAction("Run Up To Here", lambda: w.run_workflow(targets=[node_id]))
+        run.setToolTip("Run this node and what it depends on, nothing else")
+        run.setEnabled(not w.runner.running)
+        if is_saver(spec):
+            menu.addAction("Open Output Folder", self._open_output_folder)
+        menu.addSeparator()
+        menu.addAction("Rename…", lambda: self._rename(node_id))
+        collapsed = canvas.is_collapsed(node_id)
+        collapse = menu.addAction("Expand" if collapsed else "Collapse",
+                                  lambda: canvas.set_collapsed(node_id, not collapsed))
+        collapse.setEnabled(canvas.node_values(node_id) is not None)
+        menu.addSeparator()
+        menu.addAction("Duplicate", w.clipboard.duplicate)
+        menu.addAction("Delete", w.clipboard.delete)
+        return menu
+
+    def _port_menu(self, node_id: str, name: str, is_input: bool) -> QMenu:
+        doc = self.window.document
+        if is_input:
+            links = [(e.target, e.input) for e in doc.graph.edges
+                     if (e.target, e.input) == (node_id, name)]
+        else:
+            links = [(e.target, e.input) for e in doc.graph.edges
+                     if (e.source, e.output) == (node_id, name)]
+        menu = self._menu()
+        title = menu.addAction(f"{'input' if is_input else 'output'} '{name}'")
+        title.setEnabled(False)
+        label = "Disconnect" if len(links) < 2 else f"Disconnect All ({len(links)})"
+        action = menu.addAction(label, lambda: doc.change_links(links, []))
+        action.setEnabled(bool(links))
+        return menu
+
+    # -- commands ----------------------------------------------------------------------
+    def _rename(self, node_id: str) -> None:
+        node = self.window.document.graph.nodes.get(node_id)
+        if node is None:
+            return
+        title = self.ask_text("Rename node", node.title)
+        if title:
+            self.window.document.set_title(node_id, title)
+
+    def _open_output_folder(self) -> None:
+        folder = Path(self.window.output_dir)
+        if not folder.is_dir():
+            self.window.messages.add("info", f"{folder} does not exist yet: nothing was saved")
+            return
+        self.open_folder(folder)

@@ -1,0 +1,164 @@
+"""Right-click menus on the canvas, nodes and ports (ours, not NodeGraphQt's)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QContextMenuEvent, QPixmap
+from PySide6.QtWidgets import QApplication
+
+from app.engine.graph import Edge
+from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
+
+
+def _texts(menu) -> list[str]:
+    return [a.text() for a in menu.actions() if not a.isSeparator()]
+
+
+def _action(menu, text: str):
+    return next(a for a in menu.actions() if a.text() == text)
+
+
+def _right_click(window, qtbot, scene_point: QPointF):
+    """A real right button press/release, then the context-menu event Qt sends after it."""
+    shown = []
+    window.menus.open_menu = lambda menu, pos: shown.append(menu)
+    viewer = window.canvas.graph_view.viewer()
+    pos = viewer.mapFromScene(scene_point)
+    links = window.canvas._view_links()
+    qtbot.mousePress(viewer.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    # X11 opens the menu on the press: nothing may be picked up before it
+    assert not viewer._LIVE_PIPE.isVisible()
+    assert window.canvas._view_links() == links
+    qtbot.mouseRelease(viewer.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    if not shown:  # platforms that do not synthesise it from the mouse
+        event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
+                                  viewer.viewport().mapToGlobal(pos))
+        QApplication.sendEvent(viewer.viewport(), event)
+    assert len(shown) == 1
+    return shown[0]
+
+
+def _port_centre(window, node_id, name, output):
+    node = window.canvas.view_node(node_id)
+    return (node.outputs() if output else node.inputs())[name].view.sceneBoundingRect().center()
+
+
+def _prepare(window, qtbot):
+    window.canvas.graph_view.center_on()
+    qtbot.wait(20)
+
+
+def test_empty_canvas_menu(window, qtbot):
+    ids = build_chain(window)
+    _prepare(window, qtbot)
+    menu = _right_click(window, qtbot, QPointF(-400, -400))
+    assert _texts(menu) == ["Add Node…", "Paste", "Select All", "Fit View"]
+    assert not _action(menu, "Paste").isEnabled()  # nothing copied yet
+    _action(menu, "Select All").trigger()
+    assert sorted(window.canvas.selected_ids()) == sorted(ids.values())
+    window.canvas.select([ids["const"]])
+    window.clipboard.copy()
+    menu = window.menus.build(QPointF(-400, -400))
+    assert _action(menu, "Paste").isEnabled()
+    _action(menu, "Paste").trigger()
+    (new,) = window.canvas.selected_ids()
+    assert window.document.graph.nodes[new].position == (-400.0, -400.0)
+
+
+def test_right_click_on_a_linked_input_keeps_the_link_and_offers_disconnect(window, qtbot):
+    ids = build_chain(window)
+    _prepare(window, qtbot)
+    edges = list(window.document.graph.edges)
+    menu = _right_click(window, qtbot, _port_centre(window, ids["render"], "x", False))
+    assert window.document.graph.edges == edges  # not picked up
+    assert_canvas_matches(window)
+    assert "Undo" not in " ".join(_texts(menu))
+    assert _texts(menu) == ["input 'x'", "Disconnect"]
+    _action(menu, "Disconnect").trigger()
+    assert Edge(ids["const"], "out", ids["render"], "x") not in window.document.graph.edges
+    assert_canvas_matches(window)
+    window.actions["undo"].trigger()
+    assert window.document.graph.edges == edges
+    # an output with two links disconnects both
+    other = window.canvas.add_node("toy.render", (250, 250))
+    drag_link(window, ids["const"], "out", other, "x")
+    menu = window.menus.build(_port_centre(window, ids["const"], "out", True))
+    _action(menu, "Disconnect All (2)").trigger()
+    assert not [e for e in window.document.graph.edges if e.source == ids["const"]]
+
+
+def test_node_menu(window, qtbot, tmp_path):
+    ids = build_chain(window)
+    _prepare(window, qtbot)
+    centre = window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()
+    menu = _right_click(window, qtbot, centre)
+    assert window.canvas.selected_ids() == [ids["render"]]
+    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Duplicate", "Delete"]
+    window.menus.ask_text = lambda title, text: "My Render"
+    _action(menu, "Rename…").trigger()
+    assert window.document.graph.nodes[ids["render"]].title == "My Render"
+    assert window.canvas.view_node(ids["render"]).view.name == "My Render"
+    height = window.canvas.view_node(ids["render"]).view.boundingRect().height()
+    _action(window.menus.build(centre), "Collapse").trigger()
+    assert window.canvas.is_collapsed(ids["render"])
+    assert window.canvas.view_node(ids["render"]).view.boundingRect().height() < height - 20
+    assert "Expand" in _texts(window.menus.build(
+        window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()))
+    window.canvas.set_collapsed(ids["render"], False)
+    window.canvas.show_preview(ids["render"], QPixmap(16, 16))
+    window.canvas.set_collapsed(ids["render"], True)  # the preview follows the node's bottom
+    item = window.canvas.view_node(ids["render"]).view
+    assert item.preview_item.pos().y() == item.boundingRect().bottom() + 6
+    window.canvas.set_collapsed(ids["render"], False)
+    assert item.preview_item.pos().y() == item.boundingRect().bottom() + 6
+    _action(window.menus.build(centre), "Duplicate").trigger()
+    assert len(window.document.graph.nodes) == 4
+    window.actions["undo"].trigger()
+    _action(window.menus.build(centre), "Delete").trigger()
+    assert ids["render"] not in window.document.graph.nodes
+    assert_canvas_matches(window)
+
+
+def test_run_up_to_here_runs_only_what_the_node_needs(window, qtbot):
+    ids = build_chain(window)
+    window.canvas.add_node("toy.fail", (0, 300))  # unlinked: would fail validation
+    centre = window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()
+    _action(window.menus.build(centre), "Run Up To Here").trigger()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    result = window.runner.last_result
+    assert result.status == "ok"
+    assert set(result.executed) == {ids["const"], ids["render"]}
+    assert window.canvas.state_of(ids["save"])[0] == "idle"
+
+
+def test_savers_offer_their_output_folder(window, qtbot):
+    ids = build_chain(window)
+    opened = []
+    window.menus.open_folder = opened.append
+    centre = window.canvas.view_node(ids["save"]).view.sceneBoundingRect().center()
+    menu = window.menus.build(centre)
+    assert "Open Output Folder" in _texts(menu)
+    _action(menu, "Open Output Folder").trigger()
+    assert opened == [] and "nothing was saved" in window.messages.texts()[-1]
+    window.run_workflow()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    _action(window.menus.build(centre), "Open Output Folder").trigger()
+    assert opened == [window.output_dir]
+    assert "Open Output Folder" not in _texts(window.menus.build(
+        window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()))
+
+
+def test_add_node_from_the_canvas_menu_lands_at_the_click(window, qtbot):
+    from PySide6.QtCore import QTimer
+
+    search = window.canvas.graph_view.viewer()._search_widget
+
+    def choose() -> None:  # inside the search's own modal loop
+        search.line_edit.setText("Render")
+        search.line_edit.returnPressed.emit()
+
+    QTimer.singleShot(100, choose)
+    _action(window.menus.build(QPointF(37, 55)), "Add Node…").trigger()
+    (node,) = window.document.graph.nodes.values()
+    assert node.type == "toy.render"
+    assert abs(node.position[0] - 37) <= 2 and abs(node.position[1] - 55) <= 2
