@@ -8,32 +8,21 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.families import ROLES, ModelFamily, families, get_family, standalone_vae_family
-from pipelines.families import detect_family as _detect_family
+from pipelines.families import ROLES, ModelFamily, folder_family, get_family, standalone_vae_family
 from pipelines.loading.components import check_required, load_component, load_family_components
 from pipelines.loading.components import read_json as _read_json
 from pipelines.sampling.previews import default_factors
 from pipelines.values import DiffusionModel, TextEncoder, Vae
 
 
-def _family(folder: Path, model_index: dict[str, Any], studio: dict[str, Any] | None
-            ) -> ModelFamily:
-    """The folder's family: named in studio.json/model_index.json, else recognised from the
-    config of each family's denoiser folder."""
+def _family(folder: Path, studio: dict[str, Any] | None) -> ModelFamily:
+    """The folder's family (``pipelines.families.folder_family``), a bad name reported against
+    the file that holds it."""
     try:
-        if "family" in (studio or {}) or "family" in model_index:
-            return get_family(_detect_family(model_index, {}, studio))
+        return get_family(folder_family(folder))
     except ValueError as exc:
         source = "studio.json" if studio and "family" in studio else "model_index.json"
         raise ModelLoadError(folder / source, f"Its {exc}.") from exc
-    for family in families():
-        try:  # an unreadable config is reported by the loader, naming the component folder
-            config = _read_json(folder / family.denoiser / "config.json")
-        except ModelLoadError:
-            continue
-        if family.matches_config(config):
-            return family
-    return get_family("unknown")
 
 
 def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any]:
@@ -83,7 +72,7 @@ def load_checkpoint(
     dtypes = component_dtypes(dtype)
     model_index = _read_json(folder / "model_index.json")
     studio = _read_json(folder / "studio.json") if (folder / "studio.json").exists() else None
-    family = _family(folder, model_index, studio)
+    family = _family(folder, studio)
     check_required(folder, model_index, family)
     scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
     components = load_family_components(folder, model_index, family, dtypes)
