@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,8 @@ import torch
 from pipelines.errors import ModelLoadError
 from pipelines.previews import default_factors
 from pipelines.types import DiffusionModel, TextEncoder, Vae
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
 
 FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner", "demo", "unknown")
 _LIBRARIES = ("diffusers", "transformers")
@@ -22,10 +23,10 @@ _TEXT_PARTS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = checked_loads(path.read_bytes(), max_chars=16 * 1024 * 1024)
     except FileNotFoundError as exc:
         raise ModelLoadError(path, "The file is missing.") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, JsonInputError) as exc:
         raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from exc
     if not isinstance(data, dict):
         raise ModelLoadError(path, "The file must hold a JSON object.")

@@ -24,7 +24,7 @@ MAX_DEPTH = 64
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]++")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonInputError(ValueError):
@@ -72,6 +72,10 @@ def loads(
             f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:  # cannot happen after the depth check; kept as a backstop
         raise JsonInputError(f"nested more than {max_depth} levels deep") from None
+    except JsonInputError:
+        raise
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise JsonInputError(f"not usable JSON ({str(exc).split(':')[0]})") from None
     if _SURROGATE_ESCAPE.search(text):
         where = _surrogate_at(value, "")
         if where is not None:
@@ -88,7 +92,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise JsonInputError(f"the key {_short(key)} appears twice in one object")
+            raise JsonInputError(f"the key {show(key)} appears twice in one object")
         result[key] = value
     return result
 
@@ -121,7 +125,10 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def show(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for messages about hostile values."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # very deep, or an int over Python's 4,300 digits
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,17 +12,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app.engine.workflow import WorkflowError
+from pipelines.untrusted_json import show
+
+__all__ = ["FieldReader", "show"]
 
 _NOTHING = object()
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for messages about hostile values."""
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):  # very deep or huge values
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class FieldReader:
