@@ -95,6 +95,18 @@ def test_lone_surrogate_is_refused_naming_where(tmp_path, registry):
     refused(write(tmp_path, json.dumps(doc)), registry, "nodes[1].values.text", "surrogate")
 
 
+def test_values_beyond_float_range_are_problems_not_crashes(tmp_path, registry):
+    from app.engine.validation import validate
+
+    doc = copy.deepcopy(DEFAULT)
+    sampler = next(n for n in doc["nodes"] if n["type"] == "sampling.sampler")
+    sampler["values"]["cfg"] = 10**400
+    sampler["values"]["steps"] = "x" * 100_000
+    graph = load_workflow(write(tmp_path, doc), registry)
+    problems = {p.field: str(p) for p in validate(graph, registry)}
+    assert "finite number" in problems["cfg"] and len(problems["steps"]) < 200
+
+
 def test_nesting_depth_ignores_brackets_in_strings_and_is_linear():
     assert nesting_depth('{"a": "[[[[", "b": [1, {"c": "\\"]]"}]}') == 3
     assert nesting_depth('"unterminated [[[[') == 0

@@ -19,7 +19,7 @@ DEEP = "__deep__"  # replaced by deeply nested brackets in the written text
 LEAVES = st.one_of(
     st.none(), st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
-    st.sampled_from([0, -1, 1, 2**63, 2**64, 10**30]),
+    st.sampled_from([0, -1, 1, 2**63, 2**64, 10**30, 10**400]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([1e308, -1e308, 0.5, math.nan, math.inf]),
     st.text(max_size=12),
