@@ -78,7 +78,12 @@ def graph_from_png_chunks(
     prompt = _json(chunks, "prompt", source, problems)
     workflow = _json(chunks, "workflow", source, problems)
     if detect(prompt) == "api":
-        layout = ui_to_prompt(workflow, source)[1] if detect(workflow) == "ui" else None
+        layout = None
+        if detect(workflow) == "ui":
+            try:  # only positions and titles: a broken layout does not stop the prompt
+                layout = ui_to_prompt(workflow, source)[1]
+            except WorkflowError:
+                layout = None
         return load_comfy(prompt, source, registry, strict, layout)
     if detect(workflow) == "ui":
         return load_comfy(workflow, source, registry, strict)
