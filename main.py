@@ -27,5 +27,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> int:
+    """``main()``, with a Ctrl+C that arrives before a command installs its own handler
+    (while the heavy modules are still importing) ending the process cleanly: exit 130,
+    one line, no traceback."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        try:
+            print("cancelled", file=sys.stderr)
+        except KeyboardInterrupt:
+            pass
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node_api.ports import BOOLEAN, CHOICE, FLOAT, INT, STRING
+from pipelines.untrusted_json import show
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Int(Value):
 
     def coerce(self, raw: Any) -> int:
         if isinstance(raw, bool):
-            raise ValueError(f"expected an integer, got {raw!r}")
+            raise ValueError(f"expected an integer, got {show(raw)}")
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
         if isinstance(raw, int):
@@ -65,8 +66,8 @@ class Int(Value):
             try:
                 return int(raw.strip())
             except ValueError:
-                raise ValueError(f"expected an integer, got {raw!r}") from None
-        raise ValueError(f"expected an integer, got {raw!r}")
+                raise ValueError(f"expected an integer, got {show(raw)}") from None
+        raise ValueError(f"expected an integer, got {show(raw)}")
 
     def check(self, value: Any) -> str | None:
         return _range_problem(value, self.min, self.max)
@@ -85,18 +86,21 @@ class Float(Value):
 
     def coerce(self, raw: Any) -> float:
         if isinstance(raw, bool):
-            raise ValueError(f"expected a number, got {raw!r}")
+            raise ValueError(f"expected a number, got {show(raw)}")
         if isinstance(raw, int | float):
-            value = float(raw)
+            try:
+                value = float(raw)
+            except OverflowError:  # an int beyond 1e308
+                raise ValueError(f"expected a finite number, got {show(raw)}") from None
         elif isinstance(raw, str):
             try:
                 value = float(raw.strip())
             except ValueError:
-                raise ValueError(f"expected a number, got {raw!r}") from None
+                raise ValueError(f"expected a number, got {show(raw)}") from None
         else:
-            raise ValueError(f"expected a number, got {raw!r}")
+            raise ValueError(f"expected a number, got {show(raw)}")
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {raw!r}")
+            raise ValueError(f"expected a finite number, got {show(raw)}")
         return value
 
     def check(self, value: Any) -> str | None:
@@ -115,7 +119,7 @@ class String(Value):
 
     def coerce(self, raw: Any) -> str:
         if not isinstance(raw, str):
-            raise ValueError(f"expected text, got {raw!r}")
+            raise ValueError(f"expected text, got {show(raw)}")
         return raw
 
     def schema(self) -> dict[str, Any]:
@@ -133,7 +137,7 @@ class Boolean(Value):
             return raw.strip().lower() in _TRUE
         if isinstance(raw, int) and raw in (0, 1):
             return bool(raw)
-        raise ValueError(f"expected true or false, got {raw!r}")
+        raise ValueError(f"expected true or false, got {show(raw)}")
 
     def schema(self) -> dict[str, Any]:
         return {"type": "boolean", **super().schema()}
@@ -146,12 +150,12 @@ class Choice(Value):
 
     def coerce(self, raw: Any) -> str:
         if not isinstance(raw, str):
-            raise ValueError(f"expected one of {', '.join(self.choices)}, got {raw!r}")
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {show(raw)}")
         return raw.strip()
 
     def check(self, value: Any) -> str | None:
         if value not in self.choices:
-            return f"{value!r} is not one of: {', '.join(self.choices)}"
+            return f"{show(value)} is not one of: {', '.join(self.choices)}"
         return None
 
     def schema(self) -> dict[str, Any]:

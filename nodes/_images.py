@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,26 @@ def save(image, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> l
 
     from PIL import PngImagePlugin
 
-    from app.engine.workflow import PNG_CHUNK, PNG_PARAMETERS_CHUNK, atomic_write
+    from app.engine.workflow import (
+        MAX_WORKFLOW_CHARS,
+        PNG_CHUNK,
+        PNG_PARAMETERS_CHUNK,
+        atomic_write,
+    )
     from pipelines.image import to_pil
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c for c in prefix if c.isalnum() or c in "-_ ") .strip() or "image"
     info = PngImagePlugin.PngInfo()
-    if workflow:
-        info.add_itxt(PNG_CHUNK, json.dumps(workflow))
+    text = json.dumps(workflow) if workflow else ""
+    if len(text) > MAX_WORKFLOW_CHARS:  # it could not be opened again: keep only the image
+        logging.getLogger(__name__).warning(
+            "the workflow (%s characters) is larger than the %s that a PNG can carry; the "
+            "image is saved without it (save the workflow itself as .json)",
+            f"{len(text):,}", f"{MAX_WORKFLOW_CHARS:,}")
+    elif text:
+        info.add_itxt(PNG_CHUNK, text)
         info.add_itxt(PNG_PARAMETERS_CHUNK, parameters_text(workflow))
     written: list[Path] = []
     counter = _next_counter(folder, safe)

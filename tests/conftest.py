@@ -14,6 +14,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true",
+                     help="long fuzz runs: thousands of cases per target (tests/fuzz)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis profiles: "ci" (a few hundred derandomized cases in all, seconds) and,
+    with --slow, "slow" (thousands per target, random, minutes)."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:  # the dev extra is not installed: tests/fuzz skips itself
+        return
+    quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+    settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,
+                              database=None, suppress_health_check=quiet)
+    settings.register_profile("slow", max_examples=3000, deadline=None, database=None,
+                              suppress_health_check=quiet)
+    settings.load_profile("slow" if config.getoption("--slow") else "ci")
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread(request):
     """One intra-op thread per test: the tiny models gain nothing from more, and spinning

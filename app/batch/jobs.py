@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,13 +18,25 @@ from app.engine.graph import Graph
 from app.engine.registry import Registry
 from node_api.declaration import Value
 from pipelines.errors import StudioError
+from pipelines.untrusted_json import JsonInputError, show
+from pipelines.untrusted_json import loads as checked_loads
 
-MAX_JOBS = 1_000_000
+# The most jobs one batch takes. 100,000 jobs are numbered, keyed and checked against the
+# manifest in a few seconds and are more than a day of work even for a fast GPU; above
+# that, starting (and every resume) would take minutes before the first image.
+MAX_JOBS = 100_000
+MAX_LINE_CHARS = 1024 * 1024  # one job of a job file (a few overrides, maybe long prompts)
 _RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*(?::\s*(-?[\d.]+)\s*)?$")
 
 
 class BatchError(StudioError, ValueError):
     """Batch arguments that cannot be used: a bad sweep spec, job file or manifest."""
+
+
+def too_many(count: int, what: str = "jobs") -> BatchError:
+    """The error for a batch above MAX_JOBS."""
+    return BatchError(f"too many {what} ({count:,}; at most {MAX_JOBS:,}); use --jobs with a "
+                      f"file or split the sweep into several batches")
 
 
 def parse_spec(text: str) -> list[Any]:
@@ -43,7 +55,11 @@ def parse_spec(text: str) -> list[Any]:
             lines = path.read_text(encoding="utf-8-sig").splitlines()
         except OSError as exc:
             raise BatchError(f"{text!r}: cannot read {path} ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise BatchError(f"{text!r}: {path} is not UTF-8 text") from None
         values: list[Any] = [line.strip() for line in lines if line.strip()]
+        if len(values) > MAX_JOBS:
+            raise too_many(len(values), f"values in {path}")
         if not values:
             raise BatchError(f"{text!r}: {path} has no values (one per line)")
         return values
@@ -71,7 +87,7 @@ def _range(text: str, start: str, stop: str, step: str | None) -> list[Any]:
         raise BatchError(f"{text!r}: the step {inc} never gets from {lo} to {hi}")
     count = int((hi - lo) / inc) + 1
     if count > MAX_JOBS:
-        raise BatchError(f"{text!r}: {count} values is more than {MAX_JOBS}")
+        raise too_many(count, f"values in {text!r}")
     # Decimal arithmetic, so 0.5..1.0:0.1 gives 0.6 and not 0.6000000000000001
     values = [lo + inc * i for i in range(count)]
     return [int(v) for v in values] if integral else [float(v) for v in values]
@@ -108,7 +124,7 @@ def combine(sweeps: list[tuple[str, list[Any]]], zipped: bool = False) -> list[d
         for _, values in sweeps:
             total *= len(values)
         if total > MAX_JOBS:
-            raise BatchError(f"the sweeps make {total} jobs, more than {MAX_JOBS}")
+            raise too_many(total)
         rows = itertools.product(*(values for _, values in sweeps))
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -127,34 +143,62 @@ def read_job_file(path: str | Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise BatchError(f"{path}: cannot read the job file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise BatchError(f"{path}: the job file is not UTF-8 text") from None
     jobs: list[dict[str, Any]] = []
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
+        jobs = _csv_jobs(path, text)
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            if len(jobs) == MAX_JOBS:
+                raise BatchError(f"{path}: more than {MAX_JOBS:,} jobs; split the file into "
+                                 f"several batches")
+            jobs.append(_job_line(path, number, line))
+    if not jobs:
+        raise BatchError(f"{path}: the job file has no jobs")
+    return jobs
+
+
+def _csv_jobs(path: Path, text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    jobs: list[dict[str, Any]] = []
+    try:
         if not reader.fieldnames or any(not (n or "").strip() for n in reader.fieldnames):
             raise BatchError(f"{path}: the first row must name NODE.FIELD columns")
         for row in reader:
             if None in row:
                 raise BatchError(f"{path}, line {reader.line_num}: more cells than columns")
+            if len(jobs) == MAX_JOBS:
+                raise BatchError(f"{path}: more than {MAX_JOBS:,} jobs; split the file into "
+                                 f"several batches")
             jobs.append({k.strip(): v for k, v in row.items() if v not in (None, "")})
-    else:
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BatchError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-            bad = not isinstance(item, dict) or any(
-                isinstance(v, dict | list) or v is None for v in item.values()
-            )
-            if bad:
-                raise BatchError(
-                    f"{path}, line {number}: expected an object of NODE.FIELD: value pairs"
-                )
-            jobs.append(item)
-    if not jobs:
-        raise BatchError(f"{path}: the job file has no jobs")
+    except csv.Error as exc:  # e.g. a cell over csv's field size limit (128 KiB)
+        raise BatchError(f"{path}, line {reader.line_num}: not valid CSV ({exc})") from None
     return jobs
+
+
+def _job_line(path: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of a .jsonl job file: an object of ``NODE.FIELD: value`` pairs."""
+    try:
+        item = checked_loads(line, max_chars=MAX_LINE_CHARS)
+    except JsonInputError as exc:
+        raise BatchError(f"{path}, line {number}: {exc}") from None
+    if not isinstance(item, dict):
+        raise BatchError(f"{path}, line {number}: expected an object of NODE.FIELD: value "
+                         f"pairs")
+    for key, value in item.items():
+        if isinstance(value, dict | list) or value is None:
+            raise BatchError(f"{path}, line {number}: {show(key)} must be text, a number or "
+                             f"true/false, not {_kind(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BatchError(f"{path}, line {number}: {show(key)} must be a finite number")
+    return item
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else "a list" if isinstance(value, list) else "an object"
 
 
 def expand_jobs(
@@ -166,7 +210,7 @@ def expand_jobs(
     combos = combine(sweeps, zipped)
     rows = job_rows if job_rows else [{}]
     if len(rows) * len(combos) > MAX_JOBS:
-        raise BatchError(f"{len(rows) * len(combos)} jobs is more than {MAX_JOBS}")
+        raise too_many(len(rows) * len(combos))
     return [{**row, **combo} for row in rows for combo in combos]
 
 

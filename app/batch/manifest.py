@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
+
 MANIFEST = "manifest.jsonl"
 
 
@@ -29,8 +32,8 @@ class Manifest:
         records: dict[int, dict[str, Any]] = {}
         for line in data.decode("utf-8", errors="replace").splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = checked_loads(line)
+            except JsonInputError:  # torn, or not ours (too deep, repeated keys): skipped
                 continue
             if isinstance(record, dict) and isinstance(record.get("index"), int):
                 records[record["index"]] = record

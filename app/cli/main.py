@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("output"), help="output folder")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     run.add_argument("--no-previews", action="store_true", help="skip step previews")
-    run.add_argument("--preview-vae-every", type=int, default=0, metavar="N",
+    run.add_argument("--preview-vae-every", type=_count, default=0, metavar="N",
                      help="full VAE-decoded preview every N steps (samplers with a vae link)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_memory_options(run)
@@ -56,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the built-in demo model from scratch (train-demo --help for options)")
     train.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more (argparse names the flag in its error)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is below 0")
+    return value
 
 
 def _gigabytes(text: str) -> float:

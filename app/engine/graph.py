@@ -44,6 +44,11 @@ class NodeInstance:
         return f"'{self.title}' (#{self.id})"
 
 
+def numeric_id(node_id: str) -> bool:
+    """Whether a node id is a plain number (ASCII digits, short enough for ``int``)."""
+    return node_id.isascii() and node_id.isdigit() and len(node_id) <= 18
+
+
 class GraphError(StudioError, ValueError):
     """An edit to the graph that cannot be made (unknown node, port taken, ...)."""
 
@@ -94,7 +99,7 @@ class Graph:
 
     # -- editing ---------------------------------------------------------------
     def new_id(self) -> str:
-        numeric = [int(i) for i in self.nodes if i.isdigit()]
+        numeric = [int(i) for i in self.nodes if numeric_id(i)]
         return str(max(numeric, default=0) + 1)
 
     def add(

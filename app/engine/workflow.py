@@ -20,11 +20,18 @@ from pydantic import ValidationError as SchemaError
 from app.engine.graph import NORMAL, Edge, Graph, Group, NodeInstance, Subgraph, SubgraphPort
 from app.engine.registry import Registry
 from pipelines.errors import StudioError
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
 
 FORMAT = "diffusion-studio/workflow"
 VERSION = 1
 PNG_CHUNK = "workflow"
 PNG_PARAMETERS_CHUNK = "parameters"
+# The largest workflow document read (a .json file or a PNG text chunk) and embedded in a
+# saved PNG: real ones are well under 1 MiB. Embedding is capped at the same size, so every
+# PNG this app writes can be opened again (PIL reads at most 64 MiB of text per PNG, and a
+# PNG holds the workflow and its parameters text, which is no longer than the workflow).
+MAX_WORKFLOW_CHARS = 16 * 1024 * 1024
 
 # MIGRATIONS[v] upgrades a raw document of version v to version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -40,7 +47,7 @@ class WorkflowError(StudioError):
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
     id: str
     type: str
     type_version: int = 1
@@ -127,10 +134,7 @@ def from_document(
     try:
         doc = _Document.model_validate(raw)
     except SchemaError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:8]
-        )
-        raise WorkflowError(source, f"wrong structure: {details}") from None
+        raise WorkflowError(source, schema_problem(exc, raw)) from None
     graph = Graph(metadata=doc.metadata)
     for item in doc.nodes:
         if item.id in graph.nodes:
@@ -139,6 +143,12 @@ def from_document(
         version = item.type_version
         spec = registry.get(item.type) if registry is not None else None
         if spec is not None:
+            if version > spec.version:
+                raise WorkflowError(
+                    source, f"node #{item.id} ({item.type}) field 'type_version': version "
+                    f"{version} was written by a newer version of the app (this app knows "
+                    f"version {spec.version} of {item.type})"
+                )
             while version < spec.version:
                 step = spec.migrations.get(version)
                 if step is None:
@@ -173,17 +183,44 @@ def from_document(
     return graph
 
 
+def schema_problem(exc: SchemaError, raw: Any) -> str:
+    """One line for a pydantic error of a workflow document: the first problems, each
+    naming the node (by id and type) and the field."""
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc) or "the document"
+        if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
+            node = raw["nodes"][loc[1]] if isinstance(raw, dict) else None
+            if isinstance(node, dict):
+                ident, kind = node.get("id"), node.get("type")
+                name = f"node #{ident}" if isinstance(ident, str) else f"node {loc[1] + 1}"
+                if isinstance(kind, str):
+                    name += f" ({kind[:60]})"
+                field = ".".join(str(p) for p in loc[2:]) or "the node"
+                where = f"{name} field {field!r}"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - len(parts)
+    return "wrong structure: " + "; ".join(parts) + (f" (and {more} more)" if more else "")
+
+
 def _upgrade(raw: dict[str, Any], source: str | Path) -> dict[str, Any]:
     version = raw.get("version")
-    if not isinstance(version, int):
-        raise WorkflowError(source, "the 'version' field is missing or not a number")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise WorkflowError(source, "the 'version' field is missing or not a whole number")
     if version > VERSION:
         raise WorkflowError(
             source, f"written by a newer version of the app (format version {version}; "
             f"this app reads up to {VERSION})"
         )
+    if version < 1:
+        raise WorkflowError(source, f"the 'version' field is {version}; versions start at 1")
     while version < VERSION:
-        raw = MIGRATIONS[version](dict(raw))
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise WorkflowError(source, f"format version {version} cannot be upgraded "
+                                        f"(no migration to version {version + 1})")
+        raw = step(dict(raw))
         version += 1
         raw["version"] = version
     return raw
@@ -210,19 +247,13 @@ def load_workflow(
             from app.interop.comfy import graph_from_png_chunks
 
             return graph_from_png_chunks(chunks, path, registry, strict)
-        text = chunks[PNG_CHUNK]
+        raw = parse_json(chunks[PNG_CHUNK], path)
     else:
         try:
-            text = data.decode("utf-8-sig")
+            data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise WorkflowError(path, "not a workflow: the file is not UTF-8 text") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
-        raise WorkflowError(
-            path, f"{what} (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        raw = parse_json(data, path)
     from app.interop.comfy import detect, load_comfy
 
     if detect(raw) is not None:  # a ComfyUI workflow (API or UI format)
@@ -240,11 +271,28 @@ def _png_chunks(path: Path) -> dict[str, str]:
         raise WorkflowError(path, f"the PNG cannot be read ({exc})") from None
 
 
-def _is_ours(text: str | None) -> bool:
+def parse_json(data: str | bytes, source: str | Path, what: str = "") -> Any:
+    """A workflow document's JSON, size and nesting checked before parsing.
+
+    Args:
+        what: where in ``source`` the text is (e.g. "the PNG's 'prompt' text"), if anywhere.
+
+    Raises:
+        WorkflowError: too large, nested too deeply, not JSON, a repeated key, bad Unicode.
+    """
     try:
-        raw = json.loads(text) if text else None
-    except json.JSONDecodeError:
-        return FORMAT in (text or "")  # ours but damaged: let the JSON error be reported
+        return checked_loads(data, max_chars=MAX_WORKFLOW_CHARS)
+    except JsonInputError as exc:
+        raise WorkflowError(source, f"{what}: {exc}" if what else str(exc)) from None
+
+
+def _is_ours(text: str | None) -> bool:
+    if not text:
+        return False
+    try:
+        raw = checked_loads(text, max_chars=MAX_WORKFLOW_CHARS)
+    except JsonInputError:
+        return FORMAT in text  # ours but damaged: let the JSON error be reported
     return isinstance(raw, dict) and raw.get("format") == FORMAT
 
 

@@ -7,8 +7,11 @@ import json
 from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtWidgets import QApplication
 
+from app.engine.workflow import MAX_WORKFLOW_CHARS
 from app.gui.canvas import Canvas
 from app.gui.document import Document
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
 
 FRAGMENT_MIME = "application/x-diffusion-studio-fragment"
 
@@ -36,8 +39,8 @@ class NodeClipboard(QObject):
         raw = bytes(mime.data(FRAGMENT_MIME)).decode() if mime.hasFormat(FRAGMENT_MIME) \
             else mime.text()
         try:
-            fragment = json.loads(raw)
-        except (json.JSONDecodeError, TypeError):
+            fragment = checked_loads(raw, max_chars=MAX_WORKFLOW_CHARS)
+        except (JsonInputError, TypeError):
             return None
         return fragment if isinstance(fragment, dict) and fragment.get("nodes") else None
 

@@ -6,15 +6,22 @@ The text is the prompt, an optional ``Negative prompt: ...`` and a last line of 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from app.interop.comfy_fields import show
 from app.interop.recipes import txt2img
 
-# "Key: value" pairs; a value may be a quoted string holding commas (as A1111 writes it).
-_PARAM = re.compile(r'\s*([\w][\w \-/+.()]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+# The settings line is split into "Key: value" items at commas outside quotes (A1111
+# quotes values holding commas). Every pattern here is linear: possessive quantifiers, no
+# quantifier over a group that can match the same text two ways, so hostile text of any
+# length is parsed in one pass (A1111's own pattern backtracks quadratically).
+_ITEM = re.compile(r'(?:"(?:[^"\\]++|\\.)*+"?|[^",]++)++', re.S)
+_KEY = re.compile(r"\w[\w \-/+.()]*+")
+_MAX_KEY = 100
 
 SAMPLERS = {
     "euler a": "euler_ancestral", "euler": "euler", "heun": "heun", "dpm2": "dpm_2",
@@ -37,11 +44,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     lines = text.strip().splitlines()
     settings: dict[str, str] = {}
     if lines and re.match(r"\s*Steps:\s*\d", lines[-1]):
-        for key, value in _PARAM.findall(lines.pop()):
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1].replace('\\"', '"')
-            settings[key.strip()] = value
+        settings = _settings(lines.pop())
     prompt_lines: list[str] = []
     negative_lines: list[str] | None = None
     for line in lines:
@@ -53,6 +56,21 @@ def parse_parameters(text: str) -> dict[str, Any]:
             prompt_lines.append(line)
     return {"prompt": "\n".join(prompt_lines).strip(),
             "negative": "\n".join(negative_lines or []).strip(), "settings": settings}
+
+
+def _settings(line: str) -> dict[str, str]:
+    """The ``Key: value`` items of a settings line, in one linear pass."""
+    settings: dict[str, str] = {}
+    for item in _ITEM.findall(line):
+        key, colon, value = item.partition(":")
+        key = key.strip()
+        if not colon or len(key) > _MAX_KEY or not _KEY.fullmatch(key):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].replace('\\"', '"')
+        settings[key] = value
+    return settings
 
 
 def graph_from_parameters(text: str, registry: Registry | None = None) -> Graph:
@@ -72,14 +90,14 @@ def graph_from_parameters(text: str, registry: Registry | None = None) -> Graph:
             key, schedule = key[: -len(suffix)], implied
     sampler = SAMPLERS.get(key, "euler")
     if key not in EXACT_SAMPLERS:
-        notes.append(f"sampler {sampler_name!r} is not supported here; using {sampler!r}")
+        notes.append(f"sampler {show(sampler_name)} is not supported here; using {sampler!r}")
     width, height = _size(settings.get("Size", "512x512"), notes)
     if "Denoising strength" in settings:
         what = "hires fix" if "Hires upscale" in settings else "img2img (source image not saved)"
         notes.append(f"{what} is not reproduced; opened as plain txt2img")
     for ignored in ("Clip skip", "Lora hashes", "VAE", "Refiner"):
         if ignored in settings:
-            notes.append(f"{ignored} {settings[ignored]!r} is not supported here; ignored")
+            notes.append(f"{ignored} {show(settings[ignored])} is not supported here; ignored")
 
     return txt2img(
         registry, checkpoint=settings.get("Model", "demo"), prompt=parsed["prompt"],
@@ -93,9 +111,9 @@ def graph_from_parameters(text: str, registry: Registry | None = None) -> Graph:
 
 
 def _size(text: str, notes: list[str]) -> tuple[int, int]:
-    match = re.match(r"\s*(\d+)\s*x\s*(\d+)", text)
+    match = re.match(r"\s*(\d{1,6})\s*x\s*(\d{1,6})(?!\d)", text)
     if not match:
-        notes.append(f"size {text!r} not understood; using 512x512")
+        notes.append(f"size {show(text)} not understood; using 512x512")
         return 512, 512
     width, height = int(match.group(1)), int(match.group(2))
     rounded = (max(8, width // 8 * 8), max(8, height // 8 * 8))
@@ -105,9 +123,15 @@ def _size(text: str, notes: list[str]) -> tuple[int, int]:
 
 
 def _number(text: str | None, kind: type, default: Any) -> Any:
+    """``text`` as an int or float; ``default`` when it is not a finite number."""
+    if text is None or len(text) > 40:
+        return default
     for parse in (kind, lambda t: kind(float(t))):
         try:
-            return parse(text)
-        except (TypeError, ValueError):
+            value = parse(text)
+        except (TypeError, ValueError, OverflowError):
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            return default
+        return value
     return default

@@ -9,18 +9,19 @@ Node classes without a counterpart here are all named in one WorkflowError; with
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from app.engine.graph import Edge, Graph, NodeInstance
+from app.engine.graph import Edge, Graph, NodeInstance, numeric_id
 from app.engine.registry import Registry
-from app.engine.workflow import WorkflowError
+from app.engine.workflow import WorkflowError, parse_json
+from app.interop.comfy_fields import FieldReader
 from app.interop.comfy_names import (
     CLASSES,
     NOT_YET,
     UI_ONLY,
 )
+from app.interop.comfy_schema import check_api
 from app.interop.comfy_ui import ui_to_prompt
 from app.interop.comfy_values import comfy_values
 
@@ -60,6 +61,7 @@ def load_comfy(
         prompt = raw
     else:
         raise WorkflowError(source, "not a ComfyUI workflow")
+    prompt = check_api(prompt, source)
     return _Importer(prompt, source, registry, layout or {}, kind).build(strict)
 
 
@@ -67,10 +69,21 @@ def graph_from_png_chunks(
     chunks: dict[str, str], source: str | Path, registry: Registry | None = None,
     strict: bool = True,
 ) -> Graph:
-    """A graph from a PNG's text chunks: ComfyUI's prompt/workflow or A1111's parameters."""
-    prompt, workflow = _json(chunks.get("prompt")), _json(chunks.get("workflow"))
+    """A graph from a PNG's text chunks: ComfyUI's prompt/workflow or A1111's parameters.
+
+    Raises:
+        WorkflowError: no usable chunk; when a chunk is there but broken, it says why.
+    """
+    problems: list[WorkflowError] = []
+    prompt = _json(chunks, "prompt", source, problems)
+    workflow = _json(chunks, "workflow", source, problems)
     if detect(prompt) == "api":
-        layout = ui_to_prompt(workflow, source)[1] if detect(workflow) == "ui" else None
+        layout = None
+        if detect(workflow) == "ui":
+            try:  # only positions and titles: a broken layout does not stop the prompt
+                layout = ui_to_prompt(workflow, source)[1]
+            except WorkflowError:
+                layout = None
         return load_comfy(prompt, source, registry, strict, layout)
     if detect(workflow) == "ui":
         return load_comfy(workflow, source, registry, strict)
@@ -78,14 +91,22 @@ def graph_from_png_chunks(
         from app.interop.a1111 import graph_from_parameters
 
         return graph_from_parameters(chunks["parameters"], registry)
+    if problems:
+        raise problems[0]
     raise WorkflowError(source, "this PNG carries no workflow (not saved by this app, "
                                 "ComfyUI or AUTOMATIC1111)")
 
 
-def _json(text: str | None) -> Any:
+def _json(chunks: dict[str, str], name: str, source: str | Path,
+          problems: list[WorkflowError]) -> Any:
+    """The parsed text chunk ``name``; None (and the reason kept) when it is broken."""
+    text = chunks.get(name)
+    if not text:
+        return None
     try:
-        return json.loads(text) if text else None
-    except json.JSONDecodeError:
+        return parse_json(text, source, f"the PNG's {name!r} text")
+    except WorkflowError as exc:
+        problems.append(exc)
         return None
 
 
@@ -132,8 +153,9 @@ class _Importer:
     # -- nodes -------------------------------------------------------------------
     def _add(self, node_id: str, item: dict[str, Any]) -> None:
         cls = item["class_type"]
-        inputs = item.get("inputs") or {}
-        values = comfy_values(cls, {k: v for k, v in inputs.items() if not _is_link(v)}, self._note)
+        widgets = {k: v for k, v in item["inputs"].items() if not _is_link(v)}
+        fields = FieldReader(self.source, f"node #{node_id} ({cls})", widgets)
+        values = comfy_values(cls, fields, self._note)
         title = self.layout.get(node_id, {}).get("title") or _title(item)
         if title in _DEFAULT_TITLES:
             title = None
@@ -150,7 +172,7 @@ class _Importer:
 
     def _link(self, node_id: str, item: dict[str, Any], missing: dict[str, Any]) -> None:
         cls = CLASSES[item["class_type"]]
-        for name, value in (item.get("inputs") or {}).items():
+        for name, value in item["inputs"].items():
             if not _is_link(value):
                 continue
             source, slot = str(value[0]), int(value[1])
@@ -193,7 +215,7 @@ class _Importer:
         return (float(320 * (index % 4)), float(300 * (index // 4)))
 
     def _fresh_id(self) -> str:
-        taken = [int(i) for i in (*self.prompt, *self.graph.nodes) if str(i).isdigit()]
+        taken = [int(i) for i in (*self.prompt, *self.graph.nodes) if numeric_id(i)]
         return str(max(taken, default=0) + 1)
 
     def _note(self, text: str) -> None:
@@ -207,7 +229,8 @@ def _is_link(value: Any) -> bool:
 
 def _title(item: dict[str, Any]) -> str | None:
     meta = item.get("_meta")
-    return meta.get("title") if isinstance(meta, dict) else None
+    title = meta.get("title") if isinstance(meta, dict) else None
+    return title if isinstance(title, str) else None
 
 
 def _unmappable_message(missing: dict[str, Any]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.families import ModelFamily
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
 
 _LIBRARIES = ("diffusers", "transformers")
 
@@ -25,10 +26,10 @@ def read_json(path: Path) -> dict[str, Any]:
         ModelLoadError: missing, unreadable, or not a JSON object.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = checked_loads(path.read_bytes(), max_chars=16 * 1024 * 1024)
     except FileNotFoundError as exc:
         raise ModelLoadError(path, "The file is missing.") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, JsonInputError) as exc:
         raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from exc
     if not isinstance(data, dict):
         raise ModelLoadError(path, "The file must hold a JSON object.")

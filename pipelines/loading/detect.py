@@ -7,7 +7,6 @@ identify the family (SD1.x, SD2.x, SDXL base/refiner, inpainting variants) and t
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 from pipelines.errors import ModelLoadError
 from pipelines.families import checkpoint_family, get_family, text_key_family, unet_file_family
+from pipelines.untrusted_json import JsonInputError, show
+from pipelines.untrusted_json import loads as checked_loads
 
 
 def _load_error(path: Path, message: str) -> ModelLoadError:
@@ -61,20 +62,49 @@ def read_header(path: str | Path) -> dict[str, Any]:
             (length,) = struct.unpack("<Q", raw)
             if length > _MAX_HEADER or length > path.stat().st_size - 8:
                 raise _load_error(path, "is not a safetensors file (bad header length)")
-            header = json.loads(handle.read(length))
+            header = checked_loads(handle.read(length), max_chars=_MAX_HEADER, max_depth=8)
     except OSError as exc:
         raise _load_error(path, f"cannot be read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _load_error(path, "is not a safetensors file (header is not JSON)") from None
+    except JsonInputError as exc:
+        raise _load_error(path, f"is not a safetensors file (header: {exc})") from None
     if not isinstance(header, dict):
         raise _load_error(path, "is not a safetensors file (header is not a table)")
     header.pop("__metadata__", None)
+    for name, entry in header.items():
+        problem = _entry_problem(entry)
+        if problem:
+            raise _load_error(path, f"is not a safetensors file (tensor {show(name)}: "
+                                    f"{problem})")
     return header
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one tensor's header entry, or None."""
+    if not isinstance(entry, dict):
+        return "expected {dtype, shape, data_offsets}"
+    if not isinstance(entry.get("dtype"), str):
+        return "dtype must be text"
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(shape, list) or not all(_count(n) for n in shape):
+        return "shape must be a list of whole numbers, 0 or more"
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(map(_count, offsets)):
+        return "data_offsets must be two whole numbers, 0 or more"
+    return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _shape(header: dict[str, Any], key: str) -> list[int] | None:
     entry = header.get(key)
     return list(entry.get("shape", [])) if isinstance(entry, dict) else None
+
+
+def _dim(header: dict[str, Any], key: str, index: int) -> int | None:
+    """Dimension ``index`` of tensor ``key``'s shape; None when absent or too few dims."""
+    shape = _shape(header, key)
+    return shape[index] if shape is not None and len(shape) > index else None
 
 
 def detect_header(header: dict[str, Any]) -> Detection:
@@ -94,9 +124,9 @@ def detect_header(header: dict[str, Any]) -> Detection:
         return _checkpoint(header, "", "unet")
     if "conv_in.weight" in keys and any(k.startswith("down_blocks.") for k in keys):
         if "encoder.conv_in.weight" not in keys:
-            context = next((s for k, s in ((k, _shape(header, k)) for k in keys)
-                            if k.endswith("attn2.to_k.weight") and s), None)
-            family = unet_file_family(context[1] if context else 0)
+            context = next((d for k in keys if k.endswith("attn2.to_k.weight")
+                            and (d := _dim(header, k, 1)) is not None), 0)
+            family = unet_file_family(context)
             return Detection("unet", family, note="diffusers layout")
     if "encoder.conv_in.weight" in keys and "decoder.conv_in.weight" in keys:
         return Detection("vae")
@@ -106,11 +136,11 @@ def detect_header(header: dict[str, Any]) -> Detection:
 
 
 def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
-    in_channels = (_shape(header, f"{prefix}input_blocks.0.0.weight") or [0, 4])[1]
+    in_channels = _dim(header, f"{prefix}input_blocks.0.0.weight", 1)
     inpainting = in_channels == 9
-    context = (_shape(header, f"{prefix}{CONTEXT_KEY}") or [0, 0])[1]
-    label = _shape(header, f"{prefix}label_emb.0.0.weight")
-    label_width = None if label is None else label[1]
+    context = _dim(header, f"{prefix}{CONTEXT_KEY}", 1) or 0
+    label_key = f"{prefix}label_emb.0.0.weight"
+    label_width = _dim(header, label_key, 1) if label_key in header else None
     family = (text_key_family(header.keys()) if prefix else "") or checkpoint_family(
         context, label_width)
     if not family:
@@ -124,14 +154,35 @@ def _folder_inpainting(folder: Path) -> bool:
     configs = []
     for name in ("unet", "vae"):
         try:
-            configs.append(json.loads((folder / name / "config.json").read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            configs.append(checked_loads((folder / name / "config.json").read_bytes(),
+                                         max_chars=1024 * 1024))
+        except (OSError, JsonInputError):
             return False
     unet, vae = configs
     if not isinstance(unet, dict) or not isinstance(vae, dict):
         return False
     latent = vae.get("latent_channels", 4)
     return isinstance(latent, int) and unet.get("in_channels") == 2 * latent + 1
+
+
+def _studio_family(studio: Path) -> str:
+    """The ``family`` a diffusers folder's ``studio.json`` names ("" without the file).
+
+    Raises:
+        ModelLoadError: the file is not a JSON object with a text ``family``.
+    """
+    if not studio.is_file():
+        return ""
+    try:
+        raw = checked_loads(studio.read_bytes(), max_chars=1024 * 1024)
+    except OSError as exc:
+        raise _load_error(studio, f"cannot be read ({exc.strerror})") from None
+    except JsonInputError as exc:
+        raise _load_error(studio, f"is not valid ({exc})") from None
+    family = raw.get("family", "") if isinstance(raw, dict) else None
+    if not isinstance(family, str):
+        raise _load_error(studio, 'must be a JSON object like {"family": "sd1"}')
+    return family
 
 
 def detect(path: str | Path) -> Detection:
@@ -145,11 +196,8 @@ def detect(path: str | Path) -> Detection:
         index = path / "model_index.json"
         if not index.is_file():
             return Detection("unknown", note="folder without model_index.json")
-        studio = path / "studio.json"
-        family = ""
-        if studio.is_file():
-            family = json.loads(studio.read_text()).get("family", "")
-        return Detection("diffusers", family, _folder_inpainting(path))
+        return Detection("diffusers", _studio_family(path / "studio.json"),
+                         _folder_inpainting(path))
     if path.suffix == ".safetensors":
         return detect_header(read_header(path))
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:

@@ -19,7 +19,6 @@ VAE gets it, and ``pipelines.sampling.vae`` upcasts it at decode time if it over
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ import torch
 
 from pipelines.catalog import PRECISION_NAMES
 from pipelines.families import ROLES, folder_family, get_family
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
 
 PRECISIONS = PRECISION_NAMES
 DTYPES: dict[str, torch.dtype] = {
@@ -101,8 +102,8 @@ def dtype_names(dtypes: dict[str, torch.dtype]) -> tuple[tuple[str, str], ...]:
 
 def _json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = checked_loads(path.read_bytes(), max_chars=16 * 1024 * 1024)
+    except (OSError, JsonInputError):
         return {}
     return data if isinstance(data, dict) else {}
 
