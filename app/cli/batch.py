@@ -7,10 +7,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.main import EXIT_CANCELLED, EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from app.cli.common import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    add_memory_options,
+    cancel_on_interrupt,
+    error,
+    load_graph,
+    memory_options,
+)
 
 
-def add_batch_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     """Declare the ``batch`` subcommand on the subparsers ``sub``."""
     batch = sub.add_parser(
         "batch", help="run a workflow many times: sweeps (--sweep) and/or a job file (--jobs)",
@@ -39,8 +49,6 @@ def add_batch_parser(sub: Any) -> None:
     batch.add_argument("--workers", type=int, metavar="N",
                        help="with --cluster: use at most N workers")
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    from app.cli.main import add_memory_options
-
     add_memory_options(batch)
 
 
@@ -94,7 +102,7 @@ class BatchProgress:
             self._steps = None
 
 
-def batch_command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
     from app.batch.runner import (
         BatchError,
         BatchRunner,
@@ -103,8 +111,6 @@ def batch_command(args: argparse.Namespace) -> int:
         parse_sweep,
         read_job_file,
     )
-    from app.cli.commands import _error, load_graph
-    from app.cli.main import memory_options
     from app.engine.devices import resolve_device
     from app.engine.registry import default_registry
     from node_api.context import RunOptions
@@ -113,10 +119,10 @@ def batch_command(args: argparse.Namespace) -> int:
         try:
             import ray  # noqa: F401
         except ImportError:
-            _error("--cluster needs Ray, which is not installed: pip install '.[cluster]'")
+            error("--cluster needs Ray, which is not installed: pip install '.[cluster]'")
             return EXIT_INVALID
     if args.workers is not None and (args.workers < 1 or not args.cluster):
-        _error("--workers N needs --cluster and N of at least 1")
+        error("--workers N needs --cluster and N of at least 1")
         return EXIT_INVALID
     registry = default_registry()
     graph = load_graph(args.workflow, args.overrides, registry)
@@ -144,7 +150,7 @@ def batch_command(args: argparse.Namespace) -> int:
             runner = BatchRunner(graph, registry, jobs, args.out, options)
             todo, skipped = runner.pending()
     except (BatchError, ValueError) as exc:
-        _error(f"{args.workflow}: {exc}")
+        error(f"{args.workflow}: {exc}")
         return EXIT_INVALID
     try:
         return _run_batch(args, runner, len(jobs), skipped)
@@ -158,7 +164,6 @@ def batch_command(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace, runner: Any, total: int, skipped: list[int]) -> int:
     """Run the pending jobs with progress bars and Ctrl+C handling; returns the exit code."""
     from app.batch.runner import BatchError
-    from app.cli.commands import _error, cancel_on_interrupt
 
     if skipped:
         print(f"resuming: {len(skipped)} of {total} job(s) already done in {args.out}",
@@ -168,7 +173,7 @@ def _run_batch(args: argparse.Namespace, runner: Any, total: int, skipped: list[
         with cancel_on_interrupt() as cancel:
             result = runner.run(cancel, [progress], progress.job_started, progress.job_finished)
     except BatchError as exc:
-        _error(str(exc))
+        error(str(exc))
         return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_CANCELLED
@@ -176,10 +181,10 @@ def _run_batch(args: argparse.Namespace, runner: Any, total: int, skipped: list[
         progress.close()
     print(summary(result, runner.manifest.path))
     if result.cancelled:
-        _error(f"cancelled; run the same command again to resume ({args.out})")
+        error(f"cancelled; run the same command again to resume ({args.out})")
         return EXIT_CANCELLED
     if result.failed:
-        _error(f"{len(result.failed)} job(s) failed; see {runner.manifest.path}")
+        error(f"{len(result.failed)} job(s) failed; see {runner.manifest.path}")
         return EXIT_FAILED
     return EXIT_OK
 

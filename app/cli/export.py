@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.main import EXIT_INVALID, EXIT_OK
+from app.cli.common import EXIT_INVALID, EXIT_OK, error, load_graph
 
 
-def add_export_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     """Declare the ``export`` subcommand on the subparsers ``sub``."""
     export = sub.add_parser("export", help="write a workflow in ComfyUI's API format")
     export.add_argument("workflow", type=Path)
@@ -21,8 +21,7 @@ def add_export_parser(sub: Any) -> None:
                         metavar="NODE.FIELD=VALUE", help="change a value before exporting")
 
 
-def export_command(args: argparse.Namespace) -> int:
-    from app.cli.commands import _error, load_graph
+def command(args: argparse.Namespace) -> int:
     from app.engine.registry import default_registry
     from app.engine.workflow import atomic_write
     from app.interop.comfy_export import ExportError, to_comfy_api
@@ -34,7 +33,7 @@ def export_command(args: argparse.Namespace) -> int:
     try:
         prompt = to_comfy_api(graph, registry)
     except ExportError as exc:
-        _error(f"{args.workflow}: cannot export to ComfyUI: {exc}")
+        error(f"{args.workflow}: cannot export to ComfyUI: {exc}")
         return EXIT_INVALID
     text = json.dumps(prompt, indent=2, ensure_ascii=False) + "\n"
     if args.output is None:

@@ -77,7 +77,7 @@ def test_a_non_finite_budget_is_a_usage_error_naming_the_flag():
 def test_budget_flags_set_this_process_and_the_environment_workers_inherit(monkeypatch):
     import argparse
 
-    from app.cli.main import add_memory_options, memory_options
+    from app.cli.common import add_memory_options, memory_options
     from pipelines.memory.budget import GIB
     from pipelines.memory.cache import default_cache
 

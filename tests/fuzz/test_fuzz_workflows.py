@@ -20,8 +20,8 @@ from PIL import Image, PngImagePlugin  # noqa: E402
 from app.engine.registry import default_registry  # noqa: E402
 from app.engine.validation import validate  # noqa: E402
 from app.engine.workflow import WorkflowError, load_workflow  # noqa: E402
-from tests.interop import comfy_docs  # noqa: E402
 from tests.fuzz.strategies import bounded, mutated, to_text  # noqa: E402
+from tests.interop import comfy_docs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = json.loads((ROOT / "resources" / "workflows" / "default.json").read_text())

@@ -127,7 +127,8 @@ def test_low_vram_mode_runs_end_to_end_on_cpu(registry, tiny_checkpoint, tmp_pat
 
 
 def test_cli_flags_become_run_options_and_budgets(fresh_cache):
-    from app.cli.main import build_parser, memory_options
+    from app.cli.common import memory_options
+    from app.cli.main import build_parser
 
     args = build_parser().parse_args(["run", "wf.json", "--precision", "fp16", "--vram", "low",
                                       "--vae-precision", "fp32", "--ram-budget", "0.25"])
