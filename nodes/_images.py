@@ -65,31 +65,39 @@ def parameters_text(workflow: dict[str, Any] | None) -> str:
 
 
 def save(image, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> list[Path]:
-    """Write each image as ``prefix_00001.png`` (never overwriting), atomically."""
+    """Write each image as ``prefix_00001.png``, atomically and never overwriting.
+
+    Each name is claimed atomically (see :func:`app.engine.safe_write.write_new`), so
+    processes saving into one folder at the same time never lose an image.
+    """
     import io
+    import itertools
 
     from PIL import PngImagePlugin
-    from pipelines.image import to_pil
 
-    from app.engine.workflow import PNG_CHUNK, PNG_PARAMETERS_CHUNK, atomic_write
+    from app.engine.safe_write import clean_stale_temps, write_new
+    from app.engine.workflow import PNG_CHUNK, PNG_PARAMETERS_CHUNK
+    from pipelines.image import to_pil
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(folder)
     safe = "".join(c for c in prefix if c.isalnum() or c in "-_ ") .strip() or "image"
     info = PngImagePlugin.PngInfo()
     if workflow:
         info.add_itxt(PNG_CHUNK, json.dumps(workflow))
-        info.add_itxt(PNG_PARAMETERS_CHUNK, parameters_text(workflow))
+        # a lone surrogate (from a damaged import) cannot be UTF-8: shown as U+FFFD
+        text = parameters_text(workflow).encode("utf-8", "replace").decode("utf-8")
+        info.add_itxt(PNG_PARAMETERS_CHUNK, text)
     written: list[Path] = []
     counter = _next_counter(folder, safe)
     for picture in to_pil(image):
-        while (path := folder / f"{safe}_{counter:05d}.png").exists():
-            counter += 1
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG", pnginfo=info)
-        atomic_write(path, buffer.getvalue())
+        names = (f"{safe}_{n:05d}.png" for n in itertools.count(counter))
+        path = write_new(folder, names, buffer.getvalue())
         written.append(path)
-        counter += 1
+        counter = int(path.stem[len(safe) + 1:]) + 1
     return written
 
 

@@ -8,8 +8,6 @@ type's own migrations. Saving is atomic: a temporary file is renamed over the ta
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -230,23 +228,27 @@ def _is_ours(text: str | None) -> bool:
 
 
 def save_workflow(graph: Graph, path: str | Path) -> Path:
-    """Write ``graph`` to ``path`` atomically (the old file stays intact on failure)."""
+    """Write ``graph`` to ``path`` atomically (the old file stays intact on failure).
+
+    Text that UTF-8 cannot hold (a lone surrogate from a damaged import) is written as a
+    JSON ``\\uXXXX`` escape, so the file reopens to exactly the same graph.
+    """
     path = Path(path)
-    text = json.dumps(to_document(graph), indent=2, ensure_ascii=False) + "\n"
-    atomic_write(path, text.encode("utf-8"))
+    document = to_document(graph)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+    atomic_write(path, data)
     return path
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write bytes to a temporary file beside ``path``, then rename it into place.
+
+    A symlink is written through to its target; see :mod:`app.engine.safe_write`.
+    """
+    from app.engine.safe_write import atomic_write as write
+
+    write(path, data)
