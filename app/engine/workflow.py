@@ -232,14 +232,21 @@ def save_workflow(graph: Graph, path: str | Path) -> Path:
 
     Text that UTF-8 cannot hold (a lone surrogate from a damaged import) is written as a
     JSON ``\\uXXXX`` escape, so the file reopens to exactly the same graph.
+
+    Raises:
+        OSError: the file cannot be written.
+        WorkflowError: a value cannot be stored as JSON.
     """
     path = Path(path)
     document = to_document(graph)
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        data = (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            data = (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:  # a value JSON cannot hold
+        raise WorkflowError(path, f"cannot be saved: {exc}") from None
     atomic_write(path, data)
     return path
 
