@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+IMAGE_MAX_BYTES = 512 << 20  # far above any real PNG/JPEG/WebP a sampler can take
 
-def load(path: str):
+
+def find_image(path: str, output_dir: str | Path | None = None) -> Path:
+    """The image file ``path`` names: relative names in the input folder first, then the
+    current folder; it must lie in the folders Load Image may read (see
+    ``pipelines.file_policy``) and be a regular file under the size cap.
+
+    Raises:
+        FileNotFoundError: missing (a ``FileRefused`` when outside those folders or not a
+            regular file).
+    """
+    from pipelines.file_policy import check_regular, confine, image_roots, input_dir
+
+    if not path or not path.strip():
+        raise FileNotFoundError("no image chosen (the path is empty)")
+    file = Path(path).expanduser()
+    if not file.is_absolute() and os.path.lexists(input_dir() / file):
+        file = input_dir() / file
+    if not os.path.lexists(file):
+        raise FileNotFoundError(f"image file {path!r} not found")
+    confine(file, image_roots(output_dir), "image", path)
+    check_regular(file, "image", max_bytes=IMAGE_MAX_BYTES)
+    return file
+
+
+def load(path: str, output_dir: str | Path | None = None):
     import numpy as np
     import torch
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    file = Path(path).expanduser()
-    if not path or not file.is_file():
-        raise FileNotFoundError(f"image file {path!r} not found")
+    file = find_image(path, output_dir)
     try:
         with Image.open(file) as opened:
             picture = ImageOps.exif_transpose(opened)

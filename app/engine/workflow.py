@@ -8,6 +8,7 @@ type's own migrations. Saving is atomic: a temporary file is renamed over the ta
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -177,8 +178,16 @@ def load_workflow(
         WorkflowError: the file is missing, unreadable or not a valid workflow.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WorkflowError(path, "no such file")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise WorkflowError(path, "no such file") from None
+    except OSError as exc:
+        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+        from pipelines.file_policy import describe_mode
+
+        raise WorkflowError(path, f"is {describe_mode(mode)}, not a workflow file")
     try:
         data = path.read_bytes()
     except OSError as exc:
