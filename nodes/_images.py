@@ -4,18 +4,43 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+IMAGE_MAX_BYTES = 512 << 20  # far above any real PNG/JPEG/WebP a sampler can take
 
-def load(path: str):
+
+def find_image(path: str, output_dir: str | Path | None = None) -> Path:
+    """The image file ``path`` names: relative names in the input folder first, then the
+    current folder; it must lie in the folders Load Image may read (see
+    ``pipelines.loading.file_policy``) and be a regular file under the size cap.
+
+    Raises:
+        FileNotFoundError: missing (a ``FileRefused`` when outside those folders or not a
+            regular file).
+    """
+    from pipelines.loading.file_policy import check_regular, confine, input_dir
+    from pipelines.loading.folders import image_roots
+
+    if not path or not path.strip():
+        raise FileNotFoundError("no image chosen (the path is empty)")
+    file = Path(path).expanduser()
+    if not file.is_absolute() and os.path.lexists(input_dir() / file):
+        file = input_dir() / file
+    if not os.path.lexists(file):
+        raise FileNotFoundError(f"image file {path!r} not found")
+    confine(file, image_roots(output_dir), "image", path)
+    check_regular(file, "image", max_bytes=IMAGE_MAX_BYTES)
+    return file
+
+
+def load(path: str, output_dir: str | Path | None = None):
     import numpy as np
     import torch
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    file = Path(path).expanduser()
-    if not path or not file.is_file():
-        raise FileNotFoundError(f"image file {path!r} not found")
+    file = find_image(path, output_dir)
     try:
         with Image.open(file) as opened:
             picture = ImageOps.exif_transpose(opened)
@@ -66,21 +91,28 @@ def parameters_text(workflow: dict[str, Any] | None) -> str:
 
 
 def save(image, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> list[Path]:
-    """Write each image as ``prefix_00001.png`` (never overwriting), atomically."""
+    """Write each image as ``prefix_00001.png``, atomically and never overwriting.
+
+    Each name is claimed atomically (see :func:`node_api.files.write_new`), so
+    processes saving into one folder at the same time never lose an image.
+    """
     import io
+    import itertools
 
     from PIL import PngImagePlugin
 
-    from app.engine.workflow import (
+    from node_api.files import (
         MAX_WORKFLOW_CHARS,
         PNG_CHUNK,
         PNG_PARAMETERS_CHUNK,
-        atomic_write,
+        clean_stale_temps,
+        write_new,
     )
     from pipelines.image import to_pil
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(folder)
     safe = "".join(c for c in prefix if c.isalnum() or c in "-_ ") .strip() or "image"
     info = PngImagePlugin.PngInfo()
     text = json.dumps(workflow) if workflow else ""
@@ -91,17 +123,18 @@ def save(image, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> l
             f"{len(text):,}", f"{MAX_WORKFLOW_CHARS:,}")
     elif text:
         info.add_itxt(PNG_CHUNK, text)
-        info.add_itxt(PNG_PARAMETERS_CHUNK, parameters_text(workflow))
+        # a lone surrogate (from a damaged import) cannot be UTF-8: shown as U+FFFD
+        parameters = parameters_text(workflow).encode("utf-8", "replace").decode("utf-8")
+        info.add_itxt(PNG_PARAMETERS_CHUNK, parameters)
     written: list[Path] = []
     counter = _next_counter(folder, safe)
     for picture in to_pil(image):
-        while (path := folder / f"{safe}_{counter:05d}.png").exists():
-            counter += 1
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG", pnginfo=info)
-        atomic_write(path, buffer.getvalue())
+        names = (f"{safe}_{n:05d}.png" for n in itertools.count(counter))
+        path = write_new(folder, names, buffer.getvalue())
         written.append(path)
-        counter += 1
+        counter = int(path.stem[len(safe) + 1:]) + 1
     return written
 
 

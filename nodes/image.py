@@ -24,15 +24,18 @@ def _file_fingerprint(values: dict[str, Any]) -> Any:
     "image.load",
     title="Load Image",
     category="image",
-    description="Load an image file; its alpha channel (if any) becomes the mask.",
-    inputs=[String("path", "", kind="image", description="Image file (PNG, JPEG, WebP...).")],
+    description="Load an image file; its alpha channel (if any) becomes the mask. Reads from "
+    "the input folder ($STUDIO_INPUT), the output folder, the model folders and "
+    "$STUDIO_ALLOW_PATHS only.",
+    inputs=[String("path", "", kind="image", description="Image file (PNG, JPEG, WebP...); a "
+                   "relative name is looked up in the input folder.")],
     outputs=[Output("image", IMAGE), Output("mask", MASK, "1 where the image is transparent.")],
     fingerprint=_file_fingerprint,
 )
 def load_image(ctx, path: str):
     from nodes._images import load
 
-    return load(path)
+    return load(path, ctx.options.output_dir)
 
 
 @node(

@@ -42,9 +42,13 @@ def nesting_depth(text: str) -> int:
 
 
 def loads(
-    data: str | bytes, *, max_chars: int | None = None, max_depth: int = MAX_DEPTH
+    data: str | bytes, *, max_chars: int | None = None, max_depth: int = MAX_DEPTH,
+    allow_surrogates: bool = False,
 ) -> Any:
     """Parse JSON from an untrusted source.
+
+    ``allow_surrogates``: accept ``\\ud800``-style escapes of lone surrogates (our own files
+    that record text exactly as it came, such as a batch manifest).
 
     Raises:
         JsonInputError: not UTF-8, too large, nested too deeply, not valid JSON, a key
@@ -76,7 +80,7 @@ def loads(
         raise
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise JsonInputError(f"not usable JSON ({str(exc).split(':')[0]})") from None
-    if _SURROGATE_ESCAPE.search(text):
+    if not allow_surrogates and _SURROGATE_ESCAPE.search(text):
         where = _surrogate_at(value, "")
         if where is not None:
             raise JsonInputError(f"{where or 'the document'}: text with a lone UTF-16 "

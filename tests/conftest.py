@@ -49,3 +49,14 @@ def _one_torch_thread(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allow_test_folders(tmp_path_factory):
+    """Tests build their tiny models and images in temporary folders and name them by full
+    path: allow those folders as a user would with $STUDIO_ALLOW_PATHS (see
+    pipelines/loading/file_policy.py). Tests of the confinement itself use folders outside it."""
+    from pipelines.loading.file_policy import ALLOW_ENV
+
+    os.environ[ALLOW_ENV] = str(tmp_path_factory.getbasetemp())
+    yield

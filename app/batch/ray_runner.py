@@ -155,7 +155,7 @@ class RayBatchRunner(BatchRunner):
         self.stats: list[dict[str, Any]] = []  # each worker's stats() after the run
         self.last_error = ""
 
-    def run(
+    def _run(
         self,
         cancel: CancelToken | None = None,
         listeners: Iterable[Listener] = (),
@@ -163,6 +163,8 @@ class RayBatchRunner(BatchRunner):
         on_job_end: Callable[[dict[str, Any]], None] | None = None,
     ) -> BatchResult:
         """Run every pending job on the cluster; records arrive as jobs finish.
+
+        Called by :meth:`BatchRunner.run` with the output folder locked.
 
         Step events stay on the workers, so ``listeners`` hear nothing. Cancelling stops
         dispatching, cancels the jobs in flight and records them ``cancelled``.
@@ -238,7 +240,7 @@ class RayBatchRunner(BatchRunner):
         import ray
         from ray.exceptions import RayActorError, RayError
 
-        from app.engine.workflow import atomic_write
+        from node_api.files import atomic_write
 
         tag = job.tag(self.width)
         try:

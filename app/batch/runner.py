@@ -27,6 +27,7 @@ from app.batch.jobs import (
     parse_sweep,
     read_job_file,
 )
+from app.batch.lock import folder_lock
 from app.batch.manifest import Manifest
 from app.engine.executor import Executor
 from app.engine.graph import Graph
@@ -138,7 +139,22 @@ class BatchRunner:
         on_job_start: Callable[[Job], None] | None = None,
         on_job_end: Callable[[dict[str, Any]], None] | None = None,
     ) -> BatchResult:
-        """Run every pending job; a failed job is recorded and the batch goes on."""
+        """Run every pending job; a failed job is recorded and the batch goes on.
+
+        Raises:
+            BatchError: another batch is running into the folder, or it holds another
+                batch's manifest, or the manifest cannot be written.
+        """
+        with folder_lock(self.out_dir):
+            return self._run(cancel, listeners, on_job_start, on_job_end)
+
+    def _run(
+        self,
+        cancel: CancelToken | None,
+        listeners: Iterable[Listener],
+        on_job_start: Callable[[Job], None] | None,
+        on_job_end: Callable[[dict[str, Any]], None] | None,
+    ) -> BatchResult:
         cancel = cancel or CancelToken()
         todo, skipped = self.pending()
         result = BatchResult(total=len(self.jobs), skipped=skipped)

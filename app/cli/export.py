@@ -23,8 +23,8 @@ def add_parser(sub: Any) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from app.engine.registry import default_registry
-    from app.engine.workflow import atomic_write
     from app.interop.comfy_export import ExportError, to_comfy_api
+    from node_api.files import atomic_write
 
     registry = default_registry()
     graph = load_graph(args.workflow, args.overrides, registry)

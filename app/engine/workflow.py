@@ -8,8 +8,7 @@ type's own migrations. Saving is atomic: a temporary file is renamed over the ta
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -19,19 +18,13 @@ from pydantic import ValidationError as SchemaError
 
 from app.engine.graph import NORMAL, Edge, Graph, Group, NodeInstance, Subgraph, SubgraphPort
 from app.engine.registry import Registry
+from node_api.files import MAX_WORKFLOW_CHARS, PNG_CHUNK, atomic_write
 from pipelines.errors import StudioError
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
 
 FORMAT = "diffusion-studio/workflow"
 VERSION = 1
-PNG_CHUNK = "workflow"
-PNG_PARAMETERS_CHUNK = "parameters"
-# The largest workflow document read (a .json file or a PNG text chunk) and embedded in a
-# saved PNG: real ones are well under 1 MiB. Embedding is capped at the same size, so every
-# PNG this app writes can be opened again (PIL reads at most 64 MiB of text per PNG, and a
-# PNG holds the workflow and its parameters text, which is no longer than the workflow).
-MAX_WORKFLOW_CHARS = 16 * 1024 * 1024
 
 # MIGRATIONS[v] upgrades a raw document of version v to version v + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -235,8 +228,16 @@ def load_workflow(
         WorkflowError: the file is missing, unreadable or not a valid workflow.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WorkflowError(path, "no such file")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise WorkflowError(path, "no such file") from None
+    except OSError as exc:
+        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+        from pipelines.loading.file_policy import describe_mode
+
+        raise WorkflowError(path, f"is {describe_mode(mode)}, not a workflow file")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -297,26 +298,27 @@ def _is_ours(text: str | None) -> bool:
 
 
 def save_workflow(graph: Graph, path: str | Path) -> Path:
-    """Write ``graph`` to ``path`` atomically (the old file stays intact on failure)."""
+    """Write ``graph`` to ``path`` atomically (the old file stays intact on failure).
+
+    Text that UTF-8 cannot hold (a lone surrogate from a damaged import) is written as a
+    JSON ``\\uXXXX`` escape, so the file reopens to exactly the same graph.
+
+    Raises:
+        OSError: the file cannot be written.
+        WorkflowError: a value cannot be stored as JSON.
+    """
     path = Path(path)
-    text = json.dumps(to_document(graph), indent=2, ensure_ascii=False) + "\n"
-    atomic_write(path, text.encode("utf-8"))
-    return path
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    document = to_document(graph)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            data = (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:  # a value JSON cannot hold
+        raise WorkflowError(path, f"cannot be saved: {exc}") from None
+    atomic_write(path, data)
+    return path
 
 
 class _Port(BaseModel):

@@ -7,9 +7,9 @@ import json
 from PySide6.QtCore import QMimeData, QObject
 from PySide6.QtWidgets import QApplication
 
-from app.engine.workflow import MAX_WORKFLOW_CHARS
 from app.gui.canvas import Canvas
 from app.gui.document import Document
+from node_api.files import MAX_WORKFLOW_CHARS
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
 

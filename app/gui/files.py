@@ -74,6 +74,9 @@ class WorkflowFiles(QObject):
         except OSError as exc:
             self.message.emit("error", f"{target}: cannot save ({exc.strerror or exc})")
             return False
+        except WorkflowError as exc:
+            self.message.emit("error", str(exc))
+            return False
         self.document.mark_saved(target)
         self.remember(target)
         self.message.emit("info", f"saved {target}")
@@ -111,7 +114,7 @@ class WorkflowFiles(QObject):
             return None
         try:
             save_workflow(self.document.graph, self.autosave_path)
-        except OSError:
+        except (OSError, WorkflowError):
             return None
         self.settings.setValue("files/autosave_time", time.time())
         return self.autosave_path

@@ -54,6 +54,12 @@ def read_header(path: str | Path) -> dict[str, Any]:
         ModelLoadError: the file is not a well-formed safetensors file.
     """
     path = Path(path)
+    from pipelines.loading.file_policy import FileRefused, check_regular
+
+    try:
+        check_regular(path, "model file")
+    except FileRefused as exc:
+        raise _load_error(path, str(exc).removeprefix(f"model file {path} ")) from None
     try:
         with path.open("rb") as handle:
             raw = handle.read(8)

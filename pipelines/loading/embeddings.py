@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,14 +38,30 @@ def find(name: str) -> Path:
     Raises:
         EmbeddingError: no such file in any embeddings folder (the message lists them).
     """
+    from pipelines.loading.file_policy import FileRefused, check_regular, is_inside
     from pipelines.loading.folders import roots
 
     folders = roots("embeddings")
+    relative = Path(name)
+    if not name or relative.is_absolute() or ".." in relative.parts or name.startswith("~"):
+        raise EmbeddingError(
+            f"Embedding {name!r}: give the name of a file in the embeddings folders "
+            f"({', '.join(str(f) for f in folders)}), not a path leading out of them."
+        )
     for root in folders:
         base = root / name
         for candidate in (base, *(base.with_name(base.name + s) for s in SUFFIXES)):
-            if candidate.is_file():
-                return candidate
+            if not os.path.lexists(candidate):
+                continue
+            if not is_inside(candidate, [root]):
+                raise EmbeddingError(
+                    f"Embedding {name!r} is a link to {os.path.realpath(candidate)}, outside "
+                    f"the embeddings folder {root}; copy the file into the folder instead.")
+            try:
+                check_regular(candidate, "embedding file")
+            except FileRefused as exc:
+                raise EmbeddingError(str(exc)) from None
+            return candidate
     raise EmbeddingError(
         f"Embedding {name!r} not found in the embeddings folders "
         f"({', '.join(str(f) for f in folders)}). Put the .safetensors/.pt/.bin file in one of "

@@ -91,24 +91,42 @@ def roots(kind: str) -> list[Path]:
 
 
 def resolve(name: str, kind: str) -> Path:
-    """Turn a model name or path into an existing path.
+    """Turn a model name or path into an existing path inside the allowed folders.
+
+    Names are looked up in the folders of ``kind``; full paths (and names that lead out of
+    their folder) must still land, after following symlinks, in a model folder or a folder
+    of ``$STUDIO_ALLOW_PATHS`` (see :mod:`pipelines.loading.file_policy`). Only folders (diffusers
+    models) and regular files are returned: a FIFO or device would block the loader.
 
     Raises:
-        FileNotFoundError: naming the folders searched.
+        FileNotFoundError: naming the folders searched (a ``FileRefused`` when the file is
+            outside the allowed folders, or not a regular file, or the name is empty).
     """
+    from pipelines.loading.file_policy import FileRefused, check_regular, confine
+
+    if not name or not name.strip():
+        raise FileRefused(f"no {kind} model chosen (the name is empty)")
     candidate = Path(name).expanduser()
-    if candidate.is_absolute() or candidate.exists():
-        if candidate.exists():
-            return candidate
-        raise FileNotFoundError(f"model {name!r} not found (no such file or folder)")
-    for root in roots(kind):
-        if (root / name).exists():
-            return root / name
-    searched = ", ".join(str(r) for r in roots(kind))
-    raise FileNotFoundError(
-        f"model {name!r} not found; looked in {searched}. Put it in one of those folders, "
-        f"add your ComfyUI/AUTOMATIC1111 folder in {config_path()}, or give a full path."
-    )
+    path: Path | None = None
+    if candidate.is_absolute():
+        if not os.path.lexists(candidate):
+            raise FileNotFoundError(f"model {name!r} not found (no such file or folder)")
+        path = candidate
+    else:
+        path = next((root / name for root in roots(kind) if os.path.lexists(root / name)),
+                    None)
+        if path is None and os.path.lexists(candidate):
+            path = candidate  # relative to the current folder
+    if path is None:
+        searched = ", ".join(str(r) for r in roots(kind))
+        raise FileNotFoundError(
+            f"model {name!r} not found; looked in {searched}. Put it in one of those "
+            f"folders, add your ComfyUI/AUTOMATIC1111 folder in {config_path()}, or give a "
+            f"full path inside one of them."
+        )
+    confine(path, model_roots(), "model", name)
+    check_regular(path, "model", folders_ok=True)
+    return path
 
 
 def scan(kind: str) -> list[Path]:
@@ -132,3 +150,21 @@ def scan(kind: str) -> list[Path]:
 def _inside_diffusers_folder(path: Path, root: Path) -> bool:
     return any((parent / "model_index.json").is_file()
                for parent in path.parents if parent != root and root in parent.parents)
+
+
+def model_roots() -> list[Path]:
+    """Every folder a model may be read from: all model folders, then ``$STUDIO_ALLOW_PATHS``."""
+    from pipelines.loading.file_policy import allowed_env
+
+    found: list[Path] = []
+    for kind in KINDS:
+        found += [r for r in roots(kind) if r not in found]
+    return found + allowed_env()
+
+
+def image_roots(output_dir: str | Path | None = None) -> list[Path]:
+    """Every folder an input image may be read from."""
+    from pipelines.loading.file_policy import input_dir
+
+    found = [input_dir(), *model_roots()]
+    return found + ([Path(output_dir)] if output_dir is not None else [])

@@ -50,6 +50,7 @@ def read_state_dict(
         ModelLoadError: unreadable file, or a pickle holding more than plain tensors.
     """
     path = Path(path)
+    _check_regular(path)
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -64,6 +65,12 @@ def read_state_dict(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the weights-only unpickler refuses anything but plain data
+        if not _refused_as_code(exc):
+            raise ModelLoadError(
+                path, f"Not a readable model file: it is truncated or damaged "
+                f"({type(exc).__name__}: {_first_line(exc)}).",
+                hint="Download it again, or use a .safetensors version of this model.",
+            ) from None
         raise ModelLoadError(
             path, "Refused to load: this pickle file holds more than plain tensors and could run "
             f"code when opened, so it was not opened ({type(exc).__name__}).",
@@ -75,3 +82,29 @@ def read_state_dict(
     if not isinstance(state, dict):
         raise ModelLoadError(path, f"It holds no state dict of tensors. {supported}")
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}, {}
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse a FIFO, device or socket before opening it (reading one blocks or never ends)."""
+    from pipelines.loading.file_policy import FileRefused, check_regular
+
+    try:
+        check_regular(path, "model file")
+    except FileRefused as exc:
+        raise ModelLoadError(path, str(exc).removeprefix(f"model file {path} "), hint="") from None
+
+
+def _refused_as_code(exc: BaseException) -> bool:
+    """Whether torch.load's weights-only unpickler refused the file for what it would run
+    (rather than failing on a truncated or damaged file)."""
+    import pickle
+
+    text = str(exc)
+    return isinstance(exc, pickle.UnpicklingError) and (
+        "Weights only load failed" in text or "Unsupported global" in text
+        or "Unsupported operand" in text)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].split(". ")[0][:160] if lines else "no details"

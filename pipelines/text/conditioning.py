@@ -178,6 +178,8 @@ def encode_text(
         EmbeddingError: an ``embedding:`` file is missing, unreadable or for another model.
     """
     device = torch.device(device)
+    # a lone surrogate (from a damaged file) is no character; the tokenizers reject it
+    text = text.encode("utf-8", "replace").decode("utf-8")
     names = embedding_names(text)
     embeddings = None
     if names:  # files are read and checked against the encoders before any encoding

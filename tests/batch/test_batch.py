@@ -21,10 +21,10 @@ from app.batch.runner import (
 )
 from app.engine.graph import Graph
 from app.engine.registry import Registry
-from app.engine.workflow import atomic_write
 from node_api.context import CancelToken
 from node_api.declaration import Int, Link, Output, String, node
 from node_api.events import StepProgress
+from node_api.files import atomic_write
 
 # -- expansion -----------------------------------------------------------------------
 

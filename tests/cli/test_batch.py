@@ -98,3 +98,42 @@ def test_ctrl_c_stops_the_batch_with_130_and_a_consistent_manifest(workflow_file
     assert "resume" in err and "Traceback" not in err
     assert [(r["index"], r["status"]) for r in _manifest(out)] == [(0, "ok"), (1, "cancelled")]
     assert sorted(p.name for p in out.glob("*.png")) == ["job00000_studio_00001.png"]
+
+
+def test_a_lone_surrogate_in_a_jobs_file_is_refused_naming_the_line(workflow_file, tmp_path):
+    """Before any job runs (so nothing half-done is left to crash every re-run), one line
+    naming the file, the line and the field; a folder holding no manifest yet stays empty."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"Positive Prompt.text": "bad \\ud800 text", "Noise.seed": 3}\n')
+    out = tmp_path / "out"
+    args = ("batch", str(workflow_file), "--jobs", str(jobs), "--out", str(out), "-q")
+    for _ in range(2):  # the same answer again
+        done = cli(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "jobs.jsonl, line 1: Positive Prompt.text" in done.stderr
+        assert "surrogate" in done.stderr
+    assert not list(out.glob("*.png"))
+
+
+def test_a_second_batch_into_a_busy_folder_exits_2(workflow_file, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "busy"
+    code = ("import sys, time\nfrom app.batch.lock import folder_lock\n"
+            "with folder_lock(sys.argv[1]):\n    print('locked', flush=True)\n"
+            "    time.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        done = cli("batch", str(workflow_file), "--out", str(out), "-q")
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"in use by another batch (pid {holder.pid})" in done.stderr
+        assert not list(out.glob("*.png"))
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()

@@ -144,7 +144,7 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
     before = path.read_text()
     g = _graph(registry)
     g.metadata["bad"] = object()  # not JSON-serialisable: saving must fail cleanly
-    with pytest.raises(TypeError):
+    with pytest.raises(WorkflowError, match="cannot be saved.*not JSON serializable"):
         save_workflow(g, path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["w.json"]

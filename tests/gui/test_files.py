@@ -101,3 +101,14 @@ def test_dropping_files(window, tmp_path, qtbot):
     window.files.drop([bad], (0, 0))
     assert any("broken.json" in t for t in window.messages.texts())
     assert len(window.document.graph.nodes) == 4
+
+
+def test_a_value_json_cannot_hold_is_one_error_message_not_a_crash(window, tmp_path):
+    build_chain(window)
+    messages: list[tuple[str, str]] = []
+    window.files.message.connect(lambda level, text: messages.append((level, text)))
+    next(iter(window.document.graph.nodes.values())).values["bad"] = object()
+    target = tmp_path / "flow.json"
+    assert window.files.save(target) is False and not target.exists()
+    assert messages[-1][0] == "error" and "flow.json: cannot be saved" in messages[-1][1]
+    assert window.files.autosave() is None  # the autosave timer must not raise either
