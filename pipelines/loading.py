@@ -18,6 +18,16 @@ FAMILIES: tuple[str, ...] = ("sd1", "sd2", "sdxl", "sdxl_refiner", "demo", "unkn
 _LIBRARIES = ("diffusers", "transformers")
 _REQUIRED = ("unet", "vae", "scheduler")
 _TEXT_PARTS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
+# The only classes a model_index.json may name, per component: a folder is untrusted data,
+# so it must not make us instantiate arbitrary diffusers/transformers (auto) classes.
+_CLIP = {("transformers", "CLIPTextModel"), ("transformers", "CLIPTextModelWithProjection")}
+_TOKENIZERS = {("transformers", "CLIPTokenizer"), ("transformers", "CLIPTokenizerFast")}
+_ALLOWED: dict[str, set[tuple[str, str]]] = {
+    "unet": {("diffusers", "UNet2DConditionModel")},
+    "vae": {("diffusers", "AutoencoderKL")},
+    "text_encoder": _CLIP, "text_encoder_2": _CLIP,
+    "tokenizer": _TOKENIZERS, "tokenizer_2": _TOKENIZERS,
+}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -71,6 +81,14 @@ def _component_class(folder: Path, model_index: dict[str, Any], name: str) -> ty
         raise ModelLoadError(
             folder / "model_index.json",
             f"Component '{name}' comes from library {library!r}; only {', '.join(_LIBRARIES)} are supported.",
+        )
+    allowed = _ALLOWED.get(name, _ALLOWED["vae"])  # other names: a standalone VAE folder
+    if not isinstance(class_name, str) or (library, class_name) not in allowed:
+        expected = " or ".join(f"{lib}.{cls}" for lib, cls in sorted(allowed))
+        raise ModelLoadError(
+            folder / "model_index.json",
+            f"Component '{name}' is {library}.{class_name}; this studio only loads {expected} "
+            f"there.",
         )
     cls = getattr(importlib.import_module(library), class_name, None)
     if cls is None:

@@ -146,6 +146,22 @@ def test_foreign_library_is_refused(model_copy):
         load_checkpoint(model_copy)
 
 
+@pytest.mark.parametrize("name, entry", [
+    ("text_encoder", ["transformers", "AutoModel"]),
+    ("tokenizer", ["transformers", "AutoTokenizer"]),
+    ("unet", ["diffusers", "DiffusionPipeline"]),
+    ("vae", ["diffusers", "UNet2DConditionModel"]),
+    ("text_encoder", ["transformers", ["not", "a", "name"]]),
+])
+def test_only_the_expected_component_classes_are_instantiated(model_copy, name, entry):
+    index = json.loads((model_copy / "model_index.json").read_text())
+    index[name] = entry
+    (model_copy / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelLoadError, match=f"Component '{name}' is .*only loads") as info:
+        load_checkpoint(model_copy)
+    _assert_names(info.value, model_copy / "model_index.json")
+
+
 def test_bad_preview_json(model_copy):
     (model_copy / "preview.json").write_text(json.dumps({"latent_rgb_factors": [[1, 2, 3]]}))
     with pytest.raises(ModelLoadError, match="4 x 3") as info:
