@@ -51,24 +51,54 @@ class Executor:
             use stay cached (least recently used go first).
         caching: False keeps nothing between runs, so every intermediate result is
             freed as soon as its last consumer has read it.
+        max_results, max_result_bytes: at most this many cached results (networks aside),
+            holding at most about this many bytes of arrays; the least recently used go
+            first, even during a run, so a graph of thousands of nodes cannot keep every
+            intermediate alive (a normal graph stays far below both).
 
     Results holding networks (models, text encoders, VAEs, upscalers) are kept only while
     the latest run uses them: the model cache and its memory budgets decide which networks
     stay loaded, and switching back to an earlier checkpoint is a hit there instead.
     """
 
-    def __init__(self, registry: Registry, keep_previous: int = 16, caching: bool = True) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        keep_previous: int = 16,
+        caching: bool = True,
+        max_results: int = 256,
+        max_result_bytes: int = 4 << 30,
+    ) -> None:
         self.registry = registry
         self.keep_previous = keep_previous
         self.caching = caching
+        self.max_results = max_results
+        self.max_result_bytes = max_result_bytes
         self._cache: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._networks: set[str] = set()  # keys of cached results that hold networks
+        self._sizes: dict[str, int] = {}  # bytes of arrays in each other cached result
         self._lock = threading.Lock()
 
     # -- cache -------------------------------------------------------------------
     def clear_cache(self) -> None:
         self._cache.clear()
         self._networks.clear()
+        self._sizes.clear()
+
+    def _store(self, key: str, outputs: tuple[Any, ...], network: bool) -> None:
+        """Cache ``outputs``; evict the least recently used results over the caps."""
+        self._cache[key] = outputs
+        if network:
+            self._networks.add(key)
+            return
+        self._sizes[key] = _nbytes(outputs)
+        total = sum(self._sizes.values())
+        for old in list(self._cache):  # least recently used first
+            if len(self._sizes) <= self.max_results and total <= self.max_result_bytes:
+                break
+            if old != key and old in self._sizes:
+                total -= self._sizes.pop(old)
+                del self._cache[old]
 
     @property
     def cache_size(self) -> int:
@@ -84,6 +114,7 @@ class Executor:
         others = [k for k in self._cache if k not in used]
         for key in others[: max(0, len(others) - self.keep_previous)]:
             del self._cache[key]
+            self._sizes.pop(key, None)
 
     # -- running -----------------------------------------------------------------
     def run(
@@ -139,7 +170,8 @@ class Executor:
         for edge in graph.edges:
             if edge.target in consumers and edge.source in consumers:
                 consumers[edge.source] += 1
-        keys = self._keys(graph, order, run_id, options)
+        incoming = _incoming(graph)
+        keys = self._keys(graph, order, run_id, options, incoming)
         # before anything loads: a network this run does not use must not stay alive
         # beside the one replacing it (the model cache's budget counts on that)
         self._drop_networks(set(keys.values()))
@@ -169,18 +201,17 @@ class Executor:
                     emit(NodeStarted(run_id, node_id, node.title, node.type))
                     t0 = time.perf_counter()
                     ctx = NodeContext(node_id, node.title, run_id, options, cancel, emit)
-                    kwargs = self._inputs(graph, node_id, spec, results)
+                    kwargs = self._inputs(graph, node_id, spec, results, incoming)
                     outputs = _as_tuple(spec.func(ctx, **kwargs), len(spec.outputs))
                     timings[node_id] = time.perf_counter() - t0
                     files.extend(ctx.files)
                     results[node_id] = outputs
                     if self.caching and spec.cacheable and not spec.is_output:
-                        self._cache[key] = outputs
-                        if any(o.type in NETWORK_TYPES for o in spec.outputs):
-                            self._networks.add(key)
+                        network = any(o.type in NETWORK_TYPES for o in spec.outputs)
+                        self._store(key, outputs, network)
                     executed.append(node_id)
                     emit(NodeFinished(run_id, node_id, node.title, timings[node_id]))
-                for edge in graph.incoming(node_id).values():
+                for edge in incoming.get(node_id, {}).values():
                     consumers[edge.source] -= 1
                     if consumers[edge.source] == 0 and edge.source not in targets:
                         results.pop(edge.source, None)  # nobody in this run reads it again
@@ -217,13 +248,18 @@ class Executor:
         return spec
 
     def _inputs(
-        self, graph: Graph, node_id: str, spec: NodeSpec, results: dict[str, tuple[Any, ...]]
+        self,
+        graph: Graph,
+        node_id: str,
+        spec: NodeSpec,
+        results: dict[str, tuple[Any, ...]],
+        incoming: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
         kwargs = _values(graph.nodes[node_id], spec)
-        incoming = graph.incoming(node_id)
+        edges = incoming.get(node_id, {})
         for link in spec.links:
             kwargs[link.name] = None
-        for name, edge in incoming.items():
+        for name, edge in edges.items():
             source_spec = self._spec(graph.nodes[edge.source].type)
             index = [o.name for o in source_spec.outputs].index(edge.output)
             kwargs[name] = results[edge.source][index]
@@ -233,7 +269,12 @@ class Executor:
         return kwargs
 
     def _keys(
-        self, graph: Graph, order: list[str], run_id: int, options: RunOptions
+        self,
+        graph: Graph,
+        order: list[str],
+        run_id: int,
+        options: RunOptions,
+        incoming: dict[str, dict[str, Any]],
     ) -> dict[str, str]:
         # Where and in which precision the networks run changes every result downstream.
         setting = [options.device, options.precision, options.vae_precision, options.vram_mode]
@@ -241,10 +282,10 @@ class Executor:
         for node_id in order:
             node = graph.nodes[node_id]
             spec = self._spec(node.type)
-            incoming = graph.incoming(node_id)
+            edges = incoming.get(node_id, {})
             # a value driven by a link is keyed by its upstream key, not the hidden widget
-            values = {k: v for k, v in _values(node, spec).items() if k not in incoming}
-            upstream = sorted((e.input, keys[e.source], e.output) for e in incoming.values())
+            values = {k: v for k, v in _values(node, spec).items() if k not in edges}
+            upstream = sorted((e.input, keys[e.source], e.output) for e in edges.values())
             volatile = run_id if (spec.is_output or not spec.cacheable) else None
             extra = spec.fingerprint(values) if spec.fingerprint else None
             blob = json.dumps(
@@ -269,6 +310,25 @@ def _linked_value(port: Value, raw: Any) -> Any:
     if (issue := port.check(value)) is not None:
         raise NodeInputError(port.name, f"the linked value {value!r}: {issue}")
     return value
+
+def _incoming(graph: Graph) -> dict[str, dict[str, Any]]:
+    """``graph.incoming`` of every node at once (one pass instead of one per node)."""
+    found: dict[str, dict[str, Any]] = {}
+    for edge in graph.edges:
+        found.setdefault(edge.target, {})[edge.input] = edge
+    return found
+
+
+def _nbytes(value: Any, depth: int = 0) -> int:
+    """Bytes of the arrays (tensors, numpy) in a result, looking two levels into containers."""
+    size = getattr(value, "nbytes", None)
+    if isinstance(size, int):
+        return size
+    if depth < 2 and isinstance(value, (tuple, list)):
+        return sum(_nbytes(v, depth + 1) for v in value)
+    if depth < 2 and isinstance(value, dict):
+        return sum(_nbytes(v, depth + 1) for v in value.values())
+    return 0
 
 
 def _as_tuple(result: Any, count: int) -> tuple[Any, ...]:

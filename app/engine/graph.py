@@ -6,6 +6,7 @@ This is the one graph of the application; the GUI canvas is only a view of it.
 from __future__ import annotations
 
 import copy
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,6 +167,9 @@ class Graph:
 
     def ancestors(self, targets: list[str]) -> set[str]:
         """``targets`` and every node they depend on."""
+        sources: dict[str, list[str]] = {}
+        for e in self.edges:
+            sources.setdefault(e.target, []).append(e.source)
         seen: set[str] = set()
         stack = list(targets)
         while stack:
@@ -173,7 +177,7 @@ class Graph:
             if current in seen or current not in self.nodes:
                 continue
             seen.add(current)
-            stack.extend(e.source for e in self.edges if e.target == current)
+            stack.extend(sources.get(current, ()))
         return seen
 
     def topological_order(self, subset: set[str] | None = None) -> list[str]:
@@ -181,19 +185,20 @@ class Graph:
         ids = [i for i in self.nodes if subset is None or i in subset]
         wanted = set(ids)
         indegree = {i: 0 for i in ids}
+        targets: dict[str, list[str]] = {}  # in edge order, so the order is stable
         for e in self.edges:
             if e.source in wanted and e.target in wanted:
                 indegree[e.target] += 1
-        ready = [i for i in ids if indegree[i] == 0]
+                targets.setdefault(e.source, []).append(e.target)
+        ready = deque(i for i in ids if indegree[i] == 0)
         order: list[str] = []
         while ready:
-            current = ready.pop(0)
+            current = ready.popleft()
             order.append(current)
-            for e in self.edges:
-                if e.source == current and e.target in wanted:
-                    indegree[e.target] -= 1
-                    if indegree[e.target] == 0:
-                        ready.append(e.target)
+            for target in targets.get(current, ()):
+                indegree[target] -= 1
+                if indegree[target] == 0:
+                    ready.append(target)
         if len(order) != len(ids):
             stuck = sorted(set(ids) - set(order), key=_id_key)
             raise GraphError(f"the graph has a cycle through nodes {', '.join(stuck)}")

@@ -52,6 +52,9 @@ def validate(
         return [Problem(None, None, None, str(exc))]
     targets = targets_in(graph, targets)
     problems: list[Problem] = []
+    linked: dict[str, set[str]] = {}  # node id -> its linked inputs (one pass over the edges)
+    for edge in graph.edges:
+        linked.setdefault(edge.target, set()).add(edge.input)
     for node in graph.nodes.values():
         spec = registry.get(node.type)
         if spec is None:
@@ -80,7 +83,7 @@ def validate(
                 problems.append(
                     Problem(node.id, node.title, name, f"{spec.title} has no value {name!r}")
                 )
-        incoming = graph.incoming(node.id)
+        incoming = linked.get(node.id, set())
         for link in spec.links:
             if link.name not in incoming and not link.optional:
                 problems.append(

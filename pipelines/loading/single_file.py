@@ -150,9 +150,15 @@ def build_vae(state: dict[str, torch.Tensor], template: dict[str, Any], path: Pa
     from diffusers import AutoencoderKL
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
-    config = vae_config(_strip(state, "first_stage_model.") or state, template)
-    vae = _empty(lambda: AutoencoderKL.from_config(config))
-    return _fill(vae, convert_ldm_vae_checkpoint(state, config), "VAE", path)
+    try:
+        config = vae_config(_strip(state, "first_stage_model.") or state, template)
+        vae = _empty(lambda: AutoencoderKL.from_config(config))
+        weights = convert_ldm_vae_checkpoint(state, config)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:  # a tensor is missing
+        missing = f" (no {exc.args[0]!r} tensor)" if isinstance(exc, KeyError) and exc.args else ""
+        raise ModelLoadError(path, f"Not a VAE of a known layout{missing}.",
+                             hint="Pick a Stable Diffusion VAE (AutoencoderKL) file.") from None
+    return _fill(vae, weights, "VAE", path)
 
 
 def _build_text(state: dict[str, torch.Tensor], prefix: str, open_clip: bool, folder: Path,

@@ -165,3 +165,16 @@ def test_a_truncated_pickle_is_not_called_code(tmp_path):
     torch.save({"w": os.getcwd}, evil)  # a pickled function: would run code
     with pytest.raises(ModelLoadError, match="could run code"):
         read_state_dict(evil)
+
+
+def test_a_fake_vae_is_not_a_vae_of_a_known_layout(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from pipelines.loading import load_vae
+
+    fake = tmp_path / "fake.safetensors"
+    save_file({"encoder.conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(fake))
+    with pytest.raises(ModelLoadError, match="Not a VAE of a known layout") as info:
+        load_vae(fake)
+    assert str(fake) in str(info.value)
