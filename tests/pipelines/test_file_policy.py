@@ -171,7 +171,7 @@ def test_a_fake_vae_is_not_a_vae_of_a_known_layout(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from pipelines.loading import load_vae
+    from pipelines.loading.checkpoint import load_vae
 
     fake = tmp_path / "fake.safetensors"
     save_file({"encoder.conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(fake))
