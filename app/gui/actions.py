@@ -51,6 +51,10 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
                               canvas_only=True),
         "frame_all": _action(w, "&Frame All", w.canvas.frame_all, ["F", "Home"],
                              canvas_only=True),
+        "bypass": _action(w, "&Bypass", lambda: w.canvas.toggle_mode("bypass"), "Ctrl+B",
+                          canvas_only=True),
+        "mute": _action(w, "&Mute", lambda: w.canvas.toggle_mode("mute"), "Ctrl+M",
+                        canvas_only=True),
         "search": _action(w, "Add Node…", w.canvas.show_search, "Tab", canvas_only=True),
         "run": _action(w, "&Run", w.run_workflow, ["Ctrl+Return", "Ctrl+Enter"]),
         "cancel": _action(w, "&Cancel", w.cancel_run, "Esc"),
@@ -65,7 +69,7 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     file_menu.addAction(acts["quit"])
     edit_menu = bar.addMenu("&Edit")
     for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
-                 "select_all"):
+                 "bypass", "mute", None, "select_all"):
         edit_menu.addAction(acts[name]) if name else edit_menu.addSeparator()
     view_menu = bar.addMenu("&View")
     view_menu.addAction(acts["frame_all"])

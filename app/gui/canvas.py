@@ -131,6 +131,8 @@ class Canvas(QObject):
             if tuple(view.view.xy_pos) != (x, y):
                 view.model.pos = [x, y]
                 view.view.xy_pos = [x, y]
+            if isinstance(view.view, StudioNodeItem):
+                view.view.set_mode(node.mode)
             self._show_values(node_id)
 
     def _kind(self, type_id: str) -> str:
@@ -286,6 +288,10 @@ class Canvas(QObject):
             if (view := self._views.get(node_id)) is not None:
                 view.view.setSelected(True)
         self._emit_selection()
+
+    def toggle_mode(self, mode: str) -> None:
+        """Bypass (or mute) the selected nodes, or put them back to normal: one undo step."""
+        self.document.toggle_mode(self.selected_ids(), mode)
 
     def select_all(self) -> None:
         self.select(list(self._views))

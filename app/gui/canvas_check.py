@@ -39,6 +39,8 @@ def view_differences(canvas: Canvas) -> list[str]:
             problems.append(f"{where}: title {view.view.name!r} != {title!r}")
         if tuple(view.view.xy_pos) != tuple(node.position):
             problems.append(f"{where}: at {tuple(view.view.xy_pos)} != {node.position}")
+        if getattr(view.view, "mode", "normal") != node.mode:
+            problems.append(f"{where}: drawn as mode {view.view.mode!r} != {node.mode!r}")
         inputs = [link.name for link in spec.links] if spec else []
         outputs = [out.name for out in spec.outputs] if spec else []
         if list(view.inputs()) != inputs:

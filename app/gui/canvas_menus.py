@@ -97,6 +97,11 @@ class CanvasMenus(QObject):
                                   lambda: canvas.set_collapsed(node_id, not collapsed))
         collapse.setEnabled(canvas.node_values(node_id) is not None)
         menu.addSeparator()
+        for mode, label, key in (("bypass", "Bypass", "Ctrl+B"), ("mute", "Mute", "Ctrl+M")):
+            action = menu.addAction(f"{label}\t{key}", lambda m=mode: canvas.toggle_mode(m))
+            action.setCheckable(True)
+            action.setChecked(node.mode == mode)
+        menu.addSeparator()
         menu.addAction("Duplicate", w.clipboard.duplicate)
         menu.addAction("Delete", w.clipboard.delete)
         return menu

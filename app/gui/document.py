@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.engine.graph import Edge, Graph, GraphError
+from app.engine.graph import MODES, NORMAL, Edge, Graph, GraphError
 from app.engine.registry import Registry
 from app.gui.history import History
 from node_api.declaration import Link
@@ -135,6 +135,18 @@ class Document(QObject):
         node.values[name] = value
         self._commit(f"edit {name}", before, "value", node_id, merge_key=(node_id, name))
 
+    def toggle_mode(self, node_ids: Iterable[str], mode: str) -> None:
+        """Bypass or mute ``node_ids`` (back to normal when all already have ``mode``): one
+        undo step."""
+        nodes = [self.graph.nodes[i] for i in node_ids if i in self.graph.nodes]
+        if not nodes:
+            return
+        new = NORMAL if all(n.mode == mode for n in nodes) else mode
+        before = self.graph.copy()
+        for node in nodes:
+            node.mode = new
+        self._commit(mode if new != NORMAL else f"un{mode}", before)
+
     def change_links(self, removed: Iterable[tuple[str, str]],
                      added: Iterable[Edge]) -> str | None:
         """Disconnect inputs and connect links as one edit.
@@ -184,7 +196,7 @@ class Document(QObject):
         ids = [i for i in node_ids if i in self.graph.nodes]
         nodes = [
             {"id": n.id, "type": n.type, "title": n.title, "values": dict(n.values),
-             "position": list(n.position)}
+             "position": list(n.position), **({"mode": n.mode} if n.mode != NORMAL else {})}
             for n in (self.graph.nodes[i] for i in ids)
         ]
         links = [e.__dict__ for e in self.graph.edges if e.source in ids and e.target in ids]
@@ -203,6 +215,8 @@ class Document(QObject):
             node = self.graph.add(item["type"], registry=self.registry, title=item.get("title"),
                                   values=item.get("values"),
                                   position=(x + offset[0], y + offset[1]))
+            if item.get("mode") in MODES:
+                node.mode = item["mode"]
             mapping[item["id"]] = node.id
         for link in fragment.get("links", []):
             if link["source"] in mapping and link["target"] in mapping:

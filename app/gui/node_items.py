@@ -23,7 +23,9 @@ from node_api.declaration import NodeSpec
 
 IDENTIFIER = "studio"
 WIDGET_MARGIN = 6.0  # between the embedded value editors and the node's edge
-PREVIEW_SIZE = 176  # the longest side of the in-node preview, in scene pixels
+PREVIEW_SIZE = 176
+# drawn over a bypassed or muted node (RGBA); a muted node is also half transparent
+MODE_TINTS = {"bypass": (150, 60, 200, 90), "mute": (20, 20, 20, 110)}  # the longest side of the in-node preview, in scene pixels
 
 
 class StudioNodeItem(NodeItem):
@@ -39,6 +41,14 @@ class StudioNodeItem(NodeItem):
         self._preview: QGraphicsPixmapItem | None = None
         self.about = ""  # what the node does (from its declaration), for the tooltip
         self.error = ""  # why its last run failed (or why it cannot run)
+        self.mode = "normal"  # the graph node's mode as drawn: normal, bypass or mute
+
+    def set_mode(self, mode: str) -> None:
+        """Draw the node bypassed (purple tint) or muted (greyed out), or normally."""
+        if mode != self.mode:
+            self.mode = mode
+            self.setOpacity(0.45 if mode == "mute" else 1.0)
+            self.update()
 
     def set_run_state(self, state: str, text: str = "", progress: float | None = None,
                       error: str = "") -> None:
@@ -128,10 +138,20 @@ class StudioNodeItem(NodeItem):
 
     def paint(self, painter: QPainter, option: Any, widget: Any) -> None:
         super().paint(painter, option, widget)
+        rect = self.boundingRect().adjusted(1, 1, -1, -1)
+        if self.mode in MODE_TINTS:
+            painter.save()
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(*MODE_TINTS[self.mode]))
+            painter.drawRoundedRect(rect, 4.0, 4.0)
+            painter.setPen(QColor(230, 220, 245))
+            painter.drawText(rect.adjusted(0, 0, -6, -2), Qt.AlignmentFlag.AlignRight
+                             | Qt.AlignmentFlag.AlignBottom, self.mode + "ed"
+                             if self.mode == "bypass" else "muted")
+            painter.restore()
         if self.run_state == "idle":
             return
         painter.save()
-        rect = self.boundingRect().adjusted(1, 1, -1, -1)
         pen = QPen(QColor(*STATE_COLOURS.get(self.run_state, (200, 200, 200))), 2.5)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)

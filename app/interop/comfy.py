@@ -21,7 +21,7 @@ from app.interop.comfy_names import (
     NOT_YET,
     UI_ONLY,
 )
-from app.interop.comfy_ui import ui_to_prompt
+from app.interop.comfy_ui import apply_ui_layout, ui_to_prompt
 from app.interop.comfy_values import comfy_values
 
 # ComfyUI's own default titles; a node titled so gets our title instead.
@@ -60,7 +60,10 @@ def load_comfy(
         prompt = raw
     else:
         raise WorkflowError(source, "not a ComfyUI workflow")
-    return _Importer(prompt, source, registry, layout or {}, kind).build(strict)
+    graph = _Importer(prompt, source, registry, layout or {}, kind).build(strict)
+    if kind == "ui":  # modes of muted/bypassed nodes and the groups
+        apply_ui_layout(graph, raw, layout or {})
+    return graph
 
 
 def graph_from_png_chunks(

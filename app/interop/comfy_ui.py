@@ -1,16 +1,20 @@
 """ComfyUI's UI (LiteGraph) format -> its API "prompt" format, as ComfyUI itself does when
-queueing: widget values get their names, Reroutes and bypassed nodes are followed through,
-PrimitiveNodes become plain values, muted nodes and notes are dropped."""
+queueing: widget values get their names, Reroutes are followed through, PrimitiveNodes become
+plain values, notes are dropped. Muted and bypassed nodes of classes we know are kept, wired as
+drawn, and come back with our modes (``layout[id]["mode"]``); those we do not know are dropped
+(muted) or followed through (bypassed) as ComfyUI itself would. UI groups become our groups."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from app.engine.graph import BYPASS, MUTE, Graph, Group
 from app.engine.workflow import WorkflowError
 from app.interop.comfy_names import CLASSES, UI_ONLY
 
 MUTED, BYPASSED = 2, 4
+MODES = {MUTED: MUTE, BYPASSED: BYPASS}
 
 
 def ui_to_prompt(
@@ -31,7 +35,9 @@ def ui_to_prompt(
     for node_id, node in nodes.items():
         cls = node.get("type")
         layout[node_id] = {"pos": _pos(node.get("pos")), "title": node.get("title")}
-        if cls in UI_ONLY or node.get("mode") in (MUTED, BYPASSED):
+        if node.get("mode") in MODES and cls in CLASSES:
+            layout[node_id]["mode"] = MODES[node["mode"]]
+        elif cls in UI_ONLY or node.get("mode") in MODES:
             continue
         inputs = _widgets(cls, node.get("widgets_values"))
         for slot in node.get("inputs") or []:
@@ -69,7 +75,8 @@ def _follow(
         node = nodes.get(origin)
         if node is None:
             return None
-        through = node.get("type") == "Reroute" or node.get("mode") == BYPASSED
+        through = node.get("type") == "Reroute" or (
+            node.get("mode") == BYPASSED and node.get("type") not in CLASSES)
         if not through:
             return origin, slot
         wanted = _output_type(node, slot)
@@ -108,3 +115,28 @@ def _pos(pos: Any) -> tuple[float, float] | None:
     if isinstance(pos, dict) and "0" in pos:
         return (float(pos["0"]), float(pos["1"]))
     return None
+
+
+def apply_ui_layout(graph: Graph, raw: dict[str, Any], layout: dict[str, dict[str, Any]]) -> None:
+    """Give ``graph`` the modes kept in ``layout`` and the groups of the UI document ``raw``."""
+    for node_id, info in layout.items():
+        if info.get("mode") and node_id in graph.nodes:
+            graph.nodes[node_id].mode = info["mode"]
+    for item in raw.get("groups") or []:
+        group = _group(item)
+        if group is not None:
+            graph.groups.append(group)
+
+
+def _group(item: Any) -> Group | None:
+    """A ComfyUI group ``{"title", "bounding": [x, y, w, h], "color"}`` (None if malformed)."""
+    if not isinstance(item, dict):
+        return None
+    box = item.get("bounding")
+    try:
+        x, y, w, h = (float(v) for v in box)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    colour = item.get("color")
+    colour = colour if isinstance(colour, str) and colour.startswith("#") else "#3f5a7a"
+    return Group(str(item.get("title") or "Group"), (x, y, w, h), colour)

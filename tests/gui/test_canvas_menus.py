@@ -93,7 +93,8 @@ def test_node_menu(window, qtbot, tmp_path):
     centre = window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()
     menu = _right_click(window, qtbot, centre)
     assert window.canvas.selected_ids() == [ids["render"]]
-    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Duplicate", "Delete"]
+    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Bypass\tCtrl+B",
+                            "Mute\tCtrl+M", "Duplicate", "Delete"]
     window.menus.ask_text = lambda title, text: "My Render"
     _action(menu, "Rename…").trigger()
     assert window.document.graph.nodes[ids["render"]].title == "My Render"
