@@ -86,8 +86,8 @@ class CanvasMenus(QObject):
         spec = w.registry.get(node.type)
         menu = self._menu()
         run = menu.addAction("Run Up To Here", lambda: w.run_workflow(targets=[node_id]))
-        run.setToolTip("Run this node and what it depends on, nothing else")
-        run.setEnabled(not w.runner.running)
+        run.setToolTip("Run this node and what it depends on, nothing else (queued when "
+                       "a run is going)")
         if is_saver(spec):
             menu.addAction("Open Output Folder", self._open_output_folder)
         menu.addSeparator()

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.registry import Registry, default_registry
-from app.engine.workflow import to_document
 from app.gui.actions import install_actions
 from app.gui.canvas import Canvas
 from app.gui.canvas_menus import CanvasMenus
@@ -28,11 +27,14 @@ from app.gui.folders import remember_folder, start_folder, use_settings
 from app.gui.gallery import GalleryPanel
 from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
+from app.gui.queue_panel import QueuePanel
+from app.gui.run_launch import queue_run, start_entry
+from app.gui.run_queue import QueueEntry, RunQueue
 from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
 from app.gui.status import StudioStatus
 from app.gui.worker import RunController
-from node_api.context import RunOptions
+from node_api.events import RunFinished
 
 APP_NAME = "Diffusion Studio"
 
@@ -68,17 +70,19 @@ class MainWindow(QMainWindow):
         self.document = Document(self.registry, self)
         self.canvas = Canvas(self.document, self)
         self.setCentralWidget(self.canvas.widget)
+        self.runner = RunController(self.registry, self)
+        self.queue = RunQueue(self._start_entry, lambda: self.runner.running, self)
         self._build_docks()
         self.status = StudioStatus(self.statusBar(), device, self)
         self.run_status, self.progress = self.status.run_status, self.status.progress
         self.clipboard = NodeClipboard(self.document, self.canvas, self)
-        self.runner = RunController(self.registry, self)
         self.runner.warm = self.status.warm_done if probe_device else None
         self.presenter = RunPresenter(self.canvas, self.messages, self.preview, self.gallery,
                                       self.progress, self.run_status, self)
         self.runner.event.connect(self.presenter.on_event)
         self.runner.running_changed.connect(self._on_running_changed)
         self.runner.event.connect(self._on_run_event)
+        self.runner.event.connect(self.queue.on_event)
         self.files = WorkflowFiles(self.document, self.settings, self.data_dir, parent=self)
         self.files.message.connect(self.messages.add)
         self.files.recent_changed.connect(self._rebuild_recent)
@@ -121,14 +125,19 @@ class MainWindow(QMainWindow):
         self.preview = PreviewPanel()
         self.messages = MessagesPanel()
         self.gallery = GalleryPanel()
+        self.queue_panel = QueuePanel(self.queue, self.cancel_run)
+        self.queue_panel.refresh_history(self.output_dir)
+        self.queue_panel.open_workflow.connect(self.open_file)
         self.docks = {
             "nodes": self._dock("Nodes", self.node_list, left),
             "properties": self._dock("Properties", self.properties, right),
             "preview": self._dock("Preview", self.preview, right),
             "gallery": self._dock("Gallery", self.gallery, bottom),
             "messages": self._dock("Messages", self.messages, bottom),
+            "queue": self._dock("Queue", self.queue_panel, bottom),
         }
         self.tabifyDockWidget(self.docks["gallery"], self.docks["messages"])
+        self.tabifyDockWidget(self.docks["gallery"], self.docks["queue"])
         self.docks["gallery"].raise_()
         self.resizeDocks([self.docks["nodes"]], [200], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["properties"]], [320], Qt.Orientation.Horizontal)
@@ -145,7 +154,7 @@ class MainWindow(QMainWindow):
         self.canvas.files_dropped.connect(self.files.drop)
         self.node_list.chosen.connect(lambda type_id: self.canvas.add_node(type_id))
         self.messages.node_chosen.connect(lambda node_id: self.canvas.select([node_id]))
-        for name in ("nodes", "properties", "preview", "gallery", "messages"):
+        for name in ("nodes", "properties", "preview", "gallery", "messages", "queue"):
             self.view_menu.addAction(self.docks[name].toggleViewAction())
 
     def _update_title(self) -> None:
@@ -229,22 +238,11 @@ class MainWindow(QMainWindow):
 
     # -- running -----------------------------------------------------------------------
     def run_workflow(self, targets: list[str] | None = None) -> bool:
-        """Validate and start a run (of what ``targets`` need, default every output);
-        problems are shown on the nodes and in Messages."""
-        if self.runner.running:
-            return False
-        self._start_probe()  # a run waits for the warm-up, so make sure it has started
-        graph = self.document.graph
-        self.size_advice.check(None)
-        options = RunOptions(device=self.device, output_dir=self.output_dir,
-                             workflow=to_document(graph), **self.run_settings.options())
-        problems = self.runner.start(graph, options, targets=targets)
-        if problems:
-            self.presenter.show_problems(problems)
-            self.docks["messages"].raise_()
-            return False
-        self.presenter.begin(graph)
-        return True
+        """Validate the graph and queue it (app.gui.run_launch); False when it has problems."""
+        return queue_run(self, targets)
+
+    def _start_entry(self, entry: QueueEntry) -> bool:
+        return start_entry(self, entry)
 
     def cancel_run(self) -> None:
         if self.runner.running:
@@ -254,9 +252,10 @@ class MainWindow(QMainWindow):
     def _on_run_event(self, event: object) -> None:
         if getattr(event, "status", None) == "failed":
             self.docks["messages"].raise_()
+        if isinstance(event, RunFinished):
+            self.queue_panel.refresh_history(self.output_dir)
 
     def _on_running_changed(self, running: bool) -> None:
-        self.actions["run"].setEnabled(not running)
         self.actions["cancel"].setEnabled(running)
 
     # -- closing -----------------------------------------------------------------------
@@ -264,6 +263,7 @@ class MainWindow(QMainWindow):
         if not self._settle_unsaved():
             event.ignore()
             return
+        self.queue.clear_pending()
         self.runner.cancel()
         self.runner.wait(10)
         self.settings.setValue("window/geometry", self.saveGeometry())
