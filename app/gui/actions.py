@@ -55,6 +55,8 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
                           canvas_only=True),
         "mute": _action(w, "&Mute", lambda: w.canvas.toggle_mode("mute"), "Ctrl+M",
                         canvas_only=True),
+        "group": _action(w, "Add &Group", lambda: w.menus.add_group(), "Ctrl+G",
+                         canvas_only=True),
         "search": _action(w, "Add Node…", w.canvas.show_search, "Tab", canvas_only=True),
         "run": _action(w, "&Run", w.run_workflow, ["Ctrl+Return", "Ctrl+Enter"]),
         "cancel": _action(w, "&Cancel", w.cancel_run, "Esc"),
@@ -69,7 +71,7 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     file_menu.addAction(acts["quit"])
     edit_menu = bar.addMenu("&Edit")
     for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
-                 "bypass", "mute", None, "select_all"):
+                 "bypass", "mute", "group", None, "select_all"):
         edit_menu.addAction(acts[name]) if name else edit_menu.addSeparator()
     view_menu = bar.addMenu("&View")
     view_menu.addAction(acts["frame_all"])

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
 from app.gui.document import Document
+from app.gui.groups import GroupLayer
 from app.gui.model_hints import defaults_for, graph_model
 from app.gui.node_items import (
     PLACEHOLDER_TYPE,
@@ -58,6 +59,7 @@ class Canvas(QObject):
         self._syncing = False
         self._reroute()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
+        self.groups = GroupLayer(document, self.graph_view.scene(), self._move_views)
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
         self.sync()
@@ -104,6 +106,7 @@ class Canvas(QObject):
         try:
             self._sync_nodes()
             self._sync_links()
+            self.groups.sync()
         finally:
             self._syncing = False
 
@@ -135,6 +138,12 @@ class Canvas(QObject):
                 view.view.set_mode(node.mode)
             self._show_values(node_id)
 
+    def _move_views(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Move node items only (a group drag in progress); the Document follows on drop."""
+        for node_id, (x, y) in positions.items():
+            if (view := self._views.get(node_id)) is not None:
+                view.view.xy_pos = [x, y]
+
     def _kind(self, type_id: str) -> str:
         return self._types.get(type_id, PLACEHOLDER_TYPE)
 
@@ -150,6 +159,7 @@ class Canvas(QObject):
         try:
             for node_id in list(self._views):
                 self._drop_view(node_id)
+            self.groups.clear()
         finally:
             self._syncing = False
         self.sync()

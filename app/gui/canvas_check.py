@@ -53,6 +53,10 @@ def view_differences(canvas: Canvas) -> list[str]:
         shown = editors.get_value() if editors is not None else {}
         if shown != declared:
             problems.append(f"{where}: values shown {shown} != {declared}")
+    drawn_groups = [item.group for item in canvas.groups.items]
+    if drawn_groups != graph.groups or any(
+            tuple(item.pos().toTuple()) != item.group.bounds[:2] for item in canvas.groups.items):
+        problems.append(f"groups drawn {drawn_groups} != {graph.groups}")
     drawn_links, links = canvas._view_links(), set(graph.edges)
     if drawn_links != links:
         problems.append(f"links drawn but not in the graph: {sorted(map(str, drawn_links - links))}"

@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, QPoint, QPointF, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
+from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
 
@@ -51,6 +53,9 @@ class CanvasMenus(QObject):
 
     def build(self, scene_pos: QPointF) -> QMenu:
         """The menu for what is under ``scene_pos``."""
+        group = self.canvas.groups.at(scene_pos)
+        if group is not None:
+            return self._group_menu(group)
         item = self.canvas.graph_view.viewer().item_at(scene_pos)
         if isinstance(item, PortItem):
             node_id = self.canvas.gid(item.node.id)
@@ -73,6 +78,9 @@ class CanvasMenus(QObject):
         menu.addAction("Add Node…", lambda: self.canvas.show_search(at))
         paste = menu.addAction("Paste", lambda: w.clipboard.paste(at))
         paste.setEnabled(w.clipboard.can_paste())
+        group = menu.addAction("Add Group", lambda: self.add_group(at))
+        group.setToolTip("A titled frame around the selected nodes (or here); dragging its "
+                         "title moves the nodes inside")
         menu.addSeparator()
         menu.addAction("Select All", self.canvas.select_all)
         menu.addAction("Fit View", self.canvas.frame_all)
@@ -101,6 +109,7 @@ class CanvasMenus(QObject):
             action = menu.addAction(f"{label}\t{key}", lambda m=mode: canvas.toggle_mode(m))
             action.setCheckable(True)
             action.setChecked(node.mode == mode)
+        menu.addAction("Add Group Around Selection", lambda: self.add_group(None))
         menu.addSeparator()
         menu.addAction("Duplicate", w.clipboard.duplicate)
         menu.addAction("Delete", w.clipboard.delete)
@@ -122,7 +131,39 @@ class CanvasMenus(QObject):
         action.setEnabled(bool(links))
         return menu
 
+    def _group_menu(self, index: int) -> QMenu:
+        doc, menu = self.window.document, self._menu()
+        title = menu.addAction(f"group '{doc.graph.groups[index].title}'")
+        title.setEnabled(False)
+        menu.addAction("Rename Group…", lambda: self._rename_group(index))
+        colours = menu.addMenu("Colour")
+        for name, colour in COLOURS.items():
+            colours.addAction(name, lambda c=colour: change_group(doc, index, colour=c))
+        menu.addAction("Select Nodes In Group", lambda: self.canvas.select(
+            members(doc.graph, doc.graph.groups[index])))
+        menu.addSeparator()
+        menu.addAction("Delete Group", lambda: remove_group(doc, index))
+        return menu
+
     # -- commands ----------------------------------------------------------------------
+    def add_group(self, at: tuple[float, float] | None = None) -> None:
+        """A group around the selected nodes, else a default-sized one at ``at`` (or the
+        middle of the view): one undo step."""
+        rects = [view.view.sceneBoundingRect() for i in self.canvas.selected_ids()
+                 if (view := self.canvas.view_node(i)) is not None]
+        if rects:
+            bounds = bounds_around(rects)
+        else:
+            x, y = at if at is not None else self.canvas.view_centre()
+            bounds = (x, y, 400.0, 300.0)
+        add_group(self.window.document, "Group", bounds)
+
+    def _rename_group(self, index: int) -> None:
+        doc = self.window.document
+        title = self.ask_text("Rename group", doc.graph.groups[index].title)
+        if title and title.strip():
+            change_group(doc, index, title=title.strip())
+
     def _rename(self, node_id: str) -> None:
         node = self.window.document.graph.nodes.get(node_id)
         if node is None:

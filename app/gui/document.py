@@ -6,7 +6,7 @@ the unsaved marker and the views stay consistent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,17 @@ class Document(QObject):
         return True
 
     # -- edits -------------------------------------------------------------------------
+    def edit(self, label: str, change: Callable[[Graph], object]) -> None:
+        """Apply ``change`` to the graph as one undo step named ``label`` (no step when it
+        changes nothing). Feature modules (groups, subgraphs, ...) edit through this."""
+        before = self.graph.copy()
+        try:
+            change(self.graph)
+        except GraphError:
+            self.graph = before
+            raise
+        self._commit(label, before)
+
     def add_node(self, type_id: str, position: tuple[float, float] = (0.0, 0.0),
                  values: dict[str, Any] | None = None, title: str | None = None) -> str:
         before = self.graph.copy()
