@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.gui.node_items import PLACEHOLDER_TYPE
+from app.gui.value_inputs import value_ports
 
 if TYPE_CHECKING:
     from app.gui.canvas import Canvas
@@ -42,6 +43,7 @@ def view_differences(canvas: Canvas) -> list[str]:
         if getattr(view.view, "mode", "normal") != node.mode:
             problems.append(f"{where}: drawn as mode {view.view.mode!r} != {node.mode!r}")
         inputs = [link.name for link in spec.links] if spec else []
+        inputs += value_ports(graph, registry, node_id)
         outputs = [out.name for out in spec.outputs] if spec else []
         if list(view.inputs()) != inputs:
             problems.append(f"{where}: input ports {list(view.inputs())} != {inputs}")

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
 
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
@@ -109,6 +110,7 @@ class CanvasMenus(QObject):
             action = menu.addAction(f"{label}\t{key}", lambda m=mode: canvas.toggle_mode(m))
             action.setCheckable(True)
             action.setChecked(node.mode == mode)
+        self._value_menus(menu, node_id)
         menu.addAction("Add Group Around Selection", lambda: self.add_group(None))
         menu.addSeparator()
         menu.addAction("Duplicate", w.clipboard.duplicate)
@@ -129,7 +131,23 @@ class CanvasMenus(QObject):
         label = "Disconnect" if len(links) < 2 else f"Disconnect All ({len(links)})"
         action = menu.addAction(label, lambda: doc.change_links(links, []))
         action.setEnabled(bool(links))
+        if is_input and name in value_ports(doc.graph, doc.registry, node_id):
+            menu.addAction("Convert Back to Field", lambda: convert_back(doc, node_id, name))
         return menu
+
+    def _value_menus(self, menu: QMenu, node_id: str) -> None:
+        """"Convert to Input" (a value shown as a port a link can drive) and "Convert Back"."""
+        doc = self.window.document
+        shown = value_ports(doc.graph, doc.registry, node_id)
+        names = convertible(doc.graph, doc.registry, node_id)
+        to_input = menu.addMenu("Convert to Input")
+        for name in (n for n in names if n not in shown):
+            to_input.addAction(name, lambda n=name: convert_to_input(doc, node_id, n))
+        to_input.setEnabled(not to_input.isEmpty())
+        back = menu.addMenu("Convert Back")
+        for name in shown:
+            back.addAction(name, lambda n=name: convert_back(doc, node_id, n))
+        back.setEnabled(bool(shown))
 
     def _group_menu(self, index: int) -> QMenu:
         doc, menu = self.window.document, self._menu()

@@ -15,8 +15,9 @@ from PySide6.QtCore import QObject, Signal
 from app.engine.graph import MODES, NORMAL, Edge, Graph, GraphError
 from app.engine.registry import Registry
 from app.gui.history import History
+from app.gui.value_inputs import fragment_extra, paste_extra
 from node_api.declaration import Link
-from node_api.ports import compatible
+from node_api.ports import compatible, feeds_value
 
 FRAGMENT_FORMAT = "diffusion-studio/fragment"
 
@@ -191,10 +192,15 @@ class Document(QObject):
         if sspec is None or tspec is None:
             return "unknown node type"
         port_out, port_in = sspec.output(edge.output), tspec.input(edge.input)
-        if port_out is None or not isinstance(port_in, Link):
+        if port_out is None or port_in is None:
             return "no such port"
         if edge.source == edge.target:
             return "a node cannot feed itself"
+        if not isinstance(port_in, Link):  # a value turned into an input
+            if feeds_value(port_out.type, port_in.type):
+                return None
+            return (f"cannot drive {port_in.type} value '{edge.input}' of {target.label()} "
+                    f"from {port_out.type} output '{edge.output}' of {source.label()}")
         if not compatible(port_out.type, port_in.type):
             return (f"cannot connect {port_out.type} output '{edge.output}' of "
                     f"{source.label()} to {port_in.type} input '{edge.input}' of "
@@ -207,7 +213,8 @@ class Document(QObject):
         ids = [i for i in node_ids if i in self.graph.nodes]
         nodes = [
             {"id": n.id, "type": n.type, "title": n.title, "values": dict(n.values),
-             "position": list(n.position), **({"mode": n.mode} if n.mode != NORMAL else {})}
+             "position": list(n.position), **({"mode": n.mode} if n.mode != NORMAL else {}),
+             **fragment_extra(self.graph, n.id)}
             for n in (self.graph.nodes[i] for i in ids)
         ]
         links = [e.__dict__ for e in self.graph.edges if e.source in ids and e.target in ids]
@@ -228,6 +235,7 @@ class Document(QObject):
                                   position=(x + offset[0], y + offset[1]))
             if item.get("mode") in MODES:
                 node.mode = item["mode"]
+            paste_extra(self.graph, node.id, item)
             mapping[item["id"]] = node.id
         for link in fragment.get("links", []):
             if link["source"] in mapping and link["target"] in mapping:

@@ -94,7 +94,8 @@ def test_node_menu(window, qtbot, tmp_path):
     menu = _right_click(window, qtbot, centre)
     assert window.canvas.selected_ids() == [ids["render"]]
     assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Bypass\tCtrl+B",
-                            "Mute\tCtrl+M", "Add Group Around Selection", "Duplicate",
+                            "Mute\tCtrl+M", "Convert to Input", "Convert Back",
+                            "Add Group Around Selection", "Duplicate",
                             "Delete"]
     window.menus.ask_text = lambda title, text: "My Render"
     _action(menu, "Rename…").trigger()

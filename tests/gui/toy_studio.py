@@ -30,6 +30,11 @@ def make_registry() -> Registry:
     def seeded(ctx, seed):
         return seed % 256
 
+    @node("toy.int", title="Integer", category="utility", registry=registry,
+          inputs=[Int("value", 2, min=0, max=500)], outputs=[Output("int", "INT")])
+    def integer(ctx, value):
+        return value
+
     @node("toy.text", title="Prompt", category="conditioning", registry=registry,
           inputs=[String("text", "hello", multiline=True),
                   Boolean("loud", False), Choice("mood", "calm", choices=("calm", "wild"))],
