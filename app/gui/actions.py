@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from app.gui.subgraph_ui import SubgraphBar
+
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
 
@@ -57,6 +59,8 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
                         canvas_only=True),
         "group": _action(w, "Add &Group", lambda: w.menus.add_group(), "Ctrl+G",
                          canvas_only=True),
+        "subgraph": _action(w, "Collapse to &Subgraph…", lambda: w.menus.collapse_selection(),
+                            "Ctrl+Shift+G", canvas_only=True),
         "search": _action(w, "Add Node…", w.canvas.show_search, "Tab", canvas_only=True),
         "run": _action(w, "&Run", w.run_workflow, ["Ctrl+Return", "Ctrl+Enter"]),
         "cancel": _action(w, "&Cancel", w.cancel_run, "Esc"),
@@ -71,7 +75,8 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     file_menu.addAction(acts["quit"])
     edit_menu = bar.addMenu("&Edit")
     for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
-                 "bypass", "mute", "group", None, "select_all"):
+                 "bypass", "mute", "group", "subgraph", None,
+                 "select_all"):
         edit_menu.addAction(acts[name]) if name else edit_menu.addSeparator()
     view_menu = bar.addMenu("&View")
     view_menu.addAction(acts["frame_all"])
@@ -85,4 +90,7 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     toolbar.setObjectName("main_toolbar")
     for name in ("new", "open", "save", None, "undo", "redo", None, "run", "cancel"):
         toolbar.addAction(acts[name]) if name else toolbar.addSeparator()
+    w.addToolBarBreak()
+    w.subgraph_bar = SubgraphBar(w)
+    w.addToolBar(w.subgraph_bar)
     return acts

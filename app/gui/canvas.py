@@ -6,6 +6,7 @@ ours turn each gesture into a Document edit and then reconcile the view with the
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
+from app.engine.subgraphs import PREFIX as SUBGRAPH_PREFIX
 from app.gui.canvas_commands import CanvasCommands
 from app.gui.document import Document
 from app.gui.groups import GroupLayer
@@ -22,6 +24,7 @@ from app.gui.node_items import (
     PLACEHOLDER_TYPE,
     PlaceholderNode,
     StudioNodeItem,
+    make_node_class,
     node_classes,
     port_tooltip,
     view_type,
@@ -52,10 +55,11 @@ class Canvas(CanvasCommands, QObject):
         self.graph_view.set_background_color(*BACKGROUND)
         self.graph_view.set_grid_color(40, 43, 48)
         self.graph_view.set_acyclic(False)  # cycles reach the Document, which says why not
-        self._classes = node_classes(document.registry)
+        self._classes = node_classes(document.base_registry)
         self.graph_view.register_nodes([*self._classes.values(), PlaceholderNode])
         self._types = {tid: view_type(spec) for tid in self._classes
-                       if (spec := document.registry.get(tid)) is not None}
+                       if (spec := document.base_registry.get(tid)) is not None}
+        self._dynamic: set[str] = set()  # registered classes of subgraph nodes
         self._views: dict[str, BaseNode] = {}
         self._ids: dict[str, str] = {}  # NodeGraphQt id -> graph id
         self._syncing = False
@@ -64,6 +68,8 @@ class Canvas(CanvasCommands, QObject):
         self.groups = GroupLayer(document, self.graph_view.scene(), self._move_views)
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
+        document.scope_changed.connect(self._on_replaced)
+        self.graph_view.node_double_clicked.connect(self._on_double_clicked)
         self.sync()
 
     # -- wiring ------------------------------------------------------------------------
@@ -130,7 +136,8 @@ class Canvas(CanvasCommands, QObject):
                 self._ids[view.id] = node_id
                 self._add_value_ports(node_id, view)
                 self._embed_values(node_id, view)
-            title = node.title if node.type in self._types else f"{node.title} (missing: {node.type})"
+            title = node.title if node.type in self.document.registry \
+                else f"{node.title} (missing: {node.type})"
             if view.view.name != title:
                 view.model.name = title
                 view.view.name = title
@@ -163,7 +170,28 @@ class Canvas(CanvasCommands, QObject):
                 view.view.xy_pos = [x, y]
 
     def _kind(self, type_id: str) -> str:
-        return self._types.get(type_id, PLACEHOLDER_TYPE)
+        """The NodeGraphQt type drawing ``type_id``; subgraph types get a class per port set."""
+        if type_id in self._types or not type_id.startswith(SUBGRAPH_PREFIX):
+            return self._types.get(type_id, PLACEHOLDER_TYPE)
+        spec = self.document.registry.get(type_id)
+        if spec is None:
+            return PLACEHOLDER_TYPE
+        ports = (tuple((p.name, p.type) for p in spec.links),
+                 tuple((p.name, p.type) for p in spec.outputs), spec.title)
+        suffix = "_" + hashlib.sha1(repr(ports).encode()).hexdigest()[:10]
+        cls = make_node_class(spec, suffix)
+        kind = f"{cls.__identifier__}.{cls.__name__}"
+        if kind not in self._dynamic:
+            self.graph_view.register_node(cls)
+            self._dynamic.add(kind)
+        return kind
+
+    def _on_double_clicked(self, view: BaseNode) -> None:
+        """Double-click on a subgraph node: edit its inside."""
+        gid = self.gid(view)
+        node = self.document.graph.nodes.get(gid) if gid is not None else None
+        if node is not None and node.type.startswith(SUBGRAPH_PREFIX):
+            self.document.enter(node.type[len(SUBGRAPH_PREFIX):])
 
     def _drop_view(self, node_id: str) -> None:
         view = self._views.pop(node_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.gui.node_items import PLACEHOLDER_TYPE
 from app.gui.value_inputs import value_ports
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ def view_differences(canvas: Canvas) -> list[str]:
             continue
         spec = registry.get(node.type)
         where = f"node {node_id} ({node.type})"
-        wanted_kind = canvas._types.get(node.type, PLACEHOLDER_TYPE)
+        wanted_kind = canvas._kind(node.type)
         if view.type_ != wanted_kind:
             problems.append(f"{where}: drawn as {view.type_}")
         title = node.title if spec is not None else f"{node.title} (missing: {node.type})"

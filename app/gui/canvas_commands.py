@@ -84,16 +84,24 @@ class CanvasCommands:
 
 
     # -- run states ---------------------------------------------------------------------
+    def _run_view(self, node_id: str) -> BaseNode | None:
+        """The node an event of ``node_id`` shows on: itself, or for a node inside a
+        subgraph (``outer/inner``) the subgraph node drawn at the root."""
+        view = self._views.get(node_id)
+        if view is None and "/" in node_id and not self.document.scope:
+            view = self._views.get(node_id.split("/", 1)[0])
+        return view
+
     def set_state(self, node_id: str, state: str, text: str = "",
                   progress: float | None = None, error: str = "") -> None:
         """Show a run state on a node; ``error`` (why it failed) goes in its tooltip."""
-        view = self._views.get(node_id)
+        view = self._run_view(node_id)
         if view is not None and isinstance(view.view, StudioNodeItem):
             view.view.set_run_state(state, text, progress, error)
 
     def show_preview(self, node_id: str, pixmap: QPixmap) -> None:
         """Draw a live preview frame on the node's item (never through its properties)."""
-        view = self._views.get(node_id)
+        view = self._run_view(node_id)
         if view is not None and isinstance(view.view, StudioNodeItem):
             view.view.show_preview(pixmap)
 
@@ -102,7 +110,7 @@ class CanvasCommands:
             self.set_state(node_id, "idle")
 
     def state_of(self, node_id: str) -> tuple[str, str]:
-        view = self._views.get(node_id)
+        view = self._run_view(node_id)
         if view is None or not isinstance(view.view, StudioNodeItem):
             return ("idle", "")
         return (view.view.run_state, view.view.status_text)

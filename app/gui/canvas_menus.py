@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+from app.gui.subgraph_ui import collapse_nodes, expand_node, subgraph_of
 from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
 
 if TYPE_CHECKING:
@@ -112,6 +113,12 @@ class CanvasMenus(QObject):
             action.setChecked(node.mode == mode)
         self._value_menus(menu, node_id)
         menu.addAction("Add Group Around Selection", lambda: self.add_group(None))
+        menu.addAction("Collapse to Subgraph…", self.collapse_selection)
+        if subgraph_of(w.document, node_id) is not None:
+            menu.addAction("Edit Subgraph", lambda: w.document.enter(
+                subgraph_of(w.document, node_id) or ""))
+            menu.addAction("Expand Subgraph", lambda: canvas.select(
+                expand_node(w.document, node_id)))
         menu.addSeparator()
         menu.addAction("Duplicate", w.clipboard.duplicate)
         menu.addAction("Delete", w.clipboard.delete)
@@ -175,6 +182,17 @@ class CanvasMenus(QObject):
             x, y = at if at is not None else self.canvas.view_centre()
             bounds = (x, y, 400.0, 300.0)
         add_group(self.window.document, "Group", bounds)
+
+    def collapse_selection(self) -> None:
+        """Collapse the selected nodes into a subgraph node, asking its name."""
+        ids = self.canvas.selected_ids()
+        if not ids:
+            return
+        name = self.ask_text("Subgraph name", "Subgraph")
+        if name and name.strip():
+            made = collapse_nodes(self.window.document, ids, name.strip())
+            if made is not None:
+                self.canvas.select([made])
 
     def _rename_group(self, index: int) -> None:
         doc = self.window.document

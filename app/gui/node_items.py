@@ -182,8 +182,9 @@ def view_type(spec: NodeSpec) -> str:
     return f"{IDENTIFIER}.{spec.category}.{class_name(spec.type_id)}"
 
 
-def make_node_class(spec: NodeSpec) -> type[BaseNode]:
-    """A BaseNode subclass whose ports mirror ``spec``'s links and outputs."""
+def make_node_class(spec: NodeSpec, suffix: str = "") -> type[BaseNode]:
+    """A BaseNode subclass whose ports mirror ``spec``'s links and outputs (``suffix`` tells
+    apart classes of one type id whose ports changed, as a subgraph's do)."""
 
     def __init__(self: BaseNode) -> None:
         BaseNode.__init__(self, StudioNodeItem)
@@ -201,7 +202,7 @@ def make_node_class(spec: NodeSpec) -> type[BaseNode]:
         self.view.color = (r, g, b, 255)
 
     return type(
-        class_name(spec.type_id),
+        class_name(spec.type_id) + suffix,
         (BaseNode,),
         {
             "__identifier__": f"{IDENTIFIER}.{spec.category}",

@@ -17,7 +17,7 @@ def queue_run(window: MainWindow, targets: list[str] | None = None) -> bool:
     up); it starts at once when nothing runs, else after the runs queued before it.
     Problems are shown on the nodes and in Messages, and nothing is queued then."""
     window._start_probe()  # a run waits for the warm-up, so make sure it has started
-    graph = window.document.graph
+    graph = window.document.root
     window.size_advice.check(None)
     problems = window.runner.check(graph, targets)
     if problems:

@@ -95,7 +95,7 @@ def test_node_menu(window, qtbot, tmp_path):
     assert window.canvas.selected_ids() == [ids["render"]]
     assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Bypass\tCtrl+B",
                             "Mute\tCtrl+M", "Convert to Input", "Convert Back",
-                            "Add Group Around Selection", "Duplicate",
+                            "Add Group Around Selection", "Collapse to Subgraph…", "Duplicate",
                             "Delete"]
     window.menus.ask_text = lambda title, text: "My Render"
     _action(menu, "Rename…").trigger()
