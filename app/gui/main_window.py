@@ -25,6 +25,7 @@ from app.gui.document import Document
 from app.gui.files import WorkflowFiles
 from app.gui.folders import remember_folder, start_folder, use_settings
 from app.gui.gallery import GalleryPanel
+from app.gui.link_drop import LinkDrop
 from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
 from app.gui.queue_panel import QueuePanel
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
         self.menus = CanvasMenus(self)
+        self.link_drop = LinkDrop(self)
         self.size_advice = SizeAdvice(self.document, self.messages, self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()

@@ -31,6 +31,7 @@ class StudioViewer(NodeViewer):
     """
 
     menu_requested = Signal(QPoint, QPointF)
+    link_dropped = Signal(object, QPointF)  # a new link let go on empty canvas: (port, at)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent, undo_stack=None)
@@ -84,6 +85,16 @@ class StudioViewer(NodeViewer):
         if event.button() == Qt.MouseButton.RightButton:
             return
         super().sceneMouseReleaseEvent(event)
+
+    def apply_live_connection(self, event: Any) -> None:
+        """A link dragged from a port and let go where there is no port or node: after
+        NodeGraphQt drops it, ``link_dropped`` offers to add a node there."""
+        start, fresh = self._start_port, self._detached_port is None
+        empty = self._LIVE_PIPE.isVisible() and not any(
+            isinstance(i, PortItem | AbstractNodeItem) for i in self.scene().items(event.scenePos()))
+        super().apply_live_connection(event)
+        if empty and fresh and start is not None:
+            self.link_dropped.emit(start, event.scenePos())
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802
         self.RMB_state = False
