@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+from app.gui.reroute import REROUTE
 from app.gui.subgraph_ui import collapse_nodes, expand_node, subgraph_of
 from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
 
@@ -80,6 +81,9 @@ class CanvasMenus(QObject):
         menu.addAction("Add Node…", lambda: self.canvas.show_search(at))
         paste = menu.addAction("Paste", lambda: w.clipboard.paste(at))
         paste.setEnabled(w.clipboard.can_paste())
+        if REROUTE in w.document.registry:
+            menu.addAction("Add Reroute", lambda: w.reroutes.add(at)).setToolTip(
+                "A bend for links (double-click a link to put one in it)")
         group = menu.addAction("Add Group", lambda: self.add_group(at))
         group.setToolTip("A titled frame around the selected nodes (or here); dragging its "
                          "title moves the nodes inside")

@@ -29,6 +29,7 @@ from app.gui.link_drop import LinkDrop
 from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
 from app.gui.queue_panel import QueuePanel
+from app.gui.reroute import Reroutes
 from app.gui.run_launch import queue_run, start_entry
 from app.gui.run_queue import QueueEntry, RunQueue
 from app.gui.run_settings import RunSettings
@@ -89,7 +90,7 @@ class MainWindow(QMainWindow):
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
         self.menus = CanvasMenus(self)
-        self.link_drop = LinkDrop(self)
+        self.link_drop, self.reroutes = LinkDrop(self), Reroutes(self)
         self.size_advice = SizeAdvice(self.document, self.messages, self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()

@@ -167,6 +167,28 @@ class StudioNodeItem(NodeItem):
         painter.restore()
 
 
+class CompactNodeItem(StudioNodeItem):
+    """A reroute: a small dot-like node with one input and one output, no title or labels."""
+
+    SIZE = (44.0, 26.0)
+
+    def _set_base_size(self, add_w: float = 0.0, add_h: float = 0.0) -> None:
+        self._width, self._height = self.SIZE
+
+    def _align_ports_horizontal(self, v_offset: float) -> None:
+        super()._align_ports_horizontal(4.0)
+
+    def _draw_node_horizontal(self) -> None:
+        super()._draw_node_horizontal()
+        self._text_item.setVisible(False)
+        for text in (*self._input_items.values(), *self._output_items.values()):
+            text.setVisible(False)
+
+    def set_proxy_mode(self, mode: bool) -> None:
+        super().set_proxy_mode(mode)
+        self._text_item.setVisible(False)
+
+
 def port_tooltip(name: str, type_name: str, description: str, note: str = "") -> str:
     """``name: TYPE (note)`` and the port's description on the next line."""
     head = f"{name}: {type_name}" + (f" ({note})" if note else "")
@@ -187,7 +209,7 @@ def make_node_class(spec: NodeSpec, suffix: str = "") -> type[BaseNode]:
     apart classes of one type id whose ports changed, as a subgraph's do)."""
 
     def __init__(self: BaseNode) -> None:
-        BaseNode.__init__(self, StudioNodeItem)
+        BaseNode.__init__(self, CompactNodeItem if spec.passthrough else StudioNodeItem)
         for link in spec.links:
             port = self.add_input(link.name, multi_input=False, color=type_colour(link.type))
             port.view.setToolTip(port_tooltip(link.name, link.type, link.description,

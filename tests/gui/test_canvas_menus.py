@@ -52,7 +52,8 @@ def test_empty_canvas_menu(window, qtbot):
     ids = build_chain(window)
     _prepare(window, qtbot)
     menu = _right_click(window, qtbot, QPointF(-400, -400))
-    assert _texts(menu) == ["Add Node…", "Paste", "Add Group", "Select All", "Fit View"]
+    assert _texts(menu) == ["Add Node…", "Paste", "Add Reroute", "Add Group", "Select All",
+                           "Fit View"]
     assert not _action(menu, "Paste").isEnabled()  # nothing copied yet
     _action(menu, "Select All").trigger()
     assert sorted(window.canvas.selected_ids()) == sorted(ids.values())

@@ -35,6 +35,11 @@ def make_registry() -> Registry:
     def integer(ctx, value):
         return value
 
+    @node("utility.reroute", title="Reroute", category="utility", registry=registry,
+          inputs=[Link("input", "*")], outputs=[Output("output", "*")], passthrough=True)
+    def reroute(ctx, input):  # noqa: A002
+        return input
+
     @node("toy.text", title="Prompt", category="conditioning", registry=registry,
           inputs=[String("text", "hello", multiline=True),
                   Boolean("loud", False), Choice("mood", "calm", choices=("calm", "wild"))],
