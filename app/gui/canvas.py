@@ -6,7 +6,6 @@ ours turn each gesture into a Document edit and then reconcile the view with the
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,13 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
-from app.engine.subgraphs import PREFIX as SUBGRAPH_PREFIX
 from app.gui.canvas_commands import CanvasCommands
 from app.gui.document import Document
 from app.gui.groups import GroupLayer
 from app.gui.model_hints import defaults_for, graph_model
 from app.gui.node_items import (
-    PLACEHOLDER_TYPE,
     PlaceholderNode,
     StudioNodeItem,
-    make_node_class,
     node_classes,
     port_tooltip,
     view_type,
@@ -163,36 +159,6 @@ class Canvas(CanvasCommands, QObject):
             port.view.setToolTip(port_tooltip(name, kind, getattr(decl, "description", ""),
                                               "a value driven by a link"))
 
-    def _move_views(self, positions: dict[str, tuple[float, float]]) -> None:
-        """Move node items only (a group drag in progress); the Document follows on drop."""
-        for node_id, (x, y) in positions.items():
-            if (view := self._views.get(node_id)) is not None:
-                view.view.xy_pos = [x, y]
-
-    def _kind(self, type_id: str) -> str:
-        """The NodeGraphQt type drawing ``type_id``; subgraph types get a class per port set."""
-        if type_id in self._types or not type_id.startswith(SUBGRAPH_PREFIX):
-            return self._types.get(type_id, PLACEHOLDER_TYPE)
-        spec = self.document.registry.get(type_id)
-        if spec is None:
-            return PLACEHOLDER_TYPE
-        ports = (tuple((p.name, p.type) for p in spec.links),
-                 tuple((p.name, p.type) for p in spec.outputs), spec.title)
-        suffix = "_" + hashlib.sha1(repr(ports).encode()).hexdigest()[:10]
-        cls = make_node_class(spec, suffix)
-        kind = f"{cls.__identifier__}.{cls.__name__}"
-        if kind not in self._dynamic:
-            self.graph_view.register_node(cls)
-            self._dynamic.add(kind)
-        return kind
-
-    def _on_double_clicked(self, view: BaseNode) -> None:
-        """Double-click on a subgraph node: edit its inside."""
-        gid = self.gid(view)
-        node = self.document.graph.nodes.get(gid) if gid is not None else None
-        if node is not None and node.type.startswith(SUBGRAPH_PREFIX):
-            self.document.enter(node.type[len(SUBGRAPH_PREFIX):])
-
     def _drop_view(self, node_id: str) -> None:
         view = self._views.pop(node_id)
         self._ids.pop(view.id, None)
@@ -231,6 +197,8 @@ class Canvas(CanvasCommands, QObject):
             linked = linked_values(self.document.graph, node_id)
             for name, editor in values.editors.items():  # a linked value is not typed in
                 editor.setEnabled(name not in linked)
+                if getattr(editor.decl, "kind", "") == "image":
+                    self._show_file(node_id, node.values.get(name))
 
     def node_values(self, node_id: str) -> NodeValues | None:
         """The editors embedded in a node (None for nodes without declared values)."""

@@ -6,12 +6,15 @@ the canvas's views and Document.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QPixmap
 
-from app.gui.node_items import StudioNodeItem
+from app.engine.subgraphs import PREFIX as SUBGRAPH_PREFIX
+from app.gui.node_items import PLACEHOLDER_TYPE, StudioNodeItem, make_node_class
 
 if TYPE_CHECKING:
     from NodeGraphQt import BaseNode, NodeGraph
@@ -26,6 +29,51 @@ class CanvasCommands:
     _views: dict[str, BaseNode]
     _values: dict[str, NodeValues]
     _types: dict[str, str]
+    _dynamic: set[str]
+
+    # -- node kinds, subgraphs, files ------------------------------------------------
+    def _kind(self, type_id: str) -> str:
+        """The NodeGraphQt type drawing ``type_id``; subgraph types get a class per port set."""
+        if type_id in self._types or not type_id.startswith(SUBGRAPH_PREFIX):
+            return self._types.get(type_id, PLACEHOLDER_TYPE)
+        spec = self.document.registry.get(type_id)
+        if spec is None:
+            return PLACEHOLDER_TYPE
+        ports = (tuple((p.name, p.type) for p in spec.links),
+                 tuple((p.name, p.type) for p in spec.outputs), spec.title)
+        suffix = "_" + hashlib.sha1(repr(ports).encode()).hexdigest()[:10]
+        cls = make_node_class(spec, suffix)
+        kind = f"{cls.__identifier__}.{cls.__name__}"
+        if kind not in self._dynamic:
+            self.graph_view.register_node(cls)
+            self._dynamic.add(kind)
+        return kind
+
+    def _on_double_clicked(self, view: BaseNode) -> None:
+        """Double-click on a subgraph node: edit its inside."""
+        gid = self.gid(view)
+        node = self.document.graph.nodes.get(gid) if gid is not None else None
+        if node is not None and node.type.startswith(SUBGRAPH_PREFIX):
+            self.document.enter(node.type[len(SUBGRAPH_PREFIX):])
+
+    def _show_file(self, node_id: str, path: object) -> None:
+        """A thumbnail of the image file a node loads (Load Image), under the node."""
+        view = self._views.get(node_id)
+        if view is None or not isinstance(view.view, StudioNodeItem) or \
+                getattr(view.view, "shown_file", None) == path:
+            return
+        view.view.shown_file = path
+        pixmap = QPixmap(str(path)) if isinstance(path, str) and Path(path).is_file() else None
+        if pixmap is not None and not pixmap.isNull():
+            view.view.show_preview(pixmap)
+        elif view.view.preview_item is not None:
+            view.view.preview_item.setVisible(False)
+
+    def _move_views(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Move node items only (a group drag in progress); the Document follows on drop."""
+        for node_id, (x, y) in positions.items():
+            if (view := self._views.get(node_id)) is not None:
+                view.view.xy_pos = [x, y]
 
     def view_centre(self) -> tuple[float, float]:
         viewer = self.graph_view.viewer()

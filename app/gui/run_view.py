@@ -167,8 +167,10 @@ class RunPresenter(QObject):
 
     def _on_OutputWritten(self, event: OutputWritten) -> None:
         self.images += 1
-        self.gallery.add_image(event.image, event.path, "" if event.path else
-                               self._label(event.node_id))
+        pixmap = self.gallery.add_image(event.image, event.path, "" if event.path else
+                                        self._label(event.node_id))
+        if pixmap is not None:  # a thumbnail on the Save / Preview node itself
+            self.canvas.show_preview(event.node_id, pixmap)
 
     def _on_RunCancelled(self, event: RunCancelled) -> None:
         for node_id in self.order:

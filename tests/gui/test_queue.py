@@ -102,3 +102,19 @@ def test_history_survives_a_restart_and_opens_an_images_workflow(window, qtbot, 
     assert again.document.graph.nodes[ids["const"]].values["value"] == 5
     assert set(again.document.graph.nodes) == set(ran.nodes)
     assert again.document.path is None  # an image is never overwritten by Save
+
+
+def test_save_and_load_image_nodes_show_thumbnails(window, qtbot):
+    ids = build_chain(window, steps=2)
+    assert window.run_workflow()
+    qtbot.waitUntil(lambda: _idle(window), timeout=10_000)
+    thumb = window.canvas.view_node(ids["save"]).view.preview_item
+    assert thumb is not None and thumb.isVisible() and not thumb.pixmap().isNull()
+    (png,) = window.output_dir.glob("*.png")
+    load = window.canvas.add_node("image.load", (0, 400))
+    assert window.canvas.view_node(load).view.preview_item is None
+    window.document.set_value(load, "path", str(png))
+    thumb = window.canvas.view_node(load).view.preview_item
+    assert thumb is not None and thumb.isVisible()
+    window.document.set_value(load, "path", str(png.with_name("gone.png")))
+    assert not thumb.isVisible()
