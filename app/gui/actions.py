@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from app.gui.shortcuts import ShortcutsDialog
 from app.gui.subgraph_ui import SubgraphBar
 
 if TYPE_CHECKING:
@@ -86,6 +87,10 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     run_menu.addAction(acts["run"])
     run_menu.addAction(acts["cancel"])
     w.run_menu = run_menu
+    help_menu = bar.addMenu("&Help")
+    acts["shortcuts"] = _action(w, "&Keyboard Shortcuts", lambda: w.show_dialog(
+        ShortcutsDialog(w)), "F1")
+    help_menu.addAction(acts["shortcuts"])
     toolbar = w.addToolBar("Main")
     toolbar.setObjectName("main_toolbar")
     for name in ("new", "open", "save", None, "undo", "redo", None, "run", "cancel"):

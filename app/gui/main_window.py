@@ -9,6 +9,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QMainWindow,
@@ -178,6 +179,10 @@ class MainWindow(QMainWindow):
                                       buttons)
         return {QMessageBox.StandardButton.Save: "save",
                 QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def show_dialog(self, dialog: QDialog) -> None:
+        """Show a modal dialog (tests replace this)."""
+        dialog.exec()
 
     def ask_recover(self) -> bool:
         """Offer the autosave of a session that ended without saving (tests replace this)."""
