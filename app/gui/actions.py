@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from app.gui.minimap import MiniMap
+from app.gui.settings_dialog import SettingsDialog
 from app.gui.shortcuts import ShortcutsDialog
 from app.gui.subgraph_ui import SubgraphBar
 
@@ -50,6 +52,7 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
                              canvas_only=True),
         "delete": _action(w, "De&lete", w.clipboard.delete, ["Delete", "Backspace"],
                           canvas_only=True),
+        "settings": _action(w, "Se&ttings…", lambda: w.show_dialog(SettingsDialog(w))),
         "select_all": _action(w, "Select &All", w.canvas.select_all, "Ctrl+A",
                               canvas_only=True),
         "frame_all": _action(w, "&Frame All", w.canvas.frame_all, ["F", "Home"],
@@ -77,11 +80,15 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     edit_menu = bar.addMenu("&Edit")
     for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
                  "bypass", "mute", "group", "subgraph", None,
-                 "select_all"):
+                 "select_all", None, "settings"):
         edit_menu.addAction(acts[name]) if name else edit_menu.addSeparator()
     view_menu = bar.addMenu("&View")
     view_menu.addAction(acts["frame_all"])
     view_menu.addAction(acts["search"])
+    w.minimap = MiniMap(w.canvas)
+    acts["minimap"] = QAction("&Minimap", w, checkable=True, checked=True)
+    acts["minimap"].toggled.connect(w.minimap.setVisible)
+    view_menu.addAction(acts["minimap"])
     w.view_menu = view_menu
     run_menu = bar.addMenu("&Run")
     run_menu.addAction(acts["run"])

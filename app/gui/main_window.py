@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QDockWidget,
     QFileDialog,
@@ -35,6 +33,7 @@ from app.gui.run_launch import queue_run, start_entry
 from app.gui.run_queue import QueueEntry, RunQueue
 from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
+from app.gui.settings_dialog import saved_device, saved_output
 from app.gui.status import StudioStatus
 from app.gui.worker import RunController
 from node_api.events import RunFinished
@@ -67,8 +66,8 @@ class MainWindow(QMainWindow):
         self.registry = registry or default_registry()
         self.settings = settings or QSettings("diffusion-studio", "studio")
         self.data_dir = data_dir or user_data_dir()
-        self.output_dir = output_dir or self.data_dir / "output"
-        self.device = device
+        self.output_dir = output_dir or saved_output(self.settings) or self.data_dir / "output"
+        self.device = device if device != "auto" else saved_device(self.settings)
         use_settings(self.settings)
         self.document = Document(self.registry, self)
         self.canvas = Canvas(self.document, self)
@@ -100,6 +99,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
         self.restoreGeometry(self.settings.value("window/geometry", b""))
         self.restoreState(self.settings.value("window/state", b""))
+        self.subgraph_bar.refresh()  # shown only inside a subgraph, whatever was saved
         self.setAcceptDrops(True)
         self._probe_pending = probe_device
 
@@ -281,30 +281,7 @@ class MainWindow(QMainWindow):
 
 
 def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
-    """Open the studio window (on ``workflow`` when given); returns the exit code."""
-    if QApplication.instance() is None:
-        from app.gui.platform_check import platform_problem
+    """Open the studio window (app.gui.launch); returns the exit code."""
+    from app.gui.launch import run_app as launch
 
-        problem = platform_problem()  # before Qt aborts with a page of plugin diagnostics
-        if problem:
-            print(problem, file=sys.stderr)
-            return 2
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
-    from app.gui.theme import apply_theme
-
-    app.setApplicationName(APP_NAME)
-    apply_theme(app)
-    # Qt frees clipboard data we set while PySide still holds a wrapper: clear it on quit
-    # or the process crashes on exit (seen with the offscreen and xcb platforms).
-    app.aboutToQuit.connect(lambda: QApplication.clipboard().clear())
-    window = MainWindow()
-    if workflow is not None:
-        window.files.open_startup()
-        window.open_file(Path(workflow))
-    elif window.files.autosave_path.is_file() and window.ask_recover():
-        window.files.recover()
-    else:
-        window.files.open_startup()
-    window.show()
-    window.canvas.frame_all()
-    return app.exec()
+    return launch(argv, workflow)

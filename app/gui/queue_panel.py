@@ -32,11 +32,14 @@ THUMB = 48
 
 def has_workflow(path: Path) -> bool:
     """Whether the PNG at ``path`` carries a workflow (ours or ComfyUI's)."""
+    wanted = (PNG_CHUNK, "prompt", "parameters")
     try:
         with Image.open(path) as image:
-            text = getattr(image, "text", {}) or {}
-            return PNG_CHUNK in text or "prompt" in text
-    except (OSError, ValueError, SyntaxError):
+            if any(k in image.info for k in wanted):  # chunks before the pixels: no decoding
+                return True
+            text = getattr(image, "text", {}) or {}  # chunks after them (decodes the image)
+            return any(k in text for k in wanted)
+    except Exception:  # noqa: BLE001 (a corrupt PNG: PIL raises many kinds)
         return False
 
 
@@ -55,6 +58,7 @@ class QueuePanel(QWidget):
         self.queue = queue
         self._cancel_running = cancel_running
         self.output_dir: Path | None = None
+        self._seen: dict[Path, tuple[float, QIcon | None]] = {}  # read once per file version
         self.batch = QSpinBox()
         self.batch.setRange(1, 999)
         self.batch.setToolTip("Run the workflow this many times, the seed counting up by one")
@@ -144,17 +148,30 @@ class QueuePanel(QWidget):
         pngs = sorted(folder.rglob("*.png"), key=lambda p: (p.stat().st_mtime, p.name),
                       reverse=True)[:HISTORY_LIMIT]
         for path in pngs:
-            if not has_workflow(path):
+            icon = self._icon(path)
+            if icon is None:
                 continue
             item = QListWidgetItem(path.name)
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             item.setToolTip(str(path))
-            pixmap = QPixmap(str(path))
-            if not pixmap.isNull():
-                item.setIcon(QIcon(pixmap.scaled(THUMB, THUMB,
-                                                 Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation)))
+            item.setIcon(icon)
             self.history.addItem(item)
+
+    def _icon(self, path: Path) -> QIcon | None:
+        """The thumbnail of a PNG that carries a workflow (None if it carries none); each
+        file is read once, again only when it changes."""
+        mtime = path.stat().st_mtime
+        seen = self._seen.get(path)
+        if seen is not None and seen[0] == mtime:
+            return seen[1]
+        icon = None
+        if has_workflow(path):
+            pixmap = QPixmap(str(path))
+            icon = QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation)) \
+                if not pixmap.isNull() else QIcon()
+        self._seen[path] = (mtime, icon)
+        return icon
 
     def history_paths(self) -> list[Path]:
         return [Path(self.history.item(i).data(Qt.ItemDataRole.UserRole))
