@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from app.gui.minimap import MiniMap
+from app.gui.settings_dialog import SettingsDialog
+from app.gui.shortcuts import ShortcutsDialog
+from app.gui.subgraph_ui import SubgraphBar
+
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
 
@@ -47,10 +52,19 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
                              canvas_only=True),
         "delete": _action(w, "De&lete", w.clipboard.delete, ["Delete", "Backspace"],
                           canvas_only=True),
+        "settings": _action(w, "Se&ttings…", lambda: w.show_dialog(SettingsDialog(w))),
         "select_all": _action(w, "Select &All", w.canvas.select_all, "Ctrl+A",
                               canvas_only=True),
         "frame_all": _action(w, "&Frame All", w.canvas.frame_all, ["F", "Home"],
                              canvas_only=True),
+        "bypass": _action(w, "&Bypass", lambda: w.canvas.toggle_mode("bypass"), "Ctrl+B",
+                          canvas_only=True),
+        "mute": _action(w, "&Mute", lambda: w.canvas.toggle_mode("mute"), "Ctrl+M",
+                        canvas_only=True),
+        "group": _action(w, "Add &Group", lambda: w.menus.add_group(), "Ctrl+G",
+                         canvas_only=True),
+        "subgraph": _action(w, "Collapse to &Subgraph…", lambda: w.menus.collapse_selection(),
+                            "Ctrl+Shift+G", canvas_only=True),
         "search": _action(w, "Add Node…", w.canvas.show_search, "Tab", canvas_only=True),
         "run": _action(w, "&Run", w.run_workflow, ["Ctrl+Return", "Ctrl+Enter"]),
         "cancel": _action(w, "&Cancel", w.cancel_run, "Esc"),
@@ -65,18 +79,30 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     file_menu.addAction(acts["quit"])
     edit_menu = bar.addMenu("&Edit")
     for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
-                 "select_all"):
+                 "bypass", "mute", "group", "subgraph", None,
+                 "select_all", None, "settings"):
         edit_menu.addAction(acts[name]) if name else edit_menu.addSeparator()
     view_menu = bar.addMenu("&View")
     view_menu.addAction(acts["frame_all"])
     view_menu.addAction(acts["search"])
+    w.minimap = MiniMap(w.canvas)
+    acts["minimap"] = QAction("&Minimap", w, checkable=True, checked=True)
+    acts["minimap"].toggled.connect(w.minimap.setVisible)
+    view_menu.addAction(acts["minimap"])
     w.view_menu = view_menu
     run_menu = bar.addMenu("&Run")
     run_menu.addAction(acts["run"])
     run_menu.addAction(acts["cancel"])
     w.run_menu = run_menu
+    help_menu = bar.addMenu("&Help")
+    acts["shortcuts"] = _action(w, "&Keyboard Shortcuts", lambda: w.show_dialog(
+        ShortcutsDialog(w)), "F1")
+    help_menu.addAction(acts["shortcuts"])
     toolbar = w.addToolBar("Main")
     toolbar.setObjectName("main_toolbar")
     for name in ("new", "open", "save", None, "undo", "redo", None, "run", "cancel"):
         toolbar.addAction(acts[name]) if name else toolbar.addSeparator()
+    w.addToolBarBreak()
+    w.subgraph_bar = SubgraphBar(w)
+    w.addToolBar(w.subgraph_bar)
     return acts

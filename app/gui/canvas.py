@@ -10,26 +10,28 @@ from pathlib import Path
 from typing import Any
 
 from NodeGraphQt import BaseNode, NodeGraph
-from PySide6.QtCore import QObject, QPointF, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
+from app.gui.canvas_commands import CanvasCommands
 from app.gui.document import Document
+from app.gui.groups import GroupLayer
 from app.gui.model_hints import defaults_for, graph_model
 from app.gui.node_items import (
-    PLACEHOLDER_TYPE,
     PlaceholderNode,
     StudioNodeItem,
     node_classes,
+    port_tooltip,
     view_type,
 )
 from app.gui.node_widgets import NodeValues
-from app.gui.theme import BACKGROUND
+from app.gui.theme import BACKGROUND, type_colour
+from app.gui.value_inputs import linked_values, value_ports
 from app.gui.viewer import NODE_MIME, StudioViewer
 
 
-class Canvas(QObject):
+class Canvas(CanvasCommands, QObject):
     """Keeps a NodeGraph in step with a Document.
 
     Signals:
@@ -49,17 +51,21 @@ class Canvas(QObject):
         self.graph_view.set_background_color(*BACKGROUND)
         self.graph_view.set_grid_color(40, 43, 48)
         self.graph_view.set_acyclic(False)  # cycles reach the Document, which says why not
-        self._classes = node_classes(document.registry)
+        self._classes = node_classes(document.base_registry)
         self.graph_view.register_nodes([*self._classes.values(), PlaceholderNode])
         self._types = {tid: view_type(spec) for tid in self._classes
-                       if (spec := document.registry.get(tid)) is not None}
+                       if (spec := document.base_registry.get(tid)) is not None}
+        self._dynamic: set[str] = set()  # registered classes of subgraph nodes
         self._views: dict[str, BaseNode] = {}
         self._ids: dict[str, str] = {}  # NodeGraphQt id -> graph id
         self._syncing = False
         self._reroute()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
+        self.groups = GroupLayer(document, self.graph_view.scene(), self._move_views)
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
+        document.scope_changed.connect(self._on_replaced)
+        self.graph_view.node_double_clicked.connect(self._on_double_clicked)
         self.sync()
 
     # -- wiring ------------------------------------------------------------------------
@@ -104,6 +110,7 @@ class Canvas(QObject):
         try:
             self._sync_nodes()
             self._sync_links()
+            self.groups.sync()
         finally:
             self._syncing = False
 
@@ -112,7 +119,8 @@ class Canvas(QObject):
         for node_id in list(self._views):
             node = graph.nodes.get(node_id)
             # an id reused by another type (open, undo): its ports and editors are wrong
-            if node is None or self._views[node_id].type_ != self._kind(node.type):
+            if node is None or self._views[node_id].type_ != self._kind(node.type) or \
+                    getattr(self._views[node_id], "value_ports", []) != self._value_ports(node_id):
                 self._drop_view(node_id)
         for node_id, node in graph.nodes.items():
             view = self._views.get(node_id)
@@ -122,8 +130,10 @@ class Canvas(QObject):
                                                    pos=list(node.position))
                 self._views[node_id] = view
                 self._ids[view.id] = node_id
+                self._add_value_ports(node_id, view)
                 self._embed_values(node_id, view)
-            title = node.title if node.type in self._types else f"{node.title} (missing: {node.type})"
+            title = node.title if node.type in self.document.registry \
+                else f"{node.title} (missing: {node.type})"
             if view.view.name != title:
                 view.model.name = title
                 view.view.name = title
@@ -131,10 +141,23 @@ class Canvas(QObject):
             if tuple(view.view.xy_pos) != (x, y):
                 view.model.pos = [x, y]
                 view.view.xy_pos = [x, y]
+            if isinstance(view.view, StudioNodeItem):
+                view.view.set_mode(node.mode)
             self._show_values(node_id)
 
-    def _kind(self, type_id: str) -> str:
-        return self._types.get(type_id, PLACEHOLDER_TYPE)
+    def _value_ports(self, node_id: str) -> list[str]:
+        return value_ports(self.document.graph, self.document.registry, node_id)
+
+    def _add_value_ports(self, node_id: str, view: BaseNode) -> None:
+        """Input ports for the node's values that are linked or converted to inputs."""
+        spec = self.document.registry.get(self.document.graph.nodes[node_id].type)
+        view.value_ports = self._value_ports(node_id)
+        for name in view.value_ports:
+            decl = spec.input(name) if spec is not None else None
+            kind = getattr(decl, "type", "*")
+            port = view.add_input(name, multi_input=False, color=type_colour(kind))
+            port.view.setToolTip(port_tooltip(name, kind, getattr(decl, "description", ""),
+                                              "a value driven by a link"))
 
     def _drop_view(self, node_id: str) -> None:
         view = self._views.pop(node_id)
@@ -148,6 +171,7 @@ class Canvas(QObject):
         try:
             for node_id in list(self._views):
                 self._drop_view(node_id)
+            self.groups.clear()
         finally:
             self._syncing = False
         self.sync()
@@ -170,6 +194,11 @@ class Canvas(QObject):
         values, node = self._values.get(node_id), self.document.graph.nodes.get(node_id)
         if values is not None and node is not None:
             values.set_value(node.values)
+            linked = linked_values(self.document.graph, node_id)
+            for name, editor in values.editors.items():  # a linked value is not typed in
+                editor.setEnabled(name not in linked)
+                if getattr(editor.decl, "kind", "") == "image":
+                    self._show_file(node_id, node.values.get(name))
 
     def node_values(self, node_id: str) -> NodeValues | None:
         """The editors embedded in a node (None for nodes without declared values)."""
@@ -271,81 +300,6 @@ class Canvas(QObject):
         self.select([node_id])
         return node_id
 
-    def view_centre(self) -> tuple[float, float]:
-        viewer = self.graph_view.viewer()
-        centre = viewer.mapToScene(viewer.viewport().rect().center())
-        return (round(centre.x() - 80), round(centre.y() - 40))
-
-    def selected_ids(self) -> list[str]:
-        return [gid for n in self.graph_view.selected_nodes() if (gid := self.gid(n)) is not None]
-
-    def select(self, node_ids: list[str]) -> None:
-        for view in self._views.values():  # (NodeGraphQt's clear_selection pushes undo steps)
-            view.view.setSelected(False)
-        for node_id in node_ids:
-            if (view := self._views.get(node_id)) is not None:
-                view.view.setSelected(True)
-        self._emit_selection()
-
-    def select_all(self) -> None:
-        self.select(list(self._views))
-
-    def frame_all(self) -> None:
-        """Zoom so that every node is in view."""
-        if self._views:
-            self.graph_view.viewer().zoom_to_nodes([v.view for v in self._views.values()])
-
-    def search_names(self) -> dict[str, list[str]]:
-        """What Tab search lists: our node types only (no NodeGraphQt Backdrop/placeholder)."""
-        names: dict[str, list[str]] = {}
-        for type_id, kind in self._types.items():
-            spec = self.document.registry.get(type_id)
-            names.setdefault(spec.title if spec else type_id, []).append(kind)
-        return names
-
-    def show_search(self, at: tuple[float, float] | None = None) -> None:
-        """Open the Tab node search at the cursor, or at scene position ``at``."""
-        self.graph_view.viewer().show_search(self.search_names(),
-                                             QPointF(*at) if at is not None else None)
-
-    def is_collapsed(self, node_id: str) -> bool:
-        values = self._values.get(node_id)
-        return values is not None and not values.isVisible()
-
-    def set_collapsed(self, node_id: str, collapsed: bool) -> None:
-        """Hide (or show) a node's value editors; a view setting, not part of the graph."""
-        values, view = self._values.get(node_id), self._views.get(node_id)
-        if values is not None and view is not None:
-            values.setVisible(not collapsed)
-            view.view.draw_node()
-
-    def scene_pos(self, x: float, y: float) -> QPointF:
-        return self.graph_view.viewer().mapToScene(int(x), int(y))
-
     def _emit_selection(self) -> None:
         if not self._syncing:
             self.selection_changed.emit(self.selected_ids())
-
-    # -- run states ---------------------------------------------------------------------
-    def set_state(self, node_id: str, state: str, text: str = "",
-                  progress: float | None = None, error: str = "") -> None:
-        """Show a run state on a node; ``error`` (why it failed) goes in its tooltip."""
-        view = self._views.get(node_id)
-        if view is not None and isinstance(view.view, StudioNodeItem):
-            view.view.set_run_state(state, text, progress, error)
-
-    def show_preview(self, node_id: str, pixmap: QPixmap) -> None:
-        """Draw a live preview frame on the node's item (never through its properties)."""
-        view = self._views.get(node_id)
-        if view is not None and isinstance(view.view, StudioNodeItem):
-            view.view.show_preview(pixmap)
-
-    def clear_states(self) -> None:
-        for node_id in self._views:
-            self.set_state(node_id, "idle")
-
-    def state_of(self, node_id: str) -> tuple[str, str]:
-        view = self._views.get(node_id)
-        if view is None or not isinstance(view.view, StudioNodeItem):
-            return ("idle", "")
-        return (view.view.run_state, view.view.status_text)

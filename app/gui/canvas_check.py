@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.gui.node_items import PLACEHOLDER_TYPE
+from app.gui.value_inputs import value_ports
 
 if TYPE_CHECKING:
     from app.gui.canvas import Canvas
@@ -31,7 +31,7 @@ def view_differences(canvas: Canvas) -> list[str]:
             continue
         spec = registry.get(node.type)
         where = f"node {node_id} ({node.type})"
-        wanted_kind = canvas._types.get(node.type, PLACEHOLDER_TYPE)
+        wanted_kind = canvas._kind(node.type)
         if view.type_ != wanted_kind:
             problems.append(f"{where}: drawn as {view.type_}")
         title = node.title if spec is not None else f"{node.title} (missing: {node.type})"
@@ -39,7 +39,10 @@ def view_differences(canvas: Canvas) -> list[str]:
             problems.append(f"{where}: title {view.view.name!r} != {title!r}")
         if tuple(view.view.xy_pos) != tuple(node.position):
             problems.append(f"{where}: at {tuple(view.view.xy_pos)} != {node.position}")
+        if getattr(view.view, "mode", "normal") != node.mode:
+            problems.append(f"{where}: drawn as mode {view.view.mode!r} != {node.mode!r}")
         inputs = [link.name for link in spec.links] if spec else []
+        inputs += value_ports(graph, registry, node_id)
         outputs = [out.name for out in spec.outputs] if spec else []
         if list(view.inputs()) != inputs:
             problems.append(f"{where}: input ports {list(view.inputs())} != {inputs}")
@@ -51,6 +54,10 @@ def view_differences(canvas: Canvas) -> list[str]:
         shown = editors.get_value() if editors is not None else {}
         if shown != declared:
             problems.append(f"{where}: values shown {shown} != {declared}")
+    drawn_groups = [item.group for item in canvas.groups.items]
+    if drawn_groups != graph.groups or any(
+            tuple(item.pos().toTuple()) != item.group.bounds[:2] for item in canvas.groups.items):
+        problems.append(f"groups drawn {drawn_groups} != {graph.groups}")
     drawn_links, links = canvas._view_links(), set(graph.edges)
     if drawn_links != links:
         problems.append(f"links drawn but not in the graph: {sorted(map(str, drawn_links - links))}"

@@ -15,6 +15,11 @@ from PySide6.QtCore import QObject, QPoint, QPointF, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
+from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+from app.gui.reroute import REROUTE
+from app.gui.subgraph_ui import collapse_nodes, expand_node, subgraph_of
+from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
+
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
 
@@ -51,6 +56,9 @@ class CanvasMenus(QObject):
 
     def build(self, scene_pos: QPointF) -> QMenu:
         """The menu for what is under ``scene_pos``."""
+        group = self.canvas.groups.at(scene_pos)
+        if group is not None:
+            return self._group_menu(group)
         item = self.canvas.graph_view.viewer().item_at(scene_pos)
         if isinstance(item, PortItem):
             node_id = self.canvas.gid(item.node.id)
@@ -73,6 +81,12 @@ class CanvasMenus(QObject):
         menu.addAction("Add Node…", lambda: self.canvas.show_search(at))
         paste = menu.addAction("Paste", lambda: w.clipboard.paste(at))
         paste.setEnabled(w.clipboard.can_paste())
+        if REROUTE in w.document.registry:
+            menu.addAction("Add Reroute", lambda: w.reroutes.add(at)).setToolTip(
+                "A bend for links (double-click a link to put one in it)")
+        group = menu.addAction("Add Group", lambda: self.add_group(at))
+        group.setToolTip("A titled frame around the selected nodes (or here); dragging its "
+                         "title moves the nodes inside")
         menu.addSeparator()
         menu.addAction("Select All", self.canvas.select_all)
         menu.addAction("Fit View", self.canvas.frame_all)
@@ -86,8 +100,8 @@ class CanvasMenus(QObject):
         spec = w.registry.get(node.type)
         menu = self._menu()
         run = menu.addAction("Run Up To Here", lambda: w.run_workflow(targets=[node_id]))
-        run.setToolTip("Run this node and what it depends on, nothing else")
-        run.setEnabled(not w.runner.running)
+        run.setToolTip("Run this node and what it depends on, nothing else (queued when "
+                       "a run is going)")
         if is_saver(spec):
             menu.addAction("Open Output Folder", self._open_output_folder)
         menu.addSeparator()
@@ -96,6 +110,19 @@ class CanvasMenus(QObject):
         collapse = menu.addAction("Expand" if collapsed else "Collapse",
                                   lambda: canvas.set_collapsed(node_id, not collapsed))
         collapse.setEnabled(canvas.node_values(node_id) is not None)
+        menu.addSeparator()
+        for mode, label, key in (("bypass", "Bypass", "Ctrl+B"), ("mute", "Mute", "Ctrl+M")):
+            action = menu.addAction(f"{label}\t{key}", lambda m=mode: canvas.toggle_mode(m))
+            action.setCheckable(True)
+            action.setChecked(node.mode == mode)
+        self._value_menus(menu, node_id)
+        menu.addAction("Add Group Around Selection", lambda: self.add_group(None))
+        menu.addAction("Collapse to Subgraph…", self.collapse_selection)
+        if subgraph_of(w.document, node_id) is not None:
+            menu.addAction("Edit Subgraph", lambda: w.document.enter(
+                subgraph_of(w.document, node_id) or ""))
+            menu.addAction("Expand Subgraph", lambda: canvas.select(
+                expand_node(w.document, node_id)))
         menu.addSeparator()
         menu.addAction("Duplicate", w.clipboard.duplicate)
         menu.addAction("Delete", w.clipboard.delete)
@@ -115,9 +142,68 @@ class CanvasMenus(QObject):
         label = "Disconnect" if len(links) < 2 else f"Disconnect All ({len(links)})"
         action = menu.addAction(label, lambda: doc.change_links(links, []))
         action.setEnabled(bool(links))
+        if is_input and name in value_ports(doc.graph, doc.registry, node_id):
+            menu.addAction("Convert Back to Field", lambda: convert_back(doc, node_id, name))
+        return menu
+
+    def _value_menus(self, menu: QMenu, node_id: str) -> None:
+        """"Convert to Input" (a value shown as a port a link can drive) and "Convert Back"."""
+        doc = self.window.document
+        shown = value_ports(doc.graph, doc.registry, node_id)
+        names = convertible(doc.graph, doc.registry, node_id)
+        to_input = menu.addMenu("Convert to Input")
+        for name in (n for n in names if n not in shown):
+            to_input.addAction(name, lambda n=name: convert_to_input(doc, node_id, n))
+        to_input.setEnabled(not to_input.isEmpty())
+        back = menu.addMenu("Convert Back")
+        for name in shown:
+            back.addAction(name, lambda n=name: convert_back(doc, node_id, n))
+        back.setEnabled(bool(shown))
+
+    def _group_menu(self, index: int) -> QMenu:
+        doc, menu = self.window.document, self._menu()
+        title = menu.addAction(f"group '{doc.graph.groups[index].title}'")
+        title.setEnabled(False)
+        menu.addAction("Rename Group…", lambda: self._rename_group(index))
+        colours = menu.addMenu("Colour")
+        for name, colour in COLOURS.items():
+            colours.addAction(name, lambda c=colour: change_group(doc, index, colour=c))
+        menu.addAction("Select Nodes In Group", lambda: self.canvas.select(
+            members(doc.graph, doc.graph.groups[index])))
+        menu.addSeparator()
+        menu.addAction("Delete Group", lambda: remove_group(doc, index))
         return menu
 
     # -- commands ----------------------------------------------------------------------
+    def add_group(self, at: tuple[float, float] | None = None) -> None:
+        """A group around the selected nodes, else a default-sized one at ``at`` (or the
+        middle of the view): one undo step."""
+        rects = [view.view.sceneBoundingRect() for i in self.canvas.selected_ids()
+                 if (view := self.canvas.view_node(i)) is not None]
+        if rects:
+            bounds = bounds_around(rects)
+        else:
+            x, y = at if at is not None else self.canvas.view_centre()
+            bounds = (x, y, 400.0, 300.0)
+        add_group(self.window.document, "Group", bounds)
+
+    def collapse_selection(self) -> None:
+        """Collapse the selected nodes into a subgraph node, asking its name."""
+        ids = self.canvas.selected_ids()
+        if not ids:
+            return
+        name = self.ask_text("Subgraph name", "Subgraph")
+        if name and name.strip():
+            made = collapse_nodes(self.window.document, ids, name.strip())
+            if made is not None:
+                self.canvas.select([made])
+
+    def _rename_group(self, index: int) -> None:
+        doc = self.window.document
+        title = self.ask_text("Rename group", doc.graph.groups[index].title)
+        if title and title.strip():
+            change_group(doc, index, title=title.strip())
+
     def _rename(self, node_id: str) -> None:
         node = self.window.document.graph.nodes.get(node_id)
         if node is None:

@@ -70,7 +70,7 @@ class WorkflowFiles(QObject):
         if target.suffix.lower() != ".json":
             target = target.with_suffix(".json")
         try:
-            save_workflow(self.document.graph, target)
+            save_workflow(self.document.root, target)
         except OSError as exc:
             self.message.emit("error", f"{target}: cannot save ({exc.strerror or exc})")
             return False
@@ -113,7 +113,7 @@ class WorkflowFiles(QObject):
         if not self.document.dirty:
             return None
         try:
-            save_workflow(self.document.graph, self.autosave_path)
+            save_workflow(self.document.root, self.autosave_path)
         except (OSError, WorkflowError):
             return None
         self.settings.setValue("files/autosave_time", time.time())

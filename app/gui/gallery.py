@@ -105,11 +105,12 @@ class GalleryPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
 
-    def add_image(self, image: Any, path: str | None = None, label: str = "") -> None:
-        """Add a PIL image (or a file when ``image`` is None) and show it."""
+    def add_image(self, image: Any, path: str | None = None, label: str = "") -> QPixmap | None:
+        """Add a PIL image (or a file when ``image`` is None) and show it; returns its pixmap
+        (None when it could not be read)."""
         pixmap = _pil_to_pixmap(image) if image is not None else QPixmap(path or "")
         if pixmap.isNull():
-            return
+            return None
         item = QListWidgetItem(QIcon(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
                                                    Qt.TransformationMode.SmoothTransformation)),
                                label or (Path(path).name if path else "preview"))
@@ -117,6 +118,7 @@ class GalleryPanel(QWidget):
         item.setToolTip(path or label)
         self.thumbs.insertItem(0, item)
         self.thumbs.setCurrentItem(item)
+        return pixmap
 
     def count(self) -> int:
         return self.thumbs.count()

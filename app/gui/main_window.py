@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QMainWindow,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.engine.registry import Registry, default_registry
-from app.engine.workflow import to_document
 from app.gui.actions import install_actions
 from app.gui.canvas import Canvas
 from app.gui.canvas_menus import CanvasMenus
@@ -26,13 +24,19 @@ from app.gui.document import Document
 from app.gui.files import WorkflowFiles
 from app.gui.folders import remember_folder, start_folder, use_settings
 from app.gui.gallery import GalleryPanel
+from app.gui.link_drop import LinkDrop
 from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
+from app.gui.queue_panel import QueuePanel
+from app.gui.reroute import Reroutes
+from app.gui.run_launch import queue_run, start_entry
+from app.gui.run_queue import QueueEntry, RunQueue
 from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter
+from app.gui.settings_dialog import saved_device, saved_output
 from app.gui.status import StudioStatus
 from app.gui.worker import RunController
-from node_api.context import RunOptions
+from node_api.events import RunFinished
 
 APP_NAME = "Diffusion Studio"
 
@@ -62,28 +66,31 @@ class MainWindow(QMainWindow):
         self.registry = registry or default_registry()
         self.settings = settings or QSettings("diffusion-studio", "studio")
         self.data_dir = data_dir or user_data_dir()
-        self.output_dir = output_dir or self.data_dir / "output"
-        self.device = device
+        self.output_dir = output_dir or saved_output(self.settings) or self.data_dir / "output"
+        self.device = device if device != "auto" else saved_device(self.settings)
         use_settings(self.settings)
         self.document = Document(self.registry, self)
         self.canvas = Canvas(self.document, self)
         self.setCentralWidget(self.canvas.widget)
+        self.runner = RunController(self.registry, self)
+        self.queue = RunQueue(self._start_entry, lambda: self.runner.running, self)
         self._build_docks()
         self.status = StudioStatus(self.statusBar(), device, self)
         self.run_status, self.progress = self.status.run_status, self.status.progress
         self.clipboard = NodeClipboard(self.document, self.canvas, self)
-        self.runner = RunController(self.registry, self)
         self.runner.warm = self.status.warm_done if probe_device else None
         self.presenter = RunPresenter(self.canvas, self.messages, self.preview, self.gallery,
                                       self.progress, self.run_status, self)
         self.runner.event.connect(self.presenter.on_event)
         self.runner.running_changed.connect(self._on_running_changed)
         self.runner.event.connect(self._on_run_event)
+        self.runner.event.connect(self.queue.on_event)
         self.files = WorkflowFiles(self.document, self.settings, self.data_dir, parent=self)
         self.files.message.connect(self.messages.add)
         self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
         self.menus = CanvasMenus(self)
+        self.link_drop, self.reroutes = LinkDrop(self), Reroutes(self)
         self.size_advice = SizeAdvice(self.document, self.messages, self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()
@@ -92,6 +99,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 860)
         self.restoreGeometry(self.settings.value("window/geometry", b""))
         self.restoreState(self.settings.value("window/state", b""))
+        self.subgraph_bar.refresh()  # shown only inside a subgraph, whatever was saved
         self.setAcceptDrops(True)
         self._probe_pending = probe_device
 
@@ -121,14 +129,19 @@ class MainWindow(QMainWindow):
         self.preview = PreviewPanel()
         self.messages = MessagesPanel()
         self.gallery = GalleryPanel()
+        self.queue_panel = QueuePanel(self.queue, self.cancel_run)
+        self.queue_panel.refresh_history(self.output_dir)
+        self.queue_panel.open_workflow.connect(self.open_file)
         self.docks = {
             "nodes": self._dock("Nodes", self.node_list, left),
             "properties": self._dock("Properties", self.properties, right),
             "preview": self._dock("Preview", self.preview, right),
             "gallery": self._dock("Gallery", self.gallery, bottom),
             "messages": self._dock("Messages", self.messages, bottom),
+            "queue": self._dock("Queue", self.queue_panel, bottom),
         }
         self.tabifyDockWidget(self.docks["gallery"], self.docks["messages"])
+        self.tabifyDockWidget(self.docks["gallery"], self.docks["queue"])
         self.docks["gallery"].raise_()
         self.resizeDocks([self.docks["nodes"]], [200], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["properties"]], [320], Qt.Orientation.Horizontal)
@@ -145,7 +158,7 @@ class MainWindow(QMainWindow):
         self.canvas.files_dropped.connect(self.files.drop)
         self.node_list.chosen.connect(lambda type_id: self.canvas.add_node(type_id))
         self.messages.node_chosen.connect(lambda node_id: self.canvas.select([node_id]))
-        for name in ("nodes", "properties", "preview", "gallery", "messages"):
+        for name in ("nodes", "properties", "preview", "gallery", "messages", "queue"):
             self.view_menu.addAction(self.docks[name].toggleViewAction())
 
     def _update_title(self) -> None:
@@ -166,6 +179,10 @@ class MainWindow(QMainWindow):
                                       buttons)
         return {QMessageBox.StandardButton.Save: "save",
                 QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def show_dialog(self, dialog: QDialog) -> None:
+        """Show a modal dialog (tests replace this)."""
+        dialog.exec()
 
     def ask_recover(self) -> bool:
         """Offer the autosave of a session that ended without saving (tests replace this)."""
@@ -229,22 +246,11 @@ class MainWindow(QMainWindow):
 
     # -- running -----------------------------------------------------------------------
     def run_workflow(self, targets: list[str] | None = None) -> bool:
-        """Validate and start a run (of what ``targets`` need, default every output);
-        problems are shown on the nodes and in Messages."""
-        if self.runner.running:
-            return False
-        self._start_probe()  # a run waits for the warm-up, so make sure it has started
-        graph = self.document.graph
-        self.size_advice.check(None)
-        options = RunOptions(device=self.device, output_dir=self.output_dir,
-                             workflow=to_document(graph), **self.run_settings.options())
-        problems = self.runner.start(graph, options, targets=targets)
-        if problems:
-            self.presenter.show_problems(problems)
-            self.docks["messages"].raise_()
-            return False
-        self.presenter.begin(graph)
-        return True
+        """Validate the graph and queue it (app.gui.run_launch); False when it has problems."""
+        return queue_run(self, targets)
+
+    def _start_entry(self, entry: QueueEntry) -> bool:
+        return start_entry(self, entry)
 
     def cancel_run(self) -> None:
         if self.runner.running:
@@ -254,9 +260,10 @@ class MainWindow(QMainWindow):
     def _on_run_event(self, event: object) -> None:
         if getattr(event, "status", None) == "failed":
             self.docks["messages"].raise_()
+        if isinstance(event, RunFinished):
+            self.queue_panel.refresh_history(self.output_dir)
 
     def _on_running_changed(self, running: bool) -> None:
-        self.actions["run"].setEnabled(not running)
         self.actions["cancel"].setEnabled(running)
 
     # -- closing -----------------------------------------------------------------------
@@ -264,6 +271,7 @@ class MainWindow(QMainWindow):
         if not self._settle_unsaved():
             event.ignore()
             return
+        self.queue.clear_pending()
         self.runner.cancel()
         self.runner.wait(10)
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -273,30 +281,7 @@ class MainWindow(QMainWindow):
 
 
 def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
-    """Open the studio window (on ``workflow`` when given); returns the exit code."""
-    if QApplication.instance() is None:
-        from app.gui.platform_check import platform_problem
+    """Open the studio window (app.gui.launch); returns the exit code."""
+    from app.gui.launch import run_app as launch
 
-        problem = platform_problem()  # before Qt aborts with a page of plugin diagnostics
-        if problem:
-            print(problem, file=sys.stderr)
-            return 2
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
-    from app.gui.theme import apply_theme
-
-    app.setApplicationName(APP_NAME)
-    apply_theme(app)
-    # Qt frees clipboard data we set while PySide still holds a wrapper: clear it on quit
-    # or the process crashes on exit (seen with the offscreen and xcb platforms).
-    app.aboutToQuit.connect(lambda: QApplication.clipboard().clear())
-    window = MainWindow()
-    if workflow is not None:
-        window.files.open_startup()
-        window.open_file(Path(workflow))
-    elif window.files.autosave_path.is_file() and window.ask_recover():
-        window.files.recover()
-    else:
-        window.files.open_startup()
-    window.show()
-    window.canvas.frame_all()
-    return app.exec()
+    return launch(argv, workflow)

@@ -23,7 +23,9 @@ from node_api.declaration import NodeSpec
 
 IDENTIFIER = "studio"
 WIDGET_MARGIN = 6.0  # between the embedded value editors and the node's edge
-PREVIEW_SIZE = 176  # the longest side of the in-node preview, in scene pixels
+PREVIEW_SIZE = 176
+# drawn over a bypassed or muted node (RGBA); a muted node is also half transparent
+MODE_TINTS = {"bypass": (150, 60, 200, 90), "mute": (20, 20, 20, 110)}  # the longest side of the in-node preview, in scene pixels
 
 
 class StudioNodeItem(NodeItem):
@@ -39,6 +41,14 @@ class StudioNodeItem(NodeItem):
         self._preview: QGraphicsPixmapItem | None = None
         self.about = ""  # what the node does (from its declaration), for the tooltip
         self.error = ""  # why its last run failed (or why it cannot run)
+        self.mode = "normal"  # the graph node's mode as drawn: normal, bypass or mute
+
+    def set_mode(self, mode: str) -> None:
+        """Draw the node bypassed (purple tint) or muted (greyed out), or normally."""
+        if mode != self.mode:
+            self.mode = mode
+            self.setOpacity(0.45 if mode == "mute" else 1.0)
+            self.update()
 
     def set_run_state(self, state: str, text: str = "", progress: float | None = None,
                       error: str = "") -> None:
@@ -128,10 +138,20 @@ class StudioNodeItem(NodeItem):
 
     def paint(self, painter: QPainter, option: Any, widget: Any) -> None:
         super().paint(painter, option, widget)
+        rect = self.boundingRect().adjusted(1, 1, -1, -1)
+        if self.mode in MODE_TINTS:
+            painter.save()
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(*MODE_TINTS[self.mode]))
+            painter.drawRoundedRect(rect, 4.0, 4.0)
+            painter.setPen(QColor(230, 220, 245))
+            painter.drawText(rect.adjusted(0, 0, -6, -2), Qt.AlignmentFlag.AlignRight
+                             | Qt.AlignmentFlag.AlignBottom, self.mode + "ed"
+                             if self.mode == "bypass" else "muted")
+            painter.restore()
         if self.run_state == "idle":
             return
         painter.save()
-        rect = self.boundingRect().adjusted(1, 1, -1, -1)
         pen = QPen(QColor(*STATE_COLOURS.get(self.run_state, (200, 200, 200))), 2.5)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -145,6 +165,28 @@ class StudioNodeItem(NodeItem):
             painter.setBrush(QColor(*STATE_COLOURS["running"]))
             painter.drawRect(bar)
         painter.restore()
+
+
+class CompactNodeItem(StudioNodeItem):
+    """A reroute: a small dot-like node with one input and one output, no title or labels."""
+
+    SIZE = (44.0, 26.0)
+
+    def _set_base_size(self, add_w: float = 0.0, add_h: float = 0.0) -> None:
+        self._width, self._height = self.SIZE
+
+    def _align_ports_horizontal(self, v_offset: float) -> None:
+        super()._align_ports_horizontal(4.0)
+
+    def _draw_node_horizontal(self) -> None:
+        super()._draw_node_horizontal()
+        self._text_item.setVisible(False)
+        for text in (*self._input_items.values(), *self._output_items.values()):
+            text.setVisible(False)
+
+    def set_proxy_mode(self, mode: bool) -> None:
+        super().set_proxy_mode(mode)
+        self._text_item.setVisible(False)
 
 
 def port_tooltip(name: str, type_name: str, description: str, note: str = "") -> str:
@@ -162,11 +204,12 @@ def view_type(spec: NodeSpec) -> str:
     return f"{IDENTIFIER}.{spec.category}.{class_name(spec.type_id)}"
 
 
-def make_node_class(spec: NodeSpec) -> type[BaseNode]:
-    """A BaseNode subclass whose ports mirror ``spec``'s links and outputs."""
+def make_node_class(spec: NodeSpec, suffix: str = "") -> type[BaseNode]:
+    """A BaseNode subclass whose ports mirror ``spec``'s links and outputs (``suffix`` tells
+    apart classes of one type id whose ports changed, as a subgraph's do)."""
 
     def __init__(self: BaseNode) -> None:
-        BaseNode.__init__(self, StudioNodeItem)
+        BaseNode.__init__(self, CompactNodeItem if spec.passthrough else StudioNodeItem)
         for link in spec.links:
             port = self.add_input(link.name, multi_input=False, color=type_colour(link.type))
             port.view.setToolTip(port_tooltip(link.name, link.type, link.description,
@@ -181,7 +224,7 @@ def make_node_class(spec: NodeSpec) -> type[BaseNode]:
         self.view.color = (r, g, b, 255)
 
     return type(
-        class_name(spec.type_id),
+        class_name(spec.type_id) + suffix,
         (BaseNode,),
         {
             "__identifier__": f"{IDENTIFIER}.{spec.category}",

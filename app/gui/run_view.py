@@ -83,7 +83,7 @@ class RunPresenter(QObject):
             handler(event)
 
     def _label(self, node_id: str) -> str:
-        node = self.canvas.document.graph.nodes.get(node_id)
+        node = self.canvas.document.root.nodes.get(node_id)
         return node.title if node else f"#{node_id}"
 
     def _set_progress(self) -> None:
@@ -92,7 +92,7 @@ class RunPresenter(QObject):
     def _on_RunStarted(self, event: RunStarted) -> None:
         self.canvas.clear_states()
         self.order = list(event.node_ids)
-        graph, registry = self.canvas.document.graph, self.canvas.document.registry
+        graph, registry = self.canvas.document.root, self.canvas.document.registry
         nodes = []
         for node_id in self.order:
             node = graph.nodes.get(node_id)
@@ -136,7 +136,7 @@ class RunPresenter(QObject):
         """Flag results the edit made stale (and unflag those an undo made current again)."""
         if self.ran is None:
             return
-        stale = changed_since(self.ran, self.canvas.document.graph)
+        stale = changed_since(self.ran, self.canvas.document.root)
         for node_id in stale ^ self.stale:
             if node_id in self.results:
                 state, text = self.results[node_id]
@@ -167,8 +167,10 @@ class RunPresenter(QObject):
 
     def _on_OutputWritten(self, event: OutputWritten) -> None:
         self.images += 1
-        self.gallery.add_image(event.image, event.path, "" if event.path else
-                               self._label(event.node_id))
+        pixmap = self.gallery.add_image(event.image, event.path, "" if event.path else
+                                        self._label(event.node_id))
+        if pixmap is not None:  # a thumbnail on the Save / Preview node itself
+            self.canvas.show_preview(event.node_id, pixmap)
 
     def _on_RunCancelled(self, event: RunCancelled) -> None:
         for node_id in self.order:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
+from NodeGraphQt.qgraphics.pipe import PipeItem
 from NodeGraphQt.qgraphics.port import PortItem
 from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
@@ -31,6 +32,8 @@ class StudioViewer(NodeViewer):
     """
 
     menu_requested = Signal(QPoint, QPointF)
+    link_dropped = Signal(object, QPointF)  # a new link let go on empty canvas: (port, at)
+    pipe_double_clicked = Signal(object, QPointF)  # (PipeItem, scene position)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent, undo_stack=None)
@@ -84,6 +87,28 @@ class StudioViewer(NodeViewer):
         if event.button() == Qt.MouseButton.RightButton:
             return
         super().sceneMouseReleaseEvent(event)
+
+    def apply_live_connection(self, event: Any) -> None:
+        """A link dragged from a port and let go where there is no port or node: after
+        NodeGraphQt drops it, ``link_dropped`` offers to add a node there."""
+        start, fresh = self._start_port, self._detached_port is None
+        empty = self._LIVE_PIPE.isVisible() and not any(
+            isinstance(i, PortItem | AbstractNodeItem) for i in self.scene().items(event.scenePos()))
+        super().apply_live_connection(event)
+        if empty and fresh and start is not None:
+            self.link_dropped.emit(start, event.scenePos())
+
+    def mouseDoubleClickEvent(self, event: Any) -> None:  # noqa: N802
+        """Double-click on a link (not on a node): ``pipe_double_clicked`` (add a reroute)."""
+        at = self.mapToScene(event.position().toPoint())
+        items = self.scene().items(at)
+        if not any(isinstance(i, AbstractNodeItem | PortItem) for i in items):
+            pipes = self._items_near(at, PipeItem, 8, 8)
+            if pipes:
+                self.pipe_double_clicked.emit(pipes[0], at)
+                event.accept()
+                return
+        super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802
         self.RMB_state = False

@@ -58,11 +58,7 @@ class RunController(QObject):
         """
         if self.running:
             return [Problem(None, None, None, "a run is already going")]
-        snapshot = graph.copy()
-        if targets is not None:  # "run up to here": the rest of the graph need not be valid
-            needed = snapshot.ancestors(targets)
-            for node_id in [i for i in snapshot.nodes if i not in needed]:
-                snapshot.remove(node_id)
+        snapshot = self._needed(graph, targets)
         problems = validate(snapshot, self.registry, targets)
         if problems:
             return problems
@@ -73,6 +69,19 @@ class RunController(QObject):
         self.running_changed.emit(True)
         self._thread.start()
         return []
+
+    @staticmethod
+    def _needed(graph: Graph, targets: list[str] | None) -> Graph:
+        snapshot = graph.copy()
+        if targets is not None:  # "run up to here": the rest of the graph need not be valid
+            needed = snapshot.ancestors(targets)
+            for node_id in [i for i in snapshot.nodes if i not in needed]:
+                snapshot.remove(node_id)
+        return snapshot
+
+    def check(self, graph: Graph, targets: list[str] | None = None) -> list[Problem]:
+        """What stops ``graph`` (or what ``targets`` need) from running; empty when it can."""
+        return validate(self._needed(graph, targets), self.registry, targets)
 
     def cancel(self) -> None:
         self._cancel.cancel()

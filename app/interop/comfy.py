@@ -22,7 +22,7 @@ from app.interop.comfy_names import (
     UI_ONLY,
 )
 from app.interop.comfy_schema import check_api
-from app.interop.comfy_ui import ui_to_prompt
+from app.interop.comfy_ui import apply_ui_layout, ui_to_prompt
 from app.interop.comfy_values import comfy_values
 
 # ComfyUI's own default titles; a node titled so gets our title instead.
@@ -62,7 +62,10 @@ def load_comfy(
     else:
         raise WorkflowError(source, "not a ComfyUI workflow")
     prompt = check_api(prompt, source)
-    return _Importer(prompt, source, registry, layout or {}, kind).build(strict)
+    graph = _Importer(prompt, source, registry, layout or {}, kind).build(strict)
+    if kind == "ui":  # modes of muted/bypassed nodes and the groups
+        apply_ui_layout(graph, raw, layout or {})
+    return graph
 
 
 def graph_from_png_chunks(

@@ -1,16 +1,21 @@
 """ComfyUI's UI (LiteGraph) format -> its API "prompt" format, as ComfyUI itself does when
-queueing: widget values get their names, Reroutes and bypassed nodes are followed through,
-PrimitiveNodes become plain values, muted nodes and notes are dropped."""
+queueing: widget values get their names, Reroutes are followed through, PrimitiveNodes become
+plain values, notes are dropped. Muted and bypassed nodes of classes we know are kept, wired as
+drawn, and come back with our modes (``layout[id]["mode"]``); those we do not know are dropped
+(muted) or followed through (bypassed) as ComfyUI itself would. UI groups become our groups."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+from app.engine.graph import BYPASS, MUTE, Graph, Group
 from app.interop.comfy_names import CLASSES, UI_ONLY
 from app.interop.comfy_schema import UiNode, check_ui
 
 MUTED, BYPASSED = 2, 4
+MODES = {MUTED: MUTE, BYPASSED: BYPASS}
 
 
 def ui_to_prompt(
@@ -28,7 +33,9 @@ def ui_to_prompt(
     for node_id, node in nodes.items():
         cls = node.type
         layout[node_id] = {"pos": node.pos, "title": node.title}
-        if cls in UI_ONLY or node.mode in (MUTED, BYPASSED):
+        if node.mode in MODES and cls in CLASSES:
+            layout[node_id]["mode"] = MODES[node.mode]
+        elif cls in UI_ONLY or node.mode in MODES:
             continue
         inputs = _widgets(cls, node.widgets_values)
         for slot in node.inputs or []:
@@ -65,7 +72,7 @@ def _follow(
         node = nodes.get(origin)
         if node is None:
             return None
-        through = node.type == "Reroute" or node.mode == BYPASSED
+        through = node.type == "Reroute" or (node.mode == BYPASSED and node.type not in CLASSES)
         if not through:
             return origin, slot
         wanted = _output_type(node, slot)
@@ -95,3 +102,30 @@ def _widgets(cls: str, values: list[Any] | dict[str, Any] | None) -> dict[str, A
     if len(values) < len(names):  # saved without the UI-only widgets (control_after_generate)
         names = [n for n in names if n is not None]
     return {n: v for n, v in zip(names, values, strict=False) if n is not None}
+
+
+def apply_ui_layout(graph: Graph, raw: dict[str, Any], layout: dict[str, dict[str, Any]]) -> None:
+    """Give ``graph`` the modes kept in ``layout`` and the groups of the UI document ``raw``."""
+    for node_id, info in layout.items():
+        if info.get("mode") and node_id in graph.nodes:
+            graph.nodes[node_id].mode = info["mode"]
+    for item in raw.get("groups") or []:
+        group = _group(item)
+        if group is not None:
+            graph.groups.append(group)
+
+
+def _group(item: Any) -> Group | None:
+    """A ComfyUI group ``{"title", "bounding": [x, y, w, h], "color"}`` (None if malformed)."""
+    if not isinstance(item, dict):
+        return None
+    box = item.get("bounding")
+    try:
+        x, y, w, h = (float(v) for v in box)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        return None
+    colour = item.get("color")
+    colour = colour if isinstance(colour, str) and colour.startswith("#") else "#3f5a7a"
+    return Group(str(item.get("title") or "Group")[:200], (x, y, w, h), colour[:16])

@@ -63,7 +63,7 @@ def test_tab_search_lists_only_our_node_types(window, qtbot):
     QTimer.singleShot(100, search.close)
     window.canvas.show_search()  # the menu of categories, as the user sees it
     titles = sorted(m.title() for m in search._menus.values())
-    assert titles == ["Conditioning", "Image", "Latent", "Sampling"]
+    assert titles == ["Conditioning", "Image", "Latent", "Sampling", "Utility"]
 
 
 def test_node_list_filter_matches_loosely(window):

@@ -52,7 +52,8 @@ def test_empty_canvas_menu(window, qtbot):
     ids = build_chain(window)
     _prepare(window, qtbot)
     menu = _right_click(window, qtbot, QPointF(-400, -400))
-    assert _texts(menu) == ["Add Node…", "Paste", "Select All", "Fit View"]
+    assert _texts(menu) == ["Add Node…", "Paste", "Add Reroute", "Add Group", "Select All",
+                           "Fit View"]
     assert not _action(menu, "Paste").isEnabled()  # nothing copied yet
     _action(menu, "Select All").trigger()
     assert sorted(window.canvas.selected_ids()) == sorted(ids.values())
@@ -93,7 +94,10 @@ def test_node_menu(window, qtbot, tmp_path):
     centre = window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()
     menu = _right_click(window, qtbot, centre)
     assert window.canvas.selected_ids() == [ids["render"]]
-    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Duplicate", "Delete"]
+    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Bypass\tCtrl+B",
+                            "Mute\tCtrl+M", "Convert to Input", "Convert Back",
+                            "Add Group Around Selection", "Collapse to Subgraph…", "Duplicate",
+                            "Delete"]
     window.menus.ask_text = lambda title, text: "My Render"
     _action(menu, "Rename…").trigger()
     assert window.document.graph.nodes[ids["render"]].title == "My Render"

@@ -24,6 +24,22 @@ def make_registry() -> Registry:
     def const(ctx, value):
         return value
 
+    @node("toy.seeded", title="Seeded", category="latent", registry=registry,
+          inputs=[Int("seed", 0, min=0, max=2**32, widget="seed")],
+          outputs=[Output("out", NUM)])
+    def seeded(ctx, seed):
+        return seed % 256
+
+    @node("toy.int", title="Integer", category="utility", registry=registry,
+          inputs=[Int("value", 2, min=0, max=500)], outputs=[Output("int", "INT")])
+    def integer(ctx, value):
+        return value
+
+    @node("utility.reroute", title="Reroute", category="utility", registry=registry,
+          inputs=[Link("input", "*")], outputs=[Output("output", "*")], passthrough=True)
+    def reroute(ctx, input):  # noqa: A002
+        return input
+
     @node("toy.text", title="Prompt", category="conditioning", registry=registry,
           inputs=[String("text", "hello", multiline=True),
                   Boolean("loud", False), Choice("mood", "calm", choices=("calm", "wild"))],

@@ -361,3 +361,21 @@ def test_export_leaves_muted_nodes_out_and_wires_bypassed_ones_through(registry,
     assert "20" not in prompt and "22" not in prompt
     decode = next(p for p in prompt.values() if p["class_type"] == "VAEDecode")
     assert decode["inputs"]["samples"] == ["6", 0]  # straight from the sampler
+
+
+def test_ui_muted_and_bypassed_nodes_keep_their_modes_links_and_groups(registry):
+    doc = comfy_docs.ui()
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    nodes[9]["mode"] = 2  # Save Image muted
+    nodes[7]["mode"] = 4  # the negative prompt bypassed
+    doc["groups"] = [{"title": "Prompts", "bounding": [400, 150, 450, 400], "color": "#a1309b"},
+                     {"title": "broken", "bounding": "nope"}]
+    graph = load_comfy(doc, "ui.json", registry)
+    assert graph.nodes["9"].mode == "mute" and graph.nodes["7"].mode == "bypass"
+    assert graph.nodes["3"].mode == "normal"
+    links = {(e.source, e.target, e.input) for e in graph.edges}
+    assert ("8", "9", "image") in links and ("7", "3", "negative") in links  # wired as drawn
+    assert [(g.title, g.bounds, g.colour) for g in graph.groups] == [
+        ("Prompts", (400.0, 150.0, 450.0, 400.0), "#a1309b")]
+    plain = load_comfy(comfy_docs.ui(), "ui.json", registry)
+    assert canonical(graph) == canonical(plain)  # the same nodes, only their modes differ
