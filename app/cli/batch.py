@@ -40,8 +40,10 @@ def add_batch_parser(sub: Any) -> None:
                        help="with --cluster: use at most N workers")
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     from app.cli.main import add_memory_options
+    from app.cli.speed import add_speed_options
 
     add_memory_options(batch)
+    add_speed_options(batch)
 
 
 class BatchProgress:
@@ -105,6 +107,7 @@ def batch_command(args: argparse.Namespace) -> int:
     )
     from app.cli.commands import _error, load_graph
     from app.cli.main import memory_options
+    from app.cli.speed import speed_options
     from app.engine.devices import resolve_device
     from app.engine.registry import default_registry
     from node_api.context import RunOptions
@@ -132,7 +135,7 @@ def batch_command(args: argparse.Namespace) -> int:
 
             # each worker resolves `auto` to its own device
             options = RunOptions(device=args.device, previews=args.previews,
-                                 **memory_options(args))
+                                 **memory_options(args), **speed_options(args))
             runner = RayBatchRunner(graph, registry, jobs, args.out, options,
                                     workers=args.workers)
             todo, skipped = runner.pending()  # a wrong folder is refused before Ray starts
@@ -140,7 +143,7 @@ def batch_command(args: argparse.Namespace) -> int:
                 connected = connect(args.cluster, num_cpus=args.workers, quiet=args.quiet)
         else:
             options = RunOptions(device=resolve_device(args.device), previews=args.previews,
-                                 **memory_options(args))
+                                 **memory_options(args), **speed_options(args))
             runner = BatchRunner(graph, registry, jobs, args.out, options)
             todo, skipped = runner.pending()
     except (BatchError, ValueError) as exc:

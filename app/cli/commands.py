@@ -56,6 +56,12 @@ def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | 
     return None
 
 
+def wants_previews(args: argparse.Namespace) -> bool:
+    """Step previews only when asked: the progress printer does not show them, so computing
+    them would only slow the run."""
+    return (args.previews or args.preview_vae_every > 0) and not args.no_previews
+
+
 def run_command(args: argparse.Namespace) -> int:
     from app.cli.progress import ProgressPrinter, summary
     from app.engine.executor import Executor
@@ -73,10 +79,11 @@ def run_command(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_INVALID
     from app.cli.main import memory_options
+    from app.cli.speed import speed_options
 
-    options = RunOptions(device=device, output_dir=args.out, previews=not args.no_previews,
+    options = RunOptions(device=device, output_dir=args.out, previews=wants_previews(args),
                          preview_vae_every=args.preview_vae_every, workflow=to_document(graph),
-                         **memory_options(args))
+                         **memory_options(args), **speed_options(args))
     try:
         with cancel_on_interrupt() as cancel:
             result = Executor(registry).run(

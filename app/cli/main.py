@@ -29,11 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(run)
     run.add_argument("--out", type=Path, default=Path("output"), help="output folder")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    run.add_argument("--no-previews", action="store_true", help="skip step previews")
+    previews = run.add_mutually_exclusive_group()
+    previews.add_argument("--previews", action="store_true",
+                          help="compute step previews for the event listeners (off by default: "
+                          "the progress bars do not show them)")
+    previews.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--preview-vae-every", type=int, default=0, metavar="N",
-                     help="full VAE-decoded preview every N steps (samplers with a vae link)")
+                     help="full VAE-decoded preview every N steps (samplers with a vae link); "
+                     "turns previews on")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_memory_options(run)
+    from app.cli.speed import add_speed_options
+
+    add_speed_options(run)
 
     validate = sub.add_parser("validate", help="check a workflow without running it")
     validate.add_argument("workflow", type=Path)
