@@ -78,6 +78,8 @@ class CompiledDenoiser:
         return self.compiled(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("original", "compiled", "graphs"):  # not set yet (copying, unpickling)
+            raise AttributeError(name)
         return getattr(self.original, name)
 
 
