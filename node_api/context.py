@@ -50,6 +50,10 @@ class RunOptions:
     precision: str = "auto"
     vae_precision: str = "auto"
     vram_mode: str = "auto"
+    # denoiser acceleration: off/compile/max (pipelines.speed.accelerate); None: the
+    # workflow's own default (its metadata "accelerate"), else off
+    accelerate: str | None = None
+    threads: int = 0  # torch intra-op threads; 0 leaves torch's choice
 
 
 @dataclass

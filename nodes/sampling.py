@@ -66,29 +66,42 @@ def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedul
             denoise):
     from nodes._latents import fit_to_model
     from pipelines.sampling.denoise import denoise as run_denoise
+    from pipelines.sampling.previews import PreviewRenderer, PreviewThrottle
+
+    every = ctx.options.preview_vae_every
+    throttle = PreviewThrottle()  # previews cost nothing measurable: ~12 a second at most
+    render = PreviewRenderer(model.latent_rgb_factors, model.latent_rgb_bias, model.family)
+
+    def vae_preview_due(index: int) -> bool:
+        return vae is not None and bool(every) and (index + 1) % every == 0
+
+    def wants_x0(index: int, total: int) -> bool:
+        return ctx.wants_previews and (vae_preview_due(index) or throttle.due(index, total))
 
     def on_step(index: int, total: int, x0) -> None:
         preview = None
-        every = ctx.options.preview_vae_every
-        if ctx.wants_previews and vae is not None and every and (index + 1) % every == 0:
+        if x0 is not None and vae_preview_due(index):
             from pipelines.sampling.previews import decode_preview
 
             preview = decode_preview(vae, x0)
-        elif ctx.wants_previews:
-            from pipelines.sampling.previews import latent_to_rgb
-
-            preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,
-                                    family=model.family)
+        elif x0 is not None:
+            preview = render(x0, final=index == total - 1)
         ctx.progress(index + 1, total, preview)
 
     from nodes._models import on_device
 
     ctx.check_cancelled()
     with on_device(ctx, model, vae):  # low-VRAM mode: the UNet visits the GPU only now
+        if ctx.options.accelerate not in (None, "off"):
+            import torch
+
+            from pipelines.speed.accelerate import accelerated
+
+            model = accelerated(model, ctx.options.accelerate, torch.device(ctx.device))
         return run_denoise(
             model, positive, negative, fit_to_model(latent, model), noise,
             sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, denoise=denoise,
-            device=ctx.device, callback=on_step,
+            device=ctx.device, callback=on_step, wants_x0=wants_x0,
         )
 
 

@@ -47,3 +47,7 @@ SCHEDULES_FOR: dict[str, tuple[str, ...]] = {
     "ddpm": ("normal", "sgm_uniform"),
     "lcm": ("normal",),
 }
+
+# Acceleration of the denoiser (pipelines.speed.accelerate): off, torch.compile, or compile
+# with max-autotune and CUDA graphs.
+ACCELERATE_NAMES: tuple[str, ...] = ("off", "compile", "max")

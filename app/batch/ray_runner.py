@@ -120,8 +120,8 @@ class BatchWorker:
                 device=self.device, output_dir=Path(tmp), previews=self.options.previews,
                 preview_vae_every=self.options.preview_vae_every,
                 precision=self.options.precision, vae_precision=self.options.vae_precision,
-                vram_mode=self.options.vram_mode,
-            )
+                vram_mode=self.options.vram_mode, accelerate=self.options.accelerate,
+            )  # threads: each worker keeps torch's choice for its own machine
             executed: list[str] = []
             record = run_job(self.executor, self.registry, graph, job, tag, options, token,
                              [lambda e: executed.extend(e.executed if isinstance(e, RunFinished)

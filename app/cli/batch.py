@@ -18,6 +18,7 @@ from app.cli.common import (
     load_graph,
     memory_options,
 )
+from app.cli.speed import add_speed_options, speed_options
 
 
 def add_parser(sub: Any) -> None:
@@ -50,6 +51,7 @@ def add_parser(sub: Any) -> None:
                        help="with --cluster: use at most N workers")
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_memory_options(batch)
+    add_speed_options(batch)
 
 
 class BatchProgress:
@@ -138,7 +140,7 @@ def command(args: argparse.Namespace) -> int:
 
             # each worker resolves `auto` to its own device
             options = RunOptions(device=args.device, previews=args.previews,
-                                 **memory_options(args))
+                                 **memory_options(args), **speed_options(args))
             runner = RayBatchRunner(graph, registry, jobs, args.out, options,
                                     workers=args.workers)
             todo, skipped = runner.pending()  # a wrong folder is refused before Ray starts
@@ -146,7 +148,7 @@ def command(args: argparse.Namespace) -> int:
                 connected = connect(args.cluster, num_cpus=args.workers, quiet=args.quiet)
         else:
             options = RunOptions(device=resolve_device(args.device), previews=args.previews,
-                                 **memory_options(args))
+                                 **memory_options(args), **speed_options(args))
             runner = BatchRunner(graph, registry, jobs, args.out, options)
             todo, skipped = runner.pending()
     except (BatchError, ValueError) as exc:

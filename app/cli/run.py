@@ -19,6 +19,7 @@ from app.cli.common import (
     load_graph,
     memory_options,
 )
+from app.cli.speed import add_speed_options, speed_options
 from app.engine.devices import resolve_device
 from app.engine.registry import default_registry
 
@@ -30,11 +31,23 @@ def add_parser(sub: Any) -> None:
     add_overrides(run)
     run.add_argument("--out", type=Path, default=Path("output"), help="output folder")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    run.add_argument("--no-previews", action="store_true", help="skip step previews")
+    previews = run.add_mutually_exclusive_group()
+    previews.add_argument("--previews", action="store_true",
+                          help="compute step previews for the event listeners (off by default: "
+                          "the progress bars do not show them)")
+    previews.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--preview-vae-every", type=count, default=0, metavar="N",
-                     help="full VAE-decoded preview every N steps (samplers with a vae link)")
+                     help="full VAE-decoded preview every N steps (samplers with a vae link); "
+                     "turns previews on")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     add_memory_options(run)
+    add_speed_options(run)
+
+
+def wants_previews(args: argparse.Namespace) -> bool:
+    """Step previews only when asked: the progress printer does not show them, so computing
+    them would only slow the run."""
+    return (args.previews or args.preview_vae_every > 0) and not args.no_previews
 
 
 def command(args: argparse.Namespace) -> int:
@@ -53,9 +66,9 @@ def command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         error(str(exc))
         return EXIT_INVALID
-    options = RunOptions(device=device, output_dir=args.out, previews=not args.no_previews,
+    options = RunOptions(device=device, output_dir=args.out, previews=wants_previews(args),
                          preview_vae_every=args.preview_vae_every, workflow=to_document(graph),
-                         **memory_options(args))
+                         **memory_options(args), **speed_options(args))
     try:
         with cancel_on_interrupt() as cancel:
             result = Executor(registry).run(

@@ -20,6 +20,7 @@ from typing import Any
 
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from app.engine.run_settings import run_options
 from app.engine.subgraphs import runnable, targets_in
 from app.engine.validation import ValidationError, validate
 from node_api.context import Cancelled, CancelToken, NodeContext, RunOptions
@@ -141,8 +142,9 @@ class Executor:
             raise ValidationError(problems)
         graph = runnable(graph, self.registry)  # subgraphs expanded, bypass/mute resolved
         targets = targets_in(graph, targets)
+        options = run_options(options or RunOptions(), graph.metadata)
         with self._lock:
-            return self._run(graph, targets, options or RunOptions(), list(listeners),
+            return self._run(graph, targets, options, list(listeners),
                              cancel or CancelToken(), force)
 
     def _run(

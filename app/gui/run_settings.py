@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QSettings
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
-from pipelines.catalog import PRECISION_NAMES, VRAM_MODE_NAMES
+from pipelines.catalog import ACCELERATE_NAMES, PRECISION_NAMES, VRAM_MODE_NAMES
 
 _LABELS = {
     "precision": {"auto": "Automatic (fp32 on the CPU, fp16 on a GPU)", "fp32": "fp32",
@@ -20,9 +20,13 @@ _LABELS = {
     "vram_mode": {"auto": "Automatic (low when a model does not fit)",
                   "normal": "Normal: models stay on the GPU",
                   "low": "Low: only the network in use is on the GPU"},
+    "accelerate": {"auto": "The workflow's setting (else off)", "off": "Off",
+                   "compile": "Compile (torch.compile; the first run at a size compiles)",
+                   "max": "Max (compile + autotune + CUDA graphs; slow first run)"},
 }
-_CHOICES = {"precision": PRECISION_NAMES, "vram_mode": VRAM_MODE_NAMES}
-_TITLES = {"precision": "&Precision", "vram_mode": "GPU &Memory"}
+_CHOICES = {"precision": PRECISION_NAMES, "vram_mode": VRAM_MODE_NAMES,
+            "accelerate": ("auto", *ACCELERATE_NAMES)}
+_TITLES = {"precision": "&Precision", "vram_mode": "GPU &Memory", "accelerate": "&Acceleration"}
 
 
 class RunSettings(QObject):
@@ -61,5 +65,10 @@ class RunSettings(QObject):
         return next(c for c, a in self.actions[name].items() if a.isChecked())
 
     def options(self) -> dict[str, Any]:
-        """Keyword arguments for ``RunOptions``."""
-        return {name: self.value(name) for name in _CHOICES}
+        """Keyword arguments for ``RunOptions``; torch keeps one core for the window."""
+        from pipelines.speed.threads import default_threads
+
+        options: dict[str, Any] = {name: self.value(name) for name in _CHOICES}
+        if options["accelerate"] == "auto":
+            options["accelerate"] = None  # the workflow's own default
+        return options | {"threads": default_threads("gui")}

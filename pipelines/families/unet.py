@@ -40,11 +40,12 @@ def unet_inputs(model: DiffusionModel, context: torch.Tensor, cfg: float, batch:
                 device: torch.device) -> dict[str, Any]:
     """Cross-attention states, plus the guidance embedding for LCM-distilled UNets."""
     unet = model.denoiser
-    inputs: dict[str, Any] = {"encoder_hidden_states": context.to(device=device, dtype=unet.dtype),
+    dtype = unet.dtype  # once: diffusers walks every submodule to answer it
+    inputs: dict[str, Any] = {"encoder_hidden_states": context.to(device=device, dtype=dtype),
                               "return_dict": False}
     proj_dim = getattr(unet.config, "time_cond_proj_dim", None)
     if proj_dim is not None:
-        inputs["timestep_cond"] = guidance_embedding(cfg, proj_dim, batch).to(device, unet.dtype)
+        inputs["timestep_cond"] = guidance_embedding(cfg, proj_dim, batch).to(device, dtype)
     return inputs
 
 

@@ -45,18 +45,46 @@ def _prepare_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask[:, :1].clamp(0, 1)
 
 
+def _kept_latents(scheduler: Any, original: torch.Tensor, initial: torch.Tensor,
+                  timesteps: torch.Tensor, begin: int) -> list[torch.Tensor]:
+    """The unmasked area of a noise-masked latent after each step but the last: ``original``
+    noised to the next timestep, computed before the loop (``scheduler.add_noise`` moves the
+    schedule to the device and looks timesteps up on the host, a stream sync every step).
+
+    Inside the loop diffusers' schedulers with a begin index take the noise level of
+    ``add_noise`` from their step index (``begin + i + 1`` after step ``i``), so that state is
+    set for each call and cleared after, as the loop expects it.
+    """
+    stateful = getattr(scheduler, "begin_index", None) is not None and hasattr(
+        scheduler, "_step_index")
+    kept = []
+    try:
+        for i in range(len(timesteps) - 1):
+            if stateful:
+                scheduler._step_index = begin + i + 1
+            kept.append(scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2]))
+    finally:
+        if stateful:
+            scheduler._step_index = None
+    return kept
+
+
 def _predicted_x0(
-    scheduler: Any, output: Any, model_output: torch.Tensor, sample: torch.Tensor, prediction: str
+    scheduler: Any, output: Any, model_output: torch.Tensor, sample: torch.Tensor, prediction: str,
+    sigmas: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """x0 for previews: the scheduler's own estimate when its step returns one, else from sigma.
 
-    Called after ``step``, so the step's sigma is ``sigmas[step_index - 1]``.
+    Called after ``step``, so the step's sigma is ``sigmas[step_index - 1]``. ``sigmas``: the
+    schedule already on ``sample``'s device as float32 (moved once per run, not every step).
     """
     for name in ("pred_original_sample", "denoised"):
         value = getattr(output, name, None)
         if value is not None:
             return value
-    sigma = scheduler.sigmas[scheduler.step_index - 1].to(sample.device, torch.float32)
+    if sigmas is None:
+        sigmas = scheduler.sigmas.to(sample.device, torch.float32)
+    sigma = sigmas[scheduler.step_index - 1]
     if hasattr(scheduler, "_sigma_to_alpha_sigma_t"):  # x = alpha x0 + sigma eps
         alpha_t, sigma_t = scheduler._sigma_to_alpha_sigma_t(sigma)
         x = sample
@@ -86,6 +114,7 @@ def denoise(
     denoise: float = 1.0,
     device: str | torch.device = "cpu",
     callback: StepCallback | None = None,
+    wants_x0: Callable[[int, int], bool] | None = None,
 ) -> Latent:
     """Run the sampler from noise (or from a noised latent) to a clean latent.
 
@@ -117,6 +146,9 @@ def denoise(
             predicted clean latent on ``device``; ``total_steps`` counts scheduler steps (2n - 1
             for the second-order heun/dpm_2 samplers). An exception raised by it stops the loop
             and propagates (that is how cancelling works).
+        wants_x0: ``wants_x0(step_index, total_steps)``: whether the callback wants the x0
+            estimate at this step (previews are throttled); when False it gets ``None`` and the
+            estimate is not computed. None: x0 at every step.
 
     Returns:
         A float32 CPU ``Latent`` (the input's noise mask is carried over).
@@ -180,11 +212,26 @@ def denoise(
         step_kwargs["generator"] = generator
     prediction = scheduler.config.get("prediction_type", "epsilon")
     total = len(timesteps)
+    # Everything the steps need is made here, once: the loop itself asks no dtype (a walk over
+    # every submodule in diffusers), moves nothing between devices and reads no tensor on the
+    # host, so a GPU never waits for the Python side between steps.
+    dtype = family.denoiser_dtype(model)
+    if extra is not None:
+        extra = extra.to(dtype)
+    kept, keep = None, None
+    if mask is not None:
+        kept = _kept_latents(scheduler, original, initial, timesteps, begin) + [original]
+        keep = 1 - mask
+    sigmas = getattr(scheduler, "sigmas", None)  # for x0 estimates (DDIM & co. give theirs)
+    if callback is not None and isinstance(sigmas, torch.Tensor):
+        sigmas = sigmas.to(device, torch.float32)
 
-    with torch.no_grad():
+    with torch.inference_mode():
         for i, t in enumerate(timesteps):
-            model_input = torch.cat([x] * 2) if do_cfg else x
-            model_input = scheduler.scale_model_input(model_input, t)
+            # scaling is elementwise: scale the batch-1 latent, cast once, then double it
+            model_input = scheduler.scale_model_input(x, t).to(dtype)
+            if do_cfg:
+                model_input = torch.cat([model_input, model_input])
             if extra is not None:
                 model_input = torch.cat([model_input, extra], dim=1)
             model_output = family.call_denoiser(model, model_input, t, inputs).to(x.dtype)
@@ -196,15 +243,19 @@ def denoise(
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample
-            if mask is not None:
-                kept = original
-                if i < total - 1:
-                    kept = scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2])
-                x = (1 - mask) * kept + mask * x
+            if kept is not None:
+                x = keep * kept[i] + mask * x
             if callback is not None:
-                x0 = _predicted_x0(scheduler, output, model_output, sample, prediction)
-                if mask is not None:
-                    x0 = (1 - mask) * original + mask * x0
+                x0 = None
+                if wants_x0 is None or wants_x0(i, total):
+                    x0 = _predicted_x0(scheduler, output, model_output, sample, prediction,
+                                       sigmas)
+                    if keep is not None:
+                        x0 = keep * original + mask * x0
                 callback(i, total, x0)
-    return Latent(samples=x.to(device="cpu", dtype=torch.float32), noise_mask=latent.noise_mask,
+    # a normal tensor (not an inference one), so later nodes may change it in place
+    samples = x.to(device="cpu", dtype=torch.float32)
+    if samples.is_inference():
+        samples = samples.clone()
+    return Latent(samples=samples, noise_mask=latent.noise_mask,
                   masked_image_latents=latent.masked_image_latents, space=model.family)

@@ -148,4 +148,8 @@ def test_precision_and_gpu_memory_choices_reach_the_run_and_are_remembered(windo
                        data_dir=tmp_path / "data", output_dir=tmp_path / "out", device="cpu",
                        probe_device=False)
     qtbot.addWidget(again)
-    assert again.run_settings.options() == {"precision": "bf16", "vram_mode": "low"}
+    remembered = again.run_settings.options()
+    assert {k: remembered[k] for k in ("precision", "vram_mode")} == {"precision": "bf16",
+                                                                       "vram_mode": "low"}
+    assert remembered["accelerate"] is None  # "auto": the workflow's own setting
+    assert remembered["threads"] >= 1

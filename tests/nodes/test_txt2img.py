@@ -30,7 +30,9 @@ def test_graph_runs_end_to_end_and_saves_a_png_with_its_workflow(registry, txt2i
     assert np.asarray(png).std() > 0  # a real decoded image, not a blank
     steps = [e for e in events if isinstance(e, StepProgress)]
     assert [s.step for s in steps] == [1, 2, 3, 4]
-    assert all(s.preview is not None and s.preview.dtype == np.uint8 for s in steps)
+    # previews are throttled (~12 a second), but the first and the last step always get one
+    assert steps[0].preview is not None and steps[-1].preview is not None
+    assert all(s.preview.dtype == np.uint8 for s in steps if s.preview is not None)
     assert json.loads(png.text["workflow"])["nodes"]
     assert "a red circle" in png.text["parameters"] and "Seed: 7" in png.text["parameters"]
     # Opening the PNG as a workflow restores the graph.

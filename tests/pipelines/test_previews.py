@@ -74,3 +74,34 @@ def test_decode_preview_is_the_vae_decode_as_uint8(tiny):
     expected = (decode(vae, Latent(latent[:1]))[0] * 255).round().to(torch.uint8).numpy()
     assert np.array_equal(preview, expected)
     assert np.array_equal(decode_preview(vae, latent[0]), preview)
+
+
+def test_throttle_keeps_to_the_rate_and_always_shows_the_last_step():
+    from pipelines.sampling.previews import PreviewThrottle
+
+    now = [0.0]
+    throttle = PreviewThrottle(rate=10.0, clock=lambda: now[0])
+    shown = []
+    for index in range(30):  # 30 steps of 20 ms: 0.6 s
+        if throttle.due(index, 30):
+            shown.append(index)
+        now[0] += 0.02
+    assert shown[0] == 0 and shown[-1] == 29
+    assert all(b - a >= 5 for a, b in zip(shown[:-2], shown[1:-1], strict=True))
+    assert len(shown) <= 8
+
+
+def test_renderer_builds_its_table_once_and_matches_latent_to_rgb(monkeypatch):
+    from pipelines.sampling import previews
+
+    render = previews.PreviewRenderer(None, None, "sdxl")
+    latents = [torch.randn(1, 4, 6, 5, generator=torch.Generator().manual_seed(i))
+               for i in range(5)]
+    built = []
+    tensor = torch.tensor
+    monkeypatch.setattr(torch, "tensor", lambda *a, **k: built.append(1) or tensor(*a, **k))
+    frames = [render(x, final=i == 4) for i, x in enumerate(latents)]
+    assert len(built) == 2  # factors and bias, once for the whole run
+    monkeypatch.undo()
+    for frame, x in zip(frames, latents, strict=True):
+        assert np.array_equal(frame, latent_to_rgb(x, family="sdxl"))

@@ -1,0 +1,124 @@
+"""Acceleration of the denoiser, a run option: ``off | compile | max``.
+
+``compile``: ``torch.compile`` of the denoiser (inductor, default mode), channels_last memory
+on CUDA, attention through PyTorch's SDPA (diffusers' default processor). ``max`` adds
+``mode="max-autotune"``: autotuned kernels and CUDA graphs (shapes are static: a new size or
+batch compiles and captures again, once). Compiled modules are kept per denoiser and mode for
+the process, and inductor's FX-graph/AOT caches live in the user cache folder, so the next
+launch reuses the kernels. Where compiling cannot work (no C++ compiler for the CPU, no Triton
+for CUDA, Apple MPS) the run goes on uncompiled, with one line saying why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipelines.catalog import ACCELERATE_NAMES
+
+log = logging.getLogger(__name__)
+# Compiled modules live on the denoiser itself (a plain dict, not a registered submodule), so
+# they go when the model cache lets the denoiser go.
+_ATTRIBUTE = "_studio_compiled"
+
+
+def cache_folder() -> Path:
+    """Where inductor keeps compiled kernels and graphs between launches."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("diffusion-studio", appauthor=False)) / "torch-compile"
+
+
+def use_disk_cache() -> None:
+    """Point inductor's FX-graph and AOT-autograd caches at ``cache_folder`` (unless the user
+    chose a folder with ``TORCHINDUCTOR_CACHE_DIR``)."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_folder()))
+    os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+    os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
+    import torch._inductor.config as inductor
+
+    inductor.fx_graph_cache = True
+
+
+def unavailable(device: Any) -> str | None:
+    """Why the denoiser cannot be compiled on ``device`` (a torch.device), or None."""
+    import torch
+
+    if not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile"
+    if device.type == "mps":
+        return "torch.compile does not support Apple MPS yet"
+    if device.type == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++", "cl")):
+        return "no C++ compiler found (install g++ or clang)"
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return "Triton is not installed (pip install triton)"
+    return None
+
+
+class CompiledDenoiser:
+    """The compiled module, called like the denoiser; anything else (``config``, ``dtype``)
+    is the original's. Under CUDA graphs every call starts a new step, so the previous
+    step's outputs may be overwritten only once they have been used."""
+
+    def __init__(self, original: Any, compiled: Any, graphs: bool) -> None:
+        self.original, self.compiled, self.graphs = original, compiled, graphs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.graphs:
+            import torch
+
+            torch.compiler.cudagraph_mark_step_begin()
+        return self.compiled(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("original", "compiled", "graphs"):  # not set yet (copying, unpickling)
+            raise AttributeError(name)
+        return getattr(self.original, name)
+
+
+def accelerated(model: Any, mode: str, device: Any) -> Any:
+    """``model`` (a ``DiffusionModel``) with its denoiser accelerated in ``mode``.
+
+    Args:
+        model: The model; its denoiser is already on ``device``.
+        mode: One of ``ACCELERATE_NAMES``.
+        device: The torch.device of the run.
+
+    Returns:
+        A copy of ``model`` with a ``CompiledDenoiser``, or ``model`` itself for "off" and
+        where compiling is unavailable (logged as a warning).
+
+    Raises:
+        ValueError: An unknown mode.
+    """
+    if mode not in ACCELERATE_NAMES:
+        raise ValueError(f"Unknown acceleration {mode!r}; use one of: {', '.join(ACCELERATE_NAMES)}")
+    if mode == "off":
+        return model
+    reason = unavailable(device)
+    if reason is not None:
+        log.warning("acceleration %r is not available here (%s); running without it", mode, reason)
+        return model
+    denoiser = model.denoiser
+    if isinstance(denoiser, CompiledDenoiser):
+        return model
+    per_mode = denoiser.__dict__.setdefault(_ATTRIBUTE, {})
+    if mode not in per_mode:
+        import torch
+
+        use_disk_cache()
+        if device.type == "cuda":
+            denoiser.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
+        log.info("compiling the denoiser (once per size; kept on disk in %s)",
+                 os.environ["TORCHINDUCTOR_CACHE_DIR"])
+        compiled = torch.compile(denoiser, mode="max-autotune" if mode == "max" else None)
+        per_mode[mode] = CompiledDenoiser(denoiser, compiled,
+                                          graphs=mode == "max" and device.type == "cuda")
+    return dataclasses.replace(model, denoiser=per_mode[mode])

@@ -1,0 +1,130 @@
+"""Per-step costs of the denoising loop: no dtype walks, no host reads or device moves of our
+own, whatever the number of steps (a GPU must never wait for Python between steps)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers.models.modeling_utils import ModelMixin
+
+from pipelines.sampling.denoise import _kept_latents, denoise
+from pipelines.sampling.samplers import make_scheduler
+from pipelines.values import Latent, Noise
+
+SHAPE = (1, 4, 8, 8)
+OURS = Path(__file__).resolve().parents[2] / "pipelines"
+# What reads a tensor on the host or moves one between devices (a stream sync on a GPU).
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+
+
+def _run(model, prompts, steps: int, **kwargs) -> Latent:
+    positive, negative = prompts
+    latent = kwargs.pop("latent", Latent(samples=torch.zeros(SHAPE)))
+    return denoise(model, positive, negative, latent, Noise(5), steps=steps, cfg=7.5,
+                   callback=lambda i, n, x0: None, **kwargs)
+
+
+@pytest.fixture()
+def dtype_walks(monkeypatch):
+    """Counts reads of diffusers' ``ModelMixin.dtype`` (a walk over every submodule)."""
+    calls = []
+    original = ModelMixin.dtype
+
+    def counted(self):
+        calls.append(1)
+        return original.fget(self)
+
+    monkeypatch.setattr(ModelMixin, "dtype", property(counted))
+    return calls
+
+
+@pytest.fixture()
+def host_syncs(monkeypatch):
+    """Counts host reads, device moves and tensors built from Python data, made from our code
+    (``pipelines/``), not from diffusers' schedulers."""
+    calls: list[str] = []
+
+    def ours() -> bool:
+        return sys._getframe(2).f_code.co_filename.startswith(str(OURS))
+
+    def wrap(name: str, moves: bool = False):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, **kwargs):
+            if ours() and (not moves or "device" in kwargs or any(
+                    isinstance(a, (str, torch.device)) for a in args)):
+                calls.append(name)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    for name in HOST_READS:
+        wrap(name)
+    wrap("to", moves=True)
+    tensor = torch.tensor
+
+    def built(*args, **kwargs):
+        if ours():
+            calls.append("tensor")
+        return tensor(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "tensor", built)
+    return calls
+
+
+@pytest.mark.parametrize("sampler", ["euler", "dpmpp_2m", "ddim"])
+def test_dtype_is_asked_once_per_run_not_per_step(tiny, prompts, dtype_walks, sampler):
+    model, _, _ = tiny
+    _run(model, prompts, 2, sampler=sampler)
+    short = len(dtype_walks)
+    dtype_walks.clear()
+    _run(model, prompts, 8, sampler=sampler)
+    assert len(dtype_walks) == short
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "ddim"])
+def test_no_host_reads_or_device_moves_per_step(tiny, prompts, host_syncs, sampler):
+    model, _, _ = tiny
+    mask = torch.zeros(8, 8)
+    mask[:, 4:] = 1.0
+    for latent in (Latent(torch.zeros(SHAPE)), Latent(torch.randn(SHAPE), noise_mask=mask)):
+        host_syncs.clear()
+        _run(model, prompts, 2, sampler=sampler, latent=latent, denoise=0.9)
+        short = list(host_syncs)
+        host_syncs.clear()
+        _run(model, prompts, 9, sampler=sampler, latent=latent, denoise=0.9)
+        assert host_syncs == short  # once per run, never once per step
+
+
+@pytest.mark.parametrize("sampler", ["euler", "dpmpp_2m", "ddim", "heun", "unipc"])
+@pytest.mark.parametrize("begin_steps", [0, 3])
+def test_kept_latents_equal_add_noise_inside_the_loop(tiny, sampler, begin_steps):
+    """The unmasked area computed before the loop is what ``add_noise`` gives after each step."""
+    model, _, _ = tiny
+    original = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1))
+    initial = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2))
+    scheduler = make_scheduler(sampler, "normal", model.scheduler_config)
+    scheduler.set_timesteps(8)
+    begin = begin_steps * scheduler.order
+    timesteps = scheduler.timesteps[begin:]
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    kept = _kept_latents(scheduler, original, initial, timesteps, begin)
+    x = initial
+    for i, t in enumerate(timesteps):
+        x = scheduler.step(torch.zeros_like(x) + 0.1, t, scheduler.scale_model_input(x, t))
+        x = x.prev_sample
+        if i < len(timesteps) - 1:
+            expected = scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2])
+            assert torch.equal(kept[i], expected)
+
+
+def test_the_result_is_an_ordinary_tensor(tiny, prompts):
+    """Sampling runs under inference mode; later nodes may still change the latent in place."""
+    model, _, _ = tiny
+    out = _run(model, prompts, 2)
+    assert not out.samples.is_inference()
+    out.samples.add_(1.0)
