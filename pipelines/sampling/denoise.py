@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,9 @@ from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
 from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
+
+if TYPE_CHECKING:
+    from pipelines.sampling.superres import ImageCondition
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
@@ -86,6 +89,7 @@ def denoise(
     denoise: float = 1.0,
     device: str | torch.device = "cpu",
     callback: StepCallback | None = None,
+    image_condition: ImageCondition | None = None,
 ) -> Latent:
     """Run the sampler from noise (or from a noised latent) to a clean latent.
 
@@ -117,6 +121,13 @@ def denoise(
             predicted clean latent on ``device``; ``total_steps`` counts scheduler steps (2n - 1
             for the second-order heun/dpm_2 samplers). An exception raised by it stops the loop
             and propagates (that is how cancelling works).
+        image_condition: A low-resolution image concatenated to the input channels every
+            step, with its noise level as class label (super-resolution stages; see
+            ``pipelines.sampling.superres``).
+
+    Denoisers with a learned variance (twice the sample's channels out, DeepFloyd IF) are
+    guided on the noise half only, the conditional variance kept, as diffusers' IF pipelines
+    do; the variance goes to the scheduler only if its ``variance_type`` is learned.
 
     Returns:
         A float32 CPU ``Latent`` (the input's noise mask is carried over).
@@ -160,9 +171,12 @@ def denoise(
     mask = None if latent.noise_mask is None else _prepare_mask(latent.noise_mask, original)
     # inpainting UNets take [mask, masked image] as input channels and are not blended
     # (diffusers' inpaint pipeline blends only for ordinary 4-channel UNets)
-    extra = inpaint_channels(model, latent, original, do_cfg)
+    extra = None if image_condition else inpaint_channels(model, latent, original, do_cfg)
     if extra is not None:
         mask = None
+    concat, condition_inputs = None, {}
+    if image_condition is not None:  # its noise comes after the initial noise, as in IF
+        concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
 
     family = get_family(model.family)
     embeds = _batched(positive.embeds, batch, "positive conditioning")
@@ -171,6 +185,9 @@ def denoise(
         negative_embeds, embeds = _same_length(negative_embeds, embeds)
         embeds = torch.cat([negative_embeds, embeds])
     inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
+    inputs.update(condition_inputs)
+    learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
+    channels = x.shape[1]
 
     step_params = inspect.signature(scheduler.step).parameters
     step_kwargs: dict[str, Any] = {}
@@ -183,16 +200,23 @@ def denoise(
 
     with torch.no_grad():
         for i, t in enumerate(timesteps):
-            model_input = torch.cat([x] * 2) if do_cfg else x
+            model_input = x if concat is None else torch.cat([x, concat], dim=1)
+            model_input = torch.cat([model_input] * 2) if do_cfg else model_input
             model_input = scheduler.scale_model_input(model_input, t)
             if extra is not None:
                 model_input = torch.cat([model_input, extra], dim=1)
             model_output = family.call_denoiser(model, model_input, t, inputs).to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
+                variance = cond[:, channels:]  # empty unless the variance is learned
+                uncond, cond = uncond[:, :channels], cond[:, :channels]
                 model_output = uncond + cfg * (cond - uncond)
                 if model.guidance_rescale > 0:
                     model_output = rescale_guidance(model_output, cond, model.guidance_rescale)
+                if variance.shape[1]:
+                    model_output = torch.cat([model_output, variance], dim=1)
+            if not learned_variance:
+                model_output = model_output[:, :channels]
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample
