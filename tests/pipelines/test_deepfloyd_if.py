@@ -130,3 +130,20 @@ def test_pixels_round_trip_and_bad_super_resolution_inputs(stage1, stage2):
         super_resolve(model1, pos, pos, image, Noise(0), steps=1)
     with pytest.raises(ValueError, match="noise level"):
         super_resolve(stage2[0], pos, pos, image, Noise(0), steps=1, noise_level=1000)
+
+
+def test_detect_names_if_folders_for_main_py_models(if_folders, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from app.cli.main import main
+    from pipelines.loading.detect import detect
+
+    assert detect(if_folders[0]).describe() == "diffusers deepfloyd_if"
+    assert detect(if_folders[1]).describe() == "diffusers deepfloyd_if_sr"
+    models = tmp_path / "models"
+    shutil.copytree(if_folders[0], models / "checkpoints" / "IF-I-XL-v1.0")
+    monkeypatch.setenv("STUDIO_MODELS", str(models))
+    monkeypatch.setenv("STUDIO_MODELS_CONFIG", str(tmp_path / "none.toml"))
+    assert main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "IF-I-XL-v1.0" in x)
+    assert line.split()[-2:] == ["diffusers", "deepfloyd_if"]
