@@ -24,7 +24,8 @@ from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
     ],
     outputs=[
         Output("model", MODEL, "The pixel-space UNet and its noise schedule."),
-        Output("clip", CLIP, "The T5 text encoder and its tokenizer."),
+        Output("clip", CLIP, "The T5 text encoder and its tokenizer (stage I; stage II "
+               "never loads its copy: encode with stage I's)."),
     ],
     fingerprint=model_fingerprint("checkpoint", "checkpoints"),
 )

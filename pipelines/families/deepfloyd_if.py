@@ -45,12 +45,17 @@ class IFStage1(ModelFamily):
 
 
 class IFStage2(ModelFamily):
-    """Super-resolution: also has ``image_noising_scheduler/`` (the augmentation schedule)."""
+    """Super-resolution: also has ``image_noising_scheduler/`` (the augmentation schedule).
+
+    Its folder carries a second copy of stage I's T5-XXL (about 9.5 GB in float16): it is never
+    loaded; the cascade feeds stage II the T5 states stage I's encoder made (as diffusers'
+    docs do with ``text_encoder=None``)."""
 
     id = "deepfloyd_if_sr"
     label = "DeepFloyd IF stage II (super-resolution)"
     components = (_UNET, _SCHEDULER, Component("image_noising_scheduler", ("diffusers.*",),
-                                               "scheduler"), *_T5)
+                                               "scheduler"))
+    text_encoders = ()
     text_encoding = "t5"
     latent = IF_PIXELS
     native_size = 256

@@ -9,7 +9,7 @@ import logging
 import pytest
 import torch
 
-from pipelines.families import folder_family, get_family
+from pipelines.families import ROLES, folder_family, get_family
 from pipelines.loading.checkpoint import load_checkpoint
 from pipelines.sampling.denoise import denoise
 from pipelines.sampling.superres import image_to_pixels, pixels_to_image, super_resolve
@@ -49,8 +49,17 @@ def test_if_folders_are_detected_and_loaded_without_a_vae(if_folders, stage1, st
     assert (model.latent_channels, model.vae_scale_factor) == (3, 1)
     assert get_family(model.family).latent.pixels
     assert type(clip.text_encoder).__name__ == "T5EncoderModel"
-    sr_model, _, sr_vae = stage2
+    sr_model, sr_clip, sr_vae = stage2
     assert sr_vae is None and "image_noising_scheduler" in sr_model.schedulers
+    # stage II's copy of T5 is never loaded (stage I's states feed it), nor counted
+    assert sr_clip.text_encoder is None and (if_folders[1] / "text_encoder").is_dir()
+    from pipelines.memory.placement import estimate_bytes
+
+    dtypes = dict.fromkeys(ROLES, torch.float32)
+    unet_bytes = sum(p.numel() * 4 for p in sr_model.denoiser.parameters())
+    assert estimate_bytes(if_folders[1], dtypes) == unet_bytes
+    with pytest.raises(ValueError, match="text encoder of its first stage"):
+        encode_text(sr_clip, "a cat")
 
 
 def test_t5_encoding_equals_if_encode_prompt(if_folders, stage1):
