@@ -1,4 +1,5 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
+the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr,
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. See docs/FAMILY_RECIPE.md to add one."""
