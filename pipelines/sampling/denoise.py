@@ -24,7 +24,7 @@ from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_n
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
 if TYPE_CHECKING:
-    from pipelines.sampling.superres import ImageCondition
+    from pipelines.sampling.image_condition import ImageCondition
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
@@ -140,6 +140,9 @@ def denoise(
         raise ValueError(f"steps must be at least 1, got {steps}")
     if not 0.0 <= denoise <= 1.0:
         raise ValueError(f"denoise must be between 0 and 1, got {denoise}")
+    if "image_noising_scheduler" in model.schedulers and image_condition is None:
+        raise ValueError("This model is a super-resolution stage: it needs the low-resolution "
+                         "image (use the Super-Resolution Sampler)")
     do_cfg = cfg != 1.0
     if do_cfg and negative is None:
         raise ValueError("A negative conditioning is needed when cfg is not 1")

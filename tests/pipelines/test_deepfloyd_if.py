@@ -156,3 +156,10 @@ def test_detect_names_if_folders_for_main_py_models(if_folders, tmp_path, monkey
     assert main(["models"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "IF-I-XL-v1.0" in x)
     assert line.split()[-2:] == ["diffusers", "deepfloyd_if"]
+
+
+def test_a_super_resolution_stage_in_the_plain_sampler_is_a_clear_error(stage1, stage2):
+    _, clip, _ = stage1
+    pos = encode_text(clip, "a cat")
+    with pytest.raises(ValueError, match="Super-Resolution Sampler"):
+        denoise(stage2[0], pos, pos, Latent(samples=torch.zeros(1, 3, 8, 8)), Noise(0), steps=1)
