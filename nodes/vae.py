@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from node_api.declaration import Choice, Int, Link, Output, node
+from node_api.errors import NodeInputError
 from node_api.ports import IMAGE, LATENT, MASK, VAE
 from pipelines.catalog import VAE_TILING
 
@@ -27,6 +28,11 @@ def _tiling_inputs() -> list:
 )
 def vae_decode(ctx, latent, vae, tiling: str, tile_size: int):
     from nodes._models import on_device
+    from pipelines.families import get_family
+
+    if latent.space is not None and get_family(latent.space).latent.pixels:
+        raise NodeInputError("latent", "this latent is already pixels (a pixel-space model "
+                             "such as DeepFloyd IF drew it); use Pixels to Image instead")
     from pipelines.sampling.vae import decode
 
     with on_device(ctx, vae):  # low-VRAM mode: the VAE visits the GPU only now

@@ -32,6 +32,8 @@ class DiffusionModel:
     source: str
     # phi of guidance rescale (Lin et al. 2023), applied after CFG; 0 = off (Model Sampling node)
     guidance_rescale: float = 0.0
+    # the family's other scheduler configs by folder (IF stage II: "image_noising_scheduler")
+    schedulers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def inpainting(self) -> bool:

@@ -1,4 +1,5 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
+the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr,
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. See docs/FAMILY_RECIPE.md to add one."""
@@ -13,6 +14,7 @@ from pipelines.families.base import (
     SingleFileLayout,
     unet_components,
 )
+from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
 from pipelines.families.registry import (
     UNKNOWN,
@@ -35,8 +37,9 @@ from pipelines.families.sd import SD1, SD2
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
-# Detection order: SDXL's text_time test before the plain context-width tests.
-for _family in (SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(), Unknown()):
+# Detection order: SDXL's text_time test before the plain context-width tests; IF's
+# text-embedding pixel UNets before any context-width test.
+for _family in (IFStage1(), IFStage2(), SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -30,6 +30,7 @@ class LatentFormat:
     ``scaling_factor``/``shift_factor``: VAE latents -> denoiser latents (``(z - shift) * scale``).
     ``spatial_factor``: image pixels per latent pixel. ``rgb_factors`` (channels x 3) and
     ``rgb_bias``: a linear latent -> RGB map for cheap step previews (None: no table).
+    ``pixels``: the denoiser works on the image itself (values -1..1, no VAE): DeepFloyd IF.
     """
 
     channels: int = 4
@@ -38,6 +39,7 @@ class LatentFormat:
     spatial_factor: int = 8
     rgb_factors: tuple[tuple[float, float, float], ...] | None = None
     rgb_bias: tuple[float, float, float] | None = None
+    pixels: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class ModelFamily:
     text_encoders: tuple[tuple[str, str], ...] = (("tokenizer", "text_encoder"),)
     prompt_layer: str = "last"  # "last" (+ clip_skip via final LayerNorm) | "penultimate"
     pooled: bool = False  # the conditioning carries the last encoder's pooled output
+    text_encoding: str = "clip"  # "clip" (pipelines.text.conditioning) or "t5" (pipelines.text.t5)
     latent: LatentFormat = LatentFormat()
     schedule: str = "discrete"  # SCHEDULE_KINDS
     native_size: int = 512

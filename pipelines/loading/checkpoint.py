@@ -43,7 +43,7 @@ def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu",
     dtype: torch.dtype | dict[str, torch.dtype] | None = None,
-) -> tuple[DiffusionModel, TextEncoder, Vae]:
+) -> tuple[DiffusionModel, TextEncoder, Vae | None]:
     """Load a diffusers-format folder or a single-file checkpoint (never touches the network).
 
     Args:
@@ -55,7 +55,9 @@ def load_checkpoint(
             role (``denoiser``, ``text_encoder``, ``vae``; see ``pipelines.memory.precision``).
 
     Returns:
-        ``(model, clip, vae)``, networks in eval mode with gradients off.
+        ``(model, clip, vae)``, networks in eval mode with gradients off; ``vae`` is None
+        for a pixel-space family (DeepFloyd IF), whose ``model.schedulers`` also holds its
+        other scheduler configs (stage II's ``image_noising_scheduler``).
 
     Raises:
         ModelLoadError: A missing or corrupt folder or file; the message names it.
@@ -76,23 +78,33 @@ def load_checkpoint(
     check_required(folder, model_index, family)
     scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
     components = load_family_components(folder, model_index, family, dtypes)
-    denoiser, vae = components[family.denoiser], components["vae"]
-    channels = int(vae.config.latent_channels)
+    denoiser, vae = components[family.denoiser], components.get("vae")
+    if vae is None:  # a pixel-space family (DeepFloyd IF): the denoiser draws the image itself
+        channels, scale_factor = family.latent.channels, family.latent.spatial_factor
+    else:
+        channels = int(vae.config.latent_channels)
+        scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
     factors, bias = _preview_factors(folder, family.id, channels)
     roles = family.roles()
     for name, component in components.items():
         if roles.get(name) in ROLES:
             component.to(device)
+    extra_schedulers = {
+        c.name: _read_json(folder / c.name / "scheduler_config.json")
+        for c in family.components
+        if c.role == "scheduler" and c.name != "scheduler" and (folder / c.name).is_dir()
+    }
     model = DiffusionModel(
         denoiser=denoiser,
         scheduler_config=scheduler_config,
         family=family.id,
         latent_channels=channels,
-        vae_scale_factor=2 ** (len(vae.config.block_out_channels) - 1),
+        vae_scale_factor=scale_factor,
         prediction_type=str(scheduler_config.get("prediction_type", "epsilon")),
         latent_rgb_factors=factors,
         latent_rgb_bias=bias,
         source=str(folder),
+        schedulers=extra_schedulers,
     )
     clip = TextEncoder(
         tokenizer=components.get("tokenizer"),
@@ -102,14 +114,17 @@ def load_checkpoint(
         text_encoder_2=components.get("text_encoder_2"),
         family=family.id,
     )
+    return model, clip, None if vae is None else _wrap_vae(vae, folder)
+
+
+def _wrap_vae(vae: Any, folder: Path) -> Vae:
     shift = getattr(vae.config, "shift_factor", None)
-    wrapped_vae = Vae(
+    return Vae(
         vae=vae,
         scaling_factor=float(getattr(vae.config, "scaling_factor", 0.18215)),
         shift_factor=None if shift is None else float(shift),
         source=str(folder),
     )
-    return model, clip, wrapped_vae
 
 
 def load_vae(

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ModelLoadError
-from pipelines.families import checkpoint_family, get_family, text_key_family, unet_file_family
+from pipelines.families import (
+    UNKNOWN,
+    checkpoint_family,
+    folder_family,
+    get_family,
+    text_key_family,
+    unet_file_family,
+)
 from pipelines.untrusted_json import JsonInputError, show
 from pipelines.untrusted_json import loads as checked_loads
 
@@ -202,7 +209,12 @@ def detect(path: str | Path) -> Detection:
         index = path / "model_index.json"
         if not index.is_file():
             return Detection("unknown", note="folder without model_index.json")
-        return Detection("diffusers", _studio_family(path / "studio.json"),
+        _studio_family(path / "studio.json")  # a damaged studio.json is named, not guessed past
+        try:  # an explicit family (studio.json, model_index.json), else from the configs
+            family = folder_family(path)
+        except ValueError:  # a family name no registered family has
+            family = ""
+        return Detection("diffusers", "" if family == UNKNOWN else family,
                          _folder_inpainting(path))
     if path.suffix == ".safetensors":
         return detect_header(read_header(path))

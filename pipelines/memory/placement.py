@@ -122,10 +122,15 @@ def estimate_bytes(path: str | Path, dtypes: dict[str, torch.dtype]) -> int:
     path = Path(path)
     if not path.is_dir():
         return _single_file_bytes(path, dtypes) if path.is_file() else 0
-    from pipelines.families import component_roles
+    from pipelines.families import UNKNOWN, component_roles, folder_family, get_family
 
+    try:  # the folders its family loads (IF stage II never loads its copy of T5)
+        family = folder_family(path)
+    except ValueError:
+        family = UNKNOWN
+    roles = get_family(family).roles() if family != UNKNOWN else component_roles()
     total = 0
-    for sub, part in component_roles().items():  # every family's network folders
+    for sub, part in roles.items():  # the network folders the loader reads
         total += sum(_file_bytes(f, lambda _name, p=part: dtypes[p]) for f in _weights(path / sub))
     if not total:  # a component folder of its own (a diffusers vae/ folder)
         total = sum(_file_bytes(f, lambda _name: dtypes["vae"]) for f in _weights(path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,9 @@ from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
 from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
+
+if TYPE_CHECKING:
+    from pipelines.sampling.image_condition import ImageCondition
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
@@ -115,6 +118,7 @@ def denoise(
     device: str | torch.device = "cpu",
     callback: StepCallback | None = None,
     wants_x0: Callable[[int, int], bool] | None = None,
+    image_condition: ImageCondition | None = None,
 ) -> Latent:
     """Run the sampler from noise (or from a noised latent) to a clean latent.
 
@@ -149,6 +153,13 @@ def denoise(
         wants_x0: ``wants_x0(step_index, total_steps)``: whether the callback wants the x0
             estimate at this step (previews are throttled); when False it gets ``None`` and the
             estimate is not computed. None: x0 at every step.
+        image_condition: A low-resolution image concatenated to the input channels every
+            step, with its noise level as class label (super-resolution stages; see
+            ``pipelines.sampling.superres``).
+
+    Denoisers with a learned variance (twice the sample's channels out, DeepFloyd IF) are
+    guided on the noise half only, the conditional variance kept, as diffusers' IF pipelines
+    do; the variance goes to the scheduler only if its ``variance_type`` is learned.
 
     Returns:
         A float32 CPU ``Latent`` (the input's noise mask is carried over).
@@ -161,6 +172,9 @@ def denoise(
         raise ValueError(f"steps must be at least 1, got {steps}")
     if not 0.0 <= denoise <= 1.0:
         raise ValueError(f"denoise must be between 0 and 1, got {denoise}")
+    if "image_noising_scheduler" in model.schedulers and image_condition is None:
+        raise ValueError("This model is a super-resolution stage: it needs the low-resolution "
+                         "image (use the Super-Resolution Sampler)")
     do_cfg = cfg != 1.0
     if do_cfg and negative is None:
         raise ValueError("A negative conditioning is needed when cfg is not 1")
@@ -192,9 +206,12 @@ def denoise(
     mask = None if latent.noise_mask is None else _prepare_mask(latent.noise_mask, original)
     # inpainting UNets take [mask, masked image] as input channels and are not blended
     # (diffusers' inpaint pipeline blends only for ordinary 4-channel UNets)
-    extra = inpaint_channels(model, latent, original, do_cfg)
+    extra = None if image_condition else inpaint_channels(model, latent, original, do_cfg)
     if extra is not None:
         mask = None
+    concat, condition_inputs = None, {}
+    if image_condition is not None:  # its noise comes after the initial noise, as in IF
+        concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
 
     family = get_family(model.family)
     embeds = _batched(positive.embeds, batch, "positive conditioning")
@@ -203,6 +220,9 @@ def denoise(
         negative_embeds, embeds = _same_length(negative_embeds, embeds)
         embeds = torch.cat([negative_embeds, embeds])
     inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
+    inputs.update(condition_inputs)
+    learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
+    channels = x.shape[1]
 
     step_params = inspect.signature(scheduler.step).parameters
     step_kwargs: dict[str, Any] = {}
@@ -228,8 +248,9 @@ def denoise(
 
     with torch.inference_mode():
         for i, t in enumerate(timesteps):
-            # scaling is elementwise: scale the batch-1 latent, cast once, then double it
-            model_input = scheduler.scale_model_input(x, t).to(dtype)
+            # scaling is elementwise: scale the batch-1 input, cast once, then double it
+            model_input = x if concat is None else torch.cat([x, concat], dim=1)
+            model_input = scheduler.scale_model_input(model_input, t).to(dtype)
             if do_cfg:
                 model_input = torch.cat([model_input, model_input])
             if extra is not None:
@@ -237,9 +258,15 @@ def denoise(
             model_output = family.call_denoiser(model, model_input, t, inputs).to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
+                variance = cond[:, channels:]  # empty unless the variance is learned
+                uncond, cond = uncond[:, :channels], cond[:, :channels]
                 model_output = uncond + cfg * (cond - uncond)
                 if model.guidance_rescale > 0:
                     model_output = rescale_guidance(model_output, cond, model.guidance_rescale)
+                if variance.shape[1]:
+                    model_output = torch.cat([model_output, variance], dim=1)
+            if not learned_variance:
+                model_output = model_output[:, :channels]
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample

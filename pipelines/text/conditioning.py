@@ -177,6 +177,11 @@ def encode_text(
     Raises:
         EmbeddingError: an ``embedding:`` file is missing, unreadable or for another model.
     """
+    family = get_family(clip.family)
+    if family.text_encoding == "t5":  # DeepFloyd IF: one T5 sequence, no CLIP windows
+        from pipelines.text.t5 import encode_t5
+
+        return encode_t5(clip, text, device)
     device = torch.device(device)
     # a lone surrogate (from a damaged file) is no character; the tokenizers reject it
     text = text.encode("utf-8", "replace").decode("utf-8")
@@ -184,7 +189,7 @@ def encode_text(
     embeddings = None
     if names:  # files are read and checked against the encoders before any encoding
         embeddings = prompt_embeddings(names, [clip.text_encoder, clip.text_encoder_2])
-    layer, pooled = get_family(clip.family).prompt_style(clip)
+    layer, pooled = family.prompt_style(clip)
     with torch.no_grad():
         if _needs_weighting(clip, text, embeddings):
             cond = _encode_weighted(clip, text, device, clip_skip, embeddings, layer, pooled)
