@@ -14,9 +14,14 @@ NOISE = "NOISE"
 IMAGE = "IMAGE"
 MASK = "MASK"
 UPSCALE_MODEL = "UPSCALE_MODEL"
+# unCLIP (DALL-E 2, Kandinsky 2.2): a prior (text -> CLIP image embedding), a CLIP vision
+# encoder, and the CLIP image embeddings they produce
+PRIOR = "PRIOR"
+CLIP_VISION = "CLIP_VISION"
+IMAGE_EMBEDDING = "IMAGE_EMBEDDING"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
-NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL})
+NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -28,6 +33,9 @@ LINK_TYPES: tuple[str, ...] = (
     IMAGE,
     MASK,
     UPSCALE_MODEL,
+    PRIOR,
+    CLIP_VISION,
+    IMAGE_EMBEDDING,
 )
 
 INT = "INT"

@@ -14,6 +14,7 @@ from pipelines.families.base import (
     unet_components,
 )
 from pipelines.families.demo import Demo
+from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
 from pipelines.families.registry import (
     UNKNOWN,
     checkpoint_family,
@@ -35,8 +36,10 @@ from pipelines.families.sd import SD1, SD2
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
-# Detection order: SDXL's text_time test before the plain context-width tests.
-for _family in (SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(), Unknown()):
+# Detection order: SDXL's text_time test and Kandinsky's image embedding test before the plain
+# context-width tests.
+for _family in (Kandinsky22(), Kandinsky22Prior(), SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(),
+                Unknown()):
     register_family(_family)
 
 __all__ = [

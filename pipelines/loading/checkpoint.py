@@ -73,10 +73,13 @@ def load_checkpoint(
     model_index = _read_json(folder / "model_index.json")
     studio = _read_json(folder / "studio.json") if (folder / "studio.json").exists() else None
     family = _family(folder, studio)
+    if not family.vae:
+        raise ModelLoadError(folder, f"This is a {family.label} ({family.detection_note}).")
     check_required(folder, model_index, family)
-    scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
+    scheduler_config = family.scheduler_config(
+        _read_json(folder / "scheduler" / "scheduler_config.json"))
     components = load_family_components(folder, model_index, family, dtypes)
-    denoiser, vae = components[family.denoiser], components["vae"]
+    denoiser, vae = components[family.denoiser], components[family.vae]
     channels = int(vae.config.latent_channels)
     factors, bias = _preview_factors(folder, family.id, channels)
     roles = family.roles()
@@ -103,11 +106,15 @@ def load_checkpoint(
         family=family.id,
     )
     shift = getattr(vae.config, "shift_factor", None)
+    scaling = getattr(vae.config, "scaling_factor", 0.18215)
+    if not family.vae_scaling_from_config:
+        scaling, shift = family.latent.scaling_factor, family.latent.shift_factor
     wrapped_vae = Vae(
         vae=vae,
-        scaling_factor=float(getattr(vae.config, "scaling_factor", 0.18215)),
+        scaling_factor=float(scaling),
         shift_factor=None if shift is None else float(shift),
         source=str(folder),
+        decode_options=dict(family.vae_decode_options),
     )
     return model, clip, wrapped_vae
 

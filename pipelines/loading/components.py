@@ -76,8 +76,8 @@ def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: 
     if not sub.is_dir():
         raise ModelLoadError(sub, f"The '{name}' folder is missing.")
     kwargs: dict[str, Any] = {"local_files_only": True}
-    if name.startswith("tokenizer"):
-        pass
+    if name.startswith("tokenizer") or not issubclass(cls, torch.nn.Module):
+        pass  # tokenizers and image processors take no dtype
     elif cls.__module__.startswith("transformers"):
         kwargs["dtype"] = dtype
         from transformers.utils import logging as transformers_logging
