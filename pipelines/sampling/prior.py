@@ -45,8 +45,8 @@ def run_prior(
     """
     from diffusers import UnCLIPScheduler
 
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    if steps < 2:  # UnCLIPScheduler spaces its timesteps by (T - 1) / (steps - 1)
+        raise ValueError(f"steps must be at least 2, got {steps}")
     device, noise = torch.device(device), noise or Noise(0)
     texts, negatives = [prompt], None
     if negative:
