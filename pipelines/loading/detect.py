@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ModelLoadError
-from pipelines.families import checkpoint_family, get_family, text_key_family, unet_file_family
+from pipelines.families import (
+    UNKNOWN,
+    checkpoint_family,
+    folder_family,
+    get_family,
+    text_key_family,
+    unet_file_family,
+)
 
 
 def _load_error(path: Path, message: str) -> ModelLoadError:
@@ -145,11 +152,13 @@ def detect(path: str | Path) -> Detection:
         index = path / "model_index.json"
         if not index.is_file():
             return Detection("unknown", note="folder without model_index.json")
-        studio = path / "studio.json"
-        family = ""
-        if studio.is_file():
-            family = json.loads(studio.read_text()).get("family", "")
-        return Detection("diffusers", family, _folder_inpainting(path))
+        try:  # studio.json's family, else the family whose denoiser config matches
+            family = folder_family(path)
+        except ValueError as exc:
+            return Detection("diffusers", note=str(exc))
+        family = "" if family == UNKNOWN else family
+        note = get_family(family).detection_note if family else ""
+        return Detection("diffusers", family, _folder_inpainting(path), note)
     if path.suffix == ".safetensors":
         return detect_header(read_header(path))
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:

@@ -102,9 +102,13 @@ def test_image_embedding_and_interpolate_match_pipeline(pipes, ours):
 
 
 def test_folders_are_detected(folders):
+    from pipelines.loading.detect import detect
+
     prior, decoder = folders
     assert folder_family(prior) == "kandinsky22_prior"
     assert folder_family(decoder) == "kandinsky22"
+    assert detect(prior).describe() == "diffusers kandinsky22_prior (a prior: load it with Load Prior)"
+    assert detect(decoder).describe() == "diffusers kandinsky22"
 
 
 def test_prior_folder_is_not_a_checkpoint_and_back(folders):
