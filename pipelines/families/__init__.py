@@ -15,6 +15,7 @@ from pipelines.families.base import (
 )
 from pipelines.families.demo import Demo
 from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
+from pipelines.families.karlo import Karlo
 from pipelines.families.registry import (
     UNKNOWN,
     checkpoint_family,
@@ -37,9 +38,9 @@ from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
 # Detection order: SDXL's text_time test and Kandinsky's image embedding test before the plain
-# context-width tests.
-for _family in (Kandinsky22(), Kandinsky22Prior(), SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(),
-                Unknown()):
+# context-width tests; Karlo (whose folder also has a prior/) before the Kandinsky prior.
+for _family in (Kandinsky22(), Karlo(), Kandinsky22Prior(), SD1(), SD2(), SDXL(), SDXLRefiner(),
+                Demo(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -16,6 +16,24 @@ from pipelines.errors import ModelLoadError
 from pipelines.families import ModelFamily
 
 _LIBRARIES = ("diffusers", "transformers")
+# Classes a family may name that the library does not export at its top level (a saved
+# UnCLIPPipeline names diffusers.UnCLIPTextProjModel, which diffusers itself cannot reload):
+# where each may live, newest first.
+_NOT_EXPORTED: dict[str, tuple[str, ...]] = {
+    "diffusers.UnCLIPTextProjModel": ("diffusers.pipelines.deprecated.unclip.text_proj",
+                                      "diffusers.pipelines.unclip.text_proj"),
+}
+
+
+def _not_exported(name: str) -> type | None:
+    for module in _NOT_EXPORTED[name]:
+        try:
+            found = getattr(importlib.import_module(module), name.rsplit(".", 1)[1], None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -57,6 +75,8 @@ def _component_class(folder: Path, model_index: dict[str, Any], name: str,
             f"{' or '.join(allowed)}.",
         )
     cls = getattr(importlib.import_module(library), class_name, None)
+    if cls is None and f"{library}.{class_name}" in _NOT_EXPORTED:
+        cls = _not_exported(f"{library}.{class_name}")
     if cls is None:
         raise ModelLoadError(
             folder / "model_index.json", f"Unknown class {library}.{class_name} for '{name}'."

@@ -27,7 +27,7 @@ def zero_embedding(prior: Prior, batch: int, device: torch.device) -> torch.Tens
 def run_prior(
     prior: Prior, prompt: str, negative: str = "", noise: Noise | None = None, *,
     steps: int = 25, cfg: float = 4.0, device: str | torch.device = "cpu",
-    callback: StepCallback | None = None,
+    callback: StepCallback | None = None, generator: torch.Generator | None = None,
 ) -> tuple[ImageEmbedding, ImageEmbedding]:
     """Sample the image embedding of ``prompt``.
 
@@ -39,6 +39,8 @@ def run_prior(
         noise: Seed (the initial embedding noise and the scheduler's per-step noise).
         steps, cfg: Inference steps and guidance scale (guidance when cfg > 1).
         callback: ``callback(step, total)`` after every step; raising stops the loop.
+        generator: Draw from this generator instead of ``noise``'s (a cascade that shares one
+            generator across stages, as ``UnCLIPPipeline`` does).
 
     Returns:
         (image embedding [1, dim], negative image embedding [1, dim]), float32 on the CPU.
@@ -64,7 +66,7 @@ def run_prior(
         scheduler = UnCLIPScheduler.from_config(prior.scheduler_config)
         scheduler.set_timesteps(steps, device=device)
         timesteps = scheduler.timesteps
-        generator = noise.generators(len(texts))
+        generator = generator or noise.generators(len(texts))
         dim = int(prior.prior.config.embedding_dim)
         dtype = text_embeds.dtype
         latents = randn((len(texts), dim), generator, dtype).to(device) * scheduler.init_noise_sigma
@@ -82,7 +84,9 @@ def run_prior(
             if callback is not None:
                 callback(i, len(timesteps))
         embeds = prior.prior.post_process_latents(latents)
-        if negatives is None:
+        if negatives is None and prior.image_encoder is None:  # Karlo: the decoder has its own
+            negative_embeds = torch.zeros_like(embeds)
+        elif negatives is None:
             negative_embeds = zero_embedding(prior, embeds.shape[0], device)
         else:
             embeds, negative_embeds = embeds.chunk(2)
