@@ -30,7 +30,7 @@ def load_unclip(path: str | Path, device: str | torch.device = "cpu",
                              "(Karlo) folder.", hint="Load it with Load Checkpoint or Load Prior.")
     dtypes = dict.fromkeys(("denoiser", "text_encoder", "vae"), dtype or torch.float32)
     parts = load_family_components(folder, read_json(folder / "model_index.json"), family, dtypes)
-    for name, part in parts.items():
+    for part in parts.values():
         if isinstance(part, torch.nn.Module):
             part.to(device)
 
