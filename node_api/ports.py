@@ -19,9 +19,12 @@ UPSCALE_MODEL = "UPSCALE_MODEL"
 PRIOR = "PRIOR"
 CLIP_VISION = "CLIP_VISION"
 IMAGE_EMBEDDING = "IMAGE_EMBEDDING"
+# Karlo's pixel cascade after the prior: decoder + text projection + super-resolution UNets
+UNCLIP_DECODER = "UNCLIP_DECODER"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
-NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION})
+NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
+                                          UNCLIP_DECODER})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -36,6 +39,7 @@ LINK_TYPES: tuple[str, ...] = (
     PRIOR,
     CLIP_VISION,
     IMAGE_EMBEDDING,
+    UNCLIP_DECODER,
 )
 
 INT = "INT"

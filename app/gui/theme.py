@@ -36,6 +36,7 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "PRIOR": (200, 140, 255),
     "CLIP_VISION": (168, 168, 255),
     "IMAGE_EMBEDDING": (120, 160, 255),
+    "UNCLIP_DECODER": (150, 130, 230),
 }
 
 # Node border colours for run states.

@@ -111,3 +111,18 @@ def load_prior_cached(path: str | Path, device: str = "cpu", vram_mode: str = "a
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     where, key = _where("prior", path, device, vram_mode, estimate, cache)
     return cache.get_or_load(key, lambda: load_prior(path, device=where), where, estimate)
+
+
+def load_unclip_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                       cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.unclip.load_unclip`` through the cache (float32).
+
+    Returns:
+        ``(prior, unclip_decoder)``.
+    """
+    from pipelines.loading.unclip import load_unclip
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    where, key = _where("unclip", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_unclip(path, device=where), where, estimate)

@@ -20,24 +20,28 @@ SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> tuple[Path, Path]:
+def folders(tmp_path_factory) -> tuple[Path, Path, Path]:
     from pipelines.testing.tiny_kandinsky import tiny_decoder_path, tiny_prior_path
+    from pipelines.testing.tiny_karlo import tiny_karlo_path
 
-    root = tmp_path_factory.mktemp("kandinsky-nodes")
-    return tiny_prior_path(root), tiny_decoder_path(root)
+    root = tmp_path_factory.mktemp("unclip-nodes")
+    return tiny_prior_path(root), tiny_decoder_path(root), tiny_karlo_path(root)
 
 
 def _graph(name: str, registry, folders, steps: int = 3):
     graph = load_workflow(WORKFLOWS / name, registry)
-    prior, decoder = folders
+    prior, decoder = folders[:2]
     for node in graph.nodes.values():
         if node.type == "loaders.prior":
             node.values["prior"] = str(prior)
+        elif node.type == "loaders.unclip":
+            node.values["unclip"] = str(folders[2])
         elif node.type == "loaders.checkpoint":
             node.values["checkpoint"] = str(decoder)
         elif node.type == "latent.empty":
             node.values.update(width=SIZE, height=SIZE)
-        elif node.type in ("sampling.sampler", "unclip.prior"):
+        elif node.type in ("sampling.sampler", "unclip.prior", "unclip.decode",
+                           "unclip.super_resolution"):
             node.values["steps"] = steps
     return graph
 
@@ -95,3 +99,9 @@ def test_text_encode_on_the_decoder_fails_in_one_line(registry, folders, tmp_pat
     result = Executor(registry).run(graph, options=options)
     assert result.status == "failed"
     assert "no text encoder" in result.error and "\n" not in result.error
+
+
+def test_karlo_cascade_workflow_runs(registry, folders, tmp_path):
+    graph = _graph("dalle2_karlo.json", registry, folders, steps=2)
+    image = _run(graph, tmp_path, registry)
+    assert image.shape == (64, 64, 3) and image.std() > 0  # the tiny super-res is 64px
