@@ -32,6 +32,25 @@ def load_prior(ctx, prior: str):
 
 
 @node(
+    "loaders.clip_vision",
+    title="Load CLIP Vision",
+    category="loaders",
+    description="Load a CLIP vision encoder: a .safetensors file from the clip_vision folder, "
+    "a folder with config.json, or a prior folder (its image_encoder).",
+    inputs=[String("clip_vision", "", kind="model:clip_vision",
+                   description="Name in the clip_vision folder, or a path.")],
+    outputs=[Output("clip_vision", CLIP_VISION)],
+    fingerprint=model_fingerprint("clip_vision", "clip_vision"),
+)
+def load_clip_vision(ctx, clip_vision: str):
+    from pipelines.loading.cached import load_clip_vision_cached
+
+    settings = load_settings(ctx)
+    return load_clip_vision_cached(resolve_model(clip_vision, "clip_vision"),
+                                   device=settings["device"], vram_mode=settings["vram_mode"])
+
+
+@node(
     "unclip.prior",
     title="unCLIP Prior",
     category="unclip",

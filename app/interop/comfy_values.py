@@ -35,6 +35,12 @@ def comfy_values(cls: str, inputs: dict[str, Any], note: Any) -> dict[str, Any]:
         return {"path": get("image", "")}
     if cls == "UpscaleModelLoader":
         return {"model": get("model_name", "")}
+    if cls == "CLIPVisionLoader":
+        return {"clip_vision": get("clip_name", "")}
+    if cls == "CLIPVisionEncode":
+        if get("crop", "center") != "center":
+            note(f"{cls}: crop {get('crop')!r} is not supported here; the image is center-cropped")
+        return {}
     if cls == "VAELoader":
         return {"vae": get("vae_name", "")}
     if cls == "VAEDecodeTiled":  # its overlap is fixed here (a quarter of the tile)

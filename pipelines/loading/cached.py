@@ -126,3 +126,14 @@ def load_unclip_cached(path: str | Path, device: str = "cpu", vram_mode: str = "
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     where, key = _where("unclip", path, device, vram_mode, estimate, cache)
     return cache.get_or_load(key, lambda: load_unclip(path, device=where), where, estimate)
+
+
+def load_clip_vision_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                            cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.clip_vision.load_clip_vision`` through the cache (float32)."""
+    from pipelines.loading.clip_vision import load_clip_vision
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    where, key = _where("clip_vision", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_clip_vision(path, device=where), where, estimate)

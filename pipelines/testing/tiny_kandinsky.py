@@ -23,8 +23,8 @@ def _image_encoder() -> object:
 
     return CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=EMBED_DIM, image_size=VISION_SIZE, projection_dim=EMBED_DIM,
-        intermediate_size=37, num_attention_heads=4, num_channels=3, num_hidden_layers=5,
-        patch_size=8,
+        intermediate_size=37, num_attention_heads=1, num_channels=3, num_hidden_layers=5,
+        patch_size=8, hidden_act="gelu",  # OpenCLIP-like: gelu, heads of <= 64 channels
     ))
 
 
