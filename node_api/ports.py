@@ -14,9 +14,17 @@ NOISE = "NOISE"
 IMAGE = "IMAGE"
 MASK = "MASK"
 UPSCALE_MODEL = "UPSCALE_MODEL"
+# unCLIP (DALL-E 2, Kandinsky 2.2): a prior (text -> CLIP image embedding), a CLIP vision
+# encoder, and the CLIP image embeddings they produce
+PRIOR = "PRIOR"
+CLIP_VISION = "CLIP_VISION"
+IMAGE_EMBEDDING = "IMAGE_EMBEDDING"
+# Karlo's pixel cascade after the prior: decoder + text projection + super-resolution UNets
+UNCLIP_DECODER = "UNCLIP_DECODER"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
-NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL})
+NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
+                                          UNCLIP_DECODER})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -28,6 +36,10 @@ LINK_TYPES: tuple[str, ...] = (
     IMAGE,
     MASK,
     UPSCALE_MODEL,
+    PRIOR,
+    CLIP_VISION,
+    IMAGE_EMBEDDING,
+    UNCLIP_DECODER,
 )
 
 INT = "INT"

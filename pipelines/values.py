@@ -71,6 +71,59 @@ class Vae:
     scaling_factor: float
     shift_factor: float | None
     source: str
+    # extra keyword arguments of ``vae.decode`` (a VQModel decoder: force_not_quantize)
+    decode_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class ClipVision:
+    """A CLIP vision encoder with projection (``CLIPVisionModelWithProjection``) and the image
+    processor that prepares its input (resize, center crop, normalize)."""
+
+    image_encoder: Any
+    image_processor: Any
+    source: str
+
+
+@dataclass(eq=False)
+class Prior:
+    """An unCLIP prior (``PriorTransformer``): text -> CLIP image embedding, with the CLIP text
+    encoder with projection it reads, its scheduler config and the CLIP vision encoder whose
+    embedding of a black image is the "zero" negative embedding (as Kandinsky 2.2's prior;
+    None for Karlo, whose decoder learned its own unconditional embedding)."""
+
+    prior: Any
+    text_encoder: Any
+    tokenizer: Any
+    image_encoder: Any
+    image_processor: Any
+    scheduler_config: dict[str, Any]
+    source: str
+
+
+@dataclass(eq=False)
+class UnclipDecoder:
+    """An unCLIP (Karlo) pixel cascade: the 64px decoder with its text projection
+    (``UnCLIPTextProjModel``) and CLIP text encoder, and the two super-resolution UNets (the
+    first for every step but the last); scheduler configs as plain dicts."""
+
+    decoder: Any
+    text_proj: Any
+    text_encoder: Any
+    tokenizer: Any
+    super_res_first: Any
+    super_res_last: Any
+    decoder_scheduler_config: dict[str, Any]
+    super_res_scheduler_config: dict[str, Any]
+    source: str
+
+
+@dataclass(eq=False)
+class ImageEmbedding:
+    """CLIP image embeddings [B, dim] (from a prior, a CLIP vision encoder, or a mix of them)."""
+
+    embeds: torch.Tensor
+    text: str = ""
 
 
 @dataclass(eq=False)

@@ -34,6 +34,10 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "IMAGE": (100, 196, 255),
     "MASK": (120, 220, 140),
     "UPSCALE_MODEL": (170, 120, 90),
+    "PRIOR": (200, 140, 255),
+    "CLIP_VISION": (168, 168, 255),
+    "IMAGE_EMBEDDING": (120, 160, 255),
+    "UNCLIP_DECODER": (150, 130, 230),
 }
 
 # Node border colours for run states.

@@ -29,6 +29,7 @@ _CLASS = {
     "loaders.lora": "LoraLoader", "loaders.vae": "VAELoader",
     "latent.set_noise_mask": "SetLatentNoiseMask", "vae.encode_inpaint": "VAEEncodeForInpaint",
     "model.sampling": "ModelSamplingDiscrete",
+    "loaders.clip_vision": "CLIPVisionLoader", "unclip.clip_vision_encode": "CLIPVisionEncode",
 }
 # our input name -> ComfyUI input name, per our node type
 _INPUTS = {
@@ -44,6 +45,7 @@ _INPUTS = {
     "latent.set_noise_mask": {"latent": "samples", "mask": "mask"},
     "vae.encode_inpaint": {"image": "pixels", "vae": "vae", "mask": "mask"},
     "model.sampling": {"model": "model"},
+    "unclip.clip_vision_encode": {"clip_vision": "clip_vision", "image": "image"},
 }
 
 
@@ -122,6 +124,10 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], {"model_name": v.get("model")}
     if t == "loaders.vae":
         return _CLASS[t], {"vae_name": v.get("vae")}
+    if t == "loaders.clip_vision":
+        return _CLASS[t], {"clip_name": v.get("clip_vision")}
+    if t == "unclip.clip_vision_encode":
+        return _CLASS[t], {"crop": "center"}
     if t == "loaders.lora":
         return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
                            "strength_clip": v.get("strength_clip")}

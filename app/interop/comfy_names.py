@@ -66,6 +66,10 @@ CLASSES: dict[str, ComfyClass] = {
     "ModelSamplingDiscrete": ComfyClass(
         "model.sampling", {"model": "model"}, ("model",), ("sampling", "zsnr")),
     "RescaleCFG": ComfyClass("model.sampling", {"model": "model"}, ("model",), ("multiplier",)),
+    "CLIPVisionLoader": ComfyClass("loaders.clip_vision", {}, ("clip_vision",), ("clip_name",)),
+    "CLIPVisionEncode": ComfyClass(
+        "unclip.clip_vision_encode", {"clip_vision": "clip_vision", "image": "image"},
+        ("embedding",), ("crop",)),
 }
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
@@ -76,6 +80,10 @@ NOT_YET = {
     "CLIPSetLastLayer": "CLIP skip",
     "ControlNetLoader": "ControlNet",
     "ControlNetApply": "ControlNet",
+    # SD 2.1 unCLIP adds a noise-augmented image embedding to a text conditioning; the unCLIP
+    # models here (Kandinsky 2.2, Karlo) are conditioned on the embedding alone
+    "unCLIPConditioning": "SD 2.1 unCLIP conditioning",
+    "unCLIPCheckpointLoader": "SD 2.1 unCLIP checkpoints",
 }
 
 # UI-only nodes: never executed by ComfyUI, so dropped on import.

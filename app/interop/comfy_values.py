@@ -41,6 +41,13 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         return {"path": text("image", "")}
     if cls == "UpscaleModelLoader":
         return {"model": text("model_name", "")}
+    if cls == "CLIPVisionLoader":
+        return {"clip_vision": text("clip_name", "")}
+    if cls == "CLIPVisionEncode":
+        if text("crop", "center") != "center":
+            note(f"{cls}: crop {text('crop', '')!r} is not supported here; the image is "
+                 "center-cropped")
+        return {}
     if cls == "VAELoader":
         return {"vae": text("vae_name", "")}
     if cls == "VAEDecodeTiled":  # its overlap is fixed here (a quarter of the tile)

@@ -16,6 +16,8 @@ from pipelines.families.base import (
 )
 from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
+from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
+from pipelines.families.karlo import Karlo
 from pipelines.families.registry import (
     UNKNOWN,
     checkpoint_family,
@@ -37,9 +39,11 @@ from pipelines.families.sd import SD1, SD2
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
-# Detection order: SDXL's text_time test before the plain context-width tests; IF's
-# text-embedding pixel UNets before any context-width test.
-for _family in (IFStage1(), IFStage2(), SD1(), SD2(), SDXL(), SDXLRefiner(), Demo(), Unknown()):
+# Detection order: IF's text-embedding pixel UNets, SDXL's text_time test and Kandinsky's image
+# embedding test before the plain context-width tests; Karlo (whose folder also has a prior/)
+# before the Kandinsky prior.
+for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(), SD1(), SD2(),
+                SDXL(), SDXLRefiner(), Demo(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -101,6 +101,10 @@ class ModelFamily:
     id: str = ""
     label: str = ""
     denoiser: str = "unet"  # the component that denoises
+    vae: str = "vae"  # the component that decodes latents ("": not a checkpoint's family)
+    vae_scaling_from_config: bool = True  # False: ``latent.scaling_factor`` (the VAE's config
+    # may carry a default that the family's pipeline never applies)
+    vae_decode_options: tuple[tuple[str, Any], ...] = ()  # extra ``vae.decode`` keywords
     components: tuple[Component, ...] = unet_components("")
     # (tokenizer, text encoder) component pairs, in the order their states are concatenated
     text_encoders: tuple[tuple[str, str], ...] = (("tokenizer", "text_encoder"),)
@@ -152,6 +156,10 @@ class ModelFamily:
     def vae_upcast(self, force_upcast: bool) -> bool:
         """Keep the VAE float32 under "auto" half precision (``force_upcast``: its config's)."""
         return self.vae_fp16_upcast and force_upcast
+
+    def scheduler_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The scheduler config the model samples with, from the folder's (default: as is)."""
+        return config
 
     # --- prompts ---------------------------------------------------------------------------
     def prompt_style(self, clip: TextEncoder) -> tuple[str, bool]:

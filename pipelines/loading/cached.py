@@ -95,3 +95,45 @@ def load_upscaler_cached(path: str | Path, device: str = "cpu", vram_mode: str =
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     where, key = _where("upscaler", path, device, vram_mode, estimate, cache)
     return cache.get_or_load(key, lambda: load_upscaler(path, device=where), where, estimate)
+
+
+def load_prior_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                      cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.prior.load_prior`` through the cache (float32: priors are small and
+    their CLIP embeddings feed a decoder that was trained on full-precision ones).
+
+    Returns:
+        ``(prior, clip_vision)``.
+    """
+    from pipelines.loading.prior import load_prior
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    where, key = _where("prior", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_prior(path, device=where), where, estimate)
+
+
+def load_unclip_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                       cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.unclip.load_unclip`` through the cache (float32).
+
+    Returns:
+        ``(prior, unclip_decoder)``.
+    """
+    from pipelines.loading.unclip import load_unclip
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    where, key = _where("unclip", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_unclip(path, device=where), where, estimate)
+
+
+def load_clip_vision_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                            cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.clip_vision.load_clip_vision`` through the cache (float32)."""
+    from pipelines.loading.clip_vision import load_clip_vision
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    where, key = _where("clip_vision", path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load_clip_vision(path, device=where), where, estimate)

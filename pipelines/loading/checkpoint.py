@@ -75,10 +75,13 @@ def load_checkpoint(
     model_index = _read_json(folder / "model_index.json")
     studio = _read_json(folder / "studio.json") if (folder / "studio.json").exists() else None
     family = _family(folder, studio)
+    if not family.vae:
+        raise ModelLoadError(folder, f"This is a {family.label} ({family.detection_note}).")
     check_required(folder, model_index, family)
-    scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
+    scheduler_config = family.scheduler_config(
+        _read_json(folder / "scheduler" / "scheduler_config.json"))
     components = load_family_components(folder, model_index, family, dtypes)
-    denoiser, vae = components[family.denoiser], components.get("vae")
+    denoiser, vae = components[family.denoiser], components.get(family.vae)
     if vae is None:  # a pixel-space family (DeepFloyd IF): the denoiser draws the image itself
         channels, scale_factor = family.latent.channels, family.latent.spatial_factor
     else:
@@ -114,16 +117,20 @@ def load_checkpoint(
         text_encoder_2=components.get("text_encoder_2"),
         family=family.id,
     )
-    return model, clip, None if vae is None else _wrap_vae(vae, folder)
+    return model, clip, None if vae is None else _wrap_vae(vae, folder, family)
 
 
-def _wrap_vae(vae: Any, folder: Path) -> Vae:
+def _wrap_vae(vae: Any, folder: Path, family: ModelFamily) -> Vae:
     shift = getattr(vae.config, "shift_factor", None)
+    scaling = getattr(vae.config, "scaling_factor", 0.18215)
+    if not family.vae_scaling_from_config:
+        scaling, shift = family.latent.scaling_factor, family.latent.shift_factor
     return Vae(
         vae=vae,
-        scaling_factor=float(getattr(vae.config, "scaling_factor", 0.18215)),
+        scaling_factor=float(scaling),
         shift_factor=None if shift is None else float(shift),
         source=str(folder),
+        decode_options=dict(family.vae_decode_options),
     )
 
 

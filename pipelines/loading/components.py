@@ -17,6 +17,24 @@ from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
 
 _LIBRARIES = ("diffusers", "transformers")
+# Classes a family may name that the library does not export at its top level (a saved
+# UnCLIPPipeline names diffusers.UnCLIPTextProjModel, which diffusers itself cannot reload):
+# where each may live, newest first.
+_NOT_EXPORTED: dict[str, tuple[str, ...]] = {
+    "diffusers.UnCLIPTextProjModel": ("diffusers.pipelines.deprecated.unclip.text_proj",
+                                      "diffusers.pipelines.unclip.text_proj"),
+}
+
+
+def _not_exported(name: str) -> type | None:
+    for module in _NOT_EXPORTED[name]:
+        try:
+            found = getattr(importlib.import_module(module), name.rsplit(".", 1)[1], None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -58,6 +76,8 @@ def _component_class(folder: Path, model_index: dict[str, Any], name: str,
             f"{' or '.join(allowed)}.",
         )
     cls = getattr(importlib.import_module(library), class_name, None)
+    if cls is None and f"{library}.{class_name}" in _NOT_EXPORTED:
+        cls = _not_exported(f"{library}.{class_name}")
     if cls is None:
         raise ModelLoadError(
             folder / "model_index.json", f"Unknown class {library}.{class_name} for '{name}'."
@@ -77,8 +97,8 @@ def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: 
     if not sub.is_dir():
         raise ModelLoadError(sub, f"The '{name}' folder is missing.")
     kwargs: dict[str, Any] = {"local_files_only": True}
-    if name.startswith("tokenizer"):
-        pass
+    if name.startswith("tokenizer") or not issubclass(cls, torch.nn.Module):
+        pass  # tokenizers and image processors take no dtype
     elif cls.__module__.startswith("transformers"):
         kwargs["dtype"] = dtype
         from transformers.utils import logging as transformers_logging

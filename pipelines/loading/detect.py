@@ -210,12 +210,13 @@ def detect(path: str | Path) -> Detection:
         if not index.is_file():
             return Detection("unknown", note="folder without model_index.json")
         _studio_family(path / "studio.json")  # a damaged studio.json is named, not guessed past
-        try:  # an explicit family (studio.json, model_index.json), else from the configs
+        try:  # studio.json's family, else the family whose denoiser config matches
             family = folder_family(path)
-        except ValueError:  # a family name no registered family has
-            family = ""
-        return Detection("diffusers", "" if family == UNKNOWN else family,
-                         _folder_inpainting(path))
+        except ValueError as exc:
+            return Detection("diffusers", note=str(exc))
+        family = "" if family == UNKNOWN else family
+        note = get_family(family).detection_note if family else ""
+        return Detection("diffusers", family, _folder_inpainting(path), note)
     if path.suffix == ".safetensors":
         return detect_header(read_header(path))
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:

@@ -19,7 +19,7 @@ from pathlib import Path
 from pipelines.errors import StudioError
 
 KINDS: tuple[str, ...] = (
-    "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx",
+    "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx", "clip_vision",
 )
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
 BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -32,6 +32,7 @@ _A1111 = {
     "embeddings": ["embeddings"],
     "upscale_models": ["models/ESRGAN", "models/RealESRGAN"],
     "vae_approx": ["models/VAE-approx"],
+    "clip_vision": ["models/clip_vision"],
 }
 
 

@@ -143,7 +143,7 @@ def decode(vae: Vae, latent: Latent, tiling: str = "auto", tile: int | None = No
     def run() -> torch.Tensor:
         _, dtype = _device_dtype(vae)
         with torch.no_grad():
-            return vae.vae.decode(z.to(dtype), return_dict=False)[0]
+            return vae.vae.decode(z.to(dtype), return_dict=False, **vae.decode_options)[0]
 
     size = f"{z.shape[-1] * _scale(vae)}x{z.shape[-2] * _scale(vae)}"
     pixels = _with_fallbacks(vae, run, tiling, f"VAE decode of a {size} image", tile)
@@ -181,7 +181,9 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
     def run() -> torch.Tensor:
         _, dtype = _device_dtype(vae)
         with torch.no_grad():
-            return vae.vae.encode(pixels.to(dtype), return_dict=False)[0].mode()
+            encoded = vae.vae.encode(pixels.to(dtype), return_dict=False)[0]
+            # an AutoencoderKL gives a posterior (its mode), a VQModel the latents themselves
+            return encoded.mode() if hasattr(encoded, "mode") else encoded
 
     what = f"VAE encode of a {image.shape[2]}x{image.shape[1]} image"
     z = _with_fallbacks(vae, run, tiling, what, tile).float()

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pipelines.errors import StudioError
 from pipelines.families import get_family
 from pipelines.loading.embeddings import prompt_embeddings, spliced
 from pipelines.text.prompt_weights import (
@@ -23,6 +24,14 @@ from pipelines.values import Conditioning, TextEncoder
 log = logging.getLogger(__name__)
 # Per text encoder slot: embedding name -> vectors [n, width]; None when the prompt has none.
 Embeddings = list[dict[str, torch.Tensor] | None] | None
+
+
+class TextEncoderMissing(StudioError, ValueError):
+    """The model has no text encoder (an image-embedding decoder such as Kandinsky 2.2's)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"{source} has no text encoder: it is conditioned on image embeddings "
+                         "(use a prior or CLIP Vision Encode, then Image Embedding Conditioning)")
 
 
 def _tokenize(tokenizer, text: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,12 +185,15 @@ def encode_text(
 
     Raises:
         EmbeddingError: an ``embedding:`` file is missing, unreadable or for another model.
+        TextEncoderMissing: the model has no text encoder.
     """
     family = get_family(clip.family)
     if family.text_encoding == "t5":  # DeepFloyd IF: one T5 sequence, no CLIP windows
         from pipelines.text.t5 import encode_t5
 
         return encode_t5(clip, text, device)
+    if not clip.present():
+        raise TextEncoderMissing(clip.source)
     device = torch.device(device)
     # a lone surrogate (from a damaged file) is no character; the tokenizers reject it
     text = text.encode("utf-8", "replace").decode("utf-8")

@@ -1,0 +1,105 @@
+"""Load a CLIP vision encoder with projection (``CLIPVisionModelWithProjection``) from what
+users have: a transformers folder (config.json, e.g. a prior's ``image_encoder/``), a model
+folder that holds one (a Kandinsky 2.2 prior), or a single .safetensors file in the Hugging
+Face key layout (ComfyUI's ``models/clip_vision``), whose config is read off the tensor shapes.
+The image processor is the folder's, else OpenAI CLIP's (bicubic resize, center crop,
+normalize), built offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.errors import ModelLoadError
+from pipelines.values import ClipVision
+
+OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
+_HINT = "Pick a CLIP vision model: a folder with config.json or a .safetensors file."
+
+
+def default_processor(image_size: int) -> Any:
+    """OpenAI CLIP's preprocessing at ``image_size`` (what CLIP vision models are trained on)."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(size=image_size, crop_size=image_size, do_center_crop=True,
+                              do_normalize=True, do_resize=True, resample=3,
+                              image_mean=OPENAI_MEAN, image_std=OPENAI_STD)
+
+
+def config_from_state(state: dict[str, torch.Tensor], path: Path) -> Any:
+    """The ``CLIPVisionConfig`` of a Hugging Face-layout state dict, from its shapes (heads of
+    64 channels, as every released CLIP ViT has; OpenAI's ViT-B and ViT-L (768 and 1024 wide)
+    use quick_gelu, OpenCLIP's ViT-H and ViT-bigG gelu)."""
+    from transformers import CLIPVisionConfig
+
+    prefix = "vision_model."
+    try:
+        patch = state[prefix + "embeddings.patch_embedding.weight"]
+        positions = state[prefix + "embeddings.position_embedding.weight"].shape[0]
+        projection = state["visual_projection.weight"].shape[0]
+        intermediate = state[prefix + "encoder.layers.0.mlp.fc1.weight"].shape[0]
+    except KeyError as exc:
+        raise ModelLoadError(path, f"Not a CLIP vision model (no {exc.args[0]}).",
+                             hint=_HINT) from None
+    hidden, patch_size = patch.shape[0], patch.shape[-1]
+    layers = len({k.split(".")[3] for k in state if k.startswith(prefix + "encoder.layers.")})
+    side = round((positions - 1) ** 0.5)
+    return CLIPVisionConfig(
+        hidden_size=hidden, intermediate_size=intermediate, projection_dim=projection,
+        num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+        patch_size=patch_size, image_size=side * patch_size, num_channels=patch.shape[1],
+        hidden_act="quick_gelu" if hidden in (768, 1024) else "gelu", layer_norm_eps=1e-5,
+    )
+
+
+def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+
+    try:
+        encoder = CLIPVisionModelWithProjection.from_pretrained(
+            str(folder), local_files_only=True, dtype=dtype)
+    except Exception as exc:  # any failure here means a broken folder
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(folder, f"The CLIP vision model could not be read ({detail}).",
+                             hint=_HINT) from exc
+    processor = None
+    for candidate in (folder, folder.parent / "image_processor"):
+        if (candidate / "preprocessor_config.json").is_file():
+            processor = CLIPImageProcessor.from_pretrained(str(candidate), local_files_only=True)
+            break
+    return ClipVision(encoder, processor or default_processor(encoder.config.image_size),
+                      str(folder))
+
+
+def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
+                     dtype: torch.dtype | None = None) -> ClipVision:
+    """Raises: ModelLoadError: missing, unsafe, or not a CLIP vision model; names the file."""
+    from pipelines.loading.readers import read_state_dict
+
+    path, dtype = Path(path), dtype or torch.float32
+    if path.is_dir():
+        folder = path / "image_encoder" if (path / "image_encoder").is_dir() else path
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(path, "No config.json (nor image_encoder/config.json).",
+                                 hint=_HINT)
+        vision = _from_folder(folder, dtype)
+    elif not path.exists():
+        raise ModelLoadError(path, "No such file or folder.", hint=_HINT)
+    else:
+        from transformers import CLIPVisionModelWithProjection
+
+        state, _ = read_state_dict(path)
+        config = config_from_state(state, path)
+        encoder = CLIPVisionModelWithProjection(config)
+        missing, unexpected = encoder.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing:
+            raise ModelLoadError(path, f"Not a complete CLIP vision model ({len(missing)} "
+                                 f"weights missing, e.g. {missing[0]}).", hint=_HINT)
+        vision = ClipVision(encoder.to(dtype), default_processor(config.image_size), str(path))
+    vision.image_encoder.eval().requires_grad_(False)
+    vision.image_encoder.to(device)
+    return vision

@@ -1,0 +1,49 @@
+"""Load a Karlo (``UnCLIPPipeline``) folder as a ``Prior`` and an ``UnclipDecoder``, each
+component with its own class: diffusers' own ``UnCLIPPipeline.from_pretrained`` cannot reload
+a saved one (``UnCLIPTextProjModel`` is not exported), ``pipelines.loading.components`` can."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pipelines.errors import ModelLoadError
+from pipelines.families import folder_family, get_family
+from pipelines.loading.components import load_family_components, read_json
+from pipelines.values import Prior, UnclipDecoder
+
+
+def load_unclip(path: str | Path, device: str | torch.device = "cpu",
+                dtype: torch.dtype | None = None) -> tuple[Prior, UnclipDecoder]:
+    """Raises: ModelLoadError: missing, not an unCLIP folder, or a broken component."""
+    folder = Path(path)
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(folder, "Not an unCLIP folder (no model_index.json).",
+                             hint="Pick a Karlo (UnCLIPPipeline) folder.")
+    try:
+        family = get_family(folder_family(folder))
+    except ValueError as exc:
+        raise ModelLoadError(folder / "model_index.json", f"Its {exc}.") from exc
+    if family.id != "karlo":
+        raise ModelLoadError(folder, f"This is a {family.label or 'checkpoint'}, not an unCLIP "
+                             "(Karlo) folder.", hint="Load it with Load Checkpoint or Load Prior.")
+    dtypes = dict.fromkeys(("denoiser", "text_encoder", "vae"), dtype or torch.float32)
+    parts = load_family_components(folder, read_json(folder / "model_index.json"), family, dtypes)
+    for part in parts.values():
+        if isinstance(part, torch.nn.Module):
+            part.to(device)
+
+    def scheduler(name: str) -> dict:
+        return read_json(folder / name / "scheduler_config.json")
+
+    prior = Prior(prior=parts["prior"], text_encoder=parts["text_encoder"],
+                  tokenizer=parts["tokenizer"], image_encoder=None, image_processor=None,
+                  scheduler_config=scheduler("prior_scheduler"), source=str(folder))
+    decoder = UnclipDecoder(
+        decoder=parts["decoder"], text_proj=parts["text_proj"],
+        text_encoder=parts["text_encoder"], tokenizer=parts["tokenizer"],
+        super_res_first=parts["super_res_first"], super_res_last=parts["super_res_last"],
+        decoder_scheduler_config=scheduler("decoder_scheduler"),
+        super_res_scheduler_config=scheduler("super_res_scheduler"), source=str(folder))
+    return prior, decoder

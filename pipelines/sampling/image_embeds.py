@@ -1,0 +1,61 @@
+"""CLIP image embeddings: encoding images with a CLIP vision encoder, mixing embeddings with
+weights (Kandinsky's ``interpolate``), and the conditioning an image-embedding decoder takes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from pipelines.image import to_pil
+from pipelines.values import ClipVision, Conditioning, ImageEmbedding
+
+
+def encode_image(vision: ClipVision, image: torch.Tensor,
+                 device: str | torch.device = "cpu") -> ImageEmbedding:
+    """The CLIP image embedding of each image of a batch [B, H, W, 3] in 0..1, prepared by the
+    image processor (resize, center crop, normalize) from 8-bit images, as the pipelines do.
+
+    Returns:
+        ``ImageEmbedding`` [B, dim], float32 on the CPU.
+    """
+    encoder = vision.image_encoder
+    pixels = vision.image_processor(to_pil(image), return_tensors="pt").pixel_values
+    with torch.no_grad():
+        embeds = encoder(pixels.to(device=device, dtype=encoder.dtype))["image_embeds"]
+    return ImageEmbedding(embeds.float().cpu(), text="(image)")
+
+
+def mix(embeddings: Sequence[ImageEmbedding], weights: Sequence[float]) -> ImageEmbedding:
+    """The weighted sum of embeddings (not normalised: Kandinsky's ``interpolate``); a batch of
+    one is repeated to the others' batch.
+
+    Raises:
+        ValueError: no embeddings, a weight count that differs, or incompatible shapes.
+    """
+    if not embeddings or len(embeddings) != len(weights):
+        raise ValueError("Give as many weights as embeddings (at least one)")
+    batch = max(e.embeds.shape[0] for e in embeddings)
+    total = None
+    for embedding, weight in zip(embeddings, weights, strict=True):
+        embeds = embedding.embeds
+        if embeds.shape[0] != batch:
+            if embeds.shape[0] != 1:
+                raise ValueError(f"Image embeddings of batch {embeds.shape[0]} and {batch} "
+                                 "cannot be mixed")
+            embeds = embeds.repeat(batch, 1)
+        if total is not None and embeds.shape[-1] != total.shape[-1]:
+            raise ValueError(f"Image embeddings of width {embeds.shape[-1]} and "
+                             f"{total.shape[-1]} cannot be mixed (different CLIP models)")
+        total = embeds * weight if total is None else total + embeds * weight
+    assert total is not None
+    text = " + ".join(f"{w:g}*{e.text or '?'}" for e, w in zip(embeddings, weights, strict=True))
+    return ImageEmbedding(total, text=text)
+
+
+def as_conditioning(embedding: ImageEmbedding) -> Conditioning:
+    """The conditioning of an image-embedding decoder: ``extras["image_embeds"]`` [B, dim]
+    (``embeds`` holds the same as a one-token sequence for code that expects states)."""
+    embeds = embedding.embeds
+    return Conditioning(embeds=embeds[:, None, :], text=embedding.text,
+                        extras={"image_embeds": embeds})
