@@ -8,26 +8,13 @@ from app.engine.executor import Executor
 from app.engine.graph import BYPASS, MUTE
 from app.engine.validation import ValidationError, validate
 from app.engine.workflow import load_workflow, save_workflow
-from tests.engine.toy_nodes import make_registry
+from tests.engine.toy_nodes import make_chain
 
 
 @pytest.fixture()
 def chain():
-    """const(2) + const(3) -> add -> steps -> sink; const(7) -> sink2 (a second output)."""
-    registry, calls, sink = make_registry()
-    from app.engine.graph import Graph
-
-    graph = Graph()
-    graph.add("toy.const", registry=registry, values={"value": 2}, node_id="1")
-    graph.add("toy.const", registry=registry, values={"value": 3}, node_id="2")
-    graph.add("toy.add", registry=registry, values={"scale": 10.0}, node_id="3")
-    graph.add("toy.steps", registry=registry, node_id="4")
-    graph.add("toy.sink", registry=registry, node_id="5")
-    graph.connect("1", "out", "3", "a")
-    graph.connect("2", "out", "3", "b")
-    graph.connect("3", "out", "4", "x")
-    graph.connect("4", "out", "5", "x")
-    return registry, calls, sink, graph
+    """const(2) + const(3) -> add(x10) -> steps -> sink."""
+    return make_chain(scale=10.0)
 
 
 def test_a_bypassed_node_passes_its_first_matching_input_through(chain):

@@ -11,24 +11,13 @@ from app.engine.graph import BYPASS, Graph
 from app.engine.subgraphs import collapse, expand
 from app.engine.validation import validate
 from app.engine.workflow import WorkflowError, load_workflow, save_workflow
-from tests.engine.toy_nodes import make_registry
+from tests.engine.toy_nodes import make_chain
 
 
 @pytest.fixture()
 def toy():
     """const(2) + const(3) -> add(x10) -> steps -> sink."""
-    registry, calls, sink = make_registry()
-    graph = Graph()
-    graph.add("toy.const", registry=registry, values={"value": 2}, node_id="1")
-    graph.add("toy.const", registry=registry, values={"value": 3}, node_id="2")
-    graph.add("toy.add", registry=registry, values={"scale": 10.0}, node_id="3")
-    graph.add("toy.steps", registry=registry, node_id="4")
-    graph.add("toy.sink", registry=registry, node_id="5")
-    graph.connect("1", "out", "3", "a")
-    graph.connect("2", "out", "3", "b")
-    graph.connect("3", "out", "4", "x")
-    graph.connect("4", "out", "5", "x")
-    return registry, calls, sink, graph
+    return make_chain(scale=10.0)
 
 
 def test_a_collapsed_selection_runs_as_before(toy):

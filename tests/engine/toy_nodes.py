@@ -106,3 +106,21 @@ def make_registry() -> tuple[Registry, Counter[str], dict[str, Any]]:
         sink.setdefault("values", []).append(x.value)
 
     return registry, calls, sink
+
+
+def make_chain(scale: float = 1.0) -> tuple[Registry, Counter[str], dict[str, Any], Any]:
+    """const(2) + const(3) -> add(x scale) -> steps -> sink, with ids 1..5 in that order."""
+    from app.engine.graph import Graph
+
+    registry, calls, sink = make_registry()
+    graph = Graph()
+    graph.add("toy.const", registry=registry, values={"value": 2}, node_id="1")
+    graph.add("toy.const", registry=registry, values={"value": 3}, node_id="2")
+    graph.add("toy.add", registry=registry, values={"scale": scale}, node_id="3")
+    graph.add("toy.steps", registry=registry, node_id="4")
+    graph.add("toy.sink", registry=registry, node_id="5")
+    graph.connect("1", "out", "3", "a")
+    graph.connect("2", "out", "3", "b")
+    graph.connect("3", "out", "4", "x")
+    graph.connect("4", "out", "5", "x")
+    return registry, calls, sink, graph
