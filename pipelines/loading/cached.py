@@ -107,10 +107,7 @@ def load_prior_cached(path: str | Path, device: str = "cpu", vram_mode: str = "a
     """
     from pipelines.loading.prior import load_prior
 
-    path, cache = Path(path), cache or default_cache()
-    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
-    where, key = _where("prior", path, device, vram_mode, estimate, cache)
-    return cache.get_or_load(key, lambda: load_prior(path, device=where), where, estimate)
+    return _load_float32("prior", path, device, vram_mode, cache, load_prior)
 
 
 def load_unclip_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
@@ -122,10 +119,7 @@ def load_unclip_cached(path: str | Path, device: str = "cpu", vram_mode: str = "
     """
     from pipelines.loading.unclip import load_unclip
 
-    path, cache = Path(path), cache or default_cache()
-    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
-    where, key = _where("unclip", path, device, vram_mode, estimate, cache)
-    return cache.get_or_load(key, lambda: load_unclip(path, device=where), where, estimate)
+    return _load_float32("unclip", path, device, vram_mode, cache, load_unclip)
 
 
 def load_clip_vision_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
@@ -133,7 +127,13 @@ def load_clip_vision_cached(path: str | Path, device: str = "cpu", vram_mode: st
     """``pipelines.loading.clip_vision.load_clip_vision`` through the cache (float32)."""
     from pipelines.loading.clip_vision import load_clip_vision
 
+    return _load_float32("clip_vision", path, device, vram_mode, cache, load_clip_vision)
+
+
+def _load_float32(kind: str, path: str | Path, device: str, vram_mode: str,
+                  cache: ModelCache | None, load: Any) -> Any:
+    """``load(path, device=...)`` through the cache, its networks counted in float32."""
     path, cache = Path(path), cache or default_cache()
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
-    where, key = _where("clip_vision", path, device, vram_mode, estimate, cache)
-    return cache.get_or_load(key, lambda: load_clip_vision(path, device=where), where, estimate)
+    where, key = _where(kind, path, device, vram_mode, estimate, cache)
+    return cache.get_or_load(key, lambda: load(path, device=where), where, estimate)
