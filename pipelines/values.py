@@ -47,8 +47,10 @@ class DiffusionModel:
 
 @dataclass(eq=False)
 class TextEncoder:
-    """Tokenizer + text encoder; families with two encoders (SDXL) also fill the second pair.
-    ``family`` is the model's family id: it says how a prompt is encoded."""
+    """Up to three (tokenizer, text encoder) pairs, named as in diffusers folders: the pair
+    ``tokenizer``/``text_encoder``, then ``_2`` and ``_3``. SD1/2: one CLIP; SDXL: two CLIPs;
+    DeepFloyd IF: one T5; SD3: CLIP-L, CLIP-G, T5; Flux: CLIP-L, T5. ``family`` is the model's
+    family id: its ``text_encoding`` says how a prompt is encoded with these pairs."""
 
     tokenizer: Any
     text_encoder: Any
@@ -56,11 +58,17 @@ class TextEncoder:
     tokenizer_2: Any = None
     text_encoder_2: Any = None
     family: str = "unknown"
+    tokenizer_3: Any = None
+    text_encoder_3: Any = None
+
+    def pairs(self) -> list[tuple[Any, Any]]:
+        """All three (tokenizer, text encoder) slots in order, empty ones as (None, None)."""
+        return [(self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2),
+                (self.tokenizer_3, self.text_encoder_3)]
 
     def present(self) -> list[tuple[Any, Any]]:
         """(tokenizer, text encoder) of each pair the model has, in order."""
-        pairs = ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2))
-        return [(tok, te) for tok, te in pairs if te is not None]
+        return [(tok, te) for tok, te in self.pairs() if te is not None]
 
 
 @dataclass(eq=False)

@@ -161,6 +161,31 @@ class ModelFamily:
         """The scheduler config the model samples with, from the folder's (default: as is)."""
         return config
 
+    def timestep_options(self, model: DiffusionModel, scheduler: Any,
+                         latent_shape: tuple[int, ...], steps: int) -> dict[str, Any]:
+        """Extra ``scheduler.set_timesteps`` keywords for one run, e.g. Flux's ``sigmas`` and
+        resolution-dependent ``mu`` (``latent_shape``: the unpacked latent [B, C, h, w]).
+        Only keywords the scheduler accepts; default: none."""
+        return {}
+
+    # --- files of one part (Load Diffusion Model / Load Text Encoders nodes) -------------
+    def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:
+        """The denoiser alone from one file (ComfyUI's UNETLoader), computed in ``dtype``
+        ("default", "float16", "bfloat16", "float32"). Families that support it override."""
+        from pipelines.errors import StudioError
+
+        raise StudioError(f"{path.name}: loading a {self.label or self.id} denoiser from a "
+                          "file of its own is not supported")
+
+    def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
+        """The family's text encoders from separate files (ComfyUI's CLIPLoader, DualCLIPLoader,
+        TripleCLIPLoader), in the family's slot order. Families that support it override."""
+        from pipelines.errors import StudioError
+
+        names = ", ".join(p.name for p in paths)
+        raise StudioError(f"{names}: loading {self.label or self.id} text encoders from "
+                          "separate files is not supported")
+
     # --- prompts ---------------------------------------------------------------------------
     def prompt_style(self, clip: TextEncoder) -> tuple[str, bool]:
         """(hidden layer, pooled) for a loaded text encoder of this family."""

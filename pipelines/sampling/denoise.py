@@ -183,7 +183,9 @@ def denoise(
     original = latent.samples.to(device=device, dtype=torch.float32)
     batch = original.shape[0]
 
-    scheduler.set_timesteps(steps, device=device)
+    family = get_family(model.family)
+    scheduler.set_timesteps(steps, device=device,
+                            **family.timestep_options(model, scheduler, tuple(original.shape), steps))
     begin = 0
     if denoise < 1.0:
         begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
@@ -198,7 +200,7 @@ def denoise(
     initial = randn(tuple(original.shape), generator).to(device)
     seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
     if denoise >= 1.0:
-        x = initial * scheduler.init_noise_sigma
+        x = initial * getattr(scheduler, "init_noise_sigma", 1.0)  # flow matching: none
     elif hasattr(scheduler, "add_noise"):
         x = scheduler.add_noise(original, initial, timesteps[:1].repeat(batch))
     else:  # flow-matching schedulers
@@ -213,7 +215,6 @@ def denoise(
     if image_condition is not None:  # its noise comes after the initial noise, as in IF
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
 
-    family = get_family(model.family)
     embeds = _batched(positive.embeds, batch, "positive conditioning")
     if do_cfg:
         negative_embeds = _batched(negative.embeds, batch, "negative conditioning")
@@ -224,6 +225,7 @@ def denoise(
     learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
     channels = x.shape[1]
 
+    scale_input = hasattr(scheduler, "scale_model_input")
     step_params = inspect.signature(scheduler.step).parameters
     step_kwargs: dict[str, Any] = {}
     if "eta" in step_params:
@@ -250,7 +252,9 @@ def denoise(
         for i, t in enumerate(timesteps):
             # scaling is elementwise: scale the batch-1 input, cast once, then double it
             model_input = x if concat is None else torch.cat([x, concat], dim=1)
-            model_input = scheduler.scale_model_input(model_input, t).to(dtype)
+            if scale_input:  # flow-matching schedulers have no input scaling
+                model_input = scheduler.scale_model_input(model_input, t)
+            model_input = model_input.to(dtype)
             if do_cfg:
                 model_input = torch.cat([model_input, model_input])
             if extra is not None:

@@ -4,6 +4,7 @@ goes along (``ModelFamily.prompt_style``)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -163,6 +164,13 @@ def _needs_weighting(clip: TextEncoder, text: str, embeddings: Embeddings = None
     return count > tokenizer.model_max_length - 2
 
 
+# text_encoding -> (module, function(clip, text, device, *, clip_skip) -> Conditioning) for
+# encodings other than "clip" (the CLIP windows below); imported only when used
+PROMPT_ENCODERS: dict[str, tuple[str, str]] = {
+    "t5": ("pipelines.text.t5", "encode_t5"),  # DeepFloyd IF: one T5 sequence, no CLIP windows
+}
+
+
 def encode_text(
     clip: TextEncoder,
     text: str,
@@ -188,10 +196,10 @@ def encode_text(
         TextEncoderMissing: the model has no text encoder.
     """
     family = get_family(clip.family)
-    if family.text_encoding == "t5":  # DeepFloyd IF: one T5 sequence, no CLIP windows
-        from pipelines.text.t5 import encode_t5
-
-        return encode_t5(clip, text, device)
+    if family.text_encoding in PROMPT_ENCODERS:  # a family-specific encoder (T5, SD3, Flux)
+        module, name = PROMPT_ENCODERS[family.text_encoding]
+        encoder = getattr(importlib.import_module(module), name)
+        return encoder(clip, text, device, clip_skip=clip_skip)
     if not clip.present():
         raise TextEncoderMissing(clip.source)
     device = torch.device(device)

@@ -61,7 +61,7 @@ def _weighted_tokens(tokenizer: Any, text: str,
 
 
 def encode_t5(clip: TextEncoder, text: str, device: str | torch.device = "cpu",
-              max_length: int = IF_MAX_LENGTH) -> Conditioning:
+              max_length: int = IF_MAX_LENGTH, *, clip_skip: int | None = None) -> Conditioning:
     """Encode a prompt with the T5 encoder in ``clip.text_encoder``.
 
     Args:
