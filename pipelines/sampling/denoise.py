@@ -20,7 +20,12 @@ from pipelines.families import get_family
 from pipelines.families.unet import batched as _batched
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
-from pipelines.sampling.samplers import make_scheduler, rescale_guidance, seed_noise_sampler
+from pipelines.sampling.samplers import (
+    is_flow_config,
+    make_scheduler,
+    rescale_guidance,
+    seed_noise_sampler,
+)
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
 if TYPE_CHECKING:
@@ -88,6 +93,8 @@ def _predicted_x0(
     if sigmas is None:
         sigmas = scheduler.sigmas.to(sample.device, torch.float32)
     sigma = sigmas[scheduler.step_index - 1]
+    if prediction == "flow_prediction" and not hasattr(scheduler, "_sigma_to_alpha_sigma_t"):
+        return sample - sigma * model_output  # x = (1 - sigma) x0 + sigma eps, v = eps - x0
     if hasattr(scheduler, "_sigma_to_alpha_sigma_t"):  # x = alpha x0 + sigma eps
         alpha_t, sigma_t = scheduler._sigma_to_alpha_sigma_t(sigma)
         x = sample
@@ -233,6 +240,8 @@ def denoise(
     if "generator" in step_params:
         step_kwargs["generator"] = generator
     prediction = scheduler.config.get("prediction_type", "epsilon")
+    if is_flow_config(dict(scheduler.config)) or type(scheduler).__name__.startswith("FlowMatch"):
+        prediction = "flow_prediction"
     total = len(timesteps)
     # Everything the steps need is made here, once: the loop itself asks no dtype (a walk over
     # every submodule in diffusers), moves nothing between devices and reads no tensor on the

@@ -56,6 +56,30 @@ _SCHEDULE_FLAG = {
 _ZERO_SNR_ALPHA_BAR = 2**-24
 
 
+# flow-matching models (SD3, Flux): sampler name -> (diffusers class name, config overrides)
+_FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("FlowMatchEulerDiscreteScheduler", {}),
+}
+
+
+def is_flow_config(scheduler_config: dict[str, Any]) -> bool:
+    """Whether a model's scheduler config is a flow-matching one (SD3, Flux)."""
+    return str(scheduler_config.get("_class_name", "")).startswith("FlowMatch")
+
+
+def _flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]) -> Any:
+    if sampler not in _FLOW_SAMPLERS:
+        raise ValueError(f"Sampler {sampler!r} is not available for flow-matching models; "
+                         f"pick one of: {', '.join(_FLOW_SAMPLERS)}")
+    if schedule != "normal":
+        raise ValueError(f"Schedule {schedule!r} is not available for flow-matching models; "
+                         "use 'normal'")
+    name, overrides = _FLOW_SAMPLERS[sampler]
+    cls = getattr(importlib.import_module("diffusers"), name)
+    config = {k: v for k, v in scheduler_config.items() if k not in overrides}
+    return cls.from_config(config, **overrides)
+
+
 def _scheduler_class(sampler: str) -> type:
     if sampler not in _SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
@@ -107,6 +131,8 @@ def make_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]
     Raises:
         ValueError: Unknown sampler or schedule, or a schedule the sampler cannot do.
     """
+    if is_flow_config(scheduler_config):
+        return _flow_scheduler(sampler, schedule, scheduler_config)
     cls = _scheduler_class(sampler)
     if schedule not in SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; valid schedules: {', '.join(SCHEDULES)}")
