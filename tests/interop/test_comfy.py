@@ -10,10 +10,11 @@ from PIL import Image, PngImagePlugin
 from app.engine.graph import Edge, Graph
 from app.engine.registry import default_registry
 from app.engine.validation import validate
-from app.engine.workflow import WorkflowError, load_workflow
+from app.engine.workflow import WorkflowError
 from app.interop.a1111 import graph_from_parameters, parse_parameters
 from app.interop.comfy import detect, load_comfy
 from app.interop.comfy_export import ExportError, to_comfy_api
+from app.interop.open import open_workflow
 from tests.interop import comfy_docs
 from tests.nodes.conftest import txt2img_graph
 
@@ -217,17 +218,17 @@ def _png(path, **chunks: str):
     return path
 
 
-def test_comfy_pngs_and_json_files_open_through_load_workflow(registry, tmp_path):
+def test_comfy_pngs_and_json_files_open_through_open_workflow(registry, tmp_path):
     both = _png(tmp_path / "ComfyUI_00001_.png", prompt=json.dumps(comfy_docs.api()),
                 workflow=json.dumps(comfy_docs.ui()))
-    graph = load_workflow(both, registry)
+    graph = open_workflow(both, registry)
     assert canonical(graph) == canonical(load_comfy(comfy_docs.api(), "x", registry))
     assert graph.nodes["9"].position == (1451.0, 189.0)  # layout from the UI chunk
     only_ui = _png(tmp_path / "ui.png", workflow=json.dumps(comfy_docs.ui()))
-    assert load_workflow(only_ui, registry).metadata["comfyui"]["source_format"] == "comfyui-ui"
+    assert open_workflow(only_ui, registry).metadata["comfyui"]["source_format"] == "comfyui-ui"
     api_file = tmp_path / "api.json"
     api_file.write_text(json.dumps(comfy_docs.api()))
-    assert validate(load_workflow(api_file, registry), registry) == []
+    assert validate(open_workflow(api_file, registry), registry) == []
 
 
 A1111 = """masterpiece, a red fox in the snow,
@@ -259,7 +260,7 @@ def test_a1111_parameters_parse_and_open_as_txt2img(registry, tmp_path):
     notes = " ".join(graph.metadata["a1111"]["notes"])
     assert "rounded down" in notes and "Lora hashes" in notes
     png = _png(tmp_path / "00001-3141592653.png", parameters=A1111)
-    assert canonical(load_workflow(png, registry)) == canonical(graph)
+    assert canonical(open_workflow(png, registry)) == canonical(graph)
     euler_a = graph_from_parameters("a cat\nSteps: 4, Sampler: Euler a, Seed: 1", registry)
     assert euler_a.nodes["6"].values["sampler"] == "euler_ancestral"
     sde = graph_from_parameters(
