@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from node_api.context import NodeContext
 from node_api.declaration import Float, Int, Link, Output, String, node
 from node_api.ports import IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR, UNCLIP_DECODER
-from nodes._models import load_settings, model_fingerprint, resolve_model
+from nodes._models import load_float32, model_fingerprint
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -35,9 +35,7 @@ def _to_image(pixels: Tensor) -> Tensor:
 def load_unclip(ctx: NodeContext, unclip: str) -> tuple[Prior, UnclipDecoder]:
     from pipelines.loading.cached import load_unclip_cached
 
-    settings = load_settings(ctx)
-    return load_unclip_cached(resolve_model(unclip, "checkpoints"), device=settings["device"],
-                              vram_mode=settings["vram_mode"])
+    return load_float32(ctx, load_unclip_cached, unclip, "checkpoints")
 
 
 @node(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from node_api.context import NodeContext
 from node_api.declaration import Float, Int, Link, Output, String, node
 from node_api.ports import CLIP_VISION, CONDITIONING, IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR
-from nodes._models import load_settings, model_fingerprint, resolve_model
+from nodes._models import load_float32, model_fingerprint
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -34,9 +34,7 @@ if TYPE_CHECKING:
 def load_prior(ctx: NodeContext, prior: str) -> tuple[Prior, ClipVision]:
     from pipelines.loading.cached import load_prior_cached
 
-    settings = load_settings(ctx)
-    return load_prior_cached(resolve_model(prior, "checkpoints"), device=settings["device"],
-                             vram_mode=settings["vram_mode"])
+    return load_float32(ctx, load_prior_cached, prior, "checkpoints")
 
 
 @node(
@@ -53,9 +51,7 @@ def load_prior(ctx: NodeContext, prior: str) -> tuple[Prior, ClipVision]:
 def load_clip_vision(ctx: NodeContext, clip_vision: str) -> ClipVision:
     from pipelines.loading.cached import load_clip_vision_cached
 
-    settings = load_settings(ctx)
-    return load_clip_vision_cached(resolve_model(clip_vision, "clip_vision"),
-                                   device=settings["device"], vram_mode=settings["vram_mode"])
+    return load_float32(ctx, load_clip_vision_cached, clip_vision, "clip_vision")
 
 
 @node(
