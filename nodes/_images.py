@@ -6,7 +6,10 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 IMAGE_MAX_BYTES = 512 << 20  # far above any real PNG/JPEG/WebP a sampler can take
 
@@ -35,7 +38,7 @@ def find_image(path: str, output_dir: str | Path | None = None) -> Path:
     return file
 
 
-def load(path: str, output_dir: str | Path | None = None):
+def load(path: str, output_dir: str | Path | None = None) -> tuple[Tensor, Tensor]:
     import numpy as np
     import torch
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -90,7 +93,7 @@ def parameters_text(workflow: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-def save(image, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> list[Path]:
+def save(image: Tensor, folder: Path, prefix: str, workflow: dict[str, Any] | None) -> list[Path]:
     """Write each image as ``prefix_00001.png``, atomically and never overwriting.
 
     Each name is claimed atomically (see :func:`node_api.files.write_new`), so

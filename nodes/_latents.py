@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from node_api.errors import NodeInputError
 from pipelines.values import Latent
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import DiffusionModel
 
 
 @dataclass(eq=False)
@@ -17,14 +23,14 @@ class EmptyLatent(Latent):
     pixel_height: int = 0
 
 
-def empty(width: int, height: int, batch_size: int, channels: int = 4, factor: int = 8):
+def empty(width: int, height: int, batch_size: int, channels: int = 4, factor: int = 8) -> EmptyLatent:
     import torch
 
     samples = torch.zeros(batch_size, channels, height // factor, width // factor)
     return EmptyLatent(samples=samples, pixel_width=width, pixel_height=height)
 
 
-def fit_to_model(latent: Latent, model) -> Latent:
+def fit_to_model(latent: Latent, model: DiffusionModel) -> Latent:
     """Give an empty latent the model's latent geometry; leave real latents alone."""
     if not isinstance(latent, EmptyLatent):
         return latent
@@ -58,7 +64,7 @@ def _upscale(latent: Latent, method: str, factor: float, width: int, height: int
     return upscale_latent(latent, method, width=cells_w, height=cells_h)
 
 
-def with_noise_mask(latent: Latent, mask, grow: float) -> Latent:
+def with_noise_mask(latent: Latent, mask: Tensor, grow: float) -> Latent:
     """A copy of ``latent`` carrying ``mask`` (optionally dilated by ``grow`` pixels); its
     masked-image latents (for inpainting models) are kept."""
     import torch.nn.functional as F

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def resolve_model(name: str, kind: str) -> Path:
@@ -39,6 +41,12 @@ def model_fingerprint(field: str, kind: str) -> Callable[[dict[str, Any]], Any]:
             return None
 
     return fingerprint
+
+
+def load_float32(ctx: Any, loader: Callable[..., T], name: str, kind: str) -> T:
+    """Model ``name`` of ``kind`` through ``loader``, a cached loader that keeps its networks in
+    float32 (priors, unCLIP cascades, CLIP vision), on the run's device and VRAM mode."""
+    return loader(resolve_model(name, kind), device=ctx.device, vram_mode=ctx.options.vram_mode)
 
 
 def load_settings(ctx: Any) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from node_api.context import NodeContext
 from node_api.declaration import Link, Output, String, node
 from node_api.ports import CLIP, CONDITIONING
+
+if TYPE_CHECKING:
+    from pipelines.values import Conditioning, TextEncoder
 
 
 def _embedding_files(values: dict[str, Any]) -> Any:
@@ -31,7 +35,7 @@ def _embedding_files(values: dict[str, Any]) -> Any:
     outputs=[Output("conditioning", CONDITIONING)],
     fingerprint=_embedding_files,
 )
-def text_encode(ctx, clip, text: str):
+def text_encode(ctx: NodeContext, clip: TextEncoder, text: str) -> Conditioning:
     from nodes._models import on_device
     from pipelines.text.conditioning import encode_text
 

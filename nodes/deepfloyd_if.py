@@ -3,12 +3,20 @@ image, and upsample an image with a super-resolution stage (image + noise level)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Int, Link, Output, String, node
 from node_api.errors import NodeInputError
 from node_api.ports import CLIP, CONDITIONING, IMAGE, LATENT, MODEL, NOISE
 from nodes._models import load_settings, model_fingerprint, resolve_model
 from nodes.sampling import _sampler_schedule_pair
 from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import Conditioning, DiffusionModel, Latent, Noise, TextEncoder
 
 
 @node(
@@ -29,7 +37,7 @@ from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
     ],
     fingerprint=model_fingerprint("checkpoint", "checkpoints"),
 )
-def load_if_stage(ctx, checkpoint: str):
+def load_if_stage(ctx: NodeContext, checkpoint: str) -> tuple[DiffusionModel, TextEncoder]:
     from pipelines.families import get_family
     from pipelines.loading.cached import load_checkpoint_cached
 
@@ -52,7 +60,7 @@ def load_if_stage(ctx, checkpoint: str):
     inputs=[Link("latent", LATENT, "The output of a Sampler running a pixel-space model.")],
     outputs=[Output("image", IMAGE)],
 )
-def pixels_to_image(ctx, latent):
+def pixels_to_image(ctx: NodeContext, latent: Latent) -> Tensor:
     from pipelines.families import get_family
     from pipelines.sampling.superres import pixels_to_image as to_image
 
@@ -90,13 +98,16 @@ def pixels_to_image(ctx, latent):
     outputs=[Output("latent", LATENT, "Pixels: connect Pixels to Image.")],
     check=_sampler_schedule_pair,
 )
-def super_resolution(ctx, model, positive, negative, image, noise, sampler, schedule, steps,
-                     cfg, scale, noise_level):
+def super_resolution(
+    ctx: NodeContext, model: DiffusionModel, positive: Conditioning, negative: Conditioning,
+    image: Tensor, noise: Noise, sampler: str, schedule: str, steps: int, cfg: float, scale: float,
+    noise_level: int
+) -> Latent:
     from nodes._models import on_device
     from pipelines.sampling.previews import latent_to_rgb
     from pipelines.sampling.superres import super_resolve
 
-    def on_step(index: int, total: int, x0) -> None:
+    def on_step(index: int, total: int, x0: Tensor | None) -> None:
         preview = None
         if ctx.wants_previews:
             preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,

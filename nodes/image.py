@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Int, Link, Output, String, node
 from node_api.errors import NodeInputError
 from node_api.ports import IMAGE, MASK
 from pipelines.catalog import UPSCALE_METHODS
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def _file_fingerprint(values: dict[str, Any]) -> Any:
@@ -32,7 +36,7 @@ def _file_fingerprint(values: dict[str, Any]) -> Any:
     outputs=[Output("image", IMAGE), Output("mask", MASK, "1 where the image is transparent.")],
     fingerprint=_file_fingerprint,
 )
-def load_image(ctx, path: str):
+def load_image(ctx: NodeContext, path: str) -> tuple[Tensor, Tensor]:
     from nodes._images import load
 
     return load(path, ctx.options.output_dir)
@@ -50,7 +54,7 @@ def load_image(ctx, path: str):
         String("filename_prefix", "studio", description="Start of the file names."),
     ],
 )
-def save_image(ctx, image, filename_prefix: str):
+def save_image(ctx: NodeContext, image: Tensor, filename_prefix: str) -> None:
     from nodes._images import save
 
     for path in save(image, ctx.options.output_dir, filename_prefix, ctx.options.workflow):
@@ -65,7 +69,7 @@ def save_image(ctx, image, filename_prefix: str):
     description="Show the image without saving it.",
     inputs=[Link("image", IMAGE)],
 )
-def preview_image(ctx, image):
+def preview_image(ctx: NodeContext, image: Tensor) -> None:
     from pipelines.image import to_pil
 
     for picture in to_pil(image):
@@ -87,7 +91,9 @@ def preview_image(ctx, image):
     ],
     outputs=[Output("image", IMAGE)],
 )
-def upscale_image(ctx, image, method: str, factor: float, width: int, height: int):
+def upscale_image(
+    ctx: NodeContext, image: Tensor, method: str, factor: float, width: int, height: int
+) -> Tensor:
     from pipelines.image import upscale_image as resize
 
     if factor > 0:

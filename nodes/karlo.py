@@ -4,12 +4,20 @@ Prior node; its embedding may be mixed with others first."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Float, Int, Link, Output, String, node
 from node_api.ports import IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR, UNCLIP_DECODER
-from nodes._models import load_settings, model_fingerprint, resolve_model
+from nodes._models import load_float32, model_fingerprint
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import ImageEmbedding, Noise, Prior, UnclipDecoder
 
 
-def _to_image(pixels):
+def _to_image(pixels: Tensor) -> Tensor:
     """[B, 3, H, W] in -1..1 -> the IMAGE port's [B, H, W, 3] in 0..1."""
     return (pixels * 0.5 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
 
@@ -24,12 +32,10 @@ def _to_image(pixels):
     outputs=[Output("prior", PRIOR), Output("decoder", UNCLIP_DECODER)],
     fingerprint=model_fingerprint("unclip", "checkpoints"),
 )
-def load_unclip(ctx, unclip: str):
+def load_unclip(ctx: NodeContext, unclip: str) -> tuple[Prior, UnclipDecoder]:
     from pipelines.loading.cached import load_unclip_cached
 
-    settings = load_settings(ctx)
-    return load_unclip_cached(resolve_model(unclip, "checkpoints"), device=settings["device"],
-                              vram_mode=settings["vram_mode"])
+    return load_float32(ctx, load_unclip_cached, unclip, "checkpoints")
 
 
 @node(
@@ -49,7 +55,10 @@ def load_unclip(ctx, unclip: str):
     ],
     outputs=[Output("image", IMAGE)],
 )
-def unclip_decode(ctx, decoder, embedding, noise, text: str, steps: int, cfg: float):
+def unclip_decode(
+    ctx: NodeContext, decoder: UnclipDecoder, embedding: ImageEmbedding, noise: Noise, text: str,
+    steps: int, cfg: float
+) -> Tensor:
     from nodes._models import on_device
     from pipelines.sampling.unclip import decode_embedding
 
@@ -75,7 +84,9 @@ def unclip_decode(ctx, decoder, embedding, noise, text: str, steps: int, cfg: fl
     ],
     outputs=[Output("image", IMAGE)],
 )
-def unclip_super_resolution(ctx, decoder, image, noise, steps: int):
+def unclip_super_resolution(
+    ctx: NodeContext, decoder: UnclipDecoder, image: Tensor, noise: Noise, steps: int
+) -> Tensor:
     from nodes._models import on_device
     from pipelines.sampling.unclip import super_resolve
 

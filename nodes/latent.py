@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Int, Link, Output, node
 from node_api.ports import LATENT, MASK
 from pipelines.catalog import LATENT_UPSCALE_METHODS
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import Latent
 
 _SIZE = {"min": 8, "max": 8192, "step": 8}
 
@@ -21,7 +29,7 @@ _SIZE = {"min": 8, "max": 8192, "step": 8}
     ],
     outputs=[Output("latent", LATENT)],
 )
-def empty_latent(ctx, width: int, height: int, batch_size: int):
+def empty_latent(ctx: NodeContext, width: int, height: int, batch_size: int) -> Latent:
     from nodes._latents import empty
 
     return empty(width, height, batch_size)
@@ -43,7 +51,9 @@ def empty_latent(ctx, width: int, height: int, batch_size: int):
     ],
     outputs=[Output("latent", LATENT)],
 )
-def latent_upscale(ctx, latent, method: str, factor: float, width: int, height: int):
+def latent_upscale(
+    ctx: NodeContext, latent: Latent, method: str, factor: float, width: int, height: int
+) -> Latent:
     from nodes._latents import upscale
 
     return upscale(latent, method, factor, width, height)
@@ -63,7 +73,7 @@ def latent_upscale(ctx, latent, method: str, factor: float, width: int, height: 
     ],
     outputs=[Output("latent", LATENT)],
 )
-def set_noise_mask(ctx, latent, mask, grow: float):
+def set_noise_mask(ctx: NodeContext, latent: Latent, mask: Tensor, grow: float) -> Latent:
     from nodes._latents import with_noise_mask
 
     return with_noise_mask(latent, mask, grow)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Output, String, node
 from node_api.ports import CLIP, MODEL, VAE
 from nodes._models import load_settings, model_fingerprint, resolve_model
+
+if TYPE_CHECKING:
+    from pipelines.values import DiffusionModel, TextEncoder, Vae
 
 
 @node(
@@ -27,7 +33,7 @@ from nodes._models import load_settings, model_fingerprint, resolve_model
     ],
     fingerprint=model_fingerprint("checkpoint", "checkpoints"),
 )
-def load_checkpoint(ctx, checkpoint: str):
+def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[DiffusionModel, TextEncoder, Vae]:
     from pipelines.loading.cached import load_checkpoint_cached
 
     # through the process-wide model cache: switching back to a checkpoint is not a reload

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, String, node
 from node_api.ports import CLIP, MODEL, VAE
 from nodes._models import load_settings, model_fingerprint, resolve_model
+
+if TYPE_CHECKING:
+    from pipelines.values import DiffusionModel, TextEncoder, Vae
 
 
 @node(
@@ -22,7 +28,7 @@ from nodes._models import load_settings, model_fingerprint, resolve_model
     outputs=[Output("vae", VAE, "The autoencoder between pixels and latents.")],
     fingerprint=model_fingerprint("vae", "vae"),
 )
-def load_vae(ctx, vae: str, scaling: str):
+def load_vae(ctx: NodeContext, vae: str, scaling: str) -> Vae:
     from pipelines.loading.cached import load_vae_cached
 
     return load_vae_cached(resolve_model(vae, "vae"), scaling=scaling, **load_settings(ctx))
@@ -48,7 +54,10 @@ def load_vae(ctx, vae: str, scaling: str):
     ],
     fingerprint=model_fingerprint("lora", "loras"),
 )
-def load_lora(ctx, model, clip, lora: str, strength_model: float, strength_clip: float):
+def load_lora(
+    ctx: NodeContext, model: DiffusionModel, clip: TextEncoder, lora: str, strength_model: float,
+    strength_clip: float
+) -> tuple[DiffusionModel, TextEncoder]:
     from pipelines.loading.lora import apply_lora, read_lora
 
     path = resolve_model(lora, "loras")

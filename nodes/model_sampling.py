@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, node
 from node_api.ports import MODEL
 from pipelines.catalog import PREDICTION_NAMES
+
+if TYPE_CHECKING:
+    from pipelines.values import DiffusionModel
 
 
 @node(
@@ -31,7 +37,10 @@ from pipelines.catalog import PREDICTION_NAMES
     ],
     outputs=[Output("model", MODEL, "The same networks, sampled with these settings.")],
 )
-def model_sampling(ctx, model, prediction: str, zero_terminal_snr: str, cfg_rescale: float):
+def model_sampling(
+    ctx: NodeContext, model: DiffusionModel, prediction: str, zero_terminal_snr: str,
+    cfg_rescale: float
+) -> DiffusionModel:
     from pipelines.sampling.samplers import with_sampling
 
     return with_sampling(

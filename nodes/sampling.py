@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Int, Link, Output, node
 from node_api.ports import CONDITIONING, LATENT, MODEL, NOISE, VAE
 from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES, SCHEDULES_FOR
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import Conditioning, DiffusionModel, Latent, Noise, Vae
 
 MAX_SEED = 2**63 - 1
 
@@ -23,7 +31,7 @@ MAX_SEED = 2**63 - 1
     ],
     outputs=[Output("noise", NOISE)],
 )
-def noise_source(ctx, seed: int, mode: str):
+def noise_source(ctx: NodeContext, seed: int, mode: str) -> Noise:
     from pipelines.values import Noise
 
     return Noise(seed=seed, mode=mode)
@@ -62,8 +70,11 @@ def _sampler_schedule_pair(values: dict) -> list[tuple[str, str]]:
     outputs=[Output("latent", LATENT)],
     check=_sampler_schedule_pair,
 )
-def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedule, steps, cfg,
-            denoise):
+def sampler(
+    ctx: NodeContext, model: DiffusionModel, positive: Conditioning, negative: Conditioning,
+    latent: Latent, noise: Noise, vae: Vae | None, sampler: str, schedule: str, steps: int,
+    cfg: float, denoise: float
+) -> Latent:
     from nodes._latents import fit_to_model
     from pipelines.sampling.denoise import denoise as run_denoise
     from pipelines.sampling.previews import PreviewRenderer, PreviewThrottle
@@ -78,7 +89,7 @@ def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedul
     def wants_x0(index: int, total: int) -> bool:
         return ctx.wants_previews and (vae_preview_due(index) or throttle.due(index, total))
 
-    def on_step(index: int, total: int, x0) -> None:
+    def on_step(index: int, total: int, x0: Tensor | None) -> None:
         preview = None
         if x0 is not None and vae_preview_due(index):
             from pipelines.sampling.previews import decode_preview
@@ -119,7 +130,9 @@ def sampler(ctx, model, positive, negative, latent, noise, vae, sampler, schedul
     ],
     outputs=[Output("latent", LATENT)],
 )
-def add_noise(ctx, model, latent, noise, timestep: int):
+def add_noise(
+    ctx: NodeContext, model: DiffusionModel, latent: Latent, noise: Noise, timestep: int
+) -> Latent:
     import dataclasses
 
     from nodes._latents import fit_to_model

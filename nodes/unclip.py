@@ -4,9 +4,17 @@ becomes the conditioning of an image-embedding decoder (sampled by the ordinary 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Float, Int, Link, Output, String, node
 from node_api.ports import CLIP_VISION, CONDITIONING, IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR
-from nodes._models import load_settings, model_fingerprint, resolve_model
+from nodes._models import load_float32, model_fingerprint
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import ClipVision, Conditioning, ImageEmbedding, Noise, Prior
 
 
 @node(
@@ -23,12 +31,10 @@ from nodes._models import load_settings, model_fingerprint, resolve_model
     ],
     fingerprint=model_fingerprint("prior", "checkpoints"),
 )
-def load_prior(ctx, prior: str):
+def load_prior(ctx: NodeContext, prior: str) -> tuple[Prior, ClipVision]:
     from pipelines.loading.cached import load_prior_cached
 
-    settings = load_settings(ctx)
-    return load_prior_cached(resolve_model(prior, "checkpoints"), device=settings["device"],
-                             vram_mode=settings["vram_mode"])
+    return load_float32(ctx, load_prior_cached, prior, "checkpoints")
 
 
 @node(
@@ -42,12 +48,10 @@ def load_prior(ctx, prior: str):
     outputs=[Output("clip_vision", CLIP_VISION)],
     fingerprint=model_fingerprint("clip_vision", "clip_vision"),
 )
-def load_clip_vision(ctx, clip_vision: str):
+def load_clip_vision(ctx: NodeContext, clip_vision: str) -> ClipVision:
     from pipelines.loading.cached import load_clip_vision_cached
 
-    settings = load_settings(ctx)
-    return load_clip_vision_cached(resolve_model(clip_vision, "clip_vision"),
-                                   device=settings["device"], vram_mode=settings["vram_mode"])
+    return load_float32(ctx, load_clip_vision_cached, clip_vision, "clip_vision")
 
 
 @node(
@@ -68,7 +72,9 @@ def load_clip_vision(ctx, clip_vision: str):
     ],
     outputs=[Output("embedding", IMAGE_EMBEDDING), Output("negative", IMAGE_EMBEDDING)],
 )
-def unclip_prior(ctx, prior, noise, text: str, negative: str, steps: int, cfg: float):
+def unclip_prior(
+    ctx: NodeContext, prior: Prior, noise: Noise, text: str, negative: str, steps: int, cfg: float
+) -> tuple[ImageEmbedding, ImageEmbedding]:
     from nodes._models import on_device
     from pipelines.sampling.prior import run_prior
 
@@ -89,7 +95,7 @@ def unclip_prior(ctx, prior, noise, text: str, negative: str, steps: int, cfg: f
     inputs=[Link("clip_vision", CLIP_VISION), Link("image", IMAGE)],
     outputs=[Output("embedding", IMAGE_EMBEDDING)],
 )
-def clip_vision_encode(ctx, clip_vision, image):
+def clip_vision_encode(ctx: NodeContext, clip_vision: ClipVision, image: Tensor) -> ImageEmbedding:
     from nodes._models import on_device
     from pipelines.sampling.image_embeds import encode_image
 
@@ -113,8 +119,11 @@ def clip_vision_encode(ctx, clip_vision, image):
     ],
     outputs=[Output("embedding", IMAGE_EMBEDDING)],
 )
-def mix_embeddings(ctx, embedding_1, weight_1: float, embedding_2, weight_2: float,
-                   embedding_3, weight_3: float):
+def mix_embeddings(
+    ctx: NodeContext, embedding_1: ImageEmbedding, weight_1: float,
+    embedding_2: ImageEmbedding | None, weight_2: float, embedding_3: ImageEmbedding | None,
+    weight_3: float
+) -> ImageEmbedding:
     from node_api.errors import NodeInputError
     from pipelines.sampling.image_embeds import mix
 
@@ -135,7 +144,7 @@ def mix_embeddings(ctx, embedding_1, weight_1: float, embedding_2, weight_2: flo
     inputs=[Link("embedding", IMAGE_EMBEDDING)],
     outputs=[Output("conditioning", CONDITIONING)],
 )
-def embedding_conditioning(ctx, embedding):
+def embedding_conditioning(ctx: NodeContext, embedding: ImageEmbedding) -> Conditioning:
     from pipelines.sampling.image_embeds import as_conditioning
 
     return as_conditioning(embedding)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Int, Link, Output, String, node
 from node_api.ports import IMAGE, UPSCALE_MODEL
 from nodes._models import model_fingerprint, on_device, resolve_model
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.loading.upscalers import UpscaleModel
 
 
 @node(
@@ -18,7 +26,7 @@ from nodes._models import model_fingerprint, on_device, resolve_model
     outputs=[Output("upscale_model", UPSCALE_MODEL)],
     fingerprint=model_fingerprint("model", "upscale_models"),
 )
-def load_upscale_model(ctx, model: str):
+def load_upscale_model(ctx: NodeContext, model: str) -> UpscaleModel:
     from pipelines.loading.cached import load_upscaler_cached
 
     return load_upscaler_cached(resolve_model(model, "upscale_models"), device=ctx.device,
@@ -39,7 +47,9 @@ def load_upscale_model(ctx, model: str):
     ],
     outputs=[Output("image", IMAGE)],
 )
-def upscale_with_model(ctx, upscale_model, image, tile: int, overlap: int):
+def upscale_with_model(
+    ctx: NodeContext, upscale_model: UpscaleModel, image: Tensor, tile: int, overlap: int
+) -> Tensor:
     from pipelines.loading.upscalers import upscale_with_model as run
 
     with on_device(ctx, upscale_model):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from node_api.context import NodeContext
 from node_api.declaration import Choice, Int, Link, Output, node
 from node_api.errors import NodeInputError
 from node_api.ports import IMAGE, LATENT, MASK, VAE
 from pipelines.catalog import VAE_TILING
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from pipelines.values import Latent, Vae
 
 
 def _tiling_inputs() -> list:
@@ -26,7 +34,7 @@ def _tiling_inputs() -> list:
     inputs=[Link("latent", LATENT), Link("vae", VAE), *_tiling_inputs()],
     outputs=[Output("image", IMAGE)],
 )
-def vae_decode(ctx, latent, vae, tiling: str, tile_size: int):
+def vae_decode(ctx: NodeContext, latent: Latent, vae: Vae, tiling: str, tile_size: int) -> Tensor:
     from nodes._models import on_device
     from pipelines.families import get_family
 
@@ -47,7 +55,7 @@ def vae_decode(ctx, latent, vae, tiling: str, tile_size: int):
     inputs=[Link("image", IMAGE), Link("vae", VAE), *_tiling_inputs()],
     outputs=[Output("latent", LATENT)],
 )
-def vae_encode(ctx, image, vae, tiling: str, tile_size: int):
+def vae_encode(ctx: NodeContext, image: Tensor, vae: Vae, tiling: str, tile_size: int) -> Latent:
     from nodes._models import on_device
     from pipelines.sampling.vae import encode
 
@@ -70,7 +78,9 @@ def vae_encode(ctx, image, vae, tiling: str, tile_size: int):
     ],
     outputs=[Output("latent", LATENT)],
 )
-def vae_encode_inpaint(ctx, image, vae, mask, grow_mask_by: int):
+def vae_encode_inpaint(
+    ctx: NodeContext, image: Tensor, vae: Vae, mask: Tensor, grow_mask_by: int
+) -> Latent:
     from nodes._models import on_device
     from pipelines.sampling.inpaint import encode_for_inpainting
 

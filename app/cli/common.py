@@ -47,10 +47,11 @@ def cancel_on_interrupt() -> Iterator[CancelToken]:
 def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | None:
     """Load a workflow and apply overrides; prints the problem and returns None on error."""
     from app.engine.overrides import OverrideError, apply_overrides
-    from app.engine.workflow import WorkflowError, load_workflow
+    from app.engine.workflow import WorkflowError
+    from app.interop.open import open_workflow
 
     try:
-        graph = load_workflow(path, registry)
+        graph = open_workflow(path, registry)
         return apply_overrides(graph, registry, overrides)
     except WorkflowError as exc:
         error(str(exc))

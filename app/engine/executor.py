@@ -14,12 +14,12 @@ import logging
 import threading
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
 from app.engine.graph import Graph
 from app.engine.registry import Registry
+from app.engine.result_cache import ResultCache
 from app.engine.run_settings import run_options
 from app.engine.subgraphs import runnable, targets_in
 from app.engine.validation import ValidationError, validate
@@ -57,9 +57,8 @@ class Executor:
             first, even during a run, so a graph of thousands of nodes cannot keep every
             intermediate alive (a normal graph stays far below both).
 
-    Results holding networks (models, text encoders, VAEs, upscalers) are kept only while
-    the latest run uses them: the model cache and its memory budgets decide which networks
-    stay loaded, and switching back to an earlier checkpoint is a hit there instead.
+    Results holding networks are kept only while the latest run uses them (see
+    ``app.engine.result_cache``); switching back to an earlier checkpoint is a model-cache hit.
     """
 
     def __init__(
@@ -71,51 +70,17 @@ class Executor:
         max_result_bytes: int = 4 << 30,
     ) -> None:
         self.registry = registry
-        self.keep_previous = keep_previous
         self.caching = caching
-        self.max_results = max_results
-        self.max_result_bytes = max_result_bytes
-        self._cache: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
-        self._networks: set[str] = set()  # keys of cached results that hold networks
-        self._sizes: dict[str, int] = {}  # bytes of arrays in each other cached result
+        self._cache = ResultCache(keep_previous, max_results, max_result_bytes)
         self._lock = threading.Lock()
 
     # -- cache -------------------------------------------------------------------
     def clear_cache(self) -> None:
         self._cache.clear()
-        self._networks.clear()
-        self._sizes.clear()
-
-    def _store(self, key: str, outputs: tuple[Any, ...], network: bool) -> None:
-        """Cache ``outputs``; evict the least recently used results over the caps."""
-        self._cache[key] = outputs
-        if network:
-            self._networks.add(key)
-            return
-        self._sizes[key] = _nbytes(outputs)
-        total = sum(self._sizes.values())
-        for old in list(self._cache):  # least recently used first
-            if len(self._sizes) <= self.max_results and total <= self.max_result_bytes:
-                break
-            if old != key and old in self._sizes:
-                total -= self._sizes.pop(old)
-                del self._cache[old]
 
     @property
     def cache_size(self) -> int:
         return len(self._cache)
-
-    def _drop_networks(self, used: set[str]) -> None:
-        for key in [k for k in self._networks if k not in used]:
-            del self._cache[key]
-            self._networks.discard(key)
-
-    def _prune(self, used: set[str]) -> None:
-        self._drop_networks(used)
-        others = [k for k in self._cache if k not in used]
-        for key in others[: max(0, len(others) - self.keep_previous)]:
-            del self._cache[key]
-            self._sizes.pop(key, None)
 
     # -- running -----------------------------------------------------------------
     def run(
@@ -176,7 +141,7 @@ class Executor:
         keys = self._keys(graph, order, run_id, options, incoming)
         # before anything loads: a network this run does not use must not stay alive
         # beside the one replacing it (the model cache's budget counts on that)
-        self._drop_networks(set(keys.values()))
+        self._cache.drop_networks(set(keys.values()))
 
         emit(RunStarted(run_id, tuple(order)))
         started = time.perf_counter()
@@ -194,8 +159,7 @@ class Executor:
                 spec = self._spec(node.type)
                 key = keys[node_id]
                 if not force and key in self._cache:
-                    self._cache.move_to_end(key)
-                    results[node_id] = self._cache[key]
+                    results[node_id] = self._cache.get(key)
                     cached.append(node_id)
                     timings[node_id] = 0.0
                     emit(NodeCached(run_id, node_id, node.title))
@@ -210,7 +174,7 @@ class Executor:
                     results[node_id] = outputs
                     if self.caching and spec.cacheable and not spec.is_output:
                         network = any(o.type in NETWORK_TYPES for o in spec.outputs)
-                        self._store(key, outputs, network)
+                        self._cache.store(key, outputs, network)
                     executed.append(node_id)
                     emit(NodeFinished(run_id, node_id, node.title, timings[node_id]))
                 for edge in incoming.get(node_id, {}).values():
@@ -228,7 +192,7 @@ class Executor:
             error = f"{label} failed: {_describe(exc)}"
             emit(NodeFailed(run_id, current or "", node.title if node else "", error, exc,
                             traceback.format_exc()))
-        self._prune(set(keys.values()))
+        self._cache.prune(set(keys.values()))
         finished = RunFinished(
             run_id,
             status,
@@ -319,18 +283,6 @@ def _incoming(graph: Graph) -> dict[str, dict[str, Any]]:
     for edge in graph.edges:
         found.setdefault(edge.target, {})[edge.input] = edge
     return found
-
-
-def _nbytes(value: Any, depth: int = 0) -> int:
-    """Bytes of the arrays (tensors, numpy) in a result, looking two levels into containers."""
-    size = getattr(value, "nbytes", None)
-    if isinstance(size, int):
-        return size
-    if depth < 2 and isinstance(value, (tuple, list)):
-        return sum(_nbytes(v, depth + 1) for v in value)
-    if depth < 2 and isinstance(value, dict):
-        return sum(_nbytes(v, depth + 1) for v in value.values())
-    return 0
 
 
 def _as_tuple(result: Any, count: int) -> tuple[Any, ...]:

@@ -1,24 +1,25 @@
-"""Workflow files: JSON documents (or PNGs that embed one) <-> the engine's Graph.
+"""Workflow files of our own format: JSON documents <-> the engine's Graph.
 
 A document has a ``format`` name and a ``version``; older versions are upgraded on load
 through ``MIGRATIONS`` (ordered, one step per version) and node values through each node
 type's own migrations. Saving is atomic: a temporary file is renamed over the target.
+Opening a file of any format (ours, a PNG, ComfyUI, AUTOMATIC1111) is
+``app.interop.open.open_workflow``; this module knows no other format.
 """
 
 from __future__ import annotations
 
 import json
-import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as SchemaError
 
 from app.engine.graph import NORMAL, Edge, Graph, Group, NodeInstance, Subgraph, SubgraphPort
 from app.engine.registry import Registry
-from node_api.files import MAX_WORKFLOW_CHARS, PNG_CHUNK, atomic_write
+from app.engine.workflow_schema import DocumentShape, SubgraphShape, schema_problem
+from node_api.files import MAX_WORKFLOW_CHARS, atomic_write
 from pipelines.errors import StudioError
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
@@ -37,42 +38,6 @@ class WorkflowError(StudioError):
         self.source = str(source)
         self.reason = message
         super().__init__(f"{source}: {message}")
-
-
-class _Node(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-    id: str
-    type: str
-    type_version: int = 1
-    title: str | None = None
-    position: tuple[float, float] = (0.0, 0.0)
-    values: dict[str, Any] = Field(default_factory=dict)
-    mode: Literal["normal", "bypass", "mute"] = "normal"
-
-
-class _Link(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    source: str
-    output: str
-    target: str
-    input: str
-
-
-class _Group(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    title: str = ""
-    bounds: tuple[float, float, float, float]
-    colour: str = "#3f5a7a"
-
-
-class _Document(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    format: str
-    version: int
-    nodes: list[_Node]
-    links: list[_Link] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    groups: list[_Group] = Field(default_factory=list)
 
 
 def to_document(graph: Graph) -> dict[str, Any]:
@@ -125,7 +90,7 @@ def from_document(
     raw = _upgrade(raw, source)
     subgraphs, registry = _read_subgraphs(raw, source, registry, strict)
     try:
-        doc = _Document.model_validate(raw)
+        doc = DocumentShape.model_validate(raw)
     except SchemaError as exc:
         raise WorkflowError(source, schema_problem(exc, raw)) from None
     graph = Graph(metadata=doc.metadata)
@@ -176,27 +141,6 @@ def from_document(
     return graph
 
 
-def schema_problem(exc: SchemaError, raw: Any) -> str:
-    """One line for a pydantic error of a workflow document: the first problems, each
-    naming the node (by id and type) and the field."""
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = list(err["loc"])
-        where = ".".join(str(p) for p in loc) or "the document"
-        if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
-            node = raw["nodes"][loc[1]] if isinstance(raw, dict) else None
-            if isinstance(node, dict):
-                ident, kind = node.get("id"), node.get("type")
-                name = f"node #{ident}" if isinstance(ident, str) else f"node {loc[1] + 1}"
-                if isinstance(kind, str):
-                    name += f" ({kind[:60]})"
-                field = ".".join(str(p) for p in loc[2:]) or "the node"
-                where = f"{name} field {field!r}"
-        parts.append(f"{where}: {err['msg']}")
-    more = len(exc.errors()) - len(parts)
-    return "wrong structure: " + "; ".join(parts) + (f" (and {more} more)" if more else "")
-
-
 def _upgrade(raw: dict[str, Any], source: str | Path) -> dict[str, Any]:
     version = raw.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
@@ -219,59 +163,6 @@ def _upgrade(raw: dict[str, Any], source: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_workflow(
-    path: str | Path, registry: Registry | None = None, strict: bool = True
-) -> Graph:
-    """Read a workflow from a .json file or from a PNG written by Save Image.
-
-    Raises:
-        WorkflowError: the file is missing, unreadable or not a valid workflow.
-    """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise WorkflowError(path, "no such file") from None
-    except OSError as exc:
-        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
-        from pipelines.loading.file_policy import describe_mode
-
-        raise WorkflowError(path, f"is {describe_mode(mode)}, not a workflow file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
-    if data.startswith(b"\x89PNG"):
-        chunks = _png_chunks(path)
-        if not _is_ours(chunks.get(PNG_CHUNK)):  # ComfyUI or AUTOMATIC1111
-            from app.interop.comfy import graph_from_png_chunks
-
-            return graph_from_png_chunks(chunks, path, registry, strict)
-        raw = parse_json(chunks[PNG_CHUNK], path)
-    else:
-        try:
-            data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise WorkflowError(path, "not a workflow: the file is not UTF-8 text") from None
-        raw = parse_json(data, path)
-    from app.interop.comfy import detect, load_comfy
-
-    if detect(raw) is not None:  # a ComfyUI workflow (API or UI format)
-        return load_comfy(raw, path, registry, strict)
-    return from_document(raw, path, registry, strict)
-
-
-def _png_chunks(path: Path) -> dict[str, str]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return dict(getattr(image, "text", {}) or {})
-    except Exception as exc:  # corrupt PNG: PIL raises many kinds
-        raise WorkflowError(path, f"the PNG cannot be read ({exc})") from None
-
-
 def parse_json(data: str | bytes, source: str | Path, what: str = "") -> Any:
     """A workflow document's JSON, size and nesting checked before parsing.
 
@@ -285,16 +176,6 @@ def parse_json(data: str | bytes, source: str | Path, what: str = "") -> Any:
         return checked_loads(data, max_chars=MAX_WORKFLOW_CHARS)
     except JsonInputError as exc:
         raise WorkflowError(source, f"{what}: {exc}" if what else str(exc)) from None
-
-
-def _is_ours(text: str | None) -> bool:
-    if not text:
-        return False
-    try:
-        raw = checked_loads(text, max_chars=MAX_WORKFLOW_CHARS)
-    except JsonInputError:
-        return FORMAT in text  # ours but damaged: let the JSON error be reported
-    return isinstance(raw, dict) and raw.get("format") == FORMAT
 
 
 def save_workflow(graph: Graph, path: str | Path) -> Path:
@@ -321,23 +202,6 @@ def save_workflow(graph: Graph, path: str | Path) -> Path:
     return path
 
 
-class _Port(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    type: str
-    node: str
-    port: str
-
-
-class _SubgraphShape(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    nodes: list[Any]
-    links: list[Any] = Field(default_factory=list)
-    inputs: list[_Port] = Field(default_factory=list)
-    outputs: list[_Port] = Field(default_factory=list)
-
-
 def _subgraphs_document(graph: Graph) -> dict[str, Any]:
     def ports(items: list[SubgraphPort]) -> list[dict[str, str]]:
         return [{"name": p.name, "type": p.type, "node": p.node, "port": p.port} for p in items]
@@ -361,10 +225,10 @@ def _read_subgraphs(
     found = raw.get("subgraphs") or {}
     if not isinstance(found, dict):
         raise WorkflowError(source, "wrong structure: 'subgraphs' must be an object")
-    shapes: dict[str, _SubgraphShape] = {}
+    shapes: dict[str, SubgraphShape] = {}
     for subgraph_id, item in found.items():
         try:
-            shapes[subgraph_id] = _SubgraphShape.model_validate(item)
+            shapes[subgraph_id] = SubgraphShape.model_validate(item)
         except SchemaError as exc:
             where = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:4]

@@ -8,8 +8,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 from app.engine.graph import Graph
-from app.engine.workflow import WorkflowError, load_workflow, save_workflow
+from app.engine.workflow import WorkflowError, save_workflow
 from app.gui.document import Document
+from app.interop.open import open_workflow
 
 RECENT_LIMIT = 10
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -46,7 +47,7 @@ class WorkflowFiles(QObject):
     def open(self, path: Path) -> bool:
         """Load ``path`` (.json or a PNG saved by the app); reports errors as messages."""
         try:
-            graph = load_workflow(path, self.document.registry, strict=False)
+            graph = open_workflow(path, self.document.registry, strict=False)
         except WorkflowError as exc:
             self.message.emit("error", str(exc))
             return False
@@ -125,7 +126,7 @@ class WorkflowFiles(QObject):
     def recover(self) -> bool:
         """Load the autosave (after a crash) as an unsaved document."""
         try:
-            graph = load_workflow(self.autosave_path, self.document.registry, strict=False)
+            graph = open_workflow(self.autosave_path, self.document.registry, strict=False)
         except WorkflowError:
             return False
         self.document.load(Graph(), None)

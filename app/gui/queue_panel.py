@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.workflow import PNG_CHUNK
 from app.gui.run_queue import PENDING, RUNNING, RunQueue
+from node_api.files import PNG_CHUNK
 
 HISTORY_LIMIT = 200  # newest images listed
 THUMB = 48

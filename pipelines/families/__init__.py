@@ -2,7 +2,8 @@
 the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr,
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
-outside this package tests which family a model is. See docs/FAMILY_RECIPE.md to add one."""
+outside this package tests which family a model is. To add one, see docs/ARCHITECTURE.md,
+"Adding a model family"."""
 
 from __future__ import annotations
 

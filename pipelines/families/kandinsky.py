@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 
 # MoVQ latents go to the UNet as they are (the pipeline never scales them).
 MOVQ_LATENT = LatentFormat(channels=4, scaling_factor=1.0, spatial_factor=8)
+# An unCLIP prior's parts, shared with Karlo's cascade (families/karlo.py): the prior
+# transformer, and the CLIP text encoder with projection whose states it reads.
+PRIOR = Component("prior", ("diffusers.PriorTransformer",), "denoiser")
+PRIOR_TEXT = (
+    Component("text_encoder", ("transformers.CLIPTextModelWithProjection",), "text_encoder"),
+    Component("tokenizer", ("transformers.CLIPTokenizer", "transformers.CLIPTokenizerFast"),
+              "tokenizer"),
+)
 
 
 class Kandinsky22(ModelFamily):
@@ -91,10 +99,8 @@ class Kandinsky22Prior(ModelFamily):
     label = "Kandinsky 2.2 prior"
     denoiser = "prior"
     components = (
-        Component("prior", ("diffusers.PriorTransformer",), "denoiser"),
-        Component("text_encoder", ("transformers.CLIPTextModelWithProjection",), "text_encoder"),
-        Component("tokenizer", ("transformers.CLIPTokenizer",
-                                "transformers.CLIPTokenizerFast"), "tokenizer"),
+        PRIOR,
+        *PRIOR_TEXT,
         Component("image_encoder", ("transformers.CLIPVisionModelWithProjection",),
                   "text_encoder"),
         Component("image_processor", ("transformers.CLIPImageProcessor*",), "tokenizer"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.families.base import Component, LatentFormat, ModelFamily
+from pipelines.families.kandinsky import PRIOR, PRIOR_TEXT
 
 _UNCLIP = ("diffusers.UnCLIPScheduler",)
 
@@ -22,14 +23,12 @@ class Karlo(ModelFamily):
     label = "Karlo (unCLIP)"
     denoiser = "decoder"
     components = (
-        Component("prior", ("diffusers.PriorTransformer",), "denoiser"),
+        PRIOR,
         Component("decoder", ("diffusers.UNet2DConditionModel",), "denoiser"),
         Component("text_proj", ("diffusers.UnCLIPTextProjModel",), "denoiser"),
         Component("super_res_first", ("diffusers.UNet2DModel",), "denoiser"),
         Component("super_res_last", ("diffusers.UNet2DModel",), "denoiser"),
-        Component("text_encoder", ("transformers.CLIPTextModelWithProjection",), "text_encoder"),
-        Component("tokenizer", ("transformers.CLIPTokenizer",
-                                "transformers.CLIPTokenizerFast"), "tokenizer"),
+        *PRIOR_TEXT,
         Component("prior_scheduler", _UNCLIP, "scheduler"),
         Component("decoder_scheduler", _UNCLIP, "scheduler"),
         Component("super_res_scheduler", _UNCLIP, "scheduler"),

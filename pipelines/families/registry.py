@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import ModelLoadError
 from pipelines.families.base import ModelFamily
+from pipelines.untrusted_json import JsonInputError
+from pipelines.untrusted_json import loads as checked_loads
 
 _FAMILIES: dict[str, ModelFamily] = {}
 UNKNOWN = "unknown"
@@ -80,13 +83,17 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def folder_family(folder: Path) -> str:
-    """``detect_family`` for a folder, reading only JSON; an unreadable config counts as empty.
+    """``detect_family`` for a folder, reading only JSON: ``studio.json``'s family, else
+    ``model_index.json``'s, else the family whose denoiser config matches (an unreadable
+    config counts as empty), else "unknown".
 
     Raises:
+        ModelLoadError: ``studio.json`` is there but unreadable, or not a JSON object with a
+            text ``family`` (a damaged file is named, not guessed past).
         ValueError: the folder names a family that is not registered.
     """
-    studio = _json(folder / "studio.json")
-    named = studio.get("family") or _json(folder / "model_index.json").get("family")
+    named = _studio_family(folder / "studio.json") or _json(folder / "model_index.json").get(
+        "family")
     if named:
         return named_family(str(named)).id
     for family in _FAMILIES.values():  # each family may keep its denoiser in another folder
@@ -94,6 +101,22 @@ def folder_family(folder: Path) -> str:
         if config and family.matches_config(config):
             return family.id
     return UNKNOWN
+
+
+def _studio_family(studio: Path) -> str:
+    """The ``family`` a folder's ``studio.json`` names ("" without the file or the key)."""
+    if not studio.is_file():
+        return ""
+    try:
+        raw = checked_loads(studio.read_bytes(), max_chars=1024 * 1024)
+    except OSError as exc:
+        raise ModelLoadError(studio, f"cannot be read ({exc.strerror})", hint="") from None
+    except JsonInputError as exc:
+        raise ModelLoadError(studio, f"is not valid ({exc})", hint="") from None
+    family = raw.get("family", "") if isinstance(raw, dict) else None
+    if not isinstance(family, str):
+        raise ModelLoadError(studio, 'must be a JSON object like {"family": "sd1"}', hint="")
+    return family
 
 
 def checkpoint_family(context_dim: int, label_width: int | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.families import ModelFamily
+from pipelines.families import ModelFamily, folder_family, get_family
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
 
@@ -149,3 +150,37 @@ def load_family_components(folder: Path, model_index: dict[str, Any], family: Mo
     if family.text_encoders and not any(enc in loaded for _, enc in family.text_encoders):
         raise ModelLoadError(index_file, "It declares no text encoder.")
     return loaded
+
+
+def load_side_folder(
+    path: str | Path, device: str | torch.device, dtype: torch.dtype | None,
+    accepts: Callable[[ModelFamily], bool], what: str, pick: str, instead: str,
+) -> tuple[Path, dict[str, Any]]:
+    """The components of a folder that its own loader node opens, not Load Checkpoint (an
+    unCLIP prior, a Karlo cascade): every part in ``dtype`` (float32 by default), the
+    networks moved to ``device``.
+
+    Args:
+        accepts: whether the folder's family is one this loader takes.
+        what: the folder's kind with its article ("a prior"), for the refusals.
+        pick, instead: the hints when the folder has no model_index.json / is another family.
+
+    Raises:
+        ModelLoadError: missing, of another family, or a broken component; names the file.
+    """
+    folder = Path(path)
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(folder, f"Not {what} folder (no model_index.json).", hint=pick)
+    try:
+        family = get_family(folder_family(folder))
+    except ValueError as exc:
+        raise ModelLoadError(folder / "model_index.json", f"Its {exc}.") from exc
+    if not accepts(family):
+        raise ModelLoadError(folder, f"This is a {family.label or 'checkpoint'}, not {what} "
+                             "folder.", hint=instead)
+    dtypes = dict.fromkeys(("denoiser", "text_encoder", "vae"), dtype or torch.float32)
+    parts = load_family_components(folder, read_json(folder / "model_index.json"), family, dtypes)
+    for part in parts.values():
+        if isinstance(part, torch.nn.Module):
+            part.to(device)
+    return folder, parts

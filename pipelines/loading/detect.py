@@ -178,26 +178,6 @@ def _folder_inpainting(folder: Path) -> bool:
     return isinstance(latent, int) and unet.get("in_channels") == 2 * latent + 1
 
 
-def _studio_family(studio: Path) -> str:
-    """The ``family`` a diffusers folder's ``studio.json`` names ("" without the file).
-
-    Raises:
-        ModelLoadError: the file is not a JSON object with a text ``family``.
-    """
-    if not studio.is_file():
-        return ""
-    try:
-        raw = checked_loads(studio.read_bytes(), max_chars=1024 * 1024)
-    except OSError as exc:
-        raise _load_error(studio, f"cannot be read ({exc.strerror})") from None
-    except JsonInputError as exc:
-        raise _load_error(studio, f"is not valid ({exc})") from None
-    family = raw.get("family", "") if isinstance(raw, dict) else None
-    if not isinstance(family, str):
-        raise _load_error(studio, 'must be a JSON object like {"family": "sd1"}')
-    return family
-
-
 def detect(path: str | Path) -> Detection:
     """Classify a model file or diffusers folder.
 
@@ -209,8 +189,7 @@ def detect(path: str | Path) -> Detection:
         index = path / "model_index.json"
         if not index.is_file():
             return Detection("unknown", note="folder without model_index.json")
-        _studio_family(path / "studio.json")  # a damaged studio.json is named, not guessed past
-        try:  # studio.json's family, else the family whose denoiser config matches
+        try:  # studio.json's family (a damaged file is named), else the matching denoiser's
             family = folder_family(path)
         except ValueError as exc:
             return Detection("diffusers", note=str(exc))

@@ -8,31 +8,17 @@ from pathlib import Path
 
 import torch
 
-from pipelines.errors import ModelLoadError
-from pipelines.families import folder_family, get_family
-from pipelines.loading.components import load_family_components, read_json
+from pipelines.loading.components import load_side_folder, read_json
 from pipelines.values import Prior, UnclipDecoder
 
 
 def load_unclip(path: str | Path, device: str | torch.device = "cpu",
                 dtype: torch.dtype | None = None) -> tuple[Prior, UnclipDecoder]:
     """Raises: ModelLoadError: missing, not an unCLIP folder, or a broken component."""
-    folder = Path(path)
-    if not (folder / "model_index.json").is_file():
-        raise ModelLoadError(folder, "Not an unCLIP folder (no model_index.json).",
-                             hint="Pick a Karlo (UnCLIPPipeline) folder.")
-    try:
-        family = get_family(folder_family(folder))
-    except ValueError as exc:
-        raise ModelLoadError(folder / "model_index.json", f"Its {exc}.") from exc
-    if family.id != "karlo":
-        raise ModelLoadError(folder, f"This is a {family.label or 'checkpoint'}, not an unCLIP "
-                             "(Karlo) folder.", hint="Load it with Load Checkpoint or Load Prior.")
-    dtypes = dict.fromkeys(("denoiser", "text_encoder", "vae"), dtype or torch.float32)
-    parts = load_family_components(folder, read_json(folder / "model_index.json"), family, dtypes)
-    for part in parts.values():
-        if isinstance(part, torch.nn.Module):
-            part.to(device)
+    folder, parts = load_side_folder(
+        path, device, dtype, lambda family: family.id == "karlo", "an unCLIP (Karlo)",
+        pick="Pick a Karlo (UnCLIPPipeline) folder.",
+        instead="Load it with Load Checkpoint or Load Prior.")
 
     def scheduler(name: str) -> dict:
         return read_json(folder / name / "scheduler_config.json")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from pipelines.catalog import VRAM_MODE_NAMES
+from pipelines.errors import ModelLoadError
 from pipelines.memory.networks import device_of, networks_of, same_device
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def estimate_bytes(path: str | Path, dtypes: dict[str, torch.dtype]) -> int:
 
     try:  # the folders its family loads (IF stage II never loads its copy of T5)
         family = folder_family(path)
-    except ValueError:
+    except (ValueError, ModelLoadError):  # the loader names a bad studio.json
         family = UNKNOWN
     roles = get_family(family).roles() if family != UNKNOWN else component_roles()
     total = 0

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from pipelines.catalog import PRECISION_NAMES
+from pipelines.errors import ModelLoadError
 from pipelines.families import ROLES, folder_family, get_family
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
@@ -121,12 +122,11 @@ def peek_family(path: str | Path) -> tuple[str, bool]:
         vae_config = _json(path / "vae" / "config.json")
         try:
             family = folder_family(path)
-        except ValueError:
+        except (ValueError, ModelLoadError):  # the loader names a bad studio.json
             family = "unknown"
         return family, bool(vae_config.get("force_upcast", True))
     if path.suffix != ".safetensors":
         return "unknown", True
-    from pipelines.errors import ModelLoadError
     from pipelines.loading.detect import detect
 
     try:

@@ -208,6 +208,8 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
 
 
 def _cached(cache_dir: str | Path, name: str, build: Callable[..., Path], seed: int) -> Path:
+    """``cache_dir/<name>-seed<seed>``, built once by ``build``: into a scratch folder that is
+    renamed into place, so concurrent callers never see a half-written model."""
     cache_dir = Path(cache_dir)
     target = cache_dir / f"{name}-seed{seed}"
     if (target / "model_index.json").is_file():
@@ -227,29 +229,10 @@ def _cached(cache_dir: str | Path, name: str, build: Callable[..., Path], seed: 
 
 
 def tiny_sd_path(cache_dir: str | Path, seed: int = 0) -> Path:
-    """Return a cached tiny SD checkpoint under ``cache_dir``, building it once if absent.
-
-    The build goes to a scratch folder that is renamed into place, so concurrent callers never
-    see a half-written model.
-
-    Args:
-        cache_dir: Folder that holds cached tiny models.
-        seed: Seed for the random weights.
-
-    Returns:
-        The checkpoint folder.
-    """
+    """A cached tiny SD checkpoint folder under ``cache_dir``, built once."""
     return _cached(cache_dir, "tiny-sd", build_tiny_sd, seed)
 
 
 def tiny_sdxl_path(cache_dir: str | Path, seed: int = 0) -> Path:
-    """Like ``tiny_sd_path`` for the tiny SDXL checkpoint.
-
-    Args:
-        cache_dir: Folder that holds cached tiny models.
-        seed: Seed for the random weights.
-
-    Returns:
-        The checkpoint folder.
-    """
+    """Like ``tiny_sd_path`` for the tiny SDXL checkpoint."""
     return _cached(cache_dir, "tiny-sdxl", build_tiny_sdxl, seed)

@@ -40,18 +40,28 @@ def image_processor() -> object:
     )
 
 
-def build_tiny_prior(directory: str | Path, seed: int = 0) -> Path:
-    """A ``KandinskyV22PriorPipeline`` folder: prior, text encoder + tokenizer, image encoder +
-    image processor, UnCLIPScheduler."""
-    from diffusers import KandinskyV22PriorPipeline, PriorTransformer, UnCLIPScheduler
+def prior_parts(directory: Path) -> tuple[object, object, object]:
+    """The tokenizer (saved under ``directory/.tokenizer`` for the build), the CLIP text encoder
+    with projection and the prior transformer of an unCLIP prior, drawn from the global RNG in
+    that order: shared by the Kandinsky 2.2 prior and Karlo builders."""
+    from diffusers import PriorTransformer
 
-    directory = Path(directory)
-    torch.manual_seed(seed)
     tokenizer = build_tokenizer(directory / ".tokenizer")
     text_encoder = _text_encoder(len(tokenizer), projection_dim=EMBED_DIM)
     prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12,
                              embedding_dim=EMBED_DIM, num_layers=1,
                              num_embeddings=TOKENIZER_MAX_LENGTH)
+    return tokenizer, text_encoder, prior
+
+
+def build_tiny_prior(directory: str | Path, seed: int = 0) -> Path:
+    """A ``KandinskyV22PriorPipeline`` folder: prior, text encoder + tokenizer, image encoder +
+    image processor, UnCLIPScheduler."""
+    from diffusers import KandinskyV22PriorPipeline, UnCLIPScheduler
+
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    tokenizer, text_encoder, prior = prior_parts(directory)
     prior.clip_std = torch.nn.Parameter(torch.ones(prior.clip_std.shape))
     image_encoder = _image_encoder()
     scheduler = UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample",

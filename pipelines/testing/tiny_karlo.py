@@ -13,9 +13,8 @@ from pathlib import Path
 
 import torch
 
-from pipelines.testing.tiny import TOKENIZER_MAX_LENGTH, _cached, _text_encoder, build_tokenizer
-
-EMBED_DIM = 32
+from pipelines.testing.tiny import _cached
+from pipelines.testing.tiny_kandinsky import EMBED_DIM, prior_parts
 
 
 def _super_res() -> object:
@@ -31,16 +30,12 @@ def _super_res() -> object:
 
 def build_tiny_karlo(directory: str | Path, seed: int = 0) -> Path:
     """Save an UnCLIPPipeline's components (each folder with its own class)."""
-    from diffusers import PriorTransformer, UnCLIPPipeline, UnCLIPScheduler, UNet2DConditionModel
+    from diffusers import UnCLIPPipeline, UnCLIPScheduler, UNet2DConditionModel
     from diffusers.pipelines.deprecated.unclip.text_proj import UnCLIPTextProjModel
 
     directory = Path(directory)
     torch.manual_seed(seed)
-    tokenizer = build_tokenizer(directory / ".tokenizer")
-    text_encoder = _text_encoder(len(tokenizer), projection_dim=EMBED_DIM)
-    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12,
-                             embedding_dim=EMBED_DIM, num_layers=1,
-                             num_embeddings=TOKENIZER_MAX_LENGTH)
+    tokenizer, text_encoder, prior = prior_parts(directory)
     decoder = UNet2DConditionModel(
         sample_size=32, in_channels=3, out_channels=6,
         down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),

@@ -149,21 +149,22 @@ def test_a_workflow_too_large_to_read_back_is_not_embedded(tmp_path, monkeypatch
     import app.engine.workflow as workflow
     import node_api.files as files
     from app.engine.registry import default_registry
+    from app.interop.open import open_workflow
     from nodes._images import save
 
     registry = default_registry()
-    doc = workflow.to_document(workflow.load_workflow(DEFAULT, registry))
+    doc = workflow.to_document(open_workflow(DEFAULT, registry))
     size = len(json.dumps(doc))
     monkeypatch.setattr(workflow, "MAX_WORKFLOW_CHARS", size + 10)  # read
     monkeypatch.setattr(files, "MAX_WORKFLOW_CHARS", size + 10)  # embedded
     image = torch.zeros(1, 8, 8, 3)
     (small,) = save(image, tmp_path, "small", doc)
-    assert workflow.load_workflow(small, registry).nodes  # what is embedded opens again
+    assert open_workflow(small, registry).nodes  # what is embedded opens again
     doc["metadata"] = {**doc["metadata"], "notes": "x" * 100}
     (large,) = save(image, tmp_path, "large", doc)
     assert large.exists() and "larger than" in caplog.text
     with pytest.raises(workflow.WorkflowError, match="carries no workflow"):
-        workflow.load_workflow(large, registry)
+        open_workflow(large, registry)
     monkeypatch.setattr(workflow, "MAX_WORKFLOW_CHARS", 100)
     with pytest.raises(workflow.WorkflowError, match="too large"):
-        workflow.load_workflow(small, registry)
+        open_workflow(small, registry)

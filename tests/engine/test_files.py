@@ -171,12 +171,13 @@ def test_workflow_with_a_lone_surrogate_saves_and_says_so_on_reopening(tmp_path)
     the saved file is refused on reopening with one line naming the field, as any workflow
     file with such text is (app.engine.workflow reads through the checked JSON parser)."""
     from app.engine.registry import default_registry
-    from app.engine.workflow import WorkflowError, load_workflow, save_workflow
+    from app.engine.workflow import WorkflowError, save_workflow
     from app.interop import recipes
+    from app.interop.open import open_workflow
 
     registry = default_registry()
     graph = recipes.txt2img(registry, checkpoint="x", prompt="bad \udc80 text")
     path = save_workflow(graph, tmp_path / "w.json")
     assert "\\udc80" in path.read_text(encoding="ascii")
     with pytest.raises(WorkflowError, match=r"w\.json.*values\.text.*surrogate"):
-        load_workflow(path, registry)
+        open_workflow(path, registry)

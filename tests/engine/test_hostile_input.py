@@ -14,8 +14,9 @@ from PIL import Image, PngImagePlugin
 
 from app.batch.jobs import BatchError, expand_jobs, parse_sweep, read_job_file
 from app.engine.registry import default_registry
-from app.engine.workflow import WorkflowError, load_workflow
+from app.engine.workflow import WorkflowError
 from app.interop.a1111 import graph_from_parameters, parse_parameters
+from app.interop.open import open_workflow
 from pipelines.untrusted_json import JsonInputError, loads, nesting_depth
 from tests.interop import comfy_docs
 
@@ -36,7 +37,7 @@ def write(tmp_path: Path, doc: Any, name: str = "wf.json") -> Path:
 
 def refused(path: Path, registry, *words: str) -> str:
     with pytest.raises(WorkflowError) as info:
-        load_workflow(path, registry)
+        open_workflow(path, registry)
     message = str(info.value)
     assert message.startswith(str(path)) and "\n" not in message
     for word in words:
@@ -102,7 +103,7 @@ def test_values_beyond_float_range_are_problems_not_crashes(tmp_path, registry):
     sampler = next(n for n in doc["nodes"] if n["type"] == "sampling.sampler")
     sampler["values"]["cfg"] = 10**400
     sampler["values"]["steps"] = "x" * 100_000
-    graph = load_workflow(write(tmp_path, doc), registry)
+    graph = open_workflow(write(tmp_path, doc), registry)
     problems = {p.field: str(p) for p in validate(graph, registry)}
     assert "finite number" in problems["cfg"] and len(problems["steps"]) < 200
 
@@ -177,7 +178,7 @@ def test_comfy_widget_value_text_is_named(tmp_path, registry):
 
 
 def test_comfy_values_comfy_accepts_still_import(tmp_path, registry):
-    graph = load_workflow(write(tmp_path, api(seed="42", steps=20.0, cfg="7.5")), registry)
+    graph = open_workflow(write(tmp_path, api(seed="42", steps=20.0, cfg="7.5")), registry)
     sampler = graph.nodes["3"].values
     assert (sampler["steps"], sampler["cfg"]) == (20, 7.5)
     noise = next(n for n in graph.nodes.values() if n.type == "sampling.noise")
@@ -230,7 +231,7 @@ def test_large_infotext_png_opens(tmp_path, registry):
     info.add_text("parameters", "a cat\nSteps: 20, " + "a " * 450_000, zip=True)
     path = tmp_path / "a1111.png"
     Image.new("RGB", (8, 8)).save(path, pnginfo=info)
-    graph = finishes(load_workflow, path, registry)
+    graph = finishes(open_workflow, path, registry)
     assert "a1111" in graph.metadata
 
 

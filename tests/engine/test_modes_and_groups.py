@@ -7,7 +7,8 @@ import pytest
 from app.engine.executor import Executor
 from app.engine.graph import BYPASS, MUTE
 from app.engine.validation import ValidationError, validate
-from app.engine.workflow import load_workflow, save_workflow
+from app.engine.workflow import save_workflow
+from app.interop.open import open_workflow
 from tests.engine.toy_nodes import make_chain
 
 
@@ -79,7 +80,7 @@ def test_modes_are_saved_and_loaded(chain, tmp_path):
     graph.nodes["3"].mode = BYPASS
     graph.nodes["2"].mode = MUTE
     path = save_workflow(graph, tmp_path / "w.json")
-    again = load_workflow(path, registry)
+    again = open_workflow(path, registry)
     assert {i: n.mode for i, n in again.nodes.items()} == {
         "1": "normal", "2": "mute", "3": "bypass", "4": "normal", "5": "normal"}
     assert '"mode"' not in path.read_text().split('"id": "1"')[1].split('"id": "2"')[0]
@@ -90,5 +91,5 @@ def test_groups_are_saved_and_loaded(chain, tmp_path):
 
     registry, calls, sink, graph = chain
     graph.groups.append(Group("Prompts", (10.0, 20.0, 300.0, 200.0), "#805050"))
-    again = load_workflow(save_workflow(graph, tmp_path / "w.json"), registry)
+    again = open_workflow(save_workflow(graph, tmp_path / "w.json"), registry)
     assert again.groups == graph.groups and again == graph

@@ -10,7 +10,8 @@ from app.engine.executor import Executor
 from app.engine.graph import BYPASS, Graph
 from app.engine.subgraphs import collapse, expand
 from app.engine.validation import validate
-from app.engine.workflow import WorkflowError, load_workflow, save_workflow
+from app.engine.workflow import WorkflowError, save_workflow
+from app.interop.open import open_workflow
 from tests.engine.toy_nodes import make_chain
 
 
@@ -36,7 +37,7 @@ def test_subgraphs_are_saved_inside_the_workflow_and_load_back(toy, tmp_path):
     collapse(graph, ["3", "4"], "Add and step", registry)
     path = save_workflow(graph, tmp_path / "w.json")
     assert "subgraphs" in json.loads(path.read_text())
-    again = load_workflow(path, registry)
+    again = open_workflow(path, registry)
     assert again == graph
     Executor(registry).run(again)
     assert sink["values"] == [50]
@@ -91,7 +92,7 @@ def test_a_damaged_subgraph_definition_names_the_file(toy, tmp_path):
     next(iter(raw["subgraphs"].values()))["inputs"][0]["node"] = "404"
     path.write_text(json.dumps(raw))
     with pytest.raises(WorkflowError, match="w.json.*missing node #404"):
-        load_workflow(path, registry)
+        open_workflow(path, registry)
 
 
 def test_definitions_that_multiply_are_refused_before_they_exhaust_memory(toy):

@@ -7,7 +7,8 @@ import pytest
 from app.engine import workflow
 from app.engine.graph import Graph
 from app.engine.overrides import OverrideError, apply_overrides
-from app.engine.workflow import WorkflowError, load_workflow, save_workflow
+from app.engine.workflow import WorkflowError, save_workflow
+from app.interop.open import open_workflow
 from tests.engine.toy_nodes import make_registry
 
 
@@ -25,7 +26,7 @@ def test_save_and_load_round_trip_keeps_ids_titles_positions_and_values(tmp_path
     registry, _, _ = make_registry()
     g = _graph(registry)
     path = save_workflow(g, tmp_path / "w.json")
-    loaded = load_workflow(path, registry)
+    loaded = open_workflow(path, registry)
     assert loaded == g
     assert loaded.nodes["7"].title == "Add" and loaded.nodes["1"].position == (10, 20)
     doc = json.loads(path.read_text())
@@ -39,7 +40,7 @@ def test_unknown_extra_fields_are_tolerated(tmp_path):
     doc["nodes"][0]["colour"] = "red"
     path = tmp_path / "w.json"
     path.write_text(json.dumps(doc))
-    assert load_workflow(path, registry).nodes["1"].title == "Seed"
+    assert open_workflow(path, registry).nodes["1"].title == "Seed"
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_bad_files_raise_one_workflow_error_naming_the_file(tmp_path, content, e
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(WorkflowError) as info:
-        load_workflow(path, registry)
+        open_workflow(path, registry)
     assert "bad.json" in str(info.value) and expected in str(info.value)
 
 
@@ -70,23 +71,23 @@ def test_unknown_node_types_and_dangling_links_are_reported(tmp_path):
     path = tmp_path / "w.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(WorkflowError, match="unknown node type.*toy.mystery"):
-        load_workflow(path, registry)
-    assert "9" in load_workflow(path, registry, strict=False).nodes
+        open_workflow(path, registry)
+    assert "9" in open_workflow(path, registry, strict=False).nodes
     doc["nodes"].pop()
     doc["links"].append({"source": "42", "output": "out", "target": "3", "input": "x"})
     path.write_text(json.dumps(doc))
     with pytest.raises(WorkflowError, match="missing node #42"):
-        load_workflow(path, registry)
+        open_workflow(path, registry)
 
 
 def test_missing_file_and_non_workflow_png(tmp_path):
     from PIL import Image
 
     with pytest.raises(WorkflowError, match="no such file"):
-        load_workflow(tmp_path / "nope.json")
+        open_workflow(tmp_path / "nope.json")
     Image.new("RGB", (4, 4)).save(tmp_path / "plain.png")
     with pytest.raises(WorkflowError, match="carries no workflow"):
-        load_workflow(tmp_path / "plain.png")
+        open_workflow(tmp_path / "plain.png")
 
 
 def test_older_versions_are_upgraded_through_ordered_migrations(tmp_path, monkeypatch):
@@ -112,7 +113,7 @@ def test_older_versions_are_upgraded_through_ordered_migrations(tmp_path, monkey
     doc["links"] = [[e["source"], e["output"], e["target"], e["input"]] for e in doc["links"]]
     path = tmp_path / "old.json"
     path.write_text(json.dumps(doc))
-    loaded = load_workflow(path, registry)
+    loaded = open_workflow(path, registry)
     assert seen == [1, 2]
     assert len(loaded.edges) == 2 and loaded.metadata["migrated"] is True
 
@@ -134,7 +135,7 @@ def test_node_values_are_migrated_by_the_node_types_own_migrations(tmp_path):
     doc["nodes"][0].update(type_version=1, values={"n": 5})
     path = tmp_path / "w.json"
     path.write_text(json.dumps(doc))
-    node_ = load_workflow(path, registry).nodes["1"]
+    node_ = open_workflow(path, registry).nodes["1"]
     assert node_.values == {"count": 5} and node_.type_version == 2
 
 

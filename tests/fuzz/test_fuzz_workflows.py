@@ -19,7 +19,8 @@ from PIL import Image, PngImagePlugin  # noqa: E402
 
 from app.engine.registry import default_registry  # noqa: E402
 from app.engine.validation import validate  # noqa: E402
-from app.engine.workflow import WorkflowError, load_workflow  # noqa: E402
+from app.engine.workflow import WorkflowError  # noqa: E402
+from app.interop.open import open_workflow  # noqa: E402
 from tests.fuzz.strategies import bounded, mutated, to_text  # noqa: E402
 from tests.interop import comfy_docs  # noqa: E402
 
@@ -32,7 +33,7 @@ REGISTRY = default_registry()
 def check(path: Path, strict: bool = True) -> None:
     """Load ``path``: a graph that validates, or one clear WorkflowError about ``path``."""
     try:
-        graph = bounded(load_workflow, path, REGISTRY, strict)
+        graph = bounded(open_workflow, path, REGISTRY, strict)
     except WorkflowError as exc:
         message = str(exc)
         assert message.startswith(f"{path}: ") and "\n" not in message, message

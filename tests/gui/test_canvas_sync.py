@@ -97,9 +97,10 @@ def test_real_nodes_user_graph_then_a_default_workflow_png_and_back(qtbot, tmp_p
     from PySide6.QtCore import QSettings
 
     from app.engine.registry import default_registry
-    from app.engine.workflow import load_workflow, to_document
+    from app.engine.workflow import to_document
     from app.gui.files import DEFAULT_WORKFLOW
     from app.gui.main_window import MainWindow
+    from app.interop.open import open_workflow
     from nodes._images import save
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
@@ -107,7 +108,7 @@ def test_real_nodes_user_graph_then_a_default_workflow_png_and_back(qtbot, tmp_p
                      output_dir=tmp_path / "out", device="cpu", probe_device=False)
     win.ask_save = lambda: "discard"
     qtbot.addWidget(win)
-    default = load_workflow(DEFAULT_WORKFLOW, win.registry)
+    default = open_workflow(DEFAULT_WORKFLOW, win.registry)
     (png,) = save(torch.zeros(1, 64, 64, 3), tmp_path / "made", "studio",
                   to_document(default))
     image = win.canvas.add_node("image.load", (0, 0))

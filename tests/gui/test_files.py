@@ -7,8 +7,8 @@ import json
 from PIL import Image
 from PySide6.QtCore import QSettings
 
-from app.engine.workflow import load_workflow
 from app.gui.main_window import MainWindow
+from app.interop.open import open_workflow
 from tests.gui.conftest import build_chain
 from tests.gui.toy_studio import make_registry
 
@@ -26,7 +26,7 @@ def test_save_and_reopen_gives_the_same_graph(window, tmp_path):
     assert not window.document.graph.nodes
     assert window.open_file(target)
     assert window.document.graph == saved
-    assert window.document.graph == load_workflow(target, window.registry)
+    assert window.document.graph == open_workflow(target, window.registry)
     assert window.canvas._view_links() == set(saved.edges)
     assert window.files.recent()[0] == target.resolve()
     assert [a.text() for a in window.recent_menu.actions()] == [str(target.resolve())]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QPointF
 
 from app.engine.graph import Group
-from app.engine.workflow import load_workflow
 from app.gui.groups import TITLE_HEIGHT
+from app.interop.open import open_workflow
 from tests.gui.conftest import assert_canvas_matches, build_chain
 from tests.gui.test_canvas_mouse import _drag
 
@@ -93,7 +93,7 @@ def test_group_menu_renames_recolours_deletes_and_files_keep_groups(window, qtbo
     assert_canvas_matches(window)
     path = tmp_path / "g.json"
     assert window.files.save(path)
-    assert load_workflow(path).groups == window.document.graph.groups
+    assert open_workflow(path).groups == window.document.graph.groups
     _action(window.menus.build(QPointF(0, -70)), "Delete Group").trigger()
     assert window.document.graph.groups == [] and len(window.document.graph.nodes) == 3
     assert window.open_file(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.engine.graph import BYPASS, MUTE, NORMAL
-from app.engine.workflow import load_workflow
+from app.interop.open import open_workflow
 from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
 
 
@@ -78,7 +78,7 @@ def test_modes_survive_copy_paste_duplicate_and_save(window, qtbot, tmp_path):
     assert_canvas_matches(window)
     path = tmp_path / "modes.json"
     assert window.files.save(path)
-    assert load_workflow(path).nodes[ids["render"]].mode == BYPASS
+    assert open_workflow(path).nodes[ids["render"]].mode == BYPASS
     window.new_file()
     assert window.open_file(path)
     assert window.canvas.view_node(pasted).view.mode == MUTE

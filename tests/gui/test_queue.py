@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 
-from app.engine.workflow import load_workflow
 from app.gui.main_window import MainWindow
+from app.interop.open import open_workflow
 from tests.gui.conftest import build_chain, drag_link
 from tests.gui.toy_studio import make_registry
 
@@ -19,7 +19,7 @@ def _idle(window) -> bool:
 
 def _saved_values(window, type_id: str, name: str) -> list:
     paths = sorted(window.output_dir.glob("*.png"))
-    return [next(n.values[name] for n in load_workflow(p, window.registry).nodes.values()
+    return [next(n.values[name] for n in open_workflow(p, window.registry).nodes.values()
                  if n.type == type_id) for p in paths]
 
 

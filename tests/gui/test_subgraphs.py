@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from app.engine.workflow import load_workflow
+from app.interop.open import open_workflow
 from tests.gui.conftest import assert_canvas_matches, build_chain
 
 
@@ -88,7 +88,7 @@ def test_expand_puts_the_nodes_back_and_files_keep_subgraphs(window, qtbot, tmp_
     made = _collapse(window, ids)
     path = tmp_path / "sub.json"
     assert window.files.save(path)
-    assert load_workflow(path).subgraphs
+    assert open_workflow(path).subgraphs
     window.new_file()
     assert window.open_file(path)
     assert_canvas_matches(window)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from app.engine.graph import Edge
-from app.engine.workflow import load_workflow
+from app.interop.open import open_workflow
 from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
 
 
@@ -66,7 +66,7 @@ def test_converted_values_are_saved_and_pasted(window, qtbot, tmp_path):
            "delay").trigger()
     path = tmp_path / "v.json"
     assert window.files.save(path)
-    assert load_workflow(path).metadata["value_inputs"] == {ids["render"]: ["delay"]}
+    assert open_workflow(path).metadata["value_inputs"] == {ids["render"]: ["delay"]}
     window.new_file()
     assert window.open_file(path)
     assert "delay" in window.canvas.view_node(ids["render"]).inputs()

@@ -4,7 +4,11 @@ the API ("prompt") format and in the UI (LiteGraph, version 0.4) format."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.engine.graph import Graph
 
 SEED = 156680208700286
 
@@ -98,3 +102,12 @@ def api() -> dict[str, Any]:
 
 def ui() -> dict[str, Any]:
     return copy.deepcopy(UI)
+
+
+def canonical(graph: Graph) -> tuple:
+    """The graph without ids or positions: nodes by title, links by titles."""
+    nodes = sorted((n.title, n.type, json.dumps(n.values, sort_keys=True))
+                   for n in graph.nodes.values())
+    title = {i: n.title for i, n in graph.nodes.items()}
+    edges = sorted((title[e.source], e.output, title[e.target], e.input) for e in graph.edges)
+    return nodes, edges

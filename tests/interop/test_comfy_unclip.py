@@ -6,17 +6,11 @@ import json
 
 import pytest
 
-from app.engine.registry import default_registry
 from app.engine.validation import validate
 from app.engine.workflow import WorkflowError
 from app.interop.comfy import load_comfy
 from app.interop.comfy_export import to_comfy_api
 from tests.interop import comfy_docs
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return default_registry()
 
 
 def _with_clip_vision(crop: str = "center") -> dict:

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from app.engine.executor import Executor
-from app.engine.workflow import load_workflow, to_document
+from app.engine.workflow import to_document
+from app.interop.open import open_workflow
 from node_api.context import RunOptions
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "resources" / "workflows" / "imagen_cascade.json"
@@ -26,7 +27,7 @@ def if_stages(tmp_path_factory):
 
 
 def _cascade(registry, stages):
-    graph = load_workflow(WORKFLOW, registry)
+    graph = open_workflow(WORKFLOW, registry)
     graph.find("Load IF Stage I").values["checkpoint"] = str(stages[0])
     graph.find("Load IF Stage II").values["checkpoint"] = str(stages[1])
     graph.find("Empty Latent (64px pixels)").values.update(width=16, height=16)

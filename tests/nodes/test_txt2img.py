@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from app.engine.executor import Executor
-from app.engine.workflow import load_workflow, to_document
+from app.engine.workflow import to_document
+from app.interop.open import open_workflow
 from node_api.context import CancelToken, RunOptions
 from node_api.events import StepProgress
 
@@ -36,7 +37,7 @@ def test_graph_runs_end_to_end_and_saves_a_png_with_its_workflow(registry, txt2i
     assert json.loads(png.text["workflow"])["nodes"]
     assert "a red circle" in png.text["parameters"] and "Seed: 7" in png.text["parameters"]
     # Opening the PNG as a workflow restores the graph.
-    assert load_workflow(result.files[0], registry) == txt2img
+    assert open_workflow(result.files[0], registry) == txt2img
 
 
 def test_changing_only_the_seed_reruns_only_noise_sampler_and_after(registry, txt2img, tmp_path):

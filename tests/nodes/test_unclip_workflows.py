@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from app.engine.executor import Executor
-from app.engine.workflow import load_workflow, to_document
+from app.engine.workflow import to_document
+from app.interop.open import open_workflow
 from node_api.context import RunOptions
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "resources" / "workflows"
@@ -29,7 +30,7 @@ def folders(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 
 def _graph(name: str, registry, folders, steps: int = 3):
-    graph = load_workflow(WORKFLOWS / name, registry)
+    graph = open_workflow(WORKFLOWS / name, registry)
     prior, decoder = folders[:2]
     for node in graph.nodes.values():
         if node.type == "loaders.prior":

@@ -138,15 +138,16 @@ def test_the_save_prefix_cannot_leave_the_output_folder(tmp_path):
 
 @needs_fifo
 def test_a_workflow_that_is_a_folder_or_fifo_says_so(tmp_path):
-    from app.engine.workflow import WorkflowError, load_workflow
+    from app.engine.workflow import WorkflowError
+    from app.interop.open import open_workflow
 
     os.mkfifo(tmp_path / "pipe.json")
     with pytest.raises(WorkflowError, match=r"pipe.json: is a FIFO \(named pipe\), not a"):
-        load_workflow(tmp_path / "pipe.json")
+        open_workflow(tmp_path / "pipe.json")
     with pytest.raises(WorkflowError, match="is a folder, not a workflow file"):
-        load_workflow(tmp_path)
+        open_workflow(tmp_path)
     with pytest.raises(WorkflowError, match="no such file"):
-        load_workflow(tmp_path / "missing.json")
+        open_workflow(tmp_path / "missing.json")
 
 
 def test_a_truncated_pickle_is_not_called_code(tmp_path):

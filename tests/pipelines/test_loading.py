@@ -170,3 +170,16 @@ def test_unknown_family_in_studio_json(model_copy):
     with pytest.raises(ModelLoadError, match="sd9") as info:
         load_checkpoint(model_copy)
     _assert_names(info.value, model_copy / "studio.json")
+
+
+@pytest.mark.parametrize("studio", ['{"family": 5}', "[1, 2]", "{not json"])
+def test_one_rule_reads_studio_json_for_detection_and_loading(model_copy, studio):
+    from pipelines.families import folder_family
+    from pipelines.loading.detect import detect
+
+    (model_copy / "studio.json").write_text(studio)
+    for reader in (folder_family, detect, load_checkpoint):
+        with pytest.raises(ModelLoadError) as info:
+            reader(model_copy)
+        assert info.value.path == str(model_copy / "studio.json")
+        assert "\n" not in str(info.value)
