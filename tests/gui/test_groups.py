@@ -96,6 +96,6 @@ def test_group_menu_renames_recolours_deletes_and_files_keep_groups(window, qtbo
     assert load_workflow(path).groups == window.document.graph.groups
     _action(window.menus.build(QPointF(0, -70)), "Delete Group").trigger()
     assert window.document.graph.groups == [] and len(window.document.graph.nodes) == 3
-    assert window.open_file(path)
+    assert window.files.open(path)  # reload in place (open_file focuses its tab)
     assert window.canvas.groups.items[0].title == "Inputs"
     assert_canvas_matches(window)
