@@ -26,12 +26,13 @@ from app.gui.node_items import (
     view_type,
 )
 from app.gui.node_widgets import NodeValues
+from app.gui.run_states import RunStates, State
 from app.gui.theme import BACKGROUND, type_colour
 from app.gui.value_inputs import linked_values, value_ports
 from app.gui.viewer import NODE_MIME, StudioViewer
 
 
-class Canvas(CanvasCommands, QObject):
+class Canvas(CanvasCommands, RunStates, QObject):
     """Keeps a NodeGraph in step with a Document.
 
     Signals:
@@ -61,10 +62,11 @@ class Canvas(CanvasCommands, QObject):
         self._syncing = False
         self._reroute()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
+        self._states: dict[str, State] = {}
         self.groups = GroupLayer(document, self.graph_view.scene(), self._move_views)
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
-        document.scope_changed.connect(self._on_replaced)
+        document.scope_changed.connect(self._on_scope_changed)
         self.graph_view.node_double_clicked.connect(self._on_double_clicked)
         self.sync()
 
@@ -167,6 +169,15 @@ class Canvas(CanvasCommands, QObject):
 
     def _on_replaced(self) -> None:
         """A new document (open, new, drop): draw it from scratch, no state carried over."""
+        self.forget_states()
+        self._redraw()
+
+    def _on_scope_changed(self) -> None:
+        """A subgraph was entered or left: draw that graph, with what the run did there."""
+        self._redraw()
+        self.replay_states()
+
+    def _redraw(self) -> None:
         self._syncing = True
         try:
             for node_id in list(self._views):
