@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
             from app.gui.screenshot import take_screenshot
 
             return take_screenshot(args.screenshot, args.workflow)
-        from app.gui.main_window import run_app
+        from app.gui.launch import run_app
 
         return run_app(workflow=args.workflow)
     except ImportError as exc:

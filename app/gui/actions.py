@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QWidget
 
-from app.gui.minimap import MiniMap
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.shortcuts import ShortcutsDialog
 from app.gui.subgraph_ui import SubgraphBar
 
 if TYPE_CHECKING:
-    from app.gui.main_window import MainWindow
+    from app.gui.window_api import StudioWindow
 
 Shortcut = QKeySequence.StandardKey | str | list[str] | None
 
 
-def _action(window: MainWindow, text: str, slot: Callable[[], object], shortcut: Shortcut = None,
+def _action(window: StudioWindow, text: str, slot: Callable[[], object], shortcut: Shortcut = None,
             canvas_only: bool = False) -> QAction:
     action = QAction(text, window)
     if isinstance(shortcut, list):
@@ -29,33 +29,42 @@ def _action(window: MainWindow, text: str, slot: Callable[[], object], shortcut:
     action.triggered.connect(lambda _checked=False: slot())
     if canvas_only:  # keys like Delete must not fire while typing in a field
         action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        window.canvas_actions.append(action)  # every tab's canvas gets them (add_to_canvas)
         window.canvas.widget.addAction(action)
     else:
         window.addAction(action)
     return action
 
 
-def install_actions(window: MainWindow) -> dict[str, QAction]:
-    """Create every action, menu and toolbar button of ``window``; returns them by name."""
+def add_to_canvas(window: StudioWindow, widget: QWidget) -> None:
+    """Give a new tab's canvas the canvas-only actions."""
+    widget.addActions(window.canvas_actions)
+
+
+def install_actions(window: StudioWindow) -> dict[str, QAction]:
+    """Create every action, menu and toolbar button of ``window``; returns them by name.
+    Each acts on the current tab when triggered."""
     w = window
     acts = {
-        "new": _action(w, "&New", w.new_file, QKeySequence.StandardKey.New),
-        "open": _action(w, "&Open…", w.open_file, QKeySequence.StandardKey.Open),
+        "new": _action(w, "&New Tab", w.new_file, ["Ctrl+T", "Ctrl+N"]),
+        "open": _action(w, "&Open…", lambda: w.open_file(), QKeySequence.StandardKey.Open),
         "save": _action(w, "&Save", w.save_file, QKeySequence.StandardKey.Save),
         "save_as": _action(w, "Save &As…", w.save_file_as, "Ctrl+Shift+S"),
+        "close_tab": _action(w, "&Close Tab", lambda: w.close_tab(), "Ctrl+W"),
         "quit": _action(w, "&Quit", w.close, QKeySequence.StandardKey.Quit),
-        "undo": _action(w, "&Undo", w.document.undo, "Ctrl+Z"),
-        "redo": _action(w, "&Redo", w.document.redo, ["Ctrl+Shift+Z", "Ctrl+Y"]),
-        "copy": _action(w, "&Copy", w.clipboard.copy, "Ctrl+C", canvas_only=True),
-        "paste": _action(w, "&Paste", w.clipboard.paste, "Ctrl+V", canvas_only=True),
-        "duplicate": _action(w, "&Duplicate", w.clipboard.duplicate, "Ctrl+D",
+        "undo": _action(w, "&Undo", lambda: w.document.undo(), "Ctrl+Z"),
+        "redo": _action(w, "&Redo", lambda: w.document.redo(), ["Ctrl+Shift+Z", "Ctrl+Y"]),
+        "copy": _action(w, "&Copy", lambda: w.clipboard.copy(), "Ctrl+C", canvas_only=True),
+        "paste": _action(w, "&Paste", lambda: w.clipboard.paste(), "Ctrl+V",
+                         canvas_only=True),
+        "duplicate": _action(w, "&Duplicate", lambda: w.clipboard.duplicate(), "Ctrl+D",
                              canvas_only=True),
-        "delete": _action(w, "De&lete", w.clipboard.delete, ["Delete", "Backspace"],
+        "delete": _action(w, "De&lete", lambda: w.clipboard.delete(), ["Delete", "Backspace"],
                           canvas_only=True),
         "settings": _action(w, "Se&ttings…", lambda: w.show_dialog(SettingsDialog(w))),
-        "select_all": _action(w, "Select &All", w.canvas.select_all, "Ctrl+A",
+        "select_all": _action(w, "Select &All", lambda: w.canvas.select_all(), "Ctrl+A",
                               canvas_only=True),
-        "frame_all": _action(w, "&Frame All", w.canvas.frame_all, ["F", "Home"],
+        "frame_all": _action(w, "&Frame All", lambda: w.canvas.frame_all(), ["F", "Home"],
                              canvas_only=True),
         "bypass": _action(w, "&Bypass", lambda: w.canvas.toggle_mode("bypass"), "Ctrl+B",
                           canvas_only=True),
@@ -65,7 +74,8 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
                          canvas_only=True),
         "subgraph": _action(w, "Collapse to &Subgraph…", lambda: w.menus.collapse_selection(),
                             "Ctrl+Shift+G", canvas_only=True),
-        "search": _action(w, "Add Node…", w.canvas.show_search, "Tab", canvas_only=True),
+        "search": _action(w, "Add Node…", lambda: w.canvas.show_search(), "Tab",
+                          canvas_only=True),
         "run": _action(w, "&Run", w.run_workflow, ["Ctrl+Return", "Ctrl+Enter"]),
         "cancel": _action(w, "&Cancel", w.cancel_run, "Esc"),
     }
@@ -76,6 +86,7 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
         file_menu.addAction(acts[name])
     w.recent_menu = file_menu.addMenu("Open &Recent")
     file_menu.addSeparator()
+    file_menu.addAction(acts["close_tab"])
     file_menu.addAction(acts["quit"])
     edit_menu = bar.addMenu("&Edit")
     for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", None,
@@ -85,9 +96,8 @@ def install_actions(window: MainWindow) -> dict[str, QAction]:
     view_menu = bar.addMenu("&View")
     view_menu.addAction(acts["frame_all"])
     view_menu.addAction(acts["search"])
-    w.minimap = MiniMap(w.canvas)
-    acts["minimap"] = QAction("&Minimap", w, checkable=True, checked=True)
-    acts["minimap"].toggled.connect(w.minimap.setVisible)
+    acts["minimap"] = QAction("&Minimap", w, checkable=True, checked=True)  # type: ignore
+    acts["minimap"].toggled.connect(lambda on: w.show_minimaps(on))
     view_menu.addAction(acts["minimap"])
     w.view_menu = view_menu
     run_menu = bar.addMenu("&Run")

@@ -6,7 +6,6 @@ ours turn each gesture into a Document edit and then reconcile the view with the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from NodeGraphQt import BaseNode, NodeGraph
@@ -15,6 +14,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.engine.graph import Edge
 from app.gui.canvas_commands import CanvasCommands
+from app.gui.canvas_gestures import CanvasGestures
 from app.gui.document import Document
 from app.gui.groups import GroupLayer
 from app.gui.model_hints import defaults_for, graph_model
@@ -26,12 +26,13 @@ from app.gui.node_items import (
     view_type,
 )
 from app.gui.node_widgets import NodeValues
+from app.gui.run_states import RunStates, State
 from app.gui.theme import BACKGROUND, type_colour
 from app.gui.value_inputs import linked_values, value_ports
-from app.gui.viewer import NODE_MIME, StudioViewer
+from app.gui.viewer import StudioViewer
 
 
-class Canvas(CanvasCommands, QObject):
+class Canvas(CanvasGestures, CanvasCommands, RunStates, QObject):
     """Keeps a NodeGraph in step with a Document.
 
     Signals:
@@ -61,10 +62,11 @@ class Canvas(CanvasCommands, QObject):
         self._syncing = False
         self._reroute()
         self._values: dict[str, NodeValues] = {}  # graph id -> the editors inside its node
+        self._states: dict[str, State] = {}
         self.groups = GroupLayer(document, self.graph_view.scene(), self._move_views)
         document.changed.connect(self._on_document_changed)
         document.replaced.connect(self._on_replaced)
-        document.scope_changed.connect(self._on_replaced)
+        document.scope_changed.connect(self._on_scope_changed)
         self.graph_view.node_double_clicked.connect(self._on_double_clicked)
         self.sync()
 
@@ -167,6 +169,15 @@ class Canvas(CanvasCommands, QObject):
 
     def _on_replaced(self) -> None:
         """A new document (open, new, drop): draw it from scratch, no state carried over."""
+        self.forget_states()
+        self._redraw()
+
+    def _on_scope_changed(self) -> None:
+        """A subgraph was entered or left: draw that graph, with what the run did there."""
+        self._redraw()
+        self.replay_states()
+
+    def _redraw(self) -> None:
         self._syncing = True
         try:
             for node_id in list(self._views):
@@ -237,55 +248,6 @@ class Canvas(CanvasCommands, QObject):
         for pipe in port_in.view.connected_pipes:
             pipe.color = colour
             pipe.reset()
-
-    # -- gestures -> document edits ----------------------------------------------------
-    def _edge_from_ports(self, a: Any, b: Any) -> Edge | None:
-        port_in, port_out = (a, b) if a.port_type == "in" else (b, a)
-        target, source = self.gid(port_in.node.id), self.gid(port_out.node.id)
-        if target is None or source is None:
-            return None
-        return Edge(source, port_out.name, target, port_in.name)
-
-    def _on_connection_changed(self, disconnected: list, connected: list) -> None:
-        removed = [(e.target, e.input) for pair in disconnected
-                   if (e := self._edge_from_ports(*pair)) is not None]
-        added = [e for pair in connected if (e := self._edge_from_ports(*pair)) is not None]
-        problem = self.document.change_links(removed, added)
-        if problem is not None:
-            self.refused.emit(problem)
-        self.sync()
-
-    def _on_connection_sliced(self, ports: list) -> None:
-        self._on_connection_changed(ports, [])
-
-    def _on_value_edited(self, node_id: str, name: str, value: Any) -> None:
-        self.document.set_value(node_id, name, value)  # the properties panel's path, too
-
-    def _on_nodes_moved(self, moved: dict) -> None:
-        positions = {gid: tuple(item.xy_pos) for item in moved
-                     if (gid := self.gid(item.id)) is not None}
-        self.document.move_nodes(positions)
-
-    def _on_search_triggered(self, view_kind: str, pos: tuple) -> None:
-        type_id = next((t for t, k in self._types.items() if k == view_kind), None)
-        if type_id is not None:
-            self.add_node(type_id, (pos[0], pos[1]))
-
-    def _on_name_changed(self, view_id: str, name: str) -> None:
-        gid = self.gid(view_id)
-        if gid is not None:
-            self.document.set_title(gid, name)
-        self.sync()
-
-    def _on_data_dropped(self, mime: Any, pos: Any) -> None:
-        if mime.hasFormat(NODE_MIME):  # dragged from the Nodes list
-            type_id = bytes(mime.data(NODE_MIME)).decode()
-            if type_id in self.document.registry:
-                self.add_node(type_id, (float(pos.x()), float(pos.y())))
-            return
-        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-        if paths:
-            self.files_dropped.emit(paths, (float(pos.x()), float(pos.y())))
 
     # -- commands ----------------------------------------------------------------------
     def add_node(self, type_id: str, position: tuple[float, float] | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The canvas's view commands (selection, framing, search, collapse, modes) and run states.
+"""The canvas's view commands (selection, framing, search, collapse, modes).
 
 A mixin of :class:`app.gui.canvas.Canvas`, kept apart so each file stays short; it only uses
 the canvas's views and Document.
@@ -129,36 +129,3 @@ class CanvasCommands:
 
     def scene_pos(self, x: float, y: float) -> QPointF:
         return self.graph_view.viewer().mapToScene(int(x), int(y))
-
-
-    # -- run states ---------------------------------------------------------------------
-    def _run_view(self, node_id: str) -> BaseNode | None:
-        """The node an event of ``node_id`` shows on: itself, or for a node inside a
-        subgraph (``outer/inner``) the subgraph node drawn at the root."""
-        view = self._views.get(node_id)
-        if view is None and "/" in node_id and not self.document.scope:
-            view = self._views.get(node_id.split("/", 1)[0])
-        return view
-
-    def set_state(self, node_id: str, state: str, text: str = "",
-                  progress: float | None = None, error: str = "") -> None:
-        """Show a run state on a node; ``error`` (why it failed) goes in its tooltip."""
-        view = self._run_view(node_id)
-        if view is not None and isinstance(view.view, StudioNodeItem):
-            view.view.set_run_state(state, text, progress, error)
-
-    def show_preview(self, node_id: str, pixmap: QPixmap) -> None:
-        """Draw a live preview frame on the node's item (never through its properties)."""
-        view = self._run_view(node_id)
-        if view is not None and isinstance(view.view, StudioNodeItem):
-            view.view.show_preview(pixmap)
-
-    def clear_states(self) -> None:
-        for node_id in self._views:
-            self.set_state(node_id, "idle")
-
-    def state_of(self, node_id: str) -> tuple[str, str]:
-        view = self._run_view(node_id)
-        if view is None or not isinstance(view.view, StudioNodeItem):
-            return ("idle", "")
-        return (view.view.run_state, view.view.status_text)

@@ -21,7 +21,8 @@ from app.gui.subgraph_ui import collapse_nodes, expand_node, subgraph_of
 from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
 
 if TYPE_CHECKING:
-    from app.gui.main_window import MainWindow
+    from app.gui.canvas import Canvas
+    from app.gui.window_api import StudioWindow
 
 
 def is_saver(spec: object) -> bool:
@@ -33,10 +34,10 @@ def is_saver(spec: object) -> bool:
 class CanvasMenus(QObject):
     """Builds and shows the canvas's context menus for ``window``."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: StudioWindow, canvas: Canvas) -> None:
+        super().__init__(canvas)
         self.window = window
-        self.canvas = window.canvas
+        self.canvas = canvas
         self.canvas.graph_view.viewer().menu_requested.connect(self.show)
 
     # -- hooks tests replace -----------------------------------------------------------

@@ -13,17 +13,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.engine.graph import MODES, NORMAL, Edge, Graph, GraphError
+from app.engine.graph import NORMAL, Edge, Graph, GraphError
 from app.engine.registry import Registry
+from app.gui.fragments import FRAGMENT_FORMAT, DocumentFragments
 from app.gui.history import History
-from app.gui.value_inputs import fragment_extra, paste_extra
 from node_api.declaration import Link
 from node_api.ports import compatible, feeds_value
 
-FRAGMENT_FORMAT = "diffusion-studio/fragment"
+__all__ = ["FRAGMENT_FORMAT", "Document"]
 
 
-class Document(QObject):
+class Document(DocumentFragments, QObject):
     """The workflow being edited.
 
     Signals:
@@ -266,40 +266,3 @@ class Document(QObject):
                     f"{source.label()} to {port_in.type} input '{edge.input}' of "
                     f"{target.label()}")
         return None
-
-    # -- clipboard -----------------------------------------------------------------------
-    def fragment(self, node_ids: Iterable[str]) -> dict[str, Any]:
-        """The selected nodes and the links between them, as a JSON-ready dict."""
-        ids = [i for i in node_ids if i in self.graph.nodes]
-        nodes = [
-            {"id": n.id, "type": n.type, "title": n.title, "values": dict(n.values),
-             "position": list(n.position), **({"mode": n.mode} if n.mode != NORMAL else {}),
-             **fragment_extra(self.graph, n.id)}
-            for n in (self.graph.nodes[i] for i in ids)
-        ]
-        links = [e.__dict__ for e in self.graph.edges if e.source in ids and e.target in ids]
-        return {"format": FRAGMENT_FORMAT, "nodes": nodes, "links": links}
-
-    def paste(self, fragment: dict[str, Any], offset: tuple[float, float] = (40, 40)) -> list[str]:
-        """Add a copy of ``fragment`` with new ids; returns the new ids."""
-        if fragment.get("format") != FRAGMENT_FORMAT:
-            return []
-        before = self.root.copy()
-        mapping: dict[str, str] = {}
-        for item in fragment.get("nodes", []):
-            if item.get("type") not in self.registry:
-                continue
-            x, y = item.get("position", (0, 0))
-            node = self.graph.add(item["type"], registry=self.registry, title=item.get("title"),
-                                  values=item.get("values"),
-                                  position=(x + offset[0], y + offset[1]))
-            if item.get("mode") in MODES:
-                node.mode = item["mode"]
-            paste_extra(self.graph, node.id, item)
-            mapping[item["id"]] = node.id
-        for link in fragment.get("links", []):
-            if link["source"] in mapping and link["target"] in mapping:
-                self.graph.connect(mapping[link["source"]], link["output"],
-                                   mapping[link["target"]], link["input"])
-        self._commit("paste", before)
-        return list(mapping.values())

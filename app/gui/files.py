@@ -30,11 +30,13 @@ class WorkflowFiles(QObject):
     recent_changed = Signal()
 
     def __init__(self, document: Document, settings: QSettings, data_dir: Path,
-                 autosave_ms: int = 60_000, parent: QObject | None = None) -> None:
+                 autosave_ms: int = 60_000, autosave_name: str = "autosave.json",
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.document = document
         self.settings = settings
         self.data_dir = data_dir
+        self.autosave_name = autosave_name
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -107,7 +109,7 @@ class WorkflowFiles(QObject):
     # -- autosave ----------------------------------------------------------------------
     @property
     def autosave_path(self) -> Path:
-        return self.data_dir / "autosave.json"
+        return self.data_dir / self.autosave_name
 
     def autosave(self) -> Path | None:
         """Write the unsaved document for crash recovery; None when there was no need."""
@@ -123,10 +125,12 @@ class WorkflowFiles(QObject):
     def discard_autosave(self) -> None:
         self.autosave_path.unlink(missing_ok=True)
 
-    def recover(self) -> bool:
-        """Load the autosave (after a crash) as an unsaved document."""
+    def recover(self, path: Path | None = None) -> bool:
+        """Load the autosave (``path``, default this document's) after a crash, as an
+        unsaved document."""
         try:
-            graph = open_workflow(self.autosave_path, self.document.registry, strict=False)
+            graph = open_workflow(path or self.autosave_path, self.document.registry,
+                                  strict=False)
         except WorkflowError:
             return False
         self.document.load(Graph(), None)
@@ -146,7 +150,7 @@ class WorkflowFiles(QObject):
             if suffix == ".json":
                 self.open(path)
             elif suffix in IMAGE_SUFFIXES:
-                if suffix == ".png" and self._has_workflow(path):
+                if suffix == ".png" and has_workflow(path):
                     self.open(path)
                 elif "image.load" in self.document.registry:
                     self.document.add_node("image.load", (x, y), values={"path": str(path)})
@@ -154,12 +158,19 @@ class WorkflowFiles(QObject):
             else:
                 self.message.emit("warning", f"{path.name}: not a workflow or an image")
 
-    @staticmethod
-    def _has_workflow(path: Path) -> bool:
-        from PIL import Image
 
-        try:
-            with Image.open(path) as image:
-                return "workflow" in (getattr(image, "text", {}) or {})
-        except Exception:  # unreadable image: treat as a plain image, Load Image reports it
-            return False
+def has_workflow(path: Path) -> bool:
+    """A PNG that carries a workflow (one of ours, or ComfyUI's)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return "workflow" in (getattr(image, "text", {}) or {})
+    except Exception:  # unreadable image: treat as a plain image, Load Image reports it
+        return False
+
+
+def opens_as_workflow(path: Path) -> bool:
+    """Dropping or opening ``path`` replaces the workflow (a .json, a PNG with one)."""
+    suffix = path.suffix.lower()
+    return suffix == ".json" or (suffix == ".png" and has_workflow(path))

@@ -1,8 +1,9 @@
 """Groups on the canvas: titled, coloured frames behind nodes (``Graph.groups``).
 
 A group is drawn from the document; dragging its title bar moves it and the nodes whose
-top-left corner lies inside it, as one undo step. Only the title bar takes the mouse, so
-rubber-band selection and clicks inside a group reach the canvas as usual.
+top-left corner lies inside it, as one undo step; dragging the handle in its bottom-right
+corner resizes it (one undo step, saved in the workflow). Only the title bar and the handle
+take the mouse, so rubber-band selection and clicks inside a group reach the canvas as usual.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from app.gui.document import Document
 TITLE_HEIGHT = 26.0
 MARGIN = 20.0
 GROUP_Z = -100.0
+HANDLE = 16.0  # the resize handle's side
+MIN_SIZE = (120.0, TITLE_HEIGHT + 40.0)
 COLOURS = {"Blue": "#3f5a7a", "Green": "#3f6b47", "Red": "#7a3f3f", "Purple": "#5e3f7a",
            "Yellow": "#7a703f", "Grey": "#555a60"}
 
@@ -79,16 +82,20 @@ def bounds_around(rects: list[QRectF]) -> tuple[float, float, float, float]:
 
 class GroupItem(QGraphicsItem):
     """One group's frame. ``dragged(index, dx, dy)`` is called when a title drag ends;
-    ``follow(index, dx, dy)`` while it goes (to move the member nodes' items along)."""
+    ``follow(index, dx, dy)`` while it goes (to move the member nodes' items along);
+    ``resized(index, width, height)`` when a drag of the corner handle ends."""
 
     def __init__(self, index: int, group: Group, dragged: Callable[[int, float, float], None],
-                 follow: Callable[[int, float, float], None]) -> None:
+                 follow: Callable[[int, float, float], None],
+                 resized: Callable[[int, float, float], None] | None = None) -> None:
         super().__init__()
         self.index, self.group = index, group
-        self._dragged, self._follow = dragged, follow
+        self._dragged, self._follow, self._resized = dragged, follow, resized
         self._press: QPointF | None = None
+        self._sizing: tuple[float, float] | None = None  # the size when a resize began
         self.setZValue(GROUP_Z)
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+        self.setAcceptHoverEvents(True)
         self.setCursor(Qt.CursorShape.SizeAllCursor)
         self.update_from(group)
 
@@ -112,10 +119,19 @@ class GroupItem(QGraphicsItem):
     def title_rect(self) -> QRectF:
         return QRectF(0, 0, self.group.bounds[2], TITLE_HEIGHT)
 
+    def handle_rect(self) -> QRectF:
+        _x, _y, w, h = self.group.bounds
+        return QRectF(w - HANDLE, h - HANDLE, HANDLE, HANDLE)
+
+    def on_handle(self, scene_pos: QPointF) -> bool:
+        return self.handle_rect().contains(self.mapFromScene(scene_pos))
+
     def shape(self) -> QPainterPath:
-        """Only the title bar is hit: the body leaves the canvas to its nodes and gestures."""
+        """Only the title bar and the resize handle are hit: the body leaves the canvas to
+        its nodes and gestures."""
         path = QPainterPath()
         path.addRect(self.title_rect())
+        path.addRect(self.handle_rect())
         return path
 
     def paint(self, painter: QPainter, option: Any, widget: Any) -> None:
@@ -140,25 +156,53 @@ class GroupItem(QGraphicsItem):
         painter.drawText(self.title_rect().adjusted(10, 0, -10, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          self.group.title)
+        handle = self.handle_rect()
+        painter.setPen(QPen(colour.lighter(170), 1.5))
+        for step in (4.0, 8.0, 12.0):  # three diagonal grip lines
+            painter.drawLine(QPointF(handle.right() - step, handle.bottom() - 2),
+                             QPointF(handle.right() - 2, handle.bottom() - step))
         painter.restore()
 
     # -- dragging by the title ---------------------------------------------------------
+    def hoverMoveEvent(self, event: Any) -> None:  # noqa: N802
+        on_handle = self.handle_rect().contains(event.pos())
+        self.setCursor(Qt.CursorShape.SizeFDiagCursor if on_handle
+                       else Qt.CursorShape.SizeAllCursor)
+
     def mousePressEvent(self, event: Any) -> None:  # noqa: N802
         self._press = event.scenePos()
+        if self.handle_rect().contains(event.pos()):
+            self._sizing = (self.group.bounds[2], self.group.bounds[3])
         viewer = next(iter(self.scene().views()), None)
         if viewer is not None and hasattr(viewer, "_node_positions"):
             viewer._node_positions.clear()  # the nodes move as part of this one edit
         event.accept()
 
+    def _size_for(self, event: Any) -> tuple[float, float]:
+        assert self._press is not None and self._sizing is not None
+        delta = event.scenePos() - self._press
+        return (round(max(MIN_SIZE[0], self._sizing[0] + delta.x()), 1),
+                round(max(MIN_SIZE[1], self._sizing[1] + delta.y()), 1))
+
     def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802
-        if self._press is not None:
+        if self._press is not None and self._sizing is not None:
+            x, y, _w, _h = self.group.bounds
+            self.prepareGeometryChange()  # drawn at the new size; the document on release
+            self.group = replace(self.group, bounds=(x, y, *self._size_for(event)))
+            self.update()
+        elif self._press is not None:
             delta = event.scenePos() - self._press
             x, y, _w, _h = self.group.bounds
             self.setPos(x + delta.x(), y + delta.y())
             self._follow(self.index, delta.x(), delta.y())
 
     def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802
-        if self._press is not None:
+        if self._press is not None and self._sizing is not None:
+            width, height = self._size_for(event)
+            self._press = self._sizing = None
+            if self._resized is not None:
+                self._resized(self.index, width, height)
+        elif self._press is not None:
             delta = event.scenePos() - self._press
             self._press = None
             self._dragged(self.index, round(delta.x(), 1), round(delta.y(), 1))
@@ -181,7 +225,7 @@ class GroupLayer:
             if index < len(self.items):
                 self.items[index].update_from(group)
             else:
-                item = GroupItem(index, group, self._dragged, self._follow)
+                item = GroupItem(index, group, self._dragged, self._follow, self._resized)
                 self.scene.addItem(item)
                 self.items.append(item)
 
@@ -200,6 +244,12 @@ class GroupLayer:
         move_group(self.document, index, dx, dy)
         if not (dx or dy):
             self.sync()
+
+    def _resized(self, index: int, width: float, height: float) -> None:
+        if 0 <= index < len(self.document.graph.groups):
+            x, y, _w, _h = self.document.graph.groups[index].bounds
+            change_group(self.document, index, bounds=(x, y, width, height))
+        self.sync()  # also when nothing changed: the item shows the document's size again
 
     def at(self, scene_pos: QPointF) -> int | None:
         """The index of the group whose title bar is at ``scene_pos``, else None."""

@@ -31,8 +31,8 @@ def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
     if workflow is not None:
         window.files.open_startup()
         window.open_file(Path(workflow))
-    elif window.files.autosave_path.is_file() and window.ask_recover():
-        window.files.recover()
+    elif window.tabs.autosaves() and window.ask_recover():
+        window.tabs.recover()  # every tab that had unsaved changes, each in its tab again
     else:
         window.files.open_startup()
     window.show()

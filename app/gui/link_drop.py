@@ -14,7 +14,8 @@ from app.gui.theme import category_name
 from node_api.ports import compatible
 
 if TYPE_CHECKING:
-    from app.gui.main_window import MainWindow
+    from app.gui.canvas import Canvas
+    from app.gui.window_api import StudioWindow
 
 
 def fitting(registry: Registry, port_type: str, from_output: bool) -> list[tuple[Any, str]]:
@@ -37,19 +38,19 @@ class LinkDrop(QObject):
     """Listens to the viewer's ``link_dropped`` and shows the menu (``window.menus.open_menu``,
     which tests replace)."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        window.canvas.graph_view.viewer().link_dropped.connect(self.dropped)
+    def __init__(self, window: StudioWindow, canvas: Canvas) -> None:
+        super().__init__(canvas)
+        self.window, self.canvas = window, canvas
+        canvas.graph_view.viewer().link_dropped.connect(self.dropped)
 
     def dropped(self, port_item: Any, at: QPointF) -> None:
         menu = self.build(port_item, at)
         if menu is not None:
-            viewer = self.window.canvas.graph_view.viewer()
+            viewer = self.canvas.graph_view.viewer()
             self.window.menus.open_menu(menu, viewer.mapToGlobal(viewer.mapFromScene(at)))
 
     def build(self, port_item: Any, at: QPointF) -> QMenu | None:
-        canvas, doc = self.window.canvas, self.window.document
+        canvas, doc = self.canvas, self.canvas.document
         node_id = canvas.gid(port_item.node.id)
         node = doc.graph.nodes.get(node_id) if node_id is not None else None
         spec = doc.registry.get(node.type) if node is not None else None
@@ -75,7 +76,7 @@ class LinkDrop(QObject):
     def add(self, node_id: str, port: str, from_output: bool, type_id: str, other_port: str,
             at: tuple[float, float]) -> str | None:
         """Add ``type_id`` at ``at`` wired to ``node_id``'s ``port``: one undo step."""
-        doc, made = self.window.document, []
+        doc, made = self.canvas.document, []
 
         def change(graph: Graph) -> None:
             x = at[0] if from_output else at[0] - 220
@@ -88,5 +89,5 @@ class LinkDrop(QObject):
 
         doc.edit("add linked node", change)
         if made:
-            self.window.canvas.select(made)
+            self.canvas.select(made)
         return made[0] if made else None

@@ -5,26 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QDialog,
     QDockWidget,
-    QFileDialog,
     QMainWindow,
-    QMessageBox,
     QWidget,
 )
 
 from app.engine.registry import Registry, default_registry
-from app.gui.actions import install_actions
+from app.gui.actions import add_to_canvas, install_actions
 from app.gui.canvas import Canvas
 from app.gui.canvas_menus import CanvasMenus
 from app.gui.clipboard import NodeClipboard
 from app.gui.document import Document
+from app.gui.file_commands import APP_NAME, FileCommands
 from app.gui.files import WorkflowFiles
-from app.gui.folders import remember_folder, start_folder, use_settings
+from app.gui.folders import use_settings
 from app.gui.gallery import GalleryPanel
-from app.gui.link_drop import LinkDrop
+from app.gui.minimap import MiniMap
 from app.gui.model_hints import SizeAdvice
 from app.gui.panels import MessagesPanel, NodeList, PreviewPanel, PropertiesPanel
 from app.gui.queue_panel import QueuePanel
@@ -32,13 +30,15 @@ from app.gui.reroute import Reroutes
 from app.gui.run_launch import queue_run, start_entry
 from app.gui.run_queue import QueueEntry, RunQueue
 from app.gui.run_settings import RunSettings
-from app.gui.run_view import RunPresenter
+from app.gui.run_view import RunPresenter, RunWidgets
 from app.gui.settings_dialog import saved_device, saved_output
 from app.gui.status import StudioStatus
+from app.gui.tab import WorkflowTab
+from app.gui.tabs import TabSet
 from app.gui.worker import RunController
 from node_api.events import RunFinished
 
-APP_NAME = "Diffusion Studio"
+__all__ = ["APP_NAME", "MainWindow", "user_data_dir"]
 
 
 def user_data_dir() -> Path:
@@ -47,8 +47,10 @@ def user_data_dir() -> Path:
     return Path(platform_dir("diffusion-studio", appauthor=False))
 
 
-class MainWindow(QMainWindow):
-    """The desktop studio over one Document.
+class MainWindow(FileCommands, QMainWindow):
+    """The desktop studio: one tab per open workflow (app.gui.tabs), docks around them.
+
+    ``document``, ``canvas``, ``files``, ... are the current tab's.
 
     Args:
         registry: node types (default: every node in ``nodes/``).
@@ -69,32 +71,32 @@ class MainWindow(QMainWindow):
         self.output_dir = output_dir or saved_output(self.settings) or self.data_dir / "output"
         self.device = device if device != "auto" else saved_device(self.settings)
         use_settings(self.settings)
-        self.document = Document(self.registry, self)
-        self.canvas = Canvas(self.document, self)
-        self.setCentralWidget(self.canvas.widget)
+        self._ready = False  # until the first tab, panels and actions exist
+        self.canvas_actions: list[QAction] = []
         self.runner = RunController(self.registry, self)
         self.queue = RunQueue(self._start_entry, lambda: self.runner.running, self)
-        self._build_docks()
+        self._run_owner: WorkflowTab | None = None  # the tab whose run is going
         self.status = StudioStatus(self.statusBar(), device, self)
         self.run_status, self.progress = self.status.run_status, self.status.progress
-        self.clipboard = NodeClipboard(self.document, self.canvas, self)
+        self._make_panels()
+        self.tabs = TabSet(self, self._make_tab, self)
+        self.tabs.created.connect(self._wire_tab)
+        self.tabs.closing.connect(self._on_tab_closing)
+        self.tabs.current_changed.connect(self._on_tab_changed)
+        self.tabs.add()
+        self.properties = PropertiesPanel(self.document)
+        self._build_docks()
+        self.setCentralWidget(self.tabs.widget)
         self.runner.warm = self.status.warm_done if probe_device else None
-        self.presenter = RunPresenter(self.canvas, self.messages, self.preview, self.gallery,
-                                      self.progress, self.run_status, self)
-        self.runner.event.connect(self.presenter.on_event)
+        self.runner.event.connect(self._route_event)
         self.runner.running_changed.connect(self._on_running_changed)
         self.runner.event.connect(self._on_run_event)
         self.runner.event.connect(self.queue.on_event)
-        self.files = WorkflowFiles(self.document, self.settings, self.data_dir, parent=self)
-        self.files.message.connect(self.messages.add)
-        self.files.recent_changed.connect(self._rebuild_recent)
         self.actions = install_actions(self)
-        self.menus = CanvasMenus(self)
-        self.link_drop, self.reroutes = LinkDrop(self), Reroutes(self)
-        self.size_advice = SizeAdvice(self.document, self.messages, self)
         self.run_settings = RunSettings(self.settings, self.run_menu, self)
         self._rebuild_recent()
         self._wire()
+        self._ready = True
         self._update_title()
         self.resize(1400, 860)
         self.restoreGeometry(self.settings.value("window/geometry", b""))
@@ -103,12 +105,93 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._probe_pending = probe_device
 
+    # -- the current tab ---------------------------------------------------------------
+    @property
+    def tab(self) -> WorkflowTab:
+        return self.tabs.current
+
+    @property
+    def document(self) -> Document:
+        return self.tabs.current.document
+
+    @property
+    def canvas(self) -> Canvas:
+        return self.tabs.current.canvas
+
+    @property
+    def files(self) -> WorkflowFiles:
+        return self.tabs.current.files
+
+    @property
+    def clipboard(self) -> NodeClipboard:
+        return self.tabs.current.clipboard
+
+    @property
+    def menus(self) -> CanvasMenus:
+        return self.tabs.current.menus
+
+    @property
+    def reroutes(self) -> Reroutes:
+        return self.tabs.current.reroutes
+
+    @property
+    def presenter(self) -> RunPresenter:
+        return self.tabs.current.presenter
+
+    @property
+    def size_advice(self) -> SizeAdvice:
+        return self.tabs.current.size_advice
+
+    @property
+    def minimap(self) -> MiniMap:
+        return self.tabs.current.minimap
+
+    def _make_tab(self, slot: int) -> WorkflowTab:
+        widgets = RunWidgets(self.messages, self.preview, self.gallery, self.progress,
+                             self.run_status)
+        return WorkflowTab(self, widgets, slot, parent=self)
+
+    def _wire_tab(self, tab: WorkflowTab) -> None:
+        doc, canvas = tab.document, tab.canvas
+        doc.dirty_changed.connect(lambda _d: self._update_title())
+        doc.path_changed.connect(lambda _p: self._update_title())
+        canvas.selection_changed.connect(lambda ids, t=tab: self._on_selection(t, ids))
+        canvas.refused.connect(self._on_refused)
+        canvas.files_dropped.connect(self.tabs.drop)
+        tab.files.message.connect(self.messages.add)
+        tab.files.recent_changed.connect(self._rebuild_recent)
+        if self._ready:  # tabs after the first (the actions are made with it)
+            add_to_canvas(self, canvas.widget)
+            tab.minimap.setVisible(self.actions["minimap"].isChecked())
+            self.subgraph_bar.watch(doc)
+
+    def _on_tab_changed(self, tab: WorkflowTab) -> None:
+        if self._ready:  # not while the first tab is made
+            self.properties.set_document(tab.document)
+            self.subgraph_bar.refresh()
+            self._update_title()
+
+    def _on_selection(self, tab: WorkflowTab, ids: list[str]) -> None:
+        if tab is self.tabs.current:
+            self.properties.show_node(ids[0] if len(ids) == 1 else None)
+
+    def _on_tab_closing(self, tab: WorkflowTab) -> None:
+        self.queue.drop_owner(tab)
+        if self._run_owner is tab:
+            self._run_owner = None
+            self.cancel_run()
+            self.messages.add("warning", f"closed {tab.label().rstrip(' *')}: its run was "
+                                         "cancelled")
+
+    def show_minimaps(self, on: bool) -> None:
+        self.tabs.show_minimaps(on)
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._probe_pending:  # once, after the first paint: torch imports in the background
-            QTimer.singleShot(0, self._start_probe)
+            QTimer.singleShot(0, self.start_probe)
 
-    def _start_probe(self) -> None:
+    def start_probe(self) -> None:
         if self._probe_pending:
             self._probe_pending = False
             self.status.probe()
@@ -121,17 +204,18 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _build_docks(self) -> None:
-        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+    def _make_panels(self) -> None:
         self.node_list = NodeList(self.registry)
-        self.properties = PropertiesPanel(self.document)
         self.preview = PreviewPanel()
         self.messages = MessagesPanel()
         self.gallery = GalleryPanel()
         self.queue_panel = QueuePanel(self.queue, self.cancel_run)
         self.queue_panel.refresh_history(self.output_dir)
         self.queue_panel.open_workflow.connect(self.open_file)
+
+    def _build_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
         self.docks = {
             "nodes": self._dock("Nodes", self.node_list, left),
             "properties": self._dock("Properties", self.properties, right),
@@ -150,12 +234,7 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Vertical)
 
     def _wire(self) -> None:
-        self.document.dirty_changed.connect(lambda _d: self._update_title())
-        self.document.path_changed.connect(lambda _p: self._update_title())
-        self.canvas.selection_changed.connect(
-            lambda ids: self.properties.show_node(ids[0] if len(ids) == 1 else None))
-        self.canvas.refused.connect(self._on_refused)
-        self.canvas.files_dropped.connect(self.files.drop)
+        self.subgraph_bar.watch(self.document)
         self.node_list.chosen.connect(lambda type_id: self.canvas.add_node(type_id))
         self.messages.node_chosen.connect(lambda node_id: self.canvas.select([node_id]))
         for name in ("nodes", "properties", "preview", "gallery", "messages", "queue"):
@@ -170,87 +249,20 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"link refused: {why}", 6000)
         self.messages.add("warning", f"link refused: {why}")
 
-    # -- files -------------------------------------------------------------------------
-    def ask_save(self) -> str:
-        """Ask about unsaved changes: "save", "discard" or "cancel" (tests replace this)."""
-        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                   | QMessageBox.StandardButton.Cancel)
-        answer = QMessageBox.question(self, APP_NAME, "Save the changes to this workflow?",
-                                      buttons)
-        return {QMessageBox.StandardButton.Save: "save",
-                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
-
-    def show_dialog(self, dialog: QDialog) -> None:
-        """Show a modal dialog (tests replace this)."""
-        dialog.exec()
-
-    def ask_recover(self) -> bool:
-        """Offer the autosave of a session that ended without saving (tests replace this)."""
-        answer = QMessageBox.question(
-            self, APP_NAME, "The last session ended with unsaved changes. Recover them?")
-        return answer == QMessageBox.StandardButton.Yes
-
-    def choose_path(self, saving: bool) -> Path | None:
-        """A file dialog (tests replace this), starting in the last folder used."""
-        filt = "Workflows (*.json);;PNG with workflow (*.png)"
-        folder = start_folder("workflow")
-        if saving:
-            name = self.document.path.name if self.document.path else "workflow.json"
-            path, _ = QFileDialog.getSaveFileName(self, "Save workflow",
-                                                  str(Path(folder) / name), "Workflows (*.json)")
-        else:
-            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", folder, filt)
-        if path:
-            remember_folder("workflow", path)
-        return Path(path) if path else None
-
-    def _settle_unsaved(self) -> bool:
-        if not self.document.dirty:
-            return True
-        answer = self.ask_save()
-        return answer == "discard" or (answer == "save" and self.save_file())
-
-    def new_file(self) -> None:
-        if self._settle_unsaved():
-            self.files.new()
-
-    def open_file(self, path: Path | None = None) -> bool:
-        if not self._settle_unsaved():
-            return False
-        path = path or self.choose_path(saving=False)
-        ok = path is not None and self.files.open(path)
-        if ok:
-            self.canvas.frame_all()
-        return ok
-
-    def save_file(self) -> bool:
-        return self.files.save() if self.document.path else self.save_file_as()
-
-    def save_file_as(self) -> bool:
-        path = self.choose_path(saving=True)
-        return path is not None and self.files.save(path)
-
-    def _rebuild_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.files.recent():
-            action = self.recent_menu.addAction(str(path))
-            action.triggered.connect(lambda _c=False, p=path: self.open_file(p))
-
-    def dragEnterEvent(self, event: object) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: object) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        self.files.drop(paths, self.canvas.view_centre())
-
     # -- running -----------------------------------------------------------------------
     def run_workflow(self, targets: list[str] | None = None) -> bool:
         """Validate the graph and queue it (app.gui.run_launch); False when it has problems."""
-        return queue_run(self, targets)
+        return queue_run(self, self.tab, targets)
 
     def _start_entry(self, entry: QueueEntry) -> bool:
-        return start_entry(self, entry)
+        owner = entry.owner if entry.owner in self.tabs.tabs else None
+        self._run_owner = owner if isinstance(owner, WorkflowTab) else None
+        return start_entry(self, entry, self._run_owner)
+
+    def _route_event(self, event: object) -> None:
+        """Run events go to the tab the run belongs to (none when it was closed)."""
+        if self._run_owner is not None:
+            self._run_owner.presenter.on_event(event)
 
     def cancel_run(self) -> None:
         if self.runner.running:
@@ -268,7 +280,7 @@ class MainWindow(QMainWindow):
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self._settle_unsaved():
+        if not self.tabs.settle_all():
             event.ignore()
             return
         self.queue.clear_pending()
@@ -276,12 +288,6 @@ class MainWindow(QMainWindow):
         self.runner.wait(10)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        self.files.discard_autosave()
+        for tab in self.tabs.tabs:
+            tab.files.discard_autosave()
         event.accept()
-
-
-def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
-    """Open the studio window (app.gui.launch); returns the exit code."""
-    from app.gui.launch import run_app as launch
-
-    return launch(argv, workflow)

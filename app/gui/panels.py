@@ -109,6 +109,17 @@ class PropertiesPanel(QScrollArea):
         document.changed.connect(self._on_changed)
         self.show_node(None)
 
+    def set_document(self, document: Document) -> None:
+        """Show another tab's document (nothing selected there yet)."""
+        if document is not self.document:
+            try:
+                self.document.changed.disconnect(self._on_changed)
+            except (RuntimeError, TypeError):  # that tab's document is gone already
+                pass
+            self.document = document
+            document.changed.connect(self._on_changed)
+        self.show_node(None)
+
     def show_node(self, node_id: str | None) -> None:
         self.node_id = node_id
         self.editors = {}

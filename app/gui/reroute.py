@@ -10,15 +10,16 @@ from PySide6.QtCore import QObject, QPointF
 from app.engine.graph import Edge, Graph
 
 if TYPE_CHECKING:
-    from app.gui.main_window import MainWindow
+    from app.gui.canvas import Canvas
+    from app.gui.document import Document
 
 REROUTE = "utility.reroute"
 OFFSET = (22.0, 13.0)  # half a reroute: it is centred where it was asked for
 
 
-def split_link(window: MainWindow, edge: Edge, at: tuple[float, float]) -> str | None:
+def split_link(doc: Document, edge: Edge, at: tuple[float, float]) -> str | None:
     """Put a reroute at ``at`` in the middle of ``edge``; returns its id."""
-    doc, made = window.document, []
+    made: list[str] = []
     if REROUTE not in doc.registry or edge not in doc.graph.edges:
         return None
 
@@ -37,22 +38,22 @@ def split_link(window: MainWindow, edge: Edge, at: tuple[float, float]) -> str |
 class Reroutes(QObject):
     """Double-click on a link inserts a reroute there."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        window.canvas.graph_view.viewer().pipe_double_clicked.connect(self._on_pipe)
+    def __init__(self, canvas: Canvas) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        canvas.graph_view.viewer().pipe_double_clicked.connect(self._on_pipe)
 
     def _on_pipe(self, pipe: Any, at: QPointF) -> None:
         if pipe.input_port is None or pipe.output_port is None:
             return
-        edge = self.window.canvas._edge_from_ports(pipe.input_port, pipe.output_port)
+        edge = self.canvas._edge_from_ports(pipe.input_port, pipe.output_port)
         if edge is not None:
-            made = split_link(self.window, edge, (at.x(), at.y()))
+            made = split_link(self.canvas.document, edge, (at.x(), at.y()))
             if made is not None:
-                self.window.canvas.select([made])
+                self.canvas.select([made])
 
     def add(self, at: tuple[float, float]) -> str | None:
         """A free reroute at ``at`` (canvas menu)."""
-        if REROUTE not in self.window.document.registry:
+        if REROUTE not in self.canvas.document.registry:
             return None
-        return self.window.canvas.add_node(REROUTE, (at[0] - OFFSET[0], at[1] - OFFSET[1]))
+        return self.canvas.add_node(REROUTE, (at[0] - OFFSET[0], at[1] - OFFSET[1]))

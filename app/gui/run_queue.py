@@ -28,6 +28,7 @@ class QueueEntry:
     label: str
     status: str = PENDING  # pending, running, done, failed, cancelled
     seconds: float | None = None
+    owner: object = None  # the tab it was queued from: its canvas shows the run
 
     def text(self) -> str:
         tail = f" · {self.seconds:.2f} s" if self.seconds is not None else ""
@@ -69,9 +70,10 @@ class RunQueue(QObject):
         self.entries: list[QueueEntry] = []
         self._numbers = 0
 
-    def add(self, graph: Graph, targets: list[str] | None, label: str) -> QueueEntry:
+    def add(self, graph: Graph, targets: list[str] | None, label: str,
+            owner: object = None) -> QueueEntry:
         self._numbers += 1
-        entry = QueueEntry(self._numbers, graph, targets, label)
+        entry = QueueEntry(self._numbers, graph, targets, label, owner=owner)
         self.entries.append(entry)
         self.changed.emit()
         return entry
@@ -105,6 +107,13 @@ class RunQueue(QObject):
         a, b = self.entries.index(entry), self.entries.index(waiting[other])
         self.entries[a], self.entries[b] = self.entries[b], self.entries[a]
         self.changed.emit()
+
+    def drop_owner(self, owner: object) -> None:
+        """A tab was closed: its waiting entries go (its running one is cancelled apart)."""
+        kept = [e for e in self.entries if not (e.owner is owner and e.status == PENDING)]
+        if len(kept) != len(self.entries):
+            self.entries = kept
+            self.changed.emit()
 
     def clear_pending(self) -> None:
         self.entries = [e for e in self.entries if e.status != PENDING]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -27,15 +28,27 @@ from node_api.events import (
 )
 
 
-class RunPresenter(QObject):
-    """Turns engine events (already on the GUI thread) into what the user sees."""
+@dataclass(frozen=True)
+class RunWidgets:
+    """The window's widgets every tab's runs show in (one set, shared by the tabs)."""
 
-    def __init__(self, canvas: Canvas, messages: MessagesPanel, preview: PreviewPanel,
-                 gallery: GalleryPanel, progress: QProgressBar, status: QLabel,
+    messages: MessagesPanel
+    preview: PreviewPanel
+    gallery: GalleryPanel
+    progress: QProgressBar
+    status: QLabel
+
+
+class RunPresenter(QObject):
+    """Turns engine events (already on the GUI thread) into what the user sees: the run
+    states on one tab's canvas, and the shared progress, preview, gallery and messages."""
+
+    def __init__(self, canvas: Canvas, widgets: RunWidgets,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.canvas, self.messages, self.preview = canvas, messages, preview
-        self.gallery, self.progress, self.status = gallery, progress, status
+        self.canvas, self.messages, self.preview = canvas, widgets.messages, widgets.preview
+        self.gallery, self.progress = widgets.gallery, widgets.progress
+        self.status = widgets.status
         self.order: list[str] = []
         self.timings: dict[str, float] = {}  # seconds of each node that ran, over runs
         self.timed_steps: dict[str, int] = {}  # the steps it had then

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 if TYPE_CHECKING:
     from PySide6.QtCore import QSettings
 
-    from app.gui.main_window import MainWindow
+    from app.gui.window_api import StudioWindow
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -42,7 +42,7 @@ def saved_device(settings: QSettings) -> str:
 class SettingsDialog(QDialog):
     """Shows the current choices; ``apply()`` (on OK) stores them and updates the window."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: StudioWindow) -> None:
         super().__init__(window)
         self.window = window
         self.setWindowTitle("Settings")

@@ -9,7 +9,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTableWidget, QTableWidgetItem, QVBoxLayout
 
 if TYPE_CHECKING:
-    from app.gui.main_window import MainWindow
+    from app.gui.window_api import StudioWindow
 
 GESTURES = (
     ("Double-click a subgraph node", "edit its inside (◀ Back returns)"),
@@ -21,7 +21,7 @@ GESTURES = (
 )
 
 
-def shortcut_rows(window: MainWindow) -> list[tuple[str, str]]:
+def shortcut_rows(window: StudioWindow) -> list[tuple[str, str]]:
     """(what, keys) for each action that has keys, then the mouse gestures."""
     rows = []
     for action in window.actions.values():
@@ -33,7 +33,7 @@ def shortcut_rows(window: MainWindow) -> list[tuple[str, str]]:
 
 
 class ShortcutsDialog(QDialog):
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: StudioWindow) -> None:
         super().__init__(window)
         self.setWindowTitle("Keyboard Shortcuts")
         rows = shortcut_rows(window)

@@ -16,7 +16,7 @@ from app.engine.subgraphs import PREFIX, collapse
 
 if TYPE_CHECKING:
     from app.gui.document import Document
-    from app.gui.main_window import MainWindow
+    from app.gui.window_api import StudioWindow
 
 
 def subgraph_of(document: Document, node_id: str) -> str | None:
@@ -102,12 +102,13 @@ def scope_names(document: Document) -> list[str]:
 
 
 class SubgraphBar(QToolBar):
-    """Shown while a subgraph is open: where you are (Workflow › Upscale) and the way back."""
+    """Shown while a subgraph is open: where you are (Workflow › Upscale) and the way back.
+    It shows the current tab; ``watch`` each tab's document, ``refresh`` on a tab switch."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__("Subgraph", window)
+    def __init__(self, window: StudioWindow) -> None:
+        super().__init__("Subgraph", window)  # type: ignore[arg-type]
         self.setObjectName("subgraph_bar")
-        self.document = window.document
+        self.window = window
         self.back = self.addAction("◀ Back", lambda: self.document.leave())
         self.back.setToolTip("Back to the graph this subgraph is used in")
         self.top = self.addAction("Workflow", lambda: self.document.leave(len(
@@ -115,9 +116,14 @@ class SubgraphBar(QToolBar):
         self.top.setToolTip("Back to the whole workflow")
         self.label = QLabel()
         self.addWidget(self.label)
-        self.document.scope_changed.connect(self.refresh)
-        self.document.changed.connect(lambda *_: self.refresh())
-        self.refresh()
+
+    @property
+    def document(self) -> Document:
+        return self.window.document
+
+    def watch(self, document: Document) -> None:
+        document.scope_changed.connect(self.refresh)
+        document.changed.connect(lambda *_: self.refresh())
 
     def refresh(self) -> None:
         self.label.setText("  " + " › ".join(scope_names(self.document)))

@@ -8,16 +8,24 @@ so it is saved with the workflow. "Convert back" removes the port and its link.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from app.engine.graph import Graph
 from app.engine.registry import Registry
 from node_api.ports import VALUE_TYPES
 
-if TYPE_CHECKING:
-    from app.gui.document import Document
-
 KEY = "value_inputs"
+
+
+class Document(Protocol):
+    """What converting needs of app.gui.document.Document (which imports this module)."""
+
+    @property
+    def graph(self) -> Graph: ...
+    @property
+    def registry(self) -> Registry: ...
+    def edit(self, label: str, change: Callable[[Graph], object]) -> None: ...
 
 
 def convertible(graph: Graph, registry: Registry, node_id: str) -> list[str]:

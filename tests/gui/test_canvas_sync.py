@@ -138,10 +138,27 @@ def test_a_run_going_when_another_workflow_opens_does_not_paint_its_nodes(window
     build_chain(window, steps=30, delay=0.02)
     assert window.run_workflow()
     qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
-    assert window.open_file(tmp_path / "other.json")
+    assert window.files.open(tmp_path / "other.json")  # over it, in the same tab
     qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
     for node_id in window.document.graph.nodes:
         assert window.canvas.state_of(node_id) == ("idle", "")
         assert window.canvas.view_node(node_id).view.preview_item is None
     assert window.preview.frames == 0 and window.progress.value() == 0
     assert "previous workflow" in window.run_status.text()
+
+
+def test_a_workflow_opened_during_a_run_gets_its_own_tab_and_stays_unpainted(window, qtbot,
+                                                                           tmp_path):
+    save_workflow(_other_graph(window), tmp_path / "other.json")
+    ids = build_chain(window, steps=30, delay=0.02)
+    running = window.tab
+    assert window.run_workflow()
+    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
+    assert window.open_file(tmp_path / "other.json")
+    assert window.tab is not running and len(window.tabs.tabs) == 2
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    for node_id in window.document.graph.nodes:  # the new tab: same ids, never painted
+        assert window.canvas.state_of(node_id) == ("idle", "")
+        assert window.canvas.view_node(node_id).view.preview_item is None
+    assert running.canvas.state_of(ids["render"])[0] == "done"  # the run's own tab
+    assert window.progress.value() == 1000

@@ -106,10 +106,10 @@ def test_missing_platform_libraries_are_named_with_their_package(monkeypatch):
 def test_run_app_prints_the_line_and_exits(monkeypatch, capsys):
     from PySide6.QtWidgets import QApplication
 
-    from app.gui import main_window
+    from app.gui import launch
 
     monkeypatch.setattr(QApplication, "instance", staticmethod(lambda: None))
     monkeypatch.setattr(platform_check, "platform_problem", lambda: "error: missing libfoo")
-    assert main_window.run_app([]) == 2
+    assert launch.run_app([]) == 2
     assert capsys.readouterr().err == "error: missing libfoo\n"
     assert os.environ.get("QT_QPA_PLATFORM") == "offscreen"  # the test session's own

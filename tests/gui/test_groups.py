@@ -96,6 +96,31 @@ def test_group_menu_renames_recolours_deletes_and_files_keep_groups(window, qtbo
     assert open_workflow(path).groups == window.document.graph.groups
     _action(window.menus.build(QPointF(0, -70)), "Delete Group").trigger()
     assert window.document.graph.groups == [] and len(window.document.graph.nodes) == 3
-    assert window.open_file(path)
+    assert window.files.open(path)  # reload in place (open_file focuses its tab)
     assert window.canvas.groups.items[0].title == "Inputs"
     assert_canvas_matches(window)
+
+
+def test_dragging_the_corner_handle_resizes_the_group_as_one_step(window, qtbot, tmp_path):
+    window.document.edit("g", lambda g: g.groups.append(Group("Box", (0, 0, 300, 200))))
+    before = window.document.graph.copy()
+    window.canvas.graph_view.center_on()
+    qtbot.wait(20)
+    viewer = window.canvas.graph_view.viewer()
+    corner = viewer.mapFromScene(QPointF(300 - 4, 200 - 4))  # inside the handle
+    assert window.canvas.groups.items[0].on_handle(QPointF(296, 196))
+    _drag(viewer.viewport(), corner, corner + QPoint(120, 60))
+    x, y, w, h = window.document.graph.groups[0].bounds
+    assert (x, y) == (0, 0) and w > 340 and h > 220
+    assert_canvas_matches(window)
+    _drag(viewer.viewport(), viewer.mapFromScene(QPointF(w - 4, h - 4)),
+          viewer.mapFromScene(QPointF(-500, -500)))  # never smaller than a title and a row
+    _x, _y, w2, h2 = window.document.graph.groups[0].bounds
+    assert w2 >= 120 and h2 >= TITLE_HEIGHT + 40
+    window.actions["undo"].trigger()
+    window.actions["undo"].trigger()  # one step each
+    assert window.document.graph == before
+    assert_canvas_matches(window)
+    window.actions["redo"].trigger()
+    assert window.files.save(tmp_path / "g.json")
+    assert load_workflow(tmp_path / "g.json").groups[0].bounds == (0, 0, w, h)

@@ -103,3 +103,27 @@ def test_expand_puts_the_nodes_back_and_files_keep_subgraphs(window, qtbot, tmp_
     window.actions["undo"].trigger()
     assert made in window.document.graph.nodes
     assert_canvas_matches(window)
+
+
+def _inner(window, type_id: str) -> str:
+    return next(i for i, n in window.document.graph.nodes.items() if n.type == type_id)
+
+
+def test_inside_a_subgraph_the_inner_nodes_show_the_run(window, qtbot):
+    ids = build_chain(window, steps=12, delay=0.03)
+    made = _collapse(window, ids)
+    subgraph_id = window.document.graph.nodes[made].type.split(":", 1)[1]
+    window.document.enter(subgraph_id)
+    render = _inner(window, "toy.render")
+    assert window.run_workflow()
+    render = f"{made}/{render}"  # as the run names it
+    qtbot.waitUntil(lambda: window.canvas.state_of(render)[1].startswith("step"), timeout=5000)
+    assert window.canvas.state_of(render)[0] == "running"
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    assert window.canvas.state_of(render)[0] == "done"
+    assert window.canvas.state_of(f"{made}/{_inner(window, 'toy.const')}")[0] == "done"
+    window.document.leave()  # the outer view shows the subgraph node's state again
+    assert window.canvas.state_of(made)[0] == "done"
+    assert window.canvas.state_of(ids["save"])[0] == "done"
+    window.document.enter(subgraph_id)  # and the inside keeps what it showed
+    assert window.canvas.state_of(render)[0] == "done"
