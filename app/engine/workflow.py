@@ -8,7 +8,6 @@ type's own migrations. Saving is atomic: a temporary file is renamed over the ta
 from __future__ import annotations
 
 import json
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from pydantic import ValidationError as SchemaError
 
 from app.engine.graph import NORMAL, Edge, Graph, Group, NodeInstance, Subgraph, SubgraphPort
 from app.engine.registry import Registry
+from app.engine.workflow_file import WorkflowFileError, read_workflow_file
 from node_api.files import MAX_WORKFLOW_CHARS, PNG_CHUNK, atomic_write
 from pipelines.errors import StudioError
 from pipelines.untrusted_json import JsonInputError
@@ -229,27 +229,17 @@ def load_workflow(
     """
     path = Path(path)
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise WorkflowError(path, "no such file") from None
-    except OSError as exc:
-        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
-        from pipelines.loading.file_policy import describe_mode
-
-        raise WorkflowError(path, f"is {describe_mode(mode)}, not a workflow file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
-    if data.startswith(b"\x89PNG"):
-        chunks = _png_chunks(path)
+        data, chunks = read_workflow_file(path)
+    except WorkflowFileError as exc:
+        raise WorkflowError(path, str(exc)) from None
+    if chunks is not None:
         if not _is_ours(chunks.get(PNG_CHUNK)):  # ComfyUI or AUTOMATIC1111
             from app.interop.comfy import graph_from_png_chunks
 
             return graph_from_png_chunks(chunks, path, registry, strict)
         raw = parse_json(chunks[PNG_CHUNK], path)
     else:
+        assert data is not None
         try:
             data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -260,16 +250,6 @@ def load_workflow(
     if detect(raw) is not None:  # a ComfyUI workflow (API or UI format)
         return load_comfy(raw, path, registry, strict)
     return from_document(raw, path, registry, strict)
-
-
-def _png_chunks(path: Path) -> dict[str, str]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return dict(getattr(image, "text", {}) or {})
-    except Exception as exc:  # corrupt PNG: PIL raises many kinds
-        raise WorkflowError(path, f"the PNG cannot be read ({exc})") from None
 
 
 def parse_json(data: str | bytes, source: str | Path, what: str = "") -> Any:
