@@ -13,6 +13,7 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.families import ModelFamily
+from pipelines.loading.component_kinds import wrong_kind
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
 
@@ -60,7 +61,7 @@ def declared(model_index: dict[str, Any], name: str) -> bool:
 
 
 def _component_class(folder: Path, model_index: dict[str, Any], name: str,
-                     allowed: tuple[str, ...]) -> type:
+                     allowed: tuple[str, ...], role: str | None = None) -> type:
     if not declared(model_index, name):
         raise ModelLoadError(folder / "model_index.json", f"It does not declare a '{name}'.")
     library, class_name = model_index[name]
@@ -82,17 +83,26 @@ def _component_class(folder: Path, model_index: dict[str, Any], name: str,
         raise ModelLoadError(
             folder / "model_index.json", f"Unknown class {library}.{class_name} for '{name}'."
         )
+    why = wrong_kind(cls, role or ("tokenizer" if name.startswith("tokenizer") else "network"))
+    if why:
+        raise ModelLoadError(folder / "model_index.json",
+                             f"Component '{name}' is {library}.{class_name}, {why}.")
     return cls
 
 
 def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: torch.dtype,
-                   allowed: tuple[str, ...] = ("diffusers.*", "transformers.*")) -> Any:
+                   allowed: tuple[str, ...] = ("diffusers.*", "transformers.*"),
+                   role: str | None = None) -> Any:
     """One component folder, in eval mode with gradients off.
+
+    Args:
+        role: The component's role in its family ("tokenizer" for tokenizers and image
+            processors; anything else is a network); None: guessed from ``name``.
 
     Raises:
         ModelLoadError: undeclared, disallowed class, missing folder or unreadable weights.
     """
-    cls = _component_class(folder, model_index, name, allowed)
+    cls = _component_class(folder, model_index, name, allowed, role)
     sub = folder / name
     if not sub.is_dir():
         raise ModelLoadError(sub, f"The '{name}' folder is missing.")
@@ -142,7 +152,8 @@ def load_family_components(folder: Path, model_index: dict[str, Any], family: Mo
         if part.role == "scheduler" or (not part.required and not declared(model_index, part.name)):
             continue
         dtype = dtypes.get(part.role, torch.float32)  # tokenizers: unused
-        loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes)
+        loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes,
+                                           part.role)
     for tokenizer, encoder in family.text_encoders:
         if (encoder in loaded) != (tokenizer in loaded):
             raise ModelLoadError(index_file, f"'{encoder}' and '{tokenizer}' must come together.")
