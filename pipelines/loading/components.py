@@ -14,8 +14,7 @@ import torch
 from pipelines.errors import ModelLoadError
 from pipelines.families import ModelFamily
 from pipelines.loading.component_kinds import wrong_kind
-from pipelines.untrusted_json import JsonInputError
-from pipelines.untrusted_json import loads as checked_loads
+from pipelines.untrusted_json import JsonInputError, load_object_file
 
 _LIBRARIES = ("diffusers", "transformers")
 # Classes a family may name that the library does not export at its top level (a saved
@@ -45,14 +44,13 @@ def read_json(path: Path) -> dict[str, Any]:
         ModelLoadError: missing, unreadable, or not a JSON object.
     """
     try:
-        data = checked_loads(path.read_bytes(), max_chars=16 * 1024 * 1024)
+        return load_object_file(path)
     except FileNotFoundError as exc:
         raise ModelLoadError(path, "The file is missing.") from exc
-    except (OSError, JsonInputError) as exc:
-        raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(path, "The file must hold a JSON object.")
-    return data
+    except JsonInputError as exc:
+        if str(exc) == "expected a JSON object":
+            raise ModelLoadError(path, "The file must hold a JSON object.") from None
+        raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from None
 
 
 def declared(model_index: dict[str, Any], name: str) -> bool:
