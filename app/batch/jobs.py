@@ -55,7 +55,7 @@ def parse_spec(text: str) -> list[Any]:
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
         try:
-            _check_file(path, "the values file")
+            _check_file(path, "the values file", f"{text!r}: cannot read ")
             lines = path.read_text(encoding="utf-8-sig").splitlines()
         except OSError as exc:
             raise BatchError(f"{text!r}: cannot read {path} ({exc.strerror})") from None
@@ -76,7 +76,7 @@ def parse_spec(text: str) -> list[Any]:
     return values
 
 
-def _check_file(path: Path, what: str) -> None:
+def _check_file(path: Path, what: str, lead: str = "") -> None:
     """Refuse, from its stat, a FIFO or device (reading would block or never end) and a file
     over ``MAX_JOB_FILE_BYTES``."""
     from pipelines.loading.file_policy import FileRefused, check_regular
@@ -84,7 +84,7 @@ def _check_file(path: Path, what: str) -> None:
     try:
         check_regular(path, what, max_bytes=MAX_JOB_FILE_BYTES)
     except FileRefused as exc:
-        raise BatchError(str(exc)) from None
+        raise BatchError(f"{lead}{exc}") from None
 
 
 def _range(text: str, start: str, stop: str, step: str | None) -> list[Any]:
@@ -155,7 +155,7 @@ def read_job_file(path: str | Path) -> list[dict[str, Any]]:
     """
     path = Path(path)
     try:
-        _check_file(path, "the job file")
+        _check_file(path, "the job file", "cannot read ")
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise BatchError(f"{path}: cannot read the job file ({exc.strerror})") from None
