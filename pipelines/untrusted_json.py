@@ -136,3 +136,36 @@ def show(value: Any, limit: int = 60) -> str:
     except (RecursionError, ValueError):  # very deep, or an int over Python's 4,300 digits
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_object_file(path: Any, max_chars: int = 16 * 1024 * 1024) -> dict[str, Any]:
+    """A JSON object from a file of a model folder (``model_index.json``, ``studio.json``,
+    configs): the file's kind and size are checked from its ``stat`` before reading (a FIFO
+    would block forever), then it is parsed with ``loads``' limits.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        JsonInputError: not a regular file, too large, unreadable, not JSON, not an object.
+    """
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise JsonInputError(f"cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise JsonInputError("not a regular file")
+    if info.st_size > 4 * max_chars:
+        raise JsonInputError(_too_large(info.st_size, max_chars))
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise JsonInputError(f"cannot be read ({exc.strerror or exc})") from None
+    value = loads(data, max_chars=max_chars)
+    if not isinstance(value, dict):
+        raise JsonInputError("expected a JSON object")
+    return value

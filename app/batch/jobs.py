@@ -26,6 +26,9 @@ from pipelines.untrusted_json import loads as checked_loads
 # that, starting (and every resume) would take minutes before the first image.
 MAX_JOBS = 100_000
 MAX_LINE_CHARS = 1024 * 1024  # one job of a job file (a few overrides, maybe long prompts)
+# A job file or a sweep's @file, checked with stat before it is read: 100,000 jobs of ~600
+# bytes (a few overrides with a prompt each); a bigger file could not hold a valid batch.
+MAX_JOB_FILE_BYTES = 64 * 1024 * 1024
 _RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*(?::\s*(-?[\d.]+)\s*)?$")
 
 
@@ -52,6 +55,7 @@ def parse_spec(text: str) -> list[Any]:
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
         try:
+            _check_file(path, "the values file", f"{text!r}: cannot read ")
             lines = path.read_text(encoding="utf-8-sig").splitlines()
         except OSError as exc:
             raise BatchError(f"{text!r}: cannot read {path} ({exc.strerror})") from None
@@ -70,6 +74,17 @@ def parse_spec(text: str) -> list[Any]:
     if not text.strip() or any(v == "" for v in values):
         raise BatchError(f"{text!r}: expected a,b,c or A..B or A..B:STEP or @file.txt")
     return values
+
+
+def _check_file(path: Path, what: str, lead: str = "") -> None:
+    """Refuse, from its stat, a FIFO or device (reading would block or never end) and a file
+    over ``MAX_JOB_FILE_BYTES``."""
+    from pipelines.loading.file_policy import FileRefused, check_regular
+
+    try:
+        check_regular(path, what, max_bytes=MAX_JOB_FILE_BYTES)
+    except FileRefused as exc:
+        raise BatchError(f"{lead}{exc}") from None
 
 
 def _range(text: str, start: str, stop: str, step: str | None) -> list[Any]:
@@ -140,6 +155,7 @@ def read_job_file(path: str | Path) -> list[dict[str, Any]]:
     """
     path = Path(path)
     try:
+        _check_file(path, "the job file", "cannot read ")
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise BatchError(f"{path}: cannot read the job file ({exc.strerror})") from None

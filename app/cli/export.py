@@ -38,7 +38,32 @@ def command(args: argparse.Namespace) -> int:
     text = json.dumps(prompt, indent=2, ensure_ascii=False) + "\n"
     if args.output is None:
         sys.stdout.write(text)
-    else:
-        atomic_write(args.output, text.encode("utf-8"))
-        print(f"wrote {args.output}", file=sys.stderr)
+        return EXIT_OK
+    problem = _not_writable(args.output)
+    if problem is None:
+        try:
+            atomic_write(args.output, text.encode("utf-8"))
+        except OSError as exc:
+            problem = f"cannot be written ({exc.strerror or exc})"
+    if problem is not None:
+        error(f"{args.output}: {problem}")
+        return EXIT_INVALID
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why ``path`` must not be replaced by the export (a folder, FIFO or device the user
+    has there is never replaced by a file), or None."""
+    import os
+    import stat
+
+    from pipelines.loading.file_policy import describe_mode
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc})"
+    return None if stat.S_ISREG(mode) else f"is {describe_mode(mode)}, not a file to write"

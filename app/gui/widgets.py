@@ -177,7 +177,23 @@ class PathEditor(ValueEditor):
             path, _ = QFileDialog.getOpenFileName(self, "Choose a file", folder, filt)
         if path:
             remember_folder(kind, Path(path).parent if self.model_kind else path)
-            self.field.setCurrentText(path)
+            if kind == "image":
+                path = self._adopt(path)
+            if path:
+                self.field.setCurrentText(path)
+
+    def _adopt(self, path: str) -> str | None:
+        """A hand-picked image, copied into the input folder where a workflow may read it
+        (app.engine.picked_images); None, after saying why, when it cannot be used."""
+        from app.engine.picked_images import adopt_picked_image
+
+        try:
+            return adopt_picked_image(path, getattr(self.window(), "output_dir", None))
+        except OSError as exc:  # FileRefused too: not a regular file, too big
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.warning(self, "Image not used", str(exc))
+            return None
 
     def value(self) -> Any:
         return self.field.currentText()

@@ -7,19 +7,16 @@ become a Graph here. The engine reads only our own format (``app.engine.workflow
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 from app.engine.graph import Graph
 from app.engine.registry import Registry
 from app.engine.workflow import FORMAT, WorkflowError, from_document, parse_json
+from app.engine.workflow_file import WorkflowFileError, read_workflow_file
 from app.interop.comfy import detect, graph_from_png_chunks, load_comfy
 from node_api.files import MAX_WORKFLOW_CHARS, PNG_CHUNK
-from pipelines.loading.file_policy import describe_mode
 from pipelines.untrusted_json import JsonInputError
 from pipelines.untrusted_json import loads as checked_loads
-
-PNG_MAGIC = b"\x89PNG"
 
 
 def open_workflow(
@@ -35,13 +32,16 @@ def open_workflow(
         WorkflowError: the file is missing, unreadable or not a valid workflow.
     """
     path = Path(path)
-    data = _read_regular_file(path)
-    if data.startswith(PNG_MAGIC):
-        chunks = _png_chunks(path)
+    try:
+        data, chunks = read_workflow_file(path)  # size caps checked before reading
+    except WorkflowFileError as exc:
+        raise WorkflowError(path, str(exc)) from None
+    if chunks is not None:
         if not _is_ours(chunks.get(PNG_CHUNK)):  # ComfyUI or AUTOMATIC1111
             return graph_from_png_chunks(chunks, path, registry, strict)
         raw = parse_json(chunks[PNG_CHUNK], path)
     else:
+        assert data is not None
         try:
             data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -50,32 +50,6 @@ def open_workflow(
     if detect(raw) is not None:  # a ComfyUI workflow (API or UI format)
         return load_comfy(raw, path, registry, strict)
     return from_document(raw, path, registry, strict)
-
-
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of ``path``; a FIFO or device (which would block or never end) is refused."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise WorkflowError(path, "no such file") from None
-    except OSError as exc:
-        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise WorkflowError(path, f"is {describe_mode(mode)}, not a workflow file")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise WorkflowError(path, f"cannot be read ({exc.strerror})") from None
-
-
-def _png_chunks(path: Path) -> dict[str, str]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return dict(getattr(image, "text", {}) or {})
-    except Exception as exc:  # corrupt PNG: PIL raises many kinds
-        raise WorkflowError(path, f"the PNG cannot be read ({exc})") from None
 
 
 def _is_ours(text: str | None) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +74,12 @@ def detect_family(
 
 
 def _json(path: Path) -> dict[str, Any]:
+    from pipelines.untrusted_json import JsonInputError, load_object_file
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return load_object_file(path)
+    except (OSError, JsonInputError):  # missing, a FIFO, too deep, not an object: unreadable
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def folder_family(folder: Path) -> str:

@@ -1,6 +1,11 @@
 """A UNet + CLIP + AutoencoderKL folder whose family could not be named (tiny test models,
 unusual fine-tunes). It loads what its model_index declares and behaves by what it holds:
-two text encoders are encoded the SDXL way, a text_time UNet gets SDXL's extra inputs."""
+two text encoders are encoded the SDXL way, a text_time UNet gets SDXL's extra inputs.
+
+Its class lists are permissive by name (``diffusers.*``, ``transformers.*``), but what is built
+still obeys ``pipelines.loading.component_kinds``: only diffusers/transformers model classes
+for networks, tokenizer/image-processor classes for tokenizers, never an ``Auto*`` class, a
+pipeline or a function."""
 
 from __future__ import annotations
 

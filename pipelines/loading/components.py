@@ -14,8 +14,8 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.families import ModelFamily, folder_family, get_family
-from pipelines.untrusted_json import JsonInputError
-from pipelines.untrusted_json import loads as checked_loads
+from pipelines.loading.component_kinds import wrong_kind
+from pipelines.untrusted_json import JsonInputError, load_object_file
 
 _LIBRARIES = ("diffusers", "transformers")
 # Classes a family may name that the library does not export at its top level (a saved
@@ -45,14 +45,13 @@ def read_json(path: Path) -> dict[str, Any]:
         ModelLoadError: missing, unreadable, or not a JSON object.
     """
     try:
-        data = checked_loads(path.read_bytes(), max_chars=16 * 1024 * 1024)
+        return load_object_file(path)
     except FileNotFoundError as exc:
         raise ModelLoadError(path, "The file is missing.") from exc
-    except (OSError, JsonInputError) as exc:
-        raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(path, "The file must hold a JSON object.")
-    return data
+    except JsonInputError as exc:
+        if str(exc) == "expected a JSON object":
+            raise ModelLoadError(path, "The file must hold a JSON object.") from None
+        raise ModelLoadError(path, f"The file is not valid JSON ({exc}).") from None
 
 
 def declared(model_index: dict[str, Any], name: str) -> bool:
@@ -61,7 +60,7 @@ def declared(model_index: dict[str, Any], name: str) -> bool:
 
 
 def _component_class(folder: Path, model_index: dict[str, Any], name: str,
-                     allowed: tuple[str, ...]) -> type:
+                     allowed: tuple[str, ...], role: str | None = None) -> type:
     if not declared(model_index, name):
         raise ModelLoadError(folder / "model_index.json", f"It does not declare a '{name}'.")
     library, class_name = model_index[name]
@@ -83,17 +82,26 @@ def _component_class(folder: Path, model_index: dict[str, Any], name: str,
         raise ModelLoadError(
             folder / "model_index.json", f"Unknown class {library}.{class_name} for '{name}'."
         )
+    why = wrong_kind(cls, role or ("tokenizer" if name.startswith("tokenizer") else "network"))
+    if why:
+        raise ModelLoadError(folder / "model_index.json",
+                             f"Component '{name}' is {library}.{class_name}, {why}.")
     return cls
 
 
 def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: torch.dtype,
-                   allowed: tuple[str, ...] = ("diffusers.*", "transformers.*")) -> Any:
+                   allowed: tuple[str, ...] = ("diffusers.*", "transformers.*"),
+                   role: str | None = None) -> Any:
     """One component folder, in eval mode with gradients off.
+
+    Args:
+        role: The component's role in its family ("tokenizer" for tokenizers and image
+            processors; anything else is a network); None: guessed from ``name``.
 
     Raises:
         ModelLoadError: undeclared, disallowed class, missing folder or unreadable weights.
     """
-    cls = _component_class(folder, model_index, name, allowed)
+    cls = _component_class(folder, model_index, name, allowed, role)
     sub = folder / name
     if not sub.is_dir():
         raise ModelLoadError(sub, f"The '{name}' folder is missing.")
@@ -143,7 +151,8 @@ def load_family_components(folder: Path, model_index: dict[str, Any], family: Mo
         if part.role == "scheduler" or (not part.required and not declared(model_index, part.name)):
             continue
         dtype = dtypes.get(part.role, torch.float32)  # tokenizers: unused
-        loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes)
+        loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes,
+                                           part.role)
     for tokenizer, encoder in family.text_encoders:
         if (encoder in loaded) != (tokenizer in loaded):
             raise ModelLoadError(index_file, f"'{encoder}' and '{tokenizer}' must come together.")

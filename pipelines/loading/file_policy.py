@@ -86,6 +86,11 @@ def describe_mode(mode: int) -> str:
     return "not a regular file"
 
 
+def size_text(size: int) -> str:
+    """'300 MB' for sizes from a MiB up, '1,000 bytes' below."""
+    return f"{size / (1 << 20):,.0f} MB" if size >= 1 << 20 else f"{size:,} bytes"
+
+
 def check_regular(path: Path, what: str, folders_ok: bool = False,
                   max_bytes: int | None = None) -> os.stat_result:
     """Stat ``path`` (without opening it) and refuse anything but a regular file (or a
@@ -102,7 +107,7 @@ def check_regular(path: Path, what: str, folders_ok: bool = False,
         raise FileRefused(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
     if stat.S_ISREG(info.st_mode) or (folders_ok and stat.S_ISDIR(info.st_mode)):
         if max_bytes is not None and stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-            raise FileRefused(f"{what} {path} is {info.st_size >> 20} MB, over the limit of "
-                              f"{max_bytes >> 20} MB")
+            raise FileRefused(f"{what} {path} is {size_text(info.st_size)}, over the limit of "
+                              f"{size_text(max_bytes)}")
         return info
     raise FileRefused(f"{what} {path} is {describe_mode(info.st_mode)}, not a file to read")

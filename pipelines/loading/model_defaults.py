@@ -7,12 +7,12 @@ found from the file's header alone (no weights are loaded).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.families import ModelFamily, families
 from pipelines.families.registry import UNKNOWN
+from pipelines.untrusted_json import JsonInputError, load_object_file
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ def _find(path: Path) -> ModelDefaults | None:
     studio = path / "studio.json"
     if studio.is_file():
         try:
-            info = json.loads(studio.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            info = load_object_file(studio)
+        except (OSError, JsonInputError):  # JsonInputError: a list, too deep, a FIFO
             info = {}
         family = str(info.get("family", ""))
         base = _family(family)

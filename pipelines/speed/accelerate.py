@@ -1,7 +1,9 @@
 """Acceleration of the denoiser, a run option: ``off | compile | max``.
 
 ``compile``: ``torch.compile`` of the denoiser (inductor, default mode), channels_last memory
-on CUDA, attention through PyTorch's SDPA (diffusers' default processor). ``max`` adds
+on CUDA, fused QKV projections (on a weight-sharing copy, ``pipelines.speed.fused_qkv``: the
+cached denoiser itself is never changed, so "off" and LoRA copies stay exact), attention
+through PyTorch's SDPA (diffusers' default processor). ``max`` adds
 ``mode="max-autotune"``: autotuned kernels and CUDA graphs (shapes are static: a new size or
 batch compiles and captures again, once). Compiled modules are kept per denoiser and mode for
 the process, and inductor's FX-graph/AOT caches live in the user cache folder, so the next
@@ -15,6 +17,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +70,15 @@ class CompiledDenoiser:
     is the original's. Under CUDA graphs every call starts a new step, so the previous
     step's outputs may be overwritten only once they have been used."""
 
-    def __init__(self, original: Any, compiled: Any, graphs: bool) -> None:
+    def __init__(self, original: Any, compiled: Any, graphs: bool, fused: Any = None) -> None:
         self.original, self.compiled, self.graphs = original, compiled, graphs
+        self.fused = fused  # the fused-QKV copy that was compiled, if any
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fused is not None:
+            from pipelines.speed.fused_qkv import refresh
+
+            refresh(self.fused)  # the cache may have moved the shared weights since
         if self.graphs:
             import torch
 
@@ -78,9 +86,20 @@ class CompiledDenoiser:
         return self.compiled(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("original", "compiled", "graphs"):  # not set yet (copying, unpickling)
+        if name in ("original", "compiled", "graphs", "fused"):  # not set yet (copying, unpickling)
             raise AttributeError(name)
         return getattr(self.original, name)
+
+
+def _compiled_of(denoiser: Any) -> dict[str, CompiledDenoiser]:
+    """The compiled modules of ``denoiser`` by mode. A shallow copy of the denoiser (a LoRA
+    copy) carries its original's ``__dict__`` entry; the owner check gives it its own, or it
+    would run the original's compiled weights without the LoRA."""
+    entry = denoiser.__dict__.get(_ATTRIBUTE)
+    if not isinstance(entry, tuple) or entry[0]() is not denoiser:
+        entry = (weakref.ref(denoiser), {})
+        denoiser.__dict__[_ATTRIBUTE] = entry
+    return entry[1]
 
 
 def accelerated(model: Any, mode: str, device: Any) -> Any:
@@ -109,16 +128,20 @@ def accelerated(model: Any, mode: str, device: Any) -> Any:
     denoiser = model.denoiser
     if isinstance(denoiser, CompiledDenoiser):
         return model
-    per_mode = denoiser.__dict__.setdefault(_ATTRIBUTE, {})
+    per_mode = _compiled_of(denoiser)
     if mode not in per_mode:
         import torch
+
+        from pipelines.speed.fused_qkv import fused_copy
 
         use_disk_cache()
         if device.type == "cuda":
             denoiser.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
+        fused = fused_copy(denoiser)
         log.info("compiling the denoiser (once per size; kept on disk in %s)",
                  os.environ["TORCHINDUCTOR_CACHE_DIR"])
-        compiled = torch.compile(denoiser, mode="max-autotune" if mode == "max" else None)
-        per_mode[mode] = CompiledDenoiser(denoiser, compiled,
+        compiled = torch.compile(fused if fused is not None else denoiser,
+                                 mode="max-autotune" if mode == "max" else None)
+        per_mode[mode] = CompiledDenoiser(denoiser, compiled, fused=fused,
                                           graphs=mode == "max" and device.type == "cuda")
     return dataclasses.replace(model, denoiser=per_mode[mode])

@@ -47,6 +47,8 @@ def test_workflow_dialogs_start_in_the_last_folder_never_the_install_folder(
 
 def test_image_picker_starts_in_the_last_image_folder(window, monkeypatch, tmp_path):
     monkeypatch.chdir(INSTALL)
+    monkeypatch.setenv("STUDIO_INPUT", str(tmp_path / "input"))
+    monkeypatch.delenv("STUDIO_ALLOW_PATHS")  # pics/ is a folder of the user's own
     node_id = window.canvas.add_node("image.load", (0, 0))
     window.canvas.select([node_id])
     editor = window.properties.editors["path"]
@@ -56,7 +58,9 @@ def test_image_picker_starts_in_the_last_image_folder(window, monkeypatch, tmp_p
     asked = _capture(monkeypatch, str(picked))
     editor._browse()
     assert Path(asked[0]).resolve() != INSTALL
-    assert window.document.graph.nodes[node_id].values["path"] == str(picked)
+    # adopted into the input folder (app.engine.picked_images): the node names it there
+    assert window.document.graph.nodes[node_id].values["path"] == "cat.png"
+    assert (tmp_path / "input" / "cat.png").is_file()
     other = window.canvas.add_node("image.load", (0, 200))
     window.canvas.select([other])
     asked = _capture(monkeypatch, "")

@@ -123,4 +123,4 @@ def test_dragging_the_corner_handle_resizes_the_group_as_one_step(window, qtbot,
     assert_canvas_matches(window)
     window.actions["redo"].trigger()
     assert window.files.save(tmp_path / "g.json")
-    assert load_workflow(tmp_path / "g.json").groups[0].bounds == (0, 0, w, h)
+    assert open_workflow(tmp_path / "g.json").groups[0].bounds == (0, 0, w, h)

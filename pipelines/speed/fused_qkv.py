@@ -1,0 +1,82 @@
+"""Fused QKV projections for the accelerated denoiser, without touching the shared model.
+
+diffusers' ``fuse_qkv_projections`` concatenates each attention's query/key/value weights into
+one ``to_qkv`` (self-attention) or ``to_kv`` (cross-attention) linear layer and switches every
+processor to ``FusedAttnProcessor2_0``: one matmul instead of three. Done in place on the
+denoiser the model cache shares, it would leak into runs with acceleration off (different
+processors, no longer the eager arithmetic), and a LoRA copy made afterwards would share the
+stale fused weights. So the fused denoiser is a *structural copy*: new module objects that
+share every parameter and buffer with the original (no weights copied) plus the new fused
+layers. The original stays exactly as loaded; "off" runs it, and nothing needs unfusing.
+
+The fused weights are built from the original's at fusing time; when the model cache later
+moves the original (another device or dtype: its parameters change in place, shared by the
+copy), ``refresh`` rebuilds them to match before the next call.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+_LAYERS = "_studio_fused_layers"
+
+
+def fused_copy(denoiser: Any) -> Any | None:
+    """A copy of ``denoiser`` with fused QKV projections, sharing its weights; None when the
+    model cannot fuse (no ``fuse_qkv_projections``, or added KV projections)."""
+    if not hasattr(denoiser, "fuse_qkv_projections"):
+        return None
+    memo: dict[int, Any] = {id(t): t for t in itertools.chain(denoiser.parameters(),
+                                                              denoiser.buffers())}
+    for name, value in vars(denoiser).items():  # compiled modules and caches stay behind
+        if name.startswith("_studio"):
+            memo[id(value)] = None
+    clone = copy.deepcopy(denoiser, memo)
+    try:
+        clone.fuse_qkv_projections()
+    except (ValueError, AttributeError, NotImplementedError) as exc:
+        log.info("fused QKV projections are not available for this model (%s)", exc)
+        return None
+    return clone
+
+
+def _fused_layers(clone: Any) -> list[tuple[Any, str, tuple[str, ...]]]:
+    """Every fused layer of ``clone`` with the projections it joins, found once."""
+    import torch
+
+    layers = clone.__dict__.get(_LAYERS)
+    if layers is None:
+        layers = [(module, fused, parts) for module in clone.modules()
+                  for fused, parts in (("to_qkv", ("to_q", "to_k", "to_v")),
+                                       ("to_kv", ("to_k", "to_v")))
+                  if isinstance(getattr(module, fused, None), torch.nn.Linear)]
+        clone.__dict__[_LAYERS] = layers
+    return layers
+
+
+def refresh(clone: Any) -> bool:
+    """Rebuild the fused weights when the shared ones moved to another device or dtype (the
+    model cache moves every parameter together, so the first layer tells); True when rebuilt.
+    One comparison per call when nothing moved."""
+    import torch
+
+    layers = _fused_layers(clone)
+    if not layers:
+        return False
+    module, fused, parts = layers[0]
+    first, source = getattr(module, fused).weight, getattr(module, parts[0]).weight
+    if first.device == source.device and first.dtype == source.dtype:
+        return False
+    with torch.no_grad():
+        for module, fused, parts in layers:
+            layer = getattr(module, fused)
+            layer.weight = torch.nn.Parameter(
+                torch.cat([getattr(module, p).weight for p in parts]), requires_grad=False)
+            biases = [getattr(module, p).bias for p in parts]
+            if layer.bias is not None and all(b is not None for b in biases):
+                layer.bias = torch.nn.Parameter(torch.cat(biases), requires_grad=False)
+    return True
