@@ -38,6 +38,7 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "CLIP_VISION": (168, 168, 255),
     "IMAGE_EMBEDDING": (120, 160, 255),
     "UNCLIP_DECODER": (150, 130, 230),
+    "IP_ADAPTER": (140, 200, 255),
 }
 
 # Node border colours for run states.
