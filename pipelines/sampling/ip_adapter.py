@@ -139,13 +139,28 @@ class IPAdapterPatch:
                     module.to("cpu")
 
 
+def _embed_width(weights: IPAdapterWeights) -> int:
+    """The width of the image embeddings the adapter's projection takes."""
+    key = {"plain": "proj.weight", "full": "proj.0.weight"}.get(weights.kind, "proj_in.weight")
+    return int(weights.image_proj[key].shape[-1])
+
+
 def apply_ip_adapter(model: DiffusionModel, use: AdapterUse) -> DiffusionModel:
     """A copy of ``model`` with the adapter added to its IP-Adapter patch (a second adapter
     stacks with the first, as diffusers' multi-adapter loading does). The input is unchanged.
 
     Raises:
-        ValueError: the adapter does not fit this UNet (another model family's adapter).
+        ValueError: the adapter does not fit this UNet (another model family's adapter) or
+            the embeddings (another CLIP vision model), or is a Face ID adapter.
     """
+    if use.weights.kind in ("faceid", "faceid_plus"):
+        raise ValueError("Face ID adapters take InsightFace face embeddings, which the studio "
+                         "does not compute; use a plain, plus or full-face IP-Adapter")
+    expected = _embed_width(use.weights)
+    if use.embeds.shape[-1] != expected:
+        raise ValueError(f"The CLIP vision model gives embeddings {use.embeds.shape[-1]} wide but "
+                         f"this IP-Adapter takes {expected}: pair it with the CLIP vision model "
+                         "it was trained with")
     previous = next((p for p in model.patches if isinstance(p, IPAdapterPatch)), None)
     uses = [*(previous.uses if previous else []), use]
     unet = model.denoiser

@@ -14,15 +14,15 @@ import torch
 PLUS_WIDTH, PLUS_QUERIES, PLUS_DEPTH, PLUS_FF = 64, 4, 4, 4
 
 
-def build_tiny_clip_vision(directory: str | Path, seed: int = 0) -> Path:
-    """A ``CLIPVisionModelWithProjection`` (32 px images, width 32, projection 32, 3 layers)
-    with its ``CLIPImageProcessor``, saved into ``directory``."""
+def build_tiny_clip_vision(directory: str | Path, seed: int = 0, width: int = 32) -> Path:
+    """A ``CLIPVisionModelWithProjection`` (32 px images, ``width`` wide with a projection as
+    wide, 3 layers) with its ``CLIPImageProcessor``, saved into ``directory``."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from pipelines.loading.clip_vision import default_processor
 
     directory = Path(directory)
-    config = CLIPVisionConfig(hidden_size=32, intermediate_size=37, projection_dim=32,
+    config = CLIPVisionConfig(hidden_size=width, intermediate_size=37, projection_dim=width,
                               num_hidden_layers=3, num_attention_heads=4, image_size=32,
                               patch_size=4, num_channels=3, hidden_act="quick_gelu")
     with torch.random.fork_rng(devices=[]):

@@ -174,3 +174,14 @@ def test_bin_file_with_nested_dicts_loads(tiny, vision_dir, tmp_path):
     weights = load_ip_adapter(tmp_path / "ip-adapter.bin")
     assert weights.kind == "plain"
     assert torch.equal(weights.image_proj["proj.weight"], state["image_proj"]["proj.weight"])
+
+
+def test_embeddings_of_another_clip_vision_model_are_refused(tiny, vision_dir, tmp_path,
+                                                            reference_images):
+    model, _, _ = tiny
+    _, path = _adapter_file(tmp_path, model.denoiser, vision_dir, "plain")
+    weights = load_ip_adapter(path)
+    wrong = (torch.zeros(1, 1, 48), torch.zeros(1, 1, 48))
+    with pytest.raises(ValueError, match="48 wide but this IP-Adapter takes 32"):
+        apply_ip_adapter(model, with_adapter_use(weights, wrong, 1.0, 0.0, 1.0))
+    assert model.patches == ()
