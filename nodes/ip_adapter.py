@@ -4,9 +4,10 @@ the text. The loaded model itself is never changed (see ``pipelines.sampling.ip_
 
 from __future__ import annotations
 
-from node_api.declaration import Float, Link, Output, String, node
+from node_api.declaration import Choice, Float, Link, Output, String, node
 from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MODEL
 from nodes._models import model_fingerprint, resolve_model
+from pipelines.loading.ip_adapter_presets import PRESETS
 
 
 @node(
@@ -66,3 +67,43 @@ def apply_ip_adapter(ctx, model, ipadapter, clip_vision, image, weight: float, s
         return apply(model, with_adapter_use(ipadapter, embeds, weight, start_at, end_at))
     except ValueError as exc:
         raise NodeInputError("ipadapter", str(exc)) from None
+
+
+def _folder_listing(values: dict) -> list:
+    """Cache-key material: which files the preset may pick from."""
+    from nodes._models import list_models
+
+    return [values.get("preset"), list_models("ipadapter"), list_models("clip_vision")]
+
+
+@node(
+    "loaders.ip_adapter_preset",
+    title="IP-Adapter Preset Loader",
+    category="loaders",
+    description="Pick the IP-Adapter and CLIP vision files of a preset from the model folders "
+    "by their released names, as ComfyUI_IPAdapter_plus's unified loader does (the SDXL "
+    "adapter for SDXL models). The model passes through.",
+    inputs=[Link("model", MODEL),
+            Choice("preset", PRESETS[1], choices=PRESETS, description="Which adapter.")],
+    outputs=[Output("model", MODEL, "The model, unchanged."),
+             Output("ipadapter", IP_ADAPTER), Output("clip_vision", CLIP_VISION)],
+    fingerprint=_folder_listing,
+)
+def load_ip_adapter_preset(ctx, model, preset: str):
+    from node_api.errors import NodeInputError
+    from nodes._models import list_models, load_settings
+    from pipelines.families import get_family
+    from pipelines.loading.cached import load_clip_vision_cached
+    from pipelines.loading.ip_adapter import load_ip_adapter as read
+    from pipelines.loading.ip_adapter_presets import PresetError, preset_files
+
+    try:
+        adapter, vision = preset_files(preset, get_family(model.family).native_size,
+                                       list_models("ipadapter"), list_models("clip_vision"))
+    except PresetError as exc:
+        raise NodeInputError("preset", str(exc)) from None
+    settings = load_settings(ctx)
+    clip_vision = load_clip_vision_cached(resolve_model(vision, "clip_vision"),
+                                          device=settings["device"],
+                                          vram_mode=settings["vram_mode"])
+    return model, read(resolve_model(adapter, "ipadapter")), clip_vision
