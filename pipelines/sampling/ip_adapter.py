@@ -20,6 +20,8 @@ schedule and 0 outside it, as ComfyUI_IPAdapter_plus does (percent of the schedu
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,8 +45,30 @@ class AdapterUse:
     end: float
 
 
+_RECENT: OrderedDict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_RECENT_SIZE = 8
+
+
 def encode_for_adapter(vision: ClipVision, weights: IPAdapterWeights, image: torch.Tensor,
                        device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``_encode``, remembered for the last few (encoder, embedding kind, image) so changing
+    only an adapter's weight or range does not encode the images again."""
+    pixels = image.detach().float().cpu().contiguous()
+    digest = hashlib.sha256(pixels.numpy().tobytes()).hexdigest()
+    key = (id(vision.image_encoder), vision.source, weights.kind == "plain", digest,
+           tuple(pixels.shape))
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    result = _encode(vision, weights, image, device)
+    _RECENT[key] = result
+    while len(_RECENT) > _RECENT_SIZE:
+        _RECENT.popitem(last=False)
+    return result
+
+
+def _encode(vision: ClipVision, weights: IPAdapterWeights, image: torch.Tensor,
+            device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """The embeddings of the images [B, H, W, 3] (0..1) for this adapter, as diffusers'
     ``encode_image``: the projected embedding (negative: zeros) for the plain adapter, the
     penultimate hidden states (negative: those of an all-zero input) for the others.
@@ -96,7 +120,7 @@ class IPAdapterPatch:
         denoiser ``inputs``, yield the per-step hook, then restore the UNet."""
         from diffusers.models.embeddings import MultiIPAdapterImageProjection
 
-        unet = model.denoiser
+        unet = getattr(model.denoiser, "original", model.denoiser)  # under a compiled wrapper
         parameter = next(unet.parameters())
         device, dtype = parameter.device, parameter.dtype
         original = unet.attn_processors

@@ -185,3 +185,22 @@ def test_embeddings_of_another_clip_vision_model_are_refused(tiny, vision_dir, t
     with pytest.raises(ValueError, match="48 wide but this IP-Adapter takes 32"):
         apply_ip_adapter(model, with_adapter_use(weights, wrong, 1.0, 0.0, 1.0))
     assert model.patches == ()
+
+
+def test_embeddings_are_remembered_per_encoder_and_image(tiny, vision_dir, tmp_path,
+                                                         reference_images):
+    """Changing only the weight or range of an adapter does not encode the images again."""
+    model, _, _ = tiny
+    _, path = _adapter_file(tmp_path, model.denoiser, vision_dir, "plus")
+    weights, vision = load_ip_adapter(path), load_clip_vision(vision_dir)
+    calls = []
+    handle = vision.image_encoder.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        first = encode_for_adapter(vision, weights, reference_images)
+        assert len(calls) == 2  # the images and the zero image
+        again = encode_for_adapter(vision, weights, reference_images.clone())
+        assert len(calls) == 2 and again[0] is first[0]
+        encode_for_adapter(vision, weights, 1 - reference_images)
+        assert len(calls) == 4
+    finally:
+        handle.remove()
