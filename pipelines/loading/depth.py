@@ -36,6 +36,8 @@ def load_depth_model(path: str | Path, device: str | torch.device = "cpu") -> De
     from transformers import AutoImageProcessor
 
     path = Path(path)
+    if path.is_file() and (path.parent / "config.json").is_file():
+        path = path.parent  # the model picker lists the folder's weights file
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ModelLoadError(path, "Not a depth model folder (no config.json).", hint=_HINT)

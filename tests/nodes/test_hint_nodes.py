@@ -78,3 +78,8 @@ def test_depth_node_reads_the_preprocessors_folder(registry, picture, tmp_path, 
     depth = result.outputs["2"][0]
     assert depth.shape == (1, 64, 64, 3) and depth.amax() == pytest.approx(1.0)
     assert len(shown) == 1
+    from nodes._models import list_models
+
+    (picked,) = list_models("preprocessors")  # what the picker offers: the weights file
+    result, _ = _run(registry, picture, "hints.depth", {"model": picked}, tmp_path)
+    assert result.status == "ok", result.error
