@@ -147,6 +147,10 @@ class IPAdapterPatch:
             for proc in ip_procs:
                 proc.scale = scales[index]
 
+        # the float32 CPU weights, put back after a run elsewhere (no half-precision rounding
+        # stays behind in the cached patch)
+        moved = device.type != "cpu" or dtype != torch.float32
+        masters = [dict(module.state_dict()) for module in modules] if moved else []
         try:
             for module in modules:
                 module.to(device=device, dtype=dtype)
@@ -158,9 +162,9 @@ class IPAdapterPatch:
             unet.encoder_hid_proj = old_projection
             unet.config.encoder_hid_dim_type = old_type
             unet.set_attn_processor(dict(original))
-            if device.type != "cpu":  # the adapter's weights stay off the accelerator between runs
-                for module in modules:
-                    module.to("cpu")
+            for module, state in zip(modules, masters, strict=False):
+                module.to(device="cpu", dtype=torch.float32)  # off the accelerator between runs
+                module.load_state_dict(state)
 
 
 def _embed_width(weights: IPAdapterWeights) -> int:

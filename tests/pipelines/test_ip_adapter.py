@@ -204,3 +204,30 @@ def test_embeddings_are_remembered_per_encoder_and_image(tiny, vision_dir, tmp_p
         assert len(calls) == 4
     finally:
         handle.remove()
+
+
+def test_a_half_precision_run_leaves_the_adapter_float32(tiny, vision_dir, tmp_path,
+                                                         reference_images):
+    """A run in another dtype (a GPU's float16; bfloat16 here on the CPU) casts the adapter
+    for that run only: afterwards its weights are the float32 ones again, bit for bit."""
+    import copy
+
+    model, _, _ = tiny
+    _, path = _adapter_file(tmp_path, model.denoiser, vision_dir, "plain")
+    weights, vision = load_ip_adapter(path), load_clip_vision(vision_dir)
+    embeds = encode_for_adapter(vision, weights, reference_images)
+    half = copy.deepcopy(model.denoiser).to(torch.bfloat16)
+    patched = apply_ip_adapter(model, with_adapter_use(weights, embeds, 1.0, 0.0, 1.0))
+    patch = patched.patches[0]
+    before = {k: v.clone() for k, v in patch.projections[0].state_dict().items()}
+    from dataclasses import replace
+
+    positive = torch.zeros(1, 77, 32)
+    from pipelines.values import Conditioning
+
+    out = denoise(replace(patched, denoiser=half), Conditioning(positive), Conditioning(positive),
+                  Latent(samples=torch.zeros(1, 4, 8, 8)), Noise(0), steps=1, cfg=2.0)
+    assert torch.isfinite(out.samples).all()
+    after = patch.projections[0].state_dict()
+    assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v)
+               for k, v in before.items())
