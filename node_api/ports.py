@@ -21,6 +21,8 @@ CLIP_VISION = "CLIP_VISION"
 IMAGE_EMBEDDING = "IMAGE_EMBEDDING"
 # Karlo's pixel cascade after the prior: decoder + text projection + super-resolution UNets
 UNCLIP_DECODER = "UNCLIP_DECODER"
+# IP-Adapter weights (image projection + cross-attention key/value layers), before applying
+IP_ADAPTER = "IP_ADAPTER"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
@@ -40,6 +42,7 @@ LINK_TYPES: tuple[str, ...] = (
     CLIP_VISION,
     IMAGE_EMBEDDING,
     UNCLIP_DECODER,
+    IP_ADAPTER,
 )
 
 INT = "INT"

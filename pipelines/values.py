@@ -34,6 +34,9 @@ class DiffusionModel:
     guidance_rescale: float = 0.0
     # the family's other scheduler configs by folder (IF stage II: "image_noising_scheduler")
     schedulers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per-run patches of the shared denoiser (IP-Adapter): each installs itself for one run
+    # of the denoise loop and restores the network after it (``pipelines.sampling.patches``)
+    patches: tuple[Any, ...] = ()
 
     @property
     def inpainting(self) -> bool:
@@ -90,6 +93,18 @@ class ClipVision:
 
     image_encoder: Any
     image_processor: Any
+    source: str
+
+
+@dataclass(eq=False)
+class IPAdapterWeights:
+    """An IP-Adapter file in the original layout: ``image_proj`` (the image projection: plain,
+    plus, full-face or face-id) and ``ip_adapter`` (``N.to_k_ip.weight`` / ``N.to_v_ip.weight``
+    of every cross-attention layer), the two dicts diffusers' IP-Adapter loaders take."""
+
+    image_proj: dict[str, torch.Tensor]
+    ip_adapter: dict[str, torch.Tensor]
+    kind: str  # "plain" | "plus" | "full" | "faceid" | "faceid_plus"
     source: str
 
 

@@ -19,6 +19,7 @@ CATEGORY_COLOURS: dict[str, tuple[int, int, int]] = {
     "vae": (110, 62, 68),
     "image": (58, 98, 112),
     "upscale": (80, 104, 62),
+    "hints": (96, 92, 58),  # preprocessors: hint images for control
     "subgraphs": (34, 112, 118),  # nodes that hold other nodes (double-click to open)
 }
 DEFAULT_NODE_COLOUR = (70, 74, 82)
@@ -38,6 +39,7 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "CLIP_VISION": (168, 168, 255),
     "IMAGE_EMBEDDING": (120, 160, 255),
     "UNCLIP_DECODER": (150, 130, 230),
+    "IP_ADAPTER": (140, 200, 255),
 }
 
 # Node border colours for run states.

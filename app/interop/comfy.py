@@ -16,6 +16,7 @@ from app.engine.graph import Edge, Graph, NodeInstance, numeric_id
 from app.engine.registry import Registry
 from app.engine.workflow import WorkflowError, parse_json
 from app.interop.comfy_fields import FieldReader
+from app.interop.comfy_ipadapter import wire_clip_vision
 from app.interop.comfy_names import (
     CLASSES,
     NOT_YET,
@@ -137,6 +138,7 @@ class _Importer:
         for node_id, item in self.prompt.items():
             if node_id not in missing:
                 self._link(node_id, item, missing)
+        wire_clip_vision(self.graph, self._note)
         self._name_prompts()
         meta: dict[str, Any] = {"source_format": f"comfyui-{self.kind}", "notes": self.notes}
         for node_id, item in missing.items():  # not strict: keep a visible stand-in

@@ -11,6 +11,12 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
+from app.interop.comfy_ipadapter import (
+    EXPORT_CLASSES,
+    EXPORT_INPUTS,
+    bundled_link,
+    export_values,
+)
 from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
@@ -47,6 +53,8 @@ _INPUTS = {
     "model.sampling": {"model": "model"},
     "unclip.clip_vision_encode": {"clip_vision": "clip_vision", "image": "image"},
 }
+_CLASS.update(EXPORT_CLASSES)
+_INPUTS.update(EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -92,7 +100,7 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
         incoming = graph.incoming(node.id)
         for ours, comfy in _INPUTS.get(node.type, {}).items():
             edge = incoming.get(ours)
-            if edge is not None:
+            if edge is not None and not bundled_link(graph, node.id, ours):
                 inputs[comfy] = [edge.source, _slot(graph, edge.source, edge.output)]
         if node.type == "sampling.sampler":
             noise = incoming.get("noise")
@@ -147,6 +155,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return ("LatentUpscale" if latent else "ImageScale",
                 {"upscale_method": method, "width": v.get("width", 0),
                  "height": v.get("height", 0), "crop": "disabled"})
+    if t in EXPORT_CLASSES:
+        return _CLASS[t], export_values(t, v)
     return _CLASS[t], {}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
+
 
 # ComfyUI class -> our node type, its inputs (Comfy name -> ours) and output slots (ours).
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ CLASSES: dict[str, ComfyClass] = {
         "unclip.clip_vision_encode", {"clip_vision": "clip_vision", "image": "image"},
         ("embedding",), ("crop",)),
 }
+CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
@@ -27,6 +28,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         WorkflowError: a value of the wrong type (ComfyUI itself would refuse it).
     """
     text, integer, number = fields.text, fields.integer, fields.number
+    if (values := ipadapter_values(cls, fields, note)) is not None:
+        return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}
     if cls == "CLIPTextEncode":

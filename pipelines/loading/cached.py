@@ -137,3 +137,11 @@ def _load_float32(kind: str, path: str | Path, device: str, vram_mode: str,
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     where, key = _where(kind, path, device, vram_mode, estimate, cache)
     return cache.get_or_load(key, lambda: load(path, device=where), where, estimate)
+
+
+def load_depth_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                      cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.depth.load_depth_model`` through the cache (float32)."""
+    from pipelines.loading.depth import load_depth_model
+
+    return _load_float32("depth", path, device, vram_mode, cache, load_depth_model)

@@ -20,6 +20,8 @@ from pipelines.errors import StudioError
 
 KINDS: tuple[str, ...] = (
     "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx", "clip_vision",
+    "ipadapter",  # IP-Adapter files (ComfyUI's models/ipadapter)
+    "preprocessors",  # models that make hint images (a Depth Anything / DPT folder)
 )
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
 BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -33,6 +35,8 @@ _A1111 = {
     "upscale_models": ["models/ESRGAN", "models/RealESRGAN"],
     "vae_approx": ["models/VAE-approx"],
     "clip_vision": ["models/clip_vision"],
+    "ipadapter": ["models/ipadapter", "models/IP-Adapter"],
+    "preprocessors": ["models/preprocessors", "extensions/sd-webui-controlnet/annotator/downloads"],
 }
 
 

@@ -20,6 +20,7 @@ from pipelines.families import get_family
 from pipelines.families.unet import batched as _batched
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
+from pipelines.sampling.patches import model_patches
 from pipelines.sampling.samplers import (
     is_flow_config,
     make_scheduler,
@@ -257,8 +258,10 @@ def denoise(
     if callback is not None and isinstance(sigmas, torch.Tensor):
         sigmas = sigmas.to(device, torch.float32)
 
-    with torch.inference_mode():
+    with model_patches(model, inputs, timesteps, do_cfg, batch) as before_step, \
+            torch.inference_mode():
         for i, t in enumerate(timesteps):
+            before_step(i)  # per-run patches (IP-Adapter scales by schedule range)
             # scaling is elementwise: scale the batch-1 input, cast once, then double it
             model_input = x if concat is None else torch.cat([x, concat], dim=1)
             if scale_input:  # flow-matching schedulers have no input scaling

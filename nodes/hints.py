@@ -1,0 +1,180 @@
+"""Preprocessor nodes: hint images for ControlNet, T2I-Adapter and IP-Adapter, made offline
+(Canny, soft edges / scribble, grayscale, invert, resize to the model's multiple, tile blur)
+or with a depth model from the preprocessors folder. Each shows its result on the node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from node_api.context import NodeContext
+from node_api.declaration import Choice, Float, Int, Link, Output, String, node
+from node_api.ports import IMAGE
+from nodes._models import load_settings, model_fingerprint, resolve_model
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+HINT = Output("image", IMAGE, "The hint image (shown on the node).")
+
+
+def _shown(ctx: NodeContext, image: Tensor) -> Tensor:
+    """The hint image, shown on the node (and in the preview panel) as a sampler's steps are."""
+    if getattr(ctx, "wants_previews", False):
+        import numpy as np
+
+        from pipelines.image import to_pil
+
+        ctx.progress(1, 1, np.asarray(to_pil(image[:1])[0]))
+    return image
+
+
+def _checked(ctx: NodeContext, field: str, make: Callable[..., Tensor], *args: Any) -> Tensor:
+    from node_api.errors import NodeInputError
+
+    try:
+        image = make(*args)
+    except ValueError as exc:
+        raise NodeInputError(field, str(exc)) from None
+    return _shown(ctx, image)
+
+
+@node(
+    "hints.canny",
+    title="Canny",
+    category="hints",
+    description="Canny edge detection (white edges on black), the hint of canny ControlNets; "
+    "the same edges as ComfyUI's Canny node.",
+    inputs=[
+        Link("image", IMAGE),
+        Float("low_threshold", 0.4, min=0.01, max=0.99, step=0.01,
+              description="Weaker edges than this are dropped."),
+        Float("high_threshold", 0.8, min=0.01, max=0.99, step=0.01,
+              description="Edges stronger than this are kept; those between, where connected."),
+    ],
+    outputs=[HINT],
+)
+def canny(ctx: NodeContext, image: Tensor, low_threshold: float, high_threshold: float) -> Tensor:
+    from pipelines.hints import canny as detect
+
+    return _checked(ctx, "low_threshold", detect, image, low_threshold, high_threshold)
+
+
+@node(
+    "hints.soft_edges",
+    title="Soft Edges",
+    category="hints",
+    description="A soft edge map (Sobel gradient or difference of Gaussians), white on black; "
+    "with a threshold it becomes a binary scribble. Invert it for black lines on white.",
+    inputs=[
+        Link("image", IMAGE),
+        Choice("method", "sobel", choices=("sobel", "dog"),
+               description="sobel: gradient magnitude; dog: difference of Gaussians."),
+        Float("sigma", 1.0, min=0.0, max=10.0, step=0.1, description="Blur in pixels first."),
+        Float("threshold", 0.0, min=0.0, max=1.0, step=0.01,
+              description="Above 0: binary scribble of the edges stronger than this."),
+    ],
+    outputs=[HINT],
+)
+def soft_edges(ctx: NodeContext, image: Tensor, method: str, sigma: float, threshold: float) -> Tensor:
+    from pipelines.hints import soft_edges as edges
+
+    return _checked(ctx, "method", edges, image, method, sigma, threshold)
+
+
+@node(
+    "hints.grayscale",
+    title="Grayscale",
+    category="hints",
+    description="The image's luminance in all three channels.",
+    inputs=[Link("image", IMAGE)],
+    outputs=[HINT],
+)
+def grayscale(ctx: NodeContext, image: Tensor) -> Tensor:
+    from pipelines.hints import grayscale as gray
+
+    return _shown(ctx, gray(image))
+
+
+@node(
+    "hints.invert",
+    title="Invert Image",
+    category="hints",
+    description="1 - image: black lines on white become white lines on black.",
+    inputs=[Link("image", IMAGE)],
+    outputs=[HINT],
+)
+def invert(ctx: NodeContext, image: Tensor) -> Tensor:
+    from pipelines.hints import invert as flip
+
+    return _shown(ctx, flip(image))
+
+
+@node(
+    "hints.resize_to_model",
+    title="Resize for Model",
+    category="hints",
+    description="Scale so the short (or long) side is about the resolution, each side a "
+    "multiple of 8 or 64, so a hint matches the latent it steers.",
+    inputs=[
+        Link("image", IMAGE),
+        Int("resolution", 512, min=64, max=8192, step=8,
+            description="Target length of the chosen side, in pixels."),
+        Choice("multiple", "64", choices=("8", "64"),
+               description="Round each side to a multiple of this."),
+        Choice("side", "short_side", choices=("short_side", "long_side"),
+               description="Which side gets the resolution."),
+    ],
+    outputs=[HINT],
+)
+def resize_to_model(ctx: NodeContext, image: Tensor, resolution: int, multiple: str, side: str) -> Tensor:
+    from pipelines.hints import resize_to_multiple
+
+    return _checked(ctx, "resolution", resize_to_multiple, image, resolution, int(multiple), side)
+
+
+@node(
+    "hints.tile",
+    title="Tile Blur",
+    category="hints",
+    description="The tile ControlNet's hint: the image sampled down and back up, then blurred.",
+    inputs=[
+        Link("image", IMAGE),
+        Float("downscale", 4.0, min=1.0, max=16.0, step=0.5,
+              description="Sample down by this factor and back up (1: keep)."),
+        Float("blur", 0.0, min=0.0, max=20.0, step=0.5,
+              description="Gaussian blur in pixels (0: none)."),
+    ],
+    outputs=[HINT],
+)
+def tile(ctx: NodeContext, image: Tensor, downscale: float, blur: float) -> Tensor:
+    from pipelines.hints import tile_blur
+
+    return _checked(ctx, "downscale", tile_blur, image, downscale, blur)
+
+
+@node(
+    "hints.depth",
+    title="Depth (model)",
+    category="hints",
+    description="Relative depth (near is white) from a Depth Anything or DPT folder in the "
+    "preprocessors model folder; nothing is downloaded.",
+    inputs=[
+        Link("image", IMAGE),
+        String("model", "", kind="model:preprocessors",
+               description="Depth model folder in the preprocessors folder, or a path."),
+    ],
+    outputs=[HINT],
+    fingerprint=model_fingerprint("model", "preprocessors"),
+)
+def depth(ctx: NodeContext, image: Tensor, model: str) -> Tensor:
+    from nodes._models import on_device
+    from pipelines.loading.cached import load_depth_cached
+    from pipelines.loading.depth import estimate_depth
+
+    settings = load_settings(ctx)
+    network = load_depth_cached(resolve_model(model, "preprocessors"),
+                                device=settings["device"], vram_mode=settings["vram_mode"])
+    ctx.check_cancelled()
+    with on_device(ctx, network):
+        return _shown(ctx, estimate_depth(network, image, device=ctx.device))

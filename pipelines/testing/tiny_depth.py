@@ -1,0 +1,34 @@
+"""A tiny random Depth Anything folder (Dinov2 backbone), saved with ``save_pretrained`` with
+its image processor: what a user puts in the preprocessors folder, for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def build_tiny_depth_anything(directory: str | Path, seed: int = 0) -> Path:
+    """Write a ``DepthAnythingForDepthEstimation`` (2-layer Dinov2, width 32, 14 px patches,
+    input 28 px) and a ``DPTImageProcessor`` into ``directory``."""
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    directory = Path(directory)
+    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=37, image_size=28, patch_size=14,
+                            out_features=["stage1", "stage2"], reshape_hidden_states=False)
+    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32,
+                                 reassemble_factors=[2, 1], neck_hidden_sizes=[16, 32],
+                                 fusion_hidden_size=16, head_hidden_size=8, patch_size=14)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DepthAnythingForDepthEstimation(config).eval()
+    model.save_pretrained(directory)
+    DPTImageProcessor(size={"height": 28, "width": 28}, keep_aspect_ratio=False,
+                      ensure_multiple_of=14, do_pad=False).save_pretrained(directory)
+    return directory
