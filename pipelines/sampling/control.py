@@ -205,6 +205,7 @@ def prepare_control(
             half = next(iter(used))
             rows, count = slice(half * batch, (half + 1) * batch), 1
         network = hint.control.network
+        _check_fits(hint.control, positive.embeds.shape[-1])
         dtype = next(network.parameters()).dtype
         pixels = _hint_pixels(hint, batch, height, width, x.device, dtype)
         pixels = torch.cat([pixels] * count) if count > 1 else pixels
@@ -217,6 +218,15 @@ def prepare_control(
             item.features = [_pad_rows(f, rows, halves * batch) for f in item.features]
         active.append(item)
     return ControlRun(active, halves * batch, total)
+
+
+def _check_fits(control: ControlNet, width: int) -> None:
+    """A ControlNet reads the prompt: its cross-attention width must be the model's."""
+    wanted = getattr(control.network.config, "cross_attention_dim", None)
+    if control.kind == "controlnet" and isinstance(wanted, int) and wanted != width:
+        raise StudioError(f"{control.source}: this ControlNet takes text states {wanted} wide "
+                          f"but the prompt is {width} wide: it was made for another model "
+                          "family (e.g. an SDXL ControlNet on an SD 1.5 model)")
 
 
 def _pad_rows(value: torch.Tensor, rows: slice, total: int) -> torch.Tensor:
