@@ -21,10 +21,12 @@ CLIP_VISION = "CLIP_VISION"
 IMAGE_EMBEDDING = "IMAGE_EMBEDDING"
 # Karlo's pixel cascade after the prior: decoder + text projection + super-resolution UNets
 UNCLIP_DECODER = "UNCLIP_DECODER"
+# a ControlNet or T2I-Adapter (Load ControlNet -> Apply ControlNet)
+CONTROL_NET = "CONTROL_NET"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
-                                          UNCLIP_DECODER})
+                                          UNCLIP_DECODER, CONTROL_NET})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -40,6 +42,7 @@ LINK_TYPES: tuple[str, ...] = (
     CLIP_VISION,
     IMAGE_EMBEDDING,
     UNCLIP_DECODER,
+    CONTROL_NET,
 )
 
 INT = "INT"

@@ -38,6 +38,7 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "CLIP_VISION": (168, 168, 255),
     "IMAGE_EMBEDDING": (120, 160, 255),
     "UNCLIP_DECODER": (150, 130, 230),
+    "CONTROL_NET": (0, 200, 170),
 }
 
 # Node border colours for run states.

@@ -137,3 +137,18 @@ def _load_float32(kind: str, path: str | Path, device: str, vram_mode: str,
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     where, key = _where(kind, path, device, vram_mode, estimate, cache)
     return cache.get_or_load(key, lambda: load(path, device=where), where, estimate)
+
+
+def load_controlnet_cached(path: str | Path, device: str = "cpu", precision: str = "auto",
+                           vram_mode: str = "auto", cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.controlnet.load_controlnet`` through the cache, in the dtype a
+    denoiser gets under ``precision`` (the residuals are cast to the UNet's dtype per step)."""
+    from pipelines.loading.controlnet import load_controlnet
+
+    path, cache = Path(path), cache or default_cache()
+    dtype = choose_dtypes(device, "unknown", precision)["denoiser"]
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, dtype))
+    where, key = _where("controlnet", path, device, vram_mode, estimate, cache,
+                        str(dtype).removeprefix("torch."))
+    return cache.get_or_load(key, lambda: load_controlnet(path, device=where, dtype=dtype),
+                             where, estimate)
