@@ -23,10 +23,12 @@ IMAGE_EMBEDDING = "IMAGE_EMBEDDING"
 UNCLIP_DECODER = "UNCLIP_DECODER"
 # IP-Adapter weights (image projection + cross-attention key/value layers), before applying
 IP_ADAPTER = "IP_ADAPTER"
+# a ControlNet or T2I-Adapter (Load ControlNet -> Apply ControlNet)
+CONTROL_NET = "CONTROL_NET"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
-                                          UNCLIP_DECODER})
+                                          UNCLIP_DECODER, CONTROL_NET})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -43,6 +45,7 @@ LINK_TYPES: tuple[str, ...] = (
     IMAGE_EMBEDDING,
     UNCLIP_DECODER,
     IP_ADAPTER,
+    CONTROL_NET,
 )
 
 INT = "INT"

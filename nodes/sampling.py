@@ -100,9 +100,11 @@ def sampler(
         ctx.progress(index + 1, total, preview)
 
     from nodes._models import on_device
+    from pipelines.sampling.control import control_networks
 
     ctx.check_cancelled()
-    with on_device(ctx, model, vae):  # low-VRAM mode: the UNet visits the GPU only now
+    controls = control_networks(positive, negative)  # ControlNets applied to the prompts
+    with on_device(ctx, model, vae, *controls):  # low-VRAM mode: the UNet visits the GPU only now
         if ctx.options.accelerate not in (None, "off"):
             import torch
 

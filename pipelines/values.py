@@ -142,6 +142,16 @@ class UnclipDecoder:
 
 
 @dataclass(eq=False)
+class ControlNet:
+    """A ControlNet (``ControlNetModel``) or a T2I-Adapter (``T2IAdapter``): ``kind`` is
+    "controlnet" or "t2i_adapter"; the network turns a hint image into residuals of the UNet."""
+
+    network: Any
+    kind: str
+    source: str
+
+
+@dataclass(eq=False)
 class ImageEmbedding:
     """CLIP image embeddings [B, dim] (from a prior, a CLIP vision encoder, or a mix of them)."""
 
@@ -158,6 +168,9 @@ class Conditioning:
     embeds: torch.Tensor
     text: str = ""
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    # ControlNet / T2I-Adapter hints that steer the denoiser when this conditioning is used
+    # (``pipelines.sampling.control.ControlHint``, in the order they were applied)
+    control: tuple[Any, ...] = ()
 
     @property
     def pooled(self) -> torch.Tensor | None:

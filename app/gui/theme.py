@@ -40,6 +40,7 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "IMAGE_EMBEDDING": (120, 160, 255),
     "UNCLIP_DECODER": (150, 130, 230),
     "IP_ADAPTER": (140, 200, 255),
+    "CONTROL_NET": (0, 200, 170),
 }
 
 # Node border colours for run states.

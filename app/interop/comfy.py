@@ -187,6 +187,8 @@ class _Importer:
             if source not in self.prompt:
                 raise WorkflowError(self.source, f"{where} links to missing node #{source}")
             ours = cls.links.get(name)
+            if ours is None and name in cls.dropped:
+                continue
             if ours is None:
                 self._note(f"{where} takes its value from a link, which is not supported "
                            f"here; the default value is used")

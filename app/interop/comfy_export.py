@@ -36,6 +36,7 @@ _CLASS = {
     "latent.set_noise_mask": "SetLatentNoiseMask", "vae.encode_inpaint": "VAEEncodeForInpaint",
     "model.sampling": "ModelSamplingDiscrete",
     "loaders.clip_vision": "CLIPVisionLoader", "unclip.clip_vision_encode": "CLIPVisionEncode",
+    "loaders.controlnet": "ControlNetLoader", "conditioning.apply_controlnet": "ControlNetApplyAdvanced",
 }
 # our input name -> ComfyUI input name, per our node type
 _INPUTS = {
@@ -52,6 +53,8 @@ _INPUTS = {
     "vae.encode_inpaint": {"image": "pixels", "vae": "vae", "mask": "mask"},
     "model.sampling": {"model": "model"},
     "unclip.clip_vision_encode": {"clip_vision": "clip_vision", "image": "image"},
+    "conditioning.apply_controlnet": {"positive": "positive", "negative": "negative",
+                                      "control_net": "control_net", "image": "image", "vae": "vae"},
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
@@ -88,6 +91,10 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
             problems.append(f"{node.label()} ({node.type})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
             problems.append(f"{node.label()} ({why})")
+        elif node.type == "conditioning.apply_controlnet" and (
+                "mask" in (links := graph.incoming(node.id)) or "negative" not in links):
+            problems.append(f"{node.label()} (ComfyUI's ControlNetApplyAdvanced needs a negative "
+                            "and takes no mask)")
     if problems:
         raise ExportError("these nodes have no ComfyUI counterpart: " + ", ".join(problems))
     defaults = _defaults(registry)
@@ -136,6 +143,10 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], {"clip_name": v.get("clip_vision")}
     if t == "unclip.clip_vision_encode":
         return _CLASS[t], {"crop": "center"}
+    if t == "loaders.controlnet":
+        return _CLASS[t], {"control_net_name": v.get("control_net")}
+    if t == "conditioning.apply_controlnet":
+        return _CLASS[t], {k: v.get(k) for k in ("strength", "start_percent", "end_percent")}
     if t == "loaders.lora":
         return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
                            "strength_clip": v.get("strength_clip")}

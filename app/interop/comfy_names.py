@@ -15,6 +15,7 @@ class ComfyClass:
     links: dict[str, str]
     outputs: tuple[str, ...]
     widgets: tuple[str | None, ...] = ()  # UI widgets_values order; None = a UI-only widget
+    dropped: tuple[str, ...] = ()  # Comfy link inputs we do not need (left out silently)
 
 
 KSAMPLER_LINKS = {"model": "model", "positive": "positive", "negative": "negative",
@@ -68,6 +69,19 @@ CLASSES: dict[str, ComfyClass] = {
     "ModelSamplingDiscrete": ComfyClass(
         "model.sampling", {"model": "model"}, ("model",), ("sampling", "zsnr")),
     "RescaleCFG": ComfyClass("model.sampling", {"model": "model"}, ("model",), ("multiplier",)),
+    "ControlNetLoader": ComfyClass(
+        "loaders.controlnet", {}, ("control_net",), ("control_net_name",)),
+    "DiffControlNetLoader": ComfyClass(  # the model is only needed by "diff" ControlNets
+        "loaders.controlnet", {}, ("control_net",), ("control_net_name",), ("model",)),
+    "ControlNetApplyAdvanced": ComfyClass(
+        "conditioning.apply_controlnet",
+        {"positive": "positive", "negative": "negative", "control_net": "control_net",
+         "image": "image", "vae": "vae"},
+        ("positive", "negative"), ("strength", "start_percent", "end_percent")),
+    "ControlNetApply": ComfyClass(  # the positive alone
+        "conditioning.apply_controlnet",
+        {"conditioning": "positive", "control_net": "control_net", "image": "image"},
+        ("positive",), ("strength",)),
     "CLIPVisionLoader": ComfyClass("loaders.clip_vision", {}, ("clip_vision",), ("clip_name",)),
     "CLIPVisionEncode": ComfyClass(
         "unclip.clip_vision_encode", {"clip_vision": "clip_vision", "image": "image"},
@@ -81,8 +95,6 @@ PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 NOT_YET = {
     "LoraLoaderModelOnly": "LoRA",
     "CLIPSetLastLayer": "CLIP skip",
-    "ControlNetLoader": "ControlNet",
-    "ControlNetApply": "ControlNet",
     # SD 2.1 unCLIP adds a noise-augmented image embedding to a text conditioning; the unCLIP
     # models here (Kandinsky 2.2, Karlo) are conditioned on the embedding alone
     "unCLIPConditioning": "SD 2.1 unCLIP conditioning",

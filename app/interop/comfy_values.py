@@ -51,6 +51,11 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
             note(f"{cls}: crop {text('crop', '')!r} is not supported here; the image is "
                  "center-cropped")
         return {}
+    if cls in ("ControlNetLoader", "DiffControlNetLoader"):
+        return {"control_net": text("control_net_name", "")}
+    if cls in ("ControlNetApply", "ControlNetApplyAdvanced"):
+        return {"strength": number("strength", 1.0), "start_percent": number("start_percent", 0.0),
+                "end_percent": number("end_percent", 1.0)}
     if cls == "VAELoader":
         return {"vae": text("vae_name", "")}
     if cls == "VAEDecodeTiled":  # its overlap is fixed here (a quarter of the tile)

@@ -119,6 +119,7 @@ class ModelFamily:
     vae_fp16_upcast: bool = False  # the VAE overflows in float16: keep it float32 under "auto"
     single_file: SingleFileLayout | None = None
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
+    accepts_control: bool = False  # the denoiser takes ControlNet/T2I-Adapter residuals
 
     def __repr__(self) -> str:
         return f"<ModelFamily {self.id}>"
@@ -214,6 +215,15 @@ class ModelFamily:
         """The dtype the denoiser computes in. Asked once per run, never per step: diffusers'
         ``ModelMixin.dtype`` walks every submodule on each call (709 for SD1.5, 1,930 for SDXL)."""
         return model.denoiser.dtype
+
+    def check_control(self, model: DiffusionModel) -> None:
+        """Raise a StudioError unless the denoiser takes ControlNet / T2I-Adapter residuals
+        (``down_block_additional_residuals`` & co. of a ``UNet2DConditionModel``)."""
+        if not self.accepts_control:
+            from pipelines.errors import StudioError
+
+            raise StudioError(f"ControlNets and T2I-Adapters do not work with "
+                              f"{self.label or self.id} models (SD 1.x, SD 2.x and SDXL only)")
 
     def call_denoiser(self, model: DiffusionModel, x: torch.Tensor, t: Any,
                       inputs: dict[str, Any]) -> torch.Tensor:

@@ -19,6 +19,7 @@ _SD2_V_BIAS = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.nor
 
 
 class SD1(ModelFamily):
+    accepts_control = True
     id = "sd1"
     label = "Stable Diffusion 1.x"
     latent = SD_LATENT
@@ -40,6 +41,7 @@ class SD1(ModelFamily):
 
 
 class SD2(ModelFamily):
+    accepts_control = True
     id = "sd2"
     label = "Stable Diffusion 2.x"
     latent = SD_LATENT

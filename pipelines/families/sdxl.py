@@ -23,6 +23,7 @@ _REFINER_LABEL_WIDTH = 2560  # pooled 1280 + 5 time ids x 256
 
 
 class SDXL(ModelFamily):
+    accepts_control = True
     id = "sdxl"
     label = "Stable Diffusion XL"
     components = unet_components("", "_2")

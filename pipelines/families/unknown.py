@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 class Unknown(ModelFamily):
+    accepts_control = True
     id = "unknown"
     label = "Unknown UNet model"
     components = (

@@ -145,3 +145,18 @@ def load_depth_cached(path: str | Path, device: str = "cpu", vram_mode: str = "a
     from pipelines.loading.depth import load_depth_model
 
     return _load_float32("depth", path, device, vram_mode, cache, load_depth_model)
+
+
+def load_controlnet_cached(path: str | Path, device: str = "cpu", precision: str = "auto",
+                           vram_mode: str = "auto", cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.controlnet.load_controlnet`` through the cache, in the dtype a
+    denoiser gets under ``precision`` (the residuals are cast to the UNet's dtype per step)."""
+    from pipelines.loading.controlnet import load_controlnet
+
+    path, cache = Path(path), cache or default_cache()
+    dtype = choose_dtypes(device, "unknown", precision)["denoiser"]
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, dtype))
+    where, key = _where("controlnet", path, device, vram_mode, estimate, cache,
+                        str(dtype).removeprefix("torch."))
+    return cache.get_or_load(key, lambda: load_controlnet(path, device=where, dtype=dtype),
+                             where, estimate)

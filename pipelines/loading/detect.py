@@ -131,6 +131,8 @@ def detect_header(header: dict[str, Any]) -> Detection:
         return Detection("embedding")
     if "conv_first.weight" in keys or "model.0.weight" in keys and "model.1.sub.0.RDB1.conv1.0.weight" in keys:
         return Detection("upscaler", note="ESRGAN/RRDBNet")
+    if control := _control(header):
+        return control
     if f"{UNET}input_blocks.0.0.weight" in keys:
         return _checkpoint(header, UNET, "checkpoint")
     if "input_blocks.0.0.weight" in keys:
@@ -146,6 +148,22 @@ def detect_header(header: dict[str, Any]) -> Detection:
     if "first_stage_model.encoder.conv_in.weight" in keys:
         return Detection("vae", note="inside a checkpoint without a UNet")
     return Detection("unknown")
+
+
+def _control(header: dict[str, Any]) -> Detection | None:
+    """A ControlNet (original ``control_model.*``/``input_hint_block`` or diffusers layout) or
+    a T2I-Adapter; the family from the ControlNet's cross-attention width."""
+    keys = header.keys()
+    if any(k.startswith(("adapter.body.", "body.0.resnets.")) for k in keys):
+        return Detection("t2i_adapter", note="diffusers layout")
+    original = any("input_hint_block." in k for k in keys)
+    if not original and not any(k.startswith("controlnet_cond_embedding.") for k in keys):
+        return None
+    context = next((d for k in keys if k.endswith("attn2.to_k.weight")
+                    and (d := _dim(header, k, 1)) is not None), 0)
+    note = "diff ControlNet (needs its base model)" if "difference" in keys else (
+        "original layout" if original else "diffusers layout")
+    return Detection("controlnet", unet_file_family(context) if context else "", note=note)
 
 
 def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
@@ -178,6 +196,22 @@ def _folder_inpainting(folder: Path) -> bool:
     return isinstance(latent, int) and unet.get("in_channels") == 2 * latent + 1
 
 
+def _config_folder(path: Path) -> Detection:
+    """A folder of one diffusers network (config.json): ControlNets and T2I-Adapters."""
+    try:
+        config = checked_loads((path / "config.json").read_bytes(), max_chars=1024 * 1024)
+    except (OSError, JsonInputError):
+        return Detection("unknown", note="folder without model_index.json")
+    name = config.get("_class_name") if isinstance(config, dict) else None
+    if name == "ControlNetModel":
+        width = config.get("cross_attention_dim")
+        family = unet_file_family(width) if isinstance(width, int) else ""
+        return Detection("controlnet", family, note="diffusers folder")
+    if name == "T2IAdapter":
+        return Detection("t2i_adapter", note="diffusers folder")
+    return Detection("unknown", note=f"folder with a {show(name)} config.json")
+
+
 def detect(path: str | Path) -> Detection:
     """Classify a model file or diffusers folder.
 
@@ -188,7 +222,7 @@ def detect(path: str | Path) -> Detection:
     if path.is_dir():
         index = path / "model_index.json"
         if not index.is_file():
-            return Detection("unknown", note="folder without model_index.json")
+            return _config_folder(path)
         try:  # studio.json's family (a damaged file is named), else the matching denoiser's
             family = folder_family(path)
         except ValueError as exc:

@@ -22,8 +22,11 @@ KINDS: tuple[str, ...] = (
     "checkpoints", "vae", "loras", "embeddings", "upscale_models", "vae_approx", "clip_vision",
     "ipadapter",  # IP-Adapter files (ComfyUI's models/ipadapter)
     "preprocessors",  # models that make hint images (a Depth Anything / DPT folder)
+    "controlnet",
 )
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
+# kinds whose diffusers folders hold one network (config.json, no model_index.json)
+_NETWORK_FOLDER_KINDS = frozenset({"controlnet"})
 BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
 
 # AUTOMATIC1111 keeps models under models/<Name>, embeddings at the top level.
@@ -37,6 +40,7 @@ _A1111 = {
     "clip_vision": ["models/clip_vision"],
     "ipadapter": ["models/ipadapter", "models/IP-Adapter"],
     "preprocessors": ["models/preprocessors", "extensions/sd-webui-controlnet/annotator/downloads"],
+    "controlnet": ["models/ControlNet", "extensions/sd-webui-controlnet/models"],
 }
 
 
@@ -145,9 +149,13 @@ def scan(kind: str) -> list[Path]:
             # (the default user folder is ~/.local/share/...)
             if any(p.startswith(".") for p in entry.relative_to(root).parts):
                 continue
-            is_folder_model = entry.is_dir() and (entry / "model_index.json").is_file()
+            is_folder_model = entry.is_dir() and (
+                (entry / "model_index.json").is_file()
+                or kind in _NETWORK_FOLDER_KINDS and (entry / "config.json").is_file())
             if is_folder_model or (entry.is_file() and entry.suffix in MODEL_SUFFIXES
-                                   and not _inside_diffusers_folder(entry, root)):
+                                   and not _inside_diffusers_folder(entry, root)
+                                   and not (kind in _NETWORK_FOLDER_KINDS
+                                            and (entry.parent / "config.json").is_file())):
                 seen.setdefault(str(entry.relative_to(root)), entry)
     return list(seen.values())
 

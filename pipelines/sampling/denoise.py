@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from pipelines.families import get_family
 from pipelines.families.unet import batched as _batched
+from pipelines.sampling.control import prepare_control
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
 from pipelines.sampling.patches import model_patches
@@ -230,6 +231,9 @@ def denoise(
         embeds = torch.cat([negative_embeds, embeds])
     inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
     inputs.update(condition_inputs)
+    control = prepare_control(model, positive, negative, x, do_cfg, len(timesteps))  # ControlNets
+    if control is not None:
+        family.check_control(model)
     learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
     channels = x.shape[1]
 
@@ -271,7 +275,9 @@ def denoise(
                 model_input = torch.cat([model_input, model_input])
             if extra is not None:
                 model_input = torch.cat([model_input, extra], dim=1)
-            model_output = family.call_denoiser(model, model_input, t, inputs).to(x.dtype)
+            step_inputs = inputs if control is None else control.step_inputs(
+                i, model_input, t, inputs, dtype)
+            model_output = family.call_denoiser(model, model_input, t, step_inputs).to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
                 variance = cond[:, channels:]  # empty unless the variance is learned

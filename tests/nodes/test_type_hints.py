@@ -23,7 +23,7 @@ HINTS = {
     ports.IMAGE: "Tensor", ports.MASK: "Tensor", ports.UPSCALE_MODEL: "UpscaleModel",
     ports.PRIOR: "Prior", ports.CLIP_VISION: "ClipVision",
     ports.IMAGE_EMBEDDING: "ImageEmbedding", ports.UNCLIP_DECODER: "UnclipDecoder",
-    ports.IP_ADAPTER: "IPAdapterWeights",
+    ports.IP_ADAPTER: "IPAdapterWeights", ports.CONTROL_NET: "ControlNet",
     ports.ANY: "Any", ports.INT: "int", ports.FLOAT: "float", ports.STRING: "str",
     ports.BOOLEAN: "bool", ports.CHOICE: "str",
 }
