@@ -65,3 +65,36 @@ def upscale_x4(ctx, model, positive, negative, image, noise, sampler, schedule, 
                        device=ctx.device, callback=_progress(ctx, model))
         except NotAnUpscaler as exc:
             raise NodeInputError("model", str(exc)) from exc
+
+
+@node(
+    "sampling.upscale_latent_x2",
+    title="Latent Diffusion Upscale x2",
+    category="sampling",
+    description="Upscale an SD 1.x/2.x latent 2x with the Stable Diffusion latent x2 "
+    "upscaler (Euler, guided by prompts encoded with the upscaler's own text encoder). "
+    "Decode the result with the SD VAE (the upscaler's).",
+    inputs=[
+        Link("model", MODEL, "The latent upscaler (Load Checkpoint on sd-x2-latent-upscaler)."),
+        Link("positive", CONDITIONING, "What the image shows (the upscaler's text encoder)."),
+        Link("negative", CONDITIONING, "What to steer away from (often an empty prompt)."),
+        Link("latent", LATENT, "An SD latent, e.g. a Sampler's output or VAE Encode's."),
+        Link("noise", NOISE),
+        Int("steps", 20, min=1, max=1000, description="Euler steps."),
+        Float("cfg", 9.0, min=0.0, max=30.0, step=0.5,
+              description="Guidance scale; 1 turns guidance off."),
+    ],
+    outputs=[Output("latent", LATENT, "An SD latent twice as large: VAE Decode it.")],
+)
+def upscale_latent_x2(ctx, model, positive, negative, latent, noise, steps, cfg):
+    from nodes._models import on_device
+    from pipelines.sampling.latent_upscale import NotALatentUpscaler
+    from pipelines.sampling.latent_upscale import upscale_latent_x2 as run
+
+    ctx.check_cancelled()
+    with on_device(ctx, model):
+        try:
+            return run(model, positive, negative, latent, noise, steps=steps, cfg=cfg,
+                       device=ctx.device, callback=_progress(ctx, model))
+        except NotALatentUpscaler as exc:
+            raise NodeInputError("model", str(exc)) from exc

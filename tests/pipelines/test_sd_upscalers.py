@@ -89,3 +89,77 @@ def test_x4_refuses_other_models_and_bad_levels(x4):
     with pytest.raises(ValueError, match="super-resolution"):
         denoise(model, pos, pos, Latent(samples=torch.zeros(1, 4, 8, 8)), Noise(0), steps=1)
     assert image_to_pixels(_low_image()).shape == (1, 3, 12, 12)
+
+
+# --- the latent x2 upscaler ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def x2_folder(tmp_path_factory):
+    return build_tiny_upscaler(tmp_path_factory.mktemp("x2") / "x2", kind="latent_x2")
+
+
+@pytest.fixture(scope="module")
+def x2(x2_folder):
+    return load_checkpoint(x2_folder)
+
+
+def test_latent_x2_folder_is_detected_and_encodes_states_before_the_final_norm(x2_folder, x2):
+    from diffusers import StableDiffusionLatentUpscalePipeline
+
+    model, clip, vae = x2
+    assert folder_family(x2_folder) == "sd_x2_latent_upscaler" == model.family
+    cond = encode_text(clip, PROMPT)
+    pipe = StableDiffusionLatentUpscalePipeline.from_pretrained(x2_folder, local_files_only=True)
+    embeds, neg, pooled, neg_pooled = pipe.encode_prompt(PROMPT, "cpu", True, "")
+    assert torch.equal(cond.embeds, embeds) and torch.equal(cond.extras["pooled"], pooled)
+    empty = encode_text(clip, "")
+    assert torch.equal(empty.embeds, neg) and torch.equal(empty.extras["pooled"], neg_pooled)
+
+
+@pytest.mark.parametrize("cfg", [9.0, 1.0])
+def test_latent_x2_equals_stable_diffusion_latent_upscale_pipeline(x2_folder, x2, cfg):
+    from diffusers import StableDiffusionLatentUpscalePipeline
+
+    from pipelines.sampling.latent_upscale import upscale_latent_x2
+    from pipelines.values import Latent
+
+    model, clip, vae = x2
+    low = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    pos, neg = encode_text(clip, PROMPT), encode_text(clip, "")
+    steps: list[int] = []
+    ours = upscale_latent_x2(model, pos, neg, Latent(samples=low, space="sd1"), Noise(4),
+                             steps=3, cfg=cfg, callback=lambda i, n, x0: steps.append(i))
+    pipe = StableDiffusionLatentUpscalePipeline.from_pretrained(x2_folder, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(PROMPT, image=low, num_inference_steps=3, guidance_scale=cfg,
+               generator=torch.Generator().manual_seed(4), output_type="latent").images
+    assert ours.samples.shape == (1, 4, 16, 16) and ours.space == "sd1" and steps == [0, 1, 2]
+    diff = (ours.samples - ref).abs().max().item()
+    print(f"latent x2 upscaler cfg {cfg}: max abs diff latent {diff}")
+    assert diff <= 1e-5
+    image = decode(vae, ours)
+    ref_image = pipe(PROMPT, image=low, num_inference_steps=3, guidance_scale=cfg,
+                     generator=torch.Generator().manual_seed(4), output_type="pt").images
+    assert (image - ref_image.permute(0, 2, 3, 1)).abs().max().item() <= 1e-5
+    other = upscale_latent_x2(model, pos, neg, Latent(samples=-low), Noise(4), steps=3, cfg=cfg)
+    assert (other.samples - ours.samples).abs().max() > 1e-3
+
+
+def test_latent_x2_refuses_other_models_latents_and_prompts(x2, x4):
+    from pipelines.sampling.latent_upscale import NotALatentUpscaler, upscale_latent_x2
+    from pipelines.values import Latent
+
+    model, clip, _ = x2
+    pos = encode_text(clip, PROMPT)
+    low = Latent(samples=torch.zeros(1, 4, 8, 8))
+    with pytest.raises(NotALatentUpscaler, match="not the SD latent x2 upscaler"):
+        upscale_latent_x2(x4[0], pos, pos, low, Noise(0), steps=1)
+    with pytest.raises(ValueError, match="channels"):
+        upscale_latent_x2(model, pos, pos, Latent(samples=torch.zeros(1, 3, 8, 8)), Noise(0),
+                          steps=1)
+    with pytest.raises(ValueError, match="pixel space"):
+        upscale_latent_x2(model, pos, pos, Latent(samples=torch.zeros(1, 3, 8, 8),
+                                                  space="deepfloyd_if"), Noise(0), steps=1)
+    x4_prompt = encode_text(x4[1], PROMPT)  # a plain CLIP encoding has no pooled output
+    with pytest.raises(ValueError, match="own text encoder"):
+        upscale_latent_x2(model, x4_prompt, x4_prompt, low, Noise(0), steps=1)
