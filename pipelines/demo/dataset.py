@@ -106,10 +106,14 @@ def random_spec(rng: random.Random, combos: tuple[Combo, ...] = TRAIN_COMBOS) ->
     return ShapeSpec(shape, colour, background, rng.choice(SIZES), rng.choice(POSITIONS))
 
 
-def render(specs: list[ShapeSpec], generator: torch.Generator | None = None) -> torch.Tensor:
-    """Render specs to a float tensor (N, 3, 64, 64) in [0, 1].
+def render(specs: list[ShapeSpec], generator: torch.Generator | None = None,
+           size: int = IMAGE_SIZE) -> torch.Tensor:
+    """Render specs to a float tensor (N, 3, size, size) in [0, 1].
 
-    Size and position get a small random jitter from ``generator``.
+    Size and position get a small random jitter from ``generator``. The geometry is laid out
+    on the 64px canvas and sampled at ``size`` (the same generator state draws the same picture
+    at 64 and 128 px: the super-resolution stage's ground truth), the edge ramp one output
+    pixel wide.
     """
     n = len(specs)
     large = torch.tensor([s.size == "large" for s in specs])
@@ -125,7 +129,8 @@ def render(specs: list[ShapeSpec], generator: torch.Generator | None = None) -> 
             else:
                 centre[i, axis] = IMAGE_SIZE / 2
     centre += (torch.rand(n, 2, generator=generator) - 0.5) * 2.0
-    coords = torch.arange(IMAGE_SIZE, dtype=torch.float32) + 0.5
+    step = IMAGE_SIZE / size
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) * step
     dx = coords.view(1, 1, -1) - centre[:, 0].view(n, 1, 1)
     dy = coords.view(1, -1, 1) - centre[:, 1].view(n, 1, 1)
     h = half.view(n, 1, 1)
@@ -135,7 +140,7 @@ def render(specs: list[ShapeSpec], generator: torch.Generator | None = None) -> 
     triangle = torch.maximum(dy - h, (dx.abs() - (dy + h) / 2) / 1.118)
     kind = torch.tensor([SHAPES.index(s.shape) for s in specs]).view(n, 1, 1)
     distance = torch.where(kind == 0, circle, torch.where(kind == 1, square, triangle))
-    alpha = (0.5 - distance).clamp(0.0, 1.0).unsqueeze(1)
+    alpha = (0.5 - distance / step).clamp(0.0, 1.0).unsqueeze(1)
     fg = torch.tensor([PALETTE[s.colour] for s in specs], dtype=torch.float32) / 255.0
     bg = torch.tensor([PALETTE[s.background] for s in specs], dtype=torch.float32) / 255.0
     return alpha * fg.view(n, 3, 1, 1) + (1 - alpha) * bg.view(n, 3, 1, 1)

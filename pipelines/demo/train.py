@@ -278,11 +278,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--resume-from", default=None,
                         help="start from a saved demo folder (with --vae-steps 0: keep its VAE)")
+    parser.add_argument("--stage", default="base", choices=["base", "superres"],
+                        help="base: the 64px text-to-image model; superres: its 64 -> 128 px "
+                        "super-resolution stage (resources/models/demo-sr)")
+    parser.add_argument("--base", default=None,
+                        help="superres: the demo model whose text encoder conditions it "
+                        "(default: the built-in one)")
+    parser.add_argument("--crop", type=int, default=32, help="superres: training crop (px)")
     args = parser.parse_args(argv)
+    if args.stage == "superres":
+        return _train_superres(args, argv)
     out = train_demo(args.out, steps=args.steps, vae_steps=args.vae_steps, device=args.device,
                      seed=args.seed, batch_size=args.batch_size, threads=args.threads,
                      resume_from=args.resume_from)
     print(f"saved demo model to {out}")
+    return 0
+
+
+def _train_superres(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """``train-demo --stage superres``: ``--steps`` and ``--batch-size`` default to the stage's."""
+    from .superres import BASE, DEFAULT_SR_STEPS, train_superres
+
+    def given(flag: str) -> bool:
+        return any(a == flag or a.startswith(flag + "=") for a in argv or [])
+
+    steps = args.steps if given("--steps") else DEFAULT_SR_STEPS
+    batch = args.batch_size if given("--batch-size") else 8
+    out = train_superres(args.out, base=args.base or BASE, steps=steps, batch_size=batch,
+                         crop=args.crop, seed=args.seed, threads=args.threads,
+                         device=args.device)
+    print(f"saved demo super-resolution stage to {out}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
-the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr,
+the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, the SD upscalers sd_x4_upscaler
+and sd_x2_latent_upscaler, demo_sr (the demo's super-resolution stage),
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. To add one, see docs/ARCHITECTURE.md,
@@ -17,6 +18,7 @@ from pipelines.families.base import (
 )
 from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
+from pipelines.families.demo_sr import DemoSR
 from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
 from pipelines.families.karlo import Karlo
 from pipelines.families.registry import (
@@ -37,14 +39,16 @@ from pipelines.families.registry import (
     unregister_family,
 )
 from pipelines.families.sd import SD1, SD2
+from pipelines.families.sd_upscale import SDLatentUpscaleX2, SDUpscaleX4
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
 # Detection order: IF's text-embedding pixel UNets, SDXL's text_time test and Kandinsky's image
 # embedding test before the plain context-width tests; Karlo (whose folder also has a prior/)
-# before the Kandinsky prior.
-for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), Demo(), Unknown()):
+# before the Kandinsky prior; the SD upscalers (context widths of SD2 / SD1) before SD1/SD2.
+for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
+                SDUpscaleX4(), SDLatentUpscaleX2(), SD1(), SD2(),
+                SDXL(), SDXLRefiner(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -16,7 +16,7 @@ import torch
 from pipelines.families import ROLES
 from pipelines.memory.cache import ModelCache, default_cache
 from pipelines.memory.keys import model_key
-from pipelines.memory.placement import estimate_bytes, storage_device
+from pipelines.memory.placement import estimate_bytes, place_text_encoders, storage_device
 from pipelines.memory.precision import checkpoint_dtypes, choose_dtypes, dtype_names
 
 
@@ -63,8 +63,11 @@ def load_checkpoint_cached(
     estimate = partial(estimate_bytes, path, dtypes)  # headers are read only if needed
     where, key = _where("checkpoint", path, device, vram_mode, estimate, cache,
                         dtype_names(dtypes))
-    return cache.get_or_load(key, lambda: load_checkpoint(path, device=where, dtype=dtypes),
-                             where, estimate)
+    def load() -> tuple[Any, Any, Any]:  # T5 encoders stay on the CPU between encodes
+        model, clip, vae = load_checkpoint(path, device=where, dtype=dtypes)
+        return model, place_text_encoders(clip, where, vram_mode), vae
+
+    return cache.get_or_load(key, load, where, estimate)
 
 
 def load_vae_cached(

@@ -158,6 +158,37 @@ def storage_device(device: str, vram_mode: str, estimate: int, cache: ModelCache
     return "cpu" if estimate * ACTIVATION_HEADROOM > room else device
 
 
+# A network's own storage device, overriding its cache entry's (a T5 encoder kept on the CPU)
+STORAGE_ATTR = "_studio_storage"
+
+
+def offloads_after_use(network: torch.nn.Module, device: str | torch.device,
+                       vram_mode: str) -> bool:
+    """Whether a text encoder is kept on the CPU between encodes although its model is stored
+    on the GPU: T5 encoders (DeepFloyd IF's T5-XXL is about 9.5 GB in float16, needed once per
+    prompt, before the UNet runs) on CUDA in "normal" and "auto" mode. Low-VRAM mode keeps
+    every network on the CPU anyway; the CPU and MPS never offload."""
+    return (torch.device(device).type == "cuda" and vram_mode in ("normal", "auto")
+            and type(network).__name__.startswith("T5"))
+
+
+def place_text_encoders(clip: Any, device: str | torch.device, vram_mode: str) -> Any:
+    """Move the text encoders of ``clip`` (a ``TextEncoder``) that ``offloads_after_use`` to
+    the CPU and mark them, so ``on_device`` takes them to the GPU to encode and back after."""
+    for _, encoder in clip.present():
+        if offloads_after_use(encoder, device, vram_mode):
+            encoder.to("cpu")
+            setattr(encoder, STORAGE_ATTR, torch.device("cpu"))
+    return clip
+
+
+def home_of(network: torch.nn.Module, cache: ModelCache) -> torch.device:
+    """Where a network goes back after ``on_device``: its own mark, else its cache entry's
+    device, else where its first parameter is."""
+    return (getattr(network, STORAGE_ATTR, None) or cache.storage_of(network)
+            or device_of(network))
+
+
 @contextlib.contextmanager
 def on_device(values: Any, device: str | torch.device,
               cache: ModelCache | None = None) -> Iterator[None]:
@@ -182,7 +213,7 @@ def on_device(values: Any, device: str | torch.device,
             cache.reserve(sum(off.values()), target)
             for index in off:
                 network = networks[index]
-                home = cache.storage_of(network) or device_of(network)
+                home = home_of(network, cache)
                 network.to(target)
                 if not same_device(home, target):
                     moved.append((network, home))

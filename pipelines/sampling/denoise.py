@@ -181,7 +181,8 @@ def denoise(
         raise ValueError(f"steps must be at least 1, got {steps}")
     if not 0.0 <= denoise <= 1.0:
         raise ValueError(f"denoise must be between 0 and 1, got {denoise}")
-    if "image_noising_scheduler" in model.schedulers and image_condition is None:
+    if image_condition is None and ({"image_noising_scheduler", "low_res_scheduler"}
+                                    & set(model.schedulers)):
         raise ValueError("This model is a super-resolution stage: it needs the low-resolution "
                          "image (use the Super-Resolution Sampler)")
     do_cfg = cfg != 1.0
@@ -206,6 +207,9 @@ def denoise(
         scheduler.set_begin_index(begin)
 
     generator = noise.generators(batch)
+    concat, condition_inputs = None, {}
+    if image_condition is not None and image_condition.noise_first:  # the x4 upscaler's order
+        concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
     initial = randn(tuple(original.shape), generator).to(device)
     seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
     if denoise >= 1.0:
@@ -220,8 +224,7 @@ def denoise(
     extra = None if image_condition else inpaint_channels(model, latent, original, do_cfg)
     if extra is not None:
         mask = None
-    concat, condition_inputs = None, {}
-    if image_condition is not None:  # its noise comes after the initial noise, as in IF
+    if image_condition is not None and concat is None:  # after the initial noise, as in IF
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
 
     embeds = _batched(positive.embeds, batch, "positive conditioning")
@@ -267,9 +270,12 @@ def denoise(
         for i, t in enumerate(timesteps):
             before_step(i)  # per-run patches (IP-Adapter scales by schedule range)
             # scaling is elementwise: scale the batch-1 input, cast once, then double it
-            model_input = x if concat is None else torch.cat([x, concat], dim=1)
+            model_input = x if concat is None or not image_condition.scaled else torch.cat(
+                [x, concat], dim=1)
             if scale_input:  # flow-matching schedulers have no input scaling
                 model_input = scheduler.scale_model_input(model_input, t)
+            if concat is not None and not image_condition.scaled:
+                model_input = torch.cat([model_input, concat], dim=1)
             model_input = model_input.to(dtype)
             if do_cfg:
                 model_input = torch.cat([model_input, model_input])

@@ -1,5 +1,5 @@
 """A low-resolution image a super-resolution denoiser sees beside the sample every step
-(DeepFloyd IF stage II): noise-augmented, concatenated to the input channels, its noise level
+(DeepFloyd IF stage II, the SD x4 upscaler): noise-augmented, concatenated to the input channels, its noise level
 given as the UNet's class label. ``pipelines.sampling.superres`` builds it; ``denoise`` uses it."""
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ class ImageCondition:
     image: torch.Tensor
     noise_level: int
     noising_config: dict[str, Any]
+    # SD x4 upscaler: its augmentation noise is drawn before the initial noise, and the image
+    # joins the sample after ``scale_model_input`` (IF: after the initial noise, scaled too)
+    noise_first: bool = False
+    scaled: bool = True
 
     def prepare(self, generator: Any, device: torch.device,
                 cfg_batch: bool) -> tuple[torch.Tensor, dict[str, Any]]:

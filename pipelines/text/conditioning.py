@@ -168,6 +168,8 @@ def _needs_weighting(clip: TextEncoder, text: str, embeddings: Embeddings = None
 # encodings other than "clip" (the CLIP windows below); imported only when used
 PROMPT_ENCODERS: dict[str, tuple[str, str]] = {
     "t5": ("pipelines.text.t5", "encode_t5"),  # DeepFloyd IF: one T5 sequence, no CLIP windows
+    # the SD latent x2 upscaler: CLIP's last states before the final norm + pooled output
+    "clip_hidden_pooled": ("pipelines.text.hidden_pooled", "encode_hidden_pooled"),
 }
 
 
