@@ -1,4 +1,4 @@
-"""Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
+"""Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, sd3, demo,
 the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr,
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
@@ -25,9 +25,11 @@ from pipelines.families.registry import (
     detect_family,
     families,
     family_ids,
+    file_family,
     folder_family,
     get_family,
     named_family,
+    part_file_families,
     register_family,
     single_file_prefixes,
     standalone_vae_family,
@@ -36,6 +38,7 @@ from pipelines.families.registry import (
     unregister_family,
 )
 from pipelines.families.sd import SD1, SD2
+from pipelines.families.sd3 import SD3
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
@@ -43,13 +46,13 @@ from pipelines.families.unknown import Unknown
 # embedding test before the plain context-width tests; Karlo (whose folder also has a prior/)
 # before the Kandinsky prior.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), Demo(), Unknown()):
+                SDXL(), SDXLRefiner(), SD3(), Demo(), Unknown()):
     register_family(_family)
 
 __all__ = [
     "ROLES", "UNKNOWN", "Component", "LatentFormat", "ModelFamily", "SingleFileLayout",
     "checkpoint_family", "component_roles", "detect_family", "families", "family_ids",
-    "folder_family", "get_family", "named_family", "register_family", "single_file_prefixes",
+    "file_family", "folder_family", "get_family", "named_family", "part_file_families", "register_family", "single_file_prefixes",
     "standalone_vae_family", "text_key_family", "unet_components", "unet_file_family",
     "unregister_family",
 ]
