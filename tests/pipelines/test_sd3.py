@@ -139,3 +139,18 @@ def test_inpainting_by_mask_blending_equals_the_inpaint_pipeline(loaded, pipe, s
     outside = latent.noise_mask.expand_as(start) == 0
     assert _diff(ours.samples[outside], start[outside]) < 1e-6  # kept where the mask is 0
     assert _diff(ours.samples, start) > 0.1
+
+
+@pytest.mark.parametrize("sampler", ["heun", "dpmpp_2m"])
+def test_flow_samplers_sample_sd3(loaded, sampler):
+    model, clip, _ = loaded
+    pos, neg = encode_text(clip, PROMPT), encode_text(clip, NEGATIVE)
+    out = denoise(model, pos, neg, Latent(samples=torch.zeros(1, 16, 16, 16)), Noise(3),
+                  sampler=sampler, steps=4, cfg=4.5)
+    euler = denoise(model, pos, neg, Latent(samples=torch.zeros(1, 16, 16, 16)), Noise(3),
+                    sampler="euler", steps=4, cfg=4.5)
+    assert torch.isfinite(out.samples).all() and out.samples.std() > 0.1
+    assert _diff(out.samples, euler.samples) > 1e-4  # another solver, another path
+    with pytest.raises(ValueError, match="flow-matching"):
+        denoise(model, pos, neg, Latent(samples=torch.zeros(1, 16, 8, 8)), Noise(3),
+                sampler="lcm", steps=2, cfg=4.5)
