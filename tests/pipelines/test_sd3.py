@@ -154,3 +154,17 @@ def test_flow_samplers_sample_sd3(loaded, sampler):
     with pytest.raises(ValueError, match="flow-matching"):
         denoise(model, pos, neg, Latent(samples=torch.zeros(1, 16, 8, 8)), Noise(3),
                 sampler="lcm", steps=2, cfg=4.5)
+
+
+def test_text_encode_sd3_node_gives_each_encoder_its_prompt(loaded, pipe):
+    from types import SimpleNamespace
+
+    from app.engine.registry import default_registry
+    from nodes.sd3 import text_encode_sd3
+
+    assert default_registry().get("conditioning.text_encode_sd3") is not None
+    _, clip, _ = loaded
+    out = text_encode_sd3(SimpleNamespace(device="cpu"), clip, "a cat", "a dog", "a red bird")
+    with torch.no_grad():
+        ref = pipe.encode_prompt("a cat", "a dog", "a red bird", do_classifier_free_guidance=False)
+    assert _diff(out.embeds, ref[0]) == 0 and _diff(out.pooled, ref[2]) == 0
