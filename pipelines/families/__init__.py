@@ -1,4 +1,4 @@
-"""Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
+"""Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, sd3, demo,
 the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, the SD upscalers sd_x4_upscaler
 and sd_x2_latent_upscaler, demo_sr (the demo's super-resolution stage),
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
@@ -28,9 +28,11 @@ from pipelines.families.registry import (
     detect_family,
     families,
     family_ids,
+    file_family,
     folder_family,
     get_family,
     named_family,
+    part_file_families,
     register_family,
     single_file_prefixes,
     standalone_vae_family,
@@ -39,6 +41,7 @@ from pipelines.families.registry import (
     unregister_family,
 )
 from pipelines.families.sd import SD1, SD2
+from pipelines.families.sd3 import SD3
 from pipelines.families.sd_upscale import SDLatentUpscaleX2, SDUpscaleX4
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
@@ -48,13 +51,13 @@ from pipelines.families.unknown import Unknown
 # before the Kandinsky prior; the SD upscalers (context widths of SD2 / SD1) before SD1/SD2.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
                 SDUpscaleX4(), SDLatentUpscaleX2(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), Demo(), DemoSR(), Unknown()):
+                SDXL(), SDXLRefiner(), SD3(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 
 __all__ = [
     "ROLES", "UNKNOWN", "Component", "LatentFormat", "ModelFamily", "SingleFileLayout",
     "checkpoint_family", "component_roles", "detect_family", "families", "family_ids",
-    "folder_family", "get_family", "named_family", "register_family", "single_file_prefixes",
+    "file_family", "folder_family", "get_family", "named_family", "part_file_families", "register_family", "single_file_prefixes",
     "standalone_vae_family", "text_key_family", "unet_components", "unet_file_family",
     "unregister_family",
 ]

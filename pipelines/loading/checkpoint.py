@@ -116,6 +116,8 @@ def load_checkpoint(
         tokenizer_2=components.get("tokenizer_2"),
         text_encoder_2=components.get("text_encoder_2"),
         family=family.id,
+        tokenizer_3=components.get("tokenizer_3"),
+        text_encoder_3=components.get("text_encoder_3"),
     )
     return model, clip, None if vae is None else _wrap_vae(vae, folder, family)
 

@@ -16,6 +16,7 @@ from pipelines.errors import ModelLoadError
 from pipelines.families import (
     UNKNOWN,
     checkpoint_family,
+    file_family,
     folder_family,
     get_family,
     text_key_family,
@@ -133,6 +134,9 @@ def detect_header(header: dict[str, Any]) -> Detection:
         return Detection("upscaler", note="ESRGAN/RRDBNet")
     if control := _control(header):
         return control
+    family, kind = file_family(keys)  # transformer families read their own layouts
+    if family:
+        return Detection(kind, family, note=get_family(family).detection_note)
     if f"{UNET}input_blocks.0.0.weight" in keys:
         return _checkpoint(header, UNET, "checkpoint")
     if "input_blocks.0.0.weight" in keys:

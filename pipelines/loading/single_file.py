@@ -235,6 +235,10 @@ def from_state_dict(
     """Build the model of an original-layout state dict (``path`` names it in errors)."""
     path, metadata = Path(path), metadata or {}
     found = detect_header({k: {"shape": list(v.shape)} for k, v in state.items()})
+    if found.kind == "checkpoint" and found.family:  # a family with its own file layout
+        built = get_family(found.family).load_checkpoint_state(state, path, device, dtype)
+        if built is not None:
+            return built
     if found.kind != "checkpoint" or not found.family:
         what = found.describe() if found.kind != "unknown" else "no model this program knows"
         raise ModelLoadError(path, f"Not a supported model: it looks like {what}. {SUPPORTED}")

@@ -72,7 +72,11 @@ def _kept_latents(scheduler: Any, original: torch.Tensor, initial: torch.Tensor,
         for i in range(len(timesteps) - 1):
             if stateful:
                 scheduler._step_index = begin + i + 1
-            kept.append(scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2]))
+            t = timesteps[i + 1 : i + 2]
+            if hasattr(scheduler, "add_noise"):
+                kept.append(scheduler.add_noise(original, initial, t))
+            else:  # flow matching (SD3's inpaint pipeline): scale_noise(sample, t, noise)
+                kept.append(scheduler.scale_noise(original, t, initial))
     finally:
         if stateful:
             scheduler._step_index = None

@@ -59,6 +59,11 @@ _ZERO_SNR_ALPHA_BAR = 2**-24
 # flow-matching models (SD3, Flux): sampler name -> (diffusers class name, config overrides)
 _FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "euler": ("FlowMatchEulerDiscreteScheduler", {}),
+    "heun": ("FlowMatchHeunDiscreteScheduler", {}),
+    # DPM-Solver++(2M) on flow sigmas; flow_shift is the model's shift (set in _flow_scheduler)
+    "dpmpp_2m": ("DPMSolverMultistepScheduler",
+                 {"use_flow_sigmas": True, "prediction_type": "flow_prediction",
+                  "algorithm_type": "dpmsolver++", "solver_order": 2}),
 }
 
 
@@ -77,6 +82,8 @@ def _flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any
     name, overrides = _FLOW_SAMPLERS[sampler]
     cls = getattr(importlib.import_module("diffusers"), name)
     config = {k: v for k, v in scheduler_config.items() if k not in overrides}
+    if name == "DPMSolverMultistepScheduler":
+        overrides = {**overrides, "flow_shift": float(scheduler_config.get("shift", 1.0))}
     return cls.from_config(config, **overrides)
 
 

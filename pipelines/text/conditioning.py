@@ -170,6 +170,7 @@ PROMPT_ENCODERS: dict[str, tuple[str, str]] = {
     "t5": ("pipelines.text.t5", "encode_t5"),  # DeepFloyd IF: one T5 sequence, no CLIP windows
     # the SD latent x2 upscaler: CLIP's last states before the final norm + pooled output
     "clip_hidden_pooled": ("pipelines.text.hidden_pooled", "encode_hidden_pooled"),
+    "sd3": ("pipelines.text.sd3", "encode_sd3"),  # CLIP-L + CLIP-G + T5 (SD3 / 3.5)
 }
 
 
