@@ -1,5 +1,5 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, demo,
-the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr,
+the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, Flux.1 flux_dev and flux_schnell,
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. See docs/FAMILY_RECIPE.md to add one."""
@@ -16,6 +16,7 @@ from pipelines.families.base import (
 )
 from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
+from pipelines.families.flux import FluxDev, FluxSchnell
 from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
 from pipelines.families.karlo import Karlo
 from pipelines.families.registry import (
@@ -43,7 +44,7 @@ from pipelines.families.unknown import Unknown
 # embedding test before the plain context-width tests; Karlo (whose folder also has a prior/)
 # before the Kandinsky prior.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), Demo(), Unknown()):
+                SDXL(), SDXLRefiner(), FluxDev(), FluxSchnell(), Demo(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -168,6 +168,7 @@ def _needs_weighting(clip: TextEncoder, text: str, embeddings: Embeddings = None
 # encodings other than "clip" (the CLIP windows below); imported only when used
 PROMPT_ENCODERS: dict[str, tuple[str, str]] = {
     "t5": ("pipelines.text.t5", "encode_t5"),  # DeepFloyd IF: one T5 sequence, no CLIP windows
+    "flux": ("pipelines.text.flux", "encode_flux"),  # Flux.1: CLIP-L pooled + T5 sequence
 }
 
 
