@@ -70,7 +70,10 @@ def _kept_latents(scheduler: Any, original: torch.Tensor, initial: torch.Tensor,
         for i in range(len(timesteps) - 1):
             if stateful:
                 scheduler._step_index = begin + i + 1
-            kept.append(scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2]))
+            if hasattr(scheduler, "add_noise"):
+                kept.append(scheduler.add_noise(original, initial, timesteps[i + 1 : i + 2]))
+            else:  # flow matching: (1 - sigma) x0 + sigma noise, as Flux/SD3 inpainting
+                kept.append(scheduler.scale_noise(original, timesteps[i + 1 : i + 2], initial))
     finally:
         if stateful:
             scheduler._step_index = None
