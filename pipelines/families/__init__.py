@@ -26,9 +26,11 @@ from pipelines.families.registry import (
     detect_family,
     families,
     family_ids,
+    file_family,
     folder_family,
     get_family,
     named_family,
+    part_file_families,
     register_family,
     single_file_prefixes,
     standalone_vae_family,
@@ -50,7 +52,7 @@ for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior
 __all__ = [
     "ROLES", "UNKNOWN", "Component", "LatentFormat", "ModelFamily", "SingleFileLayout",
     "checkpoint_family", "component_roles", "detect_family", "families", "family_ids",
-    "folder_family", "get_family", "named_family", "register_family", "single_file_prefixes",
+    "file_family", "folder_family", "get_family", "named_family", "part_file_families", "register_family", "single_file_prefixes",
     "standalone_vae_family", "text_key_family", "unet_components", "unet_file_family",
     "unregister_family",
 ]

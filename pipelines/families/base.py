@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from pipelines.values import Conditioning, DiffusionModel, TextEncoder
+    from pipelines.values import Conditioning, DiffusionModel, TextEncoder, Vae
 
 # Precision roles: every network of a family is loaded in the dtype of its role.
 ROLES: tuple[str, ...] = ("denoiser", "text_encoder", "vae")
@@ -167,6 +167,19 @@ class ModelFamily:
         resolution-dependent ``mu`` (``latent_shape``: the unpacked latent [B, C, h, w]).
         Only keywords the scheduler accepts; default: none."""
         return {}
+
+    # --- files of other layouts (transformer families) -----------------------------------
+    def file_kind(self, keys: Any) -> str:
+        """What a safetensors file of this family is from its tensor names alone
+        ("checkpoint", "unet", ...; "" when not this family's). For families whose files
+        the UNet-shaped detection in ``pipelines.loading.detect`` cannot read; default: ""."""
+        return ""
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor], path: Path, device: Any,
+                              dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
+        """Build an all-in-one single file's (model, clip, vae) from its tensors; ``dtype``
+        as ``load_checkpoint``'s. None (the default): the SD single-file path (a UNet)."""
+        return None
 
     # --- files of one part (Load Diffusion Model / Load Text Encoders nodes) -------------
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:

@@ -82,6 +82,28 @@ def image_ids(h: int, w: int, device: Any) -> torch.Tensor:
     return ids.reshape(-1, 3).to(device)
 
 
+def _loader(name: str) -> Any:
+    """A reader of ``pipelines.loading.flux_files``, named as data: families sit below the
+    rooms that ask them (import contract), as ``PROMPT_ENCODERS`` names prompt encoders."""
+    import importlib
+
+    return getattr(importlib.import_module("pipelines.loading.flux_files"), name)
+
+
+def _flux_file_guidance(keys: Any) -> bool | None:
+    """Whether a Flux transformer file has the guidance embedder; None: not a Flux file.
+    BFL layout: ``double_blocks.*``; diffusers layout: ``x_embedder`` (SD3 has ``pos_embed``)
+    with ``single_transformer_blocks``."""
+    names = {key.rsplit("diffusion_model.", 1)[-1].removeprefix("transformer.")
+             for key in keys}
+    bfl = "double_blocks.0.img_attn.qkv.weight" in names
+    diffusers = {"x_embedder.weight", "single_transformer_blocks.0.proj_mlp.weight"} <= names
+    if not (bfl or diffusers):
+        return None
+    return bool({"guidance_in.in_layer.weight",
+                 "time_text_embed.guidance_embedder.linear_1.weight"} & names)
+
+
 def _is_flux(config: dict[str, Any]) -> bool:
     return config.get("_class_name") == "FluxTransformer2DModel" or (
         "axes_dims_rope" in config and "num_single_layers" in config
@@ -103,7 +125,13 @@ class FluxDev(ModelFamily):
     default_steps = 20
     guidance_embeds = True
     t5_max_length = 512  # FluxPipeline's max_sequence_length default
-    detection_note = "guidance_in present: the guidance-distilled dev model"
+    detection_note = "Flux transformer with guidance_in: the guidance-distilled dev model"
+    # the hub's scheduler_config.json (files of the transformer alone carry none)
+    scheduler_defaults: dict[str, Any] = {
+        "_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000,
+        "shift": 3.0, "use_dynamic_shifting": True, "base_shift": BASE_SHIFT,
+        "max_shift": MAX_SHIFT, "base_image_seq_len": BASE_SEQ_LEN,
+        "max_image_seq_len": MAX_SEQ_LEN}
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
         return _is_flux(denoiser_config) and bool(denoiser_config.get("guidance_embeds"))
@@ -124,16 +152,19 @@ class FluxDev(ModelFamily):
             options["sigmas"] = np.linspace(1.0, 1 / steps, steps)
         return options
 
+    # --- files -------------------------------------------------------------------------------
+    def file_kind(self, keys: Any) -> str:
+        """"unet" for a Flux transformer file of this variant (BFL or diffusers layout, with
+        or without a ComfyUI ``model.diffusion_model.`` prefix), else ""."""
+        guidance = _flux_file_guidance(keys)
+        return "unet" if guidance is not None and guidance == self.guidance_embeds else ""
+
     # --- files of one part ------------------------------------------------------------------
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:
-        from pipelines.loading.flux_files import load_flux_transformer_file
-
-        return load_flux_transformer_file(path, dtype)
+        return _loader("load_flux_transformer_file")(path, dtype)
 
     def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
-        from pipelines.loading.flux_files import load_flux_text_encoders
-
-        return load_flux_text_encoders(paths, self.id)
+        return _loader("load_flux_text_encoders")(paths, self.id)
 
     # --- the denoiser ---------------------------------------------------------------------------
     def denoiser_inputs(
@@ -146,7 +177,7 @@ class FluxDev(ModelFamily):
         from pipelines.families.unet import batched
 
         transformer = model.denoiser
-        dtype = transformer.dtype
+        dtype = self.denoiser_dtype(model)
         batch = x.shape[0]
         halves = [negative, positive] if cfg_batch else [positive]
         pooled, guidance = [], []
@@ -172,6 +203,12 @@ class FluxDev(ModelFamily):
             inputs["guidance"] = torch.cat(guidance).to(x.device)
         return inputs
 
+    def denoiser_dtype(self, model: DiffusionModel) -> torch.dtype:
+        """The compute dtype: fp8-stored weights (``enable_layerwise_casting``) compute in the
+        dtype the loader recorded, not in their storage dtype."""
+        compute = getattr(model.denoiser, "studio_compute_dtype", None)
+        return compute if compute is not None else model.denoiser.dtype
+
     def denoiser_in_channels(self, model: DiffusionModel) -> int:
         return super().denoiser_in_channels(model) // 4  # 2x2 patches per token
 
@@ -194,7 +231,9 @@ class FluxSchnell(FluxDev):
     default_steps = 4
     guidance_embeds = False
     t5_max_length = 256  # FluxPipeline's schnell examples / ComfyUI: 256 tokens
-    detection_note = "no guidance_in: the timestep-distilled schnell model"
+    detection_note = "Flux transformer without guidance_in: the timestep-distilled schnell model"
+    scheduler_defaults = {**FluxDev.scheduler_defaults, "shift": 1.0,
+                          "use_dynamic_shifting": False}
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
         return _is_flux(denoiser_config) and not denoiser_config.get("guidance_embeds")

@@ -111,6 +111,24 @@ def text_key_family(keys: Any) -> str:
     return ""
 
 
+def file_family(keys: Any) -> tuple[str, str]:
+    """(family, kind) of a safetensors file a family recognises by its own key layout
+    (``ModelFamily.file_kind``: transformer families), or ("", "")."""
+    for family in _FAMILIES.values():
+        kind = family.file_kind(keys)
+        if kind:
+            return family.id, kind
+    return "", ""
+
+
+def part_file_families(hook: str) -> tuple[ModelFamily, ...]:
+    """Families that override a part-file hook (``load_denoiser_file`` or
+    ``load_text_encoder_files``): the choices of the Load Diffusion Model / Load Text Encoders
+    nodes."""
+    base = getattr(ModelFamily, hook)
+    return tuple(f for f in _FAMILIES.values() if getattr(type(f), hook) is not base)
+
+
 def unet_file_family(context_dim: int) -> str:
     """The family of a diffusers-layout UNet file by its cross-attention width."""
     return next((f.id for f in _FAMILIES.values() if f.matches_unet_file(context_dim)), "")
