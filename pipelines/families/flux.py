@@ -237,3 +237,17 @@ class FluxSchnell(FluxDev):
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
         return _is_flux(denoiser_config) and not denoiser_config.get("guidance_embeds")
+
+
+def with_flux_shift(model: DiffusionModel, max_shift: float, base_shift: float, width: int,
+                    height: int) -> DiffusionModel:
+    """A copy of ``model`` sampled with ComfyUI ModelSamplingFlux's fixed shift: mu from
+    ``width x height`` (16x16-pixel tokens); the exponential time shift with mu equals the
+    static shift ``exp(mu)``, so the scheduler config gets that and no dynamic shifting."""
+    import dataclasses
+
+    mu = calculate_shift(int(width * height / (8 * 8 * 2 * 2)), base_shift=base_shift,
+                         max_shift=max_shift)
+    config = {**model.scheduler_config, "use_dynamic_shifting": False, "shift": math.exp(mu),
+              "base_shift": base_shift, "max_shift": max_shift}
+    return dataclasses.replace(model, scheduler_config=config)

@@ -184,3 +184,20 @@ def test_masked_inpainting_equals_flux_inpaint_pipeline(folders, loaded, variant
     assert (out.samples - ref).abs().max() <= TOL
     keep = mask.expand_as(source) == 0
     assert torch.equal(out.samples[keep], source[keep])  # the kept area is the original
+
+
+def test_model_sampling_flux_fixes_the_shift_for_a_resolution(loaded):
+    """ModelSamplingFlux for the latent's own size gives the default dynamic schedule."""
+    from pipelines.families.flux import with_flux_shift
+
+    model, clip, _ = loaded["dev"]
+    cond = encode_text(clip, PROMPT)
+    base = denoise(model, cond, None, _zeros(model), Noise(0), steps=3, cfg=1.0).samples
+    same = with_flux_shift(model, 1.15, 0.5, 64, 64)  # 16 tokens of 16x16 px, as the latent
+    other = with_flux_shift(model, 1.15, 0.5, 1024, 1024)
+    assert model.scheduler_config["use_dynamic_shifting"] is True  # the input is untouched
+    out_other = denoise(other, cond, None, _zeros(model), Noise(0), steps=3, cfg=1.0).samples
+    assert (out_other - base).abs().max() > 1e-4
+    assert same.scheduler_config["use_dynamic_shifting"] is False
+    out_same = denoise(same, cond, None, _zeros(model), Noise(0), steps=3, cfg=1.0).samples
+    assert (out_same - base).abs().max() <= TOL  # exp(mu) static shift == dynamic shift mu
