@@ -40,3 +40,39 @@ def test_flux_api_workflow_maps_and_exports_back():
     assert by_class["CLIPTextEncodeFlux"]["t5xxl"] == "a cat on a mat"
     assert by_class["ModelSamplingFlux"]["max_shift"] == 1.15
     assert by_class["ModelSamplingFlux"]["width"] == 1024
+
+
+def test_flux_ui_workflow_maps():
+    """The UI form: ComfyUI's default graph made Flux (CLIPTextEncodeFlux -> FluxGuidance ->
+    KSampler, ModelSamplingFlux on the model path)."""
+    from tests.interop import comfy_docs
+
+    doc = comfy_docs.ui()
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    nodes[6]["type"] = "CLIPTextEncodeFlux"
+    nodes[6]["widgets_values"] = ["a cat", "a cat on a mat", 3.5]
+    nodes[6]["outputs"][0]["links"] = [13]
+    guidance = dict(nodes[8], id=12, type="FluxGuidance", pos=[600, 100],
+                    inputs=[{"name": "conditioning", "type": "CONDITIONING", "link": 13}],
+                    outputs=[{"name": "CONDITIONING", "type": "CONDITIONING", "links": [4],
+                              "slot_index": 0}], widgets_values=[2.5])
+    sampling = dict(nodes[8], id=13, type="ModelSamplingFlux", pos=[700, 300],
+                    inputs=[{"name": "model", "type": "MODEL", "link": 11}],
+                    outputs=[{"name": "MODEL", "type": "MODEL", "links": [14],
+                              "slot_index": 0}], widgets_values=[1.15, 0.5, 768, 1024])
+    doc["nodes"] += [guidance, sampling]
+    nodes[3]["inputs"][0]["link"] = 14
+    for link in doc["links"]:
+        if link[0] == 4:
+            link[1] = 12
+        if link[0] == 11:
+            link[3], link[4] = 13, 0
+    doc["links"] += [[13, 6, 0, 12, 0, "CONDITIONING"], [14, 13, 0, 3, 0, "MODEL"]]
+    doc["last_node_id"], doc["last_link_id"] = 13, 14
+    graph = load_comfy(doc, "flux_ui.json", default_registry())
+    by_type = {n.type: n.values for n in graph.nodes.values()}
+    assert by_type["conditioning.text_encode_flux"] == {
+        "clip_l": "a cat", "t5xxl": "a cat on a mat", "guidance": 3.5}
+    assert by_type["conditioning.flux_guidance"] == {"guidance": 2.5}
+    assert by_type["model.sampling_flux"] == {"max_shift": 1.15, "base_shift": 0.5,
+                                              "width": 768, "height": 1024}
