@@ -44,3 +44,25 @@ def test_text_encode_flux_and_guidance_set_the_embedded_guidance(registry, flux_
     patched = result.outputs["4"][0]
     assert patched.scheduler_config["use_dynamic_shifting"] is False
     assert patched.scheduler_config["shift"] > 1.0
+
+
+@pytest.mark.parametrize("variant", ["dev", "schnell"])
+def test_the_shipped_flux_workflows_run_on_tiny_models(registry, tmp_path_factory, tmp_path,
+                                                       variant):
+    from pathlib import Path
+
+    from app.engine.workflow import load_workflow, to_document
+    from node_api.context import RunOptions
+    from pipelines.testing.tiny_flux import build_tiny_flux
+
+    folder = build_tiny_flux(tmp_path_factory.mktemp("flux-wf") / f"flux-{variant}", variant)
+    path = (Path(__file__).resolve().parents[2] / "resources" / "workflows"
+            / f"flux_{variant}_txt2img.json")
+    graph = load_workflow(path, registry)
+    graph.find("Load Checkpoint").values["checkpoint"] = str(folder)
+    graph.find("Empty Latent").values.update(width=16, height=16)
+    graph.find("Sampler").values.update(steps=2)
+    options = RunOptions(output_dir=tmp_path, workflow=to_document(graph))
+    result = Executor(registry).run(graph, options=options)
+    assert result.status == "ok", result.error
+    assert len(result.files) == 1
