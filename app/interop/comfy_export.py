@@ -37,6 +37,9 @@ _CLASS = {
     "model.sampling": "ModelSamplingDiscrete",
     "loaders.clip_vision": "CLIPVisionLoader", "unclip.clip_vision_encode": "CLIPVisionEncode",
     "loaders.controlnet": "ControlNetLoader", "conditioning.apply_controlnet": "ControlNetApplyAdvanced",
+    # Flux.1
+    "conditioning.flux_guidance": "FluxGuidance",
+    "conditioning.text_encode_flux": "CLIPTextEncodeFlux", "model.sampling_flux": "ModelSamplingFlux",
 }
 # our input name -> ComfyUI input name, per our node type
 _INPUTS = {
@@ -55,6 +58,8 @@ _INPUTS = {
     "unclip.clip_vision_encode": {"clip_vision": "clip_vision", "image": "image"},
     "conditioning.apply_controlnet": {"positive": "positive", "negative": "negative",
                                       "control_net": "control_net", "image": "image", "vae": "vae"},
+    "conditioning.flux_guidance": {"conditioning": "conditioning"},
+    "conditioning.text_encode_flux": {"clip": "clip"}, "model.sampling_flux": {"model": "model"},
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
@@ -133,6 +138,11 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "scheduler": v.get("schedule", "normal"), "denoise": v.get("denoise")}
     if t == "image.save":
         return _CLASS[t], {"filename_prefix": v.get("filename_prefix")}
+    if t in ("conditioning.flux_guidance", "conditioning.text_encode_flux",
+             "model.sampling_flux"):  # Flux.1: widgets named as our inputs
+        from app.interop.comfy_values import FLUX_WIDGETS
+
+        return _CLASS[t], {k: v.get(k, d) for k, d in FLUX_WIDGETS[_CLASS[t]]}
     if t == "image.load":
         return _CLASS[t], {"image": v.get("path")}
     if t == "upscale.load_model":

@@ -88,6 +88,18 @@ CLASSES: dict[str, ComfyClass] = {
         ("embedding",), ("crop",)),
 }
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
+# Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
+CLASSES.update({
+    "FluxGuidance": ComfyClass(
+        "conditioning.flux_guidance", {"conditioning": "conditioning"}, ("conditioning",),
+        ("guidance",)),
+    "CLIPTextEncodeFlux": ComfyClass(
+        "conditioning.text_encode_flux", {"clip": "clip"}, ("conditioning",),
+        ("clip_l", "t5xxl", "guidance")),
+    "ModelSamplingFlux": ComfyClass(
+        "model.sampling_flux", {"model": "model"}, ("model",),
+        ("max_shift", "base_shift", "width", "height")),
+})
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 

@@ -21,6 +21,15 @@ MAX_SEED = 2**63 - 1
 COMFY_MAX_SEED = 2**64 - 1  # ComfyUI's seeds go up to 0xffffffffffffffff
 
 
+# Flux.1 classes whose widgets are our input names: (name, default)
+FLUX_WIDGETS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "FluxGuidance": (("guidance", 3.5),),
+    "CLIPTextEncodeFlux": (("clip_l", ""), ("t5xxl", ""), ("guidance", 3.5)),
+    "ModelSamplingFlux": (("max_shift", 1.15), ("base_shift", 0.5), ("width", 1024),
+                          ("height", 1024)),
+}
+
+
 def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     """Our values for a ComfyUI node's widget inputs.
 
@@ -34,6 +43,10 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         return {"checkpoint": text("ckpt_name", "")}
     if cls == "CLIPTextEncode":
         return {"text": text("text", "")}
+    if cls in FLUX_WIDGETS:  # Flux.1: the same names on both sides
+        return {k: (text(k, "") if k in ("clip_l", "t5xxl") else integer(k, 1024)
+                    if k in ("width", "height") else number(k, default))
+                for k, default in FLUX_WIDGETS[cls] if k in fields}
     if cls == "EmptyLatentImage":
         return {k: integer(k, 0) for k in ("width", "height", "batch_size") if k in fields}
     if cls in ("KSampler", "KSamplerAdvanced"):

@@ -1,6 +1,6 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, sd3, demo,
-the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, the SD upscalers sd_x4_upscaler
-and sd_x2_latent_upscaler, demo_sr (the demo's super-resolution stage),
+the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, Flux.1 flux_dev and flux_schnell,
+the SD upscalers sd_x4_upscaler and sd_x2_latent_upscaler, demo_sr (the demo's super-resolution stage),
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. To add one, see docs/ARCHITECTURE.md,
@@ -19,6 +19,7 @@ from pipelines.families.base import (
 from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
 from pipelines.families.demo_sr import DemoSR
+from pipelines.families.flux import FluxDev, FluxSchnell
 from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
 from pipelines.families.karlo import Karlo
 from pipelines.families.registry import (
@@ -51,7 +52,7 @@ from pipelines.families.unknown import Unknown
 # before the Kandinsky prior; the SD upscalers (context widths of SD2 / SD1) before SD1/SD2.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
                 SDUpscaleX4(), SDLatentUpscaleX2(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), SD3(), Demo(), DemoSR(), Unknown()):
+                SDXL(), SDXLRefiner(), SD3(), FluxDev(), FluxSchnell(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -233,6 +233,12 @@ class ModelFamily:
 
         return unet_inputs(model, context, cfg, x.shape[0], x.device)
 
+    def denoiser_in_channels(self, model: DiffusionModel) -> int:
+        """Channels per latent pixel the denoiser takes (its config's ``in_channels``; a
+        family that packs patches into tokens divides by the patch area)."""
+        config = getattr(model.denoiser, "config", None)
+        return int(getattr(config, "in_channels", model.latent_channels))
+
     def denoiser_dtype(self, model: DiffusionModel) -> torch.dtype:
         """The dtype the denoiser computes in. Asked once per run, never per step: diffusers'
         ``ModelMixin.dtype`` walks every submodule on each call (709 for SD1.5, 1,930 for SDXL)."""

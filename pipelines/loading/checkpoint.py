@@ -170,11 +170,23 @@ def load_vae(
             raise ModelLoadError(path, "Not a VAE (no encoder/decoder weights).",
                                  hint="Pick a file from the vae folder.")
         state = _diffusers_vae_to_original(state)
+    if _sixteen_channels(state):  # Flux's ae (SD3's VAE has the same shape)
+        from pipelines.loading.flux_files import build_ae
+
+        vae = build_ae(state, path, scaling)
+        return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
     layout = get_family(standalone_vae_family(path, scaling)).single_file
     assert layout is not None
     template = _read_json(CONFIGS / layout.template / "vae" / "config.json")
     vae = single_file.build_vae(state, template, path)
     return single_file.wrap_vae(vae.to(device=device, dtype=dtype or torch.float32), str(path))
+
+
+def _sixteen_channels(state: dict[str, torch.Tensor]) -> bool:
+    """A 16-channel VAE without quant convs: Flux's ``ae`` (or SD3's VAE)."""
+    key = next((k for k in state if k.endswith("decoder.conv_in.weight")), None)
+    return (key is not None and state[key].shape[1] == 16
+            and not any(k.endswith("quant_conv.weight") for k in state))
 
 
 def _diffusers_vae_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -151,6 +151,24 @@ def detect_header(header: dict[str, Any]) -> Detection:
         return Detection("vae")
     if "first_stage_model.encoder.conv_in.weight" in keys:
         return Detection("vae", note="inside a checkpoint without a UNet")
+    return _text_encoder(header)
+
+
+T5_KEY = "encoder.block.0.layer.0.SelfAttention.q.weight"
+CLIP_TEXT_KEY = "encoder.layers.0.mlp.fc1.weight"
+
+
+def _text_encoder(header: dict[str, Any]) -> Detection:
+    """A text encoder file alone (ComfyUI's clip_l / clip_g / t5xxl), else unknown."""
+    t5 = next((k for k in header if k.endswith(T5_KEY)), None)
+    if t5 is not None:
+        return Detection("text_encoder", note=f"T5 encoder, width {_dim(header, t5, 1)} "
+                         "(SD3 / Flux t5xxl)")
+    clip = next((k for k in header if k.endswith(CLIP_TEXT_KEY)), None)
+    if clip is not None:
+        width = _dim(header, clip, 1)
+        name = {768: "CLIP-L", 1280: "CLIP-G"}.get(width or 0, "CLIP")
+        return Detection("text_encoder", note=f"{name} text encoder, width {width}")
     return Detection("unknown")
 
 

@@ -112,8 +112,9 @@ def inpaint_channels(model: DiffusionModel, latent: Latent, like: torch.Tensor, 
         ValueError: An inpainting model without the mask or masked image, a batch mismatch,
             or a UNet whose input channels are neither C nor 2C + 1.
     """
-    config = getattr(model.denoiser, "config", None)
-    in_channels = int(getattr(config, "in_channels", model.latent_channels))
+    from pipelines.families import get_family
+
+    in_channels = get_family(model.family).denoiser_in_channels(model)
     if in_channels == model.latent_channels:
         return None
     if not model.inpainting:

@@ -171,6 +171,7 @@ PROMPT_ENCODERS: dict[str, tuple[str, str]] = {
     # the SD latent x2 upscaler: CLIP's last states before the final norm + pooled output
     "clip_hidden_pooled": ("pipelines.text.hidden_pooled", "encode_hidden_pooled"),
     "sd3": ("pipelines.text.sd3", "encode_sd3"),  # CLIP-L + CLIP-G + T5 (SD3 / 3.5)
+    "flux": ("pipelines.text.flux", "encode_flux"),  # Flux.1: CLIP-L pooled + T5 sequence
 }
 
 

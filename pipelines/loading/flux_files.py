@@ -1,0 +1,350 @@
+"""Flux.1 from the separate files users have (ComfyUI's UNETLoader / DualCLIPLoader inputs):
+
+- the transformer alone, in the original BFL layout (``double_blocks.*``; ``guidance_in`` present
+  = dev) or the diffusers layout, in any stored dtype including fp8 (``float8_e4m3fn`` /
+  ``float8_e5m2``: kept in fp8 and computed in bfloat16 layer by layer, or cast on load);
+- CLIP-L (Hugging Face layout, ``text_model.*`` or without the prefix) and T5 (``encoder.block.*``
+  + ``shared``) text encoder files, sizes read from the tensors.
+
+Files hold weights only: the scheduler config is the family's (the hub's), the tokenizers are
+looked up (``pipelines.loading.t5_tokenizer``; CLIP's ships in resources, or a
+``clip_tokenizer`` folder next to the file wins).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.errors import ModelLoadError
+from pipelines.loading.flux_convert import bfl_config, bfl_to_diffusers, is_bfl, strip_prefix
+from pipelines.values import DiffusionModel, TextEncoder
+
+FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
+COMPUTE = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+STORAGE = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
+DIFFUSERS_KEY = "transformer_blocks.0.attn.to_q.weight"
+CLIP_KEY = "encoder.layers.0.mlp.fc1.weight"
+T5_KEY = "encoder.block.0.layer.0.SelfAttention.q.weight"
+CLIP_TOKENIZER = "clip_tokenizer"
+
+
+def _count(keys: Any, prefix: str) -> int:
+    found = {int(k[len(prefix):].split(".")[0]) for k in keys if k.startswith(prefix)}
+    return max(found) + 1 if found else 0
+
+
+def diffusers_config(state: dict[str, Any]) -> dict[str, Any]:
+    """A ``FluxTransformer2DModel`` config from diffusers-layout tensors."""
+    from pipelines.loading.flux_convert import axes_for
+
+    inner, in_channels = state["x_embedder.weight"].shape
+    head_dim = int(state["transformer_blocks.0.attn.norm_q.weight"].shape[0])
+    out = int(state["proj_out.weight"].shape[0])
+    return {
+        "_class_name": "FluxTransformer2DModel", "patch_size": 1, "in_channels": int(in_channels),
+        "out_channels": None if out == in_channels else out,
+        "num_layers": _count(state, "transformer_blocks."),
+        "num_single_layers": _count(state, "single_transformer_blocks."),
+        "attention_head_dim": head_dim, "num_attention_heads": int(inner) // head_dim,
+        "joint_attention_dim": int(state["context_embedder.weight"].shape[1]),
+        "pooled_projection_dim": int(state["time_text_embed.text_embedder.linear_1.weight"]
+                                     .shape[1]),
+        "guidance_embeds": "time_text_embed.guidance_embedder.linear_1.weight" in state,
+        "axes_dims_rope": axes_for(head_dim),
+    }
+
+
+def transformer_weights(state: dict[str, torch.Tensor], path: Path
+                        ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(config, diffusers-named tensors) of a Flux transformer file in either layout.
+
+    Raises:
+        ModelLoadError: not a Flux transformer, or an incomplete one.
+    """
+    state = strip_prefix(state)
+    if DIFFUSERS_KEY not in state:
+        state = {k.removeprefix("transformer."): v for k, v in state.items()}
+    try:
+        if is_bfl(state.keys()):
+            return bfl_config(state), bfl_to_diffusers(state)
+        if DIFFUSERS_KEY in state:
+            return diffusers_config(state), state
+    except (KeyError, ValueError) as exc:
+        detail = f"no {exc.args[0]!r} tensor" if isinstance(exc, KeyError) else str(exc)
+        raise ModelLoadError(path, f"Not a complete Flux transformer ({detail}).",
+                             hint="") from None
+    raise ModelLoadError(path, "Not a Flux transformer (no double_blocks.* or "
+                         "transformer_blocks.* tensors).", hint="")
+
+
+def _stored_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
+    """The dtype most of the weights are stored in."""
+    counts: dict[torch.dtype, int] = {}
+    for tensor in state.values():
+        counts[tensor.dtype] = counts.get(tensor.dtype, 0) + tensor.numel()
+    return max(counts, key=counts.__getitem__) if counts else torch.float32
+
+
+def _dtypes(stored: torch.dtype, dtype: str) -> tuple[torch.dtype, torch.dtype | None]:
+    """(compute dtype, fp8 storage dtype or None) for a weight-dtype choice.
+
+    "default": the file's dtype, fp8 files stay fp8 and compute in bfloat16; "float32",
+    "bfloat16", "float16": cast on load; "fp8_e4m3fn"/"fp8_e5m2": store in fp8, compute in
+    bfloat16 (ComfyUI's weight_dtype choices).
+    """
+    if dtype in STORAGE:
+        return torch.bfloat16, STORAGE[dtype]
+    if dtype in COMPUTE:
+        return COMPUTE[dtype], None
+    if dtype != "default":
+        raise ValueError(f"unknown weight dtype {dtype!r}; choose default, "
+                         f"{', '.join(COMPUTE)} or {', '.join(STORAGE)}")
+    if stored in FP8:
+        return torch.bfloat16, stored
+    return (stored if stored.is_floating_point else torch.float32), None
+
+
+def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], path: Path,
+                      dtype: str = "default") -> Any:
+    """A ``FluxTransformer2DModel`` holding ``weights`` (see ``_dtypes`` for ``dtype``).
+
+    Raises:
+        ModelLoadError: the weights do not fit the config.
+    """
+    from diffusers import FluxTransformer2DModel
+
+    compute, storage = _dtypes(_stored_dtype(weights), dtype)
+    init = {k: v for k, v in config.items() if not k.startswith("_")}
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        model = FluxTransformer2DModel(**init)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    if missing:
+        raise ModelLoadError(path, f"The Flux transformer weights are incomplete "
+                             f"({len(missing)} missing, e.g. '{missing[0]}').", hint="")
+    # fresh copies in the compute dtype (fp8 storage is applied below, layer by layer)
+    fresh = {k: weights[k].to(compute, copy=True) for k in expected}
+    try:
+        model.load_state_dict(fresh, strict=True, assign=True)
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise ModelLoadError(path, f"The Flux transformer weights do not fit ({detail}).",
+                             hint="") from None
+    model.eval().requires_grad_(False)
+    if storage is not None:  # weights stay fp8 in memory; each layer upcasts for its call
+        model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
+        model.studio_compute_dtype = compute  # ModelMixin.dtype would say the storage dtype
+    return model
+
+
+def flux_model(transformer: Any, source: str) -> DiffusionModel:
+    """The DiffusionModel of a Flux transformer loaded from a file (family from its config)."""
+    from pipelines.families import get_family
+
+    family_id = "flux_dev" if transformer.config.guidance_embeds else "flux_schnell"
+    family = get_family(family_id)
+    scheduler_config = dict(getattr(family, "scheduler_defaults", {}))
+    channels = int(transformer.config.in_channels) // 4
+    latent = family.latent
+    factors = [list(r) for r in latent.rgb_factors] if latent.rgb_factors else None
+    if factors is not None and len(factors) != channels:
+        factors = None
+    return DiffusionModel(
+        denoiser=transformer, scheduler_config=scheduler_config, family=family_id,
+        latent_channels=channels, vae_scale_factor=latent.spatial_factor,
+        prediction_type=str(scheduler_config.get("prediction_type", "epsilon")),
+        latent_rgb_factors=factors,
+        latent_rgb_bias=list(latent.rgb_bias) if factors and latent.rgb_bias else None,
+        source=source)
+
+
+def load_flux_transformer_file(path: Path, dtype: str = "default") -> DiffusionModel:
+    """The Flux transformer alone from one file (BFL or diffusers layout), on the CPU.
+
+    Raises:
+        ModelLoadError: unreadable, unsafe or not a Flux transformer; ValueError: bad dtype.
+    """
+    from pipelines.loading.readers import read_state_dict
+
+    path = Path(path)
+    state, _ = read_state_dict(path)
+    config, weights = transformer_weights(state, path)
+    return flux_model(build_transformer(config, weights, path, dtype), str(path))
+
+
+# --- text encoders ---------------------------------------------------------------------------
+def _kind(keys: Any) -> str:
+    if any(k.endswith(T5_KEY) for k in keys):
+        return "t5"
+    if any(k.endswith(CLIP_KEY) for k in keys):
+        return "clip"
+    return ""
+
+
+def text_encoder_kind(keys: Any) -> str:
+    """"clip" (CLIP text, HF layout), "t5" (T5 encoder) or "" from a file's tensor names."""
+    return _kind(keys)
+
+
+def _text_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
+    stored = _stored_dtype(state)
+    return torch.bfloat16 if stored in FP8 else stored
+
+
+def build_clip(state: dict[str, torch.Tensor], path: Path) -> Any:
+    """CLIPTextModel from a CLIP-L file (sizes from the tensors, CLIP-L's config otherwise)."""
+    from pipelines.loading.readers import CONFIGS
+    from pipelines.loading.single_file import _build_text
+
+    prefix = next((k[: -len(CLIP_KEY)] for k in state if k.endswith(CLIP_KEY)), "")
+    outer = prefix.removesuffix("text_model.")  # e.g. a checkpoint's "text_encoders.clip_l."
+    body = {k[len(outer):]: v for k, v in state.items() if k.startswith(outer)}
+    if not prefix.endswith("text_model."):
+        body = {f"text_model.{k}": v for k, v in body.items()}
+    dtype = _text_dtype(body)
+    model = _build_text(body, "", False, CONFIGS / "sd1" / "text_encoder", False, path)
+    return model.to(dtype)
+
+
+def t5_config(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    vocab, d_model = state["shared.weight"].shape
+    heads = int(state["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
+                .shape[1])
+    buckets = int(state["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
+                  .shape[0])
+    gated = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight" in state
+    wi = "wi_0" if gated else "wi"
+    return dict(
+        vocab_size=int(vocab), d_model=int(d_model), num_heads=heads,
+        d_kv=int(state[T5_KEY].shape[0]) // heads,
+        d_ff=int(state[f"encoder.block.0.layer.1.DenseReluDense.{wi}.weight"].shape[0]),
+        num_layers=_count(state, "encoder.block."), relative_attention_num_buckets=buckets,
+        feed_forward_proj="gated-gelu" if gated else "relu", is_encoder_decoder=False,
+        dropout_rate=0.0)
+
+
+def build_t5(state: dict[str, torch.Tensor], path: Path) -> Any:
+    """T5EncoderModel from a T5 encoder file (ComfyUI's t5xxl_*.safetensors, HF names)."""
+    from transformers import T5Config, T5EncoderModel
+
+    prefix = next(k[: -len(T5_KEY)] for k in state if k.endswith(T5_KEY))
+    body = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if "shared.weight" not in body and "encoder.embed_tokens.weight" in body:
+        body["shared.weight"] = body["encoder.embed_tokens.weight"]
+    try:
+        config = T5Config(**t5_config(body))
+    except KeyError as exc:
+        raise ModelLoadError(path, f"Not a complete T5 encoder (no {exc.args[0]!r} tensor).",
+                             hint="") from None
+    dtype = _text_dtype(body)
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        model = T5EncoderModel(config)
+    body.setdefault("encoder.embed_tokens.weight", body["shared.weight"])
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in body]
+    if missing:
+        raise ModelLoadError(path, f"The T5 weights are incomplete ({len(missing)} missing, "
+                             f"e.g. '{missing[0]}').", hint="")
+    model.load_state_dict({k: body[k].to(dtype, copy=True) for k in expected}, strict=True,
+                          assign=True)
+    model.tie_weights()
+    return model.eval().requires_grad_(False)
+
+
+def clip_tokenizer_near(path: Path) -> Any:
+    """A ``clip_tokenizer`` folder next to the file, else the CLIP tokenizer we ship."""
+    from transformers import CLIPTokenizer
+
+    from pipelines.loading.readers import clip_tokenizer
+
+    folder = path.parent / CLIP_TOKENIZER
+    if any((folder / name).is_file() for name in ("vocab.json", "tokenizer.json")):
+        try:
+            return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+        except Exception as exc:  # any failure means a broken tokenizer folder
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(folder, f"The CLIP tokenizer could not be read ({detail}).",
+                                 hint="") from None
+    return clip_tokenizer()
+
+
+def load_flux_text_encoders(paths: list[Path], family: str = "flux_dev") -> TextEncoder:
+    """CLIP-L + T5 from two files in either order (ComfyUI's DualCLIPLoader, type flux).
+
+    Raises:
+        ModelLoadError: not exactly one CLIP and one T5 file, or a broken one.
+    """
+    from pipelines.families import get_family
+    from pipelines.loading.readers import read_state_dict
+    from pipelines.loading.t5_tokenizer import t5_tokenizer
+
+    found: dict[str, tuple[Path, dict[str, torch.Tensor]]] = {}
+    for path in map(Path, paths):
+        state, _ = read_state_dict(path)
+        kind = _kind(state.keys())
+        if not kind:
+            raise ModelLoadError(path, "Not a CLIP or T5 text encoder file.", hint="")
+        if kind in found:
+            raise ModelLoadError(path, f"Flux takes one CLIP-L and one T5 file; this is a second "
+                                 f"{kind.upper()} file.", hint="")
+        found[kind] = (path, state)
+    for kind in ("clip", "t5"):
+        if kind not in found:
+            names = ", ".join(Path(p).name for p in paths)
+            raise ModelLoadError(Path(paths[0]), f"Flux needs a CLIP-L and a T5 text encoder "
+                                 f"file; {names} has no {kind.upper()}.", hint="")
+    clip_path, clip_state = found["clip"]
+    t5_path, t5_state = found["t5"]
+    length = int(getattr(get_family(family), "t5_max_length", 512))
+    return TextEncoder(
+        tokenizer=clip_tokenizer_near(clip_path), text_encoder=build_clip(clip_state, clip_path),
+        source=f"{clip_path} + {t5_path}", tokenizer_2=t5_tokenizer(t5_path.parent, length),
+        text_encoder_2=build_t5(t5_state, t5_path), family=family)
+
+
+# --- the VAE ---------------------------------------------------------------------------------
+def ae_family(path: Path, scaling: str = "auto") -> str:
+    """Whose latent scaling a 16-channel VAE file gets: SD3's when asked ("sd3") or named so
+    (and the family is registered), else Flux's (``ae.safetensors`` records neither)."""
+    from pipelines.families import family_ids
+
+    wants_sd3 = scaling == "sd3" or (scaling == "auto" and "sd3" in path.stem.lower())
+    return "sd3" if wants_sd3 and "sd3" in family_ids() else "flux_dev"
+
+
+def build_ae(state: dict[str, torch.Tensor], path: Path, scaling: str = "auto") -> Any:
+    """AutoencoderKL from a 16-channel original-layout VAE without quant convs (Flux's
+    ``ae.safetensors``, BFL layout = the LDM layout), with the family's scale and shift.
+
+    Raises:
+        ModelLoadError: not a VAE of that layout.
+    """
+    from diffusers import AutoencoderKL
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
+    from pipelines.families import get_family
+    from pipelines.loading.readers import CONFIGS
+    from pipelines.loading.readers import read_json as read_config
+    from pipelines.loading.single_file import _empty, _fill, _strip, vae_config
+
+    latent = get_family(ae_family(path, scaling)).latent
+    template = dict(read_config(CONFIGS / "sd1" / "vae" / "config.json"))
+    template.update(use_quant_conv=False, use_post_quant_conv=False,
+                    scaling_factor=latent.scaling_factor, shift_factor=latent.shift_factor)
+    try:
+        config = vae_config(_strip(state, "first_stage_model.") or _strip(state, "vae.") or state,
+                            template)
+        vae = _empty(lambda: AutoencoderKL.from_config(config))
+        weights = convert_ldm_vae_checkpoint(state, config)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        missing = f" (no {exc.args[0]!r} tensor)" if isinstance(exc, KeyError) and exc.args else ""
+        raise ModelLoadError(path, f"Not a 16-channel VAE of a known layout{missing}.",
+                             hint="") from None
+    return _fill(vae, weights, "VAE", path)
