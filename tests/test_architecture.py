@@ -24,7 +24,6 @@ MAX_LINES = 300
 LONG_FILES: dict[str, str] = {
     "pipelines/sampling/denoise.py": "control, IP-Adapter and flow hooks landed together; split the step body out next",
     "pipelines/sampling/samplers.py": "flow samplers landed; move them to their own module next",
-    "pipelines/loading/flux_files.py": "transformer, text-encoder and ae readers in one file; split by part next",
     "pipelines/demo/train.py": "the super-resolution stage training landed beside the base model's; split the two next",
 }
 

@@ -82,12 +82,12 @@ def image_ids(h: int, w: int, device: Any) -> torch.Tensor:
     return ids.reshape(-1, 3).to(device)
 
 
-def _loader(name: str) -> Any:
-    """A reader of ``pipelines.loading.flux_files``, named as data: families sit below the
+def _loader(name: str, module: str = "flux_files") -> Any:
+    """A reader of ``pipelines.loading.<module>``, named as data: families sit below the
     rooms that ask them (import contract), as ``PROMPT_ENCODERS`` names prompt encoders."""
     import importlib
 
-    return getattr(importlib.import_module("pipelines.loading.flux_files"), name)
+    return getattr(importlib.import_module(f"pipelines.loading.{module}"), name)
 
 
 def _flux_file_guidance(keys: Any) -> bool | None:
@@ -164,7 +164,7 @@ class FluxDev(ModelFamily):
         return _loader("load_flux_transformer_file")(path, dtype)
 
     def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
-        return _loader("load_flux_text_encoders")(paths, self.id)
+        return _loader("load_flux_text_encoders", "flux_text")(paths, self.id)
 
     # --- the denoiser ---------------------------------------------------------------------------
     def denoiser_inputs(
