@@ -83,4 +83,5 @@ def schema_problem(exc: SchemaError, raw: Any) -> str:
                 where = f"{name} field {field!r}"
         parts.append(f"{where}: {err['msg']}")
     more = len(exc.errors()) - len(parts)
-    return "wrong structure: " + "; ".join(parts) + (f" (and {more} more)" if more else "")
+    text = "wrong structure: " + "; ".join(parts) + (f" (and {more} more)" if more else "")
+    return " ".join(text.splitlines())  # one line, whatever the ids and types hold
