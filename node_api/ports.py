@@ -25,6 +25,11 @@ UNCLIP_DECODER = "UNCLIP_DECODER"
 IP_ADAPTER = "IP_ADAPTER"
 # a ControlNet or T2I-Adapter (Load ControlNet -> Apply ControlNet)
 CONTROL_NET = "CONTROL_NET"
+# split ("custom") sampling, as ComfyUI's: a sampling method, a noise schedule (explicit
+# sigmas) and a guider (the model with its conditionings and guidance)
+SAMPLER = "SAMPLER"
+SIGMAS = "SIGMAS"
+GUIDER = "GUIDER"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
@@ -46,6 +51,9 @@ LINK_TYPES: tuple[str, ...] = (
     UNCLIP_DECODER,
     IP_ADAPTER,
     CONTROL_NET,
+    SAMPLER,
+    SIGMAS,
+    GUIDER,
 )
 
 INT = "INT"

@@ -18,11 +18,13 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "ddim",
     "ddpm",
     "unipc",
+    "unipc_bh1",
     "deis",
     "lcm",
 )
 
-SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta")
+SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta",
+                                   "simple", "ddim_uniform")
 
 # "auto" keeps the model's own prediction type (see pipelines.sampling.samplers.PREDICTION_TYPES).
 PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction")
@@ -37,15 +39,21 @@ UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")
 
 _SIGMA_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "beta")
+# ComfyUI's schedules picked from the model's sigmas: for samplers that step over given sigmas
+_TABLE = ("simple", "ddim_uniform")
 # Which schedules each sampler's diffusers scheduler supports (ddim/ddpm/euler_ancestral
-# take no custom sigmas; lcm has its own spacing). A test checks this against diffusers.
+# take no custom sigma spacing; lcm has its own spacing or ComfyUI's sgm_uniform timesteps).
+# A test checks this against diffusers.
 SCHEDULES_FOR: dict[str, tuple[str, ...]] = {
-    name: _SIGMA_SCHEDULES for name in SAMPLER_NAMES
+    name: (*_SIGMA_SCHEDULES, *_TABLE) for name in SAMPLER_NAMES
 } | {
-    "euler_ancestral": ("normal", "sgm_uniform"),
-    "ddim": ("normal", "sgm_uniform"),
+    "euler_ancestral": ("normal", "sgm_uniform", *_TABLE),
+    "ddim": ("normal", "sgm_uniform", *_TABLE),
     "ddpm": ("normal", "sgm_uniform"),
-    "lcm": ("normal",),
+    "lcm": ("normal", "sgm_uniform"),
+    "dpm_2": _SIGMA_SCHEDULES,
+    "dpm_2_ancestral": _SIGMA_SCHEDULES,
+    "dpmpp_sde": _SIGMA_SCHEDULES,
 }
 
 # Acceleration of the denoiser (pipelines.speed.accelerate): off, torch.compile, or compile

@@ -207,6 +207,8 @@ class Noise:
 
     seed: int
     mode: str = "batch"
+    # ComfyUI's DisableNoise: no noise is added (the latent carries its own leftover noise)
+    disabled: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in NOISE_MODES:

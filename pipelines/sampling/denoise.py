@@ -9,111 +9,30 @@ the result equals diffusers' StableDiffusionPipeline / Img2ImgPipeline output.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 
 from pipelines.families import get_family
-from pipelines.families.unet import batched as _batched
-from pipelines.sampling.control import prepare_control
+from pipelines.sampling import explicit_sigmas, schedules
+from pipelines.sampling.guidance import DualCFG, Guidance
 from pipelines.sampling.inpaint import inpaint_channels
+from pipelines.sampling.masking import kept_latents as _kept_latents
+from pipelines.sampling.masking import prepare_mask as _prepare_mask
 from pipelines.sampling.noise import randn
 from pipelines.sampling.patches import model_patches
-from pipelines.sampling.samplers import (
-    is_flow_config,
-    make_scheduler,
-    rescale_guidance,
-    seed_noise_sampler,
-)
+from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config, make_scheduler
+from pipelines.sampling.sde_noise import seed_noise_sampler
+from pipelines.sampling.x0 import predicted_x0 as _predicted_x0
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
 if TYPE_CHECKING:
     from pipelines.sampling.image_condition import ImageCondition
 
+__all__ = ["DualCFG", "StepCallback", "_kept_latents", "_predicted_x0", "denoise"]
+
 StepCallback = Callable[[int, int, torch.Tensor], None]
-
-
-def _same_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Long prompts have several token windows: repeat each side's windows up to the least
-    common multiple so both halves of the CFG batch have one sequence length."""
-    if a.shape[1] == b.shape[1]:
-        return a, b
-    length = math.lcm(a.shape[1], b.shape[1])
-    return a.repeat(1, length // a.shape[1], 1), b.repeat(1, length // b.shape[1], 1)
-
-
-def _prepare_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Resize a noise mask ([h,w], [B,h,w] or [B,1,h,w], any size) to [B or 1, 1, h, w]."""
-    mask = mask.to(device=like.device, dtype=torch.float32)
-    while mask.dim() < 4:
-        mask = mask.unsqueeze(0 if mask.dim() < 3 else 1)
-    if mask.shape[-2:] != like.shape[-2:]:
-        mask = F.interpolate(mask, size=like.shape[-2:], mode="bilinear", align_corners=False)
-    return mask[:, :1].clamp(0, 1)
-
-
-def _kept_latents(scheduler: Any, original: torch.Tensor, initial: torch.Tensor,
-                  timesteps: torch.Tensor, begin: int) -> list[torch.Tensor]:
-    """The unmasked area of a noise-masked latent after each step but the last: ``original``
-    noised to the next timestep, computed before the loop (``scheduler.add_noise`` moves the
-    schedule to the device and looks timesteps up on the host, a stream sync every step).
-
-    Inside the loop diffusers' schedulers with a begin index take the noise level of
-    ``add_noise`` from their step index (``begin + i + 1`` after step ``i``), so that state is
-    set for each call and cleared after, as the loop expects it.
-    """
-    stateful = getattr(scheduler, "begin_index", None) is not None and hasattr(
-        scheduler, "_step_index")
-    kept = []
-    try:
-        for i in range(len(timesteps) - 1):
-            if stateful:
-                scheduler._step_index = begin + i + 1
-            t = timesteps[i + 1 : i + 2]
-            if hasattr(scheduler, "add_noise"):
-                kept.append(scheduler.add_noise(original, initial, t))
-            else:  # flow matching (SD3's inpaint pipeline): scale_noise(sample, t, noise)
-                kept.append(scheduler.scale_noise(original, t, initial))
-    finally:
-        if stateful:
-            scheduler._step_index = None
-    return kept
-
-
-def _predicted_x0(
-    scheduler: Any, output: Any, model_output: torch.Tensor, sample: torch.Tensor, prediction: str,
-    sigmas: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """x0 for previews: the scheduler's own estimate when its step returns one, else from sigma.
-
-    Called after ``step``, so the step's sigma is ``sigmas[step_index - 1]``. ``sigmas``: the
-    schedule already on ``sample``'s device as float32 (moved once per run, not every step).
-    """
-    for name in ("pred_original_sample", "denoised"):
-        value = getattr(output, name, None)
-        if value is not None:
-            return value
-    if sigmas is None:
-        sigmas = scheduler.sigmas.to(sample.device, torch.float32)
-    sigma = sigmas[scheduler.step_index - 1]
-    if prediction == "flow_prediction" and not hasattr(scheduler, "_sigma_to_alpha_sigma_t"):
-        return sample - sigma * model_output  # x = (1 - sigma) x0 + sigma eps, v = eps - x0
-    if hasattr(scheduler, "_sigma_to_alpha_sigma_t"):  # x = alpha x0 + sigma eps
-        alpha_t, sigma_t = scheduler._sigma_to_alpha_sigma_t(sigma)
-        x = sample
-    else:  # x = x0 + sigma eps; the model saw x / sqrt(sigma^2 + 1)
-        alpha_t = (sigma**2 + 1) ** -0.5
-        sigma_t, x = sigma * alpha_t, sample * alpha_t
-    if prediction == "v_prediction":
-        return alpha_t * x - sigma_t * model_output
-    if prediction == "sample":
-        return model_output
-    if prediction == "flow_prediction":
-        return sample - sigma_t * model_output
-    return (x - sigma_t * model_output) / alpha_t
 
 
 def denoise(
@@ -132,6 +51,9 @@ def denoise(
     callback: StepCallback | None = None,
     wants_x0: Callable[[int, int], bool] | None = None,
     image_condition: ImageCondition | None = None,
+    sigmas: explicit_sigmas.SigmaRun | None = None,
+    add_noise: bool = True,
+    dual: DualCFG | None = None,
 ) -> Latent:
     """Run the sampler from noise (or from a noised latent) to a clean latent.
 
@@ -169,6 +91,10 @@ def denoise(
         image_condition: A low-resolution image concatenated to the input channels every
             step, with its noise level as class label (super-resolution stages; see
             ``pipelines.sampling.superres``).
+        sigmas: Explicit sigmas (ComfyUI's custom sampling, KSamplerAdvanced's step range):
+            ``schedule``, ``steps`` and ``denoise`` are then not used; ``ddim`` runs as euler.
+        add_noise: False: the latent is sampled as it is (it carries leftover noise).
+        dual: A middle conditioning for dual CFG (see ``pipelines.sampling.guidance``).
 
     Denoisers with a learned variance (twice the sample's channels out, DeepFloyd IF) are
     guided on the noise half only, the conditional variance kept, as diffusers' IF pipelines
@@ -189,21 +115,37 @@ def denoise(
                                     & set(model.schedulers)):
         raise ValueError("This model is a super-resolution stage: it needs the low-resolution "
                          "image (use the Super-Resolution Sampler)")
-    do_cfg = cfg != 1.0
-    if do_cfg and negative is None:
+    if cfg != 1.0 and negative is None:
         raise ValueError("A negative conditioning is needed when cfg is not 1")
-    scheduler = make_scheduler(sampler, schedule, model.scheduler_config)
     device = torch.device(device)
     original = latent.samples.to(device=device, dtype=torch.float32)
     batch = original.shape[0]
-
+    shape = tuple(original.shape)
+    if sigmas is None and schedule in TABLE_SCHEDULES:  # ComfyUI's, from the model's sigmas
+        sigmas = schedules.advanced_run(model, sampler, schedule, steps, 0, steps, False, shape,
+                                        denoise)
+    if sigmas is not None:
+        sampler = explicit_sigmas.sampler_on_sigmas(sampler)
+    scheduler = make_scheduler(sampler, schedule, model.scheduler_config)
     family = get_family(model.family)
-    scheduler.set_timesteps(steps, device=device,
-                            **family.timestep_options(model, scheduler, tuple(original.shape), steps))
     begin = 0
-    if denoise < 1.0:
-        begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
-    timesteps = scheduler.timesteps[begin:]
+    if sigmas is not None:
+        explicit_sigmas.check_installable(scheduler, sampler)
+        options = family.timestep_options(model, scheduler, shape, max(sigmas.steps, 1))
+        if sigmas.steps:
+            explicit_sigmas.install(scheduler, sigmas, device, options)
+        timesteps = scheduler.timesteps[:0] if not sigmas.steps else scheduler.timesteps
+    else:
+        lcm = schedules.lcm_timesteps(schedule, steps, model.scheduler_config) if \
+            sampler == "lcm" else None
+        if lcm is not None:
+            scheduler.set_timesteps(device=device, timesteps=lcm)
+        else:
+            scheduler.set_timesteps(steps, device=device,
+                                    **family.timestep_options(model, scheduler, shape, steps))
+        if denoise < 1.0:
+            begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
+        timesteps = scheduler.timesteps[begin:]
     if len(timesteps) == 0:
         return Latent(samples=original.cpu(), noise_mask=latent.noise_mask,
                       masked_image_latents=latent.masked_image_latents, space=latent.space)
@@ -211,12 +153,16 @@ def denoise(
         scheduler.set_begin_index(begin)
 
     generator = noise.generators(batch)
+    do_cfg = cfg != 1.0 or dual is not None
     concat, condition_inputs = None, {}
     if image_condition is not None and image_condition.noise_first:  # the x4 upscaler's order
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
-    initial = randn(tuple(original.shape), generator).to(device)
+    initial = randn(shape, generator).to(device)
     seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
-    if denoise >= 1.0:
+    if sigmas is not None:  # ComfyUI's split sampling: noise may be off (the latent has its own)
+        x = explicit_sigmas.start_sample(scheduler, sigmas, original,
+                                         initial if add_noise else None)
+    elif denoise >= 1.0:
         x = initial * getattr(scheduler, "init_noise_sigma", 1.0)  # flow matching: none
     elif hasattr(scheduler, "add_noise"):
         x = scheduler.add_noise(original, initial, timesteps[:1].repeat(batch))
@@ -231,18 +177,13 @@ def denoise(
     if image_condition is not None and concat is None:  # after the initial noise, as in IF
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
 
-    embeds = _batched(positive.embeds, batch, "positive conditioning")
-    if do_cfg:
-        negative_embeds = _batched(negative.embeds, batch, "negative conditioning")
-        negative_embeds, embeds = _same_length(negative_embeds, embeds)
-        embeds = torch.cat([negative_embeds, embeds])
-    inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
-    inputs.update(condition_inputs)
-    control = prepare_control(model, positive, negative, x, do_cfg, len(timesteps))  # ControlNets
-    if control is not None:
-        family.check_control(model)
+    # Everything the steps need is made here, once: the loop itself asks no dtype (a walk over
+    # every submodule in diffusers), moves nothing between devices and reads no tensor on the
+    # host, so a GPU never waits for the Python side between steps.
+    dtype = family.denoiser_dtype(model)
     learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
-    channels = x.shape[1]
+    guidance = Guidance(model, family, positive, negative if do_cfg else None, cfg, x,
+                        len(timesteps), dtype, condition_inputs, extra, learned_variance, dual)
 
     scale_input = hasattr(scheduler, "scale_model_input")
     step_params = inspect.signature(scheduler.step).parameters
@@ -255,22 +196,16 @@ def denoise(
     if is_flow_config(dict(scheduler.config)) or type(scheduler).__name__.startswith("FlowMatch"):
         prediction = "flow_prediction"
     total = len(timesteps)
-    # Everything the steps need is made here, once: the loop itself asks no dtype (a walk over
-    # every submodule in diffusers), moves nothing between devices and reads no tensor on the
-    # host, so a GPU never waits for the Python side between steps.
-    dtype = family.denoiser_dtype(model)
-    if extra is not None:
-        extra = extra.to(dtype)
     kept, keep = None, None
     if mask is not None:
         kept = _kept_latents(scheduler, original, initial, timesteps, begin) + [original]
         keep = 1 - mask
-    sigmas = getattr(scheduler, "sigmas", None)  # for x0 estimates (DDIM & co. give theirs)
-    if callback is not None and isinstance(sigmas, torch.Tensor):
-        sigmas = sigmas.to(device, torch.float32)
+    schedule_sigmas = getattr(scheduler, "sigmas", None)  # x0 estimates (DDIM & co. give theirs)
+    if callback is not None and isinstance(schedule_sigmas, torch.Tensor):
+        schedule_sigmas = schedule_sigmas.to(device, torch.float32)
 
-    with model_patches(model, inputs, timesteps, do_cfg, batch) as before_step, \
-            torch.inference_mode():
+    with model_patches(model, guidance.inputs, timesteps, guidance.main.do_cfg, batch) as \
+            before_step, torch.inference_mode():
         for i, t in enumerate(timesteps):
             before_step(i)  # per-run patches (IP-Adapter scales by schedule range)
             # scaling is elementwise: scale the batch-1 input, cast once, then double it
@@ -280,25 +215,7 @@ def denoise(
                 model_input = scheduler.scale_model_input(model_input, t)
             if concat is not None and not image_condition.scaled:
                 model_input = torch.cat([model_input, concat], dim=1)
-            model_input = model_input.to(dtype)
-            if do_cfg:
-                model_input = torch.cat([model_input, model_input])
-            if extra is not None:
-                model_input = torch.cat([model_input, extra], dim=1)
-            step_inputs = inputs if control is None else control.step_inputs(
-                i, model_input, t, inputs, dtype)
-            model_output = family.call_denoiser(model, model_input, t, step_inputs).to(x.dtype)
-            if do_cfg:
-                uncond, cond = model_output.chunk(2)
-                variance = cond[:, channels:]  # empty unless the variance is learned
-                uncond, cond = uncond[:, :channels], cond[:, :channels]
-                model_output = uncond + cfg * (cond - uncond)
-                if model.guidance_rescale > 0:
-                    model_output = rescale_guidance(model_output, cond, model.guidance_rescale)
-                if variance.shape[1]:
-                    model_output = torch.cat([model_output, variance], dim=1)
-            if not learned_variance:
-                model_output = model_output[:, :channels]
+            model_output = guidance.predict(model_input.to(dtype), t, i)
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample
@@ -308,10 +225,12 @@ def denoise(
                 x0 = None
                 if wants_x0 is None or wants_x0(i, total):
                     x0 = _predicted_x0(scheduler, output, model_output, sample, prediction,
-                                       sigmas)
+                                       schedule_sigmas)
                     if keep is not None:
                         x0 = keep * original + mask * x0
                 callback(i, total, x0)
+    if sigmas is not None:
+        x = explicit_sigmas.end_sample(scheduler, sigmas, x)
     # a normal tensor (not an inference one), so later nodes may change it in place
     samples = x.to(device="cpu", dtype=torch.float32)
     if samples.is_inference():

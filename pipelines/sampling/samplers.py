@@ -7,15 +7,22 @@ schedule need scipy, ``dpmpp_sde`` needs torchsde (both are dependencies).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import torch
+from pipelines.sampling.explicit_sigmas import SIGMA_SCHEDULERS
+from pipelines.sampling.model_sampling import (  # re-exported: callers import them from here
+    PREDICTION_TYPES,
+    rescale_guidance,
+    sampling_config,
+    with_sampling,
+)
+from pipelines.sampling.sde_noise import seed_noise_sampler
 
-    from pipelines.values import DiffusionModel, Noise
+__all__ = ["PREDICTION_TYPES", "SAMPLERS", "SCHEDULES", "is_flow_config", "make_scheduler",
+           "rescale_guidance", "sampling_config", "schedules_for", "seed_noise_sampler",
+           "with_sampling"]
 
 # sampler name -> (diffusers class name, config overrides)
 _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -36,14 +43,18 @@ _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "dpmpp_sde": ("DPMSolverSDEScheduler", {}),
     "ddim": ("DDIMScheduler", {}),
     "ddpm": ("DDPMScheduler", {}),
-    "unipc": ("UniPCMultistepScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),  # diffusers' default: ComfyUI's uni_pc_bh2
+    "unipc_bh1": ("UniPCMultistepScheduler", {"solver_type": "bh1"}),  # ComfyUI's uni_pc
     "deis": ("DEISMultistepScheduler", {}),
     "lcm": ("LCMScheduler", {}),
 }
 
 SAMPLERS: tuple[str, ...] = tuple(_SAMPLERS)
-SCHEDULES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta")
-PREDICTION_TYPES: tuple[str, ...] = ("epsilon", "v_prediction")
+# simple and ddim_uniform are ComfyUI's, picked from the model's sigmas
+# (pipelines.sampling.schedules): the samplers that step over explicit sigmas take them
+TABLE_SCHEDULES: tuple[str, ...] = ("simple", "ddim_uniform")
+SCHEDULES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_uniform", "beta",
+                              *TABLE_SCHEDULES)
 
 _SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
 _SCHEDULE_FLAG = {
@@ -76,9 +87,9 @@ def _flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any
     if sampler not in _FLOW_SAMPLERS:
         raise ValueError(f"Sampler {sampler!r} is not available for flow-matching models; "
                          f"pick one of: {', '.join(_FLOW_SAMPLERS)}")
-    if schedule != "normal":
+    if schedule not in ("normal", *TABLE_SCHEDULES):
         raise ValueError(f"Schedule {schedule!r} is not available for flow-matching models; "
-                         "use 'normal'")
+                         "use 'normal', 'simple' or 'ddim_uniform'")
     name, overrides = _FLOW_SAMPLERS[sampler]
     cls = getattr(importlib.import_module("diffusers"), name)
     config = {k: v for k, v in scheduler_config.items() if k not in overrides}
@@ -111,13 +122,15 @@ def schedules_for(sampler: str) -> tuple[str, ...]:
         ValueError: Unknown sampler.
     """
     params = _init_params(_scheduler_class(sampler))
-    trailing = "timestep_spacing" in params and sampler != "lcm"
+    trailing = "timestep_spacing" in params  # LCM: ComfyUI's sgm_uniform timesteps
+    on_sigmas = _SAMPLERS[sampler][0] in SIGMA_SCHEDULERS or sampler == "ddim"
     return tuple(
         name
         for name in SCHEDULES
         if name == "normal"
         or _SCHEDULE_FLAG.get(name) in params
         or (name == "sgm_uniform" and trailing)
+        or (name in TABLE_SCHEDULES and on_sigmas)
     )
 
 
@@ -155,7 +168,7 @@ def make_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]
     overrides.update({flag: False for flag in _SIGMA_FLAGS if flag in params})
     if schedule in _SCHEDULE_FLAG:
         overrides[_SCHEDULE_FLAG[schedule]] = True
-    elif schedule == "sgm_uniform":
+    elif schedule == "sgm_uniform" and sampler != "lcm":  # LCM: timesteps set per run
         overrides["timestep_spacing"] = "trailing"
     config = {k: v for k, v in scheduler_config.items() if k not in overrides}
     if config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in params:
@@ -174,138 +187,3 @@ def _zero_snr_betas(config: dict[str, Any]) -> list[float]:
     alphas = alphas_cumprod / alphas_cumprod.roll(1)
     alphas[0] = alphas_cumprod[0]
     return (1 - alphas).tolist()
-
-
-def sampling_config(
-    scheduler_config: dict[str, Any],
-    *,
-    prediction: str | None = None,
-    zero_terminal_snr: bool | None = None,
-) -> dict[str, Any]:
-    """A copy of a scheduler config with the prediction type and zero terminal SNR overridden.
-
-    Args:
-        scheduler_config: The model's scheduler config (left unchanged).
-        prediction: ``"epsilon"`` or ``"v_prediction"``; None keeps the model's.
-        zero_terminal_snr: True rescales the betas to zero terminal SNR and samples with
-            ``"trailing"`` timesteps (so the first step starts at pure noise), as the paper
-            prescribes; False turns the rescaling off (and the trailing spacing that came with
-            it, back to SD's "leading"); None keeps the model's setting.
-
-    Returns:
-        The new config dict.
-
-    Raises:
-        ValueError: An unknown prediction type.
-    """
-    config = dict(scheduler_config)
-    if prediction is not None:
-        if prediction not in PREDICTION_TYPES:
-            raise ValueError(
-                f"Unknown prediction type {prediction!r}; valid: {', '.join(PREDICTION_TYPES)}"
-            )
-        config["prediction_type"] = prediction
-    if zero_terminal_snr:
-        config.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
-    elif zero_terminal_snr is not None:
-        if config.get("rescale_betas_zero_snr") and config.get("timestep_spacing") == "trailing":
-            config["timestep_spacing"] = "leading"
-        config["rescale_betas_zero_snr"] = False
-    if "_use_default_values" in config:  # from_config would reset the keys listed there
-        changed = {k for k in config if config[k] != scheduler_config.get(k)}
-        config["_use_default_values"] = [
-            k for k in config["_use_default_values"] if k not in changed
-        ]
-    return config
-
-
-def with_sampling(
-    model: DiffusionModel,
-    *,
-    prediction: str | None = None,
-    zero_terminal_snr: bool | None = None,
-    guidance_rescale: float = 0.0,
-) -> DiffusionModel:
-    """A copy of ``model`` sampled differently (the input is cached upstream: never mutated).
-
-    Args:
-        model: The diffusion model.
-        prediction: See ``sampling_config``.
-        zero_terminal_snr: See ``sampling_config``.
-        guidance_rescale: phi in [0, 1] for ``rescale_guidance`` (0 turns it off).
-
-    Returns:
-        A new ``DiffusionModel`` sharing the input's networks.
-
-    Raises:
-        ValueError: An unknown prediction type or a rescale outside [0, 1].
-    """
-    if not 0.0 <= guidance_rescale <= 1.0:
-        raise ValueError(f"guidance rescale must be between 0 and 1, got {guidance_rescale}")
-    config = sampling_config(
-        model.scheduler_config, prediction=prediction, zero_terminal_snr=zero_terminal_snr
-    )
-    return dataclasses.replace(
-        model,
-        scheduler_config=config,
-        prediction_type=str(config.get("prediction_type", "epsilon")),
-        guidance_rescale=guidance_rescale,
-    )
-
-
-def rescale_guidance(guided: torch.Tensor, cond: torch.Tensor, phi: float) -> torch.Tensor:
-    """Pull the guided prediction's per-image std back to the conditional one's, mixed by phi
-    (Lin et al. 2023, section 3.4). Fixes over-exposure. The same arithmetic as diffusers'
-    ``rescale_noise_cfg``, which lives in the SD pipeline module: importing it loads the whole
-    pipeline stack (and its torchvision warnings) into every sampling run.
-
-    Args:
-        guided: ``uncond + cfg * (cond - uncond)`` [B, ...].
-        cond: The conditional prediction [B, ...].
-        phi: The mix; 0 returns ``guided``.
-
-    Returns:
-        The rescaled prediction.
-    """
-    dims = list(range(1, cond.ndim))
-    rescaled = guided * (cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True))
-    return phi * rescaled + (1 - phi) * guided
-
-
-def seed_noise_sampler(scheduler: Any, noise: Noise, sample: torch.Tensor) -> None:
-    """Seed the Brownian-tree noise of ``dpmpp_sde`` (a no-op for other schedulers).
-
-    diffusers would seed it from the config's ``noise_sampler_seed`` (random when unset) on
-    the sample's device; we seed it from ``noise`` (``seed + i`` per image in ``per_image``
-    mode) and build it on the CPU, so a seed gives the same image on every device. Call after
-    ``set_timesteps``, which drops the tree.
-
-    Args:
-        scheduler: A scheduler from ``make_scheduler``.
-        noise: The run's noise seed.
-        sample: The starting latent (its shape, device and dtype).
-    """
-    if not hasattr(scheduler, "noise_sampler_seed"):
-        return
-    import torch
-    from diffusers.schedulers.scheduling_dpmsolver_sde import BrownianTreeNoiseSampler
-
-    from pipelines.sampling.noise import SEED_MASK
-
-    batch = sample.shape[0]
-    seeds: int | list[int] = noise.seed & SEED_MASK
-    if noise.mode != "batch":
-        seeds = [(noise.seed + i) & SEED_MASK for i in range(batch)]
-    sigmas = scheduler.sigmas
-    tree = BrownianTreeNoiseSampler(
-        torch.zeros(sample.shape, dtype=torch.float32),
-        sigmas[sigmas > 0].min().item(),
-        sigmas.max().item(),
-        seeds,
-    )
-
-    def on_device(sigma: Any, sigma_next: Any) -> torch.Tensor:
-        cpu = (torch.as_tensor(s).detach().cpu() for s in (sigma, sigma_next))
-        return tree(*cpu).to(sample.device, sample.dtype)
-
-    scheduler.noise_sampler = on_device

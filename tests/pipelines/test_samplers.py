@@ -10,15 +10,17 @@ from pipelines.sampling.samplers import SAMPLERS, SCHEDULES, make_scheduler, sch
 # ComfyUI's names, in ComfyUI's order
 REQUIRED = (
     "euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2m",
-    "dpmpp_2m_sde", "dpmpp_sde", "ddim", "ddpm", "unipc", "deis", "lcm",
+    "dpmpp_2m_sde", "dpmpp_sde", "ddim", "ddpm", "unipc", "unipc_bh1", "deis", "lcm",
 )  # fmt: skip
+# ComfyUI's schedules taken from the model's sigmas (pipelines.sampling.schedules)
+TABLE = ("simple", "ddim_uniform")
 
 
 def test_names_cover_the_required_set_and_match_the_catalog():
     from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
 
     assert SAMPLERS == REQUIRED
-    assert SCHEDULES == ("normal", "karras", "exponential", "sgm_uniform", "beta")
+    assert SCHEDULES == ("normal", "karras", "exponential", "sgm_uniform", "beta", *TABLE)
     assert SAMPLERS == SAMPLER_NAMES and SCHEDULES == SCHEDULE_NAMES
 
 
@@ -35,14 +37,15 @@ def test_every_sampler_and_supported_schedule_builds_and_runs(tiny, sampler):
 def test_schedules_change_the_sigmas(tiny):
     model, _, _ = tiny
     sigmas = {}
-    for schedule in SCHEDULES:
+    own = [s for s in SCHEDULES if s not in TABLE]  # the others do not touch the scheduler
+    for schedule in own:
         scheduler = make_scheduler("euler", schedule, model.scheduler_config)
         scheduler.set_timesteps(6)
         sigmas[schedule] = scheduler.sigmas
         if schedule == "sgm_uniform":
             assert scheduler.config.timestep_spacing == "trailing"
-    for a in SCHEDULES:
-        for b in SCHEDULES:
+    for a in own:
+        for b in own:
             if a < b:
                 assert not (sigmas[a] == sigmas[b]).all(), (a, b)
 
@@ -71,7 +74,7 @@ def test_unknown_names_list_the_valid_ones(tiny):
         make_scheduler("euler", "wobbly", model.scheduler_config)
     with pytest.raises(ValueError, match="sgm_uniform"):
         make_scheduler("euler_ancestral", "karras", model.scheduler_config)
-    assert "karras" not in schedules_for("ddim") and schedules_for("lcm") == ("normal",)
+    assert "karras" not in schedules_for("ddim") and schedules_for("lcm") == ("normal", "sgm_uniform")
     with pytest.raises(ValueError, match="beta"):
         make_scheduler("ddim", "beta", model.scheduler_config)
 
