@@ -24,7 +24,9 @@ if TYPE_CHECKING:
         Link("model", MODEL),
         Choice("prediction", "auto", choices=PREDICTION_NAMES,
                description="What the network predicts; auto keeps the model's own setting. "
-               "v_prediction for SD 2.x 768 and v-pred fine-tunes (e.g. NoobAI v-pred)."),
+               "v_prediction for SD 2.x 768 and v-pred fine-tunes (e.g. NoobAI v-pred); lcm: "
+               "epsilon, for LCM-distilled models and LoRAs (the lcm sampler applies LCM's "
+               "boundary conditions)."),
         Choice("zero_terminal_snr", "auto", choices=("auto", "on", "off"),
                description="on: rescale the noise schedule so the last step is pure noise and "
                "start sampling there (trailing timesteps), for models trained that way; off: "
@@ -45,7 +47,7 @@ def model_sampling(
 
     return with_sampling(
         model,
-        prediction=None if prediction == "auto" else prediction,
+        prediction={"auto": None, "lcm": "epsilon"}.get(prediction, prediction),
         zero_terminal_snr={"auto": None, "on": True, "off": False}[zero_terminal_snr],
         guidance_rescale=cfg_rescale,
     )

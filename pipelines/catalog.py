@@ -27,7 +27,8 @@ SCHEDULE_NAMES: tuple[str, ...] = ("normal", "karras", "exponential", "sgm_unifo
                                    "simple", "ddim_uniform")
 
 # "auto" keeps the model's own prediction type (see pipelines.sampling.samplers.PREDICTION_TYPES).
-PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction")
+# "lcm" is epsilon for LCM-distilled models (ComfyUI's ModelSamplingDiscrete "lcm").
+PREDICTION_NAMES: tuple[str, ...] = ("auto", "epsilon", "v_prediction", "lcm")
 
 # Weight precision (pipelines.memory.precision) and where models live (pipelines.memory.placement).
 PRECISION_NAMES: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")

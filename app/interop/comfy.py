@@ -15,6 +15,7 @@ from typing import Any
 from app.engine.graph import Edge, Graph, NodeInstance, numeric_id
 from app.engine.registry import Registry
 from app.engine.workflow import WorkflowError, parse_json
+from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_fields import FieldReader
 from app.interop.comfy_ipadapter import wire_clip_vision
 from app.interop.comfy_names import (
@@ -29,7 +30,8 @@ from app.interop.comfy_values import comfy_values
 # ComfyUI's own default titles; a node titled so gets our title instead.
 _DEFAULT_TITLES = {
     "Load Checkpoint", "CLIP Text Encode (Prompt)", "Empty Latent Image", "KSampler",
-    "KSampler (Advanced)", "VAE Decode", "VAE Encode", "Save Image", "Preview Image",
+    "KSampler (Advanced)", "SamplerCustom", "SamplerCustomAdvanced", "RandomNoise",
+    "KSamplerSelect", "BasicScheduler", "CFGGuider", "BasicGuider", "VAE Decode", "VAE Encode", "Save Image", "Preview Image",
     "Load Image", "Upscale Latent", "Upscale Latent By", "Upscale Image", "Upscale Image By",
 }
 
@@ -166,7 +168,7 @@ class _Importer:
             title = None
         spec_type = CLASSES[cls].type_id
         position = self._position(node_id)
-        if spec_type == "sampling.sampler":
+        if cls in SEEDED:  # ComfyUI keeps the seed on the sampler; ours is a Noise node
             seed = values.pop("seed", 0)
             noise = self.graph.add("sampling.noise", registry=self.registry,
                                    node_id=self._fresh_id(), values={"seed": seed},
@@ -202,8 +204,7 @@ class _Importer:
             self.graph.edges.append(Edge(self.noise_of[node_id], "noise", node_id, "noise"))
             noise = self.graph.nodes[self.noise_of[node_id]]
             sampler = self.graph.nodes[node_id]
-            samplers = sum(1 for n in self.prompt.values() if n["class_type"] in
-                           ("KSampler", "KSamplerAdvanced"))
+            samplers = sum(1 for n in self.prompt.values() if n["class_type"] in SEEDED)
             noise.title = "Noise" if samplers == 1 else f"Noise ({sampler.title} #{node_id})"
 
     def _name_prompts(self) -> None:

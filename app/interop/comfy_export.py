@@ -11,6 +11,10 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
+from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
+from app.interop.comfy_custom import SEEDED
+from app.interop.comfy_custom import export_inputs as custom_inputs
+from app.interop.comfy_custom import export_values as custom_values
 from app.interop.comfy_ipadapter import (
     EXPORT_CLASSES,
     EXPORT_INPUTS,
@@ -18,6 +22,7 @@ from app.interop.comfy_ipadapter import (
     export_values,
 )
 from app.interop.comfy_names import (
+    CLASSES,
     IMAGE_METHODS,
     LATENT_METHODS,
     PREDICTIONS,
@@ -63,6 +68,11 @@ _INPUTS = {
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
+_CLASS.update(CUSTOM_CLASSES)
+_INPUTS.update(custom_inputs(CLASSES))
+_SEEDED = set(SEEDED.values())  # samplers whose noise ComfyUI keeps as a seed widget
+_NOISE = {"sampling.noise": "RandomNoise", "sampling.disable_noise": "DisableNoise"}
+_CUSTOM = "sampling.sampler_custom_advanced"  # takes its noise as a node
 
 
 class ExportError(StudioError, ValueError):
@@ -83,15 +93,14 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
 
         registry = default_registry()
     graph = runnable(graph, registry)
-    noise_users = {e.source for e in graph.edges
-                   if graph.nodes[e.source].type == "sampling.noise"
-                   and graph.nodes[e.target].type == "sampling.sampler"}
     problems = []
     for node in graph.nodes.values():
         mappable = node.type in _CLASS or node.type in ("latent.upscale", "image.upscale")
-        if node.type == "sampling.noise":
-            mappable = node.id in noise_users and all(
-                graph.nodes[e.target].type == "sampling.sampler" for e in graph.outgoing(node.id))
+        if node.type in _NOISE:  # a seed on ComfyUI's samplers, or a node for the custom one
+            targets = {graph.nodes[e.target].type for e in graph.outgoing(node.id)}
+            takes = _SEEDED | {_CUSTOM} if node.type == "sampling.noise" else (
+                _SEEDED - {"sampling.sampler"}) | {_CUSTOM}
+            mappable = bool(targets) and targets <= takes
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
@@ -105,20 +114,32 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
     defaults = _defaults(registry)
     prompt: dict[str, Any] = {}
     for node in graph.nodes.values():
-        if node.type == "sampling.noise":
-            continue
         values = {**defaults.get(node.type, {}), **node.values}
-        cls, inputs = _node(node, values)
         incoming = graph.incoming(node.id)
+        if node.type in _NOISE:
+            if _CUSTOM in {graph.nodes[e.target].type for e in graph.outgoing(node.id)}:
+                seed = {"noise_seed": values.get("seed", 0)} if node.type == "sampling.noise" \
+                    else {}
+                prompt[node.id] = {"class_type": _NOISE[node.type], "inputs": seed,
+                                   "_meta": {"title": node.title}}
+            continue
+        noise = incoming.get("noise")
+        noise_node = graph.nodes[noise.source] if noise else None
+        seed = (noise_node.values if noise_node else {}).get(
+            "seed", defaults.get("sampling.noise", {}).get("seed", 0))
+        if node.type in CUSTOM_CLASSES:
+            noise_off = noise_node is not None and noise_node.type == "sampling.disable_noise"
+            cls = _CLASS[node.type]
+            inputs = custom_values(node.type, values, seed, noise_off,
+                                   lambda name: to_comfy(name, SAMPLERS))
+        else:
+            cls, inputs = _node(node, values)
         for ours, comfy in _INPUTS.get(node.type, {}).items():
             edge = incoming.get(ours)
             if edge is not None and not bundled_link(graph, node.id, ours):
                 inputs[comfy] = [edge.source, _slot(graph, edge.source, edge.output)]
         if node.type == "sampling.sampler":
-            noise = incoming.get("noise")
-            seed_values = graph.nodes[noise.source].values if noise else {}
-            inputs["seed"] = seed_values.get("seed", defaults.get("sampling.noise", {})
-                                             .get("seed", 0))
+            inputs["seed"] = seed
         prompt[node.id] = {"class_type": cls, "inputs": inputs, "_meta": {"title": node.title}}
     return prompt
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.interop.comfy_custom import comfy_classes as _custom_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 
 
@@ -32,7 +33,7 @@ CLASSES: dict[str, ComfyClass] = {
         "sampling.sampler", KSAMPLER_LINKS, ("latent",),
         ("seed", None, "steps", "cfg", "sampler_name", "scheduler", "denoise")),
     "KSamplerAdvanced": ComfyClass(
-        "sampling.sampler", KSAMPLER_LINKS, ("latent",),
+        "sampling.sampler_advanced", KSAMPLER_LINKS, ("latent",),
         ("add_noise", "noise_seed", None, "steps", "cfg", "sampler_name", "scheduler",
          "start_at_step", "end_at_step", "return_with_leftover_noise")),
     "VAEDecode": ComfyClass("vae.decode", {"samples": "latent", "vae": "vae"}, ("image",)),
@@ -88,6 +89,7 @@ CLASSES: dict[str, ComfyClass] = {
         ("embedding",), ("crop",)),
 }
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
+CLASSES.update(_custom_classes(ComfyClass))  # split sampling: noise, sigmas, guiders
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(
@@ -101,7 +103,7 @@ CLASSES.update({
         ("max_shift", "base_shift", "width", "height")),
 })
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
-PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
+PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction", "lcm": "lcm"}
 
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {
@@ -119,12 +121,12 @@ UI_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 SAMPLERS: dict[str, str] = {
     "euler": "euler", "euler_ancestral": "euler_ancestral", "heun": "heun", "dpm_2": "dpm_2",
     "dpm_2_ancestral": "dpm_2_ancestral", "dpmpp_2m": "dpmpp_2m",
-    "dpmpp_2m_sde": "dpmpp_2m_sde", "ddim": "ddim", "ddpm": "ddpm", "uni_pc": "unipc",
+    "dpmpp_2m_sde": "dpmpp_2m_sde", "ddim": "ddim", "ddpm": "ddpm", "uni_pc": "unipc_bh1", "uni_pc_bh2": "unipc",
     "deis": "deis", "lcm": "lcm", "lms": "lms", "dpmpp_sde": "dpmpp_sde",
 }
 # Comfy samplers we do not have -> the nearest of ours (imported with a note).
 NEAREST_SAMPLERS: dict[str, str] = {
-    "uni_pc_bh2": "unipc", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde",
+    "dpmpp_2m_sde_gpu": "dpmpp_2m_sde",
     "dpmpp_sde_gpu": "dpmpp_sde", "dpmpp_3m_sde": "dpmpp_2m_sde",
     "dpmpp_3m_sde_gpu": "dpmpp_2m_sde", "dpmpp_2s_ancestral": "euler_ancestral",
     "euler_cfg_pp": "euler", "euler_ancestral_cfg_pp": "euler_ancestral",
@@ -133,11 +135,10 @@ NEAREST_SAMPLERS: dict[str, str] = {
 }
 SCHEDULERS: dict[str, str] = {
     "normal": "normal", "karras": "karras", "exponential": "exponential",
-    "sgm_uniform": "sgm_uniform", "beta": "beta",
+    "sgm_uniform": "sgm_uniform", "beta": "beta", "simple": "simple",
+    "ddim_uniform": "ddim_uniform",
 }
 NEAREST_SCHEDULERS: dict[str, str] = {
-    "simple": "sgm_uniform",  # both space timesteps evenly from the end of the schedule
-    "ddim_uniform": "normal",
     "linear_quadratic": "normal",
     "kl_optimal": "karras",
 }

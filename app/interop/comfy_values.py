@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.interop.comfy_custom import advanced_values
+from app.interop.comfy_custom import comfy_values as custom_values
 from app.interop.comfy_fields import FieldReader, show
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
@@ -38,6 +40,25 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     """
     text, integer, number = fields.text, fields.integer, fields.number
     if (values := ipadapter_values(cls, fields, note)) is not None:
+        return values
+
+    def named(name: str, exact: dict[str, str], nearest: dict[str, str], what: str) -> str:
+        ours, why = to_ours(name, exact, nearest, "euler" if what == "sampler" else "normal")
+        if why:
+            note(f"{cls}: {why}")
+        return ours
+
+    def sampler_name(name: str) -> str:
+        return named(name, SAMPLERS, NEAREST_SAMPLERS, "sampler")
+
+    def schedule_name(name: str) -> str:
+        return named(name, SCHEDULERS, NEAREST_SCHEDULERS, "schedule")
+
+    if (values := custom_values(cls, fields, note, sampler_name, schedule_name)) is not None:
+        if values.get("seed", 0) > MAX_SEED:
+            note(f"{cls}: seed {values['seed']} is above {MAX_SEED}; using "
+                 f"{values['seed'] % (MAX_SEED + 1)}")
+            values["seed"] %= MAX_SEED + 1
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}
@@ -121,16 +142,7 @@ def sampler_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         seed %= MAX_SEED + 1
     steps = fields.integer("steps", 20)
     values = {"seed": seed, "sampler": sampler, "schedule": schedule, "steps": steps,
-              "cfg": fields.number("cfg", 8.0), "denoise": fields.number("denoise", 1.0)}
-    if cls == "KSamplerAdvanced":
-        start = fields.integer("start_at_step", 0)
-        end = fields.integer("end_at_step", 10000)
-        if 0 < start < steps:
-            values["steps"], values["denoise"] = steps - start, round((steps - start) / steps, 4)
-            note(f"{cls}: start_at_step {start} of {steps} becomes denoise "
-                 f"{values['denoise']} over {steps - start} steps")
-        if end < steps:
-            note(f"{cls}: end_at_step {end} is ignored; sampling runs to the end")
-        if fields.text("add_noise", "enable") == "disable":
-            note(f"{cls}: add_noise 'disable' is not supported here; noise is added")
-    return values
+              "cfg": fields.number("cfg", 8.0)}
+    if cls == "KSamplerAdvanced":  # its step range and noise switches, exactly
+        return values | advanced_values(fields)
+    return values | {"denoise": fields.number("denoise", 1.0)}

@@ -56,9 +56,9 @@ def test_ui_widgets_without_control_value_and_primitive_nodes(registry):
     graph = load_comfy(doc, "ui.json", registry)
     values = graph.nodes["3"].values
     assert (values["steps"], values["cfg"], values["sampler"], values["denoise"]) == \
-        (12, 6.5, "unipc", 0.8)
-    assert values["schedule"] == "sgm_uniform"
-    assert any("'simple'" in note for note in graph.metadata["comfyui"]["notes"])
+        (12, 6.5, "unipc_bh1", 0.8)  # ComfyUI's uni_pc is UniPC's bh1 variant
+    assert values["schedule"] == "simple"  # ComfyUI's own schedule, exactly
+    assert graph.metadata["comfyui"]["notes"] == []
     noise = next(n for n in graph.nodes.values() if n.type == "sampling.noise")
     assert noise.values["seed"] == 99
 
@@ -78,7 +78,7 @@ def test_sampler_names(registry, comfy, ours, noted):
     assert bool(graph.metadata["comfyui"]["notes"]) == noted
 
 
-def test_ksampler_advanced_start_step_becomes_denoise(registry):
+def test_ksampler_advanced_keeps_its_step_range(registry):
     doc = comfy_docs.api()
     doc["3"] = {"class_type": "KSamplerAdvanced", "inputs": {
         "add_noise": "enable", "noise_seed": 5, "steps": 20, "cfg": 7, "sampler_name": "euler",
@@ -86,8 +86,17 @@ def test_ksampler_advanced_start_step_becomes_denoise(registry):
         "return_with_leftover_noise": "disable", "model": ["4", 0], "positive": ["6", 0],
         "negative": ["7", 0], "latent_image": ["5", 0]}}
     graph = load_comfy(doc, "api.json", registry)
-    assert (graph.nodes["3"].values["steps"], graph.nodes["3"].values["denoise"]) == (15, 0.75)
+    node = graph.nodes["3"]
+    assert node.type == "sampling.sampler_advanced"
+    assert {k: node.values[k] for k in ("steps", "start_at_step", "end_at_step", "add_noise",
+                                        "return_with_leftover_noise")} == {
+        "steps": 20, "start_at_step": 5, "end_at_step": 10000, "add_noise": True,
+        "return_with_leftover_noise": False}
+    assert graph.metadata["comfyui"]["notes"] == []
     assert validate(graph, registry) == []
+    back = to_comfy_api(graph, registry)["3"]
+    assert back["class_type"] == "KSamplerAdvanced"
+    assert {k: back["inputs"][k] for k in doc["3"]["inputs"]} == doc["3"]["inputs"]
 
 
 def test_unmappable_nodes_are_named_in_one_error_or_become_placeholders(registry):
@@ -131,7 +140,7 @@ def test_export_then_import_round_trips(registry, tmp_path):
     graph.connect("21", "image", "22", "image")
     prompt = to_comfy_api(graph, registry)
     assert prompt["6"]["class_type"] == "KSampler" and prompt["6"]["inputs"]["seed"] == 7
-    assert prompt["6"]["inputs"]["sampler_name"] == "uni_pc"
+    assert prompt["6"]["inputs"]["sampler_name"] == "uni_pc_bh2"  # diffusers' default UniPC
     assert prompt["20"]["class_type"] == "LatentUpscaleBy"
     assert prompt["21"]["class_type"] == "ImageScale"
     assert prompt["21"]["inputs"]["upscale_method"] == "nearest-exact"

@@ -181,3 +181,24 @@ def test_flux_basic_guider_equals_our_sampler(flux):
     assert (second - one).abs().max().item() <= TOL
     table = sigma_table(model, shape)
     assert 0 < float(table[0]) < float(table[-1]) == pytest.approx(1.0)
+
+
+def test_lcm_with_sgm_uniform_equals_diffusers_with_those_timesteps(tiny, prompts, sd_pipe):
+    """ComfyUI's LCM example schedule: timesteps linspace(999, 0, n + 1)[:-1], whole steps."""
+    from pipelines.sampling.samplers import make_scheduler
+    from pipelines.sampling.schedules import lcm_timesteps
+
+    model = tiny[0]
+    positive, _ = prompts
+    timesteps = lcm_timesteps("sgm_uniform", 4, model.scheduler_config)
+    assert timesteps == [999, 749, 500, 250]
+    ours = denoise(model, positive, None, _latent(model), Noise(5), sampler="lcm",
+                   schedule="sgm_uniform", steps=4, cfg=1.0).samples
+    sd_pipe.scheduler = make_scheduler("lcm", "normal", model.scheduler_config)
+    reference = sd_pipe("a red circle on a blue square", timesteps=timesteps,
+                        guidance_scale=1.0, height=32, width=32, output_type="latent",
+                        generator=torch.Generator("cpu").manual_seed(5)).images
+    assert (ours - reference).abs().max().item() <= TOL
+    own = denoise(model, positive, None, _latent(model), Noise(5), sampler="lcm",
+                  schedule="normal", steps=4, cfg=1.0).samples
+    assert (own - ours).abs().max().item() > 1e-3
