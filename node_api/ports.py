@@ -32,7 +32,9 @@ SIGMAS = "SIGMAS"
 GUIDER = "GUIDER"
 # Values that are networks: the process-wide model cache (with its memory budgets) owns them,
 # so the executor keeps them only while the latest run uses them.
+# (a guider and a model's schedule hold the model they were made for)
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
+                                          GUIDER, SIGMAS,
                                           UNCLIP_DECODER, CONTROL_NET})
 
 LINK_TYPES: tuple[str, ...] = (

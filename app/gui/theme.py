@@ -41,6 +41,10 @@ TYPE_COLOURS: dict[str, tuple[int, int, int]] = {
     "UNCLIP_DECODER": (150, 130, 230),
     "IP_ADAPTER": (140, 200, 255),
     "CONTROL_NET": (0, 200, 170),
+    # split sampling
+    "SAMPLER": (236, 180, 180),
+    "SIGMAS": (205, 255, 205),
+    "GUIDER": (102, 255, 255),
 }
 
 # Node border colours for run states.

@@ -69,11 +69,17 @@ def sample_advanced(guider: Guider, noise: Noise, sampler: str, schedule: str, s
                     device: str | torch.device = "cpu", callback: StepCallback | None = None,
                     wants_x0: Callable[[int, int], bool] | None = None) -> Latent:
     """KSamplerAdvanced: steps ``start`` to ``end`` of an n-step ``schedule``; a run that
-    stops early ends at sigma 0 unless it returns its leftover noise.
+    stops early ends at sigma 0 unless it returns its leftover noise. The whole schedule with
+    noise added is exactly our Sampler's run (any sampler); a part of it needs a sampler that
+    steps over explicit sigmas.
 
     Raises:
         ValueError: a sampler that cannot step over explicit sigmas, or bad conditionings.
     """
+    if start <= 0 and end >= steps and not noise.disabled:  # the whole run: the Sampler's
+        return denoise(guider.model, guider.positive, guider.negative, latent, noise,
+                       sampler=sampler, schedule=schedule, steps=steps, cfg=guider.cfg,
+                       device=device, callback=callback, wants_x0=wants_x0)
     run = advanced_run(guider.model, sampler, schedule, steps, start, end, leftover_noise,
                        tuple(latent.samples.shape))
     return _run(guider, noise, sampler, run, latent, device, callback, wants_x0)[0]

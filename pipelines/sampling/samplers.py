@@ -75,6 +75,12 @@ _FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "dpmpp_2m": ("DPMSolverMultistepScheduler",
                  {"use_flow_sigmas": True, "prediction_type": "flow_prediction",
                   "algorithm_type": "dpmsolver++", "solver_order": 2}),
+    # UniPC (bh2, ComfyUI's uni_pc_bh2) and DEIS on flow sigmas, likewise (diffusers' bh1
+    # variant gives NaN at sigma 1)
+    "unipc": ("UniPCMultistepScheduler",
+              {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}),
+    "deis": ("DEISMultistepScheduler",
+             {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}),
 }
 
 
@@ -93,7 +99,7 @@ def _flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any
     name, overrides = _FLOW_SAMPLERS[sampler]
     cls = getattr(importlib.import_module("diffusers"), name)
     config = {k: v for k, v in scheduler_config.items() if k not in overrides}
-    if name == "DPMSolverMultistepScheduler":
+    if overrides.get("use_flow_sigmas"):
         overrides = {**overrides, "flow_shift": float(scheduler_config.get("shift", 1.0))}
     return cls.from_config(config, **overrides)
 

@@ -202,3 +202,34 @@ def test_lcm_with_sgm_uniform_equals_diffusers_with_those_timesteps(tiny, prompt
     own = denoise(model, positive, None, _latent(model), Noise(5), sampler="lcm",
                   schedule="normal", steps=4, cfg=1.0).samples
     assert (own - ours).abs().max().item() > 1e-3
+
+
+def test_advanced_sampler_whole_run_takes_any_sampler_a_part_needs_sigmas(tiny, prompts):
+    from pipelines.sampling.custom import sample_advanced
+    from pipelines.sampling_values import Guider
+
+    model = tiny[0]
+    positive, negative = prompts
+    guider = Guider(model, positive, negative, 7.5)
+    whole = sample_advanced(guider, Noise(1), "dpm_2", "karras", 2, 0, 10000, False,
+                            _latent(model)).samples
+    ours = denoise(model, positive, negative, _latent(model), Noise(1), sampler="dpm_2",
+                   schedule="karras", steps=2, cfg=7.5).samples
+    assert torch.equal(whole, ours)
+    with pytest.raises(ValueError, match="'dpm_2' cannot run on explicit sigmas"):
+        sample_advanced(guider, Noise(1), "dpm_2", "karras", 4, 0, 2, True, _latent(model))
+
+
+@pytest.mark.parametrize("sampler", ["unipc", "deis", "dpmpp_2m"])
+def test_flow_samplers_on_explicit_sigmas_equal_our_sampler(flux, sampler):
+    """Flux workflows pick these in KSamplerSelect (uni_pc, uni_pc_bh2, deis, dpmpp_2m)."""
+    model, positive = flux
+    latent = _latent(model, 8)
+    shape = tuple(latent.samples.shape)
+    ours = denoise(model, positive, None, latent, Noise(3), sampler=sampler, steps=4,
+                   cfg=1.0).samples
+    assert torch.isfinite(ours).all()
+    run = resolve(Sigmas("schedule", model, "normal", 4), sampler, model, shape)
+    custom = denoise(model, positive, None, latent, Noise(3), sampler=sampler, cfg=1.0,
+                     sigmas=run).samples
+    assert (custom - ours).abs().max().item() <= TOL
