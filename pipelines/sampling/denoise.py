@@ -214,6 +214,7 @@ def denoise(
     concat, condition_inputs = None, {}
     if image_condition is not None and image_condition.noise_first:  # the x4 upscaler's order
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
+    seeded = family.seeded_inputs(model, positive, negative, generator, batch, do_cfg, device)
     initial = randn(tuple(original.shape), generator).to(device)
     seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
     if denoise >= 1.0:
@@ -238,6 +239,7 @@ def denoise(
         embeds = torch.cat([negative_embeds, embeds])
     inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
     inputs.update(condition_inputs)
+    inputs.update(seeded)
     control = prepare_control(model, positive, negative, x, do_cfg, len(timesteps))  # ControlNets
     if control is not None:
         family.check_control(model)
