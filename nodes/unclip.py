@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from node_api.context import NodeContext
-from node_api.declaration import Float, Int, Link, Output, String, node
+from node_api.declaration import Choice, Float, Int, Link, Output, String, node
 from node_api.ports import CLIP_VISION, CONDITIONING, IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR
 from nodes._models import load_float32, model_fingerprint
 
@@ -91,16 +91,21 @@ def unclip_prior(
     "unclip.clip_vision_encode",
     title="CLIP Vision Encode",
     category="unclip",
-    description="The CLIP image embedding of an image (for image variations and mixing).",
-    inputs=[Link("clip_vision", CLIP_VISION), Link("image", IMAGE)],
+    description="The CLIP image embedding of an image (for image variations, mixing and "
+    "unCLIP Conditioning).",
+    inputs=[Link("clip_vision", CLIP_VISION), Link("image", IMAGE),
+            Choice("crop", "center", choices=("center", "none"),
+                   description="center: resize the shorter side and crop the middle square; "
+                   "none: squash the whole image to a square.")],
     outputs=[Output("embedding", IMAGE_EMBEDDING)],
 )
-def clip_vision_encode(ctx: NodeContext, clip_vision: ClipVision, image: Tensor) -> ImageEmbedding:
+def clip_vision_encode(ctx: NodeContext, clip_vision: ClipVision, image: Tensor,
+                       crop: str) -> ImageEmbedding:
     from nodes._models import on_device
     from pipelines.sampling.image_embeds import encode_image
 
     with on_device(ctx, clip_vision):
-        return encode_image(clip_vision, image, device=ctx.device)
+        return encode_image(clip_vision, image, device=ctx.device, crop=crop == "center")
 
 
 @node(
