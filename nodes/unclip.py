@@ -10,6 +10,7 @@ from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Int, Link, Output, String, node
 from node_api.ports import CLIP_VISION, CONDITIONING, IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR
 from nodes._models import load_float32, model_fingerprint
+from nodes._stages import run_stage
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -75,16 +76,9 @@ def load_clip_vision(ctx: NodeContext, clip_vision: str) -> ClipVision:
 def unclip_prior(
     ctx: NodeContext, prior: Prior, noise: Noise, text: str, negative: str, steps: int, cfg: float
 ) -> tuple[ImageEmbedding, ImageEmbedding]:
-    from nodes._models import on_device
     from pipelines.sampling.prior import run_prior
 
-    def on_step(index: int, total: int) -> None:
-        ctx.progress(index + 1, total)
-
-    ctx.check_cancelled()
-    with on_device(ctx, prior):
-        return run_prior(prior, text, negative, noise, steps=steps, cfg=cfg, device=ctx.device,
-                         callback=on_step)
+    return run_stage(ctx, prior, run_prior, prior, text, negative, noise, steps=steps, cfg=cfg)
 
 
 @node(
