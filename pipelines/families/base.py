@@ -176,6 +176,12 @@ class ModelFamily:
         inputs need (``DiffusionModel.extras``; Stable unCLIP: its embedding statistics)."""
         return {}
 
+    def make_scheduler(self, sampler: str, schedule: str, config: dict[str, Any]) -> Any:
+        """A fresh scheduler for one run (default: ``pipelines.sampling.samplers``' choice of
+        sampler and schedule; Karlo's stages step with their own unCLIP scheduler)."""
+        return named_function("pipelines.sampling.samplers", "make_scheduler")(
+            sampler, schedule, config)
+
     def timestep_options(self, model: DiffusionModel, scheduler: Any,
                          latent_shape: tuple[int, ...], steps: int) -> dict[str, Any]:
         """Extra ``scheduler.set_timesteps`` keywords for one run, e.g. Flux's ``sigmas`` and

@@ -24,7 +24,6 @@ from pipelines.sampling.noise import randn
 from pipelines.sampling.patches import model_patches
 from pipelines.sampling.samplers import (
     is_flow_config,
-    make_scheduler,
     rescale_guidance,
     seed_noise_sampler,
 )
@@ -192,12 +191,12 @@ def denoise(
     do_cfg = cfg != 1.0
     if do_cfg and negative is None:
         raise ValueError("A negative conditioning is needed when cfg is not 1")
-    scheduler = make_scheduler(sampler, schedule, model.scheduler_config)
+    family = get_family(model.family)
+    scheduler = family.make_scheduler(sampler, schedule, model.scheduler_config)
     device = torch.device(device)
     original = latent.samples.to(device=device, dtype=torch.float32)
     batch = original.shape[0]
 
-    family = get_family(model.family)
     scheduler.set_timesteps(steps, device=device,
                             **family.timestep_options(model, scheduler, tuple(original.shape), steps))
     begin = 0
