@@ -109,3 +109,21 @@ def test_crop_none_squashes_the_whole_image(loaded):
     assert torch.equal(encode_image(vision, wide).embeds, encode_image(vision, wide).embeds)
     cropped, squashed = encode_image(vision, wide).embeds, encode_image(vision, wide, crop=False)
     assert (cropped - squashed.embeds).abs().max() > 1e-4
+
+
+def test_per_image_noise_reproduces_one_image_of_a_batch(folder, loaded):
+    from pipelines.loading.detect import detect
+
+    assert detect(folder).describe().startswith("diffusers sd21_unclip (an image-variation")
+    (model, clip, _), vision = loaded
+    positive = add_unclip(encode_text(clip, PROMPT), encode_image(vision, _image()), 1.0, 0.2)
+    negative = encode_text(clip, "")
+
+    def run(batch: int) -> torch.Tensor:
+        return denoise(model, positive, negative, Latent(torch.zeros(batch, 4, 16, 16)),
+                       Noise(1, "per_image"), sampler="ddim", steps=2, cfg=5.0).samples
+
+    pair, alone = run(2), run(1)
+    # each image draws its embedding noise, then its latent noise, from its own generator
+    assert (pair[0] - pair[1]).abs().max() > 1e-2
+    assert (pair[:1] - alone).abs().max() <= 1e-4  # batched UNet arithmetic rounds differently
