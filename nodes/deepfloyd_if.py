@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from node_api.context import NodeContext
-from node_api.declaration import Choice, Float, Int, Link, Output, String, node
+from node_api.declaration import Float, Int, Link, Output, String, node
 from node_api.errors import NodeInputError
-from node_api.ports import CLIP, CONDITIONING, IMAGE, LATENT, MODEL, NOISE
+from node_api.ports import CLIP, IMAGE, LATENT, MODEL
 from nodes._models import load_settings, model_fingerprint, resolve_model
+from nodes._stages import guided_image_inputs, preview_progress
 from nodes.sampling import _sampler_schedule_pair
-from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -78,17 +78,12 @@ def pixels_to_image(ctx: NodeContext, latent: Latent) -> Tensor:
     "stage II): the image, resized and noise-augmented to the noise level, conditions every "
     "step, guided by the prompts.",
     inputs=[
-        Link("model", MODEL, "A super-resolution stage (Load IF Stage)."),
-        Link("positive", CONDITIONING, "What the image shows (the first stage's prompt)."),
-        Link("negative", CONDITIONING, "What to steer away from (often an empty prompt)."),
-        Link("image", IMAGE, "The low-resolution image, e.g. the first stage's."),
-        Link("noise", NOISE),
-        Choice("sampler", "ddpm", choices=SAMPLER_NAMES,
-               description="Sampling method; IF's own is ddpm (learned variance)."),
-        Choice("schedule", "normal", choices=SCHEDULE_NAMES, description="Noise schedule."),
-        Int("steps", 50, min=1, max=1000, description="Denoising steps."),
-        Float("cfg", 4.0, min=0.0, max=30.0, step=0.5,
-              description="Guidance scale; 1 turns guidance off."),
+        *guided_image_inputs(
+            model="A super-resolution stage (Load IF Stage).",
+            positive="What the image shows (the first stage's prompt).",
+            image="The low-resolution image, e.g. the first stage's.", sampler="ddpm",
+            sampler_help="Sampling method; IF's own is ddpm (learned variance).", steps=50,
+            cfg=4.0),
         Float("scale", 4.0, min=1.0, max=8.0, step=0.5,
               description="Output size / input size (IF stage II: 64 -> 256 is 4)."),
         Int("noise_level", 250, min=0, max=999,
@@ -104,18 +99,11 @@ def super_resolution(
     noise_level: int
 ) -> Latent:
     from nodes._models import on_device
-    from pipelines.sampling.previews import latent_to_rgb
     from pipelines.sampling.superres import super_resolve
-
-    def on_step(index: int, total: int, x0: Tensor | None) -> None:
-        preview = None
-        if ctx.wants_previews:
-            preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,
-                                    family=model.family)
-        ctx.progress(index + 1, total, preview)
 
     ctx.check_cancelled()
     with on_device(ctx, model):
         return super_resolve(model, positive, negative, image, noise, scale=scale,
                              noise_level=noise_level, sampler=sampler, schedule=schedule,
-                             steps=steps, cfg=cfg, device=ctx.device, callback=on_step)
+                             steps=steps, cfg=cfg, device=ctx.device,
+                             callback=preview_progress(ctx, model))

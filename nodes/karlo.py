@@ -10,6 +10,7 @@ from node_api.context import NodeContext
 from node_api.declaration import Float, Int, Link, Output, String, node
 from node_api.ports import IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR, UNCLIP_DECODER
 from nodes._models import load_float32, model_fingerprint
+from nodes._stages import run_stage
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -59,15 +60,10 @@ def unclip_decode(
     ctx: NodeContext, decoder: UnclipDecoder, embedding: ImageEmbedding, noise: Noise, text: str,
     steps: int, cfg: float
 ) -> Tensor:
-    from nodes._models import on_device
     from pipelines.sampling.unclip import decode_embedding
 
-    ctx.check_cancelled()
-    with on_device(ctx, decoder):
-        pixels = decode_embedding(decoder, embedding, text, noise, steps=steps, cfg=cfg,
-                                  device=ctx.device,
-                                  callback=lambda i, total: ctx.progress(i + 1, total))
-    return _to_image(pixels)
+    return _to_image(run_stage(ctx, decoder, decode_embedding, decoder, embedding, text, noise,
+                               steps=steps, cfg=cfg))
 
 
 @node(
@@ -87,12 +83,7 @@ def unclip_decode(
 def unclip_super_resolution(
     ctx: NodeContext, decoder: UnclipDecoder, image: Tensor, noise: Noise, steps: int
 ) -> Tensor:
-    from nodes._models import on_device
     from pipelines.sampling.unclip import super_resolve
 
-    ctx.check_cancelled()
     small = image.permute(0, 3, 1, 2) * 2 - 1
-    with on_device(ctx, decoder):
-        pixels = super_resolve(decoder, small, noise, steps=steps, device=ctx.device,
-                               callback=lambda i, total: ctx.progress(i + 1, total))
-    return _to_image(pixels)
+    return _to_image(run_stage(ctx, decoder, super_resolve, decoder, small, noise, steps=steps))

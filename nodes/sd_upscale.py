@@ -4,32 +4,19 @@ latent in, a twice larger SD latent out). Load either with Load Checkpoint."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from node_api.context import NodeContext
-from node_api.declaration import Choice, Float, Int, Link, Output, node
+from node_api.declaration import Float, Int, Link, Output, node
 from node_api.errors import NodeInputError
-from node_api.ports import CONDITIONING, IMAGE, LATENT, MODEL, NOISE
+from node_api.ports import CONDITIONING, LATENT, MODEL, NOISE
+from nodes._stages import guided_image_inputs, preview_progress
 from nodes.sampling import _sampler_schedule_pair
-from pipelines.catalog import SAMPLER_NAMES, SCHEDULE_NAMES
 
 if TYPE_CHECKING:
     from torch import Tensor
 
     from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
-
-
-def _progress(ctx: Any, model: Any) -> Any:
-    from pipelines.sampling.previews import latent_to_rgb
-
-    def on_step(index: int, total: int, x0: Any) -> None:
-        preview = None
-        if ctx.wants_previews and x0 is not None:
-            preview = latent_to_rgb(x0, model.latent_rgb_factors, model.latent_rgb_bias,
-                                    family=model.family)
-        ctx.progress(index + 1, total, preview)
-
-    return on_step
 
 
 @node(
@@ -40,16 +27,11 @@ def _progress(ctx: Any, model: Any) -> Any:
     "noise-augmented to the noise level, conditions every step, guided by the prompts. "
     "Decode the latent with the upscaler's own VAE.",
     inputs=[
-        Link("model", MODEL, "The x4 upscaler (Load Checkpoint on stable-diffusion-x4-upscaler)."),
-        Link("positive", CONDITIONING, "What the image shows (the upscaler's text encoder)."),
-        Link("negative", CONDITIONING, "What to steer away from (often an empty prompt)."),
-        Link("image", IMAGE, "The low-resolution image (128px gives 512px)."),
-        Link("noise", NOISE),
-        Choice("sampler", "ddim", choices=SAMPLER_NAMES, description="Sampling method."),
-        Choice("schedule", "normal", choices=SCHEDULE_NAMES, description="Noise schedule."),
-        Int("steps", 75, min=1, max=1000, description="Denoising steps."),
-        Float("cfg", 9.0, min=0.0, max=30.0, step=0.5,
-              description="Guidance scale; 1 turns guidance off."),
+        *guided_image_inputs(
+            model="The x4 upscaler (Load Checkpoint on stable-diffusion-x4-upscaler).",
+            positive="What the image shows (the upscaler's text encoder).",
+            image="The low-resolution image (128px gives 512px).", sampler="ddim",
+            sampler_help="Sampling method.", steps=75, cfg=9.0),
         Int("noise_level", 20, min=0, max=350,
             description="How much noise augments the image (0: none); more lets the "
             "upscaler invent more detail and repair more of it."),
@@ -71,7 +53,7 @@ def upscale_x4(
         try:
             return run(model, positive, negative, image, noise, noise_level=noise_level,
                        sampler=sampler, schedule=schedule, steps=steps, cfg=cfg,
-                       device=ctx.device, callback=_progress(ctx, model))
+                       device=ctx.device, callback=preview_progress(ctx, model))
         except NotAnUpscaler as exc:
             raise NodeInputError("model", str(exc)) from exc
 
@@ -107,6 +89,6 @@ def upscale_latent_x2(
     with on_device(ctx, model):
         try:
             return run(model, positive, negative, latent, noise, steps=steps, cfg=cfg,
-                       device=ctx.device, callback=_progress(ctx, model))
+                       device=ctx.device, callback=preview_progress(ctx, model))
         except NotALatentUpscaler as exc:
             raise NodeInputError("model", str(exc)) from exc

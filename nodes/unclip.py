@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from node_api.context import NodeContext
-from node_api.declaration import Float, Int, Link, Output, String, node
+from node_api.declaration import Choice, Float, Int, Link, Output, String, node
 from node_api.ports import CLIP_VISION, CONDITIONING, IMAGE, IMAGE_EMBEDDING, NOISE, PRIOR
 from nodes._models import load_float32, model_fingerprint
+from nodes._stages import run_stage
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -75,32 +76,30 @@ def load_clip_vision(ctx: NodeContext, clip_vision: str) -> ClipVision:
 def unclip_prior(
     ctx: NodeContext, prior: Prior, noise: Noise, text: str, negative: str, steps: int, cfg: float
 ) -> tuple[ImageEmbedding, ImageEmbedding]:
-    from nodes._models import on_device
     from pipelines.sampling.prior import run_prior
 
-    def on_step(index: int, total: int) -> None:
-        ctx.progress(index + 1, total)
-
-    ctx.check_cancelled()
-    with on_device(ctx, prior):
-        return run_prior(prior, text, negative, noise, steps=steps, cfg=cfg, device=ctx.device,
-                         callback=on_step)
+    return run_stage(ctx, prior, run_prior, prior, text, negative, noise, steps=steps, cfg=cfg)
 
 
 @node(
     "unclip.clip_vision_encode",
     title="CLIP Vision Encode",
     category="unclip",
-    description="The CLIP image embedding of an image (for image variations and mixing).",
-    inputs=[Link("clip_vision", CLIP_VISION), Link("image", IMAGE)],
+    description="The CLIP image embedding of an image (for image variations, mixing and "
+    "unCLIP Conditioning).",
+    inputs=[Link("clip_vision", CLIP_VISION), Link("image", IMAGE),
+            Choice("crop", "center", choices=("center", "none"),
+                   description="center: resize the shorter side and crop the middle square; "
+                   "none: squash the whole image to a square.")],
     outputs=[Output("embedding", IMAGE_EMBEDDING)],
 )
-def clip_vision_encode(ctx: NodeContext, clip_vision: ClipVision, image: Tensor) -> ImageEmbedding:
+def clip_vision_encode(ctx: NodeContext, clip_vision: ClipVision, image: Tensor,
+                       crop: str) -> ImageEmbedding:
     from nodes._models import on_device
     from pipelines.sampling.image_embeds import encode_image
 
     with on_device(ctx, clip_vision):
-        return encode_image(clip_vision, image, device=ctx.device)
+        return encode_image(clip_vision, image, device=ctx.device, crop=crop == "center")
 
 
 @node(

@@ -37,6 +37,9 @@ class DiffusionModel:
     # per-run patches of the shared denoiser (IP-Adapter): each installs itself for one run
     # of the denoise loop and restores the network after it (``pipelines.sampling.patches``)
     patches: tuple[Any, ...] = ()
+    # what else the family's denoiser inputs need, read from the folder by the family
+    # (``ModelFamily.read_extras``; Stable unCLIP: its embedding noising schedule and statistics)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def inpainting(self) -> bool:

@@ -29,6 +29,9 @@ from app.interop.comfy_names import (
     SAMPLERS,
     to_comfy,
 )
+from app.interop.comfy_unclip import EXPORT_CLASSES as UNCLIP_CLASSES
+from app.interop.comfy_unclip import EXPORT_INPUTS as UNCLIP_INPUTS
+from app.interop.comfy_unclip import export_values as unclip_values
 from pipelines.errors import StudioError
 
 _CLASS = {
@@ -73,6 +76,8 @@ _INPUTS.update(custom_inputs(CLASSES))
 _SEEDED = set(SEEDED.values())  # samplers whose noise ComfyUI keeps as a seed widget
 _NOISE = {"sampling.noise": "RandomNoise", "sampling.disable_noise": "DisableNoise"}
 _CUSTOM = "sampling.sampler_custom_advanced"  # takes its noise as a node
+_CLASS.update(UNCLIP_CLASSES)
+_INPUTS.update(UNCLIP_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -173,7 +178,7 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if t == "loaders.clip_vision":
         return _CLASS[t], {"clip_name": v.get("clip_vision")}
     if t == "unclip.clip_vision_encode":
-        return _CLASS[t], {"crop": "center"}
+        return _CLASS[t], {"crop": v.get("crop", "center")}
     if t == "loaders.controlnet":
         return _CLASS[t], {"control_net_name": v.get("control_net")}
     if t == "conditioning.apply_controlnet":
@@ -199,6 +204,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                  "height": v.get("height", 0), "crop": "disabled"})
     if t in EXPORT_CLASSES:
         return _CLASS[t], export_values(t, v)
+    if t in UNCLIP_CLASSES:
+        return _CLASS[t], unclip_values(t, v)
     return _CLASS[t], {}
 
 

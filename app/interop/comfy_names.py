@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.interop.comfy_custom import comfy_classes as _custom_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
+from app.interop.comfy_unclip import comfy_classes as _unclip_classes
 
 
 # ComfyUI class -> our node type, its inputs (Comfy name -> ours) and output slots (ours).
@@ -90,6 +91,7 @@ CLASSES: dict[str, ComfyClass] = {
 }
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
 CLASSES.update(_custom_classes(ComfyClass))  # split sampling: noise, sigmas, guiders
+CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(
@@ -109,10 +111,6 @@ PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction",
 NOT_YET = {
     "LoraLoaderModelOnly": "LoRA",
     "CLIPSetLastLayer": "CLIP skip",
-    # SD 2.1 unCLIP adds a noise-augmented image embedding to a text conditioning; the unCLIP
-    # models here (Kandinsky 2.2, Karlo) are conditioned on the embedding alone
-    "unCLIPConditioning": "SD 2.1 unCLIP conditioning",
-    "unCLIPCheckpointLoader": "SD 2.1 unCLIP checkpoints",
 }
 
 # UI-only nodes: never executed by ComfyUI, so dropped on import.

@@ -18,6 +18,7 @@ from app.interop.comfy_names import (
     SCHEDULERS,
     to_ours,
 )
+from app.interop.comfy_unclip import comfy_values as unclip_values
 
 MAX_SEED = 2**63 - 1
 COMFY_MAX_SEED = 2**64 - 1  # ComfyUI's seeds go up to 0xffffffffffffffff
@@ -60,6 +61,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
                  f"{values['seed'] % (MAX_SEED + 1)}")
             values["seed"] %= MAX_SEED + 1
         return values
+    if (values := unclip_values(cls, fields, note)) is not None:
+        return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}
     if cls == "CLIPTextEncode":
@@ -80,11 +83,11 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         return {"model": text("model_name", "")}
     if cls == "CLIPVisionLoader":
         return {"clip_vision": text("clip_name", "")}
-    if cls == "CLIPVisionEncode":
-        if text("crop", "center") != "center":
-            note(f"{cls}: crop {text('crop', '')!r} is not supported here; the image is "
-                 "center-cropped")
-        return {}
+    if cls == "CLIPVisionEncode":  # older files have no crop widget: center, as then
+        crop = text("crop", "center")
+        if crop not in ("center", "none"):
+            note(f"{cls}: crop {show(crop)} is not supported here; the image is center-cropped")
+        return {"crop": crop if crop == "none" else "center"}
     if cls in ("ControlNetLoader", "DiffControlNetLoader"):
         return {"control_net": text("control_net_name", "")}
     if cls in ("ControlNetApply", "ControlNetApplyAdvanced"):

@@ -1,6 +1,6 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, sd3, demo,
 the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, Flux.1 flux_dev and flux_schnell,
-the SD upscalers sd_x4_upscaler and sd_x2_latent_upscaler, demo_sr (the demo's super-resolution stage),
+the SD upscalers sd_x4_upscaler and sd_x2_latent_upscaler, SD 2.1 unCLIP sd21_unclip, demo_sr (the demo's super-resolution stage),
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. To add one, see docs/ARCHITECTURE.md,
@@ -43,15 +43,17 @@ from pipelines.families.registry import (
 )
 from pipelines.families.sd import SD1, SD2
 from pipelines.families.sd3 import SD3
+from pipelines.families.sd_unclip import SD21UnCLIP
 from pipelines.families.sd_upscale import SDLatentUpscaleX2, SDUpscaleX4
 from pipelines.families.sdxl import SDXL, SDXLRefiner
 from pipelines.families.unknown import Unknown
 
 # Detection order: IF's text-embedding pixel UNets, SDXL's text_time test and Kandinsky's image
 # embedding test before the plain context-width tests; Karlo (whose folder also has a prior/)
-# before the Kandinsky prior; the SD upscalers (context widths of SD2 / SD1) before SD1/SD2.
+# before the Kandinsky prior; the SD upscalers and SD 2.1 unCLIP (its projection class
+# embedding; context width of SD2) before SD1/SD2.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
-                SDUpscaleX4(), SDLatentUpscaleX2(), SD1(), SD2(),
+                SDUpscaleX4(), SDLatentUpscaleX2(), SD21UnCLIP(), SD1(), SD2(),
                 SDXL(), SDXLRefiner(), SD3(), FluxDev(), FluxSchnell(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 

@@ -171,6 +171,17 @@ class ModelFamily:
         """The scheduler config the model samples with, from the folder's (default: as is)."""
         return config
 
+    def read_extras(self, folder: Path) -> dict[str, Any]:
+        """What a diffusers folder holds besides networks and schedules that the denoiser
+        inputs need (``DiffusionModel.extras``; Stable unCLIP: its embedding statistics)."""
+        return {}
+
+    def make_scheduler(self, sampler: str, schedule: str, config: dict[str, Any]) -> Any:
+        """A fresh scheduler for one run (default: ``pipelines.sampling.samplers``' choice of
+        sampler and schedule; Karlo's stages step with their own unCLIP scheduler)."""
+        return named_function("pipelines.sampling.samplers", "make_scheduler")(
+            sampler, schedule, config)
+
     def timestep_options(self, model: DiffusionModel, scheduler: Any,
                          latent_shape: tuple[int, ...], steps: int) -> dict[str, Any]:
         """Extra ``scheduler.set_timesteps`` keywords for one run, e.g. Flux's ``sigmas`` and
@@ -232,6 +243,14 @@ class ModelFamily:
         from pipelines.families.unet import unet_inputs
 
         return unet_inputs(model, context, cfg, x.shape[0], x.device)
+
+    def seeded_inputs(self, model: DiffusionModel, positive: Conditioning,
+                      negative: Conditioning | None, generator: Any, batch: int,
+                      cfg_batch: bool, device: torch.device) -> dict[str, Any]:
+        """Denoiser inputs drawn from the run's noise ``generator`` before the initial latent
+        noise, as the family's pipeline draws them (Stable unCLIP: the augmentation noise of
+        its image embeddings); added to ``denoiser_inputs``. Default: none."""
+        return {}
 
     def denoiser_in_channels(self, model: DiffusionModel) -> int:
         """Channels per latent pixel the denoiser takes (its config's ``in_channels``; a

@@ -108,6 +108,7 @@ def load_checkpoint(
         latent_rgb_bias=bias,
         source=str(folder),
         schedulers=extra_schedulers,
+        extras=family.read_extras(folder),
     )
     clip = TextEncoder(
         tokenizer=components.get("tokenizer"),

@@ -66,7 +66,8 @@ def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
         raise ModelLoadError(folder, f"The CLIP vision model could not be read ({detail}).",
                              hint=_HINT) from exc
     processor = None
-    for candidate in (folder, folder.parent / "image_processor"):
+    for candidate in (folder, folder.parent / "image_processor",
+                      folder.parent / "feature_extractor"):  # Stable unCLIP's
         if (candidate / "preprocessor_config.json").is_file():
             processor = CLIPImageProcessor.from_pretrained(str(candidate), local_files_only=True)
             break

@@ -22,7 +22,7 @@ from pipelines.sampling.masking import kept_latents as _kept_latents
 from pipelines.sampling.masking import prepare_mask as _prepare_mask
 from pipelines.sampling.noise import randn
 from pipelines.sampling.patches import model_patches
-from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config, make_scheduler
+from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config
 from pipelines.sampling.sde_noise import seed_noise_sampler
 from pipelines.sampling.x0 import predicted_x0 as _predicted_x0
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
@@ -126,8 +126,8 @@ def denoise(
                                         denoise)
     if sigmas is not None:
         sampler = explicit_sigmas.sampler_on_sigmas(sampler)
-    scheduler = make_scheduler(sampler, schedule, model.scheduler_config)
     family = get_family(model.family)
+    scheduler = family.make_scheduler(sampler, schedule, model.scheduler_config)
     begin = 0
     if sigmas is not None:
         explicit_sigmas.check_installable(scheduler, sampler)
@@ -157,6 +157,7 @@ def denoise(
     concat, condition_inputs = None, {}
     if image_condition is not None and image_condition.noise_first:  # the x4 upscaler's order
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
+    seeded = family.seeded_inputs(model, positive, negative, generator, batch, do_cfg, device)
     initial = randn(shape, generator).to(device)
     seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
     if sigmas is not None:  # ComfyUI's split sampling: noise may be off (the latent has its own)
@@ -183,7 +184,8 @@ def denoise(
     dtype = family.denoiser_dtype(model)
     learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
     guidance = Guidance(model, family, positive, negative if do_cfg else None, cfg, x,
-                        len(timesteps), dtype, condition_inputs, extra, learned_variance, dual)
+                        len(timesteps), dtype, {**condition_inputs, **seeded}, extra,
+                        learned_variance, dual)
 
     scale_input = hasattr(scheduler, "scale_model_input")
     step_params = inspect.signature(scheduler.step).parameters

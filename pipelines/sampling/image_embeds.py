@@ -12,15 +12,21 @@ from pipelines.values import ClipVision, Conditioning, ImageEmbedding
 
 
 def encode_image(vision: ClipVision, image: torch.Tensor,
-                 device: str | torch.device = "cpu") -> ImageEmbedding:
+                 device: str | torch.device = "cpu", crop: bool = True) -> ImageEmbedding:
     """The CLIP image embedding of each image of a batch [B, H, W, 3] in 0..1, prepared by the
     image processor (resize, center crop, normalize) from 8-bit images, as the pipelines do.
+    ``crop=False`` (ComfyUI's crop "none"): the whole image, squashed to the encoder's square
+    input instead of its shorter side resized and the rest cropped.
 
     Returns:
         ``ImageEmbedding`` [B, dim], float32 on the CPU.
     """
     encoder = vision.image_encoder
-    pixels = vision.image_processor(to_pil(image), return_tensors="pt").pixel_values
+    options: dict = {}
+    if not crop:
+        side = int(encoder.config.image_size)
+        options = {"do_center_crop": False, "size": {"height": side, "width": side}}
+    pixels = vision.image_processor(to_pil(image), return_tensors="pt", **options).pixel_values
     with torch.no_grad():
         embeds = encoder(pixels.to(device=device, dtype=encoder.dtype))["image_embeds"]
     return ImageEmbedding(embeds.float().cpu(), text="(image)")

@@ -1,36 +1,65 @@
-"""The unCLIP (Karlo) pixel cascade after the prior, as ``UnCLIPPipeline`` runs it: the 64px
-decoder conditioned on a CLIP image embedding and the prompt through ``UnCLIPTextProjModel``
-(guidance against its learned unconditional embedding and the empty prompt, learned variance),
-then super-resolution from the bicubic-upscaled image (one UNet for every step but the last,
-another for the last). Images here are [B, 3, H, W] in -1..1."""
+"""The unCLIP (Karlo) pixel cascade after the prior, as ``UnCLIPPipeline`` runs it, on the
+common denoise loop: the 64px decoder conditioned on a CLIP image embedding and the prompt
+through ``UnCLIPTextProjModel`` (guidance against its learned unconditional embedding and the
+empty prompt, learned variance, the text attention mask), then super-resolution from the
+bicubic-upscaled image (one UNet for every step but the last, another for the last). Each
+stage runs as a ``DiffusionModel`` view of family ``karlo``, whose hooks call these networks
+and step the unCLIP scheduler to the next timestep of its schedule. Images here are
+[B, 3, H, W] in -1..1."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from pipelines.sampling.noise import randn
 from pipelines.text.projection import encode_projected
-from pipelines.values import ImageEmbedding, Noise, UnclipDecoder
+from pipelines.values import (
+    Conditioning,
+    DiffusionModel,
+    ImageEmbedding,
+    Latent,
+    Noise,
+    UnclipDecoder,
+)
 
 StepCallback = Callable[[int, int], None]
 
 
-def _scheduler(config: dict[str, Any], steps: int, device: torch.device) -> Any:
-    from diffusers import UnCLIPScheduler
+@dataclass(frozen=True)
+class _SharedNoise(Noise):
+    """One generator carried through several stages (``UnCLIPPipeline`` draws every stage from
+    the same one), for callers that pass ``generator``."""
 
-    if steps < 2:  # UnCLIPScheduler spaces its timesteps by (T - 1) / (steps - 1)
+    shared: Any = None
+
+    def generators(self, batch_size: int) -> Any:
+        return self.shared
+
+
+def _stage(denoiser: Any, config: dict[str, Any], source: str) -> DiffusionModel:
+    return DiffusionModel(denoiser=denoiser, scheduler_config=config, family="karlo",
+                          latent_channels=3, vae_scale_factor=1, prediction_type="epsilon",
+                          latent_rgb_factors=None, latent_rgb_bias=None, source=source)
+
+
+def _run(model: DiffusionModel, positive: Conditioning, negative: Conditioning | None,
+         shape: tuple[int, ...], noise: Noise, generator: Any, steps: int, cfg: float,
+         device: torch.device, callback: StepCallback | None) -> torch.Tensor:
+    from pipelines.sampling.denoise import denoise
+
+    if steps < 2:  # the unCLIP scheduler spaces its timesteps by (T - 1) / (steps - 1)
         raise ValueError(f"steps must be at least 2, got {steps}")
-    scheduler = UnCLIPScheduler.from_config(config)
-    scheduler.set_timesteps(steps, device=device)
-    return scheduler
-
-
-def _prev(timesteps: torch.Tensor, i: int) -> torch.Tensor | None:
-    return None if i + 1 == len(timesteps) else timesteps[i + 1]
+    if generator is not None:
+        noise = _SharedNoise(noise.seed, shared=generator)
+    on_step = None if callback is None else (lambda i, total, _x0: callback(i, total))
+    latent = denoise(model, positive, negative, Latent(torch.zeros(shape)), noise,
+                     steps=steps, cfg=cfg, device=device, callback=on_step,
+                     wants_x0=lambda _i, _total: False)
+    return latent.samples
 
 
 def decode_embedding(
@@ -55,27 +84,16 @@ def decode_embedding(
         hidden, additive = proj(image_embeddings=image_embeds, prompt_embeds=embeds,
                                 text_encoder_hidden_states=hidden,
                                 do_classifier_free_guidance=guided)
-        mask = F.pad(mask, (proj.clip_extra_context_tokens, 0), value=True)
-        scheduler = _scheduler(cascade.decoder_scheduler_config, steps, device)
-        timesteps = scheduler.timesteps
-        channels, size = int(decoder.config.in_channels), int(decoder.config.sample_size)
-        generator = generator or noise.generators(batch)
-        x = randn((batch, channels, size, size), generator, hidden.dtype).to(device)
-        x = x * scheduler.init_noise_sigma
-        for i, t in enumerate(timesteps):
-            model_input = torch.cat([x] * 2) if guided else x
-            pred = decoder(sample=model_input, timestep=t, encoder_hidden_states=hidden,
-                           class_labels=additive, attention_mask=mask).sample
-            if guided:
-                uncond, cond = pred.chunk(2)
-                uncond, _ = uncond.split(channels, dim=1)
-                cond, variance = cond.split(channels, dim=1)
-                pred = torch.cat([uncond + cfg * (cond - uncond), variance], dim=1)
-            x = scheduler.step(pred, t, x, prev_timestep=_prev(timesteps, i),
-                               generator=generator).prev_sample
-            if callback is not None:
-                callback(i, len(timesteps))
-    return x.clamp(-1, 1).float().cpu()
+    mask = F.pad(mask, (proj.clip_extra_context_tokens, 0), value=True)
+    halves = [Conditioning(embeds=h, text=text, extras={"class_labels": a, "attention_mask": m})
+              for h, a, m in zip(hidden.chunk(1 + guided), additive.chunk(1 + guided),
+                                 mask.chunk(1 + guided), strict=True)]
+    positive, negative = halves[-1], halves[0] if guided else None
+    size = int(decoder.config.sample_size)
+    model = _stage(decoder, cascade.decoder_scheduler_config, cascade.source)
+    x = _run(model, positive, negative, (batch, int(decoder.config.in_channels), size, size),
+             noise, generator, steps, cfg if guided else 1.0, device, callback)
+    return x.clamp(-1, 1)
 
 
 def super_resolve(
@@ -86,23 +104,13 @@ def super_resolve(
     """The super-resolution stage: [B, 3, h, w] in -1..1 -> [B, 3, S, S] in -1..1 (S: the
     super-resolution UNet's ``sample_size``), conditioned on the bicubic (antialiased) upscale."""
     device, noise = torch.device(device), noise or Noise(0)
-    first, last = cascade.super_res_first, cascade.super_res_last
-    with torch.no_grad():
-        scheduler = _scheduler(cascade.super_res_scheduler_config, steps, device)
-        timesteps = scheduler.timesteps
-        channels, size = int(first.config.in_channels) // 2, int(first.config.sample_size)
-        batch = image.shape[0]
-        generator = generator or noise.generators(batch)
-        x = randn((batch, channels, size, size), generator, first.dtype).to(device)
-        x = x * scheduler.init_noise_sigma
-        small = image.to(device=device, dtype=first.dtype)
-        upscaled = F.interpolate(small, size=[size, size], mode="bicubic", align_corners=False,
-                                 antialias=True)
-        for i, t in enumerate(timesteps):
-            unet = last if i == len(timesteps) - 1 else first
-            pred = unet(sample=torch.cat([x, upscaled], dim=1), timestep=t).sample
-            x = scheduler.step(pred, t, x, prev_timestep=_prev(timesteps, i),
-                               generator=generator).prev_sample
-            if callback is not None:
-                callback(i, len(timesteps))
-    return x.float().cpu()
+    first = cascade.super_res_first
+    channels, size = int(first.config.in_channels) // 2, int(first.config.sample_size)
+    small = image.to(device=device, dtype=first.dtype)
+    upscaled = F.interpolate(small, size=[size, size], mode="bicubic", align_corners=False,
+                             antialias=True)
+    positive = Conditioning(embeds=torch.zeros(1, 1, 1), text="",
+                            extras={"low_res": upscaled, "last_unet": cascade.super_res_last})
+    model = _stage(first, cascade.super_res_scheduler_config, cascade.source)
+    return _run(model, positive, None, (image.shape[0], channels, size, size), noise,
+                generator, steps, 1.0, device, callback)

@@ -65,9 +65,9 @@ def test_export_writes_comfy_api_and_names_unmappable_nodes(tmp_path):
     assert done.returncode == 2 and "'Forward' (#99)" in done.stderr
     assert "Traceback" not in done.stderr
 
-    comfy = tmp_path / "unclip.json"
+    comfy = tmp_path / "gligen.json"
     api = comfy_docs.api()
-    api["10"] = {"class_type": "unCLIPCheckpointLoader", "inputs": {"ckpt_name": "c.ckpt"}}
+    api["10"] = {"class_type": "GLIGENLoader", "inputs": {"gligen_name": "g.safetensors"}}
     comfy.write_text(json.dumps(api))
     done = cli("validate", str(comfy))
-    assert done.returncode == 2 and "unCLIPCheckpointLoader" in done.stderr
+    assert done.returncode == 2 and "GLIGENLoader" in done.stderr
