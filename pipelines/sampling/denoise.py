@@ -287,7 +287,8 @@ def denoise(
                 model_input = torch.cat([model_input, extra], dim=1)
             step_inputs = inputs if control is None else control.step_inputs(
                 i, model_input, t, inputs, dtype)
-            model_output = family.call_denoiser(model, model_input, t, step_inputs).to(x.dtype)
+            model_output = before_step.call(family.call_denoiser, model, model_input, t,
+                                            step_inputs).to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
                 variance = cond[:, channels:]  # empty unless the variance is learned

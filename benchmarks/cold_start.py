@@ -1,0 +1,127 @@
+"""Cold start, measured side by side in one run: fresh processes, interleaved, medians.
+
+For each variant (this tree with its lazy diffusers imports; the same tree with
+``STUDIO_EAGER_IMPORTS=1``; optionally another checkout given with ``--other``, e.g. the main
+branch) it times, in new interpreter processes:
+
+- ``import``: ``python -c "<import the modules a run uses>"`` (the GUI warm-up's list),
+- ``run``: ``main.py run resources/workflows/default.json`` -- wall time to the first
+  sampling step (read from a spy on the CLI's progress printer) and to the process' exit.
+
+Run: .venv/bin/python benchmarks/cold_start.py [--reps 5] [--other /path/to/checkout]
+     [--smoke]  (one rep, 2 steps: checks the script itself)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+IMPORT_CODE = (
+    "from app.gui.device import WARM_CLASSES, WARM_MODULES\n"
+    "import importlib\n"
+    "for name in WARM_MODULES: importlib.import_module(name)\n"
+    "for lib, names in WARM_CLASSES:\n"
+    "    module = importlib.import_module(lib)\n"
+    "    for name in names: getattr(module, name)\n"
+    "import sys; print('@@MODULES', len(sys.modules))\n"
+)
+# main.py run, with a spy printing the wall clock of the first sampling step.
+RUN_CODE = (
+    "import sys, time, runpy\n"
+    "from app.cli import progress\n"
+    "from node_api.events import StepProgress\n"
+    "_call = progress.ProgressPrinter.__call__\n"
+    "def spy(self, event, _seen=[]):\n"
+    "    if isinstance(event, StepProgress) and not _seen:\n"
+    "        _seen.append(1); print('@@FIRST_STEP', time.time(), flush=True)\n"
+    "    return _call(self, event)\n"
+    "progress.ProgressPrinter.__call__ = spy\n"
+    "sys.argv = ['main.py'] + sys.argv[1:]\n"
+    "runpy.run_path('main.py', run_name='__main__')\n"
+)
+
+
+def child_env(eager: bool) -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("STUDIO_EAGER_IMPORTS", None)
+    if eager:
+        env["STUDIO_EAGER_IMPORTS"] = "1"
+    return env
+
+
+def time_import(tree: Path, eager: bool) -> tuple[float, int]:
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", IMPORT_CODE], cwd=tree, env=child_env(eager),
+                         capture_output=True, text=True, check=True).stdout
+    wall = time.time() - t0
+    modules = next(int(line.split()[1]) for line in out.splitlines() if line.startswith("@@"))
+    return wall, modules
+
+
+def time_run(tree: Path, eager: bool, out: Path, steps: int | None) -> tuple[float, float]:
+    extra = ["--set", f"6.steps={steps}"] if steps else []
+    cmd = [sys.executable, "-c", RUN_CODE, "run", "resources/workflows/default.json",
+           "--out", str(out), "--quiet", "--device", "cpu", *extra]
+    t0 = time.time()
+    done = subprocess.run(cmd, cwd=tree, env=child_env(eager), capture_output=True, text=True)
+    total = time.time() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"run failed in {tree}: {done.stderr.strip()[-500:]}")
+    first = next(float(line.split()[1]) for line in done.stdout.splitlines()
+                 if line.startswith("@@FIRST_STEP"))
+    return first - t0, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--other", type=Path, default=None,
+                        help="another checkout to compare (its own code, this interpreter)")
+    parser.add_argument("--smoke", action="store_true", help="one rep, 2 steps")
+    args = parser.parse_args(argv)
+    reps, steps = (1, 2) if args.smoke else (args.reps, None)
+    variants: list[tuple[str, Path, bool]] = [("this tree, lazy imports", ROOT, False),
+                                              ("this tree, STUDIO_EAGER_IMPORTS=1", ROOT, True)]
+    if args.other is not None:
+        variants.append((f"other: {args.other}", args.other.resolve(), False))
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"import": [], "modules": [], "first": [], "total": []} for name, _, _ in variants}
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
+        for rep in range(reps):  # interleaved, so a busy moment hits every variant alike
+            for name, tree, eager in variants:
+                wall, modules = time_import(tree, eager)
+                first, total = time_run(tree, eager, Path(tmp) / f"{rep}", steps)
+                row = results[name]
+                row["import"].append(wall)
+                row["modules"].append(modules)
+                row["first"].append(first)
+                row["total"].append(total)
+    med = statistics.median
+    base = results[variants[1][0]]
+    print(f"cold start, {reps} reps, medians (load {os.getloadavg()[0]:.1f}, "
+          f"{os.cpu_count()} cpus)")
+    print(f"{'variant':<40} {'modules':>8} {'import s':>9} {'run: 1st step s':>16} "
+          f"{'run: total s':>13}")
+    for name, _, _ in variants:
+        row = results[name]
+        print(f"{name:<40} {med(row['modules']):>8.0f} {med(row['import']):>9.2f} "
+              f"{med(row['first']):>16.2f} {med(row['total']):>13.2f}")
+    lazy = results[variants[0][0]]
+    print(f"{'lazy / eager':<40} {med(lazy['modules']) / med(base['modules']):>8.3f} "
+          f"{med(lazy['import']) / med(base['import']):>9.3f} "
+          f"{med(lazy['first']) / med(base['first']):>16.3f} "
+          f"{med(lazy['total']) / med(base['total']):>13.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
