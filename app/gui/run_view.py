@@ -120,7 +120,18 @@ class RunPresenter(QObject):
 
     def _on_NodeStarted(self, event: NodeStarted) -> None:
         self.canvas.set_state(event.node_id, "running", "running")
-        self.status.setText(f"running {event.title}")
+        self.status.setText(self._doing(event.node_id, event.title))
+
+    def _doing(self, node_id: str, title: str) -> str:
+        """What a node is busy with before it reports steps: reading a model (seconds the
+        first time), or getting to its first step (moving the model, compiling)."""
+        node = self.canvas.document.root.nodes.get(node_id)
+        spec = self.canvas.document.registry.get(node.type) if node else None
+        if spec is not None and spec.category == "loaders":
+            return f"{title}: loading the model…"
+        if node is not None and "steps" in node.values:
+            return f"{title}: preparing the first step…"
+        return f"running {title}"
 
     def _on_StepProgress(self, event: StepProgress) -> None:
         fraction = event.step / max(1, event.total)
@@ -128,6 +139,7 @@ class RunPresenter(QObject):
                               fraction)
         self.work.step(event.node_id, fraction)
         self._set_progress()
+        self.status.setText(f"{self._label(event.node_id)}: step {event.step}/{event.total}")
         if event.preview is not None:
             pixmap = rgb_to_pixmap(event.preview)  # converted once, shown in two places
             self.canvas.show_preview(event.node_id, pixmap)
