@@ -54,6 +54,7 @@ class RunPresenter(QObject):
         self.timed_steps: dict[str, int] = {}  # the steps it had then
         self.work = RunProgress({})
         self.ran: Graph | None = None  # the graph of the last run, as it was started
+        self.compiling = False  # the last run compiles its denoiser (acceleration on)
         self.results: dict[str, tuple[str, str]] = {}  # node id -> its shown result state
         self.stale: set[str] = set()
         canvas.document.changed.connect(self._on_document_changed)
@@ -130,6 +131,9 @@ class RunPresenter(QObject):
         if spec is not None and spec.category == "loaders":
             return f"{title}: loading the model…"
         if node is not None and "steps" in node.values:
+            if self.compiling:
+                return (f"{title}: preparing the first step (compiling the model for this "
+                        "size: once, may take minutes)…")
             return f"{title}: preparing the first step…"
         return f"running {title}"
 
@@ -146,9 +150,11 @@ class RunPresenter(QObject):
             self.preview.show_frame(
                 pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
-    def begin(self, graph: Graph) -> None:
-        """A run of ``graph`` was started: results are compared with it from now on."""
+    def begin(self, graph: Graph, compiling: bool = False) -> None:
+        """A run of ``graph`` was started: results are compared with it from now on.
+        ``compiling``: its sampler's first step compiles the model (acceleration on)."""
         self.ran, self.results, self.stale = graph.copy(), {}, set()
+        self.compiling = compiling
 
     def _result(self, node_id: str, state: str, text: str) -> None:
         self.results[node_id] = (state, text)

@@ -79,3 +79,17 @@ def test_warm_up_reports_its_phases_in_order():
     heard: list[str] = []
     device._import_all(__import__("importlib"), [], heard.append)
     assert heard == [device.LOADING_TORCH, device.LOADING_LIBRARIES]
+
+
+def test_with_acceleration_the_first_step_line_says_it_compiles(window):
+    from node_api.events import NodeStarted
+    from tests.gui.conftest import build_chain
+
+    ids = build_chain(window)
+    presenter = window.presenter
+    presenter.begin(window.document.root, compiling=True)
+    presenter._on_NodeStarted(NodeStarted(0, ids["render"], "Render", "toy.render"))
+    assert "compiling the model for this size" in window.run_status.text()
+    presenter.begin(window.document.root)
+    presenter._on_NodeStarted(NodeStarted(0, ids["render"], "Render", "toy.render"))
+    assert window.run_status.text() == "Render: preparing the first step…"
