@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 row["modules"].append(modules)
                 row["first"].append(first)
                 row["total"].append(total)
+                print(f"rep {rep + 1}/{reps} {name}: import {wall:.2f} s, first step "
+                      f"{first:.2f} s, total {total:.2f} s", file=sys.stderr, flush=True)
     med = statistics.median
     base = results[variants[1][0]]
     print(f"cold start, {reps} reps, medians (load {os.getloadavg()[0]:.1f}, "
