@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,27 +59,35 @@ def child_env(eager: bool) -> dict[str, str]:
     return env
 
 
-def time_import(tree: Path, eager: bool) -> tuple[float, int]:
-    t0 = time.time()
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far: unlike the wall
+    clock, barely stretched by other work on a busy machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_import(tree: Path, eager: bool) -> tuple[float, int, float]:
+    t0, cpu0 = time.time(), children_cpu()
     out = subprocess.run([sys.executable, "-c", IMPORT_CODE], cwd=tree, env=child_env(eager),
                          capture_output=True, text=True, check=True).stdout
     wall = time.time() - t0
     modules = next(int(line.split()[1]) for line in out.splitlines() if line.startswith("@@"))
-    return wall, modules
+    return wall, modules, children_cpu() - cpu0
 
 
-def time_run(tree: Path, eager: bool, out: Path, steps: int | None) -> tuple[float, float]:
+def time_run(tree: Path, eager: bool, out: Path, steps: int | None
+             ) -> tuple[float, float, float]:
     extra = ["--set", f"6.steps={steps}"] if steps else []
     cmd = [sys.executable, "-c", RUN_CODE, "run", "resources/workflows/default.json",
            "--out", str(out), "--quiet", "--device", "cpu", *extra]
-    t0 = time.time()
+    t0, cpu0 = time.time(), children_cpu()
     done = subprocess.run(cmd, cwd=tree, env=child_env(eager), capture_output=True, text=True)
-    total = time.time() - t0
+    total, cpu = time.time() - t0, children_cpu() - cpu0
     if done.returncode != 0:
         raise SystemExit(f"run failed in {tree}: {done.stderr.strip()[-500:]}")
     first = next(float(line.split()[1]) for line in done.stdout.splitlines()
                  if line.startswith("@@FIRST_STEP"))
-    return first - t0, total
+    return first - t0, total, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other", type=Path, default=None,
                         help="another checkout to compare (its own code, this interpreter)")
     parser.add_argument("--smoke", action="store_true", help="one rep, 2 steps")
+    parser.add_argument("--import-only", action="store_true", help="skip the runs")
     args = parser.parse_args(argv)
     reps, steps = (1, 2) if args.smoke else (args.reps, None)
     variants: list[tuple[str, Path, bool]] = [("this tree, lazy imports", ROOT, False),
@@ -94,34 +104,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.other is not None:
         variants.append((f"other: {args.other}", args.other.resolve(), False))
     results: dict[str, dict[str, list[float]]] = {
-        name: {"import": [], "modules": [], "first": [], "total": []} for name, _, _ in variants}
+        name: {"import": [], "modules": [], "import_cpu": [], "first": [], "total": [],
+               "run_cpu": []} for name, _, _ in variants}
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         for rep in range(reps):  # interleaved, so a busy moment hits every variant alike
             for name, tree, eager in variants:
-                wall, modules = time_import(tree, eager)
-                first, total = time_run(tree, eager, Path(tmp) / f"{rep}", steps)
+                wall, modules, import_cpu = time_import(tree, eager)
+                first, total, run_cpu = (time_run(tree, eager, Path(tmp) / f"{rep}", steps)
+                                         if not args.import_only else (0.0, 0.0, 0.0))
                 row = results[name]
-                row["import"].append(wall)
-                row["modules"].append(modules)
-                row["first"].append(first)
-                row["total"].append(total)
+                for key, value in (("import", wall), ("modules", modules),
+                                   ("import_cpu", import_cpu), ("first", first),
+                                   ("total", total), ("run_cpu", run_cpu)):
+                    row[key].append(value)
                 print(f"rep {rep + 1}/{reps} {name}: import {wall:.2f} s, first step "
                       f"{first:.2f} s, total {total:.2f} s", file=sys.stderr, flush=True)
     med = statistics.median
     base = results[variants[1][0]]
     print(f"cold start, {reps} reps, medians (load {os.getloadavg()[0]:.1f}, "
           f"{os.cpu_count()} cpus)")
-    print(f"{'variant':<40} {'modules':>8} {'import s':>9} {'run: 1st step s':>16} "
-          f"{'run: total s':>13}")
+    columns = (("modules", "modules", 0), ("import", "import s", 2),
+               ("import_cpu", "import cpu s", 2), ("first", "run: 1st step s", 2),
+               ("total", "run: total s", 2), ("run_cpu", "run: cpu s", 2))
+    print(f"{'variant':<36}" + "".join(f" {title:>15}" for _, title, _ in columns))
     for name, _, _ in variants:
         row = results[name]
-        print(f"{name:<40} {med(row['modules']):>8.0f} {med(row['import']):>9.2f} "
-              f"{med(row['first']):>16.2f} {med(row['total']):>13.2f}")
+        print(f"{name:<36}" + "".join(f" {med(row[key]):>15.{digits}f}"
+                                      for key, _, digits in columns))
     lazy = results[variants[0][0]]
-    print(f"{'lazy / eager':<40} {med(lazy['modules']) / med(base['modules']):>8.3f} "
-          f"{med(lazy['import']) / med(base['import']):>9.3f} "
-          f"{med(lazy['first']) / med(base['first']):>16.3f} "
-          f"{med(lazy['total']) / med(base['total']):>13.3f}")
+    print(f"{'lazy / eager':<36}" + "".join(
+        f" {med(lazy[key]) / med(base[key]) if med(base[key]) else 0.0:>15.3f}"
+        for key, _, _ in columns))
     return 0
 
 
