@@ -1,4 +1,5 @@
-"""Model patch node: how a model is sampled (prediction type, zero terminal SNR, CFG rescale)."""
+"""Model patch nodes: how a model is sampled (prediction type, zero terminal SNR, CFG rescale)
+and the Step Cache (reuse the denoiser's output on steps where its input barely changes)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,32 @@ def model_sampling(
         zero_terminal_snr={"auto": None, "on": True, "off": False}[zero_terminal_snr],
         guidance_rescale=cfg_rescale,
     )
+
+
+@node(
+    "model.step_cache",
+    title="Step Cache",
+    category="sampling",
+    description="Faster sampling at a small cost in detail, like ComfyUI's EasyCache: on steps "
+    "where the denoiser's input has barely changed, reuse its last output instead of running "
+    "it. The input model is not changed; a patched copy comes out.",
+    inputs=[
+        Link("model", MODEL),
+        Float("threshold", 0.2, min=0.0, max=5.0, step=0.01,
+              description="How much estimated change in the output may pile up before the "
+              "denoiser runs again; higher skips more steps (0: off)."),
+        Float("start", 0.15, min=0.0, max=1.0, step=0.01,
+              description="Fraction of the steps that always run first (the composition)."),
+        Float("end", 0.95, min=0.0, max=1.0, step=0.01,
+              description="From this fraction of the steps on, every step runs (the detail)."),
+    ],
+    outputs=[Output("model", MODEL, "The same networks, sampled with the step cache.")],
+)
+def step_cache(ctx: NodeContext, model: DiffusionModel, threshold: float, start: float,
+               end: float) -> DiffusionModel:
+    from node_api.errors import NodeInputError
+    from pipelines.sampling.step_cache import with_step_cache
+
+    if end < start:
+        raise NodeInputError("end", f"end ({end:g}) is before start ({start:g})")
+    return with_step_cache(model, threshold, start, end)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 GIB = 2**30
@@ -82,6 +83,8 @@ WARM_MODULES = (
     "pipelines.loading.checkpoint", "pipelines.text.conditioning", "pipelines.sampling.denoise", "pipelines.sampling.samplers",
     "pipelines.sampling.previews", "pipelines.sampling.vae", "pipelines.image", "pipelines.sampling.forward",
 )
+LOADING_TORCH = "loading torch…"
+LOADING_LIBRARIES = "loading the model libraries (diffusers, transformers)…"
 WARM_CLASSES = (
     ("diffusers", ("UNet2DConditionModel", "AutoencoderKL", "EulerDiscreteScheduler",
                    "DDIMScheduler")),
@@ -89,8 +92,9 @@ WARM_CLASSES = (
 )
 
 
-def warm_up() -> list[str]:
-    """Import the model stack a run needs (call on a background thread).
+def warm_up(report: Callable[[str], object] | None = None) -> list[str]:
+    """Import the model stack a run needs (call on a background thread); ``report`` hears
+    what is loading now, for the status bar.
 
     Returns:
         What could not be imported (best effort: a missing optional library is no error).
@@ -105,7 +109,7 @@ def warm_up() -> list[str]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _import_all(importlib, missing)
+        _import_all(importlib, missing, report or (lambda _text: None))
     finally:
         gc.freeze()
         if was_enabled:
@@ -113,12 +117,14 @@ def warm_up() -> list[str]:
     return missing
 
 
-def _import_all(importlib: Any, missing: list[str]) -> None:
+def _import_all(importlib: Any, missing: list[str], report: Callable[[str], object]) -> None:
+    report(LOADING_TORCH)
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 (a broken optional library must not stop the window)
             missing.append(name)
+    report(LOADING_LIBRARIES)
     for library, names in WARM_CLASSES:
         try:
             module = importlib.import_module(library)

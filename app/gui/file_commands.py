@@ -15,34 +15,23 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 from app.gui.folders import remember_folder, start_folder
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QMenu
-
-    from app.gui.canvas import Canvas
-    from app.gui.document import Document
-    from app.gui.files import WorkflowFiles
     from app.gui.panels import PreviewPanel
-    from app.gui.tab import WorkflowTab
     from app.gui.tabs import TabSet
-    from app.gui.worker import RunController
+    from app.gui.window_api import StudioWindow
+
+    _Window = StudioWindow  # the window's own members (document, canvas, files, runner, ...)
+else:
+    _Window = object
 
 APP_NAME = "Diffusion Studio"
 
 
-class FileCommands:
-    tabs: TabSet
-    runner: RunController
-    preview: PreviewPanel
-    recent_menu: QMenu
+class FileCommands(_Window):
+    """Typed against ``StudioWindow`` (app.gui.window_api), so the members it uses of the
+    window are declared once, there; only the two the feature modules never see are here."""
 
-    if TYPE_CHECKING:  # the window's own
-        @property
-        def tab(self) -> WorkflowTab: ...
-        @property
-        def document(self) -> Document: ...
-        @property
-        def canvas(self) -> Canvas: ...
-        @property
-        def files(self) -> WorkflowFiles: ...
+    tabs: TabSet
+    preview: PreviewPanel
 
     # -- files -------------------------------------------------------------------------
     def ask_save(self) -> str:

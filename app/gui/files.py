@@ -125,9 +125,9 @@ class WorkflowFiles(QObject):
     def discard_autosave(self) -> None:
         self.autosave_path.unlink(missing_ok=True)
 
-    def recover(self, path: Path | None = None) -> bool:
+    def recover(self, path: Path | None = None, keep_path: Path | None = None) -> bool:
         """Load the autosave (``path``, default this document's) after a crash, as an
-        unsaved document."""
+        unsaved document (of file ``keep_path`` when the tab had one)."""
         try:
             graph = open_workflow(path or self.autosave_path, self.document.registry,
                                   strict=False)
@@ -137,6 +137,9 @@ class WorkflowFiles(QObject):
         before = self.document.graph.copy()
         self.document.graph = graph
         self.document._commit("recover", before, "reset")
+        if keep_path is not None:  # still unsaved: saving writes to its file again
+            self.document.path = keep_path
+            self.document.path_changed.emit(keep_path)
         self.message.emit("info", "recovered the unsaved workflow from the last session")
         return True
 

@@ -28,13 +28,20 @@ def run_app(argv: list[str] | None = None, workflow: Path | None = None) -> int:
     # or the process crashes on exit (seen with the offscreen and xcb platforms).
     app.aboutToQuit.connect(lambda: QApplication.clipboard().clear())
     window = MainWindow()
-    if workflow is not None:
-        window.files.open_startup()
-        window.open_file(Path(workflow))
-    elif window.tabs.autosaves() and window.ask_recover():
-        window.tabs.recover()  # every tab that had unsaved changes, each in its tab again
-    else:
-        window.files.open_startup()
+    open_at_start(window, workflow)
     window.show()
     window.canvas.frame_all()
     return app.exec()
+
+
+def open_at_start(window: MainWindow, workflow: Path | None = None) -> None:
+    """The last launch's tabs, with the unsaved changes of a session that ended without
+    saving when the user agrees (each in its tab again); else the last file or the default
+    workflow. Then ``workflow`` (from the command line) in a tab of its own."""
+    recover = bool(window.tabs.autosaves()) and window.ask_recover()
+    for line in window.session.restore(window.tabs, recover):
+        window.messages.add("warning", line)
+    if len(window.tabs.tabs) == 1 and window.tab.reusable():
+        window.files.open_startup()
+    if workflow is not None:
+        window.open_file(Path(workflow))

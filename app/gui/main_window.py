@@ -31,6 +31,7 @@ from app.gui.run_launch import queue_run, start_entry
 from app.gui.run_queue import QueueEntry, RunQueue
 from app.gui.run_settings import RunSettings
 from app.gui.run_view import RunPresenter, RunWidgets
+from app.gui.session import Session
 from app.gui.settings_dialog import saved_device, saved_output
 from app.gui.status import StudioStatus
 from app.gui.tab import WorkflowTab
@@ -79,11 +80,13 @@ class MainWindow(FileCommands, QMainWindow):
         self.status = StudioStatus(self.statusBar(), device, self)
         self.run_status, self.progress = self.status.run_status, self.status.progress
         self._make_panels()
+        self.session = Session(self.settings, self)  # the last launch's tabs, read first
         self.tabs = TabSet(self, self._make_tab, self)
         self.tabs.created.connect(self._wire_tab)
         self.tabs.closing.connect(self._on_tab_closing)
         self.tabs.current_changed.connect(self._on_tab_changed)
         self.tabs.add()
+        self.session.watch(self.tabs)
         self.properties = PropertiesPanel(self.document)
         self._build_docks()
         self.setCentralWidget(self.tabs.widget)
@@ -277,6 +280,7 @@ class MainWindow(FileCommands, QMainWindow):
 
     def _on_running_changed(self, running: bool) -> None:
         self.actions["cancel"].setEnabled(running)
+        self.status.run_started(running)
 
     # -- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -54,6 +54,7 @@ class RunPresenter(QObject):
         self.timed_steps: dict[str, int] = {}  # the steps it had then
         self.work = RunProgress({})
         self.ran: Graph | None = None  # the graph of the last run, as it was started
+        self.compiling = False  # the last run compiles its denoiser (acceleration on)
         self.results: dict[str, tuple[str, str]] = {}  # node id -> its shown result state
         self.stale: set[str] = set()
         canvas.document.changed.connect(self._on_document_changed)
@@ -120,7 +121,21 @@ class RunPresenter(QObject):
 
     def _on_NodeStarted(self, event: NodeStarted) -> None:
         self.canvas.set_state(event.node_id, "running", "running")
-        self.status.setText(f"running {event.title}")
+        self.status.setText(self._doing(event.node_id, event.title))
+
+    def _doing(self, node_id: str, title: str) -> str:
+        """What a node is busy with before it reports steps: reading a model (seconds the
+        first time), or getting to its first step (moving the model, compiling)."""
+        node = self.canvas.document.root.nodes.get(node_id)
+        spec = self.canvas.document.registry.get(node.type) if node else None
+        if spec is not None and spec.category == "loaders":
+            return f"{title}: loading the model…"
+        if node is not None and "steps" in node.values:
+            if self.compiling:
+                return (f"{title}: preparing the first step (compiling the model for this "
+                        "size: once, may take minutes)…")
+            return f"{title}: preparing the first step…"
+        return f"running {title}"
 
     def _on_StepProgress(self, event: StepProgress) -> None:
         fraction = event.step / max(1, event.total)
@@ -128,15 +143,18 @@ class RunPresenter(QObject):
                               fraction)
         self.work.step(event.node_id, fraction)
         self._set_progress()
+        self.status.setText(f"{self._label(event.node_id)}: step {event.step}/{event.total}")
         if event.preview is not None:
             pixmap = rgb_to_pixmap(event.preview)  # converted once, shown in two places
             self.canvas.show_preview(event.node_id, pixmap)
             self.preview.show_frame(
                 pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
-    def begin(self, graph: Graph) -> None:
-        """A run of ``graph`` was started: results are compared with it from now on."""
+    def begin(self, graph: Graph, compiling: bool = False) -> None:
+        """A run of ``graph`` was started: results are compared with it from now on.
+        ``compiling``: its sampler's first step compiles the model (acceleration on)."""
         self.ran, self.results, self.stale = graph.copy(), {}, set()
+        self.compiling = compiling
 
     def _result(self, node_id: str, state: str, text: str) -> None:
         self.results[node_id] = (state, text)

@@ -1,4 +1,5 @@
-"""Edit > Settings: the output folder and the run device, remembered between sessions.
+"""Edit > Settings: the output folder and the run device, remembered between sessions, and
+the model folders added from anywhere on disk (``app.gui.model_folders``).
 
 ``paths/output`` and ``run/device`` in the window's QSettings; a window made without an
 explicit output folder or device starts with them.
@@ -20,6 +21,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QWidget,
 )
+
+from app.gui.model_folders import ModelFoldersEditor
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSettings
@@ -66,8 +69,10 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Output folder", row)
         form.addRow("Run device", self.device)
+        self.model_folders = ModelFoldersEditor(self)  # written at once, not on OK
+        form.addRow("Model folders", self.model_folders)
         form.addRow(buttons)
-        self.resize(520, 140)
+        self.resize(560, 320)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())

@@ -23,10 +23,12 @@ class StudioStatus(QObject):
 
     Signals:
         device_found(str): the probe's description of the device (on the GUI thread).
+        loading(str): what the warm-up is importing now ("" when it is done).
         warmed(): the model stack is imported; a first run will not import it.
     """
 
     device_found = Signal(str, str)
+    loading = Signal(str)
     warmed = Signal()
 
     def __init__(self, bar: QStatusBar, device: str, parent: QObject | None = None) -> None:
@@ -39,7 +41,15 @@ class StudioStatus(QObject):
         self.device_label = QLabel(f"device: {device}")
         self.device_label.setToolTip("Run device; memory in use: this process (RAM) or the "
                                      "GPU allocator (VRAM) / total")
+        # what a cold start is busy with, so a first run never looks frozen
+        self.startup = QLabel("")
+        self.startup.setObjectName("startup_status")
+        self.startup.setToolTip("The first start imports torch and the model libraries in the "
+                                "background; a run started meanwhile begins once they are in")
+        self.startup.hide()
+        self.phase, self.run_waiting = "", False
         bar.addWidget(self.run_status, 1)
+        bar.addPermanentWidget(self.startup)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.device_label)
         self.setting = device
@@ -49,6 +59,7 @@ class StudioStatus(QObject):
         self.warm_done = threading.Event()  # also set when no warm-up is asked for
         self.device_found.connect(self._on_found)
         self.warmed.connect(self._on_warmed)
+        self.loading.connect(self._on_loading)
         self.timer = QTimer(self)
         self.timer.setInterval(MEMORY_REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
@@ -67,16 +78,18 @@ class StudioStatus(QObject):
         """Describe the device, then (``warm``) import the model stack, on a daemon thread."""
 
         def work() -> None:
-            from app.gui.device import describe_device, resolve_device, warm_up
+            from app.gui.device import LOADING_TORCH, describe_device, resolve_device, warm_up
 
             try:
+                self.loading.emit(LOADING_TORCH)  # describing the device imports it
                 self.device_found.emit(describe_device(), resolve_device())
                 if warm:
-                    warm_up()
+                    warm_up(self.loading.emit)
             except Exception as exc:  # noqa: BLE001 (no torch: the window still edits)
                 self.device_found.emit(f"device unknown ({exc})", "cpu")
             finally:
                 self.warm_done.set()
+                self.loading.emit("")
                 self.warmed.emit()
 
         threading.Thread(target=work, name="device-probe", daemon=True).start()
@@ -88,3 +101,19 @@ class StudioStatus(QObject):
 
     def _on_warmed(self) -> None:
         self.ready = True
+
+    def _on_loading(self, phase: str) -> None:
+        self.phase = phase
+        self._show_startup()
+
+    def run_started(self, running: bool) -> None:
+        """A run that starts before the warm-up is done waits for it: say so."""
+        self.run_waiting = running and not self.warm_done.is_set() and bool(self.phase)
+        self._show_startup()
+
+    def _show_startup(self) -> None:
+        text = self.phase
+        if text and self.run_waiting:
+            text += " the run starts when this is done"
+        self.startup.setText(text)
+        self.startup.setVisible(bool(text))

@@ -179,6 +179,8 @@ class PathEditor(ValueEditor):
             remember_folder(kind, Path(path).parent if self.model_kind else path)
             if kind == "image":
                 path = self._adopt(path)
+            elif self.model_kind:
+                path = self._adopt_model(path)
             if path:
                 self.field.setCurrentText(path)
 
@@ -193,6 +195,19 @@ class PathEditor(ValueEditor):
             from PySide6.QtWidgets import QMessageBox
 
             QMessageBox.warning(self, "Image not used", str(exc))
+            return None
+
+    def _adopt_model(self, path: str) -> str | None:
+        """A hand-picked model outside the model folders: its folder is added to them
+        (app.gui.model_folders.adopt_model); None, after saying why, when it cannot be."""
+        from app.gui.model_folders import adopt_model
+
+        try:
+            return adopt_model(Path(path), self.model_kind or "checkpoints")
+        except (OSError, ValueError) as exc:  # ModelFolderConfigError is a ValueError
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.warning(self, "Model folder not added", str(exc))
             return None
 
     def value(self) -> Any:

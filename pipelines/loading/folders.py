@@ -8,6 +8,12 @@ Config: ``<user config dir>/diffusion-studio/models.toml`` (or ``$STUDIO_MODELS_
     [[extra]]
     path = "/home/me/stable-diffusion-webui"     # AUTOMATIC1111 layout
     layout = "a1111"
+    [[extra]]
+    path = "/mnt/big/sd-models"                  # one folder of checkpoints
+    layout = "flat"
+    kind = "checkpoints"
+
+The window's Settings add entries (``pipelines.loading.folder_config``).
 """
 
 from __future__ import annotations
@@ -65,29 +71,49 @@ def config_path() -> Path:
     return Path(user_config_dir("diffusion-studio", appauthor=False)) / "models.toml"
 
 
+def extra_entries(text: str, path: Path | str = "the model folder config") -> list[dict]:
+    """The config's ``[[extra]]`` entries, checked: each has a ``path``, a known ``layout``
+    and (``flat``) a known ``kind``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelFolderConfigError(f"{path}: not valid TOML ({exc})") from None
+    entries = data.get("extra", [])
+    if not isinstance(entries, list):
+        raise ModelFolderConfigError(f"{path}: 'extra' must be a list of [[extra]] entries")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise ModelFolderConfigError(f"{path}: [[extra]] entry {index + 1} needs a path")
+        if entry.get("layout", "comfyui") not in ("comfyui", "a1111", "flat"):
+            raise ModelFolderConfigError(
+                f"{path}: [[extra]] entry {index + 1}: layout must be 'comfyui', 'a1111' or "
+                "'flat'")
+        if entry.get("layout") == "flat" and entry.get("kind", "checkpoints") not in KINDS:
+            raise ModelFolderConfigError(
+                f"{path}: [[extra]] entry {index + 1}: kind must be one of {', '.join(KINDS)}")
+    return entries
+
+
 def extra_roots(kind: str, config: Path | None = None) -> list[Path]:
-    """Folders for ``kind`` from the config file's ``[[extra]]`` entries."""
+    """Folders for ``kind`` from the config file's ``[[extra]]`` entries (a ``flat`` entry is
+    one folder of models of its ``kind``, e.g. one picked in the window's settings)."""
     path = config or config_path()
     if not path.is_file():
         return []
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise ModelFolderConfigError(f"{path}: not valid TOML ({exc})") from None
     roots: list[Path] = []
-    for index, entry in enumerate(data.get("extra", [])):
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise ModelFolderConfigError(f"{path}: [[extra]] entry {index + 1} needs a path")
+    for entry in extra_entries(text, path):
         base = Path(entry["path"]).expanduser()
         layout = entry.get("layout", "comfyui")
         if layout == "a1111":
             roots += [base / sub for sub in _A1111[kind]]
         elif layout == "comfyui":
             roots.append(base / kind)
-        else:
-            raise ModelFolderConfigError(
-                f"{path}: [[extra]] entry {index + 1}: layout must be 'comfyui' or 'a1111'"
-            )
+        elif entry.get("kind", "checkpoints") == kind:
+            roots.append(base)
     return roots
 
 

@@ -208,6 +208,7 @@ def denoise(
 
     with model_patches(model, guidance.inputs, timesteps, guidance.main.do_cfg, batch) as \
             before_step, torch.inference_mode():
+        guidance.hooks = before_step  # call wrappers (the Step Cache) on the main pass
         for i, t in enumerate(timesteps):
             before_step(i)  # per-run patches (IP-Adapter scales by schedule range)
             # scaling is elementwise: scale the batch-1 input, cast once, then double it

@@ -113,6 +113,9 @@ class Guidance:
                           total, inputs)
         self.positive = None if dual is None else _Pass(model, family, positive, None, x, cfg,
                                                         total, inputs)
+        # the run's model patches (``patches.StepHooks``), set by the loop once they are
+        # installed: wrappers of the main pass's denoiser call (the Step Cache)
+        self.hooks: Any = None
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -126,6 +129,9 @@ class Guidance:
             model_input = torch.cat([model_input, self.extra], dim=1)
         step_inputs = run.inputs if run.control is None else run.control.step_inputs(
             step, model_input, t, run.inputs, self.dtype)
+        if self.hooks is not None and run is self.main:
+            return self.hooks.call(self.family.call_denoiser, self.model, model_input, t,
+                                   step_inputs).to(torch.float32)
         return self.family.call_denoiser(self.model, model_input, t, step_inputs).to(
             torch.float32)
 

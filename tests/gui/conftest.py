@@ -14,25 +14,54 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.engine.graph import Edge  # noqa: E402
+from app.engine.registry import Registry  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from tests.gui.toy_studio import make_registry  # noqa: E402
 
+# Waits in these tests are conditions: they return as soon as the condition holds, so this
+# bound only ends a hang. It is generous because a loaded machine (many test runs sharing two
+# cores) can take seconds for what takes milliseconds alone.
+RUN_MS = 180_000
 
-@pytest.fixture()
-def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_run_imports() -> None:
+    """A run imports torch on the worker thread (its thread settings), ~8 s on a loaded
+    machine: once per test session here, so no test's wait pays for it."""
+    import torch  # noqa: F401
+
+
+def wait_run(qtbot, win: MainWindow) -> None:
+    """Until the window's run (and its queue) is done."""
+    qtbot.waitUntil(lambda: not win.runner.running and not win.queue.pending(), timeout=RUN_MS)
+
+
+def open_window(qtbot, tmp_path: Path, registry: Registry) -> MainWindow:
+    """A shown studio window over ``registry``, settings and folders in ``tmp_path``."""
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(registry=make_registry(), settings=settings, data_dir=tmp_path / "data",
+    win = MainWindow(registry=registry, settings=settings, data_dir=tmp_path / "data",
                      output_dir=tmp_path / "out", device="cpu", probe_device=False)
     win.ask_save = lambda: "discard"
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
     qtbot.waitExposed(win)
-    yield win
+    return win
+
+
+def close_window(qtbot, win: MainWindow) -> None:
     if win.runner.running:
         win.runner.cancel()
-        qtbot.waitUntil(lambda: not win.runner.running, timeout=5000)
+        qtbot.waitUntil(lambda: not win.runner.running, timeout=RUN_MS)
     QApplication.clipboard().clear()
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
+    """The studio over the toy registry (tests/gui/toy_studio.py)."""
+    win = open_window(qtbot, tmp_path, make_registry())
+    yield win
+    close_window(qtbot, win)
 
 
 def drag_link(win: MainWindow, source: str, output: str, target: str, input: str) -> None:

@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from app.gui.viewer import NODE_MIME
-from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain, drag_link
 from tests.gui.test_canvas_mouse import _drag, _port_point
 
 
@@ -22,7 +22,7 @@ def test_port_and_node_tooltips_come_from_the_declarations(window, qtbot):
     drag_link(window, ids["const"], "out", fail, "x")
     drag_link(window, fail, "out", ids["render"], "x")
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert "the toy node broke" in window.canvas.view_node(fail).view.toolTip()
 
 

@@ -7,7 +7,7 @@ from PySide6.QtGui import QContextMenuEvent, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from app.engine.graph import Edge
-from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain, drag_link
 
 
 def _texts(menu) -> list[str]:
@@ -128,7 +128,7 @@ def test_run_up_to_here_runs_only_what_the_node_needs(window, qtbot):
     window.canvas.add_node("toy.fail", (0, 300))  # unlinked: would fail validation
     centre = window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()
     _action(window.menus.build(centre), "Run Up To Here").trigger()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     result = window.runner.last_result
     assert result.status == "ok"
     assert set(result.executed) == {ids["const"], ids["render"]}
@@ -145,7 +145,7 @@ def test_savers_offer_their_output_folder(window, qtbot):
     _action(menu, "Open Output Folder").trigger()
     assert opened == [] and "nothing was saved" in window.messages.texts()[-1]
     window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     _action(window.menus.build(centre), "Open Output Folder").trigger()
     assert opened == [window.output_dir]
     assert "Open Output Folder" not in _texts(window.menus.build(

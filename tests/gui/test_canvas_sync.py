@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.engine.graph import Graph
 from app.engine.workflow import save_workflow
-from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain, drag_link
 
 
 def _other_graph(window) -> Graph:
@@ -24,7 +24,7 @@ def _other_graph(window) -> Graph:
 
 def _run(window, qtbot) -> None:
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.runner.last_result.status == "ok"
 
 
@@ -137,9 +137,9 @@ def test_a_run_going_when_another_workflow_opens_does_not_paint_its_nodes(window
     save_workflow(_other_graph(window), tmp_path / "other.json")
     build_chain(window, steps=30, delay=0.02)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=RUN_MS)
     assert window.files.open(tmp_path / "other.json")  # over it, in the same tab
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     for node_id in window.document.graph.nodes:
         assert window.canvas.state_of(node_id) == ("idle", "")
         assert window.canvas.view_node(node_id).view.preview_item is None
@@ -153,10 +153,10 @@ def test_a_workflow_opened_during_a_run_gets_its_own_tab_and_stays_unpainted(win
     ids = build_chain(window, steps=30, delay=0.02)
     running = window.tab
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=RUN_MS)
     assert window.open_file(tmp_path / "other.json")
     assert window.tab is not running and len(window.tabs.tabs) == 2
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     for node_id in window.document.graph.nodes:  # the new tab: same ids, never painted
         assert window.canvas.state_of(node_id) == ("idle", "")
         assert window.canvas.view_node(node_id).view.preview_item is None

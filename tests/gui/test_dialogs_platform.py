@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.gui import platform_check
 from app.gui.files import DEFAULT_WORKFLOW
-from tests.gui.conftest import build_chain
+from tests.gui.conftest import RUN_MS, build_chain
 
 INSTALL = Path(__file__).resolve().parents[2]
 
@@ -71,14 +71,14 @@ def test_image_picker_starts_in_the_last_image_folder(window, monkeypatch, tmp_p
 def test_preview_clears_on_new_and_open(window, qtbot):
     build_chain(window, steps=3)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.preview.frames == 3
     window.new_file()
     assert window.preview.frames == 0 and window.preview.caption.text() == "No preview yet."
     assert window.preview.image.pixmap().isNull()
     build_chain(window, steps=2)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     window.files.open(DEFAULT_WORKFLOW)
     assert window.preview.frames == 0 and window.preview.image.pixmap().isNull()
 

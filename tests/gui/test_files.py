@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings
 
 from app.gui.main_window import MainWindow
 from app.interop.open import open_workflow
-from tests.gui.conftest import build_chain
+from tests.gui.conftest import RUN_MS, build_chain
 from tests.gui.toy_studio import make_registry
 
 
@@ -77,7 +77,7 @@ def test_autosave_writes_the_unsaved_workflow_and_recovers_it(window, tmp_path, 
 def test_dropping_files(window, tmp_path, qtbot):
     build_chain(window)
     window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     png = window.gallery.current_path()
     graph = window.document.graph.copy()
     window.files.new()

@@ -12,27 +12,16 @@ from PIL import Image
 pytest.importorskip("PySide6")
 pytest.importorskip("NodeGraphQt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-
 from app.engine.registry import default_registry  # noqa: E402
-from app.gui.main_window import MainWindow  # noqa: E402
-from tests.gui.conftest import drag_link  # noqa: E402
+from tests.gui.conftest import close_window, drag_link, open_window, wait_run  # noqa: E402
 
 
 @pytest.fixture()
 def studio(qtbot, tmp_path: Path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(registry=default_registry(), settings=settings, data_dir=tmp_path / "data",
-                     output_dir=tmp_path / "out", device="cpu", probe_device=False)
-    win.ask_save = lambda: "discard"
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
+    """The studio over the real node catalog (the hint nodes)."""
+    win = open_window(qtbot, tmp_path, default_registry())
     yield win
-    if win.runner.running:
-        win.runner.cancel()
-        qtbot.waitUntil(lambda: not win.runner.running, timeout=5000)
+    close_window(qtbot, win)
 
 
 def test_canny_node_shows_its_edges(studio, qtbot, tmp_path):
@@ -48,8 +37,7 @@ def test_canny_node_shows_its_edges(studio, qtbot, tmp_path):
     drag_link(studio, canny, "image", show, "image")
     assert studio.canvas.view_node(canny).view.preview_item is None
     assert studio.run_workflow()
-    qtbot.waitUntil(lambda: not studio.runner.running and not studio.queue.pending(),
-                    timeout=60_000)
+    wait_run(qtbot, studio)
     thumb = studio.canvas.view_node(canny).view.preview_item
     assert thumb is not None and thumb.isVisible()
     image = thumb.pixmap().toImage()

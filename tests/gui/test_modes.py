@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 
 from app.engine.graph import BYPASS, MUTE, NORMAL
 from app.interop.open import open_workflow
-from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain, drag_link
 
 
 def _focus_canvas(window, qtbot):
@@ -93,6 +93,6 @@ def test_a_muted_output_does_not_run(window, qtbot):
     show = max(window.document.graph.nodes, key=int)
     drag_link(window, ids["render"], "image", show, "image")
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert not list((window.output_dir).glob("*.png"))  # the muted Save wrote nothing
     assert window.canvas.state_of(show)[0] == "done"

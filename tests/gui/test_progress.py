@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.gui.progress import RunProgress, estimated_weight
 from node_api.events import StepProgress
-from tests.gui.conftest import build_chain
+from tests.gui.conftest import RUN_MS, build_chain
 
 
 def test_progress_tracks_the_sampling_steps(window, qtbot):
@@ -14,7 +14,7 @@ def test_progress_tracks_the_sampling_steps(window, qtbot):
         lambda e: seen.append((e.step / e.total, window.progress.value() / 1000))
         if isinstance(e, StepProgress) else None)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert len(seen) == 20
     for steps_done, bar in seen:
         assert abs(bar - steps_done) < 0.1, seen
@@ -24,10 +24,10 @@ def test_progress_tracks_the_sampling_steps(window, qtbot):
 def test_cancel_resets_the_bar(window, qtbot):
     build_chain(window, steps=400, delay=0.02)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: window.preview.frames >= 3, timeout=5000)
+    qtbot.waitUntil(lambda: window.preview.frames >= 3, timeout=RUN_MS)
     assert window.progress.value() > 0
     window.actions["cancel"].trigger()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=5000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.progress.value() == 0
     assert window.run_status.text() == "cancelled"
 

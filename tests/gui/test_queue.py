@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from app.gui.main_window import MainWindow
 from app.interop.open import open_workflow
-from tests.gui.conftest import build_chain, drag_link
+from tests.gui.conftest import RUN_MS, build_chain, drag_link
 from tests.gui.toy_studio import make_registry
 
 
@@ -35,7 +35,7 @@ def test_ctrl_enter_while_running_queues_a_snapshot(window, qtbot):
     statuses = [e.status for e in window.queue.entries]
     assert statuses == ["running", "pending"]
     assert "pending" in window.queue_panel.texts()[1]
-    qtbot.waitUntil(lambda: _idle(window), timeout=20_000)
+    qtbot.waitUntil(lambda: _idle(window), timeout=RUN_MS)
     assert [e.status for e in window.queue.entries] == ["done", "done"]
     assert _saved_values(window, "toy.const", "value") == [3, 7]
     assert "done" in window.queue_panel.texts()[1]
@@ -52,7 +52,7 @@ def test_batch_count_runs_with_seeds_counting_up(window, qtbot):
     assert window.run_workflow()
     assert [e.label.endswith(f"seed {s}") for e, s in zip(window.queue.entries, (41, 42, 43),
                                                           strict=True)] == [True] * 3
-    qtbot.waitUntil(lambda: _idle(window), timeout=20_000)
+    qtbot.waitUntil(lambda: _idle(window), timeout=RUN_MS)
     assert _saved_values(window, "toy.seeded", "seed") == [41, 42, 43]
     assert window.document.graph.nodes[seeded].values["seed"] == 41  # the document unchanged
 
@@ -74,9 +74,9 @@ def test_waiting_runs_can_be_reordered_removed_and_cleared(window, qtbot):
         == [1, 4, 3]
     panel.select(numbers[0])
     panel._cancel()  # the running one: cancelled, the queue goes on
-    qtbot.waitUntil(lambda: window.queue.entries[0].status == "cancelled", timeout=5000)
+    qtbot.waitUntil(lambda: window.queue.entries[0].status == "cancelled", timeout=RUN_MS)
     window.queue.clear_pending()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert [e.status for e in window.queue.entries][0] == "cancelled"
     assert len([e for e in window.queue.entries if e.status == "done"]) <= 1
 
@@ -85,7 +85,7 @@ def test_history_survives_a_restart_and_opens_an_images_workflow(window, qtbot, 
     ids = build_chain(window, steps=2)
     window.document.set_value(ids["const"], "value", 5)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: _idle(window), timeout=10_000)
+    qtbot.waitUntil(lambda: _idle(window), timeout=RUN_MS)
     (png,) = window.output_dir.glob("*.png")
     assert window.queue_panel.history_paths() == [png]
     ran = window.document.graph.copy()
@@ -107,7 +107,7 @@ def test_history_survives_a_restart_and_opens_an_images_workflow(window, qtbot, 
 def test_save_and_load_image_nodes_show_thumbnails(window, qtbot):
     ids = build_chain(window, steps=2)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: _idle(window), timeout=10_000)
+    qtbot.waitUntil(lambda: _idle(window), timeout=RUN_MS)
     thumb = window.canvas.view_node(ids["save"]).view.preview_item
     assert thumb is not None and thumb.isVisible() and not thumb.pixmap().isNull()
     (png,) = window.output_dir.glob("*.png")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, Qt
 
 from app.engine.graph import Edge
-from tests.gui.conftest import assert_canvas_matches, build_chain
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain
 
 
 def test_double_click_on_a_link_puts_a_reroute_in_it(window, qtbot):
@@ -29,7 +29,7 @@ def test_double_click_on_a_link_puts_a_reroute_in_it(window, qtbot):
     assert item.boundingRect().width() < 60 and not item._text_item.isVisible()
     assert_canvas_matches(window)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.runner.last_result.status == "ok"
     assert len(list(window.output_dir.glob("*.png"))) == 1
     window.actions["undo"].trigger()

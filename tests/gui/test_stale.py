@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from tests.gui.conftest import build_chain
+from tests.gui.conftest import RUN_MS, build_chain
 
 
 def _wait(window, qtbot):
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=20_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     return window.runner.last_result
 
 
 def test_editing_during_a_run_flags_the_node_and_what_follows(window, qtbot):
     ids = build_chain(window, steps=40, delay=0.02)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: window.preview.frames >= 2, timeout=RUN_MS)
     window.canvas.select([ids["const"]])
     window.properties.editors["value"].field.setValue(9)  # the user edits while it runs
     assert _wait(window, qtbot).status == "ok"

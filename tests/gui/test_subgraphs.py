@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from app.interop.open import open_workflow
-from tests.gui.conftest import assert_canvas_matches, build_chain
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain
 
 
 def _entry(menu, text):
@@ -43,7 +43,7 @@ def test_a_subgraph_runs_and_its_inner_progress_shows_on_the_outer_node(window, 
     ids = build_chain(window, steps=3)
     made = _collapse(window, ids)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.runner.last_result.status == "ok"
     assert len(list(window.output_dir.glob("*.png"))) == 1
     assert window.canvas.state_of(made)[0] == "done"
@@ -117,9 +117,9 @@ def test_inside_a_subgraph_the_inner_nodes_show_the_run(window, qtbot):
     render = _inner(window, "toy.render")
     assert window.run_workflow()
     render = f"{made}/{render}"  # as the run names it
-    qtbot.waitUntil(lambda: window.canvas.state_of(render)[1].startswith("step"), timeout=5000)
+    qtbot.waitUntil(lambda: window.canvas.state_of(render)[1].startswith("step"), timeout=RUN_MS)
     assert window.canvas.state_of(render)[0] == "running"
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.canvas.state_of(render)[0] == "done"
     assert window.canvas.state_of(f"{made}/{_inner(window, 'toy.const')}")[0] == "done"
     window.document.leave()  # the outer view shows the subgraph node's state again

@@ -9,14 +9,14 @@ from PySide6.QtCore import QSettings, Qt
 
 from app.engine.workflow import save_workflow
 from app.gui.main_window import MainWindow
-from tests.gui.conftest import assert_canvas_matches, build_chain
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain
 from tests.gui.toy_studio import make_registry
 
 
 def _png_with_workflow(window, qtbot) -> Path:
     build_chain(window, steps=2, delay=0.0)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     return next((window.output_dir).glob("*.png"))
 
 
@@ -133,7 +133,7 @@ def test_the_queue_runs_each_tabs_snapshot_on_its_own_canvas(window, qtbot):
     assert window.run_workflow()  # queued behind a's run
     assert [e.owner for e in window.queue.entries] == [a, b]
     qtbot.waitUntil(lambda: all(e.status == "done" for e in window.queue.entries),
-                    timeout=15_000)
+                    timeout=RUN_MS)
     assert a.canvas.state_of(a_ids["render"])[0] == "done"
     assert b.canvas.state_of(b_ids["render"])[0] == "done"
     assert len(list(window.output_dir.glob("*.png"))) == 2
@@ -148,7 +148,7 @@ def test_closing_a_tab_drops_its_queued_runs(window, qtbot):
     assert window.close_tab()  # b, with a waiting run
     assert [e.owner for e in window.queue.entries] == [window.tabs.tabs[0]]
     assert window.close_tab()  # a, whose run is going: it is cancelled
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.runner.last_result.status == "cancelled"
     assert len(window.tabs.tabs) == 1 and not window.document.graph.nodes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.engine.graph import Edge
 from app.interop.open import open_workflow
-from tests.gui.conftest import assert_canvas_matches, build_chain, drag_link
+from tests.gui.conftest import RUN_MS, assert_canvas_matches, build_chain, drag_link
 
 
 def _submenu(menu, title):
@@ -36,7 +36,7 @@ def test_convert_link_run_and_convert_back(window, qtbot):
     assert not editor.isEnabled()
     assert_canvas_matches(window)
     assert window.run_workflow()
-    qtbot.waitUntil(lambda: not window.runner.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert window.runner.last_result.status == "ok"
     assert window.preview.frames == 7  # the steps came through the link
     _entry(_submenu(window.menus._node_menu(render), "Convert Back"), "steps").trigger()
