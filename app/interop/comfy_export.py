@@ -11,6 +11,7 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
+from app.interop import comfy_conditioning
 from app.interop.comfy_ipadapter import (
     EXPORT_CLASSES,
     EXPORT_INPUTS,
@@ -63,6 +64,8 @@ _INPUTS = {
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
+_CLASS.update(comfy_conditioning.EXPORT_CLASSES)
+_INPUTS.update(comfy_conditioning.EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -178,6 +181,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                  "height": v.get("height", 0), "crop": "disabled"})
     if t in EXPORT_CLASSES:
         return _CLASS[t], export_values(t, v)
+    if t in comfy_conditioning.EXPORT_CLASSES:
+        return _CLASS[t], comfy_conditioning.export_values(t, v)
     return _CLASS[t], {}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 
 
@@ -88,6 +89,7 @@ CLASSES: dict[str, ComfyClass] = {
         ("embedding",), ("crop",)),
 }
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
+CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(
@@ -106,7 +108,6 @@ PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {
     "LoraLoaderModelOnly": "LoRA",
-    "CLIPSetLastLayer": "CLIP skip",
     # SD 2.1 unCLIP adds a noise-augmented image embedding to a text conditioning; the unCLIP
     # models here (Kandinsky 2.2, Karlo) are conditioned on the embedding alone
     "unCLIPConditioning": "SD 2.1 unCLIP conditioning",

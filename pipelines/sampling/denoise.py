@@ -22,6 +22,7 @@ from pipelines.sampling.control import prepare_control
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.noise import randn
 from pipelines.sampling.patches import model_patches
+from pipelines.sampling.regional import regional_run
 from pipelines.sampling.samplers import (
     is_flow_config,
     make_scheduler,
@@ -238,7 +239,11 @@ def denoise(
         embeds = torch.cat([negative_embeds, embeds])
     inputs = family.denoiser_inputs(model, embeds.to(device), positive, negative, x, do_cfg, cfg)
     inputs.update(condition_inputs)
-    control = prepare_control(model, positive, negative, x, do_cfg, len(timesteps))  # ControlNets
+    # combined / area / mask / step-range conditionings: one call per entry (regional.py)
+    regions = regional_run(model, family, positive, negative, x, do_cfg, cfg, scheduler,
+                           timesteps, steps)
+    control = None if regions is not None else prepare_control(
+        model, positive, negative, x, do_cfg, len(timesteps))  # ControlNets
     if control is not None:
         family.check_control(model)
     learned_variance = scheduler.config.get("variance_type") in ("learned", "learned_range")
@@ -285,9 +290,12 @@ def denoise(
                 model_input = torch.cat([model_input, model_input])
             if extra is not None:
                 model_input = torch.cat([model_input, extra], dim=1)
-            step_inputs = inputs if control is None else control.step_inputs(
-                i, model_input, t, inputs, dtype)
-            model_output = family.call_denoiser(model, model_input, t, step_inputs).to(x.dtype)
+            if regions is not None:
+                model_output = regions.predict(i, t, model_input, inputs, dtype).to(x.dtype)
+            else:
+                step_inputs = inputs if control is None else control.step_inputs(
+                    i, model_input, t, inputs, dtype)
+                model_output = family.call_denoiser(model, model_input, t, step_inputs).to(x.dtype)
             if do_cfg:
                 uncond, cond = model_output.chunk(2)
                 variance = cond[:, channels:]  # empty unless the variance is learned

@@ -1,0 +1,145 @@
+"""Regional prediction: several conditioning entries per guidance side, each run on its area
+of the model input, their predictions summed with their weights and divided by the summed
+weights, as ComfyUI's ``calc_cond_batch`` does (``pipelines.sampling.regions`` resolves the
+areas, masks, weights and step ranges). Used by the denoise loop only when a conditioning is
+not plain (combined, an area, a mask or a step range); the plain path stays one batched call.
+
+Differences from ComfyUI, by design: entries run one call each (ComfyUI batches entries of
+equal shape, which changes nothing but the speed); a cell that no active entry of a side
+covers predicts 0 in the model's own parametrization (ComfyUI's is x0 = 0 there); an area's
+SDXL size conditioning is the area's size in pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from pipelines.families.unet import batched
+from pipelines.sampling.control import ControlRun, prepare_control
+from pipelines.sampling.regions import Region, active_steps, add_opposites, levels, resolve, weight
+from pipelines.values import Conditioning, DiffusionModel
+
+_EMPTY = 1e-37  # ComfyUI's starting count: a cell no entry covers divides 0 by it
+
+
+@dataclass(eq=False)
+class _Entry:
+    box: tuple[int, int, int, int]  # height, width, y, x (latent cells)
+    mult: torch.Tensor  # [1 or B, 1, h, w] on the run device
+    inputs: dict[str, Any]
+    control: ControlRun | None
+    active: list[bool]
+
+
+def _halve(value: Any, rows: int) -> Any:
+    """The uncond half of inputs built for a [uncond, cond] batch (position ids are shared)."""
+    if isinstance(value, torch.Tensor):
+        return value[:rows] if value.dim() and value.shape[0] == 2 * rows else value
+    if isinstance(value, dict):
+        return {k: v if k in ("txt_ids", "img_ids") else _halve(v, rows)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_halve(v, rows) for v in value]
+    return value
+
+
+class RegionalRun:
+    """The entries of one run, prepared before the loop; ``predict`` replaces the one batched
+    denoiser call of a step."""
+
+    def __init__(self, model: DiffusionModel, family: Any, sides: list[list[_Entry]],
+                 batch: int, cfg_batch: bool) -> None:
+        self.model, self.family, self.sides = model, family, sides
+        self.batch, self.cfg_batch = batch, cfg_batch
+
+    def predict(self, step: int, t: Any, model_input: torch.Tensor, base_inputs: dict[str, Any],
+                dtype: torch.dtype) -> torch.Tensor:
+        """The step's model output in the loop's layout ([uncond, cond] under CFG).
+
+        ``model_input``: the loop's denoiser input (both halves alike); ``base_inputs``: the
+        run's own inputs, from which per-run patches' additions (IP-Adapter image embeddings)
+        are taken for each side."""
+        b = self.batch
+        x_in = model_input[:b]
+        height, width = x_in.shape[2], x_in.shape[3]
+        image_embeds = (base_inputs.get("added_cond_kwargs") or {}).get("image_embeds")
+        outs: list[torch.Tensor | None] = []
+        for index, entries in enumerate(self.sides):
+            out: torch.Tensor | None = None
+            count = torch.full((b, 1, height, width), _EMPTY, device=x_in.device)
+            for entry in entries:
+                if not entry.active[step]:
+                    continue
+                h, w, y, x = entry.box
+                crop = x_in[:, :, y:y + h, x:x + w]
+                inputs = entry.inputs
+                if isinstance(image_embeds, list):  # an IP-Adapter patch: this side's rows
+                    rows = slice(0, b) if self.cfg_batch and index == 0 else slice(-b, None)
+                    added = dict(inputs.get("added_cond_kwargs") or {})
+                    added["image_embeds"] = [e[rows] for e in image_embeds]
+                    inputs = {**inputs, "added_cond_kwargs": added}
+                if entry.control is not None:
+                    inputs = entry.control.step_inputs(step, crop, t, inputs, dtype)
+                pred = self.family.call_denoiser(self.model, crop, t, inputs).float()
+                if out is None:
+                    out = torch.zeros((b, pred.shape[1], height, width), device=pred.device)
+                out[:, :, y:y + h, x:x + w] += pred * entry.mult
+                count[:, :, y:y + h, x:x + w] += entry.mult
+            outs.append(None if out is None else out / count)
+        shape = next((o.shape for o in outs if o is not None),
+                     (b, self.model.latent_channels, height, width))
+        filled = [o if o is not None else torch.zeros(shape, device=x_in.device) for o in outs]
+        return torch.cat(filled) if len(filled) > 1 else filled[0]
+
+
+def regional_run(model: DiffusionModel, family: Any, positive: Conditioning,
+                 negative: Conditioning | None, x: torch.Tensor, cfg_batch: bool, cfg: float,
+                 scheduler: Any, timesteps: torch.Tensor, steps: int) -> RegionalRun | None:
+    """The ``RegionalRun`` of a run, or None when every conditioning is plain (one entry
+    everywhere, all the time), where the loop's own batched call is exact and faster.
+
+    Args:
+        x: The starting latent [B, C, h, w] on the run device.
+        negative: Counted only when ``cfg_batch``.
+    """
+    negative = negative if cfg_batch else None
+    if positive.plain and (negative is None or negative.plain):
+        return None
+    batch, height, width = x.shape[0], x.shape[2], x.shape[3]
+    factor = int(model.vae_scale_factor or 1)
+    pos = resolve(positive, height, width, factor, x.device)
+    neg = resolve(negative, height, width, factor, x.device) if negative is not None else []
+    if negative is not None:
+        add_opposites(pos, neg)
+    options = family.timestep_options(model, scheduler, tuple(x.shape), steps)
+    step_levels, level_of = levels(scheduler, timesteps, options)
+    sides = [neg, pos] if cfg_batch else [pos]
+    prepared = [[e for e in (_prepare(model, family, region, x, cfg, index == 0 and cfg_batch,
+                                      step_levels, level_of, len(timesteps))
+                             for region in regions) if e is not None]
+                for index, regions in enumerate(sides)]
+    return RegionalRun(model, family, prepared, batch, cfg_batch)
+
+
+def _prepare(model: DiffusionModel, family: Any, region: Region, x: torch.Tensor, cfg: float,
+             uncond: bool, step_levels: list[float], level_of: Any, total: int) -> _Entry | None:
+    box, mult = weight(region, x.shape[2], x.shape[3], x.shape[0])
+    h, w, y, top = box
+    if h <= 0 or w <= 0:
+        return None
+    crop = x[:, :, y:y + h, top:top + w]
+    cond, b = region.cond, x.shape[0]
+    context = batched(cond.embeds, b, "conditioning").to(x.device)
+    if uncond:  # built as a [uncond, cond] pair so a family's negative-only values apply
+        inputs = _halve(family.denoiser_inputs(model, torch.cat([context, context]), cond, cond,
+                                               crop, True, cfg), b)
+    else:
+        inputs = family.denoiser_inputs(model, context, cond, None, crop, False, cfg)
+    control = prepare_control(model, cond, None, crop, False, total) if cond.control else None
+    if control is not None:
+        family.check_control(model)
+    return _Entry(box, mult.to(x.device), inputs, control,
+                  active_steps(cond, step_levels, level_of))
