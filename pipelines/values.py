@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -200,6 +200,11 @@ class Conditioning:
         then the combined ones."""
         head = replace(self, combined=()) if self.combined else self
         return [head, *self.combined]
+
+    def each(self, change: Callable[[Conditioning], Conditioning]) -> Conditioning:
+        """``change`` applied to every entry (ComfyUI's conditioning nodes loop over the list)."""
+        heads = [change(entry) for entry in self.entries()]
+        return replace(heads[0], combined=tuple(heads[1:]))
 
     @property
     def plain(self) -> bool:

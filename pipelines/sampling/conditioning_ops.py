@@ -37,9 +37,7 @@ def _check_same_kind(a: Conditioning, b: Conditioning, what: str, extras: bool =
 
 
 def _each(cond: Conditioning, change: Callable[[Conditioning], Conditioning]) -> Conditioning:
-    """``change`` applied to every entry (ComfyUI's nodes loop over the list)."""
-    heads = [change(entry) for entry in cond.entries()]
-    return replace(heads[0], combined=tuple(heads[1:]))
+    return cond.each(change)
 
 
 def combine(first: Conditioning, second: Conditioning) -> Conditioning:
