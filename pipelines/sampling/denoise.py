@@ -241,7 +241,7 @@ def denoise(
     inputs.update(condition_inputs)
     # combined / area / mask / step-range conditionings: one call per entry (regional.py)
     regions = regional_run(model, family, positive, negative, x, do_cfg, cfg, scheduler,
-                           timesteps, steps)
+                           timesteps, family.timestep_options(model, scheduler, x.shape, steps))
     control = None if regions is not None else prepare_control(
         model, positive, negative, x, do_cfg, len(timesteps))  # ControlNets
     if control is not None:
@@ -290,8 +290,9 @@ def denoise(
                 model_input = torch.cat([model_input, model_input])
             if extra is not None:
                 model_input = torch.cat([model_input, extra], dim=1)
-            if regions is not None:
-                model_output = regions.predict(i, t, model_input, inputs, dtype).to(x.dtype)
+            if regions is not None:  # one half in, (uncond, cond) out
+                pair = regions.predict(i, t, model_input[:batch], inputs, dtype)
+                model_output = torch.cat([p for p in pair if p is not None]).to(x.dtype)
             else:
                 step_inputs = inputs if control is None else control.step_inputs(
                     i, model_input, t, inputs, dtype)

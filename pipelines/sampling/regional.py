@@ -4,9 +4,11 @@ weights, as ComfyUI's ``calc_cond_batch`` does (``pipelines.sampling.regions`` r
 areas, masks, weights and step ranges). Used by the denoise loop only when a conditioning is
 not plain (combined, an area, a mask or a step range); the plain path stays one batched call.
 
-Differences from ComfyUI, by design: entries run one call each (ComfyUI batches entries of
-equal shape, which changes nothing but the speed); a cell that no active entry of a side
-covers predicts 0 in the model's own parametrization (ComfyUI's is x0 = 0 there); an area's
+ComfyUI averages clean-sample (x0) estimates, we average the model's own prediction (noise,
+v or flow velocity): each is affine in the other with the same coefficients at a step, so the
+weighted averages agree wherever an entry covers a cell; a cell no entry covers gets the
+prediction of x0 = 0, as ComfyUI's 0 / 1e-37 gives there. Differences, by design: entries run
+one call each (ComfyUI batches entries of equal shape: only the speed differs); an area's
 SDXL size conditioning is the area's size in pixels.
 """
 
@@ -19,7 +21,15 @@ import torch
 
 from pipelines.families.unet import batched
 from pipelines.sampling.control import ControlRun, prepare_control
-from pipelines.sampling.regions import Region, active_steps, add_opposites, levels, resolve, weight
+from pipelines.sampling.regions import (
+    Region,
+    active_steps,
+    add_opposites,
+    levels,
+    resolve,
+    weight,
+    zero_x0_scales,
+)
 from pipelines.values import Conditioning, DiffusionModel
 
 _EMPTY = 1e-37  # ComfyUI's starting count: a cell no entry covers divides 0 by it
@@ -51,22 +61,24 @@ class RegionalRun:
     denoiser call of a step."""
 
     def __init__(self, model: DiffusionModel, family: Any, sides: list[list[_Entry]],
-                 batch: int, cfg_batch: bool) -> None:
+                 batch: int, cfg_batch: bool, zero_x0: list[float]) -> None:
         self.model, self.family, self.sides = model, family, sides
-        self.batch, self.cfg_batch = batch, cfg_batch
+        self.batch, self.cfg_batch, self.zero_x0 = batch, cfg_batch, zero_x0
 
     def predict(self, step: int, t: Any, model_input: torch.Tensor, base_inputs: dict[str, Any],
-                dtype: torch.dtype) -> torch.Tensor:
-        """The step's model output in the loop's layout ([uncond, cond] under CFG).
+                dtype: torch.dtype) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The step's (uncond, cond) predictions (uncond None without CFG), all output
+        channels, float32.
 
-        ``model_input``: the loop's denoiser input (both halves alike); ``base_inputs``: the
-        run's own inputs, from which per-run patches' additions (IP-Adapter image embeddings)
-        are taken for each side."""
+        ``model_input``: one half of the denoiser input [B, C (+ inpainting channels), h, w],
+        scaled and in ``dtype``; ``base_inputs``: the run's own denoiser inputs, from which
+        per-run patches' additions (IP-Adapter image embeddings) are taken for each side."""
         b = self.batch
-        x_in = model_input[:b]
+        x_in = model_input
         height, width = x_in.shape[2], x_in.shape[3]
         image_embeds = (base_inputs.get("added_cond_kwargs") or {}).get("image_embeds")
         outs: list[torch.Tensor | None] = []
+        counts: list[torch.Tensor] = []
         for index, entries in enumerate(self.sides):
             out: torch.Tensor | None = None
             count = torch.full((b, 1, height, width), _EMPTY, device=x_in.device)
@@ -89,21 +101,30 @@ class RegionalRun:
                 out[:, :, y:y + h, x:x + w] += pred * entry.mult
                 count[:, :, y:y + h, x:x + w] += entry.mult
             outs.append(None if out is None else out / count)
+            counts.append(count)
         shape = next((o.shape for o in outs if o is not None),
                      (b, self.model.latent_channels, height, width))
-        filled = [o if o is not None else torch.zeros(shape, device=x_in.device) for o in outs]
-        return torch.cat(filled) if len(filled) > 1 else filled[0]
+        # where no entry counted: the prediction of x0 = 0 (its noise half; no variance)
+        zero = torch.zeros(shape, device=x_in.device)
+        channels = min(shape[1], x_in.shape[1], self.model.latent_channels or shape[1])
+        zero[:, :channels] = x_in[:, :channels].float() * self.zero_x0[step]
+        filled = [zero if o is None else torch.where(c == _EMPTY, zero, o)
+                  for o, c in zip(outs, counts, strict=True)]
+        return (filled[0], filled[1]) if self.cfg_batch else (None, filled[0])
 
 
 def regional_run(model: DiffusionModel, family: Any, positive: Conditioning,
                  negative: Conditioning | None, x: torch.Tensor, cfg_batch: bool, cfg: float,
-                 scheduler: Any, timesteps: torch.Tensor, steps: int) -> RegionalRun | None:
+                 scheduler: Any, timesteps: torch.Tensor,
+                 options: dict[str, Any]) -> RegionalRun | None:
     """The ``RegionalRun`` of a run, or None when every conditioning is plain (one entry
     everywhere, all the time), where the loop's own batched call is exact and faster.
 
     Args:
         x: The starting latent [B, C, h, w] on the run device.
         negative: Counted only when ``cfg_batch``.
+        scheduler, timesteps: The run's scheduler (timesteps set) and loop timesteps.
+        options: The family's ``timestep_options`` of the run (Flux's shift ``mu``).
     """
     negative = negative if cfg_batch else None
     if positive.plain and (negative is None or negative.plain):
@@ -114,14 +135,14 @@ def regional_run(model: DiffusionModel, family: Any, positive: Conditioning,
     neg = resolve(negative, height, width, factor, x.device) if negative is not None else []
     if negative is not None:
         add_opposites(pos, neg)
-    options = family.timestep_options(model, scheduler, tuple(x.shape), steps)
     step_levels, level_of = levels(scheduler, timesteps, options)
     sides = [neg, pos] if cfg_batch else [pos]
     prepared = [[e for e in (_prepare(model, family, region, x, cfg, index == 0 and cfg_batch,
                                       step_levels, level_of, len(timesteps))
                              for region in regions) if e is not None]
                 for index, regions in enumerate(sides)]
-    return RegionalRun(model, family, prepared, batch, cfg_batch)
+    return RegionalRun(model, family, prepared, batch, cfg_batch,
+                       zero_x0_scales(scheduler, step_levels))
 
 
 def _prepare(model: DiffusionModel, family: Any, region: Region, x: torch.Tensor, cfg: float,

@@ -11,7 +11,9 @@ loop (``resolve_areas_and_cond_masks``, ``create_cond_with_same_area_if_none``,
   enclosing entry's prompt there), so both halves of the guidance cover the same regions;
 - an entry acts at a step when its noise level lies within [level(start), level(end)].
 
-``pipelines.sampling.regional`` runs the entries and sums their weighted predictions.
+``pipelines.sampling.regional`` runs the entries and sums their weighted predictions; a cell
+that no active entry of a side covers gets the prediction of a clean sample of 0, as ComfyUI
+(which averages clean-sample estimates) gives there.
 """
 
 from __future__ import annotations
@@ -151,8 +153,7 @@ def levels(scheduler: Any, timesteps: torch.Tensor,
     model's shift applied to 1 - p, a fixed or the resolution's exponential shift)."""
     config = scheduler.config
     values = [float(t) for t in timesteps.detach().float().cpu().tolist()]
-    flow = str(config.get("_class_name", type(scheduler).__name__)).startswith("FlowMatch")
-    if not flow:
+    if not _is_flow(scheduler):
         return values, lambda p: (1.0 - p) * 999.0
     train = float(config.get("num_train_timesteps", 1000))
     dynamic = bool(config.get("use_dynamic_shifting", False)) and options.get("mu") is not None
@@ -170,9 +171,45 @@ def levels(scheduler: Any, timesteps: torch.Tensor,
     return [v / train for v in values], level_of
 
 
+def _is_flow(scheduler: Any) -> bool:
+    """Flow matching: the FlowMatch schedulers, and solvers run on flow sigmas (timesteps are
+    sigma x the training steps there too)."""
+    config = scheduler.config
+    return (str(config.get("_class_name", type(scheduler).__name__)).startswith("FlowMatch")
+            or bool(config.get("use_flow_sigmas", False))
+            or config.get("prediction_type") == "flow_prediction")
+
+
 def active_steps(cond: Conditioning, step_levels: list[float], level_of: Any) -> list[bool]:
     """Whether the entry acts at each step (ComfyUI skips it above level(start) and below
     level(end); start 0 and end 1 are unbounded)."""
     top = math.inf if cond.start <= 0 else level_of(cond.start)
     bottom = -math.inf if cond.end >= 1 else level_of(cond.end)
     return [bottom <= level <= top for level in step_levels]
+
+
+def zero_x0_scales(scheduler: Any, step_levels: list[float]) -> list[float]:
+    """Per step, the factor turning the scaled model input into the prediction whose clean
+    sample is 0: ComfyUI averages clean-sample estimates, so a cell no entry covers gets
+    x0 = 0 there. With the input m = alpha x0 + sigma eps (the schedulers' scaled input),
+    that is eps = m / sigma, v = alpha m / sigma; flow matching (m = (1 - s) x0 + s eps,
+    v = eps - x0) gives m / s; a "sample" model predicts 0."""
+    prediction = scheduler.config.get("prediction_type", "epsilon")
+    if _is_flow(scheduler):
+        return [1.0 / max(level, 1e-6) for level in step_levels]
+    if prediction == "sample":
+        return [0.0 for _ in step_levels]
+    cumprod = getattr(scheduler, "alphas_cumprod", None)
+    if cumprod is None:
+        return [0.0 for _ in step_levels]
+    cumprod = cumprod.double().clamp(1e-12, 1 - 1e-12)  # zero-SNR schedules end at 0
+    log_sigmas = (((1 - cumprod) / cumprod) ** 0.5).log()
+    scales = []
+    for t in step_levels:  # log sigma interpolated at the (possibly fractional) timestep
+        low = min(max(int(math.floor(t)), 0), len(log_sigmas) - 1)
+        high = min(low + 1, len(log_sigmas) - 1)
+        w = min(max(t - low, 0.0), 1.0)
+        sigma = math.exp(float(log_sigmas[low] * (1 - w) + log_sigmas[high] * w))
+        alpha_t, sigma_t = (1 + sigma**2) ** -0.5, sigma * (1 + sigma**2) ** -0.5
+        scales.append(alpha_t / sigma_t if prediction == "v_prediction" else 1.0 / sigma_t)
+    return scales
