@@ -1,4 +1,5 @@
-"""Combined and regional conditionings on SDXL (pooled + time ids), SD3 and Flux (pooled,
+"""Combined and regional conditionings on SDXL (pooled + time ids; the refiner's negative
+aesthetic score on the uncond side), SD3 and Flux (pooled,
 packed tokens): a conditioning combined with itself samples as it alone, an area acts, and
 the denoiser sees each entry's own crop."""
 
@@ -16,13 +17,17 @@ from pipelines.text.conditioning import encode_text
 from pipelines.values import Latent, Noise
 
 
-@pytest.fixture(scope="module", params=["sdxl", "sd3", "flux"])
+@pytest.fixture(scope="module", params=["sdxl", "sdxl-refiner", "sd3", "flux"])
 def family_model(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"regions-{request.param}")
     if request.param == "sdxl":
         from pipelines.testing.tiny import build_tiny_sdxl
 
         folder = build_tiny_sdxl(root / "sdxl")
+    elif request.param == "sdxl-refiner":  # its uncond half has its own aesthetic score
+        from pipelines.testing.tiny_families import build_family
+
+        folder = build_family("sdxl-refiner", root / "refiner").folder
     elif request.param == "sd3":
         from pipelines.testing.tiny_sd3 import build_tiny_sd3_folder
 
