@@ -249,3 +249,28 @@ def test_a_cell_no_entry_covers_predicts_a_clean_sample_of_zero(tiny, prompts, s
         x0 = (model_input - sigma_t * eps) / alpha_t
         assert x0[..., 8:].abs().max() < 1e-4  # uncovered: a clean sample of 0
         assert x0[..., :7].abs().max() > 1e-2  # covered: the model's own estimate
+
+
+def test_areas_resolve_as_comfyui_resolves_them(prompts):
+    from pipelines.sampling.regions import add_opposites, resolve
+
+    positive, negative = prompts
+    mask = torch.zeros(32, 32)
+    mask[6:10, 20:30] = 1.0  # 4 x 10 cells at (6, 20) on a 32 x 32 latent
+    cond = ops.combine(ops.combine(
+        ops.set_area(positive, 96, 64, 32, 16, 1.0),                   # // 8 at factor 8
+        ops.set_area_percentage(positive, 0.26, 0.5, 0.5, 0.13, 1.0)),  # rounded, size >= 1
+        ops.set_mask(positive, mask, 1.0, True))                       # bounds, >= 8 a side
+    regions = resolve(cond, 32, 32, 8, torch.device("cpu"))
+    assert [r.area for r in regions] == [(8, 12, 2, 4), (16, 8, 4, 16), (8, 10, 6, 20)]
+    # each area gets the same area on the other side, with the smallest enclosing prompt
+    wide = ops.combine(negative, ops.set_area(negative, 256, 256, 0, 0, 1.0))
+    neg = resolve(wide, 32, 32, 8, torch.device("cpu"))
+    pos = resolve(positive, 32, 32, 8, torch.device("cpu"))
+    pos += regions[:1]
+    add_opposites(pos, neg)
+    assert [r.area for r in neg] == [None, (32, 32, 0, 0), (8, 12, 2, 4)]
+    assert neg[2].cond.embeds is negative.embeds and neg[2].cond.area == regions[0].cond.area
+    # and the negative's own area comes back to the positive (its plain prompt)
+    assert [r.area for r in pos] == [None, (8, 12, 2, 4), (32, 32, 0, 0)]
+    assert pos[2].cond.embeds is positive.embeds
