@@ -56,6 +56,19 @@ def _halve(value: Any, rows: int) -> Any:
     return value
 
 
+def _rows(value: Any, b: int, uncond: bool, cfg_batch: bool) -> Any:
+    """One side's rows of values batched as [uncond, cond] (others as they are)."""
+    if isinstance(value, torch.Tensor):
+        if cfg_batch and value.dim() and value.shape[0] == 2 * b:
+            return value[:b] if uncond else value[b:]
+        return value
+    if isinstance(value, dict):
+        return {k: _rows(v, b, uncond, cfg_batch) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rows(v, b, uncond, cfg_batch) for v in value]
+    return value
+
+
 class RegionalRun:
     """The entries of one run, prepared before the loop; ``predict`` replaces the one batched
     denoiser call of a step."""
@@ -71,12 +84,16 @@ class RegionalRun:
         channels, float32.
 
         ``model_input``: one half of the denoiser input [B, C (+ inpainting channels), h, w],
-        scaled and in ``dtype``; ``base_inputs``: the run's own denoiser inputs, from which
-        per-run patches' additions (IP-Adapter image embeddings) are taken for each side."""
+        scaled and in ``dtype``; ``base_inputs``: the run's own denoiser inputs (of the first
+        entries), from which what per-run patches and image conditions add is taken."""
         b = self.batch
         x_in = model_input
         height, width = x_in.shape[2], x_in.shape[3]
-        image_embeds = (base_inputs.get("added_cond_kwargs") or {}).get("image_embeds")
+        # what the run adds to its own inputs (an IP-Adapter patch's image embeddings, an image
+        # condition's noise level) reaches every entry, with this side's rows; the entry's own
+        # inputs (text states, pooled outputs, ids) take precedence
+        base = [_rows(base_inputs, b, self.cfg_batch and index == 0, self.cfg_batch)
+                for index in range(len(self.sides))]
         outs: list[torch.Tensor | None] = []
         counts: list[torch.Tensor] = []
         for index, entries in enumerate(self.sides):
@@ -87,12 +104,11 @@ class RegionalRun:
                     continue
                 h, w, y, x = entry.box
                 crop = x_in[:, :, y:y + h, x:x + w]
-                inputs = entry.inputs
-                if isinstance(image_embeds, list):  # an IP-Adapter patch: this side's rows
-                    rows = slice(0, b) if self.cfg_batch and index == 0 else slice(-b, None)
-                    added = dict(inputs.get("added_cond_kwargs") or {})
-                    added["image_embeds"] = [e[rows] for e in image_embeds]
-                    inputs = {**inputs, "added_cond_kwargs": added}
+                inputs = {**base[index], **entry.inputs}
+                extra = base[index].get("added_cond_kwargs")
+                if extra:  # patches' additions (IP-Adapter embeddings) beside the entry's own
+                    inputs["added_cond_kwargs"] = {**extra, **(entry.inputs.get(
+                        "added_cond_kwargs") or {})}
                 if entry.control is not None:
                     inputs = entry.control.step_inputs(step, crop, t, inputs, dtype)
                 pred = self.family.call_denoiser(self.model, crop, t, inputs).float()

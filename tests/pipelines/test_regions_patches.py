@@ -103,3 +103,23 @@ def test_ip_adapter_on_a_combined_conditioning(tiny, prompts, tmp_path_factory, 
     alone = _run(patched, positive, negative, cfg)
     _same(_run(patched, ops.combine(positive, positive), negative, cfg), alone, cfg)
     assert (alone - _run(model, positive, negative, cfg)).abs().max() > 1e-3
+
+
+def test_image_conditioned_stage_with_a_combined_conditioning(tmp_path_factory):
+    """DeepFloyd IF stage II (low-resolution image as channels, its noise level as class
+    label, learned variance): combined with itself samples as the conditioning alone."""
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.sampling.superres import super_resolve
+    from pipelines.testing.tiny_if import build_tiny_if
+    from pipelines.text.conditioning import encode_text
+
+    root = tmp_path_factory.mktemp("if")
+    _, clip, _ = load_checkpoint(build_tiny_if(root / "IF-I", stage=1))
+    model, _, _ = load_checkpoint(build_tiny_if(root / "IF-II", stage=2))
+    pos, neg = encode_text(clip, "a red cat"), encode_text(clip, "")
+    low = torch.rand(1, 12, 12, 3, generator=torch.Generator().manual_seed(1))
+    for cfg in (1.0, 4.0):
+        alone = super_resolve(model, pos, neg, low, Noise(5), scale=2.0, steps=2, cfg=cfg)
+        combined = super_resolve(model, ops.combine(pos, pos), neg, low, Noise(5), scale=2.0,
+                                 steps=2, cfg=cfg)
+        _same(combined.samples, alone.samples, cfg)
