@@ -44,26 +44,16 @@ class _Entry:
     active: list[bool]
 
 
-def _halve(value: Any, rows: int) -> Any:
-    """The uncond half of inputs built for a [uncond, cond] batch (position ids are shared)."""
-    if isinstance(value, torch.Tensor):
-        return value[:rows] if value.dim() and value.shape[0] == 2 * rows else value
-    if isinstance(value, dict):
-        return {k: v if k in ("txt_ids", "img_ids") else _halve(v, rows)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_halve(v, rows) for v in value]
-    return value
-
-
 def _rows(value: Any, b: int, uncond: bool, cfg_batch: bool) -> Any:
-    """One side's rows of values batched as [uncond, cond] (others as they are)."""
+    """One side's rows of values batched as [uncond, cond] (others, and position ids, which
+    are shared, as they are)."""
     if isinstance(value, torch.Tensor):
         if cfg_batch and value.dim() and value.shape[0] == 2 * b:
             return value[:b] if uncond else value[b:]
         return value
     if isinstance(value, dict):
-        return {k: _rows(v, b, uncond, cfg_batch) for k, v in value.items()}
+        return {k: v if k in ("txt_ids", "img_ids") else _rows(v, b, uncond, cfg_batch)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_rows(v, b, uncond, cfg_batch) for v in value]
     return value
@@ -171,8 +161,8 @@ def _prepare(model: DiffusionModel, family: Any, region: Region, x: torch.Tensor
     cond, b = region.cond, x.shape[0]
     context = batched(cond.embeds, b, "conditioning").to(x.device)
     if uncond:  # built as a [uncond, cond] pair so a family's negative-only values apply
-        inputs = _halve(family.denoiser_inputs(model, torch.cat([context, context]), cond, cond,
-                                               crop, True, cfg), b)
+        inputs = _rows(family.denoiser_inputs(model, torch.cat([context, context]), cond, cond,
+                                              crop, True, cfg), b, True, True)
     else:
         inputs = family.denoiser_inputs(model, context, cond, None, crop, False, cfg)
     control = prepare_control(model, cond, None, crop, False, total) if cond.control else None

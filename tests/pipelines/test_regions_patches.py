@@ -123,3 +123,20 @@ def test_image_conditioned_stage_with_a_combined_conditioning(tmp_path_factory):
         combined = super_resolve(model, ops.combine(pos, pos), neg, low, Noise(5), scale=2.0,
                                  steps=2, cfg=cfg)
         _same(combined.samples, alone.samples, cfg)
+
+
+def test_the_latent_upscaler_refuses_what_its_own_loop_cannot_read(tmp_path_factory):
+    from pipelines.loading.checkpoint import load_checkpoint
+    from pipelines.sampling.latent_upscale import upscale_latent_x2
+    from pipelines.testing.tiny_upscale import build_tiny_upscaler
+    from pipelines.text.conditioning import encode_text
+
+    folder = build_tiny_upscaler(tmp_path_factory.mktemp("x2") / "x2", kind="latent_x2")
+    model, clip, _ = load_checkpoint(folder)
+    pos, neg = encode_text(clip, "a red circle"), encode_text(clip, "")
+    low = Latent(samples=torch.zeros(1, 4, 8, 8), space="sd1")
+    for cond in (ops.combine(pos, pos), ops.set_area_percentage(pos, 0.5, 0.5, 0, 0, 1.0)):
+        with pytest.raises(ValueError, match="one plain prompt"):
+            upscale_latent_x2(model, cond, neg, low, Noise(1), steps=1, cfg=2.0)
+    assert upscale_latent_x2(model, pos, neg, low, Noise(1), steps=1, cfg=2.0).samples.shape[-1] \
+        == 16
