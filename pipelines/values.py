@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -66,6 +66,9 @@ class TextEncoder:
     family: str = "unknown"
     tokenizer_3: Any = None
     text_encoder_3: Any = None
+    # ComfyUI's CLIPSetLastLayer: the CLIP layer the prompt is read from (-1 the last, -2 the
+    # one before, ...); None = the family's own choice. ``encode_text`` turns it into clip skip.
+    last_layer: int | None = None
 
     def pairs(self) -> list[tuple[Any, Any]]:
         """All three (tokenizer, text encoder) slots in order, empty ones as (None, None)."""
@@ -174,11 +177,43 @@ class Conditioning:
     # ControlNet / T2I-Adapter hints that steer the denoiser when this conditioning is used
     # (``pipelines.sampling.control.ControlHint``, in the order they were applied)
     control: tuple[Any, ...] = ()
+    # Where and when this entry acts (ComfyUI's conditioning keys; ``pipelines.sampling.
+    # regions`` applies them): ``area`` is ("pixels" | "percentage", height, width, y, x),
+    # ``mask`` [H, W] or [B, H, W] (0..1, any size) times ``mask_strength``; ``area_from_mask``
+    # crops to the mask's bounds; ``strength`` weighs the entry's prediction; ``start``/``end``
+    # are the fraction of the schedule it acts in.
+    area: tuple[Any, ...] | None = None
+    mask: torch.Tensor | None = None
+    mask_strength: float = 1.0
+    area_from_mask: bool = False
+    strength: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+    # further entries (Conditioning Combine): each is predicted on its own and the predictions
+    # are averaged by their area/mask weights; entries of their own are never nested here
+    combined: tuple[Conditioning, ...] = ()
 
     @property
     def pooled(self) -> torch.Tensor | None:
         """The pooled text embedding (SDXL), or None."""
         return self.extras.get("pooled")
+
+    def entries(self) -> list[Conditioning]:
+        """This conditioning as ComfyUI's list: the first entry (itself without ``combined``),
+        then the combined ones."""
+        head = replace(self, combined=()) if self.combined else self
+        return [head, *self.combined]
+
+    def each(self, change: Callable[[Conditioning], Conditioning]) -> Conditioning:
+        """``change`` applied to every entry (ComfyUI's conditioning nodes loop over the list)."""
+        heads = [change(entry) for entry in self.entries()]
+        return replace(heads[0], combined=tuple(heads[1:]))
+
+    @property
+    def plain(self) -> bool:
+        """One entry acting everywhere, all the time, at full strength (the common case)."""
+        return (not self.combined and self.area is None and self.mask is None
+                and self.start <= 0.0 and self.end >= 1.0)
 
 
 @dataclass(eq=False)

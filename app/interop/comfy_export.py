@@ -15,6 +15,7 @@ from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
 from app.interop.comfy_custom import export_values as custom_values
+from app.interop import comfy_conditioning
 from app.interop.comfy_ipadapter import (
     EXPORT_CLASSES,
     EXPORT_INPUTS,
@@ -78,6 +79,8 @@ _NOISE = {"sampling.noise": "RandomNoise", "sampling.disable_noise": "DisableNoi
 _CUSTOM = "sampling.sampler_custom_advanced"  # takes its noise as a node
 _CLASS.update(UNCLIP_CLASSES)
 _INPUTS.update(UNCLIP_INPUTS)
+_CLASS.update(comfy_conditioning.EXPORT_CLASSES)
+_INPUTS.update(comfy_conditioning.EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -206,6 +209,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], export_values(t, v)
     if t in UNCLIP_CLASSES:
         return _CLASS[t], unclip_values(t, v)
+    if t in comfy_conditioning.EXPORT_CLASSES:
+        return _CLASS[t], comfy_conditioning.export_values(t, v)
     return _CLASS[t], {}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.interop.comfy_custom import comfy_classes as _custom_classes
+from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 from app.interop.comfy_unclip import comfy_classes as _unclip_classes
 
@@ -92,6 +93,7 @@ CLASSES: dict[str, ComfyClass] = {
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
 CLASSES.update(_custom_classes(ComfyClass))  # split sampling: noise, sigmas, guiders
 CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
+CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(
@@ -110,7 +112,6 @@ PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction",
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {
     "LoraLoaderModelOnly": "LoRA",
-    "CLIPSetLastLayer": "CLIP skip",
 }
 
 # UI-only nodes: never executed by ComfyUI, so dropped on import.

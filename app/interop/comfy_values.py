@@ -6,6 +6,7 @@ from typing import Any
 
 from app.interop.comfy_custom import advanced_values
 from app.interop.comfy_custom import comfy_values as custom_values
+from app.interop.comfy_conditioning import comfy_values as conditioning_values
 from app.interop.comfy_fields import FieldReader, show
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
@@ -62,6 +63,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
             values["seed"] %= MAX_SEED + 1
         return values
     if (values := unclip_values(cls, fields, note)) is not None:
+        return values
+    if (values := conditioning_values(cls, fields, note)) is not None:
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}

@@ -65,18 +65,21 @@ def apply_control(
     if strength == 0:
         return positive, negative
     hint = ControlHint(control, image, float(strength), float(start), float(end), mask)
-    positive = dataclasses.replace(positive, control=(*positive.control, hint))
+    def add(entry: Conditioning) -> Conditioning:  # every entry of a combined conditioning
+        return dataclasses.replace(entry, control=(*entry.control, hint))
+
+    positive = positive.each(add)
     if negative is not None:
-        negative = dataclasses.replace(negative, control=(*negative.control, hint))
+        negative = negative.each(add)
     return positive, negative
 
 
 def control_networks(*conditionings: Conditioning | None) -> list[ControlNet]:
     """The distinct ControlNets/T2I-Adapters the conditionings use (for device placement)."""
     found: dict[int, ControlNet] = {}
-    for cond in conditionings:
-        for hint in cond.control if cond is not None else ():
-            found.setdefault(id(hint.control), hint.control)
+    entries = [entry for cond in conditionings if cond is not None for entry in cond.entries()]
+    for hint in (hint for entry in entries for hint in entry.control):
+        found.setdefault(id(hint.control), hint.control)
     return list(found.values())
 
 

@@ -22,6 +22,7 @@ from pipelines.sampling.masking import kept_latents as _kept_latents
 from pipelines.sampling.masking import prepare_mask as _prepare_mask
 from pipelines.sampling.noise import randn
 from pipelines.sampling.patches import model_patches
+from pipelines.sampling.regional import regional_run
 from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config
 from pipelines.sampling.sde_noise import seed_noise_sampler
 from pipelines.sampling.x0 import predicted_x0 as _predicted_x0
@@ -186,6 +187,13 @@ def denoise(
     guidance = Guidance(model, family, positive, negative if do_cfg else None, cfg, x,
                         len(timesteps), dtype, {**condition_inputs, **seeded}, extra,
                         learned_variance, dual)
+    # combined / area / mask / step-range conditionings: one call per entry (regional.py)
+    guidance.regions = regional_run(model, family, positive, negative, x, guidance.main.do_cfg,
+                                    cfg, scheduler, timesteps,
+                                    family.timestep_options(model, scheduler, shape, steps))
+    if guidance.regions is not None and dual is not None:
+        raise ValueError("Dual CFG takes plain conditionings only (no areas, masks, step ranges "
+                         "or combined prompts); use a CFG Guider for those")
 
     scale_input = hasattr(scheduler, "scale_model_input")
     step_params = inspect.signature(scheduler.step).parameters

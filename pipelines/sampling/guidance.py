@@ -28,6 +28,7 @@ from pipelines.sampling.control import prepare_control
 from pipelines.sampling.model_sampling import rescale_guidance
 
 if TYPE_CHECKING:
+    from pipelines.sampling.regional import RegionalRun
     from pipelines.values import Conditioning, DiffusionModel
 
 
@@ -116,6 +117,8 @@ class Guidance:
         # the run's model patches (``patches.StepHooks``), set by the loop once they are
         # installed: wrappers of the main pass's denoiser call (the Step Cache)
         self.hooks: Any = None
+        # per-entry conditionings (areas, masks, step ranges, combines), set by the loop
+        self.regions: RegionalRun | None = None
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -139,6 +142,10 @@ class Guidance:
                       step: int) -> tuple[torch.Tensor | None, torch.Tensor]:
         """(uncond, cond) predictions of the main pass (uncond None without CFG), each with
         all output channels (a learned variance included)."""
+        if self.regions is not None:  # one half in, (uncond, cond) out
+            half = model_input if self.extra is None else torch.cat(
+                [model_input, self.extra[:model_input.shape[0]]], 1)
+            return self.regions.predict(step, t, half, self.main.inputs, self.dtype)
         output = self._call(self.main, model_input, t, step)
         if not self.main.do_cfg:
             return None, output

@@ -46,6 +46,9 @@ def _check(model: DiffusionModel, latent: Latent, positive: Conditioning) -> Non
     if "pooled" not in positive.extras:
         raise ValueError("the prompts were not encoded with the latent upscaler's own text "
                          "encoder (its pooled output is missing)")
+    if not positive.plain:  # its own loop reads one prompt (no entries, areas or step ranges)
+        raise ValueError("the latent upscaler takes one plain prompt: combined, area, mask "
+                         "and timestep-range conditionings work with the Sampler")
 
 
 def upscale_latent_x2(

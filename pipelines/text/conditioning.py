@@ -175,6 +175,13 @@ PROMPT_ENCODERS: dict[str, tuple[str, str]] = {
 }
 
 
+def skip_for_last_layer(last_layer: int, prompt_layer: str) -> int:
+    """Our clip skip for ComfyUI's CLIPSetLastLayer ``last_layer`` (-1, -2, ...): families
+    reading the last layer ("last") take layer -n through the final LayerNorm (clip skip
+    n - 1); "penultimate" families take hidden state -n as it is (clip skip n - 2)."""
+    return -last_layer - (1 if prompt_layer == "last" else 2)
+
+
 def encode_text(
     clip: TextEncoder,
     text: str,
@@ -200,6 +207,8 @@ def encode_text(
         TextEncoderMissing: the model has no text encoder.
     """
     family = get_family(clip.family)
+    if clip_skip is None and clip.last_layer is not None:
+        clip_skip = skip_for_last_layer(clip.last_layer, family.prompt_style(clip)[0])
     if family.text_encoding in PROMPT_ENCODERS:  # a family-specific encoder (T5, SD3, Flux)
         module, name = PROMPT_ENCODERS[family.text_encoding]
         encoder = getattr(importlib.import_module(module), name)

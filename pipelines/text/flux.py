@@ -72,6 +72,7 @@ def encode_flux(clip: TextEncoder, text: str, device: str | torch.device = "cpu"
 
 def with_guidance(cond: Conditioning, guidance: float) -> Conditioning:
     """A copy of ``cond`` whose embedded Flux guidance is ``guidance`` (ComfyUI FluxGuidance)."""
-    extras = dict(cond.extras)
-    extras["guidance"] = torch.tensor(float(guidance))
-    return Conditioning(embeds=cond.embeds, text=cond.text, extras=extras)
+    from dataclasses import replace
+
+    value = torch.tensor(float(guidance))  # on every entry; hints and areas are kept
+    return cond.each(lambda entry: replace(entry, extras={**entry.extras, "guidance": value}))

@@ -104,19 +104,19 @@ def test_unmappable_nodes_are_named_in_one_error_or_become_placeholders(registry
     doc["10"] = {"class_type": "StyleModelApply", "inputs": {
         "strength": 1, "conditioning": ["6", 0]}}
     doc["3"]["inputs"]["positive"] = ["10", 0]
-    doc["11"] = {"class_type": "CLIPSetLastLayer", "inputs": {"stop_at_clip_layer": -2}}
+    doc["11"] = {"class_type": "GLIGENLoader", "inputs": {"gligen_name": "box.safetensors"}}
     doc["13"] = {"class_type": "FancyCustomNode", "inputs": {}}
     with pytest.raises(WorkflowError) as info:
         load_comfy(doc, "wf.json", registry)
     message = str(info.value)
-    for name in ("StyleModelApply", "CLIPSetLastLayer", "FancyCustomNode", "#10", "wf.json"):
+    for name in ("StyleModelApply", "GLIGENLoader", "FancyCustomNode", "#10", "wf.json"):
         assert name in message
     assert message.count("cannot be mapped") == 1
 
     graph = load_comfy(doc, "wf.json", registry, strict=False)
     placeholders = graph.metadata["comfyui"]["placeholders"]
     assert sorted(p["class_type"] for p in placeholders) == [
-        "CLIPSetLastLayer", "FancyCustomNode", "StyleModelApply"]
+        "FancyCustomNode", "GLIGENLoader", "StyleModelApply"]
     assert "9" in graph.nodes
     # each unmapped node stays as a stand-in of an unknown type, which validation names
     assert graph.nodes["10"].type == "comfyui/StyleModelApply" and not graph.incoming("10")
