@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.interop.comfy_custom import comfy_classes as _custom_classes
 from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
+from app.interop.comfy_custom import comfy_classes as _custom_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 from app.interop.comfy_unclip import comfy_classes as _unclip_classes
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.interop.comfy_conditioning import comfy_values as conditioning_values
 from app.interop.comfy_custom import advanced_values
 from app.interop.comfy_custom import comfy_values as custom_values
-from app.interop.comfy_conditioning import comfy_values as conditioning_values
 from app.interop.comfy_fields import FieldReader, show
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
