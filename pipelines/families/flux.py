@@ -125,6 +125,7 @@ class FluxDev(ModelFamily):
     default_steps = 20
     guidance_embeds = True
     t5_max_length = 512  # FluxPipeline's max_sequence_length default
+    text_files_type = "flux"  # dev and schnell read the same text encoder files
     detection_note = "Flux transformer with guidance_in: the guidance-distilled dev model"
     # the hub's scheduler_config.json (files of the transformer alone carry none)
     scheduler_defaults: dict[str, Any] = {
@@ -202,12 +203,6 @@ class FluxDev(ModelFamily):
         if getattr(transformer.config, "guidance_embeds", False):
             inputs["guidance"] = torch.cat(guidance).to(x.device)
         return inputs
-
-    def denoiser_dtype(self, model: DiffusionModel) -> torch.dtype:
-        """The compute dtype: fp8-stored weights (``enable_layerwise_casting``) compute in the
-        dtype the loader recorded, not in their storage dtype."""
-        compute = getattr(model.denoiser, "studio_compute_dtype", None)
-        return compute if compute is not None else model.denoiser.dtype
 
     def denoiser_in_channels(self, model: DiffusionModel) -> int:
         return super().denoiser_in_channels(model) // 4  # 2x2 patches per token
