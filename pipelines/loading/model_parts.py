@@ -11,16 +11,15 @@ from typing import Any
 
 import torch
 
+from pipelines.catalog import WEIGHT_DTYPE_NAMES
 from pipelines.errors import ModelLoadError
-from pipelines.families import ROLES, ModelFamily, get_family, part_file_families
+from pipelines.families import ROLES, ModelFamily, get_family, part_file_families, text_file_family
 from pipelines.memory.cache import ModelCache, default_cache
 from pipelines.memory.placement import estimate_bytes, place_text_encoders
 from pipelines.memory.precision import choose_dtypes
 from pipelines.values import DiffusionModel, TextEncoder
 
-# ComfyUI's weight_dtype choices and ours: the file's dtype, fp8 storage, or a cast on load
-WEIGHT_DTYPES: tuple[str, ...] = ("default", "fp8_e4m3fn", "fp8_e5m2", "float16", "bfloat16",
-                                  "float32")
+WEIGHT_DTYPES = WEIGHT_DTYPE_NAMES
 _PRECISION_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 # bytes per weight once loaded, for the cache's room-making estimate ("default": a guess)
 _SIZES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
@@ -29,24 +28,6 @@ _SIZES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 
 def denoiser_families() -> tuple[ModelFamily, ...]:
     return part_file_families("load_denoiser_file")
-
-
-def text_encoder_types() -> tuple[str, ...]:
-    """The types Load Text Encoders offers: each part-file family's ``text_files_type``
-    (Flux dev and schnell share "flux"), in registration order."""
-    found: dict[str, None] = {}
-    for family in part_file_families("load_text_encoder_files"):
-        found.setdefault(family.text_files_type or family.id, None)
-    return tuple(found)
-
-
-def _family_of_type(kind: str) -> ModelFamily:
-    family = next((f for f in part_file_families("load_text_encoder_files")
-                   if (f.text_files_type or f.id) == kind), None)
-    if family is None:
-        raise ValueError(f"text encoder type {kind!r} is not one of "
-                         f"{', '.join(text_encoder_types())}")
-    return family
 
 
 def denoiser_family(path: Path) -> ModelFamily:
@@ -130,7 +111,7 @@ def load_text_encoders_cached(paths: list[str | Path], kind: str, device: str = 
     files, cache = [Path(p) for p in paths], cache or default_cache()
     if not files:
         raise ValueError("no text encoder file given")
-    family = _family_of_type(kind)
+    family = text_file_family(kind)
     dtype = choose_dtypes(device, family.id, precision)["text_encoder"]
     where, key, estimate = _where("text_encoders", files, device, vram_mode,
                                   dict.fromkeys(ROLES, dtype), cache, family.id, str(dtype))

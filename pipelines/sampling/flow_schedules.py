@@ -1,0 +1,83 @@
+"""Samplers and schedules for flow-matching models (SD3 / 3.5, Flux): which diffusers scheduler
+runs each sampler on flow sigmas, which sigma spacings it takes, and the shift settings a Model
+Sampling (SD3) node fixes. ``samplers.make_scheduler`` hands flow models here.
+
+Spacings: "normal" is the scheduler's own (evenly spaced in t, then shifted, as
+``StableDiffusion3Pipeline`` / ``FluxPipeline`` and ComfyUI's "simple"); "karras",
+"exponential" and "beta" respace the shifted sigmas (``FlowMatchEulerDiscreteScheduler``'s
+``use_*_sigmas``), the other solvers take "normal" only (DPM-Solver++ and UniPC compute
+their own flow sigmas and would respace the wrong ones)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.values import DiffusionModel
+
+_FLOW = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+# sampler name -> (diffusers class name, config overrides, schedules)
+FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    "euler": ("FlowMatchEulerDiscreteScheduler", {}, ("normal", "karras", "exponential", "beta")),
+    "heun": ("FlowMatchHeunDiscreteScheduler", {}, ("normal",)),
+    # DPM-Solver++(2M) and UniPC on flow sigmas; flow_shift is the model's shift
+    "dpmpp_2m": ("DPMSolverMultistepScheduler",
+                 {**_FLOW, "algorithm_type": "dpmsolver++", "solver_order": 2}, ("normal",)),
+    "unipc": ("UniPCMultistepScheduler", {**_FLOW, "solver_order": 2}, ("normal",)),
+}
+_SPACING_FLAG = {"karras": "use_karras_sigmas", "exponential": "use_exponential_sigmas",
+                 "beta": "use_beta_sigmas"}
+
+
+def flow_samplers() -> tuple[str, ...]:
+    return tuple(FLOW_SAMPLERS)
+
+
+def flow_schedules_for(sampler: str) -> tuple[str, ...]:
+    """The schedules a sampler takes on a flow-matching model, "normal" first.
+
+    Raises:
+        ValueError: a sampler without a flow-matching form.
+    """
+    if sampler not in FLOW_SAMPLERS:
+        raise ValueError(f"Sampler {sampler!r} is not available for flow-matching models; "
+                         f"pick one of: {', '.join(FLOW_SAMPLERS)}")
+    return FLOW_SAMPLERS[sampler][2]
+
+
+def flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]) -> Any:
+    """A fresh diffusers scheduler running ``sampler`` with ``schedule`` on a flow model's
+    scheduler config (its shift and dynamic-shifting settings kept).
+
+    Raises:
+        ValueError: a sampler or schedule not available for flow-matching models.
+    """
+    supported = flow_schedules_for(sampler)
+    if schedule not in supported:
+        raise ValueError(f"Schedule {schedule!r} is not available for flow-matching models with "
+                         f"{sampler!r}; use {' or '.join(repr(s) for s in supported)}")
+    name, overrides, _ = FLOW_SAMPLERS[sampler]
+    overrides = dict(overrides)
+    cls = getattr(importlib.import_module("diffusers"), name)
+    if "use_flow_sigmas" in overrides:
+        overrides["flow_shift"] = float(scheduler_config.get("shift", 1.0))
+    if name == "FlowMatchEulerDiscreteScheduler":  # a saved spacing must not leak into normal
+        overrides.update({flag: schedule == key for key, flag in _SPACING_FLAG.items()})
+    config = {k: v for k, v in scheduler_config.items() if k not in overrides}
+    return cls.from_config(config, **overrides)
+
+
+def with_flow_shift(model: DiffusionModel, shift: float) -> DiffusionModel:
+    """A copy of a flow model sampled with a fixed time shift (ComfyUI's ModelSamplingSD3:
+    sigma' = shift * sigma / (1 + (shift - 1) * sigma); a resolution-dependent shift is
+    turned off). The networks are shared; the input model is unchanged.
+
+    Raises:
+        ValueError: a negative or zero shift.
+    """
+    if shift <= 0:
+        raise ValueError(f"shift must be above 0, not {shift}")
+    config = {**model.scheduler_config, "shift": float(shift), "use_dynamic_shifting": False}
+    return dataclasses.replace(model, scheduler_config=config)
