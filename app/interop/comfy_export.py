@@ -24,6 +24,9 @@ from app.interop.comfy_names import (
     SAMPLERS,
     to_comfy,
 )
+from app.interop.comfy_parts import EXPORT_INPUTS as PARTS_INPUTS
+from app.interop.comfy_parts import EXPORT_TYPES as PARTS_TYPES
+from app.interop.comfy_parts import export_node as parts_node
 from pipelines.errors import StudioError
 
 _CLASS = {
@@ -63,6 +66,8 @@ _INPUTS = {
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
+_CLASS.update({t: "(by its values)" for t in PARTS_TYPES})  # parts_node names the class
+_INPUTS.update(PARTS_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -178,6 +183,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                  "height": v.get("height", 0), "crop": "disabled"})
     if t in EXPORT_CLASSES:
         return _CLASS[t], export_values(t, v)
+    if t in PARTS_TYPES:
+        return parts_node(t, v)
     return _CLASS[t], {}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
+from app.interop.comfy_parts import comfy_classes as _parts_classes
 
 
 # ComfyUI class -> our node type, its inputs (Comfy name -> ours) and output slots (ours).
@@ -100,6 +101,7 @@ CLASSES.update({
         "model.sampling_flux", {"model": "model"}, ("model",),
         ("max_shift", "base_shift", "width", "height")),
 })
+CLASSES.update(_parts_classes(ComfyClass))  # model part loaders, SD3 encode/shift/latent
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 

@@ -16,6 +16,7 @@ from app.interop.comfy_names import (
     SCHEDULERS,
     to_ours,
 )
+from app.interop.comfy_parts import comfy_values as parts_values
 
 MAX_SEED = 2**63 - 1
 COMFY_MAX_SEED = 2**64 - 1  # ComfyUI's seeds go up to 0xffffffffffffffff
@@ -38,6 +39,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     """
     text, integer, number = fields.text, fields.integer, fields.number
     if (values := ipadapter_values(cls, fields, note)) is not None:
+        return values
+    if (values := parts_values(cls, fields, note)) is not None:
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}

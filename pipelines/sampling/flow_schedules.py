@@ -2,15 +2,18 @@
 runs each sampler on flow sigmas, which sigma spacings it takes, and the shift settings a Model
 Sampling (SD3) node fixes. ``samplers.make_scheduler`` hands flow models here.
 
-Spacings: "normal" is the scheduler's own (evenly spaced in t, then shifted, as
-``StableDiffusion3Pipeline`` / ``FluxPipeline`` and ComfyUI's "simple"); "karras",
-"exponential" and "beta" respace the shifted sigmas (``FlowMatchEulerDiscreteScheduler``'s
-``use_*_sigmas``), the other solvers take "normal" only (DPM-Solver++ and UniPC compute
-their own flow sigmas and would respace the wrong ones)."""
+Spacings: "normal" is the pipeline's own (``StableDiffusion3Pipeline``: the scheduler's,
+which is ComfyUI's "normal" for SD3; ``FluxPipeline``: evenly spaced in t, ComfyUI's
+"simple"); "sgm_uniform" is ComfyUI's for flow models (steps + 1 points evenly spaced between
+the sigma table's ends, the last dropped, then shifted; what SD3 workflows use, and the nearest
+to "simple" for Flux's); "karras", "exponential" and "beta" respace the shifted sigmas
+(``FlowMatchEulerDiscreteScheduler``'s ``use_*_sigmas``). The other solvers take "normal" only
+(DPM-Solver++ and UniPC compute their own flow sigmas and would respace the wrong ones)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +23,8 @@ if TYPE_CHECKING:
 _FLOW = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
 # sampler name -> (diffusers class name, config overrides, schedules)
 FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
-    "euler": ("FlowMatchEulerDiscreteScheduler", {}, ("normal", "karras", "exponential", "beta")),
+    "euler": ("FlowMatchEulerDiscreteScheduler", {},
+              ("normal", "sgm_uniform", "karras", "exponential", "beta")),
     "heun": ("FlowMatchHeunDiscreteScheduler", {}, ("normal",)),
     # DPM-Solver++(2M) and UniPC on flow sigmas; flow_shift is the model's shift
     "dpmpp_2m": ("DPMSolverMultistepScheduler",
@@ -66,7 +70,35 @@ def flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]
     if name == "FlowMatchEulerDiscreteScheduler":  # a saved spacing must not leak into normal
         overrides.update({flag: schedule == key for key, flag in _SPACING_FLAG.items()})
     config = {k: v for k, v in scheduler_config.items() if k not in overrides}
+    if schedule == "sgm_uniform":
+        cls = _sgm_uniform(cls)
     return cls.from_config(config, **overrides)
+
+
+def sgm_uniform_sigmas(scheduler: Any, steps: int, mu: float | None = None) -> Any:
+    """ComfyUI's sgm_uniform for a flow model, before the scheduler's shift: ``steps`` of
+    ``steps + 1`` points evenly spaced from the (shifted) sigma table's first to its last
+    entry. (ComfyUI's flow timestep is the shifted sigma, so it is shifted again, as here.)"""
+    import numpy as np
+
+    low = float(scheduler.sigma_min)
+    if scheduler.config.use_dynamic_shifting and mu is not None:  # the table's last, shifted
+        low = float(scheduler.time_shift(mu, 1.0, np.float64(low)))
+    return np.linspace(float(scheduler.sigma_max), low, steps + 1)[:-1]
+
+
+@functools.cache
+def _sgm_uniform(cls: type) -> type:
+    """``cls`` whose ``set_timesteps`` spaces sigmas as ComfyUI's sgm_uniform (a family's own
+    ``sigmas``, e.g. Flux's, are replaced)."""
+
+    def set_timesteps(self: Any, num_inference_steps: int | None = None, device: Any = None,
+                      sigmas: Any = None, mu: float | None = None, timesteps: Any = None) -> Any:
+        steps = num_inference_steps or len(sigmas)
+        return cls.set_timesteps(self, steps, device=device, mu=mu,
+                                 sigmas=sgm_uniform_sigmas(self, steps, mu))
+
+    return type(f"SGMUniform{cls.__name__}", (cls,), {"set_timesteps": set_timesteps})
 
 
 def with_flow_shift(model: DiffusionModel, shift: float) -> DiffusionModel:
