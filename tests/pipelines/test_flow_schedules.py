@@ -67,7 +67,6 @@ def test_sgm_uniform_is_comfyuis_and_equals_the_pipeline_given_those_sigmas(fold
     1000 * sigma_max to 1000 * sigma_min, the last dropped, each shifted (the table's sigmas
     are shifted already), then 0."""
     import numpy as np
-
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from pipelines.sampling.flow_schedules import flow_scheduler
