@@ -126,3 +126,23 @@ def test_load_text_encoder_types_come_from_the_families(registry):
     spec = registry.get("loaders.text_encoders")
     choices = next(i.choices for i in spec.inputs if i.name == "type")
     assert choices[:2] == ("sd3", "flux")
+
+
+def test_the_shipped_sd35_workflow_runs_on_tiny_models(registry, studio_models, tmp_path):
+    from pathlib import Path
+
+    from app.engine.workflow import to_document
+    from app.interop.open import open_workflow
+    from node_api.context import RunOptions
+
+    path = (Path(__file__).resolve().parents[2] / "resources" / "workflows"
+            / "sd35_txt2img.json")
+    graph = open_workflow(path, registry)
+    graph.find("Load Checkpoint").values["checkpoint"] = "sd35.safetensors"
+    graph.find("Load Text Encoders").values["clip_name3"] = "t5xxl.safetensors"
+    graph.find("Empty Latent").values.update(width=32, height=32)
+    graph.find("Sampler").values.update(steps=2)
+    options = RunOptions(output_dir=tmp_path, workflow=to_document(graph))
+    result = Executor(registry).run(graph, options=options)
+    assert result.status == "ok", result.error
+    assert len(result.files) == 1
