@@ -210,6 +210,11 @@ class ModelFamily:
         raise StudioError(f"{names}: loading {self.label or self.id} text encoders from "
                           "separate files is not supported")
 
+    def lora_state(self, state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        """A LoRA file's tensors in names ``pipelines.loading.lora`` reads (kohya or
+        diffusers/PEFT); a family whose files use other layouts converts them. Default: as is."""
+        return state
+
     # --- prompts ---------------------------------------------------------------------------
     def prompt_style(self, clip: TextEncoder) -> tuple[str, bool]:
         """(hidden layer, pooled) for a loaded text encoder of this family."""

@@ -167,6 +167,9 @@ class FluxDev(ModelFamily):
     def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
         return _loader("load_flux_text_encoders", "flux_text")(paths, self.id)
 
+    def lora_state(self, state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        return _loader("lora_state", "transformer_lora")("flux", state, source)
+
     # --- the denoiser ---------------------------------------------------------------------------
     def denoiser_inputs(
         self, model: DiffusionModel, context: torch.Tensor, positive: Conditioning,

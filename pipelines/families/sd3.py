@@ -99,6 +99,10 @@ class SD3(ModelFamily):
     def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
         return named_function(FILES, "load_text_encoder_files")(paths)
 
+    def lora_state(self, state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        return named_function("pipelines.loading.transformer_lora", "lora_state")(
+            "sd3", state, source)
+
     # --- sampling ----------------------------------------------------------------------------
     def timestep_options(self, model: DiffusionModel, scheduler: Any,
                          latent_shape: tuple[int, ...], steps: int) -> dict[str, Any]:
