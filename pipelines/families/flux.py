@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     import torch
 
-    from pipelines.values import Conditioning, DiffusionModel, TextEncoder
+    from pipelines.values import Conditioning, DiffusionModel, TextEncoder, Vae
 
 # ComfyUI comfy/latent_formats.py, class Flux: 16 channels, (z - 0.1159) * 0.3611
 FLUX_LATENT = LatentFormat(
@@ -156,9 +156,17 @@ class FluxDev(ModelFamily):
     # --- files -------------------------------------------------------------------------------
     def file_kind(self, keys: Any) -> str:
         """"unet" for a Flux transformer file of this variant (BFL or diffusers layout, with
-        or without a ComfyUI ``model.diffusion_model.`` prefix), else ""."""
+        or without a ComfyUI ``model.diffusion_model.`` prefix), "checkpoint" for ComfyUI's
+        all-in-one files (the transformer under that prefix with a VAE), else ""."""
         guidance = _flux_file_guidance(keys)
-        return "unet" if guidance is not None and guidance == self.guidance_embeds else ""
+        if guidance is None or guidance != self.guidance_embeds:
+            return ""
+        return "checkpoint" if _loader("is_flux_checkpoint", "flux_checkpoint")(keys) else "unet"
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor], path: Path, device: Any,
+                              dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
+        return _loader("load_flux_checkpoint", "flux_checkpoint")(state, path, device, dtype,
+                                                                  self.id)
 
     # --- files of one part ------------------------------------------------------------------
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:
