@@ -26,7 +26,7 @@ KINDS: tuple[str, ...] = (
     "diffusion_models",  # a denoiser alone (ComfyUI's diffusion_models, formerly unet)
     "text_encoders",  # text encoder files (ComfyUI's text_encoders, formerly clip)
 )
-MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
+MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 # kinds whose diffusers folders hold one network (config.json, no model_index.json)
 _NETWORK_FOLDER_KINDS = frozenset({"controlnet"})
 BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
