@@ -74,6 +74,11 @@ def _text_loader(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     values.update({ours: fields.text(theirs, "")
                    for ours, theirs in zip(_TEXT_NAMES, names, strict=False)})
     kind = "sd3" if cls == "TripleCLIPLoader" else fields.text("type", "sd3")
+    from pipelines.families import text_file_types
+
+    if kind not in text_file_types():
+        note(f"{cls}: type {show(kind)} is not supported here (only "
+             f"{', '.join(text_file_types())}); the node will ask for another")
     if fields.text("device", "default") != "default":
         note(f"{cls}: device {show(fields.text('device', ''))} is not used here; text "
              "encoders are placed by the run's VRAM mode (T5 leaves the GPU after encoding)")

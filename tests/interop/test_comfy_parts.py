@@ -151,3 +151,15 @@ def test_aura_flow_shift_and_single_clip_loader_map_with_notes(registry):
     back = {v["class_type"]: v["inputs"] for v in to_comfy_api(graph, registry).values()}
     assert back["CLIPLoader"]["clip_name"] == "t5xxl.safetensors"
     assert back["ModelSamplingSD3"] == {"shift": 1.73, "model": ["1", 0]}
+
+
+def test_a_text_encoder_type_we_lack_is_noted_and_named_by_validation(registry):
+    from app.engine.validation import validate
+
+    api = {"1": {"class_type": "CLIPLoader",
+                 "inputs": {"clip_name": "umt5_xxl.safetensors", "type": "wan"}}}
+    graph = load_comfy(api, "wan.json", registry)
+    assert any("type 'wan' is not supported" in n for n in graph.metadata["comfyui"]["notes"])
+    problems = [p for p in validate(graph, registry) if p.node_id == "1"]
+    assert [(p.field, p.message) for p in problems] == [("type",
+                                                         "'wan' is not one of: sd3, flux")]
