@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     inputs=[
         String("vae", "", kind="model:vae",
                description="VAE file (.safetensors) or diffusers vae folder, or a path."),
-        Choice("scaling", "auto", choices=("auto", "sd", "sdxl"),
+        Choice("scaling", "auto", choices=("auto", "sd", "sdxl", "sd3", "flux"),
                description="Latent scaling (files do not record it): SD 1.x/2.x 0.18215, "
-               "SDXL 0.13025; auto picks SDXL when the name contains 'xl'."),
+               "SDXL 0.13025; 16-channel VAEs: SD3 or Flux (ae.safetensors). auto picks "
+               "SDXL when the name contains 'xl', SD3 for a 16-channel one named 'sd3', "
+               "else Flux."),
     ],
     outputs=[Output("vae", VAE, "The autoencoder between pixels and latents.")],
     fingerprint=model_fingerprint("vae", "vae"),

@@ -60,3 +60,8 @@ SCHEDULES_FOR: dict[str, tuple[str, ...]] = {
 # Acceleration of the denoiser (pipelines.speed.accelerate): off, torch.compile, or compile
 # with max-autotune and CUDA graphs.
 ACCELERATE_NAMES: tuple[str, ...] = ("off", "compile", "max")
+
+# Load Diffusion Model's weight dtypes (ComfyUI's weight_dtype and casts; see
+# pipelines.loading.weight_dtype): the file's own, fp8 storage computed in bfloat16, or a cast.
+WEIGHT_DTYPE_NAMES: tuple[str, ...] = ("default", "fp8_e4m3fn", "fp8_e5m2", "float16",
+                                       "bfloat16", "float32")

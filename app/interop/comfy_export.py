@@ -30,6 +30,9 @@ from app.interop.comfy_names import (
     SAMPLERS,
     to_comfy,
 )
+from app.interop.comfy_parts import EXPORT_INPUTS as PARTS_INPUTS
+from app.interop.comfy_parts import EXPORT_TYPES as PARTS_TYPES
+from app.interop.comfy_parts import export_node as parts_node
 from app.interop.comfy_unclip import EXPORT_CLASSES as UNCLIP_CLASSES
 from app.interop.comfy_unclip import EXPORT_INPUTS as UNCLIP_INPUTS
 from app.interop.comfy_unclip import export_values as unclip_values
@@ -81,6 +84,8 @@ _CLASS.update(UNCLIP_CLASSES)
 _INPUTS.update(UNCLIP_INPUTS)
 _CLASS.update(comfy_conditioning.EXPORT_CLASSES)
 _INPUTS.update(comfy_conditioning.EXPORT_INPUTS)
+_CLASS.update({t: "(by its values)" for t in PARTS_TYPES})  # parts_node names the class
+_INPUTS.update(PARTS_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -211,6 +216,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], unclip_values(t, v)
     if t in comfy_conditioning.EXPORT_CLASSES:
         return _CLASS[t], comfy_conditioning.export_values(t, v)
+    if t in PARTS_TYPES:
+        return parts_node(t, v)
     return _CLASS[t], {}
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
 from app.interop.comfy_custom import comfy_classes as _custom_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
+from app.interop.comfy_parts import comfy_classes as _parts_classes
 from app.interop.comfy_unclip import comfy_classes as _unclip_classes
 
 
@@ -106,6 +107,7 @@ CLASSES.update({
         "model.sampling_flux", {"model": "model"}, ("model",),
         ("max_shift", "base_shift", "width", "height")),
 })
+CLASSES.update(_parts_classes(ComfyClass))  # model part loaders, SD3 encode/shift/latent
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction", "lcm": "lcm"}
 

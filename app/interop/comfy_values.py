@@ -19,6 +19,7 @@ from app.interop.comfy_names import (
     SCHEDULERS,
     to_ours,
 )
+from app.interop.comfy_parts import comfy_values as parts_values
 from app.interop.comfy_unclip import comfy_values as unclip_values
 
 MAX_SEED = 2**63 - 1
@@ -65,6 +66,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     if (values := unclip_values(cls, fields, note)) is not None:
         return values
     if (values := conditioning_values(cls, fields, note)) is not None:
+        return values
+    if (values := parts_values(cls, fields, note)) is not None:
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}

@@ -37,6 +37,8 @@ from pipelines.families.registry import (
     register_family,
     single_file_prefixes,
     standalone_vae_family,
+    text_file_family,
+    text_file_types,
     text_key_family,
     unet_file_family,
     unregister_family,
@@ -61,6 +63,6 @@ __all__ = [
     "ROLES", "UNKNOWN", "Component", "LatentFormat", "ModelFamily", "SingleFileLayout",
     "checkpoint_family", "component_roles", "detect_family", "families", "family_ids",
     "file_family", "folder_family", "get_family", "named_family", "part_file_families", "register_family", "single_file_prefixes",
-    "standalone_vae_family", "text_key_family", "unet_components", "unet_file_family",
+    "standalone_vae_family", "text_file_family", "text_file_types", "text_key_family", "unet_components", "unet_file_family",
     "unregister_family",
 ]

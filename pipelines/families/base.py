@@ -127,6 +127,7 @@ class ModelFamily:
     default_steps: int = 20
     vae_fp16_upcast: bool = False  # the VAE overflows in float16: keep it float32 under "auto"
     single_file: SingleFileLayout | None = None
+    text_files_type: str = ""  # Load Text Encoders' type for this family's files ("": its id)
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
     accepts_control: bool = False  # the denoiser takes ControlNet/T2I-Adapter residuals
 
@@ -220,6 +221,11 @@ class ModelFamily:
         raise StudioError(f"{names}: loading {self.label or self.id} text encoders from "
                           "separate files is not supported")
 
+    def lora_state(self, state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        """A LoRA file's tensors in names ``pipelines.loading.lora`` reads (kohya or
+        diffusers/PEFT); a family whose files use other layouts converts them. Default: as is."""
+        return state
+
     # --- prompts ---------------------------------------------------------------------------
     def prompt_style(self, clip: TextEncoder) -> tuple[str, bool]:
         """(hidden layer, pooled) for a loaded text encoder of this family."""
@@ -261,7 +267,8 @@ class ModelFamily:
     def denoiser_dtype(self, model: DiffusionModel) -> torch.dtype:
         """The dtype the denoiser computes in. Asked once per run, never per step: diffusers'
         ``ModelMixin.dtype`` walks every submodule on each call (709 for SD1.5, 1,930 for SDXL)."""
-        return model.denoiser.dtype
+        compute = getattr(model.denoiser, "studio_compute_dtype", None)  # fp8-stored weights
+        return compute if compute is not None else model.denoiser.dtype
 
     def check_control(self, model: DiffusionModel) -> None:
         """Raise a StudioError unless the denoiser takes ControlNet / T2I-Adapter residuals

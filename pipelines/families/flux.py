@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     import torch
 
-    from pipelines.values import Conditioning, DiffusionModel, TextEncoder
+    from pipelines.values import Conditioning, DiffusionModel, TextEncoder, Vae
 
 # ComfyUI comfy/latent_formats.py, class Flux: 16 channels, (z - 0.1159) * 0.3611
 FLUX_LATENT = LatentFormat(
@@ -125,6 +125,7 @@ class FluxDev(ModelFamily):
     default_steps = 20
     guidance_embeds = True
     t5_max_length = 512  # FluxPipeline's max_sequence_length default
+    text_files_type = "flux"  # dev and schnell read the same text encoder files
     detection_note = "Flux transformer with guidance_in: the guidance-distilled dev model"
     # the hub's scheduler_config.json (files of the transformer alone carry none)
     scheduler_defaults: dict[str, Any] = {
@@ -155,9 +156,17 @@ class FluxDev(ModelFamily):
     # --- files -------------------------------------------------------------------------------
     def file_kind(self, keys: Any) -> str:
         """"unet" for a Flux transformer file of this variant (BFL or diffusers layout, with
-        or without a ComfyUI ``model.diffusion_model.`` prefix), else ""."""
+        or without a ComfyUI ``model.diffusion_model.`` prefix), "checkpoint" for ComfyUI's
+        all-in-one files (the transformer under that prefix with a VAE), else ""."""
         guidance = _flux_file_guidance(keys)
-        return "unet" if guidance is not None and guidance == self.guidance_embeds else ""
+        if guidance is None or guidance != self.guidance_embeds:
+            return ""
+        return "checkpoint" if _loader("is_flux_checkpoint", "flux_checkpoint")(keys) else "unet"
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor], path: Path, device: Any,
+                              dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
+        return _loader("load_flux_checkpoint", "flux_checkpoint")(state, path, device, dtype,
+                                                                  self.id)
 
     # --- files of one part ------------------------------------------------------------------
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:
@@ -165,6 +174,9 @@ class FluxDev(ModelFamily):
 
     def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
         return _loader("load_flux_text_encoders", "flux_text")(paths, self.id)
+
+    def lora_state(self, state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        return _loader("lora_state", "transformer_lora")("flux", state, source)
 
     # --- the denoiser ---------------------------------------------------------------------------
     def denoiser_inputs(
@@ -202,12 +214,6 @@ class FluxDev(ModelFamily):
         if getattr(transformer.config, "guidance_embeds", False):
             inputs["guidance"] = torch.cat(guidance).to(x.device)
         return inputs
-
-    def denoiser_dtype(self, model: DiffusionModel) -> torch.dtype:
-        """The compute dtype: fp8-stored weights (``enable_layerwise_casting``) compute in the
-        dtype the loader recorded, not in their storage dtype."""
-        compute = getattr(model.denoiser, "studio_compute_dtype", None)
-        return compute if compute is not None else model.denoiser.dtype
 
     def denoiser_in_channels(self, model: DiffusionModel) -> int:
         return super().denoiser_in_channels(model) // 4  # 2x2 patches per token

@@ -152,6 +152,27 @@ def part_file_families(hook: str) -> tuple[ModelFamily, ...]:
     return tuple(f for f in _FAMILIES.values() if getattr(type(f), hook) is not base)
 
 
+def text_file_types() -> tuple[str, ...]:
+    """The types Load Text Encoders offers: each family's ``text_files_type`` (or id) among
+    those that read text encoder files (Flux dev and schnell share "flux"), in order."""
+    found: dict[str, None] = {}
+    for family in part_file_families("load_text_encoder_files"):
+        found.setdefault(family.text_files_type or family.id, None)
+    return tuple(found)
+
+
+def text_file_family(kind: str) -> ModelFamily:
+    """The first family whose text encoder files are of type ``kind``.
+
+    Raises:
+        ValueError: no family reads that type.
+    """
+    for family in part_file_families("load_text_encoder_files"):
+        if (family.text_files_type or family.id) == kind:
+            return family
+    raise ValueError(f"text encoder type {kind!r} is not one of {', '.join(text_file_types())}")
+
+
 def unet_file_family(context_dim: int) -> str:
     """The family of a diffusers-layout UNet file by its cross-attention width."""
     return next((f.id for f in _FAMILIES.values() if f.matches_unet_file(context_dim)), "")

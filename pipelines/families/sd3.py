@@ -77,6 +77,7 @@ class SD3(ModelFamily):
     # read by ``file_kind`` / ``load_checkpoint_state``; the layout says where the text
     # encoders sit for size estimates (all three under one prefix) and names the templates
     single_file = SingleFileLayout(template="sd3", clip_prefix="text_encoders.")
+    text_files_type = "sd3"
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
         return denoiser_config.get("_class_name") == "SD3Transformer2DModel"
@@ -97,6 +98,10 @@ class SD3(ModelFamily):
 
     def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
         return named_function(FILES, "load_text_encoder_files")(paths)
+
+    def lora_state(self, state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        return named_function("pipelines.loading.transformer_lora", "lora_state")(
+            "sd3", state, source)
 
     # --- sampling ----------------------------------------------------------------------------
     def timestep_options(self, model: DiffusionModel, scheduler: Any,

@@ -254,6 +254,10 @@ def detect(path: str | Path) -> Detection:
         return Detection("diffusers", family, _folder_inpainting(path), note)
     if path.suffix == ".safetensors":
         return detect_header(read_header(path))
+    if path.suffix == ".gguf":
+        from pipelines.loading.gguf_files import gguf_header
+
+        return detect_header(gguf_header(path))
     if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
         return Detection("unknown", note="pickle file: inspect by loading it as plain tensors")
     return Detection("unknown")

@@ -20,11 +20,9 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.loading.flux_convert import bfl_config, bfl_to_diffusers, is_bfl, strip_prefix
+from pipelines.loading.weight_dtype import split_dtype, store_fp8
 from pipelines.values import DiffusionModel
 
-FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
-COMPUTE = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-STORAGE = {"fp8_e4m3fn": torch.float8_e4m3fn, "fp8_e5m2": torch.float8_e5m2}
 DIFFUSERS_KEY = "transformer_blocks.0.attn.to_q.weight"
 CLIP_KEY = "encoder.layers.0.mlp.fc1.weight"
 T5_KEY = "encoder.block.0.layer.0.SelfAttention.q.weight"
@@ -88,35 +86,16 @@ def _stored_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
     return max(counts, key=counts.__getitem__) if counts else torch.float32
 
 
-def _dtypes(stored: torch.dtype, dtype: str) -> tuple[torch.dtype, torch.dtype | None]:
-    """(compute dtype, fp8 storage dtype or None) for a weight-dtype choice.
-
-    "default": the file's dtype, fp8 files stay fp8 and compute in bfloat16; "float32",
-    "bfloat16", "float16": cast on load; "fp8_e4m3fn"/"fp8_e5m2": store in fp8, compute in
-    bfloat16 (ComfyUI's weight_dtype choices).
-    """
-    if dtype in STORAGE:
-        return torch.bfloat16, STORAGE[dtype]
-    if dtype in COMPUTE:
-        return COMPUTE[dtype], None
-    if dtype != "default":
-        raise ValueError(f"unknown weight dtype {dtype!r}; choose default, "
-                         f"{', '.join(COMPUTE)} or {', '.join(STORAGE)}")
-    if stored in FP8:
-        return torch.bfloat16, stored
-    return (stored if stored.is_floating_point else torch.float32), None
-
-
 def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], path: Path,
                       dtype: str = "default") -> Any:
-    """A ``FluxTransformer2DModel`` holding ``weights`` (see ``_dtypes`` for ``dtype``).
+    """A ``FluxTransformer2DModel`` holding ``weights`` (``dtype``: see ``weight_dtype.split_dtype``).
 
     Raises:
         ModelLoadError: the weights do not fit the config.
     """
     from diffusers import FluxTransformer2DModel
 
-    compute, storage = _dtypes(_stored_dtype(weights), dtype)
+    compute, storage = split_dtype(_stored_dtype(weights), dtype)
     init = {k: v for k, v in config.items() if not k.startswith("_")}
     from accelerate import init_empty_weights
 
@@ -136,10 +115,7 @@ def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], 
         raise ModelLoadError(path, f"The Flux transformer weights do not fit ({detail}).",
                              hint="") from None
     model.eval().requires_grad_(False)
-    if storage is not None:  # weights stay fp8 in memory; each layer upcasts for its call
-        model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
-        model.studio_compute_dtype = compute  # ModelMixin.dtype would say the storage dtype
-    return model
+    return store_fp8(model, storage, compute)  # fp8: weights stay fp8, each layer upcasts
 
 
 def flux_model(transformer: Any, source: str) -> DiffusionModel:

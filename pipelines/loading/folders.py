@@ -29,8 +29,10 @@ KINDS: tuple[str, ...] = (
     "ipadapter",  # IP-Adapter files (ComfyUI's models/ipadapter)
     "preprocessors",  # models that make hint images (a Depth Anything / DPT folder)
     "controlnet",
+    "diffusion_models",  # a denoiser alone (ComfyUI's diffusion_models, formerly unet)
+    "text_encoders",  # text encoder files (ComfyUI's text_encoders, formerly clip)
 )
-MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}
+MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 # kinds whose diffusers folders hold one network (config.json, no model_index.json)
 _NETWORK_FOLDER_KINDS = frozenset({"controlnet"})
 BUILTIN = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -47,7 +49,13 @@ _A1111 = {
     "ipadapter": ["models/ipadapter", "models/IP-Adapter"],
     "preprocessors": ["models/preprocessors", "extensions/sd-webui-controlnet/annotator/downloads"],
     "controlnet": ["models/ControlNet", "extensions/sd-webui-controlnet/models"],
+    # Forge keeps a Flux/SD3 transformer with the checkpoints, its encoders in text_encoder
+    "diffusion_models": ["models/Stable-diffusion", "models/unet"],
+    "text_encoders": ["models/text_encoder", "models/clip"],
 }
+# ComfyUI reads a kind from more than one folder (the older name second)
+_COMFYUI = {"diffusion_models": ["diffusion_models", "unet"],
+            "text_encoders": ["text_encoders", "clip"]}
 
 
 class ModelFolderConfigError(StudioError, ValueError):
@@ -111,7 +119,7 @@ def extra_roots(kind: str, config: Path | None = None) -> list[Path]:
         if layout == "a1111":
             roots += [base / sub for sub in _A1111[kind]]
         elif layout == "comfyui":
-            roots.append(base / kind)
+            roots += [base / sub for sub in _COMFYUI.get(kind, [kind])]
         elif entry.get("kind", "checkpoints") == kind:
             roots.append(base)
     return roots
@@ -119,7 +127,8 @@ def extra_roots(kind: str, config: Path | None = None) -> list[Path]:
 
 def roots(kind: str) -> list[Path]:
     """Every folder searched for ``kind``, in order: user, extra, built-in."""
-    found = [user_models_dir() / kind, *extra_roots(kind)]
+    user = user_models_dir()
+    found = [user / sub for sub in _COMFYUI.get(kind, [kind])] + extra_roots(kind)
     if kind == "checkpoints":
         found.append(BUILTIN)
     return found

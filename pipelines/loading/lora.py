@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 _KOHYA = re.compile(r"^(lora_unet|lora_te1|lora_te2|lora_te)_(.+?)\.(lora_down|lora_up|alpha|"
                     r"hada_w[12]_[ab]|hada_t[12]|lokr_w[12](?:_[ab])?|lokr_t2|diff|dora_scale)"
                     r"(\.weight)?$")
-_PEFT = re.compile(r"^(?:(unet|text_encoder|text_encoder_2)\.)?(.+?)\.(lora_A|lora_B|alpha)(\.weight)?$")
+_PEFT = re.compile(r"^(?:(unet|transformer|text_encoder|text_encoder_2)\.)?(.+?)\."
+                   r"(lora_A|lora_B|alpha)(\.weight)?$")
 _PARTS = {"lora_unet": "unet", "lora_te": "text_encoder", "lora_te1": "text_encoder",
           "lora_te2": "text_encoder_2"}
 
@@ -54,6 +55,7 @@ def _pairs(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, to
             part, name, kind = _PARTS[match.group(1)], match.group(2), match.group(3)
         elif match := _PEFT.match(key):
             part, name, kind = match.group(1) or "unet", match.group(2), match.group(3)
+            part = "unet" if part == "transformer" else part  # the denoiser, by either name
         else:
             continue
         role = {"lora_down": "down", "lora_A": "down", "lora_up": "up", "lora_B": "up"}.get(kind, kind)
@@ -72,7 +74,7 @@ def _lookup(part: str, net: Any) -> dict[str, str]:
             spellings.add("text_model." + path)
         for spelling in spellings:
             names[spelling] = names[spelling.replace(".", "_")] = path
-    if part == "unet":  # kohya SDXL files name UNet layers the original (SGM) way
+    if part == "unet" and hasattr(net, "down_blocks"):  # kohya SDXL: original (SGM) names
         from pipelines.loading.convert import UNET_PREFIX, unet_to_original
 
         keys = {path + ".weight": torch.empty(0) for path in set(names.values())}
@@ -220,7 +222,9 @@ def apply_lora(
     Raises:
         ModelLoadError: no layer of the LoRA matches this model (another family's LoRA).
     """
-    pairs = _pairs(state)
+    from pipelines.families import get_family
+
+    pairs = _pairs(get_family(model.family).lora_state(state, source))
     unet, n_unet = _patch("unet", model.denoiser, pairs, strength_model, source)
     te, n_te = _patch("text_encoder", clip.text_encoder, pairs, strength_clip, source)
     te2, n_te2 = _patch("text_encoder_2", clip.text_encoder_2, pairs, strength_clip, source)

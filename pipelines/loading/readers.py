@@ -60,6 +60,10 @@ def read_state_dict(
                 return {k: handle.get_tensor(k) for k in handle.keys()}, metadata  # noqa: SIM118
         except Exception as exc:  # safetensors raises its own error types
             raise ModelLoadError(path, f"Not a readable .safetensors file ({exc}). {supported}") from None
+    if path.suffix == ".gguf":  # quantized transformers (ComfyUI-GGUF), dequantized on load
+        from pipelines.loading.gguf_files import read_gguf
+
+        return read_gguf(path), {}
     if path.suffix not in _PICKLE_SUFFIXES:
         raise ModelLoadError(path, f"Not a supported model file type '{path.suffix}'. {supported}")
     try:

@@ -14,14 +14,15 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
+from pipelines.loading import text_files
 from pipelines.loading.readers import CONFIGS, clip_tokenizer, read_json, read_state_dict
 from pipelines.loading.sd3_convert import DENOISER_PREFIX, TEXT_PREFIXES
+from pipelines.loading.weight_dtype import FP8, split_dtype, store_fp8
 from pipelines.values import DiffusionModel, TextEncoder, Vae
 
 TEMPLATE = CONFIGS / "sd3"
 _SUPPORTED = ("SD3 files must be an all-in-one checkpoint, a transformer file, or clip_l / "
               "clip_g / t5xxl text encoder files (.safetensors).")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def _count(state: dict[str, Any], pattern: str) -> int:
@@ -83,66 +84,15 @@ def build_transformer(state: dict[str, torch.Tensor], path: Path) -> Any:
 
 
 def build_clip(state: dict[str, torch.Tensor], slot: str, path: Path) -> Any:
-    """A ``CLIPTextModelWithProjection`` from Hugging Face-layout weights (no prefix); a
-    missing ``text_projection`` (some clip_l files) is the identity, as ComfyUI takes it."""
-    import transformers
-
-    from pipelines.loading.single_file import _empty, text_config
-
-    state = {("text_model." + k if not k.startswith(("text_model.", "text_projection"))
-              else k): v for k, v in state.items()}
-    template = read_json(TEMPLATE / slot / "config.json")
-    try:
-        config = text_config(state, template, open_clip=False, drop_last=False)
-    except KeyError as exc:
-        raise ModelLoadError(path, f"Not a CLIP text encoder (no {exc.args[0]!r}). {_SUPPORTED}",
-                             hint="") from None
-    width = int(config["hidden_size"])
-    projection = state.get("text_projection.weight")
-    if projection is None:
-        projection = torch.eye(width)
-        state["text_projection.weight"] = projection
-    config["projection_dim"] = int(projection.shape[0])
-    keep = {k: v for k, v in config.items() if k not in {"torch_dtype", "dtype", "_name_or_path"}}
-    model = _empty(lambda: transformers.CLIPTextModelWithProjection(
-        transformers.CLIPTextConfig.from_dict(keep)))
-    if not hasattr(model, "text_model"):  # transformers 5 may flatten the wrapper
-        state = {k.removeprefix("text_model."): v for k, v in state.items()}
-    return _fill(model, state, "text encoder", path)
+    """A ``CLIPTextModelWithProjection`` (``slot``'s template: text_encoder = CLIP-L,
+    text_encoder_2 = CLIP-G) from Hugging Face-layout weights, in float32."""
+    return text_files.build_clip(state, path, TEMPLATE / slot, projection=True,
+                                 supported=_SUPPORTED)
 
 
 def build_t5(state: dict[str, torch.Tensor], path: Path) -> Any:
-    """A ``T5EncoderModel`` from Hugging Face-layout weights (no prefix), sizes from them."""
-    import transformers
-
-    from pipelines.loading.single_file import _empty
-
-    config = {k: v for k, v in read_json(TEMPLATE / "text_encoder_3" / "config.json").items()
-              if k not in {"torch_dtype", "architectures"}}
-    try:
-        shared = state.get("shared.weight", state.get("encoder.embed_tokens.weight"))
-        if shared is None:
-            raise KeyError("shared.weight")
-        attention = "encoder.block.0.layer.0.SelfAttention."
-        bias = state[attention + "relative_attention_bias.weight"]  # [buckets, heads]
-        heads = int(bias.shape[1])
-        gated = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight" in state
-        ff = state["encoder.block.0.layer.1.DenseReluDense." + ("wi_0" if gated else "wi")
-                   + ".weight"]
-        config.update(vocab_size=int(shared.shape[0]), d_model=int(shared.shape[1]),
-                      num_layers=_count(state, r"encoder\.block\.(\d+)\."), num_heads=heads,
-                      d_kv=int(state[attention + "q.weight"].shape[0]) // heads,
-                      d_ff=int(ff.shape[0]), relative_attention_num_buckets=int(bias.shape[0]),
-                      feed_forward_proj="gated-gelu" if gated else "relu",
-                      is_encoder_decoder=False, use_cache=False)
-    except KeyError as exc:
-        raise ModelLoadError(path, f"Not a T5 encoder (no {exc.args[0]!r}). {_SUPPORTED}",
-                             hint="") from None
-    state = dict(state)
-    state.setdefault("shared.weight", shared)
-    state.setdefault("encoder.embed_tokens.weight", shared)
-    model = _empty(lambda: transformers.T5EncoderModel(transformers.T5Config(**config)))
-    return _fill(model, state, "T5 text encoder", path)
+    """A ``T5EncoderModel`` from Hugging Face-layout weights, in the stored dtype."""
+    return text_files.build_t5(state, path, supported=_SUPPORTED)
 
 
 def sd3_model(transformer: Any, source: str) -> DiffusionModel:
@@ -198,30 +148,19 @@ def load_all_in_one(state: dict[str, torch.Tensor], path: Path, device: Any,
     return sd3_model(transformer, str(path)), clip, wrap_vae(vae, str(path))
 
 
-def _stored_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
-    """The float dtype most of a file's weights are stored in (fp8 computes in bfloat16)."""
-    counts: dict[torch.dtype, int] = {}
-    for tensor in state.values():
-        counts[tensor.dtype] = counts.get(tensor.dtype, 0) + tensor.numel()
-    stored = max(counts, key=lambda d: counts[d]) if counts else torch.float32
-    if stored in (torch.float32, torch.float16, torch.bfloat16):
-        return stored
-    return torch.bfloat16
-
-
 def load_transformer_file(path: Path, dtype: str) -> DiffusionModel:
     """The SD3 transformer alone (with or without ``model.diffusion_model.``), computed in
-    ``dtype`` ("default": the dtype the file stores)."""
+    ``dtype`` ("default": the dtype the file stores; fp8 choices or fp8 files: fp8 storage,
+    bfloat16 compute; see ``weight_dtype.split_dtype``)."""
     state, _ = read_state_dict(path, supported=_SUPPORTED)
     state = _strip(state, DENOISER_PREFIX) or state
-    target = DTYPES.get(dtype) or _stored_dtype(state)
-    transformer = build_transformer(state, path).to(target)
-    return sd3_model(transformer, str(path))
-
-
-def _clip_width(state: dict[str, torch.Tensor]) -> int:
-    key = next(k for k in state if k.endswith("embeddings.token_embedding.weight"))
-    return int(state[key].shape[1])
+    stored = next((t.dtype for t in state.values() if t.dtype in FP8), None)
+    try:
+        compute, storage = split_dtype(stored or text_files.stored_dtype(state), dtype)
+    except ValueError as exc:
+        raise ModelLoadError(path, str(exc), hint="") from None
+    transformer = build_transformer(state, path).to(compute)
+    return sd3_model(store_fp8(transformer, storage, compute), str(path))
 
 
 def load_text_encoder_files(paths: list[Path]) -> TextEncoder:
@@ -239,7 +178,7 @@ def load_text_encoder_files(paths: list[Path]) -> TextEncoder:
                 raise ModelLoadError(path, "Two T5 files were given; SD3 takes one.", hint="")
             t5, t5_path = build_t5(state, path), path
         elif any(k.endswith("embeddings.token_embedding.weight") for k in state):
-            clips.append((_clip_width(state), state, path))
+            clips.append((text_files.clip_width(state), state, path))
         else:
             raise ModelLoadError(path, f"Not a CLIP or T5 text encoder. {_SUPPORTED}", hint="")
     if len(clips) != 2:

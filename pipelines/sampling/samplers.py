@@ -67,41 +67,15 @@ _SCHEDULE_FLAG = {
 _ZERO_SNR_ALPHA_BAR = 2**-24
 
 
-# flow-matching models (SD3, Flux): sampler name -> (diffusers class name, config overrides)
-_FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "euler": ("FlowMatchEulerDiscreteScheduler", {}),
-    "heun": ("FlowMatchHeunDiscreteScheduler", {}),
-    # DPM-Solver++(2M) on flow sigmas; flow_shift is the model's shift (set in _flow_scheduler)
-    "dpmpp_2m": ("DPMSolverMultistepScheduler",
-                 {"use_flow_sigmas": True, "prediction_type": "flow_prediction",
-                  "algorithm_type": "dpmsolver++", "solver_order": 2}),
-    # UniPC (bh2, ComfyUI's uni_pc_bh2) and DEIS on flow sigmas, likewise (diffusers' bh1
-    # variant gives NaN at sigma 1)
-    "unipc": ("UniPCMultistepScheduler",
-              {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}),
-    "deis": ("DEISMultistepScheduler",
-             {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}),
-}
-
-
 def is_flow_config(scheduler_config: dict[str, Any]) -> bool:
     """Whether a model's scheduler config is a flow-matching one (SD3, Flux)."""
     return str(scheduler_config.get("_class_name", "")).startswith("FlowMatch")
 
 
 def _flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]) -> Any:
-    if sampler not in _FLOW_SAMPLERS:
-        raise ValueError(f"Sampler {sampler!r} is not available for flow-matching models; "
-                         f"pick one of: {', '.join(_FLOW_SAMPLERS)}")
-    if schedule not in ("normal", *TABLE_SCHEDULES):
-        raise ValueError(f"Schedule {schedule!r} is not available for flow-matching models; "
-                         "use 'normal', 'simple' or 'ddim_uniform'")
-    name, overrides = _FLOW_SAMPLERS[sampler]
-    cls = getattr(importlib.import_module("diffusers"), name)
-    config = {k: v for k, v in scheduler_config.items() if k not in overrides}
-    if overrides.get("use_flow_sigmas"):
-        overrides = {**overrides, "flow_shift": float(scheduler_config.get("shift", 1.0))}
-    return cls.from_config(config, **overrides)
+    from pipelines.sampling.flow_schedules import flow_scheduler  # flow samplers live there
+
+    return flow_scheduler(sampler, schedule, scheduler_config)
 
 
 def _scheduler_class(sampler: str) -> type:
@@ -115,11 +89,13 @@ def _init_params(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
 
-def schedules_for(sampler: str) -> tuple[str, ...]:
+def schedules_for(sampler: str, kind: str = "discrete") -> tuple[str, ...]:
     """The schedules a sampler supports (not every diffusers scheduler takes custom sigmas).
 
     Args:
         sampler: A name from ``SAMPLERS``.
+        kind: The model's schedule kind (``ModelFamily.schedule``): "discrete" or "flow"
+            (``flow_schedules.flow_schedules_for``).
 
     Returns:
         A subset of ``SCHEDULES``, always starting with ``"normal"``.
@@ -127,6 +103,10 @@ def schedules_for(sampler: str) -> tuple[str, ...]:
     Raises:
         ValueError: Unknown sampler.
     """
+    if kind == "flow":
+        from pipelines.sampling.flow_schedules import flow_schedules_for
+
+        return flow_schedules_for(sampler)
     params = _init_params(_scheduler_class(sampler))
     trailing = "timestep_spacing" in params  # LCM: ComfyUI's sgm_uniform timesteps
     on_sigmas = _SAMPLERS[sampler][0] in SIGMA_SCHEDULERS or sampler == "ddim"

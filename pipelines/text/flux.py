@@ -59,11 +59,17 @@ def encode_flux(clip: TextEncoder, text: str, device: str | torch.device = "cpu"
     length = max_length or int(getattr(family, "t5_max_length", 512))
     device = torch.device(device)
     clip_l, t5 = clip.text_encoder, clip.text_encoder_2
-    clip_ids = _ids(clip.tokenizer, text, clip.tokenizer.model_max_length, "CLIP")
-    t5_ids = _ids(clip.tokenizer_2, text if t5_text is None else t5_text, length, "T5")
+    from pipelines.text.transformer_weights import plain_text, t5_weighted_states, weighted
+
+    t5_prompt = text if t5_text is None else t5_text
+    clip_ids = _ids(clip.tokenizer, plain_text(text), clip.tokenizer.model_max_length, "CLIP")
     with torch.no_grad():
         pooled = clip_l(clip_ids.to(device), output_hidden_states=False).pooler_output
-        embeds = t5(t5_ids.to(device), output_hidden_states=False)[0]
+        if weighted(t5_prompt):  # (word:1.3): the word's T5 states scaled
+            embeds = t5_weighted_states(clip.tokenizer_2, t5, t5_prompt, length, device)
+        else:
+            t5_ids = _ids(clip.tokenizer_2, t5_prompt, length, "T5")
+            embeds = t5(t5_ids.to(device), output_hidden_states=False)[0]
     extras = {"pooled": pooled.to(dtype=clip_l.dtype).cpu()}
     if guidance is not None:
         extras["guidance"] = torch.tensor(float(guidance))

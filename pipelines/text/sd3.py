@@ -5,8 +5,8 @@ T5-XXL's width and joined with the T5 states (``max_sequence_length`` tokens, 25
 along the sequence; the pooled output is both CLIPs' projected outputs concatenated.
 
 One prompt feeds all three encoders (``encode_sd3``); the Text Encode SD3 node gives each its
-own (``encode_sd3_prompts``). ``(word:1.3)`` weight syntax is not interpreted here (the text
-goes to the tokenizers as written). Without a T5 encoder its states are zeros, as in diffusers.
+own (``encode_sd3_prompts``). ``(word:1.3)`` weights scale the words' T5 states; the CLIPs
+read the text without the syntax (``transformer_weights``). Without a T5 encoder its states are zeros, as in diffusers.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def _device_of(module: Any) -> torch.device:
 def _clip_states(tokenizer: Any, encoder: Any, text: str, device: torch.device,
                  clip_skip: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(hidden states [1, 77, w], pooled [1, p]) of one CLIP, as ``_get_clip_prompt_embeds``."""
+    from pipelines.text.transformer_weights import plain_text
+
     length = tokenizer.model_max_length
+    text = plain_text(text)  # weights apply to the T5 states only
     ids = tokenizer(text, padding="max_length", max_length=length, truncation=True,
                     return_tensors="pt").input_ids
     full = tokenizer(text, padding="longest", return_tensors="pt").input_ids
@@ -44,7 +47,12 @@ def _clip_states(tokenizer: Any, encoder: Any, text: str, device: torch.device,
 
 def _t5_states(tokenizer: Any, encoder: Any, text: str, device: torch.device,
                max_length: int) -> torch.Tensor:
-    """T5 last hidden states [1, max_length, 4096], as ``_get_t5_prompt_embeds``."""
+    """T5 last hidden states [1, max_length, 4096], as ``_get_t5_prompt_embeds``; with
+    ``(word:1.3)`` syntax the words' states scaled (``transformer_weights``)."""
+    from pipelines.text.transformer_weights import t5_weighted_states, weighted
+
+    if weighted(text):
+        return t5_weighted_states(tokenizer, encoder, text, max_length, device)
     ids = tokenizer(text, padding="max_length", max_length=max_length, truncation=True,
                     add_special_tokens=True, return_tensors="pt").input_ids
     full = tokenizer(text, padding="longest", return_tensors="pt").input_ids

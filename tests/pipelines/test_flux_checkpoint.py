@@ -1,0 +1,90 @@
+"""ComfyUI's all-in-one Flux checkpoints (``model.diffusion_model.*`` BFL transformer +
+``text_encoders.clip_l/t5xxl.transformer.*`` + ``vae.*``) are detected as checkpoints and load
+with Load Checkpoint to the networks of the diffusers folder they were written from; an fp8
+transformer inside stays fp8."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipelines.loading.checkpoint import load_checkpoint
+from pipelines.loading.detect import detect
+from pipelines.sampling.denoise import denoise
+from pipelines.text.conditioning import encode_text
+from pipelines.values import Latent, Noise
+
+
+def _write(root, folder, name: str, dtype=None):
+    """The checkpoint as ComfyUI saves it, next to clip_tokenizer / t5_tokenizer folders."""
+    from diffusers import FluxTransformer2DModel
+    from safetensors.torch import load_file, save_file
+
+    from pipelines.loading.convert import vae_to_original
+    from pipelines.loading.flux_convert import diffusers_to_bfl
+    from pipelines.testing.tiny_flux import write_text_encoder_files
+
+    clip_file, t5_file = write_text_encoder_files(root, folder)
+    transformer = FluxTransformer2DModel.from_pretrained(str(folder / "transformer"))
+    state = {f"model.diffusion_model.{k}": (v if dtype is None else v.to(dtype)).contiguous()
+             for k, v in diffusers_to_bfl(transformer.state_dict()).items()}
+    state |= {f"text_encoders.clip_l.transformer.{k}": v for k, v in
+              load_file(str(clip_file)).items()}
+    state |= {f"text_encoders.t5xxl.transformer.{k}": v for k, v in
+              load_file(str(t5_file)).items()}
+    vae = load_checkpoint(folder)[2].vae
+    state |= {f"vae.{k}": v.contiguous() for k, v in
+              vae_to_original(vae.state_dict(), prefix="").items()}
+    path = root / name
+    save_file(state, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from pipelines.testing.tiny_flux import build_tiny_flux
+
+    root = tmp_path_factory.mktemp("flux-aio")
+    folder = build_tiny_flux(root / "flux-dev", "dev")
+    return folder, _write(root / "files", folder, "flux1-dev.safetensors")
+
+
+def _sample(model, clip) -> torch.Tensor:
+    cond = encode_text(clip, "a red cat")
+    return denoise(model, cond, None, Latent(samples=torch.zeros(1, 16, 8, 8)), Noise(1),
+                   steps=2, cfg=1.0).samples
+
+
+def test_all_in_one_flux_file_is_a_checkpoint_equal_to_its_folder(built):
+    folder, path = built
+    assert detect(path).describe().startswith("checkpoint flux_dev")
+    model, clip, vae = load_checkpoint(path)
+    ref_model, ref_clip, ref_vae = load_checkpoint(folder)
+    assert model.family == clip.family == "flux_dev"
+    assert (vae.scaling_factor, vae.shift_factor) == (0.3611, 0.1159)
+    for ours, ref in ((model.denoiser, ref_model.denoiser), (vae.vae, ref_vae.vae),
+                      (clip.text_encoder, ref_clip.text_encoder),
+                      (clip.text_encoder_2, ref_clip.text_encoder_2)):
+        theirs = ref.state_dict()
+        for key, value in ours.state_dict().items():
+            assert torch.equal(value, theirs[key]), key
+    assert torch.equal(_sample(model, clip), _sample(ref_model, ref_clip))
+
+
+def test_an_fp8_transformer_inside_stays_fp8(built, tmp_path):
+    folder, _ = built
+    path = _write(tmp_path, folder, "flux1-dev-fp8.safetensors", torch.float8_e4m3fn)
+    model, _, _ = load_checkpoint(path, dtype=torch.bfloat16)
+    weight = model.denoiser.transformer_blocks[0].attn.to_q.weight
+    assert weight.dtype == torch.float8_e4m3fn
+    assert model.denoiser.studio_compute_dtype == torch.bfloat16
+
+
+def test_a_prefixed_transformer_without_vae_stays_a_diffusion_model_file(built, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    _, path = built
+    alone = {k: v for k, v in load_file(str(path)).items()
+             if k.startswith("model.diffusion_model.")}
+    save_file(alone, str(tmp_path / "transformer.safetensors"))
+    assert detect(tmp_path / "transformer.safetensors").kind == "unet"
