@@ -124,7 +124,8 @@ def test_flux_api_workflow_of_part_files_maps_and_runs(registry, flux_models, mo
         "clip_name3": "", "type": "flux"}
     notes = graph.metadata["comfyui"]["notes"]
     assert any("fp8_e4m3fn_fast" in n for n in notes)
-    assert any("'simple'" in n for n in notes)  # the nearest schedule, named
+    assert not any("'simple'" in n for n in notes)  # ComfyUI's simple is ours exactly
+    assert {n.values.get("schedule") for n in graph.nodes.values()} >= {"simple"}
     back = {v["class_type"]: v["inputs"] for v in to_comfy_api(graph, registry).values()}
     assert back["DualCLIPLoader"] == {"clip_name1": "t5xxl_fp8_e4m3fn.safetensors",
                                       "clip_name2": "clip_l.safetensors", "type": "flux",

@@ -94,9 +94,11 @@ def test_sgm_uniform_is_comfyuis_and_equals_the_pipeline_given_those_sigmas(fold
 
 
 def test_schedules_are_answered_per_model_kind():
+    table = ("simple", "ddim_uniform")  # ComfyUI's, installed as explicit sigmas
     assert schedules_for("euler", "flow") == ("normal", "sgm_uniform", "karras", "exponential",
-                                              "beta")
-    assert schedules_for("heun", "flow") == schedules_for("dpmpp_2m", "flow") == ("normal",)
+                                              "beta", *table)
+    assert schedules_for("heun", "flow") == schedules_for("dpmpp_2m", "flow") == (
+        "normal", *table)
     assert "sgm_uniform" in schedules_for("euler")  # discrete models: unchanged
     with pytest.raises(ValueError, match="flow-matching"):
         schedules_for("lcm", "flow")
