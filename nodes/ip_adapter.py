@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, String, node
 from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MODEL
-from nodes._models import model_fingerprint, resolve_model
+from nodes._models import load_float32, model_fingerprint
 from pipelines.loading.ip_adapter_presets import PRESETS
 
 if TYPE_CHECKING:
@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     fingerprint=model_fingerprint("ipadapter", "ipadapter"),
 )
 def load_ip_adapter(ctx: NodeContext, ipadapter: str) -> IPAdapterWeights:
-    from pipelines.loading.ip_adapter import load_ip_adapter as read
+    from pipelines.loading.cached import load_ip_adapter_cached
 
-    return read(resolve_model(ipadapter, "ipadapter"))
+    return load_float32(ctx, load_ip_adapter_cached, ipadapter, "ipadapter")
 
 
 @node(
@@ -102,10 +102,9 @@ def load_ip_adapter_preset(
     ctx: NodeContext, model: DiffusionModel, preset: str
 ) -> tuple[DiffusionModel, IPAdapterWeights, ClipVision]:
     from node_api.errors import NodeInputError
-    from nodes._models import list_models, load_settings
+    from nodes._models import list_models
     from pipelines.families import get_family
-    from pipelines.loading.cached import load_clip_vision_cached
-    from pipelines.loading.ip_adapter import load_ip_adapter as read
+    from pipelines.loading.cached import load_clip_vision_cached, load_ip_adapter_cached
     from pipelines.loading.ip_adapter_presets import PresetError, preset_files
 
     try:
@@ -113,8 +112,5 @@ def load_ip_adapter_preset(
                                        list_models("ipadapter"), list_models("clip_vision"))
     except PresetError as exc:
         raise NodeInputError("preset", str(exc)) from None
-    settings = load_settings(ctx)
-    clip_vision = load_clip_vision_cached(resolve_model(vision, "clip_vision"),
-                                          device=settings["device"],
-                                          vram_mode=settings["vram_mode"])
-    return model, read(resolve_model(adapter, "ipadapter")), clip_vision
+    return (model, load_float32(ctx, load_ip_adapter_cached, adapter, "ipadapter"),
+            load_float32(ctx, load_clip_vision_cached, vision, "clip_vision"))

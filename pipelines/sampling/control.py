@@ -219,6 +219,8 @@ def prepare_control(
         pixels = torch.cat([pixels] * count) if count > 1 else pixels
         item = _Active(hint, rows, pixels, dtype=dtype)
         if hint.control.kind == "t2i_adapter":
+            if getattr(network.config, "in_channels", 3) == 1:  # sketch adapters: gray, as ComfyUI
+                pixels = pixels.mean(dim=1, keepdim=True)
             with torch.inference_mode():
                 features = [_masked(f * hint.strength, hint.mask)
                             for f in network(pixels[:batch])]

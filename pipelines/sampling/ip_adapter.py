@@ -151,6 +151,11 @@ class IPAdapterPatch:
         # stays behind in the cached patch)
         moved = device.type != "cpu" or dtype != torch.float32
         masters = [dict(module.state_dict()) for module in modules] if moved else []
+        if device.type != "cpu":  # the model cache makes room for the adapter's layers
+            from pipelines.memory.cache import default_cache
+            from pipelines.memory.networks import tensor_bytes
+
+            default_cache().reserve(sum(tensor_bytes(modules).values()), device)
         try:
             for module in modules:
                 module.to(device=device, dtype=dtype)
