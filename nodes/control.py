@@ -81,8 +81,9 @@ def load_diff_controlnet(ctx: NodeContext, model: DiffusionModel, control_net: s
     description="Tell a ControlNet-Union (xinsir's ControlNet++ for SDXL) what kind of hint it "
     "gets. Returns a copy; the loaded network is shared.",
     inputs=[Link("control_net", CONTROL_NET),
-            Choice("type", UNION_TYPES[3], choices=UNION_TYPES,
-                   description="The kind of hint image (ComfyUI's union types).")],
+            Choice("type", "auto", choices=("auto", *UNION_TYPES),
+                   description="The kind of hint image (ComfyUI's union types); \"auto\" "
+                   "leaves it unset (a Union net then asks for one when sampling).")],
     outputs=[Output("control_net", CONTROL_NET)],
 )
 def set_union_controlnet_type(ctx: NodeContext, control_net: ControlNet, type: str) -> ControlNet:
@@ -90,6 +91,8 @@ def set_union_controlnet_type(ctx: NodeContext, control_net: ControlNet, type: s
 
     from node_api.errors import NodeInputError
 
+    if type == "auto":  # as ComfyUI: any ControlNet passes, its type unset
+        return dataclasses.replace(control_net, union_type=None)
     if control_net.kind != "controlnet_union":
         raise NodeInputError("control_net", f"{control_net.source} is not a ControlNet-Union")
     index = UNION_TYPES.index(type)

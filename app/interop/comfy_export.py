@@ -11,6 +11,7 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
+from app.interop import comfy_control
 from app.interop.comfy_ipadapter import (
     EXPORT_CLASSES,
     EXPORT_INPUTS,
@@ -63,6 +64,8 @@ _INPUTS = {
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
+_CLASS.update(comfy_control.EXPORT_CLASSES)
+_INPUTS.update(comfy_control.EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -94,6 +97,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
                 graph.nodes[e.target].type == "sampling.sampler" for e in graph.outgoing(node.id))
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
+        elif why := comfy_control.export_problem(graph, node):
+            problems.append(f"{node.label()} ({why})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
             problems.append(f"{node.label()} ({why})")
         elif node.type == "conditioning.apply_controlnet" and (
@@ -178,6 +183,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                  "height": v.get("height", 0), "crop": "disabled"})
     if t in EXPORT_CLASSES:
         return _CLASS[t], export_values(t, v)
+    if t in comfy_control.EXPORT_CLASSES:
+        return _CLASS[t], comfy_control.export_values(t, v)
     return _CLASS[t], {}
 
 

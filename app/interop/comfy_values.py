@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.interop.comfy_control import comfy_values as control_values
 from app.interop.comfy_fields import FieldReader, show
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
@@ -38,6 +39,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     """
     text, integer, number = fields.text, fields.integer, fields.number
     if (values := ipadapter_values(cls, fields, note)) is not None:
+        return values
+    if (values := control_values(cls, fields, note)) is not None:
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}
