@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, String, node
-from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MODEL
+from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MASK, MODEL
 from nodes._models import load_float32, model_fingerprint
 from pipelines.loading.ip_adapter_presets import PRESETS
+from pipelines.sampling.ip_adapter_weights import COMBINE, WEIGHT_TYPES
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -54,12 +55,21 @@ def load_ip_adapter(ctx: NodeContext, ipadapter: str) -> IPAdapterWeights:
               description="Fraction of the schedule where the adapter starts acting."),
         Float("end_at", 1.0, min=0.0, max=1.0, step=0.01,
               description="Fraction of the schedule where it stops acting."),
+        Choice("weight_type", "linear", choices=WEIGHT_TYPES,
+               description="How the weight spreads over the UNet's layers (IPAdapter_plus's "
+               "types: eased, weak/strong blocks, style transfer / composition layers)."),
+        Choice("combine_embeds", "concat", choices=COMBINE,
+               description="Several images: one longer prompt (concat) or one merged image "
+               "embedding."),
+        Link("attn_mask", MASK, "Optional: where in the image the adapter acts (1).",
+             optional=True),
     ],
     outputs=[Output("model", MODEL, "The model with the adapter (the input is unchanged).")],
 )
 def apply_ip_adapter(ctx: NodeContext, model: DiffusionModel, ipadapter: IPAdapterWeights,
                      clip_vision: ClipVision, image: Tensor, weight: float, start_at: float,
-                     end_at: float) -> DiffusionModel:
+                     end_at: float, weight_type: str, combine_embeds: str,
+                     attn_mask: Tensor | None) -> DiffusionModel:
     from node_api.errors import NodeInputError
     from nodes._models import on_device
     from pipelines.sampling.ip_adapter import apply_ip_adapter as apply
@@ -73,7 +83,9 @@ def apply_ip_adapter(ctx: NodeContext, model: DiffusionModel, ipadapter: IPAdapt
     with on_device(ctx, clip_vision):
         embeds = encode_for_adapter(clip_vision, ipadapter, image, device=ctx.device)
     try:
-        return apply(model, with_adapter_use(ipadapter, embeds, weight, start_at, end_at))
+        use = with_adapter_use(ipadapter, embeds, weight, start_at, end_at, weight_type,
+                               combine_embeds, attn_mask)
+        return apply(model, use)
     except ValueError as exc:
         raise NodeInputError("ipadapter", str(exc)) from None
 
