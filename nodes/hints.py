@@ -29,9 +29,12 @@ def _shown(ctx: NodeContext, image: Tensor) -> Tensor:
     return image
 
 
-def _checked(ctx: NodeContext, field: str, make: Callable[..., Tensor], *args: Any) -> Tensor:
+def _made(ctx: NodeContext, maker: str, field: str, *args: Any) -> Tensor:
+    """``pipelines.hints.<maker>(*args)``, shown on the node; its ValueError names ``field``."""
+    import pipelines.hints
     from node_api.errors import NodeInputError
 
+    make: Callable[..., Tensor] = getattr(pipelines.hints, maker)
     try:
         image = make(*args)
     except ValueError as exc:
@@ -55,9 +58,7 @@ def _checked(ctx: NodeContext, field: str, make: Callable[..., Tensor], *args: A
     outputs=[HINT],
 )
 def canny(ctx: NodeContext, image: Tensor, low_threshold: float, high_threshold: float) -> Tensor:
-    from pipelines.hints import canny as detect
-
-    return _checked(ctx, "low_threshold", detect, image, low_threshold, high_threshold)
+    return _made(ctx, "canny", "low_threshold", image, low_threshold, high_threshold)
 
 
 @node(
@@ -77,9 +78,7 @@ def canny(ctx: NodeContext, image: Tensor, low_threshold: float, high_threshold:
     outputs=[HINT],
 )
 def soft_edges(ctx: NodeContext, image: Tensor, method: str, sigma: float, threshold: float) -> Tensor:
-    from pipelines.hints import soft_edges as edges
-
-    return _checked(ctx, "method", edges, image, method, sigma, threshold)
+    return _made(ctx, "soft_edges", "method", image, method, sigma, threshold)
 
 
 @node(
@@ -91,9 +90,7 @@ def soft_edges(ctx: NodeContext, image: Tensor, method: str, sigma: float, thres
     outputs=[HINT],
 )
 def grayscale(ctx: NodeContext, image: Tensor) -> Tensor:
-    from pipelines.hints import grayscale as gray
-
-    return _shown(ctx, gray(image))
+    return _made(ctx, "grayscale", "image", image)
 
 
 @node(
@@ -105,9 +102,7 @@ def grayscale(ctx: NodeContext, image: Tensor) -> Tensor:
     outputs=[HINT],
 )
 def invert(ctx: NodeContext, image: Tensor) -> Tensor:
-    from pipelines.hints import invert as flip
-
-    return _shown(ctx, flip(image))
+    return _made(ctx, "invert", "image", image)
 
 
 @node(
@@ -128,9 +123,7 @@ def invert(ctx: NodeContext, image: Tensor) -> Tensor:
     outputs=[HINT],
 )
 def resize_to_model(ctx: NodeContext, image: Tensor, resolution: int, multiple: str, side: str) -> Tensor:
-    from pipelines.hints import resize_to_multiple
-
-    return _checked(ctx, "resolution", resize_to_multiple, image, resolution, int(multiple), side)
+    return _made(ctx, "resize_to_multiple", "resolution", image, resolution, int(multiple), side)
 
 
 @node(
@@ -148,9 +141,7 @@ def resize_to_model(ctx: NodeContext, image: Tensor, resolution: int, multiple: 
     outputs=[HINT],
 )
 def tile(ctx: NodeContext, image: Tensor, downscale: float, blur: float) -> Tensor:
-    from pipelines.hints import tile_blur
-
-    return _checked(ctx, "downscale", tile_blur, image, downscale, blur)
+    return _made(ctx, "tile_blur", "downscale", image, downscale, blur)
 
 
 @node(
