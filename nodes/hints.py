@@ -145,6 +145,27 @@ def tile(ctx: NodeContext, image: Tensor, downscale: float, blur: float) -> Tens
 
 
 @node(
+    "hints.normals_from_depth",
+    title="Normal Map (from depth)",
+    category="hints",
+    description="A normal map for normal ControlNets from a depth image (near is white, e.g. "
+    "the Depth node's): Sobel gradients of the depth as x/y and a constant z, as ControlNet "
+    "1.0's normal-from-MiDaS hint. No model of its own.",
+    inputs=[
+        Link("image", IMAGE, "A depth image (near is white)."),
+        Float("strength", 1.0, min=0.01, max=20.0, step=0.05,
+              description="How steep the depth's slopes read (times the gradients)."),
+        Float("background", 0.1, min=0.0, max=1.0, step=0.01,
+              description="Depth below this faces the viewer (flat background)."),
+    ],
+    outputs=[HINT],
+)
+def normals_from_depth(ctx: NodeContext, image: Tensor, strength: float,
+                       background: float) -> Tensor:
+    return _made(ctx, "normals_from_depth", "strength", image, strength, background)
+
+
+@node(
     "hints.depth",
     title="Depth (model)",
     category="hints",
