@@ -190,3 +190,33 @@ def depth(ctx: NodeContext, image: Tensor, model: str) -> Tensor:
     ctx.check_cancelled()
     with on_device(ctx, network):
         return _shown(ctx, estimate_depth(network, image, device=ctx.device))
+
+
+@node(
+    "hints.pose",
+    title="Pose (model)",
+    category="hints",
+    description="An OpenPose-style body skeleton of the person filling the image, from a "
+    "ViTPose folder in the preprocessors model folder (one person per image: no detector); "
+    "nothing is downloaded.",
+    inputs=[
+        Link("image", IMAGE),
+        String("model", "", kind="model:preprocessors",
+               description="ViTPose model folder in the preprocessors folder, or a path."),
+        Float("threshold", 0.3, min=0.0, max=1.0, step=0.05,
+              description="Keypoints scored below this are left out."),
+    ],
+    outputs=[HINT],
+    fingerprint=model_fingerprint("model", "preprocessors"),
+)
+def pose(ctx: NodeContext, image: Tensor, model: str, threshold: float) -> Tensor:
+    from nodes._models import on_device
+    from pipelines.hints_pose import estimate_pose
+    from pipelines.loading.cached import load_pose_cached
+
+    settings = load_settings(ctx)
+    network = load_pose_cached(resolve_model(model, "preprocessors"),
+                               device=settings["device"], vram_mode=settings["vram_mode"])
+    ctx.check_cancelled()
+    with on_device(ctx, network):
+        return _shown(ctx, estimate_pose(network, image, device=ctx.device, threshold=threshold))

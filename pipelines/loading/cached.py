@@ -150,6 +150,14 @@ def load_depth_cached(path: str | Path, device: str = "cpu", vram_mode: str = "a
     return _load_float32("depth", path, device, vram_mode, cache, load_depth_model)
 
 
+def load_pose_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                     cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.pose.load_pose_model`` through the cache (float32)."""
+    from pipelines.loading.pose import load_pose_model
+
+    return _load_float32("pose", path, device, vram_mode, cache, load_pose_model)
+
+
 def load_controlnet_cached(path: str | Path, device: str = "cpu", precision: str = "auto",
                            vram_mode: str = "auto", cache: ModelCache | None = None,
                            base: torch.nn.Module | None = None) -> Any:
