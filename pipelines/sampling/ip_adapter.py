@@ -147,9 +147,9 @@ class IPAdapterPatch:
         scales = _scale_schedule(self.uses, timesteps,
                                  int(model.scheduler_config.get("num_train_timesteps", 1000)))
 
-        factors = [[layer_factors([n for n, _ in named], u.weight_type,
-                                  is_sdxl_adapter(u.weights.ip_adapter))[name]
-                    for u in self.uses] for name, _ in named]
+        per_use = [layer_factors([n for n, _ in named], u.weight_type,
+                                 is_sdxl_adapter(u.weights.ip_adapter)) for u in self.uses]
+        factors = [[use_factors[name] for use_factors in per_use] for name, _ in named]
         masks = [_mask(u, dtype, device) for u in self.uses]
         if any(m is not None for m in masks):  # diffusers' ip_adapter_masks: [1, images, H, W]
             inputs["cross_attention_kwargs"] = {"ip_adapter_masks": masks}
