@@ -29,9 +29,12 @@ def _shown(ctx: NodeContext, image: Tensor) -> Tensor:
     return image
 
 
-def _checked(ctx: NodeContext, field: str, make: Callable[..., Tensor], *args: Any) -> Tensor:
+def _made(ctx: NodeContext, maker: str, field: str, *args: Any) -> Tensor:
+    """``pipelines.hints.<maker>(*args)``, shown on the node; its ValueError names ``field``."""
+    import pipelines.hints
     from node_api.errors import NodeInputError
 
+    make: Callable[..., Tensor] = getattr(pipelines.hints, maker)
     try:
         image = make(*args)
     except ValueError as exc:
@@ -55,9 +58,7 @@ def _checked(ctx: NodeContext, field: str, make: Callable[..., Tensor], *args: A
     outputs=[HINT],
 )
 def canny(ctx: NodeContext, image: Tensor, low_threshold: float, high_threshold: float) -> Tensor:
-    from pipelines.hints import canny as detect
-
-    return _checked(ctx, "low_threshold", detect, image, low_threshold, high_threshold)
+    return _made(ctx, "canny", "low_threshold", image, low_threshold, high_threshold)
 
 
 @node(
@@ -77,9 +78,7 @@ def canny(ctx: NodeContext, image: Tensor, low_threshold: float, high_threshold:
     outputs=[HINT],
 )
 def soft_edges(ctx: NodeContext, image: Tensor, method: str, sigma: float, threshold: float) -> Tensor:
-    from pipelines.hints import soft_edges as edges
-
-    return _checked(ctx, "method", edges, image, method, sigma, threshold)
+    return _made(ctx, "soft_edges", "method", image, method, sigma, threshold)
 
 
 @node(
@@ -91,9 +90,7 @@ def soft_edges(ctx: NodeContext, image: Tensor, method: str, sigma: float, thres
     outputs=[HINT],
 )
 def grayscale(ctx: NodeContext, image: Tensor) -> Tensor:
-    from pipelines.hints import grayscale as gray
-
-    return _shown(ctx, gray(image))
+    return _made(ctx, "grayscale", "image", image)
 
 
 @node(
@@ -105,9 +102,7 @@ def grayscale(ctx: NodeContext, image: Tensor) -> Tensor:
     outputs=[HINT],
 )
 def invert(ctx: NodeContext, image: Tensor) -> Tensor:
-    from pipelines.hints import invert as flip
-
-    return _shown(ctx, flip(image))
+    return _made(ctx, "invert", "image", image)
 
 
 @node(
@@ -128,9 +123,7 @@ def invert(ctx: NodeContext, image: Tensor) -> Tensor:
     outputs=[HINT],
 )
 def resize_to_model(ctx: NodeContext, image: Tensor, resolution: int, multiple: str, side: str) -> Tensor:
-    from pipelines.hints import resize_to_multiple
-
-    return _checked(ctx, "resolution", resize_to_multiple, image, resolution, int(multiple), side)
+    return _made(ctx, "resize_to_multiple", "resolution", image, resolution, int(multiple), side)
 
 
 @node(
@@ -148,9 +141,28 @@ def resize_to_model(ctx: NodeContext, image: Tensor, resolution: int, multiple: 
     outputs=[HINT],
 )
 def tile(ctx: NodeContext, image: Tensor, downscale: float, blur: float) -> Tensor:
-    from pipelines.hints import tile_blur
+    return _made(ctx, "tile_blur", "downscale", image, downscale, blur)
 
-    return _checked(ctx, "downscale", tile_blur, image, downscale, blur)
+
+@node(
+    "hints.normals_from_depth",
+    title="Normal Map (from depth)",
+    category="hints",
+    description="A normal map for normal ControlNets from a depth image (near is white, e.g. "
+    "the Depth node's): Sobel gradients of the depth as x/y and a constant z, as ControlNet "
+    "1.0's normal-from-MiDaS hint. No model of its own.",
+    inputs=[
+        Link("image", IMAGE, "A depth image (near is white)."),
+        Float("strength", 1.0, min=0.01, max=20.0, step=0.05,
+              description="How steep the depth's slopes read (times the gradients)."),
+        Float("background", 0.1, min=0.0, max=1.0, step=0.01,
+              description="Depth below this faces the viewer (flat background)."),
+    ],
+    outputs=[HINT],
+)
+def normals_from_depth(ctx: NodeContext, image: Tensor, strength: float,
+                       background: float) -> Tensor:
+    return _made(ctx, "normals_from_depth", "strength", image, strength, background)
 
 
 @node(
@@ -178,3 +190,33 @@ def depth(ctx: NodeContext, image: Tensor, model: str) -> Tensor:
     ctx.check_cancelled()
     with on_device(ctx, network):
         return _shown(ctx, estimate_depth(network, image, device=ctx.device))
+
+
+@node(
+    "hints.pose",
+    title="Pose (model)",
+    category="hints",
+    description="An OpenPose-style body skeleton of the person filling the image, from a "
+    "ViTPose folder in the preprocessors model folder (one person per image: no detector); "
+    "nothing is downloaded.",
+    inputs=[
+        Link("image", IMAGE),
+        String("model", "", kind="model:preprocessors",
+               description="ViTPose model folder in the preprocessors folder, or a path."),
+        Float("threshold", 0.3, min=0.0, max=1.0, step=0.05,
+              description="Keypoints scored below this are left out."),
+    ],
+    outputs=[HINT],
+    fingerprint=model_fingerprint("model", "preprocessors"),
+)
+def pose(ctx: NodeContext, image: Tensor, model: str, threshold: float) -> Tensor:
+    from nodes._models import on_device
+    from pipelines.hints_pose import estimate_pose
+    from pipelines.loading.cached import load_pose_cached
+
+    settings = load_settings(ctx)
+    network = load_pose_cached(resolve_model(model, "preprocessors"),
+                               device=settings["device"], vram_mode=settings["vram_mode"])
+    ctx.check_cancelled()
+    with on_device(ctx, network):
+        return _shown(ctx, estimate_pose(network, image, device=ctx.device, threshold=threshold))

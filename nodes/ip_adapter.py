@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, String, node
-from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MODEL
-from nodes._models import model_fingerprint, resolve_model
+from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MASK, MODEL
+from nodes._models import load_float32, model_fingerprint
 from pipelines.loading.ip_adapter_presets import PRESETS
+from pipelines.sampling.ip_adapter_weights import COMBINE, WEIGHT_TYPES
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
     fingerprint=model_fingerprint("ipadapter", "ipadapter"),
 )
 def load_ip_adapter(ctx: NodeContext, ipadapter: str) -> IPAdapterWeights:
-    from pipelines.loading.ip_adapter import load_ip_adapter as read
+    from pipelines.loading.cached import load_ip_adapter_cached
 
-    return read(resolve_model(ipadapter, "ipadapter"))
+    return load_float32(ctx, load_ip_adapter_cached, ipadapter, "ipadapter")
 
 
 @node(
@@ -54,12 +55,21 @@ def load_ip_adapter(ctx: NodeContext, ipadapter: str) -> IPAdapterWeights:
               description="Fraction of the schedule where the adapter starts acting."),
         Float("end_at", 1.0, min=0.0, max=1.0, step=0.01,
               description="Fraction of the schedule where it stops acting."),
+        Choice("weight_type", "linear", choices=WEIGHT_TYPES,
+               description="How the weight spreads over the UNet's layers (IPAdapter_plus's "
+               "types: eased, weak/strong blocks, style transfer / composition layers)."),
+        Choice("combine_embeds", "concat", choices=COMBINE,
+               description="Several images: one longer prompt (concat) or one merged image "
+               "embedding."),
+        Link("attn_mask", MASK, "Optional: where in the image the adapter acts (1).",
+             optional=True),
     ],
     outputs=[Output("model", MODEL, "The model with the adapter (the input is unchanged).")],
 )
 def apply_ip_adapter(ctx: NodeContext, model: DiffusionModel, ipadapter: IPAdapterWeights,
                      clip_vision: ClipVision, image: Tensor, weight: float, start_at: float,
-                     end_at: float) -> DiffusionModel:
+                     end_at: float, weight_type: str, combine_embeds: str,
+                     attn_mask: Tensor | None) -> DiffusionModel:
     from node_api.errors import NodeInputError
     from nodes._models import on_device
     from pipelines.sampling.ip_adapter import apply_ip_adapter as apply
@@ -73,7 +83,9 @@ def apply_ip_adapter(ctx: NodeContext, model: DiffusionModel, ipadapter: IPAdapt
     with on_device(ctx, clip_vision):
         embeds = encode_for_adapter(clip_vision, ipadapter, image, device=ctx.device)
     try:
-        return apply(model, with_adapter_use(ipadapter, embeds, weight, start_at, end_at))
+        use = with_adapter_use(ipadapter, embeds, weight, start_at, end_at, weight_type,
+                               combine_embeds, attn_mask)
+        return apply(model, use)
     except ValueError as exc:
         raise NodeInputError("ipadapter", str(exc)) from None
 
@@ -102,10 +114,9 @@ def load_ip_adapter_preset(
     ctx: NodeContext, model: DiffusionModel, preset: str
 ) -> tuple[DiffusionModel, IPAdapterWeights, ClipVision]:
     from node_api.errors import NodeInputError
-    from nodes._models import list_models, load_settings
+    from nodes._models import list_models
     from pipelines.families import get_family
-    from pipelines.loading.cached import load_clip_vision_cached
-    from pipelines.loading.ip_adapter import load_ip_adapter as read
+    from pipelines.loading.cached import load_clip_vision_cached, load_ip_adapter_cached
     from pipelines.loading.ip_adapter_presets import PresetError, preset_files
 
     try:
@@ -113,8 +124,5 @@ def load_ip_adapter_preset(
                                        list_models("ipadapter"), list_models("clip_vision"))
     except PresetError as exc:
         raise NodeInputError("preset", str(exc)) from None
-    settings = load_settings(ctx)
-    clip_vision = load_clip_vision_cached(resolve_model(vision, "clip_vision"),
-                                          device=settings["device"],
-                                          vram_mode=settings["vram_mode"])
-    return model, read(resolve_model(adapter, "ipadapter")), clip_vision
+    return (model, load_float32(ctx, load_ip_adapter_cached, adapter, "ipadapter"),
+            load_float32(ctx, load_clip_vision_cached, vision, "clip_vision"))

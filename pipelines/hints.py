@@ -130,3 +130,27 @@ def tile_blur(image: torch.Tensor, downscale: float = 1.0, sigma: float = 0.0) -
         size = 2 * max(1, round(3 * sigma)) + 1
         pixels = gaussian_blur2d(pixels, (size, size), (sigma, sigma))
     return _channels_last(pixels)
+
+
+def normals_from_depth(depth: torch.Tensor, strength: float = 1.0,
+                       background: float = 0.1) -> torch.Tensor:
+    """A normal map (RGB = x, y, z in -1..1 as 0..1) from a depth image (near is white), the
+    recipe of ControlNet 1.0's normal-from-MiDaS hint: 3x3 Sobel gradients of the depth (0..255)
+    times ``strength`` as x and y, a constant 2 pi as z, normalised; where the depth is below
+    ``background`` (0..1) the surface faces the viewer.
+
+    Raises:
+        ValueError: a strength that is not positive.
+    """
+    import kornia
+
+    if strength <= 0:
+        raise ValueError(f"strength must be above 0, got {strength}")
+    depth = grayscale(depth)[..., :1].movedim(-1, 1)  # [B, 1, H, W] in 0..1
+    grads = kornia.filters.spatial_gradient(depth * 255.0, mode="sobel", normalized=False)
+    x, y = grads[:, :, 0] * strength, grads[:, :, 1] * strength
+    far = depth < background
+    x, y = x.masked_fill(far, 0.0), y.masked_fill(far, 0.0)
+    normal = torch.cat([x, y, torch.full_like(x, 2 * torch.pi)], dim=1)
+    normal = normal / normal.pow(2).sum(dim=1, keepdim=True).sqrt()
+    return _channels_last(normal * 0.5 + 0.5)

@@ -149,12 +149,15 @@ class UnclipDecoder:
 
 @dataclass(eq=False)
 class ControlNet:
-    """A ControlNet (``ControlNetModel``) or a T2I-Adapter (``T2IAdapter``): ``kind`` is
-    "controlnet" or "t2i_adapter"; the network turns a hint image into residuals of the UNet."""
+    """A ControlNet (``ControlNetModel``), a ControlNet-Union (``ControlNetUnionModel``) or a
+    T2I-Adapter (``T2IAdapter``): ``kind`` is "controlnet", "controlnet_union" or "t2i_adapter";
+    the network turns a hint image into residuals of the UNet. ``union_type`` is the control
+    type a Union net is told its hint is (ComfyUI's SetUnionControlNetType; None: not set)."""
 
     network: Any
     kind: str
     source: str
+    union_type: int | None = None
 
 
 @dataclass(eq=False)

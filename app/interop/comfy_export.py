@@ -11,7 +11,7 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
-from app.interop import comfy_conditioning
+from app.interop import comfy_conditioning, comfy_control
 from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
@@ -86,6 +86,8 @@ _CLASS.update(comfy_conditioning.EXPORT_CLASSES)
 _INPUTS.update(comfy_conditioning.EXPORT_INPUTS)
 _CLASS.update({t: "(by its values)" for t in PARTS_TYPES})  # parts_node names the class
 _INPUTS.update(PARTS_INPUTS)
+_CLASS.update(comfy_control.EXPORT_CLASSES)
+_INPUTS.update(comfy_control.EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -116,6 +118,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
             mappable = bool(targets) and targets <= takes
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
+        elif why := comfy_control.export_problem(graph, node):
+            problems.append(f"{node.label()} ({why})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
             problems.append(f"{node.label()} ({why})")
         elif node.type == "conditioning.apply_controlnet" and (
@@ -218,6 +222,8 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], comfy_conditioning.export_values(t, v)
     if t in PARTS_TYPES:
         return parts_node(t, v)
+    if t in comfy_control.EXPORT_CLASSES:
+        return _CLASS[t], comfy_control.export_values(t, v)
     return _CLASS[t], {}
 
 

@@ -9,7 +9,15 @@ from typing import Any
 from app.engine.graph import Edge, Graph
 from app.interop.comfy_fields import FieldReader, show
 
-_APPLY_LINKS = {"model": "model", "ipadapter": "ipadapter", "image": "image"}
+_APPLY_LINKS = {"model": "model", "ipadapter": "ipadapter", "image": "image",
+                "attn_mask": "attn_mask"}
+# the simple IPAdapter node's weight types, as IPAdapter_plus maps them
+_SIMPLE_TYPES = {"standard": "linear", "prompt is more important": "ease out",
+                 "style transfer": "style transfer", "style transfer (SDXL)": "style transfer"}
+_WEIGHT_TYPES = ("linear", "ease in", "ease out", "ease in-out", "reverse in-out",
+                 "weak input", "weak output", "weak middle", "strong middle", "style transfer",
+                 "composition", "strong style transfer")
+_COMBINE = ("concat", "add", "subtract", "average", "norm average")
 
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:
@@ -43,15 +51,22 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
         return None
     weight_type = fields.text("weight_type", "linear" if cls == "IPAdapterAdvanced" else
                               "standard")
-    if weight_type not in ("linear", "standard"):
+    if cls == "IPAdapter":
+        weight_type = _SIMPLE_TYPES.get(weight_type, weight_type)
+    if weight_type not in _WEIGHT_TYPES:
         note(f"{cls}: weight_type {show(weight_type)} is not supported here; the weight is "
              "the same on every layer (linear)")
-    for name, plain in (("combine_embeds", "concat"), ("embeds_scaling", "V only")):
-        value = fields.text(name, plain)
-        if value != plain:
-            note(f"{cls}: {name} {show(value)} is not supported here; using {plain!r}")
+        weight_type = "linear"
+    combine = fields.text("combine_embeds", "concat")
+    if combine not in _COMBINE:
+        note(f"{cls}: combine_embeds {show(combine)} is not supported here; using 'concat'")
+        combine = "concat"
+    scaling = fields.text("embeds_scaling", "V only")
+    if scaling != "V only":
+        note(f"{cls}: embeds_scaling {show(scaling)} is not supported here; using 'V only'")
     return {"weight": fields.number("weight", 1.0), "start_at": fields.number("start_at", 0.0),
-            "end_at": fields.number("end_at", 1.0)}
+            "end_at": fields.number("end_at", 1.0), "weight_type": weight_type,
+            "combine_embeds": combine}
 
 
 def wire_clip_vision(graph: Graph, note: Any) -> None:
@@ -89,7 +104,8 @@ def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
         return {"ipadapter_file": v.get("ipadapter")}
     if node_type == "loaders.ip_adapter_preset":
         return {"preset": v.get("preset")}
-    return {"weight": v.get("weight"), "weight_type": "linear", "combine_embeds": "concat",
+    return {"weight": v.get("weight"), "weight_type": v.get("weight_type", "linear"),
+            "combine_embeds": v.get("combine_embeds", "concat"),
             "start_at": v.get("start_at"), "end_at": v.get("end_at"),
             "embeds_scaling": "V only"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
+from app.interop.comfy_control import comfy_classes as _control_classes
 from app.interop.comfy_custom import comfy_classes as _custom_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 from app.interop.comfy_parts import comfy_classes as _parts_classes
@@ -95,6 +96,7 @@ CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
 CLASSES.update(_custom_classes(ComfyClass))  # split sampling: noise, sigmas, guiders
 CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
 CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
+CLASSES.update(_control_classes(ComfyClass))  # diff ControlNets, ControlNet-Union types
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_conditioning import comfy_values as conditioning_values
+from app.interop.comfy_control import comfy_values as control_values
 from app.interop.comfy_custom import advanced_values
 from app.interop.comfy_custom import comfy_values as custom_values
 from app.interop.comfy_fields import FieldReader, show
@@ -68,6 +69,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     if (values := conditioning_values(cls, fields, note)) is not None:
         return values
     if (values := parts_values(cls, fields, note)) is not None:
+        return values
+    if (values := control_values(cls, fields, note)) is not None:
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}

@@ -150,16 +150,43 @@ def load_depth_cached(path: str | Path, device: str = "cpu", vram_mode: str = "a
     return _load_float32("depth", path, device, vram_mode, cache, load_depth_model)
 
 
+def load_pose_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                     cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.pose.load_pose_model`` through the cache (float32)."""
+    from pipelines.loading.pose import load_pose_model
+
+    return _load_float32("pose", path, device, vram_mode, cache, load_pose_model)
+
+
 def load_controlnet_cached(path: str | Path, device: str = "cpu", precision: str = "auto",
-                           vram_mode: str = "auto", cache: ModelCache | None = None) -> Any:
+                           vram_mode: str = "auto", cache: ModelCache | None = None,
+                           base: torch.nn.Module | None = None) -> Any:
     """``pipelines.loading.controlnet.load_controlnet`` through the cache, in the dtype a
-    denoiser gets under ``precision`` (the residuals are cast to the UNet's dtype per step)."""
+    denoiser gets under ``precision`` (the residuals are cast to the UNet's dtype per step).
+    ``base``: the UNet of a "diff" ControlNet; the entry is keyed by it (a weak reference, so a
+    new UNet at a reused address never hits the entry of a dropped one)."""
+    import weakref
+
     from pipelines.loading.controlnet import load_controlnet
 
     path, cache = Path(path), cache or default_cache()
     dtype = choose_dtypes(device, "unknown", precision)["denoiser"]
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, dtype))
+    extra = (weakref.ref(base),) if base is not None else ()
     where, key = _where("controlnet", path, device, vram_mode, estimate, cache,
-                        str(dtype).removeprefix("torch."))
-    return cache.get_or_load(key, lambda: load_controlnet(path, device=where, dtype=dtype),
-                             where, estimate)
+                        str(dtype).removeprefix("torch."), *extra)
+    return cache.get_or_load(
+        key, lambda: load_controlnet(path, device=where, dtype=dtype, base=base), where, estimate)
+
+
+def load_ip_adapter_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                           cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.ip_adapter.load_ip_adapter`` through the cache: its float32 weights
+    stay on the CPU (each run casts a converted copy to the run device) and count against the
+    RAM budget."""
+    from pipelines.loading.ip_adapter import load_ip_adapter
+
+    path, cache = Path(path), cache or default_cache()
+    estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
+    key = model_key("ip_adapter", path, "cpu")
+    return cache.get_or_load(key, lambda: load_ip_adapter(path), "cpu", estimate)

@@ -9,8 +9,10 @@
   map, its config read off the shapes.
 
 ``.pth``/``.ckpt`` files are read with ``torch.load(weights_only=True)``; ``.safetensors``
-without unpickling. "diff" ControlNets (weights relative to a base UNet) are refused with a
-clear message.
+without unpickling. A "diff" ControlNet (a ``difference`` key: the weights it shares with the
+UNet are stored relative to a base model) gets the model's UNet weights added, as ComfyUI's
+DiffControlNetLoader does; without a model it is refused. A ControlNet-Union (xinsir's
+``task_embedding`` layout) becomes a ``ControlNetUnionModel``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pipelines.values import ControlNet
 
 HINT = ("Pick a ControlNet or T2I-Adapter: a diffusers folder (config.json) or a single "
         ".safetensors/.pth ControlNet file.")
-_CLASSES = {"ControlNetModel": "controlnet", "T2IAdapter": "t2i_adapter"}
+_CLASSES = {"ControlNetModel": "controlnet", "T2IAdapter": "t2i_adapter",
+            "ControlNetUnionModel": "controlnet_union"}
 
 
 def _error(path: Path, message: str) -> ModelLoadError:
@@ -140,48 +143,83 @@ def _beside(path: Path) -> dict[str, Any] | None:
                 config = json.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if isinstance(config, dict) and config.get("_class_name") == "ControlNetModel":
+            if isinstance(config, dict) and config.get("_class_name") in _CLASSES:
                 return config
     return None
 
 
-def _from_file(path: Path, dtype: torch.dtype) -> ControlNet:
-    from diffusers import ControlNetModel
+def _add_base(state: dict[str, torch.Tensor], base: torch.nn.Module,
+              path: Path) -> dict[str, torch.Tensor]:
+    """A diff ControlNet's weights plus the base UNet's where the UNet has the same key (the
+    hint block, zero convolutions and middle output are stored whole)."""
+    weights = base.state_dict()
+    out = {}
+    for key, value in state.items():
+        own = weights.get(key)
+        if own is not None and own.shape != value.shape:
+            raise _error(path, f"This diff ControlNet does not fit the model ({key} is "
+                               f"{tuple(value.shape)}, the model's {tuple(own.shape)}): pick "
+                               "the model it was made for.")
+        out[key] = value.float() + own.detach().float().cpu() if own is not None else value
+    return out
 
+
+def _from_file(path: Path, dtype: torch.dtype, base: torch.nn.Module | None) -> ControlNet:
     from pipelines.loading.readers import read_state_dict
+    from pipelines.loading.t2i_adapter_file import is_t2i_adapter, load_t2i_adapter_file
 
-    state, _ = read_state_dict(path, supported=HINT)
-    if "difference" in state:
-        raise _error(path, "This is a \"diff\" ControlNet (weights relative to a base model); "
-                           "those are not supported yet: use the full ControlNet file.")
-    if any(k.startswith("adapter.") or k.startswith("body.0.") for k in state):
-        raise _error(path, "T2I-Adapter single files are not supported yet: use its diffusers "
-                           "folder (config.json + diffusion_pytorch_model.safetensors).")
+    state, _ = read_state_dict(path, ("state_dict", "adapter"), supported=HINT)
+    diff = state.pop("difference", None) is not None
+    if diff and base is None:
+        raise _error(path, "This is a \"diff\" ControlNet (weights relative to a base model): "
+                           "load it with Load Diff ControlNet, which takes that model.")
+    if is_t2i_adapter(state):
+        return ControlNet(load_t2i_adapter_file(state, path).to(dtype), "t2i_adapter",
+                          str(path))
     if is_original_layout(state):
         state = convert_original(state, path)
         config = config_from_state(state, path)
+        if path.stem.endswith(("_shuffle", "_shuffle_fp16")):  # as ComfyUI: pooled residuals
+            config["global_pool_conditions"] = True
     elif is_diffusers_layout(state):
         config = _beside(path) or config_from_state(state, path)
     else:
         raise _error(path, "Not a ControlNet (no controlnet_cond_embedding or input_hint_block "
                            "weights).")
+    if diff:
+        state = _add_base(state, base, path)
+    return _build(config, state, path, dtype)
+
+
+def _build(config: dict[str, Any], state: dict[str, torch.Tensor], path: Path,
+           dtype: torch.dtype) -> ControlNet:
+    from diffusers import ControlNetModel, ControlNetUnionModel
+
+    from pipelines.loading.controlnet_layout import union_config
+
+    union = "task_embedding" in state
     config = {k: v for k, v in config.items() if not k.startswith("_")}
+    if union:
+        config = union_config(config, state)
     try:
-        network = ControlNetModel.from_config(config)
+        network = (ControlNetUnionModel if union else ControlNetModel).from_config(config)
         network.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise _error(path, f"The weights do not fit the ControlNet read from the file "
                            f"({first[:200]}).") from None
-    return ControlNet(network.to(dtype), "controlnet", str(path))
+    return ControlNet(network.to(dtype), "controlnet_union" if union else "controlnet", str(path))
 
 
 def load_controlnet(path: str | Path, device: str | torch.device = "cpu",
-                    dtype: torch.dtype | None = None) -> ControlNet:
-    """A ControlNet or T2I-Adapter, in eval mode without gradients, on ``device``.
+                    dtype: torch.dtype | None = None,
+                    base: torch.nn.Module | None = None) -> ControlNet:
+    """A ControlNet, ControlNet-Union or T2I-Adapter, in eval mode without gradients, on
+    ``device``. ``base``: the UNet a "diff" ControlNet's weights are relative to.
 
     Raises:
-        ModelLoadError: missing, unsafe, or not a ControlNet/T2I-Adapter; names the file.
+        ModelLoadError: missing, unsafe, or not a ControlNet/T2I-Adapter, or a diff ControlNet
+            without (or not fitting) its base; names the file.
     """
     path, dtype = Path(path), dtype or torch.float32
     if path.is_dir():
@@ -189,7 +227,7 @@ def load_controlnet(path: str | Path, device: str | torch.device = "cpu",
     elif not path.exists():
         raise _error(path, "No such file or folder.")
     else:
-        control = _from_file(path, dtype)
+        control = _from_file(path, dtype, base)
     control.network.eval().requires_grad_(False)
     control.network.to(device)
     return control

@@ -6,6 +6,8 @@ block of 8 convolutions (``input_hint_block.14`` is its last) and drops SDXL's `
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 PREFIX = "control_model."
@@ -85,3 +87,19 @@ def to_diffusers(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor
         else:
             out[new] = value
     return out, unknown
+
+
+def union_config(config: dict[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """A ``ControlNetUnionModel`` config: a plain ControlNet's (read off the shapes) plus the
+    union layers' sizes (xinsir's ControlNet++: task embeddings, a small transformer, the
+    control-type embedding). Its middle block always has attention; its heads are not stored
+    in the weights (diffusers' default, 8)."""
+    config = {k: v for k, v in config.items() if k != "mid_block_type"}
+    task = state["task_embedding"]
+    kinds = int(task.shape[0])
+    layers = {k.split(".")[1] for k in state if k.startswith("transformer_layes.")}
+    add_in = int(state["control_add_embedding.linear_1.weight"].shape[1])
+    config.update(num_control_type=kinds, num_trans_channel=int(task.shape[1]),
+                  num_trans_layer=max(1, len(layers)), addition_time_embed_dim=add_in // kinds,
+                  num_proj_channel=int(state["spatial_ch_projs.weight"].shape[0]))
+    return config

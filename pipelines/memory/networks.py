@@ -19,15 +19,32 @@ def networks_of(value: Any) -> list[torch.nn.Module]:
         for item in value:
             found.extend(networks_of(item))
     elif is_dataclass(value) and not isinstance(value, type):
-        found.extend(v for f in fields(value)
-                     if isinstance(v := getattr(value, f.name), torch.nn.Module))
+        for f in fields(value):
+            item = getattr(value, f.name)
+            if isinstance(item, torch.nn.Module):
+                found.append(item)
+            elif isinstance(item, dict) and item and all(
+                    isinstance(t, torch.Tensor) for t in item.values()):
+                found.append(TensorHolder(item))  # weights kept as tensors (IP-Adapter files)
     unique: dict[int, torch.nn.Module] = {id(n): n for n in found}
     return list(unique.values())
+
+
+class TensorHolder(torch.nn.Module):
+    """Plain tensors (a dict of weights) seen as a network, sharing their storage, so the cache
+    counts their bytes."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        for index, tensor in enumerate(tensors.values()):
+            self.register_buffer(f"t{index}", tensor, persistent=False)
 
 
 def device_of(network: torch.nn.Module) -> torch.device:
     """Where a network's (first) parameter lives; CPU for a network without parameters."""
     first = next(network.parameters(), None)
+    if first is None:
+        first = next(network.buffers(), None)
     return first.device if first is not None else torch.device("cpu")
 
 

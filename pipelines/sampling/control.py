@@ -44,16 +44,20 @@ class ControlHint:
     start: float = 0.0
     end: float = 1.0
     mask: torch.Tensor | None = None
+    guess_mode: bool = False  # soft weights; steers the positive alone (see apply_control)
 
 
 def apply_control(
     positive: Conditioning, negative: Conditioning | None, control: ControlNet,
     image: torch.Tensor, strength: float = 1.0, start: float = 0.0, end: float = 1.0,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None, guess_mode: bool = False,
 ) -> tuple[Conditioning, Conditioning | None]:
     """``positive`` and ``negative`` with one more control hint (the same hint on both).
 
-    A strength of 0 returns them unchanged (as ComfyUI).
+    A strength of 0 returns them unchanged (as ComfyUI). In guess mode (diffusers'
+    ``guess_mode``, also implied by a ControlNet with ``global_pool_conditions`` such as
+    shuffle) the hint steers the positive alone, its residuals scaled from 0.1 (first) to 1
+    (middle block) times the strength; a T2I-Adapter has no guess mode.
 
     Raises:
         ValueError: start after end, or not an image batch.
@@ -64,12 +68,17 @@ def apply_control(
         raise ValueError(f"the hint must be an image batch [B, H, W, 3], got {tuple(image.shape)}")
     if strength == 0:
         return positive, negative
-    hint = ControlHint(control, image, float(strength), float(start), float(end), mask)
+    config = getattr(control.network, "config", None)
+    guess_mode = control.kind != "t2i_adapter" and (
+        guess_mode or bool(getattr(config, "global_pool_conditions", False)))
+    hint = ControlHint(control, image, float(strength), float(start), float(end), mask,
+                       guess_mode)
+
     def add(entry: Conditioning) -> Conditioning:  # every entry of a combined conditioning
         return dataclasses.replace(entry, control=(*entry.control, hint))
 
     positive = positive.each(add)
-    if negative is not None:
+    if negative is not None and not guess_mode:  # guess mode: the positive only (diffusers)
         negative = negative.each(add)
     return positive, negative
 
@@ -163,16 +172,16 @@ class ControlRun:
 
     def _controlnet(self, item: _Active, model_input: torch.Tensor, t: Any,
                     inputs: dict[str, Any]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        from pipelines.sampling.control_call import controlnet_residuals
+
         net, rows = item.hint.control.network, item.halves
         sample = model_input[rows, : net.config.in_channels].to(item.dtype)
-        kwargs: dict[str, Any] = {}
         added = inputs.get("added_cond_kwargs")
         if added is not None:
-            kwargs["added_cond_kwargs"] = {k: v[rows].to(item.dtype) for k, v in added.items()}
-        down, mid = net(sample, t, encoder_hidden_states=inputs["encoder_hidden_states"][rows]
-                        .to(item.dtype), controlnet_cond=item.pixels,
-                        conditioning_scale=item.hint.strength, return_dict=False, **kwargs)
-        return list(down), mid
+            added = {k: v[rows].to(item.dtype) for k, v in added.items() if k != "image_embeds"}
+        return controlnet_residuals(
+            item.hint.control, sample, t, inputs["encoder_hidden_states"][rows].to(item.dtype),
+            item.pixels, item.hint.strength, item.hint.guess_mode, added)
 
 
 def prepare_control(
@@ -214,6 +223,8 @@ def prepare_control(
         pixels = torch.cat([pixels] * count) if count > 1 else pixels
         item = _Active(hint, rows, pixels, dtype=dtype)
         if hint.control.kind == "t2i_adapter":
+            if getattr(network.config, "in_channels", 3) == 1:  # sketch adapters: gray, as ComfyUI
+                pixels = pixels.mean(dim=1, keepdim=True)
             with torch.inference_mode():
                 features = [_masked(f * hint.strength, hint.mask)
                             for f in network(pixels[:batch])]
@@ -226,7 +237,7 @@ def prepare_control(
 def _check_fits(control: ControlNet, width: int) -> None:
     """A ControlNet reads the prompt: its cross-attention width must be the model's."""
     wanted = getattr(control.network.config, "cross_attention_dim", None)
-    if control.kind == "controlnet" and isinstance(wanted, int) and wanted != width:
+    if control.kind != "t2i_adapter" and isinstance(wanted, int) and wanted != width:
         raise StudioError(f"{control.source}: this ControlNet takes text states {wanted} wide "
                           f"but the prompt is {width} wide: it was made for another model "
                           "family (e.g. an SDXL ControlNet on an SD 1.5 model)")

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from pipelines.image import to_pil
+from pipelines.sampling.ip_adapter_weights import combine_embeds, is_sdxl_adapter, layer_factors
 from pipelines.values import ClipVision, DiffusionModel, IPAdapterWeights
 
 
@@ -43,6 +44,8 @@ class AdapterUse:
     weight: float
     start: float
     end: float
+    weight_type: str = "linear"  # per-layer factors (``ip_adapter_weights.layer_factors``)
+    mask: torch.Tensor | None = None  # [M, H, W], 1 = where the images steer (attn_mask)
 
 
 _RECENT: OrderedDict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
@@ -127,7 +130,8 @@ class IPAdapterPatch:
         old_projection, old_type = unet.encoder_hid_proj, unet.config.encoder_hid_dim_type
         swapped = {name: proc if isinstance(proc, torch.nn.Module) else original[name]
                    for name, proc in self.processors.items()}
-        ip_procs = [proc for proc in swapped.values() if isinstance(proc, torch.nn.Module)]
+        named = [(n, p) for n, p in swapped.items() if isinstance(p, torch.nn.Module)]
+        ip_procs = [proc for _, proc in named]
         modules = [*ip_procs, *self.projections]
         embeds = []
         for use in self.uses:
@@ -143,14 +147,26 @@ class IPAdapterPatch:
         scales = _scale_schedule(self.uses, timesteps,
                                  int(model.scheduler_config.get("num_train_timesteps", 1000)))
 
+        per_use = [layer_factors([n for n, _ in named], u.weight_type,
+                                 is_sdxl_adapter(u.weights.ip_adapter)) for u in self.uses]
+        factors = [[use_factors[name] for use_factors in per_use] for name, _ in named]
+        masks = [_mask(u, dtype, device) for u in self.uses]
+        if any(m is not None for m in masks):  # diffusers' ip_adapter_masks: [1, images, H, W]
+            inputs["cross_attention_kwargs"] = {"ip_adapter_masks": masks}
+
         def before_step(index: int) -> None:
-            for proc in ip_procs:
-                proc.scale = scales[index]
+            for proc, layer in zip(ip_procs, factors, strict=True):
+                proc.scale = [s * f for s, f in zip(scales[index], layer, strict=True)]
 
         # the float32 CPU weights, put back after a run elsewhere (no half-precision rounding
         # stays behind in the cached patch)
         moved = device.type != "cpu" or dtype != torch.float32
         masters = [dict(module.state_dict()) for module in modules] if moved else []
+        if device.type != "cpu":  # the model cache makes room for the adapter's layers
+            from pipelines.memory.cache import default_cache
+            from pipelines.memory.networks import tensor_bytes
+
+            default_cache().reserve(sum(tensor_bytes(modules).values()), device)
         try:
             for module in modules:
                 module.to(device=device, dtype=dtype)
@@ -165,6 +181,15 @@ class IPAdapterPatch:
             for module, state in zip(modules, masters, strict=False):
                 module.to(device="cpu", dtype=torch.float32)  # off the accelerator between runs
                 module.load_state_dict(state)
+
+
+def _mask(use: AdapterUse, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+    if use.mask is None:
+        return None
+    mask = use.mask if use.mask.dim() == 3 else use.mask.reshape(-1, *use.mask.shape[-2:])
+    images = use.embeds.shape[1]
+    mask = mask[:1].expand(images, -1, -1) if mask.shape[0] != images else mask
+    return mask[None].to(device=device, dtype=dtype)
 
 
 def _embed_width(weights: IPAdapterWeights) -> int:
@@ -214,6 +239,14 @@ def apply_ip_adapter(model: DiffusionModel, use: AdapterUse) -> DiffusionModel:
 
 
 def with_adapter_use(weights: IPAdapterWeights, embeds: tuple[torch.Tensor, torch.Tensor],
-                     weight: float, start: float, end: float) -> AdapterUse:
-    """An ``AdapterUse`` (``embeds``: ``encode_for_adapter``'s pair)."""
-    return AdapterUse(weights, embeds[0], embeds[1], weight, start, end)
+                     weight: float, start: float, end: float, weight_type: str = "linear",
+                     combine: str = "concat", mask: torch.Tensor | None = None) -> AdapterUse:
+    """An ``AdapterUse`` (``embeds``: ``encode_for_adapter``'s pair; the images merged by
+    ``combine``, see ``ip_adapter_weights``).
+
+    Raises:
+        ValueError: an unknown weight type or combine method.
+    """
+    layer_factors([], weight_type, False)  # refuses unknown types now, not at sampling
+    positive, negative = combine_embeds(embeds[0], embeds[1], combine)
+    return AdapterUse(weights, positive, negative, weight, start, end, weight_type, mask)

@@ -37,6 +37,28 @@ def build_tiny_controlnet(model_dir: str | Path, directory: str | Path, seed: in
     return directory
 
 
+def build_tiny_controlnet_union(model_dir: str | Path, directory: str | Path, seed: int = 0,
+                                kinds: int = 8) -> Path:
+    """A random ControlNet-Union (``ControlNetUnionModel``) shaped like the tiny checkpoint's
+    UNet in ``model_dir`` (an SDXL one), its union layers as wide as the first block."""
+    import inspect
+
+    from diffusers import ControlNetModel, ControlNetUnionModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(Path(model_dir) / "unet", local_files_only=True)
+    plain = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    accepted = inspect.signature(ControlNetUnionModel.__init__).parameters
+    config = {k: v for k, v in plain.config.items()
+              if k in accepted and k not in ("self", "mid_block_type")}
+    width = unet.config.block_out_channels[0]
+    config.update(num_control_type=kinds, num_trans_channel=width, num_proj_channel=width)
+    net = ControlNetUnionModel(**config)
+    _randomize(net, seed)
+    directory = Path(directory)
+    net.save_pretrained(directory)
+    return directory
+
+
 def build_tiny_sd_for_adapter(directory: str | Path, seed: int = 0) -> Path:
     """The tiny SD checkpoint with a UNet whose first down block has cross-attention."""
     from diffusers import UNet2DConditionModel
@@ -56,18 +78,36 @@ def build_tiny_sd_for_adapter(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
-def build_tiny_t2i_adapter(directory: str | Path, seed: int = 0) -> Path:
-    """A random full T2I-Adapter for the tiny adapter UNet (hint downscaled by 2)."""
+def build_tiny_t2i_adapter(directory: str | Path, seed: int = 0, xl: bool = False) -> Path:
+    """A random full T2I-Adapter for the tiny adapter UNet (hint downscaled by 2), or with
+    ``xl`` an SDXL one (``full_adapter_xl``, unshuffle 4) for the tiny SDXL UNet."""
     from diffusers import T2IAdapter
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         adapter = T2IAdapter(in_channels=3, channels=[32, 64], num_res_blocks=2,
-                             downscale_factor=2, adapter_type="full_adapter")
+                             downscale_factor=4 if xl else 2,
+                             adapter_type="full_adapter_xl" if xl else "full_adapter")
     _randomize(adapter, seed)
     directory = Path(directory)
     adapter.save_pretrained(directory)
     return directory
+
+
+def original_t2i_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A diffusers full T2I-Adapter state dict in TencentARC's original layout (two residual
+    blocks per level: ``adapter.body.i.resnets.j`` -> ``body.(2i + j)``)."""
+    out = {}
+    for key, value in state.items():
+        parts = key.removeprefix("adapter.").split(".")
+        if parts[0] == "body" and parts[2] == "resnets":
+            name = f"body.{2 * int(parts[1]) + int(parts[3])}.{'.'.join(parts[4:])}"
+        elif parts[0] == "body":
+            name = f"body.{2 * int(parts[1])}.{'.'.join(parts[2:])}"
+        else:
+            name = ".".join(parts)
+        out[name] = value
+    return out
 
 
 def original_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -32,3 +32,26 @@ def build_tiny_depth_anything(directory: str | Path, seed: int = 0) -> Path:
     DPTImageProcessor(size={"height": 28, "width": 28}, keep_aspect_ratio=False,
                       ensure_multiple_of=14, do_pad=False).save_pretrained(directory)
     return directory
+
+
+def build_tiny_vitpose(directory: str | Path, seed: int = 0) -> Path:
+    """Write a ``VitPoseForPoseEstimation`` (2-layer ViT, width 32, 64 x 48 input, 17 COCO
+    keypoints) and its ``VitPoseImageProcessor`` into ``directory``."""
+    from transformers import (
+        VitPoseBackboneConfig,
+        VitPoseConfig,
+        VitPoseForPoseEstimation,
+        VitPoseImageProcessor,
+    )
+
+    directory = Path(directory)
+    backbone = VitPoseBackboneConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, image_size=[64, 48],
+                                     patch_size=[16, 16], out_indices=[2])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone,
+                                                         num_labels=17)).eval()
+    model.save_pretrained(directory)
+    VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(directory)
+    return directory

@@ -77,7 +77,8 @@ def test_controlnet_workflow_opens(registry, form):
     graph = load_comfy(api_doc() if form == "api" else ui_doc(), "cn.json", registry)
     assert validate(graph, registry) == []
     apply = _apply_node(graph)
-    assert apply.values == {"strength": 0.8, "start_percent": 0.0, "end_percent": 0.75}
+    assert apply.values == {"strength": 0.8, "start_percent": 0.0, "end_percent": 0.75,
+                            "guess_mode": False}
     incoming = graph.incoming(apply.id)
     assert {"positive", "negative", "control_net", "image"} <= set(incoming)
     assert graph.nodes[incoming["control_net"].source].values["control_net"] == (
@@ -113,7 +114,8 @@ def test_old_apply_and_diff_loader_map(registry):
     doc["3"]["inputs"].update(positive=["12", 0], negative=["7", 0])
     graph = load_comfy(doc, "old.json", registry)
     assert validate(graph, registry) == []
-    assert graph.nodes["10"].type == "loaders.controlnet"
+    assert graph.nodes["10"].type == "loaders.diff_controlnet"
+    assert graph.incoming("10")["model"].source == "4"  # a diff ControlNet needs the model
     assert "link" not in json.dumps(graph.metadata.get("comfyui", {}).get("notes", []))
     assert "negative" not in graph.incoming("12")
     # a positive-only apply has no ControlNetApplyAdvanced form: export says so

@@ -44,7 +44,8 @@ def test_ipadapter_advanced_and_canny_map_both_ways(registry):
     assert graph.nodes["20"].values["ipadapter"] == "ip-adapter-plus_sd15.safetensors"
     apply = graph.nodes["23"]
     assert apply.type == "conditioning.apply_ip_adapter"
-    assert apply.values == {"weight": 0.7, "start_at": 0.1, "end_at": 0.9}
+    assert apply.values == {"weight": 0.7, "start_at": 0.1, "end_at": 0.9,
+                            "weight_type": "linear", "combine_embeds": "concat"}
     assert {k: e.source for k, e in graph.incoming("23").items()} == {
         "model": "4", "ipadapter": "20", "image": "22", "clip_vision": "21"}
     assert graph.incoming("3")["model"].source == "23"
@@ -65,10 +66,20 @@ def test_ipadapter_advanced_and_canny_map_both_ways(registry):
     assert back.nodes["23"].values == apply.values
 
 
-def test_unsupported_weight_type_is_noted(registry):
+def test_weight_types_map_and_unsupported_ones_are_noted(registry):
     graph = load_comfy(_advanced("ease in"), "wf.json", registry)
+    assert graph.metadata["comfyui"]["notes"] == []
+    assert graph.nodes["23"].values["weight_type"] == "ease in"
+    graph.nodes["23"].values["combine_embeds"] = "norm average"
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["23"]["inputs"]["weight_type"] == "ease in"
+    assert prompt["23"]["inputs"]["combine_embeds"] == "norm average"
+    graph = load_comfy(_advanced("style transfer precise"), "wf.json", registry)
     notes = " ".join(graph.metadata["comfyui"]["notes"])
-    assert "weight_type 'ease in'" in notes
+    assert "weight_type 'style transfer precise'" in notes
+    assert graph.nodes["23"].values["weight_type"] == "linear"
+    simple = load_comfy(_unified(), "wf.json", registry)
+    assert simple.nodes["23"].values["weight_type"] == "linear"  # "standard"
 
 
 def _unified(checkpoint: str = "v1-5-pruned-emaonly.safetensors") -> dict:

@@ -102,3 +102,20 @@ def test_a_folder_that_is_not_a_depth_model_is_named(tmp_path):
     with pytest.raises(ModelLoadError, match="Not a Depth Anything or DPT model") as info:
         load_depth_model(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+def test_normals_from_depth_face_the_viewer_on_flat_depth_and_tilt_on_slopes():
+    from pipelines.hints import normals_from_depth
+
+    flat = torch.full((1, 16, 16, 3), 0.5)
+    normal = normals_from_depth(flat)
+    assert torch.allclose(normal, torch.tensor([0.5, 0.5, 1.0]).expand(1, 16, 16, 3))
+    ramp = torch.linspace(0.2, 1.0, 16).view(1, 1, 16, 1).expand(1, 16, 16, 3).contiguous()
+    tilted = normals_from_depth(ramp)[0, 8, 8]
+    assert tilted[0] > 0.55 and abs(tilted[1].item() - 0.5) < 1e-6  # rises along x only
+    steeper = normals_from_depth(ramp, strength=4.0)[0, 8, 8]
+    assert steeper[0] > tilted[0] and steeper[2] < tilted[2]
+    background = normals_from_depth(ramp * 0.05)[0, 8, 8]  # all below the background level
+    assert torch.allclose(background, torch.tensor([0.5, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="strength"):
+        normals_from_depth(flat, strength=0.0)

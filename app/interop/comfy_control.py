@@ -1,0 +1,58 @@
+"""ComfyUI interop for the control nodes issue 14 added after the first mapping: the
+DiffControlNetLoader (a "diff" ControlNet takes the model), SetUnionControlNetType, and what
+ComfyUI cannot say (guess mode) named on export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.engine.graph import Graph, NodeInstance
+from app.interop.comfy_fields import FieldReader, show
+
+UNION_TYPES = ("auto", "openpose", "depth", "hed/pidi/scribble/ted",
+               "canny/lineart/anime_lineart/mlsd", "normal", "segment", "tile", "repaint")
+
+
+def comfy_classes(comfy_class: Any) -> dict[str, Any]:
+    """ComfyUI class -> ``ComfyClass`` (passed in: comfy_names imports nothing of ours)."""
+    return {
+        "DiffControlNetLoader": comfy_class("loaders.diff_controlnet", {"model": "model"},
+                                            ("control_net",), ("control_net_name",)),
+        "SetUnionControlNetType": comfy_class("conditioning.union_controlnet_type",
+                                              {"control_net": "control_net"}, ("control_net",),
+                                              ("type",)),
+    }
+
+
+def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | None:
+    """Our values for these classes' widgets (None: not one of them)."""
+    if cls == "DiffControlNetLoader":
+        return {"control_net": fields.text("control_net_name", "")}
+    if cls != "SetUnionControlNetType":
+        return None
+    kind = fields.text("type", "auto")
+    if kind not in UNION_TYPES:
+        note(f"{cls}: type {show(kind)} is not a ControlNet-Union type here; using 'auto' "
+             "(the run asks for a type)")
+        kind = "auto"
+    return {"type": kind}
+
+
+EXPORT_CLASSES = {"loaders.diff_controlnet": "DiffControlNetLoader",
+                  "conditioning.union_controlnet_type": "SetUnionControlNetType"}
+EXPORT_INPUTS = {"loaders.diff_controlnet": {"model": "model"},
+                 "conditioning.union_controlnet_type": {"control_net": "control_net"}}
+
+
+def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
+    """ComfyUI widget inputs of one of ``EXPORT_CLASSES``' node types."""
+    if node_type == "loaders.diff_controlnet":
+        return {"control_net_name": v.get("control_net")}
+    return {"type": v.get("type", "auto")}
+
+
+def export_problem(graph: Graph, node: NodeInstance) -> str | None:
+    """Why a control node has no ComfyUI counterpart, or None."""
+    if node.type == "conditioning.apply_controlnet" and node.values.get("guess_mode"):
+        return "ComfyUI's ControlNetApplyAdvanced has no guess mode"
+    return None
