@@ -35,6 +35,8 @@ VAE_TILING: tuple[str, ...] = ("auto", "always", "never")  # see pipelines.sampl
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")
+# ComfyUI's common_upscale methods, in its order (pipelines.image_ops.resize)
+COMFY_RESIZE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
 
 _SIGMA_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "beta")
 # Which schedules each sampler's diffusers scheduler supports (ddim/ddpm/euler_ancestral

@@ -11,6 +11,9 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
+from app.interop.comfy_imageops import EXPORT_CLASSES as IMAGEOPS_CLASSES
+from app.interop.comfy_imageops import EXPORT_INPUTS as IMAGEOPS_INPUTS
+from app.interop.comfy_imageops import export_node, export_problem
 from app.interop.comfy_ipadapter import (
     EXPORT_CLASSES,
     EXPORT_INPUTS,
@@ -63,6 +66,8 @@ _INPUTS = {
 }
 _CLASS.update(EXPORT_CLASSES)
 _INPUTS.update(EXPORT_INPUTS)
+_CLASS.update(IMAGEOPS_CLASSES)
+_INPUTS.update(IMAGEOPS_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -94,6 +99,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
                 graph.nodes[e.target].type == "sampling.sampler" for e in graph.outgoing(node.id))
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
+        elif why := export_problem(node.type, node.values):
+            problems.append(f"{node.label()} ({why})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
             problems.append(f"{node.label()} ({why})")
         elif node.type == "conditioning.apply_controlnet" and (
@@ -125,6 +132,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
 
 def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     t = node.type
+    if (exported := export_node(t, v)) is not None:  # image/latent operations, tiled VAE
+        return exported
     if t == "loaders.checkpoint":
         return _CLASS[t], {"ckpt_name": v.get("checkpoint")}
     if t == "conditioning.text_encode":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.interop.comfy_imageops import comfy_classes as _imageops_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 
 
@@ -88,6 +89,7 @@ CLASSES: dict[str, ComfyClass] = {
         ("embedding",), ("crop",)),
 }
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
+CLASSES.update(_imageops_classes(ComfyClass))  # image/latent operations, ip2p, animated saves
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.comfy_imageops import comfy_values as imageops_values
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
     IMAGE_METHODS,
@@ -38,6 +39,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     """
     text, integer, number = fields.text, fields.integer, fields.number
     if (values := ipadapter_values(cls, fields, note)) is not None:
+        return values
+    if (values := imageops_values(cls, fields, note)) is not None:
         return values
     if cls == "CheckpointLoaderSimple":
         return {"checkpoint": text("ckpt_name", "")}

@@ -20,6 +20,7 @@ from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
 from pipelines.families.demo_sr import DemoSR
 from pipelines.families.flux import FluxDev, FluxSchnell
+from pipelines.families.ip2p import SD1InstructPix2Pix
 from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
 from pipelines.families.karlo import Karlo
 from pipelines.families.registry import (
@@ -32,6 +33,7 @@ from pipelines.families.registry import (
     file_family,
     folder_family,
     get_family,
+    input_variant,
     named_family,
     part_file_families,
     register_family,
@@ -49,16 +51,17 @@ from pipelines.families.unknown import Unknown
 
 # Detection order: IF's text-embedding pixel UNets, SDXL's text_time test and Kandinsky's image
 # embedding test before the plain context-width tests; Karlo (whose folder also has a prior/)
-# before the Kandinsky prior; the SD upscalers (context widths of SD2 / SD1) before SD1/SD2.
+# before the Kandinsky prior; the SD upscalers (context widths of SD2 / SD1) and InstructPix2Pix
+# (SD 1.x with 8 input channels) before SD1/SD2.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
-                SDUpscaleX4(), SDLatentUpscaleX2(), SD1(), SD2(),
+                SDUpscaleX4(), SDLatentUpscaleX2(), SD1InstructPix2Pix(), SD1(), SD2(),
                 SDXL(), SDXLRefiner(), SD3(), FluxDev(), FluxSchnell(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 
 __all__ = [
     "ROLES", "UNKNOWN", "Component", "LatentFormat", "ModelFamily", "SingleFileLayout",
     "checkpoint_family", "component_roles", "detect_family", "families", "family_ids",
-    "file_family", "folder_family", "get_family", "named_family", "part_file_families", "register_family", "single_file_prefixes",
+    "file_family", "folder_family", "get_family", "input_variant", "named_family", "part_file_families", "register_family", "single_file_prefixes",
     "standalone_vae_family", "text_key_family", "unet_components", "unet_file_family",
     "unregister_family",
 ]
