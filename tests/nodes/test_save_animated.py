@@ -5,6 +5,7 @@ names claimed without ever overwriting (the gallery: tests/gui/test_animated_gal
 from __future__ import annotations
 
 import json
+
 import pytest
 import torch
 from PIL import Image, ImageSequence
