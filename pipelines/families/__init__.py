@@ -1,6 +1,6 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, sd3, demo,
 the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, Flux.1 flux_dev and flux_schnell,
-the SD upscalers sd_x4_upscaler and sd_x2_latent_upscaler, demo_sr (the demo's super-resolution stage),
+the SD upscalers sd_x4_upscaler and sd_x2_latent_upscaler, InstructPix2Pix sd1_ip2p, demo_sr (the demo's super-resolution stage),
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
 outside this package tests which family a model is. To add one, see docs/ARCHITECTURE.md,
