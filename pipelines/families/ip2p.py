@@ -70,6 +70,11 @@ class SD1InstructPix2Pix(SD1):
         image, image_cfg, batch = rest.pop(_IMAGE), rest.pop(_IMAGE_CFG), rest.pop(_BATCH)
         if image_cfg == 1.0:
             return model.denoiser(torch.cat([x, image], dim=1), t, **rest)[0]
+        if "down_block_additional_residuals" in rest:  # residuals of a two-branch batch
+            from pipelines.errors import StudioError
+
+            raise StudioError("Instruct Pix2Pix Conditioning: an image_cfg other than 1 does "
+                              "not work with ControlNets; set image_cfg to 1")
         # diffusers' order: [text + image, negative + image, negative + no image]
         x_neg, x_pos = x[:batch], x[batch:]
         img_neg, img_pos = image[:batch], image[batch:]
