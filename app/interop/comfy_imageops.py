@@ -31,6 +31,10 @@ def comfy_classes(comfy_class: Any) -> dict[str, Any]:
             "latent.composite_masked",
             {"destination": "destination", "source": "source", "mask": "mask"}, ("latent",),
             ("x", "y", "resize_source")),
+        "ImageCompositeMasked": comfy_class(
+            "image.composite_masked",
+            {"destination": "destination", "source": "source", "mask": "mask"}, ("image",),
+            ("x", "y", "resize_source")),
         "VAEEncodeTiled": comfy_class(
             "vae.encode", {"pixels": "image", "vae": "vae"}, ("latent",),
             ("tile_size", "overlap", "temporal_size", "temporal_overlap")),
@@ -60,7 +64,7 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
                 for k in ("left", "top", "right", "bottom", "feathering")}
     if cls == "LatentComposite":
         return {k: integer(k, 0) for k in ("x", "y", "feather")}
-    if cls == "LatentCompositeMasked":
+    if cls in ("LatentCompositeMasked", "ImageCompositeMasked"):
         return {"x": integer("x", 0), "y": integer("y", 0),
                 "resize_source": fields.flag("resize_source", False)}
     if cls in ("VAEDecodeTiled", "VAEEncodeTiled"):
@@ -89,6 +93,7 @@ EXPORT_CLASSES = {
     "image.scale_to_total_pixels": "ImageScaleToTotalPixels",
     "image.pad_for_outpaint": "ImagePadForOutpaint",
     "latent.composite": "LatentComposite", "latent.composite_masked": "LatentCompositeMasked",
+    "image.composite_masked": "ImageCompositeMasked",
     "conditioning.inpaint_model": "InpaintModelConditioning",
     "conditioning.instruct_pix2pix": "InstructPixToPixConditioning",
     "image.save_animated": "SaveAnimatedWEBP",
@@ -99,6 +104,7 @@ EXPORT_INPUTS = {
     "latent.composite": {"destination": "samples_to", "source": "samples_from"},
     "latent.composite_masked": {"destination": "destination", "source": "source",
                                 "mask": "mask"},
+    "image.composite_masked": {"destination": "destination", "source": "source", "mask": "mask"},
     "conditioning.inpaint_model": {"positive": "positive", "negative": "negative", "vae": "vae",
                                    "image": "pixels", "mask": "mask"},
     "conditioning.instruct_pix2pix": {"positive": "positive", "negative": "negative",
@@ -144,5 +150,6 @@ def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]]
     names = {"image.pad_for_outpaint": ("left", "top", "right", "bottom", "feathering"),
              "latent.composite": ("x", "y", "feather"),
              "latent.composite_masked": ("x", "y", "resize_source"),
+             "image.composite_masked": ("x", "y", "resize_source"),
              "conditioning.inpaint_model": ("noise_mask",)}.get(node_type, ())
     return EXPORT_CLASSES[node_type], {k: v.get(k) for k in names}

@@ -115,6 +115,19 @@ def test_export_back_gives_comfyuis_classes_and_values(registry):
         assert load_comfy(prompt, "again.json", registry).nodes.keys() >= graph.nodes.keys()
 
 
+def test_image_composite_masked_maps_both_ways(registry):
+    doc = comfy_docs.api()
+    doc["20"] = {"class_type": "ImageCompositeMasked",
+                 "inputs": {"destination": ["8", 0], "source": ["8", 0], "x": 16, "y": 8,
+                            "resize_source": True}}
+    doc["9"]["inputs"]["images"] = ["20", 0]
+    graph = load_comfy(doc, "api.json", registry)
+    assert graph.nodes["20"].type == "image.composite_masked"
+    assert graph.nodes["20"].values == {"x": 16, "y": 8, "resize_source": True}
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["20"] == {**doc["20"], "_meta": prompt["20"]["_meta"]}
+
+
 def test_what_comfyui_cannot_express_is_named(registry):
     graph = load_comfy(imageops_docs.ip2p_api(), "doc.json", registry)
     graph.nodes["9"].values["format"] = "gif"

@@ -117,3 +117,16 @@ def test_scale_to_total_pixels_sizes_and_methods():
     assert torch.equal(lanczos * 255, (lanczos * 255).round())  # through 8-bit pictures
     with pytest.raises(ValueError, match="Unknown method"):
         resize(chw, 4, 4, "bislerp")
+
+
+def test_image_composite_masked_counts_single_pixels():
+    from app.engine.registry import default_registry
+
+    destination, source = torch.zeros(1, 4, 5, 3), torch.ones(1, 2, 2, 3)
+    node = default_registry().get("image.composite_masked").func
+    out = node(None, destination, source, None, 1, 2, False)
+    expected = torch.zeros(1, 4, 5, 3)
+    expected[:, 2:4, 1:3] = 1.0
+    assert torch.equal(out, expected)
+    half = node(None, destination, source, torch.full((1, 2, 2), 0.5), 4, 3, False)
+    assert half[0, 3, 4].tolist() == [0.5] * 3 and half.sum() == 1.5  # cut at the edge
