@@ -23,6 +23,9 @@ def _tiling_inputs() -> list:
                "of memory; always: in tiles (large images on small GPUs); never: never tile."),
         Int("tile_size", 0, min=0, max=4096, step=64,
             description="Tile size in pixels; 0 uses the VAE's own (512 SD, 1024 SDXL)."),
+        Int("overlap", 0, min=0, max=4096, step=32,
+            description="Pixels neighbouring tiles share (at most a quarter of the tile); 0 "
+            "uses a quarter of the tile."),
     ]
 
 
@@ -34,7 +37,9 @@ def _tiling_inputs() -> list:
     inputs=[Link("latent", LATENT), Link("vae", VAE), *_tiling_inputs()],
     outputs=[Output("image", IMAGE)],
 )
-def vae_decode(ctx: NodeContext, latent: Latent, vae: Vae, tiling: str, tile_size: int) -> Tensor:
+def vae_decode(
+    ctx: NodeContext, latent: Latent, vae: Vae, tiling: str, tile_size: int, overlap: int
+) -> Tensor:
     from nodes._models import on_device
     from pipelines.families import get_family
 
@@ -44,7 +49,7 @@ def vae_decode(ctx: NodeContext, latent: Latent, vae: Vae, tiling: str, tile_siz
     from pipelines.sampling.vae import decode
 
     with on_device(ctx, vae):  # low-VRAM mode: the VAE visits the GPU only now
-        return decode(vae, latent, tiling=tiling, tile=tile_size or None)
+        return decode(vae, latent, tiling=tiling, tile=tile_size or None, overlap=overlap or None)
 
 
 @node(
@@ -55,12 +60,14 @@ def vae_decode(ctx: NodeContext, latent: Latent, vae: Vae, tiling: str, tile_siz
     inputs=[Link("image", IMAGE), Link("vae", VAE), *_tiling_inputs()],
     outputs=[Output("latent", LATENT)],
 )
-def vae_encode(ctx: NodeContext, image: Tensor, vae: Vae, tiling: str, tile_size: int) -> Latent:
+def vae_encode(
+    ctx: NodeContext, image: Tensor, vae: Vae, tiling: str, tile_size: int, overlap: int
+) -> Latent:
     from nodes._models import on_device
     from pipelines.sampling.vae import encode
 
     with on_device(ctx, vae):
-        return encode(vae, image, tiling=tiling, tile=tile_size or None)
+        return encode(vae, image, tiling=tiling, tile=tile_size or None, overlap=overlap or None)
 
 
 @node(

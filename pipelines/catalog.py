@@ -38,6 +38,8 @@ VAE_TILING: tuple[str, ...] = ("auto", "always", "never")  # see pipelines.sampl
 
 UPSCALE_METHODS: tuple[str, ...] = ("lanczos", "bicubic", "bilinear", "nearest")
 LATENT_UPSCALE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "bicubic")
+# ComfyUI's common_upscale methods, in its order (pipelines.image_ops.resize)
+COMFY_RESIZE_METHODS: tuple[str, ...] = ("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
 
 _SIGMA_SCHEDULES = ("normal", "karras", "exponential", "sgm_uniform", "beta")
 # ComfyUI's schedules picked from the model's sigmas: for samplers that step over given sigmas

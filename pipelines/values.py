@@ -235,6 +235,9 @@ class Latent:
     masked_image_latents: torch.Tensor | None = field(default=None)
     # which space the samples are in: a family id (its latent format), or None when not known
     space: str | None = field(default=None)
+    # the mask inpainting models see when no noise mask blends (ComfyUI's
+    # InpaintModelConditioning with noise_mask off); otherwise they see ``noise_mask``
+    inpaint_mask: torch.Tensor | None = field(default=None)
 
 
 @dataclass(frozen=True)

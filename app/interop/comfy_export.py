@@ -16,6 +16,9 @@ from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
 from app.interop.comfy_custom import export_values as custom_values
+from app.interop.comfy_imageops import EXPORT_CLASSES as IMAGEOPS_CLASSES
+from app.interop.comfy_imageops import EXPORT_INPUTS as IMAGEOPS_INPUTS
+from app.interop.comfy_imageops import export_node, export_problem
 from app.interop.comfy_ipadapter import (
     EXPORT_CLASSES,
     EXPORT_INPUTS,
@@ -88,6 +91,8 @@ _CLASS.update({t: "(by its values)" for t in PARTS_TYPES})  # parts_node names t
 _INPUTS.update(PARTS_INPUTS)
 _CLASS.update(comfy_control.EXPORT_CLASSES)
 _INPUTS.update(comfy_control.EXPORT_INPUTS)
+_CLASS.update(IMAGEOPS_CLASSES)
+_INPUTS.update(IMAGEOPS_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -119,6 +124,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
         elif why := comfy_control.export_problem(graph, node):
+            problems.append(f"{node.label()} ({why})")
+        elif why := export_problem(node.type, node.values):
             problems.append(f"{node.label()} ({why})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
             problems.append(f"{node.label()} ({why})")
@@ -163,6 +170,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
 
 def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     t = node.type
+    if (exported := export_node(t, v)) is not None:  # image/latent operations, tiled VAE
+        return exported
     if t == "loaders.checkpoint":
         return _CLASS[t], {"ckpt_name": v.get("checkpoint")}
     if t == "conditioning.text_encode":

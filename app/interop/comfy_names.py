@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
 from app.interop.comfy_control import comfy_classes as _control_classes
 from app.interop.comfy_custom import comfy_classes as _custom_classes
+from app.interop.comfy_imageops import comfy_classes as _imageops_classes
 from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
 from app.interop.comfy_parts import comfy_classes as _parts_classes
 from app.interop.comfy_unclip import comfy_classes as _unclip_classes
@@ -97,6 +98,7 @@ CLASSES.update(_custom_classes(ComfyClass))  # split sampling: noise, sigmas, gu
 CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
 CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
 CLASSES.update(_control_classes(ComfyClass))  # diff ControlNets, ControlNet-Union types
+CLASSES.update(_imageops_classes(ComfyClass))  # image/latent operations, ip2p, animated saves
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(

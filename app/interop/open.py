@@ -22,8 +22,9 @@ from pipelines.untrusted_json import loads as checked_loads
 def open_workflow(
     path: str | Path, registry: Registry | None = None, strict: bool = True
 ) -> Graph:
-    """Read a workflow from a .json file (ours or ComfyUI's) or from a PNG (written by
-    Save Image, ComfyUI or AUTOMATIC1111).
+    """Read a workflow from a .json file (ours or ComfyUI's), from a PNG (written by
+    Save Image, ComfyUI or AUTOMATIC1111) or from a WebP (Save Animated, ComfyUI's
+    SaveAnimatedWEBP: the same texts in EXIF tags).
 
     Args:
         strict: when True, node types missing from ``registry`` are an error.
@@ -37,6 +38,9 @@ def open_workflow(
     except WorkflowFileError as exc:
         raise WorkflowError(path, str(exc)) from None
     if chunks is not None:
+        if not chunks and path.suffix.lower() == ".webp":
+            raise WorkflowError(path, "this WebP carries no workflow (not saved by this app or "
+                                      "ComfyUI)")
         if not _is_ours(chunks.get(PNG_CHUNK)):  # ComfyUI or AUTOMATIC1111
             return graph_from_png_chunks(chunks, path, registry, strict)
         raw = parse_json(chunks[PNG_CHUNK], path)

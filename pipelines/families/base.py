@@ -130,6 +130,10 @@ class ModelFamily:
     text_files_type: str = ""  # Load Text Encoders' type for this family's files ("": its id)
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
     accepts_control: bool = False  # the denoiser takes ControlNet/T2I-Adapter residuals
+    # a variant of another family's files told apart only by its UNet's input channels
+    # (InstructPix2Pix: SD 1.x with the image latents concatenated, 8 channels)
+    variant_of: str = ""
+    input_channels: int | None = None
 
     def __repr__(self) -> str:
         return f"<ModelFamily {self.id}>"

@@ -125,6 +125,13 @@ def checkpoint_family(context_dim: int, label_width: int | None) -> str:
                  if f.matches_checkpoint(context_dim, label_width)), "")
 
 
+def input_variant(family_id: str, in_channels: int | None) -> str:
+    """The registered variant of ``family_id`` whose UNet takes ``in_channels`` input channels
+    (``ModelFamily.variant_of`` / ``input_channels``), else ``family_id`` itself."""
+    return next((f.id for f in _FAMILIES.values() if family_id and f.variant_of == family_id
+                 and in_channels is not None and f.input_channels == in_channels), family_id)
+
+
 def text_key_family(keys: Any) -> str:
     """The family whose text-encoder key signature a single file carries ("" if none)."""
     for family in _FAMILIES.values():

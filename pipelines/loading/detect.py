@@ -19,6 +19,7 @@ from pipelines.families import (
     file_family,
     folder_family,
     get_family,
+    input_variant,
     text_key_family,
     unet_file_family,
 )
@@ -194,8 +195,8 @@ def _checkpoint(header: dict[str, Any], prefix: str, kind: str) -> Detection:
     context = _dim(header, f"{prefix}{CONTEXT_KEY}", 1) or 0
     label_key = f"{prefix}label_emb.0.0.weight"
     label_width = _dim(header, label_key, 1) if label_key in header else None
-    family = (text_key_family(header.keys()) if prefix else "") or checkpoint_family(
-        context, label_width)
+    family = input_variant((text_key_family(header.keys()) if prefix else "")
+                           or checkpoint_family(context, label_width), in_channels)
     if not family:
         return Detection(kind, note=f"unrecognised UNet (context dim {context})")
     note = get_family(family).detection_note

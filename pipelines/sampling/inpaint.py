@@ -122,13 +122,14 @@ def inpaint_channels(model: DiffusionModel, latent: Latent, like: torch.Tensor, 
             f"The model's UNet takes {in_channels} input channels; only {model.latent_channels} "
             f"(ordinary) or {2 * model.latent_channels + 1} (inpainting) are supported"
         )
-    if latent.noise_mask is None or latent.masked_image_latents is None:
+    channel_mask = latent.noise_mask if latent.inpaint_mask is None else latent.inpaint_mask
+    if channel_mask is None or latent.masked_image_latents is None:
         raise ValueError(
             "This is an inpainting model: it needs a mask and the masked image. Encode the "
             f"image with '{ENCODE_NODE}' (image + mask) and feed that latent to the sampler"
         )
     batch, size = like.shape[0], like.shape[-2:]
-    mask = _mask_4d(latent.noise_mask).to(like.device)
+    mask = _mask_4d(channel_mask).to(like.device)
     if mask.shape[-2:] != size:
         mask = F.interpolate(mask, size=size)  # nearest, as the pipeline and the training did
     masked = latent.masked_image_latents.to(device=like.device, dtype=torch.float32)

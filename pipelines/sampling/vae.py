@@ -45,24 +45,31 @@ def _free_accelerator_memory() -> None:
 
 
 @contextlib.contextmanager
-def tiled(vae: Vae, tile: int | None = None) -> Iterator[None]:
+def tiled(vae: Vae, tile: int | None = None, overlap: int | None = None) -> Iterator[None]:
     """Decode/encode in overlapping tiles, one image at a time, inside the block.
 
     Args:
         vae: The VAE; its previous tiling/slicing settings come back afterwards.
         tile: Tile size in pixels (a multiple of the VAE scale factor); None keeps the VAE's own
             (its config ``sample_size``: 512 for SD1.x/2.x, 1024 for SDXL).
+        overlap: Pixels neighbouring tiles share (blended across); None keeps the VAE's own
+            (a quarter of the tile). At most a quarter of the tile, as ComfyUI's tiled nodes.
     """
     net = vae.vae
-    saved = (net.use_tiling, net.use_slicing, net.tile_sample_min_size, net.tile_latent_min_size)
+    saved = (net.use_tiling, net.use_slicing, net.tile_sample_min_size, net.tile_latent_min_size,
+             net.tile_overlap_factor)
     net.use_tiling, net.use_slicing = True, True
     if tile is not None:
         factor = 2 ** (len(net.config.block_out_channels) - 1)
         net.tile_sample_min_size, net.tile_latent_min_size = tile, max(1, tile // factor)
+    if overlap is not None:
+        size = net.tile_sample_min_size
+        net.tile_overlap_factor = min(overlap, size // 4) / size
     try:
         yield
     finally:
-        net.use_tiling, net.use_slicing, net.tile_sample_min_size, net.tile_latent_min_size = saved
+        (net.use_tiling, net.use_slicing, net.tile_sample_min_size, net.tile_latent_min_size,
+         net.tile_overlap_factor) = saved
 
 
 def _upcast_if_overflowed(vae: Vae, result: torch.Tensor, run: Callable[[], torch.Tensor],
@@ -83,12 +90,12 @@ def _upcast_if_overflowed(vae: Vae, result: torch.Tensor, run: Callable[[], torc
 
 
 def _with_fallbacks(vae: Vae, run: Callable[[], torch.Tensor], tiling: str, what: str,
-                    tile: int | None) -> torch.Tensor:
+                    tile: int | None, overlap: int | None = None) -> torch.Tensor:
     if tiling not in TILING_MODES:
         raise ValueError(f"Unknown tiling {tiling!r}; valid: {', '.join(TILING_MODES)}")
 
     def run_tiled() -> torch.Tensor:
-        with tiled(vae, tile):
+        with tiled(vae, tile, overlap):
             return run()
 
     first = run_tiled if tiling == "always" else run
@@ -118,8 +125,8 @@ _OOM_HINT = (
 )
 
 
-def decode(vae: Vae, latent: Latent, tiling: str = "auto", tile: int | None = None
-           ) -> torch.Tensor:
+def decode(vae: Vae, latent: Latent, tiling: str = "auto", tile: int | None = None,
+           overlap: int | None = None) -> torch.Tensor:
     """Decode scaled latents to images (unscale: ``z / scaling_factor + shift_factor``).
 
     Args:
@@ -127,6 +134,7 @@ def decode(vae: Vae, latent: Latent, tiling: str = "auto", tile: int | None = No
         latent: Latents [B, C, h, w] in the scaled space.
         tiling: "auto" (retry in tiles on out-of-memory), "always" or "never".
         tile: Tile size in pixels for tiled decoding; None = the VAE's default.
+        overlap: Pixels tiles overlap; None = the VAE's default (see ``tiled``).
 
     Returns:
         float32 CPU images [B, H, W, 3] in 0..1.
@@ -146,7 +154,7 @@ def decode(vae: Vae, latent: Latent, tiling: str = "auto", tile: int | None = No
             return vae.vae.decode(z.to(dtype), return_dict=False, **vae.decode_options)[0]
 
     size = f"{z.shape[-1] * _scale(vae)}x{z.shape[-2] * _scale(vae)}"
-    pixels = _with_fallbacks(vae, run, tiling, f"VAE decode of a {size} image", tile)
+    pixels = _with_fallbacks(vae, run, tiling, f"VAE decode of a {size} image", tile, overlap)
     image = (pixels.float() / 2 + 0.5).clamp(0, 1)
     return image.permute(0, 2, 3, 1).contiguous().cpu()
 
@@ -155,8 +163,8 @@ def _scale(vae: Vae) -> int:
     return 2 ** (len(vae.vae.config.block_out_channels) - 1)
 
 
-def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None = None
-           ) -> Latent:
+def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None = None,
+           overlap: int | None = None, scaled: bool = True) -> Latent:
     """Encode images to scaled latents (mode of the posterior; ``(z - shift) * scaling_factor``).
 
     Args:
@@ -164,6 +172,9 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
         image: float images [B, H, W, 3] in 0..1 (H and W multiples of the VAE scale factor).
         tiling: "auto" (retry in tiles on out-of-memory), "always" or "never".
         tile: Tile size in pixels for tiled encoding; None = the VAE's default.
+        overlap: Pixels tiles overlap; None = the VAE's default (see ``tiled``).
+        scaled: False gives the VAE's own latents (no shift, no scaling), as an
+            InstructPix2Pix UNet takes its image.
 
     Returns:
         A ``Latent`` with float32 CPU samples [B, C, H / f, W / f].
@@ -186,7 +197,9 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
             return encoded.mode() if hasattr(encoded, "mode") else encoded
 
     what = f"VAE encode of a {image.shape[2]}x{image.shape[1]} image"
-    z = _with_fallbacks(vae, run, tiling, what, tile).float()
+    z = _with_fallbacks(vae, run, tiling, what, tile, overlap).float()
+    if not scaled:
+        return Latent(samples=z.contiguous().cpu())
     if vae.shift_factor is not None:
         z = z - vae.shift_factor
     # contiguous: the posterior's mean is a channel slice of the encoder output, and the UNet's

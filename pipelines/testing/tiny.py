@@ -107,7 +107,8 @@ def _vae() -> object:
     )
 
 
-def build_tiny_sd(directory: str | Path, seed: int = 0, inpainting: bool = False) -> Path:
+def build_tiny_sd(directory: str | Path, seed: int = 0, inpainting: bool = False,
+                  in_channels: int | None = None) -> Path:
     """Build and save a tiny random SD1.x-shaped diffusers checkpoint.
 
     UNet (block_out_channels (32, 64), 2 layers per block, cross-attention dim 32, latents
@@ -121,6 +122,7 @@ def build_tiny_sd(directory: str | Path, seed: int = 0, inpainting: bool = False
         seed: Seed for the random weights; the same seed gives the same weights.
         inpainting: Give the UNet 9 input channels (latent, mask, masked-image latent), as
             SD inpainting models have; it also runs in ``StableDiffusionInpaintPipeline``.
+        in_channels: Another UNet input width (8: InstructPix2Pix, latent + image latent).
 
     Returns:
         The folder, ready for ``load_checkpoint`` or ``StableDiffusionPipeline.from_pretrained``.
@@ -134,7 +136,7 @@ def build_tiny_sd(directory: str | Path, seed: int = 0, inpainting: bool = False
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(
-            **dict(_UNET_BASE, in_channels=9 if inpainting else 4),
+            **dict(_UNET_BASE, in_channels=in_channels or (9 if inpainting else 4)),
             cross_attention_dim=32,
         )
         torch.manual_seed(seed)
