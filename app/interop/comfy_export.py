@@ -108,8 +108,8 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
         if node.type == "sampling.noise":
             continue
         values = {**defaults.get(node.type, {}), **node.values}
-        cls, inputs = _node(node, values)
         incoming = graph.incoming(node.id)
+        cls, inputs = _node(node, values, incoming.get("clip"))
         for ours, comfy in _INPUTS.get(node.type, {}).items():
             edge = incoming.get(ours)
             if edge is not None and not bundled_link(graph, node.id, ours):
@@ -123,7 +123,9 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
     return prompt
 
 
-def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
+          ) -> tuple[str, dict[str, Any]]:
+    """The ComfyUI class and widget inputs of ``node`` (``clip``: its clip link, if any)."""
     t = node.type
     if t == "loaders.checkpoint":
         return _CLASS[t], {"ckpt_name": v.get("checkpoint")}
@@ -157,6 +159,9 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return _CLASS[t], {"control_net_name": v.get("control_net")}
     if t == "conditioning.apply_controlnet":
         return _CLASS[t], {k: v.get(k) for k in ("strength", "start_percent", "end_percent")}
+    if t == "loaders.lora" and clip is None:  # a LoRA on the model alone
+        return "LoraLoaderModelOnly", {"lora_name": v.get("lora"),
+                                       "strength_model": v.get("strength_model")}
     if t == "loaders.lora":
         return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
                            "strength_clip": v.get("strength_clip")}

@@ -88,6 +88,14 @@ CLASSES: dict[str, ComfyClass] = {
         ("embedding",), ("crop",)),
 }
 CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
+# Loaders that are ours with a setting fixed (issue 16): a LoRA on the model alone, and the
+# old checkpoint loader whose config file is not needed (the layout is read off the file)
+CLASSES.update({
+    "LoraLoaderModelOnly": ComfyClass(
+        "loaders.lora", {"model": "model"}, ("model",), ("lora_name", "strength_model")),
+    "CheckpointLoader": ComfyClass(
+        "loaders.checkpoint", {}, ("model", "clip", "vae"), ("config_name", "ckpt_name")),
+})
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(
@@ -105,7 +113,6 @@ PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction"}
 
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {
-    "LoraLoaderModelOnly": "LoRA",
     "CLIPSetLastLayer": "CLIP skip",
     # SD 2.1 unCLIP adds a noise-augmented image embedding to a text conditioning; the unCLIP
     # models here (Kandinsky 2.2, Karlo) are conditioned on the embedding alone

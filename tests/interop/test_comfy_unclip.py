@@ -51,5 +51,6 @@ def test_sd21_unclip_nodes_are_named(registry):
     doc["23"] = {"class_type": "unCLIPConditioning", "inputs": {
         "conditioning": ["6", 0], "clip_vision_output": ["22", 0], "strength": 1.0,
         "noise_augmentation": 0.0}}
+    doc["3"]["inputs"]["positive"] = ["23", 0]  # the only output needs it: refused
     with pytest.raises(WorkflowError, match="unCLIPConditioning"):
         load_comfy(doc, "wf.json", registry)
