@@ -102,7 +102,7 @@ def graph_from_png_chunks(
     if chunks.get("parameters", "").strip():
         from app.interop.a1111 import graph_from_parameters
 
-        return graph_from_parameters(chunks["parameters"], registry)
+        return graph_from_parameters(chunks["parameters"], registry, source)
     if problems:
         raise problems[0]
     raise WorkflowError(source, "this PNG carries no workflow (not saved by this app, "

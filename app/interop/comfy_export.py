@@ -128,7 +128,7 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
     """The ComfyUI class and widget inputs of ``node`` (``clip``: its clip link, if any)."""
     t = node.type
     if t == "loaders.checkpoint":
-        return _CLASS[t], {"ckpt_name": v.get("checkpoint")}
+        return _CLASS[t], {"ckpt_name": _file(v.get("checkpoint"), "checkpoints")}
     if t == "conditioning.text_encode":
         return _CLASS[t], {"text": v.get("text", "")}
     if t == "latent.empty":
@@ -148,22 +148,22 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
     if t == "image.load":
         return _CLASS[t], {"image": v.get("path")}
     if t == "upscale.load_model":
-        return _CLASS[t], {"model_name": v.get("model")}
+        return _CLASS[t], {"model_name": _file(v.get("model"), "upscale_models", ".pth")}
     if t == "loaders.vae":
-        return _CLASS[t], {"vae_name": v.get("vae")}
+        return _CLASS[t], {"vae_name": _file(v.get("vae"), "vae")}
     if t == "loaders.clip_vision":
         return _CLASS[t], {"clip_name": v.get("clip_vision")}
     if t == "unclip.clip_vision_encode":
         return _CLASS[t], {"crop": "center"}
     if t == "loaders.controlnet":
-        return _CLASS[t], {"control_net_name": v.get("control_net")}
+        return _CLASS[t], {"control_net_name": _file(v.get("control_net"), "controlnet")}
     if t == "conditioning.apply_controlnet":
         return _CLASS[t], {k: v.get(k) for k in ("strength", "start_percent", "end_percent")}
     if t == "loaders.lora" and clip is None:  # a LoRA on the model alone
-        return "LoraLoaderModelOnly", {"lora_name": v.get("lora"),
+        return "LoraLoaderModelOnly", {"lora_name": _file(v.get("lora"), "loras"),
                                        "strength_model": v.get("strength_model")}
     if t == "loaders.lora":
-        return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
+        return _CLASS[t], {"lora_name": _file(v.get("lora"), "loras"), "strength_model": v.get("strength_model"),
                            "strength_clip": v.get("strength_clip")}
     if t == "vae.encode_inpaint":
         return _CLASS[t], {"grow_mask_by": v.get("grow_mask_by")}
@@ -184,6 +184,13 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
     if t in EXPORT_CLASSES:
         return _CLASS[t], export_values(t, v)
     return _CLASS[t], {}
+
+
+def _file(name: object, kind: str, default: str = ".safetensors") -> object:
+    """A model named as ComfyUI lists it: the file name with its extension."""
+    from app.interop.model_names import file_name
+
+    return file_name(name, kind, default)[0] if isinstance(name, str) else name
 
 
 def _rescale_only(values: dict[str, Any]) -> bool:
