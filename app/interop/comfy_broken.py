@@ -9,10 +9,13 @@ it disables. The file is refused only when no output is left to run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from app.interop.comfy_names import NOT_YET, UI_ONLY
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 
 def reason_for(cls: str) -> str:
@@ -21,6 +24,10 @@ def reason_for(cls: str) -> str:
         return "UI-only node"
     if cls in NOT_YET:
         return f"{NOT_YET[cls]}: no node here yet"
+    if cls.startswith(("workflow>", "workflow/")):
+        return "a group node whose definition the file does not carry (extra.groupNodes)"
+    if _UUID.fullmatch(cls):
+        return "a subgraph whose definition the file does not carry (definitions.subgraphs)"
     return "unknown node type here (a custom node?)"
 
 

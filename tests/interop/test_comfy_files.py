@@ -165,3 +165,14 @@ def test_validate_and_run_report_each_broken_branch_in_one_line(tmp_path, capsys
     assert err == [f"warning: {path}: node #20 (UltimateSDUpscale) cannot be mapped (unknown "
                    "node type here (a custom node?)); muted with the 1 output(s) that need "
                    "it: #21 (SaveImage)"]
+
+
+def test_a_group_node_or_subgraph_without_its_definition_is_named_as_such(registry):
+    doc = comfy_group_docs.grouped()
+    del doc["extra"]["groupNodes"]["Prompts"]
+    with pytest.raises(WorkflowError, match=r"workflow/Prompts \(a group node whose definition"):
+        load_comfy(doc, "grouped.json", registry)
+    doc = comfy_group_docs.with_subgraph()
+    doc["definitions"]["subgraphs"] = []
+    with pytest.raises(WorkflowError, match="a subgraph whose definition the file does not"):
+        load_comfy(doc, "subgraph.json", registry)
