@@ -17,7 +17,7 @@ from app.engine.registry import Registry
 from app.engine.workflow import WorkflowError, parse_json
 from app.interop.comfy_broken import plan, reason_for
 from app.interop.comfy_fields import FieldReader
-from app.interop.comfy_groups import expand_group_nodes
+from app.interop.comfy_groups import ExpansionError, expand_group_nodes
 from app.interop.comfy_ipadapter import wire_clip_vision
 from app.interop.comfy_names import CLASSES
 from app.interop.comfy_schema import check_api
@@ -44,9 +44,16 @@ def detect(raw: Any) -> str | None:
     return None
 
 
-def flat_ui(raw: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    """A UI document with its group nodes and subgraphs expanded into plain nodes."""
-    return expand_subgraphs(expand_group_nodes(raw, notes.append), notes.append)
+def flat_ui(raw: dict[str, Any], notes: list[str], source: str | Path) -> dict[str, Any]:
+    """A UI document with its group nodes and subgraphs expanded into plain nodes.
+
+    Raises:
+        WorkflowError: the expansion would grow past the node limit.
+    """
+    try:
+        return expand_subgraphs(expand_group_nodes(raw, notes.append), notes.append)
+    except ExpansionError as exc:
+        raise WorkflowError(source, str(exc)) from None
 
 
 def load_comfy(
@@ -61,7 +68,7 @@ def load_comfy(
     kind = detect(raw)
     notes: list[str] = []
     if kind == "ui":
-        raw = flat_ui(raw, notes)
+        raw = flat_ui(raw, notes, source)
         prompt, ui_layout = ui_to_prompt(raw, source)
         layout = {**ui_layout, **(layout or {})}
     elif kind == "api":
@@ -93,7 +100,7 @@ def graph_from_png_chunks(
         layout = None
         if detect(workflow) == "ui":
             try:  # only positions and titles: a broken layout does not stop the prompt
-                layout = ui_to_prompt(flat_ui(workflow, []), source)[1]
+                layout = ui_to_prompt(flat_ui(workflow, [], source), source)[1]
             except WorkflowError:
                 layout = None
         return load_comfy(prompt, source, registry, strict, layout)

@@ -28,6 +28,7 @@ from app.interop.comfy_ui import named_widgets
 
 PREFIXES = ("workflow>", "workflow/")
 MAX_DEPTH = 16
+MAX_NODES = 20_000  # as app.engine.subgraphs allows
 
 
 def group_name(node_type: Any, groups: dict[str, Any]) -> str | None:
@@ -56,34 +57,59 @@ def expand_group_nodes(raw: dict[str, Any], note: Callable[[str], None]) -> dict
         for node in users:
             name = group_name(node["type"], groups) or ""
             _expand(doc, node, name, groups[name], note)
+            check_size(doc)
     return doc
 
 
 def link_rows(links: Any) -> list[list[Any]]:
-    """Links as ``[id, origin, slot, target, slot, type]`` rows (objects in schema 1)."""
+    """Links as ``[id, origin, slot, target, slot, type]`` rows (objects in schema 1); rows
+    too short or with ids and slots that are not plain values are left out."""
     rows = []
-    for link in links or []:
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, dict):
-            rows.append([link.get(k) for k in ("id", "origin_id", "origin_slot", "target_id",
-                                               "target_slot", "type")])
-        elif isinstance(link, list):
-            rows.append(list(link))
+            link = [link.get(k) for k in ("id", "origin_id", "origin_slot", "target_id",
+                                          "target_slot", "type")]
+        if isinstance(link, list) and len(link) >= 5 and all(
+                isinstance(v, int | str | None) for v in link[:5]):
+            rows.append((list(link) + [None])[:max(6, len(link))])
     return rows
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def plain(value: Any) -> bool:
+    """A value usable as a key: an id or a slot number."""
+    return isinstance(value, int | str)
+
+
+def check_size(doc: dict[str, Any]) -> None:
+    """Expansion multiplies nodes (a group used twice inside one used twice ...): cap it."""
+    if len(doc.get("nodes") or []) > MAX_NODES:
+        raise ExpansionError(f"expanding its group nodes and subgraphs gives more than "
+                             f"{MAX_NODES} nodes")
+
+
+class ExpansionError(ValueError):
+    """A document whose group nodes or subgraphs cannot be expanded."""
 
 
 def _expand(doc: dict[str, Any], outer: dict[str, Any], name: str, data: Any,
             note: Callable[[str], None]) -> None:
-    inner = [n for n in (data.get("nodes") if isinstance(data, dict) else None) or []
-             if isinstance(n, dict)]
-    links = [link for link in (data.get("links") or []) if isinstance(link, list)
-             and len(link) >= 4 and link[0] is not None]
+    data = data if isinstance(data, dict) else {}
+    inner = [n for n in data.get("nodes") or [] if isinstance(n, dict)] \
+        if isinstance(data.get("nodes"), list) else []
+    links = [link for link in data.get("links") or [] if isinstance(link, list)
+             and len(link) >= 4 and all(plain(v) for v in link[:4])] \
+        if isinstance(data.get("links"), list) else []
     gid = str(outer.get("id"))
     fresh = _fresh_link_id(doc["links"])
     inner_nodes: list[dict[str, Any]] = []
     for index, node in enumerate(inner):
         node = copy.deepcopy(node)
         node["id"] = f"{gid}:{index}"
-        node["inputs"] = [dict(i) | {"link": None} for i in node.get("inputs") or []
+        node["inputs"] = [dict(i) | {"link": None} for i in as_list(node.get("inputs"))
                           if isinstance(i, dict)]
         if outer.get("mode") in (2, 4):
             node["mode"] = outer["mode"]
@@ -101,7 +127,8 @@ def _expand(doc: dict[str, Any], outer: dict[str, Any], name: str, data: Any,
         linked_to.setdefault(target, set()).add(tslot)
         linked_from.setdefault(origin, set()).add(oslot)
     external = {(e[0], e[1]) for e in data.get("external") or []
-                if isinstance(e, list) and len(e) >= 2}
+                if isinstance(e, list) and len(e) >= 2 and plain(e[0]) and plain(e[1])} \
+        if isinstance(data.get("external"), list) else set()
     _wire_inputs(doc, outer, inner_nodes, linked_to)
     _wire_outputs(doc, outer, inner_nodes, linked_from, external)
     if not _fill_widgets(outer.get("widgets_values"), inner_nodes):
@@ -146,9 +173,10 @@ def _wire_inputs(doc: dict[str, Any], outer: dict[str, Any], inner: list[dict[st
     free += [(i, s) for i, n in enumerate(inner) for s, slot in enumerate(n["inputs"])
              if slot.get("widget") and s not in linked_to.get(i, set())]
     rows = {r[0]: r for r in doc["links"]}
-    for k, slot in enumerate(outer.get("inputs") or []):
+    slots = outer.get("inputs") if isinstance(outer.get("inputs"), list) else []
+    for k, slot in enumerate(slots):
         link_id = slot.get("link") if isinstance(slot, dict) else None
-        if link_id not in rows or k >= len(free):
+        if not plain(link_id) or link_id not in rows or k >= len(free):
             continue
         i, s = free[k]
         rows[link_id][3], rows[link_id][4] = inner[i]["id"], s
@@ -158,7 +186,7 @@ def _wire_inputs(doc: dict[str, Any], outer: dict[str, Any], inner: list[dict[st
 def _wire_outputs(doc: dict[str, Any], outer: dict[str, Any], inner: list[dict[str, Any]],
                   linked_from: dict[int, set[int]], external: set[tuple[Any, Any]]) -> None:
     """The group node's output k is the k-th inner output not only used inside."""
-    visible = [(i, s) for i, n in enumerate(inner) for s, _ in enumerate(n.get("outputs") or [])
+    visible = [(i, s) for i, n in enumerate(inner) for s, _ in enumerate(as_list(n.get("outputs")))
                if s not in linked_from.get(i, set()) or (i, s) in external]
     gid = str(outer.get("id"))
     for row in doc["links"]:
@@ -175,14 +203,14 @@ def _fill_widgets(values: Any, inner: list[dict[str, Any]]) -> bool:
     plan: list[tuple[dict[str, Any], list[str | None]]] = []
     for node in inner:
         cls = node.get("type")
-        if cls in ("Reroute",):
+        if not isinstance(cls, str) or cls == "Reroute":
             continue
         if cls not in CLASSES:
             if node.get("widgets_values"):  # cannot know how many values are its own
                 return False
             continue
-        converted = {(s.get("widget") or {}).get("name") for s in node["inputs"]
-                     if isinstance(s.get("widget"), dict)}
+        converted = {s["widget"].get("name") for s in node["inputs"]
+                     if isinstance(s.get("widget"), dict) and plain(s["widget"].get("name"))}
         names = [n for n in CLASSES[cls].widgets if n not in converted]
         plan.append((node, names))
     if sum(len(names) for _, names in plan) != len(values):

@@ -20,7 +20,7 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from app.interop.comfy_groups import link_rows
+from app.interop.comfy_groups import as_list, check_size, link_rows, plain
 from app.interop.comfy_ui import named_widgets
 
 MAX_DEPTH = 16
@@ -55,6 +55,7 @@ def expand_subgraphs(raw: dict[str, Any], note: Callable[[str], None]) -> dict[s
             return doc
         for node in users:
             _expand(doc, node, defs[node["type"]], note)
+            check_size(doc)
     note(f"subgraphs are nested more than {MAX_DEPTH} deep; the deepest are left out")
     doc["nodes"] = [n for n in doc["nodes"] if not (isinstance(n, dict) and n.get("type") in defs)]
     return doc
@@ -72,21 +73,20 @@ def _expand(doc: dict[str, Any], outer: dict[str, Any], sub: dict[str, Any],
             note: Callable[[str], None]) -> None:
     sid = str(outer.get("id"))
     name = str(sub.get("name") or sub.get("id"))
-    in_id = str((sub.get("inputNode") or {}).get("id", -10))
-    out_id = str((sub.get("outputNode") or {}).get("id", -20))
+    in_id, out_id = _io_id(sub, "inputNode", -10), _io_id(sub, "outputNode", -20)
     fresh = _fresh(doc["links"])
     rows = {r[0]: r for r in doc["links"]}
-    outer_inputs = [i if isinstance(i, dict) else {} for i in outer.get("inputs") or []]
+    outer_inputs = [i if isinstance(i, dict) else {} for i in as_list(outer.get("inputs"))]
     # what feeds each subgraph input from outside: (origin, slot) of the outer link
     fed = {k: (rows[i["link"]][1], rows[i["link"]][2]) for k, i in enumerate(outer_inputs)
-           if i.get("link") in rows}
+           if plain(i.get("link")) and i["link"] in rows}
     inner = []
-    for node in sub.get("nodes") or []:
+    for node in as_list(sub.get("nodes")):
         if not isinstance(node, dict):
             continue
         node = copy.deepcopy(node)
         node["id"] = f"{sid}:{node.get('id')}"
-        node["inputs"] = [dict(i) | {"link": None} for i in node.get("inputs") or []
+        node["inputs"] = [dict(i) | {"link": None} for i in as_list(node.get("inputs"))
                           if isinstance(i, dict)]
         if outer.get("mode") in (2, 4):
             node["mode"] = outer["mode"]
@@ -120,6 +120,12 @@ def _expand(doc: dict[str, Any], outer: dict[str, Any], sub: dict[str, Any],
     doc["nodes"] = [n for n in doc["nodes"] if n is not outer] + inner
 
 
+def _io_id(sub: dict[str, Any], key: str, default: int) -> str:
+    """The id of a subgraph's virtual input or output node (-10 and -20 as saved)."""
+    node = sub.get(key)
+    return str(node.get("id", default)) if isinstance(node, dict) else str(default)
+
+
 def _slot_ok(node: dict[str, Any], slot: Any) -> bool:
     return isinstance(slot, int) and 0 <= slot < len(node["inputs"])
 
@@ -129,12 +135,13 @@ def _promoted_value(outer: dict[str, Any], index: Any, node: dict[str, Any], slo
     widget = node["inputs"][slot].get("widget")
     if not isinstance(widget, dict) or not isinstance(widget.get("name"), str):
         return
-    inputs = [i if isinstance(i, dict) else {} for i in outer.get("inputs") or []]
+    inputs = [i if isinstance(i, dict) else {} for i in as_list(outer.get("inputs"))]
     values = outer.get("widgets_values")
     if not isinstance(index, int) or not 0 <= index < len(inputs):
         return
     if isinstance(values, dict):
-        value = values.get(inputs[index].get("name"), _MISSING)
+        name = inputs[index].get("name")
+        value = values.get(name, _MISSING) if isinstance(name, str) else _MISSING
     elif isinstance(values, list):
         with_widget = [k for k, i in enumerate(inputs) if i.get("widget")]
         if len(with_widget) != len(values) or index not in with_widget:

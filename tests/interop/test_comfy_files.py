@@ -176,3 +176,55 @@ def test_a_group_node_or_subgraph_without_its_definition_is_named_as_such(regist
     doc["definitions"]["subgraphs"] = []
     with pytest.raises(WorkflowError, match="a subgraph whose definition the file does not"):
         load_comfy(doc, "subgraph.json", registry)
+
+
+def _mutations(doc, rng, count: int):
+    """Copies of ``doc`` with one value somewhere replaced by something of another shape."""
+    odd = [None, 7, -10, "x", [], {}, [1], [[1, 2]], {"id": []}, 1.5, True]
+
+    def places(value, path=()):
+        yield path
+        children = value.items() if isinstance(value, dict) else enumerate(value) \
+            if isinstance(value, list) else ()
+        for key, child in children:
+            yield from places(child, (*path, key))
+
+    paths = [p for p in places(doc) if p]
+    for _ in range(count):
+        copy_ = json.loads(json.dumps(doc))
+        *parent, last = rng.choice(paths)
+        target = copy_
+        for key in parent:
+            target = target[key]
+        target[last] = rng.choice(odd)
+        yield copy_
+
+
+def test_damaged_group_and_subgraph_files_fail_in_one_line_or_open(registry):
+    import random
+
+    rng = random.Random(16)
+    for doc in [comfy_group_docs.grouped(), comfy_group_docs.with_subgraph()]:
+        for damaged in _mutations(doc, rng, 300):
+            try:
+                load_comfy(damaged, "damaged.json", registry, strict=False)
+            except WorkflowError as exc:
+                assert "\n" not in str(exc)
+
+
+def test_subgraphs_that_multiply_past_the_node_limit_are_refused(registry):
+    doc = comfy_group_docs.with_subgraph()
+    base = doc["definitions"]["subgraphs"][0]
+    defs = [base]
+    for level in range(16):  # each level uses the one below twice
+        uid = f"00000000-0000-4000-8000-{level:012d}"
+        defs.append({**{k: base[k] for k in ("version", "revision", "state", "config",
+                                              "inputNode", "outputNode")},
+                     "id": uid, "name": f"level {level}", "inputs": [], "outputs": [],
+                     "links": [], "nodes": [{"id": i, "type": defs[-1]["id"], "pos": [0, 0],
+                                             "inputs": [], "outputs": []} for i in (1, 2)]})
+    doc["definitions"]["subgraphs"] = defs
+    user = next(n for n in doc["nodes"] if n["id"] == 14)
+    user["type"] = defs[-1]["id"]
+    with pytest.raises(WorkflowError, match="more than 20000 nodes"):
+        load_comfy(doc, "bomb.json", registry)
