@@ -29,7 +29,7 @@ def add_hires(graph: Graph, registry: Registry, settings: dict[str, str], size: 
               notes: list[str]) -> None:
     """Turn the txt2img graph (ids 1..8) into first pass -> upscale -> second pass -> decode."""
     first = graph.nodes["6"]
-    width, height = _target(settings, size, number, notes)
+    latent_size, image_size = _target(settings, size, number, notes)
     steps = number(settings.get("Hires steps"), int, 0) or first.values.get("steps", 20)
     denoise = min(1.0, max(0.0, number(settings.get("Denoising strength"), float, 0.7)))
     values = {**first.values, "steps": steps, "denoise": denoise}
@@ -42,16 +42,15 @@ def add_hires(graph: Graph, registry: Registry, settings: dict[str, str], size: 
         values["cfg"] = number(settings["Hires CFG Scale"], float, values.get("cfg", 7.0))
     upscaler = settings.get("Hires upscaler", "Latent").strip()
     key = upscaler.lower()
-    size_values = {"factor": 0.0, "width": width, "height": height}
     if key in LATENT_UPSCALERS or not upscaler:
         scaled = graph.add("latent.upscale", registry=registry, title="Hires Upscale",
                            position=(960.0, 260.0),
                            values={"method": LATENT_UPSCALERS.get(key, "bilinear"),
-                                   **size_values})
+                                   **latent_size})
         graph.connect("6", "latent", scaled.id, "latent")
         latent = (scaled.id, "latent")
     else:
-        latent = _image_upscale(graph, registry, upscaler, size_values, notes)
+        latent = _image_upscale(graph, registry, upscaler, image_size, notes)
     second = graph.add("sampling.sampler", registry=registry, title="Hires Sampler",
                        position=(1220.0, 260.0), values=values)
     for edge in [e for e in graph.edges if e.target == "6" and e.input != "latent"]:
@@ -95,17 +94,20 @@ def _image_upscale(graph: Graph, registry: Registry, upscaler: str, size: dict[s
 
 
 def _target(settings: dict[str, str], size: tuple[int, int],
-            number: Callable[[str | None, type, Any], Any], notes: list[str]) -> tuple[int, int]:
-    """The second pass's size in pixels (multiples of 8, as latents need)."""
-    width, height = size
+            number: Callable[[str | None, type, Any], Any], notes: list[str]
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The upscale's values for the latent and for the image: ``Hires resize`` is a size in
+    pixels (multiples of 8); ``Hires upscale`` a factor for the latent, and for the image the
+    first pass's size times it (an upscale model has its own factor first)."""
     resize = re.fullmatch(r"\s*(\d{1,5})\s*x\s*(\d{1,5})\s*", settings.get("Hires resize", ""))
     if resize and int(resize.group(1)) and int(resize.group(2)):
         width, height = int(resize.group(1)), int(resize.group(2))
-    else:
-        scale = number(settings.get("Hires upscale"), float, 2.0)
-        if not 0 < scale <= 8:
-            notes.append(f"Hires upscale {show(settings.get('Hires upscale'))} out of range; "
-                         "using 2")
-            scale = 2.0
-        width, height = int(width * scale), int(height * scale)
-    return max(8, width // 8 * 8), max(8, height // 8 * 8)
+        exact = {"factor": 0.0, "width": max(8, width // 8 * 8), "height": max(8, height // 8 * 8)}
+        return exact, exact
+    scale = number(settings.get("Hires upscale"), float, 2.0)
+    if not 0 < scale <= 8:
+        notes.append(f"Hires upscale {show(settings.get('Hires upscale'))} out of range; using 2")
+        scale = 2.0
+    width, height = int(size[0] * scale) // 8 * 8, int(size[1] * scale) // 8 * 8
+    return ({"factor": scale, "width": 0, "height": 0},
+            {"factor": 0.0, "width": max(8, width), "height": max(8, height)})

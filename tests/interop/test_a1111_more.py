@@ -51,8 +51,7 @@ def test_lora_tags_hires_fix_vae_and_dropped_fields(registry):
     assert incoming("6")["model"].source == second.id
     # the hires pass: latent upscale to 2x, a second sampler at the denoising strength
     upscale, hires = nodes["Hires Upscale"], nodes["Hires Sampler"]
-    assert (upscale.values["method"], upscale.values["width"], upscale.values["height"]) == (
-        "nearest-exact", 1024, 1536)
+    assert (upscale.values["method"], upscale.values["factor"]) == ("nearest-exact", 2.0)
     assert (hires.values["steps"], hires.values["denoise"], hires.values["sampler"],
             hires.values["schedule"]) == (15, 0.45, "dpmpp_2m", "karras")
     assert incoming(hires.id)["latent"].source == upscale.id

@@ -86,5 +86,5 @@ def test_imported_files_export_back_as_comfyui_accepts_them(registry):
         prompt = to_comfy_api(graph, registry)
         assert problems(prompt) == [], name
         classes |= {item["class_type"] for item in prompt.values()}
-    assert {"LoraLoader", "LoraLoaderModelOnly", "VAELoader", "LatentUpscale"} <= classes
+    assert {"LoraLoader", "LoraLoaderModelOnly", "VAELoader", "LatentUpscaleBy"} <= classes
     assert classes <= set(object_info())
