@@ -228,3 +228,25 @@ def test_subgraphs_that_multiply_past_the_node_limit_are_refused(registry):
     user["type"] = defs[-1]["id"]
     with pytest.raises(WorkflowError, match="more than 20000 nodes"):
         load_comfy(doc, "bomb.json", registry)
+
+
+def test_a_png_with_a_prompt_and_a_group_node_workflow_takes_positions_from_the_groups(
+        registry, tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    from app.interop.comfy_export import to_comfy_api
+    from app.interop.open import open_workflow
+
+    grouped = comfy_group_docs.grouped()
+    # ComfyUI queues a group node's inner nodes as <group node id>:<index>, as we name them
+    prompt = to_comfy_api(load_comfy(grouped, "g.json", registry), registry)
+    assert {"12:0", "12:1", "13:0", "13:1"} <= set(prompt)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("prompt", json.dumps(prompt))
+    info.add_text("workflow", json.dumps(grouped))
+    path = tmp_path / "ComfyUI_00001_.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    graph = open_workflow(path, registry)
+    assert graph.nodes["12:0"].position == (863.0, 186.0)  # where the group node was
+    assert graph.nodes["12:1"].position == (863.0 + 1209 - 863, 188.0)
+    assert validate(graph, registry) == []
