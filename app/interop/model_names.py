@@ -31,7 +31,7 @@ def file_name(name: str, kind: str, default: str = ".safetensors") -> tuple[str,
     if not name or has_extension(name):
         return name, bool(name)
     if Path(name).expanduser().is_absolute():  # a path the user gave: not ours to rename
-        return name, Path(name).expanduser().exists()
+        return name, _exists(Path(name).expanduser())
     candidates = _files_named(name, kind)
     if candidates is None:  # a folder model (diffusers) of that name
         return name, True
@@ -39,6 +39,13 @@ def file_name(name: str, kind: str, default: str = ".safetensors") -> tuple[str,
         best = min(candidates, key=lambda p: _rank(p.suffix.lower()))
         return f"{name}{best.suffix}", True
     return f"{name}{default}", False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _rank(suffix: str) -> int:
@@ -50,14 +57,21 @@ def _files_named(name: str, kind: str) -> list[Path] | None:
     ``name`` is a folder model."""
     from pipelines.loading.folders import roots
 
-    bases = [root / name for root in roots(kind) if root.is_dir()]
     found: list[Path] = []
-    for base in bases:
-        if base.is_dir():  # a diffusers folder (or one named so): kept as it is
-            return None
-        if base.parent.is_dir():
-            found += [p for p in base.parent.glob(f"{_glob_escape(base.name)}.*")
-                      if p.is_file() and p.suffix.lower() in COMFY_EXTENSIONS]
+    if ".." in PurePosixPath(name).parts or "\\" in name:  # never looks outside its folders
+        return found
+    try:
+        for root in roots(kind):
+            base = root / name
+            if not root.is_dir():
+                continue
+            if base.is_dir():  # a diffusers folder (or one named so): kept as it is
+                return None
+            if base.parent.is_dir():
+                found += [p for p in base.parent.glob(f"{_glob_escape(base.name)}.*")
+                          if p.is_file() and p.suffix.lower() in COMFY_EXTENSIONS]
+    except (OSError, ValueError):  # a name no file system takes (NUL, lone surrogates)
+        return []
     return found
 
 
