@@ -74,8 +74,8 @@ def read_json(raw: dict[str, Any]) -> tuple[str, str, dict[str, str], list[Lora]
 def _text(value: Any) -> str:
     """A prompt: text, or the list of resolved prompts Fooocus saves (styles applied)."""
     if isinstance(value, list):
-        return ", ".join(str(v).strip() for v in value if str(v).strip())
-    return str(value) if value is not None else ""
+        return ", ".join(v.strip() for v in value if isinstance(v, str) and v.strip())
+    return value if isinstance(value, str) else ""  # anything else is not a prompt
 
 
 def _size(by_key: dict[str, Any]) -> str | None:
@@ -90,7 +90,8 @@ def _loras(by_key: dict[str, Any], notes: list[str]) -> list[Lora]:
     """Fooocus: ``loras`` as ``[[name, weight, hash], ...]`` or ``lora_combined_N`` as
     ``"name : weight"`` (``"True : name : weight"`` when it can be switched off)."""
     found: list[tuple[Any, Any]] = []
-    for item in by_key.get("loras") or []:
+    listed = by_key.get("loras")
+    for item in listed if isinstance(listed, list) else []:
         if isinstance(item, list) and len(item) >= 2:
             found.append((item[0], item[1]))
     if not found:

@@ -184,3 +184,19 @@ def test_a1111_round_trips_export_real_file_names(registry):
     assert sorted(i["lora_name"] for i in by_class["LoraLoader"]) == [
         "add_detail.safetensors", "film_grain.safetensors"]
     assert by_class["VAELoader"][0]["vae_name"] == "vae-ft-mse-840000-ema-pruned.safetensors"
+
+
+def test_damaged_json_parameters_open_or_fail_in_one_line(registry):
+    import random
+
+    from tests.interop.test_comfy_files import _mutations
+
+    rng = random.Random(3)
+    for doc in (FOOOCUS, {"sui_image_params": {"prompt": "a", "seed": 1, "width": 8}}):
+        for damaged in _mutations(doc, rng, 200):
+            try:
+                graph = graph_from_parameters(json.dumps(damaged), registry)
+            except WorkflowError as exc:
+                assert "\n" not in str(exc)
+            else:
+                assert "{" not in graph.nodes["2"].values["text"][:1]  # never the JSON itself
