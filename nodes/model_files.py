@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, String, node
@@ -40,10 +40,11 @@ def load_vae(ctx: NodeContext, vae: str, scaling: str) -> Vae:
     "loaders.lora",
     title="Load LoRA",
     category="loaders",
-    description="Apply a LoRA to a model and its text encoder; chain several to stack them.",
+    description="Apply a LoRA to a model and its text encoder; chain several to stack them. "
+    "Without a text encoder linked, only the model is changed (its clip output stays empty).",
     inputs=[
         Link("model", MODEL),
-        Link("clip", CLIP),
+        Link("clip", CLIP, optional=True),
         String("lora", "", kind="model:loras", description="LoRA file in the loras folder."),
         Float("strength_model", 1.0, min=-4.0, max=4.0, step=0.05,
               description="How strongly the LoRA changes the denoising network."),
@@ -57,11 +58,14 @@ def load_vae(ctx: NodeContext, vae: str, scaling: str) -> Vae:
     fingerprint=model_fingerprint("lora", "loras"),
 )
 def load_lora(
-    ctx: NodeContext, model: DiffusionModel, clip: TextEncoder, lora: str, strength_model: float,
-    strength_clip: float
+    ctx: NodeContext, model: DiffusionModel, clip: TextEncoder | None, lora: str,
+    strength_model: float, strength_clip: float
 ) -> tuple[DiffusionModel, TextEncoder]:
     from pipelines.loading.lora import apply_lora, read_lora
 
     path = resolve_model(lora, "loras")
-    return apply_lora(model, clip, read_lora(path), strength_model, strength_clip,
-                      source=str(path))
+    new_model, new_clip = apply_lora(model, clip, read_lora(path), strength_model,
+                                     strength_clip, source=str(path))
+    # without a text encoder in, none comes out (ComfyUI's LoraLoaderModelOnly has no such
+    # output, so imports never link it)
+    return new_model, cast("TextEncoder", new_clip)

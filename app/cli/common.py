@@ -48,10 +48,12 @@ def load_graph(path: Path, overrides: list[str], registry: Registry) -> Graph | 
     """Load a workflow and apply overrides; prints the problem and returns None on error."""
     from app.engine.overrides import OverrideError, apply_overrides
     from app.engine.workflow import WorkflowError
-    from app.interop.open import open_workflow
+    from app.interop.open import import_warnings, open_workflow
 
     try:
         graph = open_workflow(path, registry)
+        for line in import_warnings(graph):  # a broken branch: muted, one line each
+            print(f"warning: {path}: {line}", file=sys.stderr)
         return apply_overrides(graph, registry, overrides)
     except WorkflowError as exc:
         error(str(exc))

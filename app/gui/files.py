@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from app.engine.graph import Graph
 from app.engine.workflow import WorkflowError, save_workflow
 from app.gui.document import Document
-from app.interop.open import open_workflow
+from app.interop.open import import_warnings, open_workflow
 
 RECENT_LIMIT = 10
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -62,6 +62,8 @@ class WorkflowFiles(QObject):
                           self.document.registry})
         if unknown:
             self.message.emit("warning", f"{path.name}: unknown node type(s) {', '.join(unknown)}")
+        for line in import_warnings(graph):  # a broken branch, muted so the rest runs
+            self.message.emit("warning", f"{path.name}: {line}")
         self.message.emit("info", f"opened {path}")
         return True
 

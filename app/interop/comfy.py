@@ -12,18 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.engine.graph import Edge, Graph, NodeInstance, numeric_id
+from app.engine.graph import MUTE, NORMAL, Edge, Graph, NodeInstance, numeric_id
 from app.engine.registry import Registry
 from app.engine.workflow import WorkflowError, parse_json
+from app.interop.comfy_broken import plan, reason_for
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_fields import FieldReader
+from app.interop.comfy_groups import ExpansionError, expand_group_nodes
 from app.interop.comfy_ipadapter import wire_clip_vision
-from app.interop.comfy_names import (
-    CLASSES,
-    NOT_YET,
-    UI_ONLY,
-)
+from app.interop.comfy_names import CLASSES
 from app.interop.comfy_schema import check_api
+from app.interop.comfy_subgraph_files import expand_subgraphs
 from app.interop.comfy_ui import apply_ui_layout, ui_to_prompt
 from app.interop.comfy_values import comfy_values
 
@@ -40,11 +39,23 @@ def detect(raw: Any) -> str | None:
     """``"api"``, ``"ui"`` or None for a parsed JSON document."""
     if not isinstance(raw, dict) or not raw or "format" in raw:
         return None
-    if isinstance(raw.get("nodes"), list) and "links" in raw:
+    if isinstance(raw.get("nodes"), list) and ("links" in raw or raw.get("version") == 1):
         return "ui"
     if all(isinstance(v, dict) and "class_type" in v for v in raw.values()):
         return "api"
     return None
+
+
+def flat_ui(raw: dict[str, Any], notes: list[str], source: str | Path) -> dict[str, Any]:
+    """A UI document with its group nodes and subgraphs expanded into plain nodes.
+
+    Raises:
+        WorkflowError: the expansion would grow past the node limit.
+    """
+    try:
+        return expand_subgraphs(expand_group_nodes(raw, notes.append), notes.append)
+    except ExpansionError as exc:
+        raise WorkflowError(source, str(exc)) from None
 
 
 def load_comfy(
@@ -57,7 +68,9 @@ def load_comfy(
         WorkflowError: unmappable node classes (strict), or a malformed document.
     """
     kind = detect(raw)
+    notes: list[str] = []
     if kind == "ui":
+        raw = flat_ui(raw, notes, source)
         prompt, ui_layout = ui_to_prompt(raw, source)
         layout = {**ui_layout, **(layout or {})}
     elif kind == "api":
@@ -65,7 +78,9 @@ def load_comfy(
     else:
         raise WorkflowError(source, "not a ComfyUI workflow")
     prompt = check_api(prompt, source)
-    graph = _Importer(prompt, source, registry, layout or {}, kind).build(strict)
+    importer = _Importer(prompt, source, registry, layout or {}, kind)
+    importer.notes.extend(notes)
+    graph = importer.build(strict)
     if kind == "ui":  # modes of muted/bypassed nodes and the groups
         apply_ui_layout(graph, raw, layout or {})
     return graph
@@ -87,7 +102,7 @@ def graph_from_png_chunks(
         layout = None
         if detect(workflow) == "ui":
             try:  # only positions and titles: a broken layout does not stop the prompt
-                layout = ui_to_prompt(workflow, source)[1]
+                layout = ui_to_prompt(flat_ui(workflow, [], source), source)[1]
             except WorkflowError:
                 layout = None
         return load_comfy(prompt, source, registry, strict, layout)
@@ -96,7 +111,7 @@ def graph_from_png_chunks(
     if chunks.get("parameters", "").strip():
         from app.interop.a1111 import graph_from_parameters
 
-        return graph_from_parameters(chunks["parameters"], registry)
+        return graph_from_parameters(chunks["parameters"], registry, source)
     if problems:
         raise problems[0]
     raise WorkflowError(source, "this PNG carries no workflow (not saved by this app, "
@@ -129,11 +144,27 @@ class _Importer:
         self.graph = Graph()
         self.notes: list[str] = []
         self.noise_of: dict[str, str] = {}
+        self.values: dict[str, dict[str, Any]] = {}
 
     def build(self, strict: bool) -> Graph:
-        missing = {i: n for i, n in self.prompt.items() if n.get("class_type") not in CLASSES}
-        if missing and strict:
-            raise WorkflowError(self.source, _unmappable_message(missing))
+        missing = {i: reason_for(str(n.get("class_type"))) for i, n in self.prompt.items()
+                   if n.get("class_type") not in CLASSES}
+        errors: list[WorkflowError] = []
+        for node_id, item in self.prompt.items():
+            if node_id in missing:
+                continue
+            try:
+                self.values[node_id] = self._values(node_id, item)
+            except WorkflowError as exc:  # a value ComfyUI would refuse: the node is broken
+                errors.append(exc)
+                missing[node_id] = exc.reason
+        muted, broken = plan(self.prompt, missing, self._is_output)
+        if missing and not broken:  # no output left to run: refuse the file, as before
+            classes = {i: n for i, n in self.prompt.items() if n.get("class_type") not in CLASSES}
+            if errors and (strict or not classes):
+                raise errors[0]
+            if strict:
+                raise WorkflowError(self.source, _unmappable_message(classes))
         for node_id, item in self.prompt.items():
             if node_id not in missing:
                 self._add(node_id, item)
@@ -143,26 +174,41 @@ class _Importer:
         wire_clip_vision(self.graph, self._note)
         self._name_prompts()
         meta: dict[str, Any] = {"source_format": f"comfyui-{self.kind}", "notes": self.notes}
-        for node_id, item in missing.items():  # not strict: keep a visible stand-in
-            self.graph.nodes[node_id] = NodeInstance(
-                id=node_id, type=f"comfyui/{item.get('class_type')}",
-                title=_title(item) or str(item.get("class_type")),
-                position=self._position(node_id))
+        for node_id, item in self.prompt.items():  # a visible stand-in for each broken node
+            if node_id in missing:
+                self.graph.nodes[node_id] = NodeInstance(
+                    id=node_id, type=f"comfyui/{item.get('class_type')}",
+                    title=_title(item) or str(item.get("class_type")),
+                    position=self._position(node_id), mode=MUTE if broken else NORMAL)
+        for node_id in muted:
+            self.graph.nodes[node_id].mode = MUTE
+        self.notes.extend(broken)
+        if broken:
+            meta["broken"] = broken
         if missing:
             meta["placeholders"] = [
-                {"id": i, "class_type": n.get("class_type"), "title": _title(n),
-                 "reason": NOT_YET.get(n.get("class_type"), "no such node here")}
-                for i, n in missing.items()
+                {"id": i, "class_type": self.prompt[i].get("class_type"),
+                 "title": _title(self.prompt[i]), "reason": why}
+                for i, why in missing.items()
             ]
         self.graph.metadata["comfyui"] = meta
         return self.graph
 
-    # -- nodes -------------------------------------------------------------------
-    def _add(self, node_id: str, item: dict[str, Any]) -> None:
+    def _values(self, node_id: str, item: dict[str, Any]) -> dict[str, Any]:
         cls = item["class_type"]
         widgets = {k: v for k, v in item["inputs"].items() if not _is_link(v)}
         fields = FieldReader(self.source, f"node #{node_id} ({cls})", widgets)
-        values = comfy_values(cls, fields, self._note)
+        return comfy_values(cls, fields, self._note)
+
+    def _is_output(self, node_id: str) -> bool:
+        cls = CLASSES.get(self.prompt[node_id].get("class_type"))
+        spec = self.registry.get(cls.type_id) if cls is not None else None
+        return spec is not None and spec.is_output
+
+    # -- nodes -------------------------------------------------------------------
+    def _add(self, node_id: str, item: dict[str, Any]) -> None:
+        cls = item["class_type"]
+        values = dict(self.values[node_id])
         title = self.layout.get(node_id, {}).get("title") or _title(item)
         if title in _DEFAULT_TITLES:
             title = None
@@ -245,11 +291,6 @@ def _unmappable_message(missing: dict[str, Any]) -> str:
     names: dict[str, list[str]] = {}
     for node_id, item in missing.items():
         names.setdefault(str(item.get("class_type")), []).append(f"#{node_id}")
-    parts = []
-    for cls, ids in sorted(names.items()):
-        why = f"{NOT_YET[cls]}: no node here yet" if cls in NOT_YET else "unknown here"
-        if cls in UI_ONLY:
-            why = "UI-only node"
-        parts.append(f"{cls} ({why}; {', '.join(ids)})")
+    parts = [f"{cls} ({reason_for(cls)}; {', '.join(ids)})" for cls, ids in sorted(names.items())]
     return (f"this ComfyUI workflow uses {len(names)} node type(s) that cannot be mapped: "
             + "; ".join(parts))

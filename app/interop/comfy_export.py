@@ -157,7 +157,7 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
             inputs = custom_values(node.type, values, seed, noise_off,
                                    lambda name: to_comfy(name, SAMPLERS))
         else:
-            cls, inputs = _node(node, values)
+            cls, inputs = _node(node, values, incoming.get("clip"))
         for ours, comfy in _INPUTS.get(node.type, {}).items():
             edge = incoming.get(ours)
             if edge is not None and not bundled_link(graph, node.id, ours):
@@ -168,12 +168,14 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
     return prompt
 
 
-def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
+          ) -> tuple[str, dict[str, Any]]:
+    """The ComfyUI class and widget inputs of ``node`` (``clip``: its clip link, if any)."""
     t = node.type
     if (exported := export_node(t, v)) is not None:  # image/latent operations, tiled VAE
         return exported
     if t == "loaders.checkpoint":
-        return _CLASS[t], {"ckpt_name": v.get("checkpoint")}
+        return _CLASS[t], {"ckpt_name": _file(v.get("checkpoint"), "checkpoints")}
     if t == "conditioning.text_encode":
         return _CLASS[t], {"text": v.get("text", "")}
     if t == "latent.empty":
@@ -193,19 +195,22 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if t == "image.load":
         return _CLASS[t], {"image": v.get("path")}
     if t == "upscale.load_model":
-        return _CLASS[t], {"model_name": v.get("model")}
+        return _CLASS[t], {"model_name": _file(v.get("model"), "upscale_models", ".pth")}
     if t == "loaders.vae":
-        return _CLASS[t], {"vae_name": v.get("vae")}
+        return _CLASS[t], {"vae_name": _file(v.get("vae"), "vae")}
     if t == "loaders.clip_vision":
         return _CLASS[t], {"clip_name": v.get("clip_vision")}
     if t == "unclip.clip_vision_encode":
         return _CLASS[t], {"crop": v.get("crop", "center")}
     if t == "loaders.controlnet":
-        return _CLASS[t], {"control_net_name": v.get("control_net")}
+        return _CLASS[t], {"control_net_name": _file(v.get("control_net"), "controlnet")}
     if t == "conditioning.apply_controlnet":
         return _CLASS[t], {k: v.get(k) for k in ("strength", "start_percent", "end_percent")}
+    if t == "loaders.lora" and clip is None:  # a LoRA on the model alone
+        return "LoraLoaderModelOnly", {"lora_name": _file(v.get("lora"), "loras"),
+                                       "strength_model": v.get("strength_model")}
     if t == "loaders.lora":
-        return _CLASS[t], {"lora_name": v.get("lora"), "strength_model": v.get("strength_model"),
+        return _CLASS[t], {"lora_name": _file(v.get("lora"), "loras"), "strength_model": v.get("strength_model"),
                            "strength_clip": v.get("strength_clip")}
     if t == "vae.encode_inpaint":
         return _CLASS[t], {"grow_mask_by": v.get("grow_mask_by")}
@@ -234,6 +239,13 @@ def _node(node: NodeInstance, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if t in comfy_control.EXPORT_CLASSES:
         return _CLASS[t], comfy_control.export_values(t, v)
     return _CLASS[t], {}
+
+
+def _file(name: object, kind: str, default: str = ".safetensors") -> object:
+    """A model named as ComfyUI lists it: the file name with its extension."""
+    from app.interop.model_names import file_name
+
+    return file_name(name, kind, default)[0] if isinstance(name, str) else name
 
 
 def _rescale_only(values: dict[str, Any]) -> bool:

@@ -99,6 +99,14 @@ CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
 CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
 CLASSES.update(_control_classes(ComfyClass))  # diff ControlNets, ControlNet-Union types
 CLASSES.update(_imageops_classes(ComfyClass))  # image/latent operations, ip2p, animated saves
+# Loaders that are ours with a setting fixed (issue 16): a LoRA on the model alone, and the
+# old checkpoint loader whose config file is not needed (the layout is read off the file)
+CLASSES.update({
+    "LoraLoaderModelOnly": ComfyClass(
+        "loaders.lora", {"model": "model"}, ("model",), ("lora_name", "strength_model")),
+    "CheckpointLoader": ComfyClass(
+        "loaders.checkpoint", {}, ("model", "clip", "vae"), ("config_name", "ckpt_name")),
+})
 # Flux.1 (issue 13): the embedded guidance, the two-prompt encoder and the fixed shift
 CLASSES.update({
     "FluxGuidance": ComfyClass(
@@ -117,7 +125,6 @@ PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction",
 
 # Known ComfyUI nodes that have no node of ours yet (named as such in errors).
 NOT_YET = {
-    "LoraLoaderModelOnly": "LoRA",
 }
 
 # UI-only nodes: never executed by ComfyUI, so dropped on import.

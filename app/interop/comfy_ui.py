@@ -37,7 +37,7 @@ def ui_to_prompt(
             layout[node_id]["mode"] = MODES[node.mode]
         elif cls in UI_ONLY or node.mode in MODES:
             continue
-        inputs = _widgets(cls, node.widgets_values)
+        inputs = named_widgets(cls, node.widgets_values)
         for slot in node.inputs or []:
             if slot.link is None or slot.link not in links:
                 continue
@@ -92,7 +92,7 @@ def _output_type(node: UiNode, slot: int) -> Any:
     return outputs[slot].type if 0 <= slot < len(outputs) else None
 
 
-def _widgets(cls: str, values: list[Any] | dict[str, Any] | None) -> dict[str, Any]:
+def named_widgets(cls: str, values: list[Any] | dict[str, Any] | None) -> dict[str, Any]:
     """Name the widget values of a node of class ``cls``."""
     if isinstance(values, dict):  # newer front ends save named widget values
         return dict(values)

@@ -75,7 +75,10 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         return values
     if (values := imageops_values(cls, fields, note)) is not None:
         return values
-    if cls == "CheckpointLoaderSimple":
+    if cls in ("CheckpointLoaderSimple", "CheckpointLoader"):
+        if cls == "CheckpointLoader" and text("config_name", ""):
+            note(f"{cls}: config {show(text('config_name', ''))} is not needed here (the "
+                 "model's layout is read from the file); ignored")
         return {"checkpoint": text("ckpt_name", "")}
     if cls == "CLIPTextEncode":
         return {"text": text("text", "")}
@@ -121,10 +124,10 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
                  f"is used")
         return {"prediction": PREDICTIONS.get(sampling, "auto"),
                 "zero_terminal_snr": "on" if fields.flag("zsnr", False) else "off"}
-    if cls == "LoraLoader":
+    if cls in ("LoraLoader", "LoraLoaderModelOnly"):  # model only: no clip, strength 0
         return {"lora": text("lora_name", ""),
                 "strength_model": number("strength_model", 1.0),
-                "strength_clip": number("strength_clip", 1.0)}
+                "strength_clip": number("strength_clip", 1.0) if cls == "LoraLoader" else 0.0}
     if cls in ("LatentUpscale", "LatentUpscaleBy", "ImageScale", "ImageScaleBy"):
         methods = LATENT_METHODS if cls.startswith("Latent") else IMAGE_METHODS
         method = text("upscale_method", "nearest-exact")

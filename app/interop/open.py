@@ -56,6 +56,13 @@ def open_workflow(
     return from_document(raw, path, registry, strict)
 
 
+def import_warnings(graph: Graph) -> list[str]:
+    """What an import had to leave out so the rest runs (branches muted), one line each."""
+    meta = graph.metadata.get("comfyui")
+    broken = meta.get("broken") if isinstance(meta, dict) else None
+    return [line for line in broken or [] if isinstance(line, str)]
+
+
 def _is_ours(text: str | None) -> bool:
     if not text:
         return False

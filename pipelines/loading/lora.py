@@ -205,13 +205,14 @@ def _patch(part: str, net: Any, pairs: dict, strength: float, source: str) -> tu
 
 
 def apply_lora(
-    model: DiffusionModel, clip: TextEncoder, state: dict[str, torch.Tensor],
+    model: DiffusionModel, clip: TextEncoder | None, state: dict[str, torch.Tensor],
     strength_model: float = 1.0, strength_clip: float = 1.0, source: str = "LoRA",
-) -> tuple[DiffusionModel, TextEncoder]:
+) -> tuple[DiffusionModel, TextEncoder | None]:
     """Apply a LoRA to a model and its text encoder(s), returning patched copies.
 
     Args:
-        model, clip: The base (never modified).
+        model, clip: The base (never modified); without a ``clip`` only the model is
+            patched (ComfyUI's LoraLoaderModelOnly) and None comes back for it.
         state: LoRA tensors (``read_lora``).
         strength_model, strength_clip: Multipliers of the UNet / text-encoder deltas.
         source: Name of the LoRA for messages.
@@ -226,8 +227,11 @@ def apply_lora(
 
     pairs = _pairs(get_family(model.family).lora_state(state, source))
     unet, n_unet = _patch("unet", model.denoiser, pairs, strength_model, source)
-    te, n_te = _patch("text_encoder", clip.text_encoder, pairs, strength_clip, source)
-    te2, n_te2 = _patch("text_encoder_2", clip.text_encoder_2, pairs, strength_clip, source)
+    if clip is None:
+        strength_clip = 0.0
+    te, n_te = _patch("text_encoder", clip and clip.text_encoder, pairs, strength_clip, source)
+    te2, n_te2 = _patch("text_encoder_2", clip and clip.text_encoder_2, pairs, strength_clip,
+                        source)
     applied, wanted = n_unet + n_te + n_te2, len(pairs)
     strengths_on = (strength_model != 0 and any(p == "unet" for p, _ in pairs)) or (
         strength_clip != 0 and any(p != "unet" for p, _ in pairs))
@@ -237,6 +241,6 @@ def apply_lora(
     if applied < wanted:
         log.info("%s: %d of %d LoRA layers applied", source, applied, wanted)
     new_model = model if unet is model.denoiser else dataclasses.replace(model, denoiser=unet)
-    if te is clip.text_encoder and te2 is clip.text_encoder_2:
+    if clip is None or (te is clip.text_encoder and te2 is clip.text_encoder_2):
         return new_model, clip
     return new_model, dataclasses.replace(clip, text_encoder=te, text_encoder_2=te2)

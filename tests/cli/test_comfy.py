@@ -67,7 +67,11 @@ def test_export_writes_comfy_api_and_names_unmappable_nodes(tmp_path):
 
     comfy = tmp_path / "gligen.json"
     api = comfy_docs.api()
-    api["10"] = {"class_type": "GLIGENLoader", "inputs": {"gligen_name": "g.safetensors"}}
+    api["10"] = {"class_type": "FancyCustomLoader", "inputs": {"ckpt_name": "c.ckpt"}}
+    comfy.write_text(json.dumps(api))
+    done = cli("validate", str(comfy))  # nothing needs it: opens, its node named
+    assert done.returncode == 0 and "node #10 (FancyCustomLoader) cannot be mapped" in done.stderr
+    api["9"]["inputs"]["images"] = ["10", 0]  # the only output needs it: refused
     comfy.write_text(json.dumps(api))
     done = cli("validate", str(comfy))
-    assert done.returncode == 2 and "GLIGENLoader" in done.stderr
+    assert done.returncode == 2 and "FancyCustomLoader" in done.stderr

@@ -59,7 +59,7 @@ def test_a1111_parameters_parse_and_open_as_txt2img(registry, tmp_path):
     assert by_title["Noise"].values["seed"] == 3141592653
     assert (by_title["Empty Latent"].values["width"],
             by_title["Empty Latent"].values["height"]) == (512, 760)
-    assert by_title["Load Checkpoint"].values["checkpoint"] == "v1-5-pruned-emaonly"
+    assert by_title["Load Checkpoint"].values["checkpoint"] == "v1-5-pruned-emaonly.safetensors"
     assert by_title["Negative Prompt"].values["text"] == "blurry, lowres,\nbad anatomy"
     notes = " ".join(graph.metadata["a1111"]["notes"])
     assert "rounded down" in notes and "Lora hashes" in notes

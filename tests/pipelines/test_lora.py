@@ -150,3 +150,17 @@ def test_lora_for_another_model_is_a_clear_error(sd1):
              "lora_unet_input_blocks_99_1_proj.lora_up.weight": torch.zeros(8, 2)}
     with pytest.raises(ModelLoadError, match="match this model"):
         apply_lora(model, clip, alien, 1.0, 1.0, source="alien.safetensors")
+
+
+def test_model_only_lora_patches_the_model_exactly_as_with_clip_strength_zero(sd1):
+    """ComfyUI's LoraLoaderModelOnly: no text encoder at all, the model patched the same."""
+    model, clip, _ = sd1
+    kohya = make_lora(model, clip, "kohya", rank=2)
+    with_clip, _ = apply_lora(model, clip, kohya, 0.7, 0.0)
+    alone, no_clip = apply_lora(model, None, kohya, 0.7, 1.0)
+    assert no_clip is None
+    name = _targets(model.denoiser, ("to_q",))[0]
+    assert torch.equal(dict(alone.denoiser.named_modules())[name].weight,
+                       dict(with_clip.denoiser.named_modules())[name].weight)
+    assert not torch.equal(dict(alone.denoiser.named_modules())[name].weight,
+                           dict(model.denoiser.named_modules())[name].weight)

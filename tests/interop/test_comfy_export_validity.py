@@ -1,0 +1,90 @@
+"""Every workflow we can export passes ComfyUI's own prompt validation (as far as its input
+definitions go): checked against the object_info subset in data/comfy_object_info.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.interop.a1111 import graph_from_parameters
+from app.interop.comfy import load_comfy
+from app.interop.comfy_export import ExportError, to_comfy_api
+from app.interop.model_names import has_extension
+from app.interop.open import open_workflow
+from tests.interop import comfy_docs, comfy_group_docs
+from tests.interop.comfy_validity import object_info, problems
+from tests.interop.test_a1111_more import HIRES
+from tests.interop.test_open import A1111
+
+WORKFLOWS = sorted((Path(__file__).parents[2] / "resources" / "workflows").glob("*.json"))
+# classes of custom node packs we export (ComfyUI_IPAdapter_plus): not in core's object_info
+CUSTOM_NODES = {"IPAdapterModelLoader", "IPAdapterUnifiedLoader", "IPAdapterAdvanced"}
+MODEL_FIELDS = {"loaders.checkpoint": "checkpoint", "loaders.lora": "lora", "loaders.vae": "vae",
+                "upscale.load_model": "model", "loaders.controlnet": "control_net",
+                "loaders.clip_vision": "clip_vision"}
+
+
+def test_the_checker_refuses_what_comfyui_refuses():
+    prompt = comfy_docs.api()
+    assert problems(prompt) == []
+    prompt["4"]["inputs"]["ckpt_name"] = "v1-5-pruned-emaonly"  # as A1111 names it
+    prompt["3"]["inputs"]["sampler_name"] = "euler_a"
+    prompt["3"]["inputs"]["latent_image"] = ["4", 2]  # a VAE into a LATENT input
+    del prompt["8"]["inputs"]["vae"]
+    prompt["10"] = {"class_type": "FancyCustomNode", "inputs": {}}
+    found = problems(prompt)
+    assert len(found) == 5, found
+    assert any("no model file extension" in p for p in found)
+
+
+def _user_models(graph) -> None:
+    """The shipped workflows name the built-in demo model and leave the image to open empty;
+    a user's own models are files, and they pick an image."""
+    for node in graph.nodes.values():
+        if node.type == "image.load" and not node.values.get("path"):
+            node.values["path"] = "example.png"
+        field = MODEL_FIELDS.get(node.type)
+        if field and not has_extension(str(node.values.get(field, ""))):
+            node.values[field] = f"my-{field.replace('_', '-')}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_shipped_workflows_export_as_comfyui_accepts_them(registry, path):
+    graph = open_workflow(path, registry)
+    _user_models(graph)
+    try:
+        prompt = to_comfy_api(graph, registry)
+    except ExportError:
+        pytest.skip(f"{path.name} uses nodes ComfyUI has no counterpart for")
+    custom = sorted({i["class_type"] for i in prompt.values()} & CUSTOM_NODES)
+    if custom:
+        pytest.skip(f"{path.name} exports custom nodes ({', '.join(custom)}), not in ComfyUI core")
+    assert problems(prompt) == []
+    for item in prompt.values():  # the names were completed with their extension
+        for name in ("ckpt_name", "lora_name", "vae_name", "model_name", "control_net_name"):
+            if name in item["inputs"]:
+                assert has_extension(item["inputs"][name]), item
+
+
+def test_imported_files_export_back_as_comfyui_accepts_them(registry):
+    graphs = {
+        "default api": load_comfy(comfy_docs.api(), "api.json", registry),
+        "default ui": load_comfy(comfy_docs.ui(), "ui.json", registry),
+        "group nodes": load_comfy(comfy_group_docs.grouped(), "groups.json", registry),
+        "subgraph": load_comfy(comfy_group_docs.with_subgraph(), "subgraph.json", registry),
+        "a1111": graph_from_parameters(A1111, registry),
+        "a1111 hires, loras, vae": graph_from_parameters(HIRES, registry),
+    }
+    model_only = comfy_docs.api()
+    model_only["10"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "lora_name": "detail", "strength_model": 0.5, "model": ["4", 0]}}
+    model_only["3"]["inputs"]["model"] = ["10", 0]
+    graphs["lora model only"] = load_comfy(model_only, "lora.json", registry)
+    classes: set[str] = set()
+    for name, graph in graphs.items():
+        prompt = to_comfy_api(graph, registry)
+        assert problems(prompt) == [], name
+        classes |= {item["class_type"] for item in prompt.values()}
+    assert {"LoraLoader", "LoraLoaderModelOnly", "VAELoader", "LatentUpscaleBy"} <= classes
+    assert classes <= set(object_info())
