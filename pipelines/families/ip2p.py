@@ -16,12 +16,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
-
 from pipelines.families.sd import SD1, _context_dim
 
 if TYPE_CHECKING:
+    import torch
+
     from pipelines.values import Conditioning, DiffusionModel
 
 CONCAT_KEY = "concat_latent_image"
@@ -55,6 +54,8 @@ class SD1InstructPix2Pix(SD1):
         self, model: DiffusionModel, context: torch.Tensor, positive: Conditioning,
         negative: Conditioning | None, x: torch.Tensor, cfg_batch: bool, cfg: float,
     ) -> dict[str, Any]:
+        import torch  # families are read without torch (``main.py nodes``)
+
         inputs = super().denoiser_inputs(model, context, positive, negative, x, cfg_batch, cfg)
         dtype = self.denoiser_dtype(model)
         pos = _image(positive, x).to(dtype)
@@ -66,6 +67,8 @@ class SD1InstructPix2Pix(SD1):
 
     def call_denoiser(self, model: DiffusionModel, x: torch.Tensor, t: Any,
                       inputs: dict[str, Any]) -> torch.Tensor:
+        import torch
+
         rest = dict(inputs)
         image, image_cfg, batch = rest.pop(_IMAGE), rest.pop(_IMAGE_CFG), rest.pop(_BATCH)
         if image_cfg == 1.0:
@@ -90,6 +93,9 @@ class SD1InstructPix2Pix(SD1):
 
 def _image(conditioning: Conditioning | None, x: torch.Tensor) -> torch.Tensor:
     """The conditioning's image latent at ``x``'s size and batch (zeros when it has none)."""
+    import torch
+    import torch.nn.functional as F
+
     image = None if conditioning is None else conditioning.extras.get(CONCAT_KEY)
     if image is None:
         return torch.zeros_like(x)
