@@ -30,7 +30,7 @@ def test_unmappable_comfy_nodes_open_as_placeholders(qtbot, tmp_path):
     assert win.canvas.view_node("3") is not None and len(graph.edges) >= 8
     # nothing needs it: muted, and the message panel names it in one line
     assert graph.nodes["10"].mode == "mute"
-    assert any("node #10 (unCLIPCheckpointLoader) cannot be mapped" in t
+    assert any("node #10 (GLIGENLoader) cannot be mapped" in t
                for t in win.messages.texts())
 
 
