@@ -52,12 +52,13 @@ def test_settings_add_a_model_folder_that_then_lists_and_resolves(window, config
     assert config.read_text(encoding="utf-8") == before
 
 
-def test_a_damaged_config_is_named_and_left_alone(window, config, tmp_path):
+def test_a_damaged_config_is_named_and_left_alone(window, config, tmp_path, qtbot):
     from app.gui.model_folders import ModelFoldersEditor
 
     config.parent.mkdir(parents=True)
     config.write_text("[[extra]\n")
     editor = ModelFoldersEditor()
+    qtbot.addWidget(editor)  # closed and deleted with the test, not at interpreter exit
     assert not editor.problem.isHidden() and "not valid TOML" in editor.problem.text()
     picked = tmp_path / "picked"
     picked.mkdir()
