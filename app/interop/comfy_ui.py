@@ -109,7 +109,8 @@ def apply_ui_layout(graph: Graph, raw: dict[str, Any], layout: dict[str, dict[st
     for node_id, info in layout.items():
         if info.get("mode") and node_id in graph.nodes:
             graph.nodes[node_id].mode = info["mode"]
-    for item in raw.get("groups") or []:
+    groups = raw.get("groups")
+    for item in groups if isinstance(groups, list) else []:  # damaged: no groups, no crash
         group = _group(item)
         if group is not None:
             graph.groups.append(group)

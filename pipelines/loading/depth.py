@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pipelines.errors import ModelLoadError
+from pipelines.untrusted_json import JsonInputError, load_object_file
 
 _HINT = ("Put a Depth Anything or DPT folder (config.json, model.safetensors, "
          "preprocessor_config.json) in the preprocessors model folder.")
@@ -30,8 +31,6 @@ class DepthModel:
 
 def load_depth_model(path: str | Path, device: str | torch.device = "cpu") -> DepthModel:
     """Raises: ModelLoadError: not a folder, not a Depth Anything / DPT model, or unreadable."""
-    import json
-
     import transformers
     from transformers import AutoImageProcessor
 
@@ -42,9 +41,11 @@ def load_depth_model(path: str | Path, device: str | torch.device = "cpu") -> De
     if not config_file.is_file():
         raise ModelLoadError(path, "Not a depth model folder (no config.json).", hint=_HINT)
     try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except (ValueError, UnicodeDecodeError, AttributeError):
-        raise ModelLoadError(path, "Its config.json is not valid JSON.", hint=_HINT) from None
+        config = load_object_file(config_file)  # size and nesting checked before parsing
+    except (JsonInputError, OSError) as exc:
+        raise ModelLoadError(path, f"Its config.json cannot be read ({exc}).",
+                             hint=_HINT) from None
+    model_type = config.get("model_type")
     if model_type not in _CLASSES:
         raise ModelLoadError(path, f"Not a Depth Anything or DPT model (model_type "
                              f"{model_type!r}).", hint=_HINT)

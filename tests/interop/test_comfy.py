@@ -207,3 +207,12 @@ def test_ui_muted_and_bypassed_nodes_keep_their_modes_links_and_groups(registry)
         ("Prompts", (400.0, 150.0, 450.0, 400.0), "#a1309b")]
     plain = load_comfy(comfy_docs.ui(), "ui.json", registry)
     assert canonical(graph) == canonical(plain)  # the same nodes, only their modes differ
+
+
+@pytest.mark.parametrize("groups", [2.5, "x", {"a": 1}, True])
+def test_ui_groups_of_the_wrong_shape_are_dropped(registry, groups):
+    doc = comfy_docs.ui()
+    doc["groups"] = groups  # a probe find: a number here was a TypeError
+    graph = load_comfy(doc, "ui.json", registry)
+    assert graph.groups == [] and canonical(graph) == canonical(
+        load_comfy(comfy_docs.ui(), "ui.json", registry))

@@ -104,6 +104,17 @@ def test_a_folder_that_is_not_a_depth_model_is_named(tmp_path):
     assert str(tmp_path) in str(info.value)
 
 
+@pytest.mark.parametrize("config", ["[1]", "[" * 5000, "\xff"])
+def test_a_depth_folder_with_a_damaged_config_is_named_in_one_line(tmp_path, config):
+    from pipelines.errors import ModelLoadError
+    from pipelines.loading.depth import load_depth_model
+
+    (tmp_path / "config.json").write_text(config, encoding="latin-1")
+    with pytest.raises(ModelLoadError, match="config.json cannot be read") as info:
+        load_depth_model(tmp_path)  # a nesting bomb too: no RecursionError (probe find)
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
 def test_normals_from_depth_face_the_viewer_on_flat_depth_and_tilt_on_slopes():
     from pipelines.hints import normals_from_depth
 
