@@ -8,6 +8,7 @@ from typing import Any
 
 from app.engine.graph import Graph, NodeInstance
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.model_names import file_name
 
 UNION_TYPES = ("auto", "openpose", "depth", "hed/pidi/scribble/ted",
                "canny/lineart/anime_lineart/mlsd", "normal", "segment", "tile", "repaint")
@@ -47,7 +48,9 @@ EXPORT_INPUTS = {"loaders.diff_controlnet": {"model": "model"},
 def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
     """ComfyUI widget inputs of one of ``EXPORT_CLASSES``' node types."""
     if node_type == "loaders.diff_controlnet":
-        return {"control_net_name": v.get("control_net")}
+        name = v.get("control_net")  # named as ComfyUI lists it: with its extension
+        return {"control_net_name": file_name(name, "controlnet")[0]
+                if isinstance(name, str) else name}
     return {"type": v.get("type", "auto")}
 
 

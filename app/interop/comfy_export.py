@@ -199,7 +199,7 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
     if t == "loaders.vae":
         return _CLASS[t], {"vae_name": _file(v.get("vae"), "vae")}
     if t == "loaders.clip_vision":
-        return _CLASS[t], {"clip_name": v.get("clip_vision")}
+        return _CLASS[t], {"clip_name": _file(v.get("clip_vision"), "clip_vision")}
     if t == "unclip.clip_vision_encode":
         return _CLASS[t], {"crop": v.get("crop", "center")}
     if t == "loaders.controlnet":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.model_names import file_name
 
 _TEXT_LOADERS = ("CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader")
 _TEXT_NAMES = ("clip_name1", "clip_name2", "clip_name3")
@@ -94,10 +95,10 @@ EXPORT_INPUTS = {"conditioning.text_encode_sd3": {"clip": "clip"},
 def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(ComfyUI class, widget inputs) of one of ``EXPORT_TYPES``' node types."""
     if node_type == "loaders.diffusion_model":
-        return "UNETLoader", {"unet_name": v.get("unet_name"),
+        return "UNETLoader", {"unet_name": _file(v.get("unet_name"), "diffusion_models"),
                               "weight_dtype": v.get("weight_dtype", "default")}
     if node_type == "loaders.text_encoders":
-        names = [v.get(n) for n in _TEXT_NAMES if v.get(n)]
+        names = [_file(v.get(n), "text_encoders") for n in _TEXT_NAMES if v.get(n)]
         kind = v.get("type", "sd3")
         if len(names) == 3:
             return "TripleCLIPLoader", dict(zip(_TEXT_NAMES, names, strict=True))
@@ -110,3 +111,8 @@ def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]]
         return "CLIPTextEncodeSD3", {**{k: v.get(k, "") for k in ("clip_l", "clip_g", "t5xxl")},
                                      "empty_padding": "empty_prompt"}
     return "ModelSamplingSD3", {"shift": v.get("shift", 3.0)}
+
+
+def _file(name: Any, kind: str) -> Any:
+    """A model named as ComfyUI lists it in models/``kind``: the file name with its extension."""
+    return file_name(name, kind)[0] if isinstance(name, str) else name

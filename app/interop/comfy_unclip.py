@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader
+from app.interop.model_names import file_name
 
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:
@@ -43,5 +44,6 @@ EXPORT_INPUTS = {"conditioning.unclip": {"conditioning": "conditioning",
 def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
     """ComfyUI widget inputs of one of ``EXPORT_CLASSES``' node types."""
     if node_type == "loaders.unclip_checkpoint":
-        return {"ckpt_name": v.get("checkpoint")}
+        name = v.get("checkpoint")  # named as ComfyUI lists it: with its extension
+        return {"ckpt_name": file_name(name, "checkpoints")[0] if isinstance(name, str) else name}
     return {"strength": v.get("strength"), "noise_augmentation": v.get("noise_augmentation")}

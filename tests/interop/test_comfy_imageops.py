@@ -110,10 +110,10 @@ def test_export_back_gives_comfyuis_classes_and_values(registry):
         prompt = to_comfy_api(graph, registry)
         _check_against_comfy_definitions(prompt)
         for node_id, item in doc.items():
-            assert prompt[node_id]["class_type"] == item["class_type"]
             expected = dict(item["inputs"])
-            if "ckpt_name" in expected:  # export writes the file name ComfyUI lists
+            if "ckpt_name" in expected:  # named as ComfyUI lists it: with its extension
                 expected["ckpt_name"] += ".safetensors"
+            assert prompt[node_id]["class_type"] == item["class_type"]
             assert prompt[node_id]["inputs"] == expected, node_id
         assert load_comfy(prompt, "again.json", registry).nodes.keys() >= graph.nodes.keys()
 
