@@ -16,6 +16,7 @@ from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
 from app.interop.comfy_custom import export_values as custom_values
+from app.interop import comfy_basic
 from app.interop.comfy_imageops import EXPORT_CLASSES as IMAGEOPS_CLASSES
 from app.interop.comfy_imageops import EXPORT_INPUTS as IMAGEOPS_INPUTS
 from app.interop.comfy_imageops import export_node, export_problem
@@ -93,6 +94,8 @@ _CLASS.update(comfy_control.EXPORT_CLASSES)
 _INPUTS.update(comfy_control.EXPORT_INPUTS)
 _CLASS.update(IMAGEOPS_CLASSES)
 _INPUTS.update(IMAGEOPS_INPUTS)
+_CLASS.update(comfy_basic.EXPORT_CLASSES)
+_INPUTS.update(comfy_basic.EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -173,6 +176,8 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
     """The ComfyUI class and widget inputs of ``node`` (``clip``: its clip link, if any)."""
     t = node.type
     if (exported := export_node(t, v)) is not None:  # image/latent operations, tiled VAE
+        return exported
+    if (exported := comfy_basic.export_node(t, v)) is not None:  # small core nodes
         return exported
     if t == "loaders.checkpoint":
         return _CLASS[t], {"ckpt_name": _file(v.get("checkpoint"), "checkpoints")}

@@ -9,6 +9,7 @@ from app.interop.comfy_control import comfy_values as control_values
 from app.interop.comfy_custom import advanced_values
 from app.interop.comfy_custom import comfy_values as custom_values
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.comfy_basic import comfy_values as basic_values
 from app.interop.comfy_imageops import comfy_values as imageops_values
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
@@ -74,6 +75,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     if (values := control_values(cls, fields, note)) is not None:
         return values
     if (values := imageops_values(cls, fields, note)) is not None:
+        return values
+    if (values := basic_values(cls, fields, note)) is not None:
         return values
     if cls in ("CheckpointLoaderSimple", "CheckpointLoader"):
         if cls == "CheckpointLoader" and text("config_name", ""):
