@@ -11,12 +11,11 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
-from app.interop import comfy_conditioning, comfy_control
+from app.interop import comfy_basic, comfy_conditioning, comfy_control
 from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
 from app.interop.comfy_custom import export_values as custom_values
-from app.interop import comfy_basic
 from app.interop.comfy_imageops import EXPORT_CLASSES as IMAGEOPS_CLASSES
 from app.interop.comfy_imageops import EXPORT_INPUTS as IMAGEOPS_INPUTS
 from app.interop.comfy_imageops import export_node, export_problem

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.interop.comfy_basic import comfy_values as basic_values
 from app.interop.comfy_conditioning import comfy_values as conditioning_values
 from app.interop.comfy_control import comfy_values as control_values
 from app.interop.comfy_custom import advanced_values
 from app.interop.comfy_custom import comfy_values as custom_values
 from app.interop.comfy_fields import FieldReader, show
-from app.interop.comfy_basic import comfy_values as basic_values
 from app.interop.comfy_imageops import comfy_values as imageops_values
 from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
 from app.interop.comfy_names import (
