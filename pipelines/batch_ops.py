@@ -49,7 +49,8 @@ def _per_image(mask: torch.Tensor | None) -> bool:
 
 def from_batch(latent: Latent, batch_index: int, length: int) -> Latent:
     """LatentFromBatch: ``length`` images from ``batch_index`` (both clamped to the batch);
-    a per-image noise mask is cut the same way (repeated to the batch first)."""
+    a per-image noise mask is cut the same way (repeated to the batch first), and the images
+    remember their places so the sampler gives them the noise they had in the whole batch."""
     size = latent.samples.shape[0]
     start = min(size - 1, batch_index)
     count = min(size - start, length)
@@ -62,7 +63,8 @@ def from_batch(latent: Latent, batch_index: int, length: int) -> Latent:
         mask = getattr(latent, name)
         if _per_image(mask):
             masks[name] = cut(_batch_masks(mask, size))
-    return replace(_map(latent, cut), **masks)
+    places = latent.batch_index or tuple(range(size))
+    return replace(_map(latent, cut), batch_index=places[start:start + count], **masks)
 
 
 def repeat_batch(latent: Latent, amount: int) -> Latent:
@@ -73,7 +75,11 @@ def repeat_batch(latent: Latent, amount: int) -> Latent:
 
     masks = {name: repeat(getattr(latent, name)) for name in ("noise_mask", "inpaint_mask")
              if _per_image(getattr(latent, name))}
-    return replace(_map(latent, repeat), **masks)
+    places = latent.batch_index
+    if places is not None:  # later copies drawn after the batch's noise, as ComfyUI does
+        offset = max(places) - min(places) + 1
+        places = places + tuple(x + i * offset for i in range(1, amount) for x in places)
+    return replace(_map(latent, repeat), batch_index=places, **masks)
 
 
 def rotate(latent: Latent, rotation: str) -> Latent:

@@ -55,9 +55,6 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
             values[name] = fields.number(name, 0.5, 0.0, 1.0)
         elif name == "image":
             values["path"] = fields.text("image", "")
-    if cls == "LatentFromBatch":
-        note("LatentFromBatch: the picked latents get fresh noise from the sampler's seed, "
-             "not the noise they had as part of the whole batch (ComfyUI's batch_index)")
     if cls == "LatentBlend" and fields.text("blend_mode", "normal") != "normal":
         fields.fail("blend_mode", "only 'normal' exists in ComfyUI")
     return values

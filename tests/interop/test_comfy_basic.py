@@ -43,8 +43,7 @@ def test_the_small_core_nodes_map_onto_ours(registry, form):
     assert (graph.incoming("28")["image1"].source, graph.incoming("28")["image2"].source) == (
         "26", "27")
     assert validate(graph, registry) == []
-    assert any("LatentFromBatch" in n and "batch_index" in n
-               for n in graph.metadata["comfyui"]["notes"])
+    assert graph.metadata["comfyui"]["notes"] == []  # nothing approximated
 
 
 def test_ui_and_api_forms_give_the_same_graph(registry):
@@ -116,3 +115,10 @@ def test_the_workflow_runs_on_a_tiny_model(registry, tiny_sd_checkpoint, tmp_pat
     assert batch.shape == (3, *decoded.shape[1:])
     assert torch.allclose(batch[2], torch.tensor([1.0, 128 / 255, 0.0]).expand_as(batch[2]))
     assert len(list((tmp_path / "out").glob("basic_*.png"))) == 3
+    # the picked image, repeated, gets the noise of images 1 and 2 of the whole batch
+    assert out["21"].batch_index == (1, 2)
+    doc["5"]["inputs"]["batch_size"] = 3
+    doc["3"]["inputs"]["latent_image"] = ["30", 0]
+    whole = Executor(registry).run(load_comfy(doc, "whole.json", registry), targets=["3"])
+    assert whole.status == "ok", whole.error
+    assert torch.allclose(whole.outputs["3"][0].samples[1:3], sampled, atol=1e-5)

@@ -26,6 +26,9 @@ def test_from_batch_cuts_samples_and_per_image_masks():
     assert torch.equal(picked.noise_mask, torch.stack([masks[1], masks[0]]))
     last = batch_ops.from_batch(latent, 7, 1)  # index past the end: the last image
     assert torch.equal(last.samples, latent.samples[2:3])
+    assert picked.batch_index == (1, 2) and last.batch_index == (2,)
+    again = batch_ops.from_batch(picked, 1, 1)  # places of places
+    assert again.batch_index == (2,)
     shared = torch.rand(4, 4)
     assert batch_ops.from_batch(Latent(latent.samples, noise_mask=shared), 0, 1
                                 ).noise_mask is shared  # one mask for all: kept
@@ -38,6 +41,24 @@ def test_repeat_batch_repeats_samples_and_per_image_masks():
     a, b = latent.samples
     assert torch.equal(out.samples, torch.stack([a, b, a, b, a, b]))
     assert torch.equal(out.noise_mask, torch.cat([masks, masks, masks]))
+    assert out.batch_index is None
+    placed = batch_ops.repeat_batch(Latent(latent.samples, batch_index=(3, 5)), 2)
+    assert placed.batch_index == (3, 5, 6, 8)  # ComfyUI: copies offset by the span (3)
+
+
+def test_noise_follows_the_batch_places_as_comfyuis_prepare_noise():
+    from pipelines.sampling.noise import batch_randn
+
+    generator = torch.Generator().manual_seed(7)  # ComfyUI: one image's draw after another
+    drawn = [torch.randn((1, 2, 3, 3), generator=generator) for _ in range(4)]
+    picked = batch_randn((3, 2, 3, 3), torch.Generator().manual_seed(7), (3, 1, 1))
+    assert torch.equal(picked, torch.cat([drawn[3], drawn[1], drawn[1]]))
+    # for latent-sized images (a multiple of 16 numbers) that is the whole batch's noise
+    whole = torch.randn((4, 4, 8, 8), generator=torch.Generator().manual_seed(7))
+    picked = batch_randn((2, 4, 8, 8), torch.Generator().manual_seed(7), (2, 3))
+    assert torch.equal(picked, whole[2:4])
+    plain = batch_randn((2, 4, 8, 8), torch.Generator().manual_seed(7), None)
+    assert torch.equal(plain, whole[:2])
 
 
 def test_rotations_turn_clockwise():
