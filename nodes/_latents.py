@@ -39,7 +39,8 @@ def fit_to_model(latent: Latent, model: DiffusionModel) -> Latent:
     expected = (b, channels, latent.pixel_height // factor, latent.pixel_width // factor)
     if tuple(latent.samples.shape) == expected:
         return latent
-    return empty(latent.pixel_width, latent.pixel_height, b, channels, factor)
+    blank = empty(latent.pixel_width, latent.pixel_height, b, channels, factor)
+    return replace(latent, samples=blank.samples)  # its masks and batch places kept
 
 
 def upscale(latent: Latent, method: str, factor: float, width: int, height: int) -> Latent:

@@ -67,3 +67,8 @@ ACCELERATE_NAMES: tuple[str, ...] = ("off", "compile", "max")
 # pipelines.loading.weight_dtype): the file's own, fp8 storage computed in bfloat16, or a cast.
 WEIGHT_DTYPE_NAMES: tuple[str, ...] = ("default", "fp8_e4m3fn", "fp8_e5m2", "float16",
                                        "bfloat16", "float32")
+
+# ComfyUI's LatentRotate / LatentFlip / LoadImageMask choices (pipelines.batch_ops)
+LATENT_ROTATIONS: tuple[str, ...] = ("none", "90 degrees", "180 degrees", "270 degrees")
+LATENT_FLIPS: tuple[str, ...] = ("x-axis: vertically", "y-axis: horizontally")
+MASK_CHANNELS: tuple[str, ...] = ("alpha", "red", "green", "blue")

@@ -238,6 +238,9 @@ class Latent:
     # the mask inpainting models see when no noise mask blends (ComfyUI's
     # InpaintModelConditioning with noise_mask off); otherwise they see ``noise_mask``
     inpaint_mask: torch.Tensor | None = field(default=None)
+    # each image's place in the batch its noise is drawn for (ComfyUI's ``batch_index``, set
+    # by Latent From Batch / Repeat Latent Batch); None: images 0..B-1
+    batch_index: tuple[int, ...] | None = field(default=None)
 
 
 @dataclass(frozen=True)

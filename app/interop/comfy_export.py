@@ -11,7 +11,7 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
-from app.interop import comfy_conditioning, comfy_control
+from app.interop import comfy_basic, comfy_conditioning, comfy_control
 from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
@@ -93,6 +93,8 @@ _CLASS.update(comfy_control.EXPORT_CLASSES)
 _INPUTS.update(comfy_control.EXPORT_INPUTS)
 _CLASS.update(IMAGEOPS_CLASSES)
 _INPUTS.update(IMAGEOPS_INPUTS)
+_CLASS.update(comfy_basic.EXPORT_CLASSES)
+_INPUTS.update(comfy_basic.EXPORT_INPUTS)
 
 
 class ExportError(StudioError, ValueError):
@@ -173,6 +175,8 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
     """The ComfyUI class and widget inputs of ``node`` (``clip``: its clip link, if any)."""
     t = node.type
     if (exported := export_node(t, v)) is not None:  # image/latent operations, tiled VAE
+        return exported
+    if (exported := comfy_basic.export_node(t, v)) is not None:  # small core nodes
         return exported
     if t == "loaders.checkpoint":
         return _CLASS[t], {"ckpt_name": _file(v.get("checkpoint"), "checkpoints")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.interop.comfy_basic import comfy_classes as _basic_classes
 from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
 from app.interop.comfy_control import comfy_classes as _control_classes
 from app.interop.comfy_custom import comfy_classes as _custom_classes
@@ -99,6 +100,7 @@ CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
 CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
 CLASSES.update(_control_classes(ComfyClass))  # diff ControlNets, ControlNet-Union types
 CLASSES.update(_imageops_classes(ComfyClass))  # image/latent operations, ip2p, animated saves
+CLASSES.update(_basic_classes(ComfyClass))  # small core nodes: batches, latent transforms
 # Loaders that are ours with a setting fixed (issue 16): a LoRA on the model alone, and the
 # old checkpoint loader whose config file is not needed (the layout is read off the file)
 CLASSES.update({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.interop.comfy_basic import comfy_values as basic_values
 from app.interop.comfy_conditioning import comfy_values as conditioning_values
 from app.interop.comfy_control import comfy_values as control_values
 from app.interop.comfy_custom import advanced_values
@@ -74,6 +75,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     if (values := control_values(cls, fields, note)) is not None:
         return values
     if (values := imageops_values(cls, fields, note)) is not None:
+        return values
+    if (values := basic_values(cls, fields, note)) is not None:
         return values
     if cls in ("CheckpointLoaderSimple", "CheckpointLoader"):
         if cls == "CheckpointLoader" and text("config_name", ""):

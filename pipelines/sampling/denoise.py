@@ -20,7 +20,7 @@ from pipelines.sampling.guidance import DualCFG, Guidance
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.masking import kept_latents as _kept_latents
 from pipelines.sampling.masking import prepare_mask as _prepare_mask
-from pipelines.sampling.noise import randn
+from pipelines.sampling.noise import batch_randn
 from pipelines.sampling.patches import model_patches
 from pipelines.sampling.regional import regional_run
 from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config
@@ -159,7 +159,7 @@ def denoise(
     if image_condition is not None and image_condition.noise_first:  # the x4 upscaler's order
         concat, condition_inputs = image_condition.prepare(generator, device, do_cfg)
     seeded = family.seeded_inputs(model, positive, negative, generator, batch, do_cfg, device)
-    initial = randn(shape, generator).to(device)
+    initial = batch_randn(shape, generator, latent.batch_index).to(device)
     seed_noise_sampler(scheduler, noise, original)  # dpmpp_sde's Brownian tree: from our seed
     if sigmas is not None:  # ComfyUI's split sampling: noise may be off (the latent has its own)
         x = explicit_sigmas.start_sample(scheduler, sigmas, original,
@@ -247,4 +247,5 @@ def denoise(
     if samples.is_inference():
         samples = samples.clone()
     return Latent(samples=samples, noise_mask=latent.noise_mask,
-                  masked_image_latents=latent.masked_image_latents, space=model.family)
+                  masked_image_latents=latent.masked_image_latents, space=model.family,
+                  batch_index=latent.batch_index)
