@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pipelines.errors import ModelLoadError
-from pipelines.untrusted_json import JsonInputError, load_object_file
+from pipelines.loading.preprocessor_folder import load_folder_parts, read_folder_config
 
 _HINT = ("Put a Depth Anything or DPT folder (config.json, model.safetensors, "
          "preprocessor_config.json) in the preprocessors model folder.")
@@ -34,31 +34,15 @@ def load_depth_model(path: str | Path, device: str | torch.device = "cpu") -> De
     import transformers
     from transformers import AutoImageProcessor
 
-    path = Path(path)
-    if path.is_file() and (path.parent / "config.json").is_file():
-        path = path.parent  # the model picker lists the folder's weights file
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ModelLoadError(path, "Not a depth model folder (no config.json).", hint=_HINT)
-    try:
-        config = load_object_file(config_file)  # size and nesting checked before parsing
-    except (JsonInputError, OSError) as exc:
-        raise ModelLoadError(path, f"Its config.json cannot be read ({exc}).",
-                             hint=_HINT) from None
+    path, config = read_folder_config(path, "depth", _HINT)
     model_type = config.get("model_type")
     if model_type not in _CLASSES:
         raise ModelLoadError(path, f"Not a Depth Anything or DPT model (model_type "
                              f"{model_type!r}).", hint=_HINT)
-    if not (path / "preprocessor_config.json").is_file():
-        raise ModelLoadError(path, "No preprocessor_config.json.", hint=_HINT)
-    try:
-        model = getattr(transformers, _CLASSES[model_type]).from_pretrained(
-            str(path), local_files_only=True, use_safetensors=True)
-        processor = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
-    except Exception as exc:  # a broken folder: say what, in one line
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(path, f"The depth model could not be read ({detail}).",
-                             hint=_HINT) from None
+    model, processor = load_folder_parts(path, "depth", _HINT, lambda: (
+        getattr(transformers, _CLASSES[model_type]).from_pretrained(
+            str(path), local_files_only=True, use_safetensors=True),
+        AutoImageProcessor.from_pretrained(str(path), local_files_only=True)))
     model.eval().requires_grad_(False).to(device)
     return DepthModel(model, processor, str(path))
 

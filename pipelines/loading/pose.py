@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
+from pipelines.loading.preprocessor_folder import load_folder_parts, read_folder_config
 
 _HINT = ("Put a ViTPose folder (config.json, model.safetensors, preprocessor_config.json, e.g. "
          "usyd-community/vitpose-base-simple) in the preprocessors model folder.")
@@ -31,27 +31,14 @@ def load_pose_model(path: str | Path, device: str | torch.device = "cpu") -> Pos
     """Raises: ModelLoadError: not a folder, not a ViTPose model, or unreadable."""
     from transformers import VitPoseForPoseEstimation, VitPoseImageProcessor
 
-    path = Path(path)
-    if path.is_file() and (path.parent / "config.json").is_file():
-        path = path.parent  # the model picker lists the folder's weights file
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ModelLoadError(path, "Not a pose model folder (no readable config.json).",
-                             hint=_HINT) from None
-    if not isinstance(config, dict) or config.get("model_type") != "vitpose":
-        kind = config.get("model_type") if isinstance(config, dict) else None
-        raise ModelLoadError(path, f"Not a ViTPose model (model_type {kind!r}).", hint=_HINT)
-    if not (path / "preprocessor_config.json").is_file():
-        raise ModelLoadError(path, "No preprocessor_config.json.", hint=_HINT)
-    try:
-        model = VitPoseForPoseEstimation.from_pretrained(str(path), local_files_only=True,
-                                                         use_safetensors=True)
-        processor = VitPoseImageProcessor.from_pretrained(str(path), local_files_only=True)
-    except Exception as exc:  # a broken folder: say what, in one line
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(path, f"The pose model could not be read ({detail}).",
-                             hint=_HINT) from None
+    path, config = read_folder_config(path, "pose", _HINT)
+    if config.get("model_type") != "vitpose":
+        raise ModelLoadError(path, f"Not a ViTPose model (model_type "
+                             f"{config.get('model_type')!r}).", hint=_HINT)
+    model, processor = load_folder_parts(path, "pose", _HINT, lambda: (
+        VitPoseForPoseEstimation.from_pretrained(str(path), local_files_only=True,
+                                                 use_safetensors=True),
+        VitPoseImageProcessor.from_pretrained(str(path), local_files_only=True)))
     if model.config.num_labels != 17:
         raise ModelLoadError(path, f"This ViTPose gives {model.config.num_labels} keypoints, not "
                                    "COCO's 17 body keypoints.", hint=_HINT)

@@ -47,3 +47,13 @@ def test_tiny_vitpose_gives_a_hint_of_the_input_size(tmp_path):
     assert estimate_pose(pose, image, threshold=2.0).max() == 0  # nothing seen: black
     with pytest.raises(ModelLoadError, match="Not a ViTPose model"):
         load_pose_model(build_tiny_depth_anything(tmp_path / "depth"))
+
+
+def test_a_pose_folder_with_a_nesting_bomb_config_is_named_in_one_line(tmp_path):
+    from pipelines.errors import ModelLoadError
+    from pipelines.loading.pose import load_pose_model
+
+    (tmp_path / "config.json").write_text("[" * 5000)  # json.loads raised RecursionError
+    with pytest.raises(ModelLoadError, match="config.json cannot be read") as info:
+        load_pose_model(tmp_path)
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
