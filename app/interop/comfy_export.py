@@ -11,20 +11,12 @@ from typing import Any
 from app.engine.graph import Graph, NodeInstance
 from app.engine.registry import Registry
 from app.engine.subgraphs import runnable
-from app.interop import comfy_basic, comfy_conditioning, comfy_control
+from app.interop import comfy_mappings
 from app.interop.comfy_custom import EXPORT_CLASSES as CUSTOM_CLASSES
 from app.interop.comfy_custom import SEEDED
 from app.interop.comfy_custom import export_inputs as custom_inputs
 from app.interop.comfy_custom import export_values as custom_values
-from app.interop.comfy_imageops import EXPORT_CLASSES as IMAGEOPS_CLASSES
-from app.interop.comfy_imageops import EXPORT_INPUTS as IMAGEOPS_INPUTS
-from app.interop.comfy_imageops import export_node, export_problem
-from app.interop.comfy_ipadapter import (
-    EXPORT_CLASSES,
-    EXPORT_INPUTS,
-    bundled_link,
-    export_values,
-)
+from app.interop.comfy_ipadapter import bundled_link
 from app.interop.comfy_names import (
     CLASSES,
     IMAGE_METHODS,
@@ -33,12 +25,6 @@ from app.interop.comfy_names import (
     SAMPLERS,
     to_comfy,
 )
-from app.interop.comfy_parts import EXPORT_INPUTS as PARTS_INPUTS
-from app.interop.comfy_parts import EXPORT_TYPES as PARTS_TYPES
-from app.interop.comfy_parts import export_node as parts_node
-from app.interop.comfy_unclip import EXPORT_CLASSES as UNCLIP_CLASSES
-from app.interop.comfy_unclip import EXPORT_INPUTS as UNCLIP_INPUTS
-from app.interop.comfy_unclip import export_values as unclip_values
 from pipelines.errors import StudioError
 
 _CLASS = {
@@ -76,26 +62,13 @@ _INPUTS = {
     "conditioning.flux_guidance": {"conditioning": "conditioning"},
     "conditioning.text_encode_flux": {"clip": "clip"}, "model.sampling_flux": {"model": "model"},
 }
-_CLASS.update(EXPORT_CLASSES)
-_INPUTS.update(EXPORT_INPUTS)
 _CLASS.update(CUSTOM_CLASSES)
 _INPUTS.update(custom_inputs(CLASSES))
 _SEEDED = set(SEEDED.values())  # samplers whose noise ComfyUI keeps as a seed widget
 _NOISE = {"sampling.noise": "RandomNoise", "sampling.disable_noise": "DisableNoise"}
 _CUSTOM = "sampling.sampler_custom_advanced"  # takes its noise as a node
-_CLASS.update(UNCLIP_CLASSES)
-_INPUTS.update(UNCLIP_INPUTS)
-_CLASS.update(comfy_conditioning.EXPORT_CLASSES)
-_INPUTS.update(comfy_conditioning.EXPORT_INPUTS)
-_CLASS.update({t: "(by its values)" for t in PARTS_TYPES})  # parts_node names the class
-_INPUTS.update(PARTS_INPUTS)
-_CLASS.update(comfy_control.EXPORT_CLASSES)
-_INPUTS.update(comfy_control.EXPORT_INPUTS)
-_CLASS.update(IMAGEOPS_CLASSES)
-_INPUTS.update(IMAGEOPS_INPUTS)
-_CLASS.update(comfy_basic.EXPORT_CLASSES)
-_INPUTS.update(comfy_basic.EXPORT_INPUTS)
-
+_CLASS.update(comfy_mappings.export_classes())  # every module in comfy_mappings.MAPPINGS
+_INPUTS.update(comfy_mappings.export_inputs())
 
 class ExportError(StudioError, ValueError):
     """The graph uses nodes that ComfyUI's format cannot express."""
@@ -125,9 +98,7 @@ def to_comfy_api(graph: Graph, registry: Registry | None = None) -> dict[str, An
             mappable = bool(targets) and targets <= takes
         if not mappable:
             problems.append(f"{node.label()} ({node.type})")
-        elif why := comfy_control.export_problem(graph, node):
-            problems.append(f"{node.label()} ({why})")
-        elif why := export_problem(node.type, node.values):
+        elif why := comfy_mappings.export_problem(graph, node):
             problems.append(f"{node.label()} ({why})")
         elif node.type == "model.sampling" and (why := _sampling_problem(node.values)):
             problems.append(f"{node.label()} ({why})")
@@ -174,9 +145,7 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
           ) -> tuple[str, dict[str, Any]]:
     """The ComfyUI class and widget inputs of ``node`` (``clip``: its clip link, if any)."""
     t = node.type
-    if (exported := export_node(t, v)) is not None:  # image/latent operations, tiled VAE
-        return exported
-    if (exported := comfy_basic.export_node(t, v)) is not None:  # small core nodes
+    if (exported := comfy_mappings.export_node(t, v)) is not None:  # the mapping modules
         return exported
     if t == "loaders.checkpoint":
         return _CLASS[t], {"ckpt_name": _file(v.get("checkpoint"), "checkpoints")}
@@ -232,16 +201,6 @@ def _node(node: NodeInstance, v: dict[str, Any], clip: Any = True
         return ("LatentUpscale" if latent else "ImageScale",
                 {"upscale_method": method, "width": v.get("width", 0),
                  "height": v.get("height", 0), "crop": "disabled"})
-    if t in EXPORT_CLASSES:
-        return _CLASS[t], export_values(t, v)
-    if t in UNCLIP_CLASSES:
-        return _CLASS[t], unclip_values(t, v)
-    if t in comfy_conditioning.EXPORT_CLASSES:
-        return _CLASS[t], comfy_conditioning.export_values(t, v)
-    if t in PARTS_TYPES:
-        return parts_node(t, v)
-    if t in comfy_control.EXPORT_CLASSES:
-        return _CLASS[t], comfy_control.export_values(t, v)
     return _CLASS[t], {}
 
 

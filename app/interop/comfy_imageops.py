@@ -5,9 +5,12 @@ what is approximated) and export back."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.interop.comfy_fields import FieldReader, show
+
+if TYPE_CHECKING:
+    from app.engine.graph import Graph, NodeInstance
 
 _COND_LINKS = {"positive": "positive", "negative": "negative", "vae": "vae", "pixels": "image"}
 _COND_OUTPUTS = ("positive", "negative", "latent")
@@ -113,8 +116,9 @@ EXPORT_INPUTS = {
 }
 
 
-def export_problem(node_type: str, v: dict[str, Any]) -> str | None:
+def export_problem(graph: Graph, node: NodeInstance) -> str | None:
     """Why a node of ours has no ComfyUI counterpart with these values, or None."""
+    node_type, v = node.type, node.values
     if node_type == "image.save_animated" and v.get("format") == "gif":
         return "ComfyUI has no animated GIF saver (use webp or png)"
     if node_type == "conditioning.instruct_pix2pix" and v.get("image_cfg", 1.0) != 1.0:

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.interop.comfy_basic import comfy_classes as _basic_classes
-from app.interop.comfy_conditioning import comfy_classes as _conditioning_classes
-from app.interop.comfy_control import comfy_classes as _control_classes
 from app.interop.comfy_custom import comfy_classes as _custom_classes
-from app.interop.comfy_imageops import comfy_classes as _imageops_classes
-from app.interop.comfy_ipadapter import comfy_classes as _ipadapter_classes
-from app.interop.comfy_parts import comfy_classes as _parts_classes
-from app.interop.comfy_unclip import comfy_classes as _unclip_classes
+from app.interop.comfy_mappings import comfy_classes as _mapped_classes
 
 
 # ComfyUI class -> our node type, its inputs (Comfy name -> ours) and output slots (ours).
@@ -94,13 +88,8 @@ CLASSES: dict[str, ComfyClass] = {
         "unclip.clip_vision_encode", {"clip_vision": "clip_vision", "image": "image"},
         ("embedding",), ("crop",)),
 }
-CLASSES.update(_ipadapter_classes(ComfyClass))  # IP-Adapter custom nodes, Canny
 CLASSES.update(_custom_classes(ComfyClass))  # split sampling: noise, sigmas, guiders
-CLASSES.update(_unclip_classes(ComfyClass))  # SD 2.1 unCLIP
-CLASSES.update(_conditioning_classes(ComfyClass))  # Conditioning* operations, CLIPSetLastLayer
-CLASSES.update(_control_classes(ComfyClass))  # diff ControlNets, ControlNet-Union types
-CLASSES.update(_imageops_classes(ComfyClass))  # image/latent operations, ip2p, animated saves
-CLASSES.update(_basic_classes(ComfyClass))  # small core nodes: batches, latent transforms
+CLASSES.update(_mapped_classes(ComfyClass))  # every module in comfy_mappings.MAPPINGS
 # Loaders that are ours with a setting fixed (issue 16): a LoRA on the model alone, and the
 # old checkpoint loader whose config file is not needed (the layout is read off the file)
 CLASSES.update({
@@ -121,7 +110,6 @@ CLASSES.update({
         "model.sampling_flux", {"model": "model"}, ("model",),
         ("max_shift", "base_shift", "width", "height")),
 })
-CLASSES.update(_parts_classes(ComfyClass))  # model part loaders, SD3 encode/shift/latent
 # ComfyUI ModelSamplingDiscrete "sampling" values <-> our prediction names.
 PREDICTIONS: dict[str, str] = {"eps": "epsilon", "v_prediction": "v_prediction", "lcm": "lcm"}
 

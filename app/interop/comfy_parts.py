@@ -88,12 +88,15 @@ def _text_loader(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
 
 EXPORT_TYPES = ("loaders.diffusion_model", "loaders.text_encoders",
                 "conditioning.text_encode_sd3", "model.sampling_sd3")
+EXPORT_CLASSES = {t: "(by its values)" for t in EXPORT_TYPES}  # export_node names the class
 EXPORT_INPUTS = {"conditioning.text_encode_sd3": {"clip": "clip"},
                  "model.sampling_sd3": {"model": "model"}}
 
 
-def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(ComfyUI class, widget inputs) of one of ``EXPORT_TYPES``' node types."""
+def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(ComfyUI class, widget inputs) of one of ``EXPORT_TYPES``' node types, else None."""
+    if node_type not in EXPORT_TYPES:
+        return None
     if node_type == "loaders.diffusion_model":
         return "UNETLoader", {"unet_name": _file(v.get("unet_name"), "diffusion_models"),
                               "weight_dtype": v.get("weight_dtype", "default")}

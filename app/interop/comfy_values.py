@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.interop.comfy_basic import comfy_values as basic_values
-from app.interop.comfy_conditioning import comfy_values as conditioning_values
-from app.interop.comfy_control import comfy_values as control_values
 from app.interop.comfy_custom import advanced_values
 from app.interop.comfy_custom import comfy_values as custom_values
 from app.interop.comfy_fields import FieldReader, show
-from app.interop.comfy_imageops import comfy_values as imageops_values
-from app.interop.comfy_ipadapter import comfy_values as ipadapter_values
+from app.interop.comfy_mappings import comfy_values as mapped_values
 from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
@@ -22,8 +18,6 @@ from app.interop.comfy_names import (
     SCHEDULERS,
     to_ours,
 )
-from app.interop.comfy_parts import comfy_values as parts_values
-from app.interop.comfy_unclip import comfy_values as unclip_values
 
 MAX_SEED = 2**63 - 1
 COMFY_MAX_SEED = 2**64 - 1  # ComfyUI's seeds go up to 0xffffffffffffffff
@@ -45,7 +39,7 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
         WorkflowError: a value of the wrong type (ComfyUI itself would refuse it).
     """
     text, integer, number = fields.text, fields.integer, fields.number
-    if (values := ipadapter_values(cls, fields, note)) is not None:
+    if (values := mapped_values(cls, fields, note)) is not None:  # comfy_mappings.MAPPINGS
         return values
 
     def named(name: str, exact: dict[str, str], nearest: dict[str, str], what: str) -> str:
@@ -65,18 +59,6 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
             note(f"{cls}: seed {values['seed']} is above {MAX_SEED}; using "
                  f"{values['seed'] % (MAX_SEED + 1)}")
             values["seed"] %= MAX_SEED + 1
-        return values
-    if (values := unclip_values(cls, fields, note)) is not None:
-        return values
-    if (values := conditioning_values(cls, fields, note)) is not None:
-        return values
-    if (values := parts_values(cls, fields, note)) is not None:
-        return values
-    if (values := control_values(cls, fields, note)) is not None:
-        return values
-    if (values := imageops_values(cls, fields, note)) is not None:
-        return values
-    if (values := basic_values(cls, fields, note)) is not None:
         return values
     if cls in ("CheckpointLoaderSimple", "CheckpointLoader"):
         if cls == "CheckpointLoader" and text("config_name", ""):
