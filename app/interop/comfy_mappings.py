@@ -31,6 +31,7 @@ from app.interop import (
     comfy_ipadapter,
     comfy_merge,
     comfy_parts,
+    comfy_patches,
     comfy_unclip,
 )
 
@@ -46,6 +47,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
     comfy_merge,  # ModelMerge*, CLIPMerge*: model merging
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
+    comfy_patches,  # DifferentialDiffusion
     comfy_unclip,  # SD 2.1 unCLIP
 )
 
