@@ -72,3 +72,6 @@ WEIGHT_DTYPE_NAMES: tuple[str, ...] = ("default", "fp8_e4m3fn", "fp8_e5m2", "flo
 LATENT_ROTATIONS: tuple[str, ...] = ("none", "90 degrees", "180 degrees", "270 degrees")
 LATENT_FLIPS: tuple[str, ...] = ("x-axis: vertically", "y-axis: horizontally")
 MASK_CHANNELS: tuple[str, ...] = ("alpha", "red", "green", "blue")
+# ComfyUI's MaskComposite operations and ImageToMask channels (pipelines.mask_ops)
+MASK_COMPOSITE_OPERATIONS = ("multiply", "add", "subtract", "and", "or", "xor")
+IMAGE_MASK_CHANNELS = ("red", "green", "blue", "alpha")

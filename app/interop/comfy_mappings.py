@@ -29,6 +29,7 @@ from app.interop import (
     comfy_control,
     comfy_imageops,
     comfy_ipadapter,
+    comfy_masks,
     comfy_merge,
     comfy_parts,
     comfy_patches,
@@ -45,6 +46,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_control,  # diff ControlNets, ControlNet-Union types
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
+    comfy_masks,  # nodes_mask.py: Grow/Feather/Crop/Invert/Solid/Threshold Mask, composites
     comfy_merge,  # ModelMerge*, CLIPMerge*: model merging
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
     comfy_patches,  # DifferentialDiffusion
