@@ -33,6 +33,7 @@ from app.interop import (
     comfy_merge,
     comfy_parts,
     comfy_patches,
+    comfy_postprocess,
     comfy_unclip,
 )
 
@@ -50,6 +51,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_merge,  # ModelMerge*, CLIPMerge*: model merging
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
     comfy_patches,  # DifferentialDiffusion
+    comfy_postprocess,  # ImageBlend, ImageBlur, ImageSharpen, ImageQuantize
     comfy_unclip,  # SD 2.1 unCLIP
 )
 
