@@ -12,9 +12,7 @@ Block names are the original (ComfyUI / SGM) layer names, ``input_blocks.4.`` / 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import torch
 
 from pipelines.errors import StudioError
+from pipelines.structural_copy import shared_copy
 from pipelines.values import DiffusionModel, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -40,15 +39,6 @@ def scales(mode: str, ratio: float) -> tuple[float, float]:
     raise StudioError(f"unknown merge mode {mode!r}; choose {', '.join(MODES)}")
 
 
-def _shared_copy(net: torch.nn.Module) -> torch.nn.Module:
-    """New module objects sharing every tensor of ``net``."""
-    memo: dict[int, Any] = {id(t): t for t in itertools.chain(net.parameters(), net.buffers())}
-    for name, value in vars(net).items():  # compiled modules and caches stay behind
-        if name.startswith("_studio"):
-            memo[id(value)] = None
-    return copy.deepcopy(net, memo)
-
-
 def merge_networks(first: torch.nn.Module, second: torch.nn.Module, scale_of: Scales
                    ) -> tuple[torch.nn.Module, int]:
     """A copy of ``first`` whose parameters are merged with ``second``'s (``scale_of(name)``
@@ -56,7 +46,7 @@ def merge_networks(first: torch.nn.Module, second: torch.nn.Module, scale_of: Sc
     from pipelines.loading.gguf_model import dequantized, is_quantized
 
     others = dict(second.named_parameters())
-    merged = _shared_copy(first)
+    merged = shared_copy(first)
     count = 0
     for name, weight in list(merged.named_parameters()):
         other = others.get(name)

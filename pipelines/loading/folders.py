@@ -31,6 +31,7 @@ KINDS: tuple[str, ...] = (
     "controlnet",
     "diffusion_models",  # a denoiser alone (ComfyUI's diffusion_models, formerly unet)
     "text_encoders",  # text encoder files (ComfyUI's text_encoders, formerly clip)
+    "hypernetworks",  # AUTOMATIC1111 hypernetworks (.pt)
 )
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 # kinds whose diffusers folders hold one network (config.json, no model_index.json)
@@ -52,6 +53,7 @@ _A1111 = {
     # Forge keeps a Flux/SD3 transformer with the checkpoints, its encoders in text_encoder
     "diffusion_models": ["models/Stable-diffusion", "models/unet"],
     "text_encoders": ["models/text_encoder", "models/clip"],
+    "hypernetworks": ["models/hypernetworks"],
 }
 # ComfyUI reads a kind from more than one folder (the older name second)
 _COMFYUI = {"diffusion_models": ["diffusion_models", "unet"],

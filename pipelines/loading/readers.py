@@ -68,8 +68,25 @@ def read_state_dict(
         return read_gguf(path, quantized), {}
     if path.suffix not in _PICKLE_SUFFIXES:
         raise ModelLoadError(path, f"Not a supported model file type '{path.suffix}'. {supported}")
+    state = load_pickle(path)
+    for wrapper in wrappers:
+        while isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+    if not isinstance(state, dict):
+        raise ModelLoadError(path, f"It holds no state dict of tensors. {supported}")
+    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}, {}
+
+
+def load_pickle(path: Path) -> Any:
+    """A pickle's plain data (tensors, dicts, lists, numbers, strings) through torch's
+    weights-only unpickler; one that would run code is refused unread.
+
+    Raises:
+        ModelLoadError: a damaged file, or one holding more than plain data.
+    """
+    _check_regular(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the weights-only unpickler refuses anything but plain data
         if not _refused_as_code(exc):
             raise ModelLoadError(
@@ -82,12 +99,6 @@ def read_state_dict(
             f"code when opened, so it was not opened ({type(exc).__name__}).",
             hint="Use a .safetensors version of this model.",
         ) from None
-    for wrapper in wrappers:
-        while isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict):
-        raise ModelLoadError(path, f"It holds no state dict of tensors. {supported}")
-    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}, {}
 
 
 def _check_regular(path: Path) -> None:

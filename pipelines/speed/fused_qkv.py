@@ -16,8 +16,6 @@ copy), ``refresh`` rebuilds them to match before the next call.
 
 from __future__ import annotations
 
-import copy
-import itertools
 import logging
 from typing import Any
 
@@ -35,12 +33,9 @@ def fused_copy(denoiser: Any) -> Any | None:
     if any(is_quantized(p) for p in denoiser.parameters()):  # GGUF blocks do not concatenate
         log.info("fused QKV projections are not available for GGUF-quantized weights")
         return None
-    memo: dict[int, Any] = {id(t): t for t in itertools.chain(denoiser.parameters(),
-                                                              denoiser.buffers())}
-    for name, value in vars(denoiser).items():  # compiled modules and caches stay behind
-        if name.startswith("_studio"):
-            memo[id(value)] = None
-    clone = copy.deepcopy(denoiser, memo)
+    from pipelines.structural_copy import shared_copy
+
+    clone = shared_copy(denoiser)  # compiled modules and caches stay behind
     try:
         clone.fuse_qkv_projections()
     except (ValueError, AttributeError, NotImplementedError) as exc:

@@ -29,3 +29,16 @@ def test_differential_diffusion_both_ways(registry):
     assert prompt["10"]["class_type"] == "DifferentialDiffusion"
     assert prompt["10"]["inputs"] == {"strength": 0.6, "model": ["4", 0]}
     assert problems(prompt) == []
+
+
+def test_hypernetwork_loader_both_ways(registry):
+    doc = copy.deepcopy(comfy_docs.API)
+    doc["11"] = {"class_type": "HypernetworkLoader", "inputs": {
+        "model": ["4", 0], "hypernetwork_name": "anime_3.pt", "strength": 0.8}}
+    doc["3"]["inputs"]["model"] = ["11", 0]
+    graph = load_comfy(doc, "hyper.json", registry)
+    assert (graph.nodes["11"].type, graph.nodes["11"].values) == (
+        "loaders.hypernetwork", {"hypernetwork": "anime_3.pt", "strength": 0.8})
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["11"] == {**doc["11"], "_meta": prompt["11"]["_meta"]}
+    assert problems(prompt) == []
