@@ -43,7 +43,11 @@ def kind_of(folder: str) -> str | None:
 
 def models_list(folder: str) -> list[str] | None:
     """The file names in ComfyUI's ``folder`` as ComfyUI lists them (relative, with ``/``,
-    sorted; our diffusers folders by their folder name), or None for an unknown folder."""
+    sorted; our diffusers folders by their folder name), or None for an unknown folder.
+
+    Raises:
+        ModelFolderConfigError: the model folder config file is malformed (one line naming it).
+    """
     kind = kind_of(folder)
     if kind is None:
         return None
@@ -57,16 +61,16 @@ def models_list(folder: str) -> list[str] | None:
         for path in scan(kind):
             root = next((r for r in bases if r in path.parents), None)
             names.append(PurePath(path.relative_to(root) if root else path.name).as_posix())
-    except (OSError, ValueError):  # an unreadable folder lists what could be read: nothing
+    except OSError:  # an unreadable folder: nothing listed, as ComfyUI lists nothing then
         return []
-    return sorted(set(names), key=str.lower)
+    return sorted(set(names))
 
 
 def embeddings_list() -> list[str]:
     """``GET /embeddings``: the embedding names without their extension, as ComfyUI lists
     them (a prompt names one as ``embedding:name``)."""
     names = models_list("embeddings") or []
-    return sorted({os.path.splitext(name)[0] for name in names}, key=str.lower)
+    return sorted({os.path.splitext(name)[0] for name in names})
 
 
 def input_images(folder: Path | None = None) -> list[str]:
@@ -78,13 +82,19 @@ def input_images(folder: Path | None = None) -> list[str]:
     try:
         return sorted((e.name for e in os.scandir(folder)
                        if e.is_file() and not e.name.startswith(".")
-                       and e.name.lower().endswith(IMAGE_SUFFIXES)), key=str.lower)
+                       and e.name.lower().endswith(IMAGE_SUFFIXES)))
     except (OSError, ValueError):  # no input folder yet
         return []
 
 
 def files(folder: str) -> list[str]:
-    """The names a combo of ComfyUI's ``folder`` offers (``"input"``: the input images)."""
+    """The names a combo of ComfyUI's ``folder`` offers (``"input"``: the input images); a
+    malformed model folder config lists nothing here (the /models answer names it)."""
+    from pipelines.loading.folders import ModelFolderConfigError
+
     if folder == "input":
         return input_images()
-    return models_list(folder) or []
+    try:
+        return models_list(folder) or []
+    except ModelFolderConfigError:
+        return []
