@@ -80,9 +80,9 @@ def input_images(folder: Path | None = None) -> list[str]:
 
         folder = input_dir()
     try:
-        return sorted((e.name for e in os.scandir(folder)
+        return sorted(e.name for e in os.scandir(folder)
                        if e.is_file() and not e.name.startswith(".")
-                       and e.name.lower().endswith(IMAGE_SUFFIXES)))
+                       and e.name.lower().endswith(IMAGE_SUFFIXES))
     except (OSError, ValueError):  # no input folder yet
         return []
 
