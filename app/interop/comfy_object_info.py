@@ -163,6 +163,6 @@ def _output_type(spec: NodeSpec, name: str) -> str:
 
 
 def _display_name(cls: str, spec: NodeSpec) -> str:
-    """Our title; a class that is one of several for the same node of ours says which."""
-    shared = sum(1 for table in CLASSES.values() if table.type_id == spec.type_id) > 1
-    return f"{spec.title} ({cls})" if shared else spec.title
+    """Our title; the second and later classes for the same node of ours add their name."""
+    first = next(name for name, table in CLASSES.items() if table.type_id == spec.type_id)
+    return spec.title if cls == first else f"{spec.title} ({cls})"

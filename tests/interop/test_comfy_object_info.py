@@ -149,11 +149,16 @@ def _defaults(entry: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def test_a_client_filling_in_defaults_builds_a_prompt_we_run(registry, info):
-    """A ComfyUI client's text-to-image prompt, every widget at its object_info default."""
+def _client(info: dict[str, dict[str, Any]]) -> Any:
     def node(cls: str, **links: list[Any]) -> dict[str, Any]:
         return {"class_type": cls, "inputs": {**_defaults(info[cls]), **links}}
 
+    return node
+
+
+def test_a_client_filling_in_defaults_builds_a_prompt_we_run(registry, info):
+    """A ComfyUI client's text-to-image prompt, every widget at its object_info default."""
+    node = _client(info)
     prompt = {
         "4": node("CheckpointLoaderSimple"),
         "6": node("CLIPTextEncode", clip=["4", 1]),
@@ -173,6 +178,32 @@ def test_a_client_filling_in_defaults_builds_a_prompt_we_run(registry, info):
     assert types.count("conditioning.text_encode") == 2 and "sampling.sampler" in types
     sampler = next(n for n in graph.nodes.values() if n.type == "sampling.sampler")
     assert sampler.values["sampler"] == "euler" and sampler.values["steps"] == 20
+
+
+def test_a_client_builds_split_sampling_from_defaults(registry, info):
+    node = _client(info)
+    prompt = {
+        "1": node("CheckpointLoaderSimple"), "2": node("CLIPTextEncode", clip=["1", 1]),
+        "3": node("CLIPTextEncode", clip=["1", 1]), "4": node("EmptyLatentImage"),
+        "5": node("RandomNoise"), "6": node("KSamplerSelect"),
+        "7": node("BasicScheduler", model=["1", 0]),
+        "8": node("CFGGuider", model=["1", 0], positive=["2", 0], negative=["3", 0]),
+        "9": node("SamplerCustomAdvanced", noise=["5", 0], guider=["8", 0], sampler=["6", 0],
+                  sigmas=["7", 0], latent_image=["4", 0]),
+        "10": node("VAEDecode", samples=["9", 0], vae=["1", 2]),
+        "11": node("SaveImage", images=["10", 0]),
+    }
+    assert problems(prompt) == []
+    graph = load_comfy(prompt, "client.json", registry)
+    assert validate(graph, registry) == []
+
+
+def test_our_defaults_are_values_comfyui_accepts_too(info):
+    """A client may send the same prompt to ComfyUI itself: our defaults are in its ranges
+    and lists (links left out)."""
+    for cls in comfyui_object_info():
+        found = problems({"1": {"class_type": cls, "inputs": _defaults(info[cls])}})
+        assert [p for p in found if "missing" not in p] == [], cls
 
 
 @pytest.mark.parametrize("cls", sorted(CLASSES))
@@ -205,3 +236,10 @@ def test_object_info_imports_no_torch():
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_display_names_are_our_titles_and_tell_shared_classes_apart(info):
+    names = [entry["display_name"] for entry in info.values()]
+    assert len(names) == len(set(names))
+    assert info["CheckpointLoaderSimple"]["display_name"] == "Load Checkpoint"
+    assert info["LatentUpscaleBy"]["display_name"].endswith("(LatentUpscaleBy)")
