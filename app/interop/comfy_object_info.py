@@ -144,6 +144,7 @@ def _entry(cls: str, table: ComfyClass, registry: Registry) -> dict[str, Any] | 
         "python_module": "nodes",
         "category": spec.category,
         "output_node": spec.is_output,
+        "output_tooltips": [_output_tooltip(spec, name) for name in table.outputs],
         "deprecated": cls in _DEPRECATED,
         "experimental": False,
     }
@@ -160,6 +161,11 @@ def _ordered(cls: str, inputs: dict[str, Any]) -> dict[str, Any]:
 def _output_type(spec: NodeSpec, name: str) -> str:
     output = spec.output(name)
     return comfy_type(output.type) if output is not None else "*"
+
+
+def _output_tooltip(spec: NodeSpec, name: str) -> str:
+    output = spec.output(name)
+    return output.description if output is not None else ""
 
 
 def _display_name(cls: str, spec: NodeSpec) -> str:

@@ -119,13 +119,21 @@ def describe(cls: str, widget: str, spec: NodeSpec | None,
     if not isinstance(source, Value):
         return None
     if (cls, widget) in _SWITCHES:
-        return [list(_ENABLE), {"default": _ENABLE[0] if source.default else _ENABLE[1]}]
-    if widget == "zsnr":  # ours: auto/on/off; ComfyUI's: a switch, off by default
-        return ["BOOLEAN", {"default": False}]
-    described = _from_value(source, _CLASS_VALUE_MAPS.get((cls, widget),
-                                                        _VALUE_MAPS.get(widget)))
-    if (cls, widget) in _DEFAULTS and isinstance(described, list):
-        described[1]["default"] = _DEFAULTS[cls, widget]
+        described: Widget = [list(_ENABLE),
+                             {"default": _ENABLE[0] if source.default else _ENABLE[1]}]
+    elif widget == "zsnr":  # ours: auto/on/off; ComfyUI's: a switch, off by default
+        described = ["BOOLEAN", {"default": False}]
+    else:
+        described = _from_value(source, _CLASS_VALUE_MAPS.get((cls, widget),
+                                                            _VALUE_MAPS.get(widget)))
+    extra: dict[str, Any] = {"tooltip": source.description} if source.description else {}
+    if widget in _SEEDS:  # the front end's "randomize after each run" switch
+        extra["control_after_generate"] = True
+    if (cls, widget) in _DEFAULTS:
+        extra["default"] = _DEFAULTS[cls, widget]
+    if isinstance(described, FileCombo):
+        return FileCombo(described.folder, {**described.options, **extra})
+    described[1].update(extra)
     return described
 
 

@@ -101,9 +101,11 @@ def test_sampler_names_are_comfyuis_for_ours(info):
     samplers = info["KSampler"]["input"]["required"]["sampler_name"][0]
     assert {"euler", "dpmpp_2m", "uni_pc", "uni_pc_bh2", "ddim"} <= set(samplers)
     assert "unipc" not in samplers and "unipc_bh1" not in samplers  # our names, not ComfyUI's
-    assert info["KSamplerAdvanced"]["input"]["required"]["add_noise"] == [
-        ["enable", "disable"], {"default": "enable"}]
+    add_noise = info["KSamplerAdvanced"]["input"]["required"]["add_noise"]
+    assert add_noise[0] == ["enable", "disable"] and add_noise[1]["default"] == "enable"
     assert info["ModelSamplingDiscrete"]["input"]["required"]["zsnr"][0] == "BOOLEAN"
+    seed = info["KSampler"]["input"]["required"]["seed"][1]  # our Noise Source's seed
+    assert seed["control_after_generate"] and seed["tooltip"]
 
 
 def test_entries_have_comfyuis_node_info_shape(info):
@@ -121,8 +123,8 @@ def test_entries_have_comfyuis_node_info_shape(info):
     assert info["SaveImage"]["output_node"] and not info["KSampler"]["output_node"]
     assert info["SaveImage"]["input"]["hidden"] == {"prompt": "PROMPT",
                                                     "extra_pnginfo": "EXTRA_PNGINFO"}
-    assert info["LoadImage"]["input"]["required"]["image"] == [["example.png"],
-                                                               {"image_upload": True}]
+    image = info["LoadImage"]["input"]["required"]["image"]
+    assert image[0] == ["example.png"] and image[1]["image_upload"] is True
 
 
 def _check_widget(cls: str, name: str, spec: Any) -> None:
