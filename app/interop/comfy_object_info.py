@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from app.interop.comfy_names import CLASSES, ComfyClass
 from app.interop.comfy_widgets import (
-    EXTRA_WIDGETS,
     OPTIONAL_WIDGETS,
     SEED_NODE,
     FileCombo,
@@ -116,7 +115,7 @@ def _entry(cls: str, table: ComfyClass, registry: Registry) -> dict[str, Any] | 
     for comfy in table.dropped:  # links ComfyUI has and we ignore: typed by their name
         required[comfy] = [comfy.upper(), {}]
     seed_spec = registry.get(SEED_NODE)
-    for widget in (*table.widgets, *EXTRA_WIDGETS.get(cls, ())):
+    for widget in table.widgets:
         if widget is None:
             continue
         described = describe(cls, widget, spec, seed_spec)

@@ -81,18 +81,17 @@ COMFY_ONLY: dict[tuple[str, str], Widget] = {
        for cls in ("CLIPLoader", "DualCLIPLoader")},
     ("CheckpointLoader", "config_name"): FileCombo("configs"),
     ("IPAdapterAdvanced", "embeds_scaling"): [["V only"], {"default": "V only"}],
-    ("LatentBlend", "blend_mode"): [["normal"], {"default": "normal"}],
     ("SaveAnimatedWEBP", "method"): [list(WEBP_METHODS), {"default": "default"}],
 }
 # defaults where ours (0: "off" in a node that serves several ComfyUI classes) would leave
-# the ComfyUI class doing nothing: a resize to 0x0, a tiled VAE with tiling left to us
+# the ComfyUI class doing nothing: a resize to 0x0, a tiled VAE with tiling left to us, a
+# CFG rescale of 0 (ComfyUI's and our importer's defaults)
 _DEFAULTS: dict[tuple[str, str], Any] = {
     **{(cls, side): 512 for cls in ("LatentUpscale", "ImageScale") for side in ("width", "height")},
     **{(cls, name): value for cls in ("VAEDecodeTiled", "VAEEncodeTiled")
        for name, value in (("tile_size", 512), ("overlap", 64))},
+    ("RescaleCFG", "multiplier"): 0.7,  # ours 0: no rescale, which RescaleCFG is not
 }
-# widgets ComfyUI lists that our class tables leave out (the UI import never needs them)
-EXTRA_WIDGETS: dict[str, tuple[str, ...]] = {"LatentBlend": ("blend_mode",)}
 # widgets ComfyUI lists under "optional"
 OPTIONAL_WIDGETS = {("CLIPLoader", "device"), ("DualCLIPLoader", "device")}
 # our port types under ComfyUI's names

@@ -15,6 +15,7 @@ import pytest
 from app.engine.validation import validate
 from app.interop.comfy import load_comfy
 from app.interop.comfy_export import _CLASS as EXPORTED
+from app.interop.comfy_export import to_comfy_api
 from app.interop.comfy_names import CLASSES, NEAREST_SAMPLERS, NEAREST_SCHEDULERS
 from app.interop.comfy_object_info import object_info
 from tests.interop.comfy_validity import object_info as comfyui_object_info
@@ -217,6 +218,28 @@ def test_every_class_at_its_defaults_imports_with_valid_values(registry, info, c
     found = [p for p in validate(graph, registry)
              if p.node_id is not None and p.field is not None and "input linked" not in p.message]
     assert found == []
+
+
+# one node alone, at its defaults, exported back: ComfyUI classes ours save as another
+# (the same settings), and nodes that export only with their links or consumers
+EXPORTS_AS = {"LoraLoader": "LoraLoaderModelOnly",  # no clip linked here
+              "IPAdapter": "IPAdapterAdvanced", "CheckpointLoader": "CheckpointLoaderSimple",
+              "ModelSamplingAuraFlow": "ModelSamplingSD3",
+              "EmptySD3LatentImage": "EmptyLatentImage"}
+NOT_ALONE = {"ControlNetApply", "ControlNetApplyAdvanced",  # need a negative linked
+             "RandomNoise", "DisableNoise"}  # fold into the sampler they feed
+
+
+@pytest.mark.parametrize("cls", sorted(set(CLASSES) - NOT_ALONE))
+def test_every_class_at_its_defaults_exports_back_the_same(registry, info, cls):
+    inputs = _defaults(info[cls])
+    graph = load_comfy({"1": {"class_type": cls, "inputs": inputs}}, "one.json", registry)
+    exported = to_comfy_api(graph, registry)
+    assert [item["class_type"] for item in exported.values()] == [EXPORTS_AS.get(cls, cls)]
+    if cls not in EXPORTS_AS:
+        back = next(iter(exported.values()))["inputs"]
+        assert {k: v for k, v in back.items() if k in inputs} == inputs
+        assert set(back) - set(inputs) <= set(info[cls]["input"].get("optional", {}))
 
 
 def test_file_combos_list_the_folder_on_each_call(registry):
