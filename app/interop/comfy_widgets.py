@@ -46,8 +46,7 @@ _RENAMED = {"ckpt_name": "checkpoint", "sampler_name": "sampler", "lora_name": "
 _CLASS_RENAMED = {"KSampler": {"scheduler": "schedule"},
                   "KSamplerAdvanced": {"scheduler": "schedule"},
                   "CLIPVisionLoader": {"clip_name": "clip_vision"},
-                  "CLIPLoader": {"clip_name": "clip_name1"},
-                  "ImageScaleToTotalPixels": {"upscale_method": "method"}}
+                  "CLIPLoader": {"clip_name": "clip_name1"}}
 # the seed ComfyUI keeps on its samplers is our Noise Source's
 SEED_NODE = "sampling.noise"
 _SEEDS = ("seed", "noise_seed")
