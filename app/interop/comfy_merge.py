@@ -35,6 +35,7 @@ _BLOCKS = {
                       *(f"output_blocks.{i}." for i in range(12)), "out."),
 }
 _BLOCKS["ModelMergeSD2"] = _BLOCKS["ModelMergeSD1"]
+MERGE_BLOCKS = _BLOCKS  # the per-block widgets, for object_info
 
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:

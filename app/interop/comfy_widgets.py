@@ -15,6 +15,7 @@ from typing import Any
 
 from app.interop.comfy_imageops import WEBP_METHODS
 from app.interop.comfy_ipadapter import _SIMPLE_TYPES as IPADAPTER_SIMPLE_TYPES
+from app.interop.comfy_merge import MERGE_BLOCKS
 from app.interop.comfy_names import (
     IMAGE_METHODS,
     LATENT_METHODS,
@@ -46,7 +47,10 @@ _RENAMED = {"ckpt_name": "checkpoint", "sampler_name": "sampler", "lora_name": "
 _CLASS_RENAMED = {"KSampler": {"scheduler": "schedule"},
                   "KSamplerAdvanced": {"scheduler": "schedule"},
                   "CLIPVisionLoader": {"clip_name": "clip_vision"},
-                  "CLIPLoader": {"clip_name": "clip_name1"}}
+                  "CLIPLoader": {"clip_name": "clip_name1"},
+                  "ModelMergeSubtract": {"multiplier": "ratio"},
+                  "CLIPMergeSubtract": {"multiplier": "ratio"},
+                  "HypernetworkLoader": {"hypernetwork_name": "hypernetwork"}}
 # the seed ComfyUI keeps on its samplers is our Noise Source's
 SEED_NODE = "sampling.noise"
 _SEEDS = ("seed", "noise_seed")
@@ -81,6 +85,9 @@ COMFY_ONLY: dict[tuple[str, str], Widget] = {
     ("CheckpointLoader", "config_name"): FileCombo("configs"),
     ("IPAdapterAdvanced", "embeds_scaling"): [["V only"], {"default": "V only"}],
     ("SaveAnimatedWEBP", "method"): [list(WEBP_METHODS), {"default": "default"}],
+    # the model-specific block mergers' widgets: our Merge Models by Block's "blocks" text
+    **{(cls, name): ["FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}]
+       for cls, names in MERGE_BLOCKS.items() for name in names},
 }
 # defaults where ours (0: "off" in a node that serves several ComfyUI classes) would leave
 # the ComfyUI class doing nothing: a resize to 0x0, a tiled VAE with tiling left to us, a
@@ -92,7 +99,8 @@ _DEFAULTS: dict[tuple[str, str], Any] = {
     ("RescaleCFG", "multiplier"): 0.7,  # ours 0: no rescale, which RescaleCFG is not
 }
 # widgets ComfyUI lists under "optional"
-OPTIONAL_WIDGETS = {("CLIPLoader", "device"), ("DualCLIPLoader", "device")}
+OPTIONAL_WIDGETS = {("CLIPLoader", "device"), ("DualCLIPLoader", "device"),
+                    ("DifferentialDiffusion", "strength")}
 # our port types under ComfyUI's names
 PORT_TYPES = {"IMAGE_EMBEDDING": "CLIP_VISION_OUTPUT", "IP_ADAPTER": "IPADAPTER"}
 

@@ -34,6 +34,7 @@ EXTRA_CHOICES = {("UNETLoader", "weight_dtype"): {"float16", "bfloat16", "float3
 # ComfyUI combo values we leave out, beyond the samplers/schedulers we import as the nearest:
 # settings we take as another on import (with a note), and text-encoder types we lack
 LEFT_OUT = {
+    ("ImageQuantize", "dither"): {"bayer-2", "bayer-4", "bayer-8", "bayer-16"},  # read as FS
     ("ModelSamplingDiscrete", "sampling"): {"x0", "img_to_img"},
     ("LatentUpscale", "upscale_method"): {"area", "bislerp"},
     ("LatentUpscaleBy", "upscale_method"): {"area", "bislerp"},
@@ -225,7 +226,8 @@ def test_every_class_at_its_defaults_imports_with_valid_values(registry, info, c
 EXPORTS_AS = {"LoraLoader": "LoraLoaderModelOnly",  # no clip linked here
               "IPAdapter": "IPAdapterAdvanced", "CheckpointLoader": "CheckpointLoaderSimple",
               "ModelSamplingAuraFlow": "ModelSamplingSD3",
-              "EmptySD3LatentImage": "EmptyLatentImage"}
+              "EmptySD3LatentImage": "EmptyLatentImage",
+              "ModelMergeSD2": "ModelMergeSD1"}  # the same widgets: one class for both
 NOT_ALONE = {"ControlNetApply", "ControlNetApplyAdvanced",  # need a negative linked
              "RandomNoise", "DisableNoise"}  # fold into the sampler they feed
 
