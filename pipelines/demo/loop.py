@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -55,3 +56,18 @@ def train_with_ema(module: torch.nn.Module, ema: torch.nn.Module, optimiser: Any
         if after is not None:
             after(step)
     return losses
+
+
+def prepare_run(out_dir: str | Path, threads: int | None) -> Path:
+    """``out_dir`` as a Path, checked (empty, missing, or a previous model folder to replace),
+    with torch's CPU threads set when ``threads`` is given.
+
+    Raises:
+        FileExistsError: ``out_dir`` exists, is not empty and is not a model folder.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / "model_index.json").exists():
+        raise FileExistsError(f"{out} exists and is not a model folder; choose another --out")
+    if threads:
+        torch.set_num_threads(threads)
+    return out

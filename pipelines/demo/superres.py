@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from . import dataset
 from .components import TEXT_HIDDEN, encode_prompts
-from .loop import train_with_ema
+from .loop import prepare_run, train_with_ema
 
 FAMILY = "demo_sr"
 SR_SIZE = 2 * dataset.IMAGE_SIZE
@@ -123,11 +123,7 @@ def train_superres(out_dir: str | Path, base: str | Path = BASE, steps: int = DE
     """
     from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not (out / "model_index.json").exists():
-        raise FileExistsError(f"{out} exists and is not a model folder; choose another --out")
-    if threads:
-        torch.set_num_threads(threads)
+    out = prepare_run(out_dir, threads)
     started = time.time()
     tokenizer, text_encoder = _text(Path(base))
     text_encoder.to(device)

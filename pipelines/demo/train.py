@@ -24,7 +24,7 @@ import torch
 from . import dataset
 from .components import build_components, encode_prompts, fit_latent_preview, save_model_folder
 from .figures import save_captioned_grid, save_loss_plot
-from .loop import lr_factor, progress_bar, train_with_ema
+from .loop import lr_factor, prepare_run, progress_bar, train_with_ema
 
 DEFAULT_STEPS = 3000
 DEFAULT_VAE_STEPS = 1800
@@ -180,11 +180,7 @@ def train_demo(out_dir: str | Path, steps: int = DEFAULT_STEPS,
     Returns:
         ``out_dir`` holding the diffusers folder, ``loss.png`` and ``samples.png``.
     """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not (out / "model_index.json").exists():
-        raise FileExistsError(f"{out} exists and is not a model folder; choose another --out")
-    if threads:
-        torch.set_num_threads(threads)
+    out = prepare_run(out_dir, threads)
     started = time.time()
     work = Path(tempfile.mkdtemp(prefix=".demo-train-", dir=out.parent if out.parent.exists()
                                  else None))
