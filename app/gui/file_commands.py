@@ -60,7 +60,9 @@ class FileCommands(_Window):
         """A file dialog (tests replace this), starting in the last folder used."""
         folder = start_folder("workflow")
         if saving:
-            name = self.document.path.name if self.document.path else "workflow.json"
+            doc = self.document
+            name = doc.path.name if doc.path else (
+                f"{doc.source.stem}.json" if doc.source else "workflow.json")
             path, _ = QFileDialog.getSaveFileName(self, "Save workflow",
                                                   str(Path(folder) / name), "Workflows (*.json)")
         else:

@@ -55,7 +55,8 @@ class WorkflowFiles(QObject):
             return False
         is_template = path.resolve() == DEFAULT_WORKFLOW.resolve()
         is_image = path.suffix.lower() in IMAGE_SUFFIXES
-        self.document.load(graph, None if is_template or is_image else path)
+        self.document.load(graph, None if is_template or is_image else path,
+                           source=path if is_image else None)
         if not is_template:
             self.remember(path)
         unknown = sorted({n.type for n in graph.nodes.values() if n.type not in

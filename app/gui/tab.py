@@ -58,9 +58,9 @@ class WorkflowTab(QObject):
         self.minimap = MiniMap(self.canvas)
 
     def label(self) -> str:
-        """The tab's text: the file name (Untitled), with * when it has unsaved changes."""
-        name = self.document.path.name if self.document.path else "Untitled"
-        return name + (" *" if self.document.dirty else "")
+        """The tab's text: the file name (the image it came from, or Untitled), with * when
+        it has unsaved changes."""
+        return self.document.name + (" *" if self.document.dirty else "")
 
     def reusable(self) -> bool:
         """An untitled tab without changes: opening a workflow may replace it (nothing of

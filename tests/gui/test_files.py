@@ -160,3 +160,32 @@ def test_dropping_an_image_that_carries_a_workflow_opens_it(qtbot, tmp_path):
     win.files.new()
     win.files.drop([webp], (0, 0))
     assert win.document.graph == default
+
+
+def test_a_workflow_opened_from_an_image_is_named_after_it(window, tmp_path, qtbot,
+                                                           monkeypatch):
+    """Found in a real X11 window: every image's workflow opened as "Untitled", so several
+    open images could not be told apart; saving it still never writes to the image."""
+    from app.gui import file_commands
+
+    build_chain(window)
+    window.run_workflow()
+    qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
+    (png,) = (tmp_path / "out").glob("*.png")
+    window.files.new()
+    assert window.open_file(png)
+    tab = window.tabs.current
+    assert window.document.path is None and window.document.source == png
+    assert tab.label() == png.name and window.windowTitle().startswith(png.name)
+    asked = []
+    monkeypatch.setattr(file_commands.QFileDialog, "getSaveFileName",
+                        lambda *args: asked.append(args) or ("", ""))
+    assert not window.save_file()
+    assert asked[0][2].endswith(f"{png.stem}.json")  # suggested beside, never the PNG
+    window.canvas.add_node("toy.const", (0, 300))
+    assert tab.label() == f"{png.name} *"
+    doc = tmp_path / "kept.json"
+    assert window.files.save(doc)
+    assert tab.label() == "kept.json" and window.document.source is None
+    window.files.new()
+    assert window.tabs.current.label() == "Untitled"
