@@ -52,8 +52,8 @@ class WorkflowTab(QObject):
         self.clipboard = NodeClipboard(self.document, self.canvas, self)
         self.presenter = RunPresenter(self.canvas, widgets, self)
         self.size_advice = SizeAdvice(self.document, widgets.messages, self)
-        self.menus = CanvasMenus(window, self.canvas)
         self.link_drop = LinkDrop(window, self.canvas)
+        self.menus = CanvasMenus(window, self.canvas, self.link_drop)
         self.reroutes = Reroutes(self.canvas)
         self.minimap = MiniMap(self.canvas)
 

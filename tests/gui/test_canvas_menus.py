@@ -74,7 +74,7 @@ def test_right_click_on_a_linked_input_keeps_the_link_and_offers_disconnect(wind
     assert window.document.graph.edges == edges  # not picked up
     assert_canvas_matches(window)
     assert "Undo" not in " ".join(_texts(menu))
-    assert _texts(menu) == ["input 'x'", "Disconnect"]
+    assert _texts(menu) == ["input 'x'", "Disconnect", "Add Node For This Port"]
     _action(menu, "Disconnect").trigger()
     assert Edge(ids["const"], "out", ids["render"], "x") not in window.document.graph.edges
     assert_canvas_matches(window)
@@ -166,3 +166,34 @@ def test_add_node_from_the_canvas_menu_lands_at_the_click(window, qtbot):
     (node,) = window.document.graph.nodes.values()
     assert node.type == "toy.render"
     assert abs(node.position[0] - 37) <= 2 and abs(node.position[1] - 55) <= 2
+
+
+def test_a_port_menu_adds_a_node_for_the_port(window, qtbot):
+    """Issue 11 asked for port menus with disconnect and "add a node for this port"."""
+    from tests.gui.test_link_drop import _all_texts, _find
+
+    ids = build_chain(window)
+    _prepare(window, qtbot)
+    menu = _right_click(window, qtbot, _port_centre(window, ids["render"], "prompt", False))
+    add = _action(menu, "Add Node For This Port").menu()
+    texts = _all_texts(add)
+    assert "Prompt" in texts and "Constant" not in texts  # only producers of a TEXT
+    before = window.document.graph.copy()
+    _find(add, "Prompt").trigger()
+    (new,) = window.canvas.selected_ids()
+    assert window.document.graph.nodes[new].type == "toy.text"
+    assert Edge(new, "out", ids["render"], "prompt") in window.document.graph.edges
+    render_x = window.document.graph.nodes[ids["render"]].position[0]
+    assert window.document.graph.nodes[new].position[0] < render_x  # to the left of it
+    assert_canvas_matches(window)
+    window.actions["undo"].trigger()  # one undo step
+    assert window.document.graph == before
+    # an output: consumers, to the right
+    menu = window.menus.build(_port_centre(window, ids["const"], "out", True))
+    add = _action(menu, "Add Node For This Port").menu()
+    assert "Render" in _all_texts(add) and "Prompt" not in _all_texts(add)
+    _find(add, "Render").trigger()
+    (new,) = window.canvas.selected_ids()
+    assert Edge(ids["const"], "out", new, "x") in window.document.graph.edges
+    assert window.document.graph.nodes[new].position[0] > \
+        window.document.graph.nodes[ids["const"]].position[0]
