@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+from app.gui.node_look import add_look_entries
 from app.gui.reroute import REROUTE
 from app.gui.subgraph_ui import collapse_nodes, expand_node, subgraph_of
 from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
@@ -113,6 +114,7 @@ class CanvasMenus(QObject):
         collapse = menu.addAction("Expand" if collapsed else "Collapse",
                                   lambda: canvas.set_collapsed(node_id, not collapsed))
         collapse.setEnabled(canvas.node_values(node_id) is not None)
+        add_look_entries(menu, w.document, canvas.selected_ids())
         menu.addSeparator()
         for mode, label, key in (("bypass", "Bypass", "Ctrl+B"), ("mute", "Mute", "Ctrl+M")):
             action = menu.addAction(f"{label}\t{key}", lambda m=mode: canvas.toggle_mode(m))

@@ -42,6 +42,8 @@ class StudioNodeItem(NodeItem):
         self.about = ""  # what the node does (from its declaration), for the tooltip
         self.error = ""  # why its last run failed (or why it cannot run)
         self.mode = "normal"  # the graph node's mode as drawn: normal, bypass or mute
+        self.pinned = False
+        self._base_colour: tuple[int, ...] | None = None  # its category's, before any colour
 
     def set_mode(self, mode: str) -> None:
         """Draw the node bypassed (purple tint) or muted (greyed out), or normally."""
@@ -49,6 +51,21 @@ class StudioNodeItem(NodeItem):
             self.mode = mode
             self.setOpacity(0.45 if mode == "mute" else 1.0)
             self.update()
+
+    def set_look(self, colour: str | None, pinned: bool) -> tuple[int, ...]:
+        """Draw the node in ``colour`` ("#rrggbb"; None: its category's) and pin it (not
+        moved by dragging). Returns the RGBA colour drawn."""
+        if self._base_colour is None:
+            self._base_colour = tuple(self.color)
+        rgba = self._base_colour if colour is None else QColor(colour).getRgb()
+        if tuple(self.color) != rgba:
+            self.color = rgba
+            self.update()
+        if pinned != self.pinned:
+            self.pinned = pinned
+            self.setFlag(self.GraphicsItemFlag.ItemIsMovable, not pinned)
+            self._tooltip_disable(self.disabled)
+        return rgba
 
     def set_run_state(self, state: str, text: str = "", progress: float | None = None,
                       error: str = "") -> None:
@@ -68,6 +85,8 @@ class StudioNodeItem(NodeItem):
         lines = [f"<b>{html.escape(self.name)}</b>"]
         if self.about:
             lines.append(html.escape(self.about).replace("\n", "<br/>"))
+        if self.pinned:
+            lines.append("<i>Pinned: dragging does not move it (node menu: Pin)</i>")
         if self.error:
             colour = "#eb6464" if self.run_state == "failed" else "#ebaa3c"
             lines.append(f'<span style="color:{colour}">{html.escape(self.error).replace(chr(10), "<br/>")}</span>')
