@@ -4,6 +4,7 @@ the same confinement rules as the configured folders (``pipelines.loading.folder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -103,22 +104,13 @@ class ModelFoldersEditor(QWidget):
         folder = folder or self.choose_folder()
         if folder is None:
             return False
-        path = config_path()
-        try:
-            text = path.read_text(encoding="utf-8") if path.is_file() else ""
-            updated = with_extra_folder(text, folder.expanduser().absolute(),
-                                        detect_layout(folder), self.kind.currentText(), path)
-            atomic_write(path, updated.encode("utf-8"))
-        except ModelFolderConfigError as exc:
-            self._say(str(exc))
-            return False
-        except (OSError, UnicodeDecodeError) as exc:
-            self._say(f"{path}: cannot update it ({getattr(exc, 'strerror', None) or exc})")
-            return False
-        self.problem.hide()
-        self.refresh()
-        self.added.emit(folder)
-        return True
+        picked = folder
+        done = self._rewrite(lambda text, path: with_extra_folder(
+            text, picked.expanduser().absolute(), detect_layout(picked),
+            self.kind.currentText(), path))
+        if done:
+            self.added.emit(folder)
+        return done
 
     def remove(self, folder: str | None = None) -> bool:
         """Remove ``folder`` (the selected one when None) from the config; False when refused
@@ -128,10 +120,19 @@ class ModelFoldersEditor(QWidget):
             if item is None:
                 return False
             folder = item.data(Qt.ItemDataRole.UserRole)
+        name = folder
+        done = self._rewrite(lambda text, path: without_extra_folder(text, name, path))
+        if done:
+            self.removed.emit(folder)
+        return done
+
+    def _rewrite(self, edit: Callable[[str, Path], str]) -> bool:
+        """Write the config as ``edit(its text, its path)`` returns it, then list it again;
+        False (one line shown, the file unchanged) when refused or it cannot be written."""
         path = config_path()
         try:
-            text = path.read_text(encoding="utf-8")
-            atomic_write(path, without_extra_folder(text, folder, path).encode("utf-8"))
+            text = path.read_text(encoding="utf-8") if path.is_file() else ""
+            atomic_write(path, edit(text, path).encode("utf-8"))
         except ModelFolderConfigError as exc:
             self._say(str(exc).splitlines()[0])
             return False
@@ -140,7 +141,6 @@ class ModelFoldersEditor(QWidget):
             return False
         self.problem.hide()
         self.refresh()
-        self.removed.emit(folder)
         return True
 
     def _say(self, text: str) -> None:
