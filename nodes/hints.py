@@ -42,181 +42,149 @@ def _made(ctx: NodeContext, maker: str, field: str, *args: Any) -> Tensor:
     return _shown(ctx, image)
 
 
-@node(
-    "hints.canny",
-    title="Canny",
-    category="hints",
-    description="Canny edge detection (white edges on black), the hint of canny ControlNets; "
+def _hint(name: str, title: str, description: str, *fields: Any, image: str = "",
+          **options: Any) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """The declaration every preprocessor shares: an ``image`` in (described by ``image``),
+    ``fields`` after it, the hint image out."""
+    return node(f"hints.{name}", title=title, category="hints", description=description,
+                inputs=[Link("image", IMAGE, image), *fields], outputs=[HINT], **options)
+
+
+def _folder(what: str) -> String:
+    """The ``model`` field of a preprocessor with a model of its own."""
+    return String("model", "", kind="model:preprocessors",
+                  description=f"{what} model folder in the preprocessors folder, or a path.")
+
+
+def _estimated(ctx: NodeContext, model: str, load: Callable[..., Any],
+               estimate: Callable[[Any], Tensor]) -> Tensor:
+    """``estimate(network)`` with the preprocessor ``model`` loaded by ``load`` (through the
+    model cache) and placed on the run's device, shown on the node."""
+    from nodes._models import on_device
+
+    settings = load_settings(ctx)
+    network = load(resolve_model(model, "preprocessors"), device=settings["device"],
+                   vram_mode=settings["vram_mode"])
+    ctx.check_cancelled()
+    with on_device(ctx, network):
+        return _shown(ctx, estimate(network))
+
+
+@_hint(
+    "canny",
+    "Canny",
+    "Canny edge detection (white edges on black), the hint of canny ControlNets; "
     "the same edges as ComfyUI's Canny node.",
-    inputs=[
-        Link("image", IMAGE),
-        Float("low_threshold", 0.4, min=0.01, max=0.99, step=0.01,
-              description="Weaker edges than this are dropped."),
-        Float("high_threshold", 0.8, min=0.01, max=0.99, step=0.01,
-              description="Edges stronger than this are kept; those between, where connected."),
-    ],
-    outputs=[HINT],
+    Float("low_threshold", 0.4, min=0.01, max=0.99, step=0.01,
+          description="Weaker edges than this are dropped."),
+    Float("high_threshold", 0.8, min=0.01, max=0.99, step=0.01,
+          description="Edges stronger than this are kept; those between, where connected."),
 )
 def canny(ctx: NodeContext, image: Tensor, low_threshold: float, high_threshold: float) -> Tensor:
     return _made(ctx, "canny", "low_threshold", image, low_threshold, high_threshold)
 
 
-@node(
-    "hints.soft_edges",
-    title="Soft Edges",
-    category="hints",
-    description="A soft edge map (Sobel gradient or difference of Gaussians), white on black; "
+@_hint(
+    "soft_edges",
+    "Soft Edges",
+    "A soft edge map (Sobel gradient or difference of Gaussians), white on black; "
     "with a threshold it becomes a binary scribble. Invert it for black lines on white.",
-    inputs=[
-        Link("image", IMAGE),
-        Choice("method", "sobel", choices=("sobel", "dog"),
-               description="sobel: gradient magnitude; dog: difference of Gaussians."),
-        Float("sigma", 1.0, min=0.0, max=10.0, step=0.1, description="Blur in pixels first."),
-        Float("threshold", 0.0, min=0.0, max=1.0, step=0.01,
-              description="Above 0: binary scribble of the edges stronger than this."),
-    ],
-    outputs=[HINT],
+    Choice("method", "sobel", choices=("sobel", "dog"),
+           description="sobel: gradient magnitude; dog: difference of Gaussians."),
+    Float("sigma", 1.0, min=0.0, max=10.0, step=0.1, description="Blur in pixels first."),
+    Float("threshold", 0.0, min=0.0, max=1.0, step=0.01,
+          description="Above 0: binary scribble of the edges stronger than this."),
 )
 def soft_edges(ctx: NodeContext, image: Tensor, method: str, sigma: float, threshold: float) -> Tensor:
     return _made(ctx, "soft_edges", "method", image, method, sigma, threshold)
 
 
-@node(
-    "hints.grayscale",
-    title="Grayscale",
-    category="hints",
-    description="The image's luminance in all three channels.",
-    inputs=[Link("image", IMAGE)],
-    outputs=[HINT],
-)
+@_hint("grayscale", "Grayscale", "The image's luminance in all three channels.")
 def grayscale(ctx: NodeContext, image: Tensor) -> Tensor:
     return _made(ctx, "grayscale", "image", image)
 
 
-@node(
-    "hints.invert",
-    title="Invert Image",
-    category="hints",
-    description="1 - image: black lines on white become white lines on black.",
-    inputs=[Link("image", IMAGE)],
-    outputs=[HINT],
-)
+@_hint("invert", "Invert Image", "1 - image: black lines on white become white lines on black.")
 def invert(ctx: NodeContext, image: Tensor) -> Tensor:
     return _made(ctx, "invert", "image", image)
 
 
-@node(
-    "hints.resize_to_model",
-    title="Resize for Model",
-    category="hints",
-    description="Scale so the short (or long) side is about the resolution, each side a "
+@_hint(
+    "resize_to_model",
+    "Resize for Model",
+    "Scale so the short (or long) side is about the resolution, each side a "
     "multiple of 8 or 64, so a hint matches the latent it steers.",
-    inputs=[
-        Link("image", IMAGE),
-        Int("resolution", 512, min=64, max=8192, step=8,
-            description="Target length of the chosen side, in pixels."),
-        Choice("multiple", "64", choices=("8", "64"),
-               description="Round each side to a multiple of this."),
-        Choice("side", "short_side", choices=("short_side", "long_side"),
-               description="Which side gets the resolution."),
-    ],
-    outputs=[HINT],
+    Int("resolution", 512, min=64, max=8192, step=8,
+        description="Target length of the chosen side, in pixels."),
+    Choice("multiple", "64", choices=("8", "64"),
+           description="Round each side to a multiple of this."),
+    Choice("side", "short_side", choices=("short_side", "long_side"),
+           description="Which side gets the resolution."),
 )
 def resize_to_model(ctx: NodeContext, image: Tensor, resolution: int, multiple: str, side: str) -> Tensor:
     return _made(ctx, "resize_to_multiple", "resolution", image, resolution, int(multiple), side)
 
 
-@node(
-    "hints.tile",
-    title="Tile Blur",
-    category="hints",
-    description="The tile ControlNet's hint: the image sampled down and back up, then blurred.",
-    inputs=[
-        Link("image", IMAGE),
-        Float("downscale", 4.0, min=1.0, max=16.0, step=0.5,
-              description="Sample down by this factor and back up (1: keep)."),
-        Float("blur", 0.0, min=0.0, max=20.0, step=0.5,
-              description="Gaussian blur in pixels (0: none)."),
-    ],
-    outputs=[HINT],
+@_hint(
+    "tile",
+    "Tile Blur",
+    "The tile ControlNet's hint: the image sampled down and back up, then blurred.",
+    Float("downscale", 4.0, min=1.0, max=16.0, step=0.5,
+          description="Sample down by this factor and back up (1: keep)."),
+    Float("blur", 0.0, min=0.0, max=20.0, step=0.5,
+          description="Gaussian blur in pixels (0: none)."),
 )
 def tile(ctx: NodeContext, image: Tensor, downscale: float, blur: float) -> Tensor:
     return _made(ctx, "tile_blur", "downscale", image, downscale, blur)
 
 
-@node(
-    "hints.normals_from_depth",
-    title="Normal Map (from depth)",
-    category="hints",
-    description="A normal map for normal ControlNets from a depth image (near is white, e.g. "
+@_hint(
+    "normals_from_depth",
+    "Normal Map (from depth)",
+    "A normal map for normal ControlNets from a depth image (near is white, e.g. "
     "the Depth node's): Sobel gradients of the depth as x/y and a constant z, as ControlNet "
     "1.0's normal-from-MiDaS hint. No model of its own.",
-    inputs=[
-        Link("image", IMAGE, "A depth image (near is white)."),
-        Float("strength", 1.0, min=0.01, max=20.0, step=0.05,
-              description="How steep the depth's slopes read (times the gradients)."),
-        Float("background", 0.1, min=0.0, max=1.0, step=0.01,
-              description="Depth below this faces the viewer (flat background)."),
-    ],
-    outputs=[HINT],
+    Float("strength", 1.0, min=0.01, max=20.0, step=0.05,
+          description="How steep the depth's slopes read (times the gradients)."),
+    Float("background", 0.1, min=0.0, max=1.0, step=0.01,
+          description="Depth below this faces the viewer (flat background)."),
+    image="A depth image (near is white).",
 )
 def normals_from_depth(ctx: NodeContext, image: Tensor, strength: float,
                        background: float) -> Tensor:
     return _made(ctx, "normals_from_depth", "strength", image, strength, background)
 
 
-@node(
-    "hints.depth",
-    title="Depth (model)",
-    category="hints",
-    description="Relative depth (near is white) from a Depth Anything or DPT folder in the "
+@_hint(
+    "depth",
+    "Depth (model)",
+    "Relative depth (near is white) from a Depth Anything or DPT folder in the "
     "preprocessors model folder; nothing is downloaded.",
-    inputs=[
-        Link("image", IMAGE),
-        String("model", "", kind="model:preprocessors",
-               description="Depth model folder in the preprocessors folder, or a path."),
-    ],
-    outputs=[HINT],
+    _folder("Depth"),
     fingerprint=model_fingerprint("model", "preprocessors"),
 )
 def depth(ctx: NodeContext, image: Tensor, model: str) -> Tensor:
-    from nodes._models import on_device
     from pipelines.loading.cached import load_depth_cached
     from pipelines.loading.depth import estimate_depth
 
-    settings = load_settings(ctx)
-    network = load_depth_cached(resolve_model(model, "preprocessors"),
-                                device=settings["device"], vram_mode=settings["vram_mode"])
-    ctx.check_cancelled()
-    with on_device(ctx, network):
-        return _shown(ctx, estimate_depth(network, image, device=ctx.device))
+    return _estimated(ctx, model, load_depth_cached,
+                      lambda network: estimate_depth(network, image, device=ctx.device))
 
 
-@node(
-    "hints.pose",
-    title="Pose (model)",
-    category="hints",
-    description="An OpenPose-style body skeleton of the person filling the image, from a "
+@_hint(
+    "pose",
+    "Pose (model)",
+    "An OpenPose-style body skeleton of the person filling the image, from a "
     "ViTPose folder in the preprocessors model folder (one person per image: no detector); "
     "nothing is downloaded.",
-    inputs=[
-        Link("image", IMAGE),
-        String("model", "", kind="model:preprocessors",
-               description="ViTPose model folder in the preprocessors folder, or a path."),
-        Float("threshold", 0.3, min=0.0, max=1.0, step=0.05,
-              description="Keypoints scored below this are left out."),
-    ],
-    outputs=[HINT],
+    _folder("ViTPose"),
+    Float("threshold", 0.3, min=0.0, max=1.0, step=0.05,
+          description="Keypoints scored below this are left out."),
     fingerprint=model_fingerprint("model", "preprocessors"),
 )
 def pose(ctx: NodeContext, image: Tensor, model: str, threshold: float) -> Tensor:
-    from nodes._models import on_device
     from pipelines.hints_pose import estimate_pose
     from pipelines.loading.cached import load_pose_cached
 
-    settings = load_settings(ctx)
-    network = load_pose_cached(resolve_model(model, "preprocessors"),
-                               device=settings["device"], vram_mode=settings["vram_mode"])
-    ctx.check_cancelled()
-    with on_device(ctx, network):
-        return _shown(ctx, estimate_pose(network, image, device=ctx.device, threshold=threshold))
+    return _estimated(ctx, model, load_pose_cached, lambda network: estimate_pose(
+        network, image, device=ctx.device, threshold=threshold))

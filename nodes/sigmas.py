@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 
 # ComfyUI's defaults: SD1.x's sigma range
 SIGMA_MAX, SIGMA_MIN = 14.614642, 0.0291675
+# the inputs of the schedules made from a sigma range alone (Karras, exponential)
+SIGMA_RANGE = (
+    Int("steps", 20, min=1, max=10000, description="Denoising steps."),
+    Float("sigma_max", SIGMA_MAX, min=0.0, max=5000.0, step=0.01, description="First sigma."),
+    Float("sigma_min", SIGMA_MIN, min=0.0, max=5000.0, step=0.01,
+          description="Last sigma before 0."),
+)
 
 
 @node(
@@ -48,10 +55,7 @@ def basic_scheduler(ctx: NodeContext, model: DiffusionModel, scheduler: str, ste
     category="sampling/schedulers",
     description="Karras et al. (2022) sigmas: evenly spaced in sigma^(1/rho), then 0.",
     inputs=[
-        Int("steps", 20, min=1, max=10000, description="Denoising steps."),
-        Float("sigma_max", SIGMA_MAX, min=0.0, max=5000.0, step=0.01, description="First sigma."),
-        Float("sigma_min", SIGMA_MIN, min=0.0, max=5000.0, step=0.01,
-              description="Last sigma before 0."),
+        *SIGMA_RANGE,
         Float("rho", 7.0, min=0.0, max=100.0, step=0.01, description="Spacing exponent."),
     ],
     outputs=[Output("sigmas", SIGMAS)],
@@ -69,10 +73,7 @@ def karras_scheduler(ctx: NodeContext, steps: int, sigma_max: float, sigma_min: 
     category="sampling/schedulers",
     description="Sigmas evenly spaced in log sigma, then 0.",
     inputs=[
-        Int("steps", 20, min=1, max=10000, description="Denoising steps."),
-        Float("sigma_max", SIGMA_MAX, min=0.0, max=5000.0, step=0.01, description="First sigma."),
-        Float("sigma_min", SIGMA_MIN, min=0.0, max=5000.0, step=0.01,
-              description="Last sigma before 0."),
+        *SIGMA_RANGE,
     ],
     outputs=[Output("sigmas", SIGMAS)],
 )

@@ -39,6 +39,10 @@ class NodeInstance:
     # bypass: the node passes an input of the matching type through; mute: it and what
     # needs it do not run (app.engine.modes)
     mode: str = NORMAL
+    # how the canvas draws it, saved in the workflow; nothing a run reads: "#rrggbb" or None
+    # for its category's colour, and pinned (not moved by dragging)
+    colour: str | None = None
+    pinned: bool = False
 
     def label(self) -> str:
         """How messages name this node: ``'Sampler' (#5)``."""

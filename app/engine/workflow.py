@@ -54,6 +54,8 @@ def to_document(graph: Graph) -> dict[str, Any]:
                 "position": list(n.position),
                 "values": n.values,
                 **({"mode": n.mode} if n.mode != NORMAL else {}),
+                **({"colour": n.colour} if n.colour else {}),
+                **({"pinned": True} if n.pinned else {}),
             }
             for n in graph.nodes.values()
         ],
@@ -123,6 +125,8 @@ def from_document(
             position=item.position,
             type_version=version,
             mode=item.mode,
+            colour=item.colour,
+            pinned=item.pinned,
         )
     if strict and registry is not None:
         unknown = sorted({n.type for n in graph.nodes.values() if n.type not in registry})

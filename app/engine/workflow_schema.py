@@ -6,9 +6,10 @@ shapes can be read without the reader around them.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as SchemaError
 
 
@@ -21,6 +22,16 @@ class NodeShape(BaseModel):
     position: tuple[float, float] = (0.0, 0.0)
     values: dict[str, Any] = Field(default_factory=dict)
     mode: Literal["normal", "bypass", "mute"] = "normal"
+    colour: str | None = None
+    pinned: bool = False
+
+    @field_validator("colour", mode="before")
+    @classmethod
+    def _colour(cls, value: Any) -> str | None:
+        """``#rrggbb``; anything else (another tool's "red", a style string) is dropped: the
+        node is drawn in its category's colour and the rest of the file opens."""
+        ok = isinstance(value, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", value)
+        return value.lower() if ok else None
 
 
 class LinkShape(BaseModel):

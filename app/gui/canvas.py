@@ -145,6 +145,7 @@ class Canvas(CanvasGestures, CanvasCommands, RunStates, QObject):
                 view.view.xy_pos = [x, y]
             if isinstance(view.view, StudioNodeItem):
                 view.view.set_mode(node.mode)
+                view.model.color = view.view.set_look(node.colour, node.pinned)
             self._show_values(node_id)
 
     def _value_ports(self, node_id: str) -> list[str]:

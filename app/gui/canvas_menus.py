@@ -16,12 +16,14 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.gui.groups import COLOURS, add_group, bounds_around, change_group, members, remove_group
+from app.gui.node_look import add_look_entries
 from app.gui.reroute import REROUTE
 from app.gui.subgraph_ui import collapse_nodes, expand_node, subgraph_of
 from app.gui.value_inputs import convert_back, convert_to_input, convertible, value_ports
 
 if TYPE_CHECKING:
     from app.gui.canvas import Canvas
+    from app.gui.link_drop import LinkDrop
     from app.gui.window_api import StudioWindow
 
 
@@ -34,10 +36,11 @@ def is_saver(spec: object) -> bool:
 class CanvasMenus(QObject):
     """Builds and shows the canvas's context menus for ``window``."""
 
-    def __init__(self, window: StudioWindow, canvas: Canvas) -> None:
+    def __init__(self, window: StudioWindow, canvas: Canvas, link_drop: LinkDrop) -> None:
         super().__init__(canvas)
         self.window = window
         self.canvas = canvas
+        self.link_drop = link_drop
         self.canvas.graph_view.viewer().menu_requested.connect(self.show)
 
     # -- hooks tests replace -----------------------------------------------------------
@@ -64,7 +67,7 @@ class CanvasMenus(QObject):
         if isinstance(item, PortItem):
             node_id = self.canvas.gid(item.node.id)
             if node_id is not None:
-                return self._port_menu(node_id, item.name, item.port_type == "in")
+                return self._port_menu(node_id, item.name, item.port_type == "in", scene_pos)
         if isinstance(item, AbstractNodeItem):
             node_id = self.canvas.gid(item.id)
             if node_id is not None:
@@ -111,6 +114,7 @@ class CanvasMenus(QObject):
         collapse = menu.addAction("Expand" if collapsed else "Collapse",
                                   lambda: canvas.set_collapsed(node_id, not collapsed))
         collapse.setEnabled(canvas.node_values(node_id) is not None)
+        add_look_entries(menu, w.document, canvas.selected_ids())
         menu.addSeparator()
         for mode, label, key in (("bypass", "Bypass", "Ctrl+B"), ("mute", "Mute", "Ctrl+M")):
             action = menu.addAction(f"{label}\t{key}", lambda m=mode: canvas.toggle_mode(m))
@@ -129,7 +133,8 @@ class CanvasMenus(QObject):
         menu.addAction("Delete", w.clipboard.delete)
         return menu
 
-    def _port_menu(self, node_id: str, name: str, is_input: bool) -> QMenu:
+    def _port_menu(self, node_id: str, name: str, is_input: bool,
+                   scene_pos: QPointF | None = None) -> QMenu:
         doc = self.window.document
         if is_input:
             links = [(e.target, e.input) for e in doc.graph.edges
@@ -145,6 +150,10 @@ class CanvasMenus(QObject):
         action.setEnabled(bool(links))
         if is_input and name in value_ports(doc.graph, doc.registry, node_id):
             menu.addAction("Convert Back to Field", lambda: convert_back(doc, node_id, name))
+        add = menu.addMenu("Add Node For This Port")
+        at = scene_pos or QPointF(*doc.graph.nodes[node_id].position)
+        at = at + QPointF(-60 if is_input else 60, 0)  # beside the node, not over it
+        add.setEnabled(self.link_drop.fill(add, node_id, name, not is_input, at) > 0)
         return menu
 
     def _value_menus(self, menu: QMenu, node_id: str) -> None:

@@ -52,6 +52,7 @@ class Document(DocumentFragments, QObject):
         self.scope: list[str] = []
         self._specs: tuple[dict, Registry] | None = None
         self.path: Path | None = None
+        self.source: Path | None = None  # the image an untitled workflow was opened from
         self.history = History()
         self._saved = Graph()
         self._dirty = False
@@ -104,13 +105,14 @@ class Document(DocumentFragments, QObject):
             self.scope_changed.emit()
 
     # -- whole documents ---------------------------------------------------------------
-    def load(self, graph: Graph, path: Path | None) -> None:
-        """Replace the document (open/new); clears undo and marks it saved."""
+    def load(self, graph: Graph, path: Path | None, source: Path | None = None) -> None:
+        """Replace the document (open/new); clears undo and marks it saved. ``source``: the
+        image it came from, when it has no file of its own (named in the tab and title)."""
         had_scope, self.scope = bool(self.scope), []
         if had_scope:
             self.scope_changed.emit()
         self.root = graph
-        self.path = path
+        self.path, self.source = path, source if path is None else None
         self._saved = graph.copy()
         self.history.clear()
         self.replaced.emit()
@@ -119,11 +121,19 @@ class Document(DocumentFragments, QObject):
         self._update_dirty()
 
     def mark_saved(self, path: Path) -> None:
-        self.path = path
+        self.path, self.source = path, None
         self._saved = self.root.copy()
         self.history.seal()
         self.path_changed.emit(path)
         self._update_dirty()
+
+    @property
+    def name(self) -> str:
+        """What the tab and the title call it: its file's name, else the image it came from,
+        else Untitled."""
+        if self.path is not None:
+            return self.path.name
+        return self.source.name if self.source is not None else "Untitled"
 
     @property
     def dirty(self) -> bool:

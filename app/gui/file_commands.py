@@ -24,6 +24,9 @@ else:
     _Window = object
 
 APP_NAME = "Diffusion Studio"
+# what Open offers first: every file that opens as a workflow (ours, ComfyUI's, an image's)
+OPEN_FILTER = ("Workflows and images with a workflow (*.json *.png *.webp);;"
+               "Workflows (*.json);;Images with a workflow (*.png *.webp);;All files (*)")
 
 
 class FileCommands(_Window):
@@ -55,14 +58,15 @@ class FileCommands(_Window):
 
     def choose_path(self, saving: bool) -> Path | None:
         """A file dialog (tests replace this), starting in the last folder used."""
-        filt = "Workflows (*.json);;PNG with workflow (*.png)"
         folder = start_folder("workflow")
         if saving:
-            name = self.document.path.name if self.document.path else "workflow.json"
+            doc = self.document
+            name = doc.path.name if doc.path else (
+                f"{doc.source.stem}.json" if doc.source else "workflow.json")
             path, _ = QFileDialog.getSaveFileName(self, "Save workflow",
                                                   str(Path(folder) / name), "Workflows (*.json)")
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", folder, filt)
+            path, _ = QFileDialog.getOpenFileName(self, "Open workflow", folder, OPEN_FILTER)
         if path:
             remember_folder("workflow", path)
         return Path(path) if path else None

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from app.engine.graph import Graph
 from app.engine.workflow import WorkflowError, save_workflow
 from app.gui.document import Document
-from app.interop.open import import_warnings, open_workflow
+from app.interop.open import carries_workflow, import_warnings, open_workflow
 
 RECENT_LIMIT = 10
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -55,7 +55,8 @@ class WorkflowFiles(QObject):
             return False
         is_template = path.resolve() == DEFAULT_WORKFLOW.resolve()
         is_image = path.suffix.lower() in IMAGE_SUFFIXES
-        self.document.load(graph, None if is_template or is_image else path)
+        self.document.load(graph, None if is_template or is_image else path,
+                           source=path if is_image else None)
         if not is_template:
             self.remember(path)
         unknown = sorted({n.type for n in graph.nodes.values() if n.type not in
@@ -147,15 +148,15 @@ class WorkflowFiles(QObject):
 
     # -- drops -------------------------------------------------------------------------
     def drop(self, paths: list[Path], position: tuple[float, float]) -> None:
-        """A PNG with a workflow opens it, another image becomes a Load Image node,
-        a .json opens as a workflow."""
+        """A PNG or WebP with a workflow (ours, ComfyUI's, AUTOMATIC1111's) opens it, another
+        image becomes a Load Image node, a .json opens as a workflow."""
         x, y = position
         for path in paths:
             suffix = path.suffix.lower()
             if suffix == ".json":
                 self.open(path)
             elif suffix in IMAGE_SUFFIXES:
-                if suffix == ".png" and has_workflow(path):
+                if carries_workflow(path):
                     self.open(path)
                 elif "image.load" in self.document.registry:
                     self.document.add_node("image.load", (x, y), values={"path": str(path)})
@@ -164,18 +165,7 @@ class WorkflowFiles(QObject):
                 self.message.emit("warning", f"{path.name}: not a workflow or an image")
 
 
-def has_workflow(path: Path) -> bool:
-    """A PNG that carries a workflow (one of ours, or ComfyUI's)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return "workflow" in (getattr(image, "text", {}) or {})
-    except Exception:  # unreadable image: treat as a plain image, Load Image reports it
-        return False
-
-
 def opens_as_workflow(path: Path) -> bool:
-    """Dropping or opening ``path`` replaces the workflow (a .json, a PNG with one)."""
-    suffix = path.suffix.lower()
-    return suffix == ".json" or (suffix == ".png" and has_workflow(path))
+    """Dropping or opening ``path`` replaces the workflow (a .json, a PNG or WebP with one:
+    ours, ComfyUI's or AUTOMATIC1111's)."""
+    return path.suffix.lower() == ".json" or carries_workflow(path)

@@ -1,5 +1,6 @@
 """A link dragged to empty canvas: a menu of the node types that fit it; the chosen node is
-added there and wired to the link, as one undo step."""
+added there and wired to the link, as one undo step. A port's right-click menu offers the
+same list ("Add Node For This Port", ``fill``)."""
 
 from __future__ import annotations
 
@@ -50,28 +51,44 @@ class LinkDrop(QObject):
             self.window.menus.open_menu(menu, viewer.mapToGlobal(viewer.mapFromScene(at)))
 
     def build(self, port_item: Any, at: QPointF) -> QMenu | None:
-        canvas, doc = self.canvas, self.canvas.document
-        node_id = canvas.gid(port_item.node.id)
-        node = doc.graph.nodes.get(node_id) if node_id is not None else None
-        spec = doc.registry.get(node.type) if node is not None else None
-        if spec is None:
-            return None
+        node_id = self.canvas.gid(port_item.node.id)
         from_output = port_item.port_type != "in"
-        port = spec.output(port_item.name) if from_output else spec.input(port_item.name)
-        if port is None:
+        port = self._port(node_id, port_item.name, from_output)
+        if node_id is None or port is None:
             return None
         menu = QMenu(self.window)
         head = menu.addAction(f"add a node for {port.type} {'output' if from_output else 'input'}"
                               f" '{port_item.name}'")
         head.setEnabled(False)
+        self.fill(menu, node_id, port_item.name, from_output, at)
+        return menu
+
+    def _port(self, node_id: str | None, port_name: str, from_output: bool) -> Any:
+        """The declaration of ``node_id``'s port (None for an unknown node or port)."""
+        doc = self.canvas.document
+        node = doc.graph.nodes.get(node_id) if node_id is not None else None
+        spec = doc.registry.get(node.type) if node is not None else None
+        if spec is None:
+            return None
+        return spec.output(port_name) if from_output else spec.input(port_name)
+
+    def fill(self, menu: QMenu, node_id: str, port_name: str, from_output: bool,
+             at: QPointF) -> int:
+        """Add the node types that fit ``node_id``'s port to ``menu``, a submenu per category;
+        choosing one adds it at ``at``, wired. Returns how many there are."""
+        port = self._port(node_id, port_name, from_output)
+        if port is None:
+            return 0
+        registry = self.canvas.document.registry
         menus: dict[str, QMenu] = {}
-        for other, name in fitting(doc.registry, port.type, from_output):
+        found = fitting(registry, port.type, from_output)
+        for other, name in found:
             sub = menus.get(other.category)
             if sub is None:
                 sub = menus[other.category] = menu.addMenu(category_name(other.category))
             sub.addAction(other.title, lambda t=other.type_id, n=name: self.add(
-                node_id, port_item.name, from_output, t, n, (at.x(), at.y())))
-        return menu
+                node_id, port_name, from_output, t, n, (at.x(), at.y())))
+        return len(found)
 
     def add(self, node_id: str, port: str, from_output: bool, type_id: str, other_port: str,
             at: tuple[float, float]) -> str | None:

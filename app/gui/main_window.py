@@ -244,8 +244,7 @@ class MainWindow(FileCommands, QMainWindow):
             self.view_menu.addAction(self.docks[name].toggleViewAction())
 
     def _update_title(self) -> None:
-        name = self.document.path.name if self.document.path else "Untitled"
-        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
+        self.setWindowTitle(f"{self.document.name}[*] — {APP_NAME}")
         self.setWindowModified(self.document.dirty)
 
     def _on_refused(self, why: str) -> None:

@@ -1,25 +1,27 @@
-"""Settings > Model folders: the folders added to the model folder config, and a picker to add
-one from anywhere on disk. Its files are then models for the window and the command line, under
+"""Settings > Model folders: the folders added to the model folder config, a picker to add
+one from anywhere on disk, and "Remove" to take one out again (its files stay where they are). Its files are then models for the window and the command line, under
 the same confinement rules as the configured folders (``pipelines.loading.folder_config``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from node_api.files import atomic_write
-from pipelines.loading.folder_config import detect_layout, with_extra_folder
+from pipelines.loading.folder_config import detect_layout, with_extra_folder, without_extra_folder
 from pipelines.loading.folders import KINDS, ModelFolderConfigError, config_path, extra_entries
 
 LAYOUT_NAMES = {"comfyui": "ComfyUI models folder", "a1111": "AUTOMATIC1111 install",
@@ -27,13 +29,16 @@ LAYOUT_NAMES = {"comfyui": "ComfyUI models folder", "a1111": "AUTOMATIC1111 inst
 
 
 class ModelFoldersEditor(QWidget):
-    """The list and "Add folder…"; an addition is written at once (one line on a refusal).
+    """The list, "Add folder…" and "Remove"; a change is written at once, keeping the file's
+    comments and other entries (one line on a refusal, the file unchanged).
 
     Signals:
         added(Path): a folder was added to the config.
+        removed(str): the folder (as the config wrote it) was removed from the config.
     """
 
     added = Signal(object)
+    removed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,6 +50,13 @@ class ModelFoldersEditor(QWidget):
                              "is read by its layout)")
         add = QPushButton("Add folder…")
         add.clicked.connect(lambda: self.add())
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Stop searching the selected folder for models (its "
+                                      "files are not touched)")
+        self.remove_button.setEnabled(False)
+        self.remove_button.clicked.connect(lambda: self.remove())
+        self.folders.currentRowChanged.connect(
+            lambda row: self.remove_button.setEnabled(row >= 0))
         self.problem = QLabel("")
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #e06c6c")
@@ -54,6 +66,7 @@ class ModelFoldersEditor(QWidget):
         row.addWidget(QLabel("plain folder holds"))
         row.addWidget(self.kind, 1)
         row.addWidget(add)
+        row.addWidget(self.remove_button)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.folders)
@@ -76,7 +89,10 @@ class ModelFoldersEditor(QWidget):
             layout = entry.get("layout", "comfyui")
             what = LAYOUT_NAMES[layout] + (f" {entry.get('kind', 'checkpoints')}"
                                            if layout == "flat" else "")
-            self.folders.addItem(f"{entry['path']}  ({what})")
+            item = QListWidgetItem(f"{entry['path']}  ({what})")
+            item.setData(Qt.ItemDataRole.UserRole, entry["path"])
+            self.folders.addItem(item)
+        self.remove_button.setEnabled(self.folders.currentRow() >= 0)
 
     def choose_folder(self) -> Path | None:
         """A folder dialog (tests replace this)."""
@@ -88,21 +104,43 @@ class ModelFoldersEditor(QWidget):
         folder = folder or self.choose_folder()
         if folder is None:
             return False
+        picked = folder
+        done = self._rewrite(lambda text, path: with_extra_folder(
+            text, picked.expanduser().absolute(), detect_layout(picked),
+            self.kind.currentText(), path))
+        if done:
+            self.added.emit(folder)
+        return done
+
+    def remove(self, folder: str | None = None) -> bool:
+        """Remove ``folder`` (the selected one when None) from the config; False when refused
+        or nothing is selected."""
+        if folder is None:
+            item = self.folders.currentItem()
+            if item is None:
+                return False
+            folder = item.data(Qt.ItemDataRole.UserRole)
+        name = folder
+        done = self._rewrite(lambda text, path: without_extra_folder(text, name, path))
+        if done:
+            self.removed.emit(folder)
+        return done
+
+    def _rewrite(self, edit: Callable[[str, Path], str]) -> bool:
+        """Write the config as ``edit(its text, its path)`` returns it, then list it again;
+        False (one line shown, the file unchanged) when refused or it cannot be written."""
         path = config_path()
         try:
             text = path.read_text(encoding="utf-8") if path.is_file() else ""
-            updated = with_extra_folder(text, folder.expanduser().absolute(),
-                                        detect_layout(folder), self.kind.currentText(), path)
-            atomic_write(path, updated.encode("utf-8"))
+            atomic_write(path, edit(text, path).encode("utf-8"))
         except ModelFolderConfigError as exc:
-            self._say(str(exc))
+            self._say(str(exc).splitlines()[0])
             return False
         except (OSError, UnicodeDecodeError) as exc:
             self._say(f"{path}: cannot update it ({getattr(exc, 'strerror', None) or exc})")
             return False
         self.problem.hide()
         self.refresh()
-        self.added.emit(folder)
         return True
 
     def _say(self, text: str) -> None:

@@ -42,13 +42,36 @@ class StudioNodeItem(NodeItem):
         self.about = ""  # what the node does (from its declaration), for the tooltip
         self.error = ""  # why its last run failed (or why it cannot run)
         self.mode = "normal"  # the graph node's mode as drawn: normal, bypass or mute
+        # "bypassed"/"muted" above the node's top right, beside the status line (drawn inside
+        # the node it covered the last value editor)
+        self.mode_label = QGraphicsSimpleTextItem("", self)
+        self.mode_label.setBrush(QColor(230, 220, 245))
+        self.pinned = False
+        self._base_colour: tuple[int, ...] | None = None  # its category's, before any colour
 
     def set_mode(self, mode: str) -> None:
         """Draw the node bypassed (purple tint) or muted (greyed out), or normally."""
         if mode != self.mode:
             self.mode = mode
             self.setOpacity(0.45 if mode == "mute" else 1.0)
+            self.mode_label.setText({"bypass": "bypassed", "mute": "muted"}.get(mode, ""))
+            self._place_mode_label()
             self.update()
+
+    def set_look(self, colour: str | None, pinned: bool) -> tuple[int, ...]:
+        """Draw the node in ``colour`` ("#rrggbb"; None: its category's) and pin it (not
+        moved by dragging). Returns the RGBA colour drawn."""
+        if self._base_colour is None:
+            self._base_colour = tuple(self.color)
+        rgba = self._base_colour if colour is None else QColor(colour).getRgb()
+        if tuple(self.color) != rgba:
+            self.color = rgba
+            self.update()
+        if pinned != self.pinned:
+            self.pinned = pinned
+            self.setFlag(self.GraphicsItemFlag.ItemIsMovable, not pinned)
+            self._tooltip_disable(self.disabled)
+        return rgba
 
     def set_run_state(self, state: str, text: str = "", progress: float | None = None,
                       error: str = "") -> None:
@@ -68,6 +91,8 @@ class StudioNodeItem(NodeItem):
         lines = [f"<b>{html.escape(self.name)}</b>"]
         if self.about:
             lines.append(html.escape(self.about).replace("\n", "<br/>"))
+        if self.pinned:
+            lines.append("<i>Pinned: dragging does not move it (node menu: Pin)</i>")
         if self.error:
             colour = "#eb6464" if self.run_state == "failed" else "#ebaa3c"
             lines.append(f'<span style="color:{colour}">{html.escape(self.error).replace(chr(10), "<br/>")}</span>')
@@ -116,6 +141,10 @@ class StudioNodeItem(NodeItem):
         self._place_preview()
         self._preview.setVisible(True)
 
+    def _place_mode_label(self) -> None:
+        rect = self.boundingRect()
+        self.mode_label.setPos(rect.right() - self.mode_label.boundingRect().width() - 4, -18)
+
     def _place_preview(self) -> None:
         if self._preview is not None:
             rect = self.boundingRect()
@@ -126,6 +155,7 @@ class StudioNodeItem(NodeItem):
         """NodeGraphQt's layout, then the preview under the node's new bottom (collapse)."""
         super().draw_node()
         self._place_preview()
+        self._place_mode_label()
 
     @property
     def preview_item(self) -> QGraphicsPixmapItem | None:
@@ -144,10 +174,6 @@ class StudioNodeItem(NodeItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(*MODE_TINTS[self.mode]))
             painter.drawRoundedRect(rect, 4.0, 4.0)
-            painter.setPen(QColor(230, 220, 245))
-            painter.drawText(rect.adjusted(0, 0, -6, -2), Qt.AlignmentFlag.AlignRight
-                             | Qt.AlignmentFlag.AlignBottom, self.mode + "ed"
-                             if self.mode == "bypass" else "muted")
             painter.restore()
         if self.run_state == "idle":
             return

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -24,23 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.run_queue import PENDING, RUNNING, RunQueue
-from node_api.files import PNG_CHUNK
+from app.interop.open import carries_workflow
 
 HISTORY_LIMIT = 200  # newest images listed
 THUMB = 48
-
-
-def has_workflow(path: Path) -> bool:
-    """Whether the PNG at ``path`` carries a workflow (ours or ComfyUI's)."""
-    wanted = (PNG_CHUNK, "prompt", "parameters")
-    try:
-        with Image.open(path) as image:
-            if any(k in image.info for k in wanted):  # chunks before the pixels: no decoding
-                return True
-            text = getattr(image, "text", {}) or {}  # chunks after them (decodes the image)
-            return any(k in text for k in wanted)
-    except Exception:  # noqa: BLE001 (a corrupt PNG: PIL raises many kinds)
-        return False
 
 
 class QueuePanel(QWidget):
@@ -165,7 +151,7 @@ class QueuePanel(QWidget):
         if seen is not None and seen[0] == mtime:
             return seen[1]
         icon = None
-        if has_workflow(path):
+        if carries_workflow(path):
             pixmap = QPixmap(str(path))
             icon = QIcon(pixmap.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation)) \

@@ -52,15 +52,15 @@ class WorkflowTab(QObject):
         self.clipboard = NodeClipboard(self.document, self.canvas, self)
         self.presenter = RunPresenter(self.canvas, widgets, self)
         self.size_advice = SizeAdvice(self.document, widgets.messages, self)
-        self.menus = CanvasMenus(window, self.canvas)
         self.link_drop = LinkDrop(window, self.canvas)
+        self.menus = CanvasMenus(window, self.canvas, self.link_drop)
         self.reroutes = Reroutes(self.canvas)
         self.minimap = MiniMap(self.canvas)
 
     def label(self) -> str:
-        """The tab's text: the file name (Untitled), with * when it has unsaved changes."""
-        name = self.document.path.name if self.document.path else "Untitled"
-        return name + (" *" if self.document.dirty else "")
+        """The tab's text: the file name (the image it came from, or Untitled), with * when
+        it has unsaved changes."""
+        return self.document.name + (" *" if self.document.dirty else "")
 
     def reusable(self) -> bool:
         """An untitled tab without changes: opening a workflow may replace it (nothing of

@@ -172,8 +172,10 @@ class TabSet(QObject):
         index = self.index_of(tab)
         if index >= 0:
             self.widget.setTabText(index, tab.label())
-            path = tab.document.path
-            self.widget.setTabToolTip(index, str(path) if path else "Untitled (not saved yet)")
+            path, source = tab.document.path, tab.document.source
+            self.widget.setTabToolTip(index, str(path) if path else (
+                f"The workflow of {source} (not saved yet)" if source else
+                "Untitled (not saved yet)"))
 
     def _on_current(self, index: int) -> None:
         widget = self.widget.widget(index) if index >= 0 else None

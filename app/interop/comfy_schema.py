@@ -63,6 +63,9 @@ class UiNode(BaseModel):
     title: StrictStr | None = None
     mode: StrictInt = 0
     widgets_values: list[Any] | dict[str, Any] | None = None
+    color: Any = None  # title bar / body colours and flags.pinned: checked where read
+    bgcolor: Any = None
+    flags: Any = None
     inputs: list[UiInput] | None = None
     outputs: list[UiOutput] | None = None
 

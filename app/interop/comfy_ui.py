@@ -7,6 +7,7 @@ drawn, and come back with our modes (``layout[id]["mode"]``); those we do not kn
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from app.interop.comfy_names import CLASSES, UI_ONLY
 from app.interop.comfy_schema import UiNode, check_ui
 
 MUTED, BYPASSED = 2, 4
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 MODES = {MUTED: MUTE, BYPASSED: BYPASS}
 
 
@@ -32,7 +34,7 @@ def ui_to_prompt(
     layout: dict[str, dict[str, Any]] = {}
     for node_id, node in nodes.items():
         cls = node.type
-        layout[node_id] = {"pos": node.pos, "title": node.title}
+        layout[node_id] = {"pos": node.pos, "title": node.title, **_look(node)}
         if node.mode in MODES and cls in CLASSES:
             layout[node_id]["mode"] = MODES[node.mode]
         elif cls in UI_ONLY or node.mode in MODES:
@@ -55,6 +57,19 @@ def ui_to_prompt(
             item["_meta"] = {"title": node.title}
         prompt[node_id] = item
     return prompt, layout
+
+
+def _look(node: UiNode) -> dict[str, Any]:
+    """The node's colour ("#rrggbb": its body colour, else its title's) and pin, as drawn in
+    ComfyUI; anything else there is ignored."""
+    look: dict[str, Any] = {}
+    for colour in (node.bgcolor, node.color):
+        if isinstance(colour, str) and COLOUR.fullmatch(colour):
+            look["colour"] = colour.lower()
+            break
+    if isinstance(node.flags, dict) and node.flags.get("pinned") is True:
+        look["pinned"] = True
+    return look
 
 
 def _first(values: list[Any] | dict[str, Any] | None) -> Any:
@@ -107,8 +122,10 @@ def named_widgets(cls: str, values: list[Any] | dict[str, Any] | None) -> dict[s
 def apply_ui_layout(graph: Graph, raw: dict[str, Any], layout: dict[str, dict[str, Any]]) -> None:
     """Give ``graph`` the modes kept in ``layout`` and the groups of the UI document ``raw``."""
     for node_id, info in layout.items():
-        if info.get("mode") and node_id in graph.nodes:
-            graph.nodes[node_id].mode = info["mode"]
+        node = graph.nodes.get(node_id)
+        if node is not None:
+            node.mode = info.get("mode") or node.mode
+            node.colour, node.pinned = info.get("colour"), bool(info.get("pinned"))
     groups = raw.get("groups")
     for item in groups if isinstance(groups, list) else []:  # damaged: no groups, no crash
         group = _group(item)

@@ -59,6 +59,24 @@ def open_workflow(
     return from_document(raw, path, registry, strict)
 
 
+# the texts an image's workflow may stand in: ours and ComfyUI's UI document ("workflow"),
+# ComfyUI's API prompt, AUTOMATIC1111's parameters
+WORKFLOW_TEXTS = (PNG_CHUNK, "prompt", "parameters")
+
+
+def carries_workflow(path: Path) -> bool:
+    """Whether ``path`` is a PNG or WebP carrying a workflow ``open_workflow`` reads (ours,
+    ComfyUI's or AUTOMATIC1111's): its texts read as ``open_workflow`` reads them, size-capped,
+    chunk headers walked, no pixels decoded. An unreadable image is False (a plain image)."""
+    if path.suffix.lower() not in (".png", ".webp"):
+        return False
+    try:
+        _, chunks = read_workflow_file(path)
+    except WorkflowFileError:
+        return False
+    return bool(chunks) and any(key in chunks for key in WORKFLOW_TEXTS)
+
+
 def import_warnings(graph: Graph) -> list[str]:
     """What an import had to leave out so the rest runs (branches muted), one line each."""
     meta = graph.metadata.get("comfyui")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 
 from . import dataset
 from .components import TEXT_HIDDEN, encode_prompts
+from .loop import prepare_run, train_with_ema
 
 FAMILY = "demo_sr"
 SR_SIZE = 2 * dataset.IMAGE_SIZE
@@ -96,23 +96,6 @@ def _crops(tensors: list[torch.Tensor], crop: int, gen: torch.Generator,
             for t in tensors]
 
 
-def _lr_factor(step: int, total: int, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine decay to 10% (the base model's schedule; ``train`` imports
-    this module, so it is not imported from there)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _progress(steps: int, enabled: bool) -> Any:
-    if not enabled:
-        return range(steps)
-    from tqdm.auto import tqdm
-
-    return tqdm(range(steps), desc="superres", dynamic_ncols=True)
-
-
 def _text(base: Path) -> tuple[Any, Any]:
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -140,11 +123,7 @@ def train_superres(out_dir: str | Path, base: str | Path = BASE, steps: int = DE
     """
     from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not (out / "model_index.json").exists():
-        raise FileExistsError(f"{out} exists and is not a model folder; choose another --out")
-    if threads:
-        torch.set_num_threads(threads)
+    out = prepare_run(out_dir, threads)
     started = time.time()
     tokenizer, text_encoder = _text(Path(base))
     text_encoder.to(device)
@@ -155,11 +134,8 @@ def train_superres(out_dir: str | Path, base: str | Path = BASE, steps: int = DE
     abar_all = scheduler.alphas_cumprod
     rng, gen = random.Random(seed + 3), torch.Generator().manual_seed(seed + 3)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
-    losses: list[float] = []
-    bar = _progress(steps, progress)
-    for step in bar:
-        for group in optimiser.param_groups:
-            group["lr"] = lr * _lr_factor(step, steps)
+
+    def loss_at(step: int) -> torch.Tensor:
         low, high, specs = render_pair(batch_size, rng, seed * 100003 + step)
         captions = ["" if rng.random() < 0.1 else dataset.make_caption(s, rng) for s in specs]
         level = torch.randint(0, MAX_NOISE_LEVEL, (batch_size,), generator=gen)
@@ -175,18 +151,9 @@ def train_superres(out_dir: str | Path, base: str | Path = BASE, steps: int = DE
         with torch.no_grad():
             context = encode_prompts(text_encoder, tokenizer, captions)
         output = unet(torch.cat([noisy, condition], 1), t, context, class_labels=level).sample
-        loss = F.mse_loss(output, target)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimiser.step()
-        decay = min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), unet.parameters(), strict=True):
-                p_ema.lerp_(p, 1 - decay)
-        losses.append(loss.item())
-        if progress and step % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+        return F.mse_loss(output, target)
+
+    losses = train_with_ema(unet, ema, optimiser, lr, steps, loss_at, progress, "superres")
     info = {"trained_steps": steps, "batch_size": batch_size, "crop": crop, "seed": seed,
             "lr": lr, "edge_tries": edge_tries,
             "final_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import random
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import torch
 from . import dataset
 from .components import build_components, encode_prompts, fit_latent_preview, save_model_folder
 from .figures import save_captioned_grid, save_loss_plot
+from .loop import lr_factor, prepare_run, progress_bar, train_with_ema
 
 DEFAULT_STEPS = 3000
 DEFAULT_VAE_STEPS = 1800
@@ -38,22 +38,6 @@ GRID_PROMPTS = (
     "an orange circle in the top right, green background",
     "a small red square on a white background",
 )
-
-
-def _lr_factor(step: int, total: int, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine decay to 10%."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _progress(iterable: range, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, dynamic_ncols=True)
 
 
 def _load_weights(components: dict[str, Any], folder: Path) -> None:
@@ -80,10 +64,10 @@ def train_vae(vae: Any, steps: int, batch_size: int, seed: int, device: str,
         vae.quant_conv.bias[vae.config.latent_channels:] = -8.0
     optimiser = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     losses: list[float] = []
-    bar = _progress(range(steps), progress, "vae")
+    bar = progress_bar(range(steps), progress, "vae")
     for step in bar:
         for group in optimiser.param_groups:
-            group["lr"] = lr * _lr_factor(step, steps, warmup=50)
+            group["lr"] = lr * lr_factor(step, steps, warmup=50)
         images, _, _ = dataset.sample_batch(batch_size, rng, gen, dataset.ALL_COMBOS)
         images = images.to(device)
         posterior = vae.encode(images).latent_dist
@@ -134,11 +118,8 @@ def train_denoiser(components: dict[str, Any], latents: torch.Tensor,
     modules = torch.nn.ModuleList([unet, text_encoder]).train().to(device)
     ema = copy.deepcopy(modules).eval().requires_grad_(False)
     optimiser = torch.optim.AdamW(modules.parameters(), lr=lr, weight_decay=0.01)
-    losses: list[float] = []
-    bar = _progress(range(steps), progress, "unet+text")
-    for step in bar:
-        for group in optimiser.param_groups:
-            group["lr"] = lr * _lr_factor(step, steps)
+
+    def loss_at(step: int) -> torch.Tensor:
         index = torch.randint(0, len(latents), (batch_size,), generator=gen)
         x0 = latents[index].to(device)
         captions = ["" if rng.random() < 0.1 else dataset.make_caption(specs[i], rng)
@@ -149,20 +130,14 @@ def train_denoiser(components: dict[str, Any], latents: torch.Tensor,
         noisy = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
         context = encode_prompts(text_encoder, tokenizer, captions)
         target = abar.sqrt() * noise - (1 - abar).sqrt() * x0 if v_prediction else noise
-        loss = torch.nn.functional.mse_loss(unet(noisy, t, context).sample, target)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
-        optimiser.step()
-        decay = min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), modules.parameters(), strict=True):
-                p_ema.lerp_(p, 1 - decay)
-        losses.append(loss.item())
-        if progress and step % 10 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+        return torch.nn.functional.mse_loss(unet(noisy, t, context).sample, target)
+
+    def snapshot(step: int) -> None:
         if snapshot_dir and snapshot_every and (step + 1) % snapshot_every == 0:
             _snapshot(components, ema, snapshot_dir / f"progress_{step + 1:06d}.png")
+
+    losses = train_with_ema(modules, ema, optimiser, lr, steps, loss_at, progress, "unet+text",
+                            snapshot)
     modules.load_state_dict(ema.state_dict())
     modules.eval().requires_grad_(False)
     return losses
@@ -205,11 +180,7 @@ def train_demo(out_dir: str | Path, steps: int = DEFAULT_STEPS,
     Returns:
         ``out_dir`` holding the diffusers folder, ``loss.png`` and ``samples.png``.
     """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not (out / "model_index.json").exists():
-        raise FileExistsError(f"{out} exists and is not a model folder; choose another --out")
-    if threads:
-        torch.set_num_threads(threads)
+    out = prepare_run(out_dir, threads)
     started = time.time()
     work = Path(tempfile.mkdtemp(prefix=".demo-train-", dir=out.parent if out.parent.exists()
                                  else None))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -67,3 +68,48 @@ def with_extra_folder(text: str, folder: Path, layout: str, kind: str = "checkpo
     if text and not text.endswith("\n"):
         text += "\n"
     return text + block
+
+
+_HEADER = re.compile(r"^\s*\[")
+_EXTRA = re.compile(r"^\s*\[\[\s*extra\s*\]\]\s*(#.*)?$")
+_EXTRA_SUB = re.compile(r"^\s*\[+\s*extra\s*\.")  # [extra.x] / [[extra.x]]: inside the entry
+_LOOSE = re.compile(r"^\s*(#.*)?$")  # a blank or comment-only line
+
+
+def without_extra_folder(text: str, folder: str, config: Path | str | None = None) -> str:
+    """``text`` without the ``[[extra]]`` entry whose path is ``folder`` (as written in the
+    file). Only that entry's lines go: its header, the lines up to its last key (comments
+    among them included) and the blank line before it; every other line, the comments after
+    the entry included, stays as it is.
+
+    Raises:
+        ModelFolderConfigError: the file is not valid TOML, has no such entry, or writes its
+            entries in a way that cannot be edited line by line (an inline array): the file is
+            left for the user to edit.
+    """
+    name = config or "the model folder config"
+    before = extra_entries(text, name)
+    index = next((i for i, entry in enumerate(before) if entry["path"] == folder), None)
+    if index is None:
+        raise ModelFolderConfigError(f"{folder}: not in {name}")
+    lines = text.splitlines(keepends=True)
+    headers = [n for n, line in enumerate(lines) if _EXTRA.match(line)]
+    problem = ModelFolderConfigError(f"{name}: its [[extra]] entries cannot be edited here; "
+                                     f"remove {folder} from the file by hand")
+    if len(headers) != len(before):
+        raise problem
+    start = headers[index]
+    end = next((n for n in range(start + 1, len(lines))
+                if _HEADER.match(lines[n]) and not _EXTRA_SUB.match(lines[n])), len(lines))
+    while end > start + 1 and _LOOSE.match(lines[end - 1]):
+        end -= 1  # comments after the entry's last line stay (they may introduce what follows)
+    if start > 0 and lines[start - 1].strip() == "":
+        start -= 1  # the blank line that separated the entry goes with it
+    updated = "".join(lines[:start] + lines[end:])
+    try:
+        after = extra_entries(updated, name)
+    except ModelFolderConfigError:
+        raise problem from None
+    if after != before[:index] + before[index + 1:]:
+        raise problem
+    return updated

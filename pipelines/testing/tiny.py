@@ -10,8 +10,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 
@@ -107,6 +109,38 @@ def _vae() -> object:
     )
 
 
+class TinyParts(NamedTuple):
+    """What every tiny SD-shaped folder starts from (``tiny_parts``)."""
+
+    directory: Path
+    tokenizer: Any
+    unet: Any
+    vae: Any
+    text_encoder: Any
+
+
+@contextmanager
+def tiny_parts(directory: str | Path, seed: int, **unet_options: Any) -> Iterator[TinyParts]:
+    """The folder (created), the tokenizer, and a ``UNet2DConditionModel(**unet_options)``,
+    the tiny VAE and the CLIP text encoder, each drawn from ``seed`` under a forked RNG (the
+    caller's RNG is left as it was). Parts a family adds are built inside the ``with`` block,
+    under the same forked RNG."""
+    from diffusers import UNet2DConditionModel
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer = build_tokenizer(scratch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(**unet_options)
+        torch.manual_seed(seed)
+        vae = _vae()
+        torch.manual_seed(seed)
+        text_encoder = _text_encoder(len(tokenizer))
+        yield TinyParts(directory, tokenizer, unet, vae, text_encoder)
+
+
 def build_tiny_sd(directory: str | Path, seed: int = 0, inpainting: bool = False,
                   in_channels: int | None = None) -> Path:
     """Build and save a tiny random SD1.x-shaped diffusers checkpoint.
@@ -127,34 +161,23 @@ def build_tiny_sd(directory: str | Path, seed: int = 0, inpainting: bool = False
     Returns:
         The folder, ready for ``load_checkpoint`` or ``StableDiffusionPipeline.from_pretrained``.
     """
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        tokenizer = build_tokenizer(scratch)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            **dict(_UNET_BASE, in_channels=in_channels or (9 if inpainting else 4)),
-            cross_attention_dim=32,
-        )
-        torch.manual_seed(seed)
-        vae = _vae()
-        torch.manual_seed(seed)
-        text_encoder = _text_encoder(len(tokenizer))
+    with tiny_parts(directory, seed, **dict(_UNET_BASE, in_channels=in_channels or (
+            9 if inpainting else 4)), cross_attention_dim=32) as parts:
+        pass  # SD draws no part beyond the common ones
     pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
+        vae=parts.vae,
+        text_encoder=parts.text_encoder,
+        tokenizer=parts.tokenizer,
+        unet=parts.unet,
         scheduler=DDIMScheduler(**_SCHEDULER_CONFIG),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(directory)
-    return directory
+    pipe.save_pretrained(parts.directory)
+    return parts.directory
 
 
 def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
@@ -170,43 +193,33 @@ def build_tiny_sdxl(directory: str | Path, seed: int = 0) -> Path:
     Returns:
         The folder, ready for ``load_checkpoint`` or ``StableDiffusionXLPipeline``.
     """
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        tokenizer = build_tokenizer(scratch)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            **_UNET_BASE,
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=8,
-            transformer_layers_per_block=(1, 2),
-            projection_class_embeddings_input_dim=80,  # 6 time ids * 8 + pooled 32
-            cross_attention_dim=64,
-        )
-        torch.manual_seed(seed)
-        vae = _vae()
-        torch.manual_seed(seed)
-        text_encoder = _text_encoder(len(tokenizer))
+    with tiny_parts(
+        directory, seed, **_UNET_BASE,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 time ids * 8 + pooled 32
+        cross_attention_dim=64,
+    ) as parts:
         torch.manual_seed(seed + 1)
-        text_encoder_2 = _text_encoder(len(tokenizer), projection_dim=32)
+        text_encoder_2 = _text_encoder(len(parts.tokenizer), projection_dim=32)
     pipe = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
+        vae=parts.vae,
+        text_encoder=parts.text_encoder,
         text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
+        tokenizer=parts.tokenizer,
+        tokenizer_2=parts.tokenizer,
+        unet=parts.unet,
         scheduler=EulerDiscreteScheduler(
             **{k: _SCHEDULER_CONFIG[k] for k in _EULER_KEYS}, timestep_spacing="leading"
         ),
     )
-    pipe.save_pretrained(directory)
-    return directory
+    pipe.save_pretrained(parts.directory)
+    return parts.directory
 
 
 def _cached(cache_dir: str | Path, name: str, build: Callable[..., Path], seed: int) -> Path:

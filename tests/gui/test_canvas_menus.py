@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt
+import json
+
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QContextMenuEvent, QPixmap
 from PySide6.QtWidgets import QApplication
 
@@ -74,7 +76,7 @@ def test_right_click_on_a_linked_input_keeps_the_link_and_offers_disconnect(wind
     assert window.document.graph.edges == edges  # not picked up
     assert_canvas_matches(window)
     assert "Undo" not in " ".join(_texts(menu))
-    assert _texts(menu) == ["input 'x'", "Disconnect"]
+    assert _texts(menu) == ["input 'x'", "Disconnect", "Add Node For This Port"]
     _action(menu, "Disconnect").trigger()
     assert Edge(ids["const"], "out", ids["render"], "x") not in window.document.graph.edges
     assert_canvas_matches(window)
@@ -94,7 +96,8 @@ def test_node_menu(window, qtbot, tmp_path):
     centre = window.canvas.view_node(ids["render"]).view.sceneBoundingRect().center()
     menu = _right_click(window, qtbot, centre)
     assert window.canvas.selected_ids() == [ids["render"]]
-    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Bypass\tCtrl+B",
+    assert _texts(menu) == ["Run Up To Here", "Rename…", "Collapse", "Colour", "Pin",
+                            "Bypass\tCtrl+B",
                             "Mute\tCtrl+M", "Convert to Input", "Convert Back",
                             "Add Group Around Selection", "Collapse to Subgraph…", "Duplicate",
                             "Delete"]
@@ -166,3 +169,73 @@ def test_add_node_from_the_canvas_menu_lands_at_the_click(window, qtbot):
     (node,) = window.document.graph.nodes.values()
     assert node.type == "toy.render"
     assert abs(node.position[0] - 37) <= 2 and abs(node.position[1] - 55) <= 2
+
+
+def test_a_port_menu_adds_a_node_for_the_port(window, qtbot):
+    """Issue 11 asked for port menus with disconnect and "add a node for this port"."""
+    from tests.gui.test_link_drop import _all_texts, _find
+
+    ids = build_chain(window)
+    _prepare(window, qtbot)
+    menu = _right_click(window, qtbot, _port_centre(window, ids["render"], "prompt", False))
+    add = _action(menu, "Add Node For This Port").menu()
+    texts = _all_texts(add)
+    assert "Prompt" in texts and "Constant" not in texts  # only producers of a TEXT
+    before = window.document.graph.copy()
+    _find(add, "Prompt").trigger()
+    (new,) = window.canvas.selected_ids()
+    assert window.document.graph.nodes[new].type == "toy.text"
+    assert Edge(new, "out", ids["render"], "prompt") in window.document.graph.edges
+    render_x = window.document.graph.nodes[ids["render"]].position[0]
+    assert window.document.graph.nodes[new].position[0] < render_x  # to the left of it
+    assert_canvas_matches(window)
+    window.actions["undo"].trigger()  # one undo step
+    assert window.document.graph == before
+    # an output: consumers, to the right
+    menu = window.menus.build(_port_centre(window, ids["const"], "out", True))
+    add = _action(menu, "Add Node For This Port").menu()
+    assert "Render" in _all_texts(add) and "Prompt" not in _all_texts(add)
+    _find(add, "Render").trigger()
+    (new,) = window.canvas.selected_ids()
+    assert Edge(ids["const"], "out", new, "x") in window.document.graph.edges
+    assert window.document.graph.nodes[new].position[0] > \
+        window.document.graph.nodes[ids["const"]].position[0]
+
+
+def test_node_colour_and_pin_from_the_node_menu(window, qtbot, tmp_path):
+    """Issue 11 asked for colour and pin in the node menu: each one undo step, drawn on the
+    canvas, saved in the workflow; a pinned node is not moved by dragging."""
+    from app.gui.groups import COLOURS
+    from tests.gui.test_canvas_mouse import _drag
+
+    ids = build_chain(window)
+    _prepare(window, qtbot)
+    render = ids["render"]
+    item = window.canvas.view_node(render).view
+    category = tuple(item.color)
+    centre = item.sceneBoundingRect().center()
+    colours = _action(_right_click(window, qtbot, centre), "Colour").menu()
+    assert [a.text() for a in colours.actions()] == ["Default", *COLOURS]
+    _action(colours, "Red").trigger()
+    assert window.document.graph.nodes[render].colour == COLOURS["Red"]
+    assert tuple(item.color[:3]) == (0x7a, 0x3f, 0x3f)
+    window.actions["undo"].trigger()
+    assert window.document.graph.nodes[render].colour is None and tuple(item.color) == category
+    window.actions["redo"].trigger()
+    _action(window.menus.build(centre), "Pin").trigger()
+    assert window.document.graph.nodes[render].pinned
+    assert _action(window.menus.build(centre), "Pin").isChecked()
+    viewport = window.canvas.graph_view.viewer().viewport()
+    title = window.canvas.graph_view.viewer().mapFromScene(item.sceneBoundingRect().topLeft())
+    start = title + QPoint(40, 8)
+    before = window.document.graph.nodes[render].position
+    _drag(viewport, start, start + QPoint(120, 90))
+    assert window.document.graph.nodes[render].position == before  # pinned: stays
+    assert window.files.save(tmp_path / "look.json")
+    saved = [n for n in json.loads((tmp_path / "look.json").read_text())["nodes"]
+             if n["id"] == render][0]
+    assert saved["colour"] == COLOURS["Red"] and saved["pinned"] is True
+    _action(window.menus.build(centre), "Pin").trigger()  # unpinned: drags again
+    _drag(viewport, start, start + QPoint(120, 90))
+    assert window.document.graph.nodes[render].position != before
+    assert_canvas_matches(window)

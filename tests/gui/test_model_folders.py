@@ -75,3 +75,51 @@ def test_a_model_picked_by_hand_brings_its_folder_in(config, tmp_path):
     assert resolve("detail.safetensors", "loras") == lora
     inside = _checkpoint(tmp_path / "user" / "loras", "mine.safetensors")
     assert adopt_model(inside, "loras") == str(inside)  # already in a model folder
+
+
+def test_settings_remove_a_model_folder_keeps_comments_and_other_folders(window, config,
+                                                                          tmp_path):
+    from nodes._models import list_models
+
+    keep, drop = tmp_path / "keep", tmp_path / "drop"
+    _checkpoint(keep, "kept.safetensors")
+    _checkpoint(drop, "dropped.safetensors")
+    config.parent.mkdir(parents=True)
+    config.write_text("# hand-written: keep me\n", encoding="utf-8")
+    shown = []
+    window.show_dialog = shown.append
+    window.actions["settings"].trigger()
+    editor = shown[0].model_folders
+    assert editor.add(drop) and editor.add(keep)
+    config.write_text(config.read_text(encoding="utf-8") + "# trailing note\n",
+                      encoding="utf-8")
+    editor.refresh()
+    assert "dropped.safetensors" in list_models("checkpoints")
+    assert not editor.remove_button.isEnabled()  # nothing selected yet
+    assert not editor.remove()
+    removed = []
+    editor.removed.connect(removed.append)
+    editor.folders.setCurrentRow(0)
+    assert editor.remove_button.isEnabled()
+    editor.remove_button.click()
+    assert removed == [str(drop)]
+    text = config.read_text(encoding="utf-8")
+    assert str(drop) not in text and str(keep) in text
+    assert text.startswith("# hand-written: keep me\n") and text.endswith("# trailing note\n")
+    assert editor.folders.count() == 1 and str(keep) in editor.folders.item(0).text()
+    assert "dropped.safetensors" not in list_models("checkpoints")
+    assert "kept.safetensors" in list_models("checkpoints")
+    assert editor.problem.isHidden()
+
+
+def test_a_folder_the_dialog_cannot_remove_is_named_and_the_file_kept(window, config, qtbot):
+    from app.gui.model_folders import ModelFoldersEditor
+
+    config.parent.mkdir(parents=True)
+    config.write_text('extra = [{path = "/a", layout = "a1111"}]\n')
+    editor = ModelFoldersEditor()
+    qtbot.addWidget(editor)
+    editor.folders.setCurrentRow(0)
+    assert not editor.remove()
+    assert not editor.problem.isHidden() and "by hand" in editor.problem.text()
+    assert config.read_text() == 'extra = [{path = "/a", layout = "a1111"}]\n'

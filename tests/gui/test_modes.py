@@ -96,3 +96,21 @@ def test_a_muted_output_does_not_run(window, qtbot):
     qtbot.waitUntil(lambda: not window.runner.running, timeout=RUN_MS)
     assert not list((window.output_dir).glob("*.png"))  # the muted Save wrote nothing
     assert window.canvas.state_of(show)[0] == "done"
+
+
+def test_the_mode_label_covers_no_value_editor(window, qtbot):
+    """Found in a real X11 window: "bypassed" was drawn over the bottom of the node's last
+    value editor."""
+    const = window.canvas.add_node("toy.const", (0, 0))
+    window.canvas.select([const])
+    window.canvas.toggle_mode("bypass")
+    item = window.canvas.view_node(const).view
+    label = item.mode_label
+    assert label.text() == "bypassed" and label.isVisible()
+    drawn = label.mapRectToParent(label.boundingRect())
+    assert drawn.bottom() <= item.boundingRect().top()  # above the node, not on its editors
+    assert drawn.right() <= item.boundingRect().right()
+    window.canvas.toggle_mode("bypass")
+    assert label.text() == ""
+    window.canvas.toggle_mode("mute")
+    assert label.text() == "muted"

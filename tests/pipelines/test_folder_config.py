@@ -82,3 +82,64 @@ def test_refusals_are_one_line_and_leave_the_file_alone(tmp_path, config):
     config.write_text("[[extra]]\npath = \"/x\"\nlayout = \"flat\"\nkind = \"nope\"\n")
     with pytest.raises(ModelFolderConfigError, match="entry 1: kind must be"):
         roots("checkpoints")
+
+
+KEPT = """# my folders: read by the window and the command line
+[[extra]]
+path = "/nowhere/ComfyUI/models"
+
+# the old drive, going away
+[[extra]]
+path = "/media/old"  # unplugged soon
+layout = "flat"
+kind = "loras"
+# after it: stays
+
+[[extra]]
+path = "/srv/a1111"
+layout = "a1111"
+"""
+
+
+def test_removing_a_folder_takes_only_its_lines():
+    from pipelines.loading.folder_config import without_extra_folder
+    from pipelines.loading.folders import extra_entries
+
+    updated = without_extra_folder(KEPT, "/media/old")
+    assert [e["path"] for e in extra_entries(updated)] == ["/nowhere/ComfyUI/models",
+                                                           "/srv/a1111"]
+    assert "unplugged" not in updated and "kind" not in updated
+    for comment in ("# my folders", "# the old drive", "# after it: stays"):
+        assert comment in updated
+    assert updated.startswith("# my folders: read by the window and the command line\n"
+                              "[[extra]]\npath = \"/nowhere/ComfyUI/models\"\n")
+    first = without_extra_folder(KEPT, "/nowhere/ComfyUI/models")
+    assert first.startswith("# my folders: read by the window and the command line\n\n"
+                            "# the old drive")
+    last = without_extra_folder(KEPT, "/srv/a1111")
+    assert last.endswith("# after it: stays\n")
+    assert [e["path"] for e in extra_entries(last)] == ["/nowhere/ComfyUI/models", "/media/old"]
+
+
+def test_an_added_folder_removes_cleanly(tmp_path, config):
+    from pipelines.loading.folder_config import without_extra_folder
+
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    original = config.read_text()
+    added = with_extra_folder(original, picked, "flat")
+    assert without_extra_folder(added, str(picked)) == original
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ('extra = [{path = "/a"}, {path = "/b"}]\n', "cannot be edited here"),
+    ('[[extra]]\npath = "/a"\n', "not in"),
+    ('[[extra]\npath = "/b"\n', "not valid TOML"),
+    ('[[extra]]\npath = "/a"\nnote = """\n[[extra]]\n"""\n[[extra]]\npath = "/b"\n',
+     "cannot be edited here"),
+])
+def test_what_cannot_be_removed_is_named_and_the_text_is_kept(text, why):
+    from pipelines.loading.folder_config import without_extra_folder
+
+    with pytest.raises(ModelFolderConfigError, match=why):
+        without_extra_folder(text, "/b")
