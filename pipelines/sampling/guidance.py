@@ -134,11 +134,18 @@ class Guidance:
             model_input = torch.cat([model_input, model_input])
         if self.extra is not None:
             model_input = torch.cat([model_input, self.extra], dim=1)
-        step_inputs = run.inputs if run.control is None else run.control.step_inputs(
-            step, model_input, t, run.inputs, self.dtype)
+        control = run.control
         if self.hooks is not None and run is self.main:
-            return self.hooks.call(self.family.call_denoiser, self.model, model_input, t,
-                                   step_inputs).to(torch.float32)
+            call = self.family.call_denoiser
+            if control is not None:  # inside the wrappers: a reused step runs no ControlNet
+                def call(model: Any, x: torch.Tensor, t: Any,
+                         inputs: dict[str, Any]) -> torch.Tensor:
+                    return self.family.call_denoiser(
+                        model, x, t, control.step_inputs(step, x, t, inputs, self.dtype))
+            return self.hooks.call(call, self.model, model_input, t, run.inputs).to(
+                torch.float32)
+        step_inputs = run.inputs if control is None else control.step_inputs(
+            step, model_input, t, run.inputs, self.dtype)
         return self.family.call_denoiser(self.model, model_input, t, step_inputs).to(
             torch.float32)
 
