@@ -34,7 +34,7 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
     kind = fields.text("type", "auto")
     if kind not in UNION_TYPES:
         note(f"{cls}: type {show(kind)} is not a ControlNet-Union type here; using 'auto' "
-             "(the run asks for a type)")
+             "(the net reads the hint without a type)")
         kind = "auto"
     return {"type": kind}
 
