@@ -121,3 +121,43 @@ def test_a_composition_image_needs_its_type_and_an_sdxl_adapter(tiny, vision_dir
                          composition_embeds=embeds)
     with pytest.raises(ValueError, match="embeds_scaling"):
         with_adapter_use(weights, embeds, 1.0, 0.0, 1.0, embeds_scaling="Q only")
+
+
+def test_a_composition_image_steers_the_sdxl_composition_layer(tiny_sdxl, vision_dir, tmp_path):
+    """Layer 3 reads the composition image: the style image there gives the plain run back,
+    another image changes it."""
+    from pipelines.loading.clip_vision import load_clip_vision
+    from pipelines.loading.ip_adapter import load_ip_adapter
+    from pipelines.sampling.denoise import denoise
+    from pipelines.sampling.ip_adapter import (
+        apply_ip_adapter,
+        encode_for_adapter,
+        with_adapter_use,
+    )
+    from pipelines.testing.tiny_ip_adapter import save_ip_adapter
+    from pipelines.text.conditioning import encode_text
+    from pipelines.values import Latent, Noise
+
+    model, clip, _ = tiny_sdxl
+    names = [n for n in model.denoiser.attn_processors if ".attn2." in n]
+    assert len({n.split(".transformer_blocks")[0] for n in names}) > 3  # a layer 3 exists
+    state, _ = _adapter_file(tmp_path, model.denoiser, vision_dir, "plain")
+    # IPAdapter_plus tells an SDXL adapter by its layer "101"; the tiny one has fewer layers
+    state["ip_adapter"]["101.to_k_ip.weight"] = state["ip_adapter"]["1.to_k_ip.weight"].clone()
+    weights = load_ip_adapter(save_ip_adapter(state, tmp_path / "xl.safetensors"))
+    vision = load_clip_vision(vision_dir)
+    g = torch.Generator().manual_seed(6)
+    style, layout = torch.rand(1, 40, 36, 3, generator=g), torch.rand(1, 40, 36, 3, generator=g)
+    embeds = encode_for_adapter(vision, weights, style)
+
+    def run(composition):
+        use = with_adapter_use(weights, embeds, 0.8, 0.0, 1.0, "style and composition",
+                               composition=0.6, composition_embeds=composition)
+        return denoise(apply_ip_adapter(model, use), encode_text(clip, PROMPT),
+                       encode_text(clip, ""), Latent(torch.zeros(1, 4, SIZE // 2, SIZE // 2)),
+                       Noise(4), sampler="euler", steps=3, cfg=5.0).samples
+
+    plain = run(None)
+    assert torch.allclose(run(encode_for_adapter(vision, weights, style)), plain, atol=1e-5)
+    other = run(encode_for_adapter(vision, weights, layout))
+    assert (other - plain).abs().max().item() > 1e-4
