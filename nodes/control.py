@@ -83,7 +83,7 @@ def load_diff_controlnet(ctx: NodeContext, model: DiffusionModel, control_net: s
     inputs=[Link("control_net", CONTROL_NET),
             Choice("type", "auto", choices=("auto", *UNION_TYPES),
                    description="The kind of hint image (ComfyUI's union types); \"auto\" "
-                   "leaves it unset (a Union net then asks for one when sampling).")],
+                   "leaves it unset: the net reads the hint without a type, as ComfyUI.")],
     outputs=[Output("control_net", CONTROL_NET)],
 )
 def set_union_controlnet_type(ctx: NodeContext, control_net: ControlNet, type: str) -> ControlNet:

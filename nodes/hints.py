@@ -171,20 +171,44 @@ def depth(ctx: NodeContext, image: Tensor, model: str) -> Tensor:
                       lambda network: estimate_depth(network, image, device=ctx.device))
 
 
-@_hint(
-    "pose",
-    "Pose (model)",
-    "An OpenPose-style body skeleton of the person filling the image, from a "
-    "ViTPose folder in the preprocessors model folder (one person per image: no detector); "
-    "nothing is downloaded.",
-    _folder("ViTPose"),
-    Float("threshold", 0.3, min=0.0, max=1.0, step=0.05,
-          description="Keypoints scored below this are left out."),
-    fingerprint=model_fingerprint("model", "preprocessors"),
+@node(
+    "hints.pose",
+    title="Pose (model)",
+    category="hints",
+    description="OpenPose-style body skeletons from a ViTPose folder in the preprocessors model "
+    "folder: of the person filling the image, or, with an RT-DETR person detector folder, of "
+    "every person it finds; nothing is downloaded.",
+    inputs=[
+        Link("image", IMAGE),
+        String("model", "", kind="model:preprocessors",
+               description="ViTPose model folder in the preprocessors folder, or a path."),
+        Float("threshold", 0.3, min=0.0, max=1.0, step=0.05,
+              description="Keypoints scored below this are left out."),
+        String("detector", "", kind="model:preprocessors",
+               description="Optional: an RT-DETR folder (e.g. rtdetr_r50vd_coco_o365) in the "
+               "preprocessors folder; every person it finds gets a skeleton."),
+    ],
+    outputs=[HINT],
+    fingerprint=lambda values: [model_fingerprint("model", "preprocessors")(values),
+                                model_fingerprint("detector", "preprocessors")(values)
+                                if values.get("detector") else None],
 )
-def pose(ctx: NodeContext, image: Tensor, model: str, threshold: float) -> Tensor:
-    from pipelines.hints_pose import estimate_pose
-    from pipelines.loading.cached import load_pose_cached
+def pose(ctx: NodeContext, image: Tensor, model: str, threshold: float,
+         detector: str) -> Tensor:
+    import contextlib
 
-    return _estimated(ctx, model, load_pose_cached, lambda network: estimate_pose(
-        network, image, device=ctx.device, threshold=threshold))
+    from nodes._models import on_device
+    from pipelines.hints_pose import estimate_pose
+    from pipelines.loading.cached import load_person_detector_cached, load_pose_cached
+
+    settings = load_settings(ctx)
+    network = load_pose_cached(resolve_model(model, "preprocessors"),
+                               device=settings["device"], vram_mode=settings["vram_mode"])
+    finder = None if not detector else load_person_detector_cached(
+        resolve_model(detector, "preprocessors"), device=settings["device"],
+        vram_mode=settings["vram_mode"])
+    ctx.check_cancelled()
+    with on_device(ctx, network), (on_device(ctx, finder) if finder is not None
+                                   else contextlib.nullcontext()):
+        return _shown(ctx, estimate_pose(network, image, device=ctx.device, threshold=threshold,
+                                         detector=finder))

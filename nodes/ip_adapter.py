@@ -11,7 +11,7 @@ from node_api.declaration import Choice, Float, Link, Output, String, node
 from node_api.ports import CLIP_VISION, IMAGE, IP_ADAPTER, MASK, MODEL
 from nodes._models import load_float32, model_fingerprint
 from pipelines.loading.ip_adapter_presets import PRESETS
-from pipelines.sampling.ip_adapter_weights import COMBINE, WEIGHT_TYPES
+from pipelines.sampling.ip_adapter_weights import COMBINE, EMBEDS_SCALING, WEIGHT_TYPES
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -57,11 +57,22 @@ def load_ip_adapter(ctx: NodeContext, ipadapter: str) -> IPAdapterWeights:
               description="Fraction of the schedule where it stops acting."),
         Choice("weight_type", "linear", choices=WEIGHT_TYPES,
                description="How the weight spreads over the UNet's layers (IPAdapter_plus's "
-               "types: eased, weak/strong blocks, style transfer / composition layers)."),
+               "types: eased, weak/strong blocks, style transfer / composition layers; the "
+               "precise ones also steer away from the other layers' reading of the image)."),
         Choice("combine_embeds", "concat", choices=COMBINE,
                description="Several images: one longer prompt (concat) or one merged image "
                "embedding."),
         Link("attn_mask", MASK, "Optional: where in the image the adapter acts (1).",
+             optional=True),
+        Choice("embeds_scaling", "V only", choices=EMBEDS_SCALING,
+               description="Where the weight acts: on the attention output (V only), on the "
+               "keys and values (K+V), scaled down in narrow layers (C penalty), or on the "
+               "values' mean (K+mean(V)), as IPAdapter_plus."),
+        Float("weight_composition", 1.0, min=-1.0, max=5.0, step=0.05,
+              description="The composition layers' weight of the \"style and composition\" "
+              "weight types."),
+        Link("image_composition", IMAGE, "Optional, SDXL: a second image whose composition "
+             "the \"style and composition\" types take (the first one gives the style).",
              optional=True),
     ],
     outputs=[Output("model", MODEL, "The model with the adapter (the input is unchanged).")],
@@ -69,7 +80,8 @@ def load_ip_adapter(ctx: NodeContext, ipadapter: str) -> IPAdapterWeights:
 def apply_ip_adapter(ctx: NodeContext, model: DiffusionModel, ipadapter: IPAdapterWeights,
                      clip_vision: ClipVision, image: Tensor, weight: float, start_at: float,
                      end_at: float, weight_type: str, combine_embeds: str,
-                     attn_mask: Tensor | None) -> DiffusionModel:
+                     attn_mask: Tensor | None, embeds_scaling: str, weight_composition: float,
+                     image_composition: Tensor | None) -> DiffusionModel:
     from node_api.errors import NodeInputError
     from nodes._models import on_device
     from pipelines.sampling.ip_adapter import apply_ip_adapter as apply
@@ -82,9 +94,18 @@ def apply_ip_adapter(ctx: NodeContext, model: DiffusionModel, ipadapter: IPAdapt
     ctx.check_cancelled()
     with on_device(ctx, clip_vision):
         embeds = encode_for_adapter(clip_vision, ipadapter, image, device=ctx.device)
+        composition = None if image_composition is None else encode_for_adapter(
+            clip_vision, ipadapter, image_composition, device=ctx.device)
     try:
         use = with_adapter_use(ipadapter, embeds, weight, start_at, end_at, weight_type,
-                               combine_embeds, attn_mask)
+                               combine_embeds, attn_mask, embeds_scaling, weight_composition,
+                               composition)
+    except ValueError as exc:
+        message = str(exc)
+        field = next((f for f in ("embeds_scaling", "combine_embeds") if message.startswith(f)),
+                     "image_composition" if "composition image" in message else "weight_type")
+        raise NodeInputError(field, message) from None
+    try:
         return apply(model, use)
     except ValueError as exc:
         raise NodeInputError("ipadapter", str(exc)) from None

@@ -1,8 +1,10 @@
-"""Pose hints: ViTPose keypoints of the person filling each image (one box, the whole image: no
-person detector here, so one person per image), drawn as an OpenPose body skeleton (18 points,
+"""Pose hints: ViTPose keypoints of each person, drawn as OpenPose body skeletons (18 points,
 the neck between the shoulders, OpenPose's limb colours) on black, the hint of openpose
-ControlNets. Limbs are drawn as lines, not OpenPose's ellipses; keypoints below the score
-threshold and the limbs touching them are left out."""
+ControlNets. Without a person detector the person fills the image (one box, the whole image);
+with one (RT-DETR, as transformers' ViTPose docs pair them) every "person" box scored at least
+``box_threshold`` gets its skeleton, all ViTPose crops in one batch. Limbs are drawn as lines,
+not OpenPose's ellipses; keypoints below the score threshold and the limbs touching them are
+left out."""
 
 from __future__ import annotations
 
@@ -38,41 +40,76 @@ def openpose_points(keypoints: torch.Tensor, scores: torch.Tensor,
 def draw_skeleton(points: list[tuple[float, float] | None], width: int,
                   height: int) -> Any:
     """An OpenPose-style skeleton of ``points`` on black, a PIL image."""
+    return draw_skeletons([points], width, height)
+
+
+def draw_skeletons(people: list[list[tuple[float, float] | None]], width: int,
+                   height: int) -> Any:
+    """OpenPose-style skeletons of each person's ``points`` on one black canvas (PIL)."""
     from PIL import Image, ImageDraw
 
     canvas = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(canvas)
     thick = max(1, round(max(width, height) / 128))
-    for (a, b), color in zip(_LIMBS, _COLORS, strict=False):
-        if points[a] is not None and points[b] is not None:
-            draw.line([points[a], points[b]], fill=tuple(int(c * 0.6) for c in color),
-                      width=thick * 2)
-    for point, color in zip(points, _COLORS, strict=True):
-        if point is not None:
-            x, y = point
-            draw.ellipse([x - thick * 2, y - thick * 2, x + thick * 2, y + thick * 2],
-                         fill=color)
+    for points in people:
+        for (a, b), color in zip(_LIMBS, _COLORS, strict=False):
+            if points[a] is not None and points[b] is not None:
+                draw.line([points[a], points[b]], fill=tuple(int(c * 0.6) for c in color),
+                          width=thick * 2)
+    for points in people:  # the joints over every limb
+        for point, color in zip(points, _COLORS, strict=True):
+            if point is not None:
+                x, y = point
+                draw.ellipse([x - thick * 2, y - thick * 2, x + thick * 2, y + thick * 2],
+                             fill=color)
     return canvas
 
 
+def person_boxes(detector: Any, picture: Any, device: str | torch.device = "cpu",
+                 box_threshold: float = 0.3) -> list[list[float]]:
+    """The "person" boxes of a PIL picture, COCO style [x, y, width, height] in pixels."""
+    inputs = detector.processor(picture, return_tensors="pt")
+    model = detector.model
+    with torch.no_grad():
+        output = model(pixel_values=inputs.pixel_values.to(device=device, dtype=model.dtype))
+    output.logits, output.pred_boxes = output.logits.float().cpu(), output.pred_boxes.float().cpu()
+    found = detector.processor.post_process_object_detection(
+        output, target_sizes=[(picture.height, picture.width)], threshold=box_threshold)[0]
+    return [[x0, y0, x1 - x0, y1 - y0] for (x0, y0, x1, y1), label in zip(
+        found["boxes"].tolist(), found["labels"].tolist(), strict=True)
+        if label == detector.person]
+
+
+def pose_points(pose: Any, picture: Any, boxes: list[list[float]],
+                device: str | torch.device = "cpu",
+                threshold: float = 0.3) -> list[list[tuple[float, float] | None]]:
+    """The OpenPose points of the person in each box (one ViTPose batch of all the crops)."""
+    if not boxes:
+        return []
+    inputs = pose.processor(picture, boxes=[boxes], return_tensors="pt")
+    model = pose.model
+    with torch.no_grad():
+        output = model(pixel_values=inputs.pixel_values.to(device=device, dtype=model.dtype))
+    output.heatmaps = output.heatmaps.float().cpu()
+    people = pose.processor.post_process_pose_estimation(output, boxes=[boxes])[0]
+    return [openpose_points(p["keypoints"], p["scores"], threshold) for p in people]
+
+
 def estimate_pose(pose: Any, image: torch.Tensor, device: str | torch.device = "cpu",
-                  threshold: float = 0.3) -> torch.Tensor:
-    """The pose hint of each image [B, H, W, 3] (0..1), same size, float32 on the CPU."""
+                  threshold: float = 0.3, detector: Any = None,
+                  box_threshold: float = 0.3) -> torch.Tensor:
+    """The pose hint of each image [B, H, W, 3] (0..1), same size, float32 on the CPU: the
+    skeletons of the detector's people, or of the one person filling the image."""
     import numpy as np
 
     from pipelines.image import to_pil
 
     height, width = int(image.shape[1]), int(image.shape[2])
-    box = [[0.0, 0.0, float(width), float(height)]]  # COCO box: x, y, w, h
     hints = []
     for picture in to_pil(image):
-        inputs = pose.processor(picture, boxes=[box], return_tensors="pt")
-        model = pose.model
-        with torch.no_grad():
-            output = model(pixel_values=inputs.pixel_values.to(device=device, dtype=model.dtype))
-        output.heatmaps = output.heatmaps.float().cpu()
-        person = pose.processor.post_process_pose_estimation(output, boxes=[box])[0][0]
-        points = openpose_points(person["keypoints"], person["scores"], threshold)
-        drawn = np.asarray(draw_skeleton(points, width, height), dtype=np.float32) / 255.0
+        boxes = ([[0.0, 0.0, float(width), float(height)]] if detector is None
+                 else person_boxes(detector, picture, device, box_threshold))
+        people = pose_points(pose, picture, boxes, device, threshold)
+        drawn = np.asarray(draw_skeletons(people, width, height), dtype=np.float32) / 255.0
         hints.append(torch.from_numpy(drawn))
     return torch.stack(hints)

@@ -10,6 +10,9 @@ from app.engine.graph import Graph, NodeInstance
 from app.interop.comfy_fields import FieldReader, show
 from app.interop.model_names import file_name
 
+# diffusers' guess mode scales the n down residuals by logspace(-1, 0, n + 1): base ** (n - i)
+# with base = 10 ** (-1 / n) (12 residuals for SD 1.x/2.x, 9 for SDXL)
+SOFT_BASE = {"sd": 10 ** (-1 / 12), "sdxl": 10 ** (-1 / 9)}
 UNION_TYPES = ("auto", "openpose", "depth", "hed/pidi/scribble/ted",
                "canny/lineart/anime_lineart/mlsd", "normal", "segment", "tile", "repaint")
 
@@ -34,7 +37,7 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
     kind = fields.text("type", "auto")
     if kind not in UNION_TYPES:
         note(f"{cls}: type {show(kind)} is not a ControlNet-Union type here; using 'auto' "
-             "(the run asks for a type)")
+             "(the net reads the hint without a type)")
         kind = "auto"
     return {"type": kind}
 
@@ -57,5 +60,11 @@ def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
 def export_problem(graph: Graph, node: NodeInstance) -> str | None:
     """Why a control node has no ComfyUI counterpart, or None."""
     if node.type == "conditioning.apply_controlnet" and node.values.get("guess_mode"):
-        return "ComfyUI's ControlNetApplyAdvanced has no guess mode"
+        # Advanced-ControlNet's Scaled Soft Weights are the same arithmetic (base ** (n - i)
+        # over the n down residuals, 1 for the middle one, the negative times
+        # uncond_multiplier) but take a second node and a custom node pack: not exported
+        return ("ComfyUI's ControlNetApplyAdvanced has no guess mode; in ComfyUI use "
+                "Advanced-ControlNet's Apply Advanced ControlNet with Scaled Soft Weights "
+                f"(base_multiplier {SOFT_BASE['sd']:.4f} for SD 1.x, {SOFT_BASE['sdxl']:.4f} "
+                "for SDXL; uncond_multiplier 0), the same soft weights")
     return None

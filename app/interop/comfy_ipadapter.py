@@ -8,16 +8,15 @@ from typing import Any
 
 from app.engine.graph import Edge, Graph
 from app.interop.comfy_fields import FieldReader, show
+from pipelines.sampling.ip_adapter_weights import COMBINE, EMBEDS_SCALING, WEIGHT_TYPES
 
 _APPLY_LINKS = {"model": "model", "ipadapter": "ipadapter", "image": "image",
                 "attn_mask": "attn_mask"}
 # the simple IPAdapter node's weight types, as IPAdapter_plus maps them
 _SIMPLE_TYPES = {"standard": "linear", "prompt is more important": "ease out",
                  "style transfer": "style transfer", "style transfer (SDXL)": "style transfer"}
-_WEIGHT_TYPES = ("linear", "ease in", "ease out", "ease in-out", "reverse in-out",
-                 "weak input", "weak output", "weak middle", "strong middle", "style transfer",
-                 "composition", "strong style transfer")
-_COMBINE = ("concat", "add", "subtract", "average", "norm average")
+_STYLE_COMPOSITION = ("weight_style", "weight_composition", "expand_style", "combine_embeds",
+                      "start_at", "end_at", "embeds_scaling")
 
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:
@@ -35,6 +34,10 @@ def comfy_classes(comfy_class: Any) -> dict[str, Any]:
             "conditioning.apply_ip_adapter", {**_APPLY_LINKS, "clip_vision": "clip_vision"},
             ("model",), ("weight", "weight_type", "combine_embeds", "start_at", "end_at",
                          "embeds_scaling")),
+        "IPAdapterStyleComposition": comfy_class(
+            "conditioning.apply_ip_adapter",
+            {**_APPLY_LINKS, "image_style": "image", "image_composition": "image_composition",
+             "clip_vision": "clip_vision"}, ("model",), _STYLE_COMPOSITION),
     }
 
 
@@ -47,26 +50,37 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
         return {"ipadapter": fields.text("ipadapter_file", "")}
     if cls == "IPAdapterUnifiedLoader":
         return {"preset": fields.text("preset", "STANDARD (medium strength)")}
-    if cls not in ("IPAdapter", "IPAdapterAdvanced"):
+    if cls not in ("IPAdapter", "IPAdapterAdvanced", "IPAdapterStyleComposition"):
         return None
-    weight_type = fields.text("weight_type", "linear" if cls == "IPAdapterAdvanced" else
-                              "standard")
+    composition = 1.0
+    if cls == "IPAdapterStyleComposition":  # IPAdapter_plus: the style image and weight lead
+        weight_type = ("strong style and composition" if fields.flag("expand_style", False)
+                       else "style and composition")
+        composition = fields.number("weight_composition", 1.0)
+    else:
+        weight_type = fields.text("weight_type", "linear" if cls == "IPAdapterAdvanced" else
+                                  "standard")
     if cls == "IPAdapter":
         weight_type = _SIMPLE_TYPES.get(weight_type, weight_type)
-    if weight_type not in _WEIGHT_TYPES:
+    if weight_type not in WEIGHT_TYPES:
         note(f"{cls}: weight_type {show(weight_type)} is not supported here; the weight is "
              "the same on every layer (linear)")
         weight_type = "linear"
-    combine = fields.text("combine_embeds", "concat")
-    if combine not in _COMBINE:
+    combine = fields.text("combine_embeds", "average" if cls == "IPAdapterStyleComposition"
+                          else "concat")
+    if combine not in COMBINE:
         note(f"{cls}: combine_embeds {show(combine)} is not supported here; using 'concat'")
         combine = "concat"
     scaling = fields.text("embeds_scaling", "V only")
-    if scaling != "V only":
+    if scaling not in EMBEDS_SCALING:
         note(f"{cls}: embeds_scaling {show(scaling)} is not supported here; using 'V only'")
-    return {"weight": fields.number("weight", 1.0), "start_at": fields.number("start_at", 0.0),
+        scaling = "V only"
+    weight = fields.number("weight_style" if cls == "IPAdapterStyleComposition" else "weight",
+                           1.0)
+    return {"weight": weight, "start_at": fields.number("start_at", 0.0),
             "end_at": fields.number("end_at", 1.0), "weight_type": weight_type,
-            "combine_embeds": combine}
+            "combine_embeds": combine, "embeds_scaling": scaling,
+            "weight_composition": composition}
 
 
 def wire_clip_vision(graph: Graph, note: Any) -> None:
@@ -107,7 +121,19 @@ def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
     return {"weight": v.get("weight"), "weight_type": v.get("weight_type", "linear"),
             "combine_embeds": v.get("combine_embeds", "concat"),
             "start_at": v.get("start_at"), "end_at": v.get("end_at"),
-            "embeds_scaling": "V only"}
+            "embeds_scaling": v.get("embeds_scaling", "V only")}
+
+
+def export_problem(graph: Graph, node: Any) -> str | None:
+    """IPAdapterAdvanced takes no composition image and a composition weight of 1."""
+    if node.type != "conditioning.apply_ip_adapter":
+        return None
+    if "image_composition" in graph.incoming(node.id):
+        return "IPAdapterAdvanced takes no composition image (IPAdapterStyleComposition does)"
+    if str(node.values.get("weight_type", "")).endswith("style and composition") and float(
+            node.values.get("weight_composition", 1.0)) != 1.0:
+        return "IPAdapterAdvanced's \"style and composition\" has a composition weight of 1"
+    return None
 
 
 def bundled_link(graph: Graph, node_id: str, ours: str) -> bool:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.interop import (
     comfy_basic,
+    comfy_cache,
     comfy_conditioning,
     comfy_control,
     comfy_imageops,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 MAPPINGS: tuple[ModuleType, ...] = (
     comfy_basic,  # small core nodes: batches, latent transforms, empty images
+    comfy_cache,  # EasyCache / LazyCache as our Step Cache
     comfy_conditioning,  # Conditioning* operations, CLIPSetLastLayer
     comfy_control,  # diff ControlNets, ControlNet-Union types
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE

@@ -158,6 +158,15 @@ def load_pose_cached(path: str | Path, device: str = "cpu", vram_mode: str = "au
     return _load_float32("pose", path, device, vram_mode, cache, load_pose_model)
 
 
+def load_person_detector_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                                cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.pose.load_person_detector`` through the cache (float32)."""
+    from pipelines.loading.pose import load_person_detector
+
+    return _load_float32("person_detector", path, device, vram_mode, cache,
+                         load_person_detector)
+
+
 def load_controlnet_cached(path: str | Path, device: str = "cpu", precision: str = "auto",
                            vram_mode: str = "auto", cache: ModelCache | None = None,
                            base: torch.nn.Module | None = None) -> Any:

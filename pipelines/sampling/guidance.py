@@ -26,6 +26,7 @@ import torch
 from pipelines.families.unet import batched as _batched
 from pipelines.sampling.control import prepare_control
 from pipelines.sampling.model_sampling import rescale_guidance
+from pipelines.sampling.regional import is_regional
 
 if TYPE_CHECKING:
     from pipelines.sampling.regional import RegionalRun
@@ -56,7 +57,7 @@ class _Pass:
 
     def __init__(self, model: DiffusionModel, family: Any, positive: Conditioning,
                  negative: Conditioning | None, x: torch.Tensor, cfg: float, total: int,
-                 condition_inputs: dict[str, Any]) -> None:
+                 condition_inputs: dict[str, Any], control: bool = True) -> None:
         batch = x.shape[0]
         self.do_cfg = negative is not None
         embeds = _batched(positive.embeds, batch, "positive conditioning")
@@ -67,7 +68,9 @@ class _Pass:
         self.inputs = family.denoiser_inputs(model, embeds.to(x.device), positive, negative, x,
                                              self.do_cfg, cfg)
         self.inputs.update(condition_inputs)
-        self.control = prepare_control(model, positive, negative, x, self.do_cfg, total)
+        # a regional run prepares each entry's control itself (regional.py): none here then
+        self.control = prepare_control(model, positive, negative, x, self.do_cfg,
+                                       total) if control else None
         if self.control is not None:
             family.check_control(model)
 
@@ -110,8 +113,9 @@ class Guidance:
         inputs = condition_inputs or {}
         # dual CFG: [negative, middle] in one call and the positive alone in another
         first = dual.middle if dual is not None else positive
-        self.main = _Pass(model, family, first, negative if self.do_cfg else None, x, cfg,
-                          total, inputs)
+        main_negative = negative if self.do_cfg else None
+        self.main = _Pass(model, family, first, main_negative, x, cfg, total, inputs,
+                          control=not is_regional(positive, main_negative))
         self.positive = None if dual is None else _Pass(model, family, positive, None, x, cfg,
                                                         total, inputs)
         # the run's model patches (``patches.StepHooks``), set by the loop once they are
@@ -130,11 +134,18 @@ class Guidance:
             model_input = torch.cat([model_input, model_input])
         if self.extra is not None:
             model_input = torch.cat([model_input, self.extra], dim=1)
-        step_inputs = run.inputs if run.control is None else run.control.step_inputs(
-            step, model_input, t, run.inputs, self.dtype)
+        control = run.control
         if self.hooks is not None and run is self.main:
-            return self.hooks.call(self.family.call_denoiser, self.model, model_input, t,
-                                   step_inputs).to(torch.float32)
+            call = self.family.call_denoiser
+            if control is not None:  # inside the wrappers: a reused step runs no ControlNet
+                def call(model: Any, x: torch.Tensor, t: Any,
+                         inputs: dict[str, Any]) -> torch.Tensor:
+                    return self.family.call_denoiser(
+                        model, x, t, control.step_inputs(step, x, t, inputs, self.dtype))
+            return self.hooks.call(call, self.model, model_input, t, run.inputs).to(
+                torch.float32)
+        step_inputs = run.inputs if control is None else control.step_inputs(
+            step, model_input, t, run.inputs, self.dtype)
         return self.family.call_denoiser(self.model, model_input, t, step_inputs).to(
             torch.float32)
 

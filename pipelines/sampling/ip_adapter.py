@@ -29,7 +29,18 @@ from typing import Any
 import torch
 
 from pipelines.image import to_pil
-from pipelines.sampling.ip_adapter_weights import combine_embeds, is_sdxl_adapter, layer_factors
+from pipelines.sampling.ip_adapter_attention import (
+    LayeredIPAdapterProcessor,
+    RoutedProjection,
+    extra_token_sets,
+)
+from pipelines.sampling.ip_adapter_weights import (
+    EMBEDS_SCALING,
+    combine_embeds,
+    is_sdxl_adapter,
+    layer_routes,
+    layer_weights,
+)
 from pipelines.values import ClipVision, DiffusionModel, IPAdapterWeights
 
 
@@ -44,8 +55,11 @@ class AdapterUse:
     weight: float
     start: float
     end: float
-    weight_type: str = "linear"  # per-layer factors (``ip_adapter_weights.layer_factors``)
+    weight_type: str = "linear"  # per-layer weights (``ip_adapter_weights.layer_weights``)
     mask: torch.Tensor | None = None  # [M, H, W], 1 = where the images steer (attn_mask)
+    embeds_scaling: str = "V only"  # where the weight acts (``ip_adapter_attention``)
+    composition: float = 1.0  # the composition layers' weight ("style and composition")
+    alt: torch.Tensor | None = None  # a composition image's embeddings [1, images, ...]
 
 
 _RECENT: OrderedDict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
@@ -94,7 +108,7 @@ def _encode(vision: ClipVision, weights: IPAdapterWeights, image: torch.Tensor,
 
 def _scale_schedule(uses: list[AdapterUse], timesteps: torch.Tensor,
                     train_steps: int) -> list[list[float]]:
-    """Each step's scale per adapter: the weight inside its [start, end], else 0."""
+    """Each step's gate per adapter: 1 inside its [start, end], else 0."""
     last = train_steps - 1
     scales = []
     for t in timesteps.detach().float().cpu().tolist():
@@ -102,7 +116,7 @@ def _scale_schedule(uses: list[AdapterUse], timesteps: torch.Tensor,
         for use in uses:
             top = float("inf") if use.start <= 0 else (1 - use.start) * last
             bottom = 0.0 if use.end >= 1 else (1 - use.end) * last
-            row.append(use.weight if bottom <= t <= top else 0.0)
+            row.append(1.0 if bottom <= t <= top else 0.0)
         scales.append(row)
     return scales
 
@@ -121,8 +135,6 @@ class IPAdapterPatch:
             cfg_batch: bool, batch: int) -> Iterator[Callable[[int], None]]:
         """Install into ``model.denoiser`` for one run, add the image embeddings to the
         denoiser ``inputs``, yield the per-step hook, then restore the UNet."""
-        from diffusers.models.embeddings import MultiIPAdapterImageProjection
-
         unet = getattr(model.denoiser, "original", model.denoiser)  # under a compiled wrapper
         parameter = next(unet.parameters())
         device, dtype = parameter.device, parameter.dtype
@@ -133,6 +145,12 @@ class IPAdapterPatch:
         named = [(n, p) for n, p in swapped.items() if isinstance(p, torch.nn.Module)]
         ip_procs = [proc for _, proc in named]
         modules = [*ip_procs, *self.projections]
+        names = [n for n, _ in named]
+        sdxl = [is_sdxl_adapter(u.weights.ip_adapter) for u in self.uses]
+        routes = [layer_routes(names, u.weight_type, x, u.alt is not None)
+                  for u, x in zip(self.uses, sdxl, strict=True)]
+        extra, row_factors, owners, per_layer = extra_token_sets(
+            routes, [(u.embeds, u.negative, u.alt) for u in self.uses], batch, cfg_batch)
         embeds = []
         for use in self.uses:
             positive = use.embeds.repeat(batch, *[1] * (use.embeds.dim() - 1))
@@ -140,6 +158,7 @@ class IPAdapterPatch:
                 negative = use.negative.repeat(batch, *[1] * (use.negative.dim() - 1))
                 positive = torch.cat([negative, positive])
             embeds.append(positive.to(device=device, dtype=dtype))
+        embeds += [e.to(device=device, dtype=dtype) for e in (*extra, *row_factors)]
         # ``inputs`` is this run's dict only: the loop builds it and drops it afterwards
         added = dict(inputs.get("added_cond_kwargs") or {})
         added["image_embeds"] = embeds
@@ -147,9 +166,13 @@ class IPAdapterPatch:
         scales = _scale_schedule(self.uses, timesteps,
                                  int(model.scheduler_config.get("num_train_timesteps", 1000)))
 
-        per_use = [layer_factors([n for n, _ in named], u.weight_type,
-                                 is_sdxl_adapter(u.weights.ip_adapter)) for u in self.uses]
-        factors = [[use_factors[name] for use_factors in per_use] for name, _ in named]
+        per_use = [layer_weights(names, u.weight_type, x, u.weight, u.composition)
+                   for u, x in zip(self.uses, sdxl, strict=True)]
+        factors = [[use_weights[name] for use_weights in per_use] for name in names]
+        layered = owners or any(u.embeds_scaling != "V only" for u in self.uses)
+        for name, proc in named:  # None: diffusers' own call
+            proc.routes = per_layer[name] if owners else None
+            proc.scaling = [u.embeds_scaling for u in self.uses] if layered else None
         masks = [_mask(u, dtype, device) for u in self.uses]
         if any(m is not None for m in masks):  # diffusers' ip_adapter_masks: [1, images, H, W]
             inputs["cross_attention_kwargs"] = {"ip_adapter_masks": masks}
@@ -171,7 +194,7 @@ class IPAdapterPatch:
             for module in modules:
                 module.to(device=device, dtype=dtype)
             unet.set_attn_processor(swapped)
-            unet.encoder_hid_proj = MultiIPAdapterImageProjection(self.projections)
+            unet.encoder_hid_proj = RoutedProjection(self.projections, owners)
             unet.config.encoder_hid_dim_type = "ip_image_proj"
             yield before_step
         finally:  # the projection first: a plus projection has attention layers of its own
@@ -226,13 +249,11 @@ def apply_ip_adapter(model: DiffusionModel, use: AdapterUse) -> DiffusionModel:
     except (KeyError, RuntimeError) as exc:
         raise ValueError("This IP-Adapter does not fit the model (is it for another model "
                          f"family?): {str(exc).strip().splitlines()[0][:160]}") from None
-    for proc in processors.values():  # only the IP-Adapter processors are kept
-        if isinstance(proc, torch.nn.Module):
-            proc.eval().requires_grad_(False)
     for projection in projections:
         projection.eval().requires_grad_(False)
-    kept = {name: proc if isinstance(proc, torch.nn.Module) else None
-            for name, proc in processors.items()}
+    # only the IP-Adapter processors are kept, as layered ones (their layers shared)
+    kept = {name: LayeredIPAdapterProcessor.of(proc).eval().requires_grad_(False)
+            if isinstance(proc, torch.nn.Module) else None for name, proc in processors.items()}
     patch = IPAdapterPatch(uses, kept, projections)
     others = tuple(p for p in model.patches if not isinstance(p, IPAdapterPatch))
     return replace(model, patches=(*others, patch))
@@ -240,13 +261,30 @@ def apply_ip_adapter(model: DiffusionModel, use: AdapterUse) -> DiffusionModel:
 
 def with_adapter_use(weights: IPAdapterWeights, embeds: tuple[torch.Tensor, torch.Tensor],
                      weight: float, start: float, end: float, weight_type: str = "linear",
-                     combine: str = "concat", mask: torch.Tensor | None = None) -> AdapterUse:
-    """An ``AdapterUse`` (``embeds``: ``encode_for_adapter``'s pair; the images merged by
-    ``combine``, see ``ip_adapter_weights``).
+                     combine: str = "concat", mask: torch.Tensor | None = None,
+                     embeds_scaling: str = "V only", composition: float = 1.0,
+                     composition_embeds: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     ) -> AdapterUse:
+    """An ``AdapterUse`` (``embeds``, ``composition_embeds``: ``encode_for_adapter``'s pairs;
+    the images merged by ``combine``, see ``ip_adapter_weights``).
 
     Raises:
-        ValueError: an unknown weight type or combine method.
+        ValueError: an unknown weight type, scaling or combine method, or a composition
+            image the weight type or adapter cannot use.
     """
-    layer_factors([], weight_type, False)  # refuses unknown types now, not at sampling
+    layer_weights([], weight_type, False, weight)  # refuses unknown types now
+    if embeds_scaling not in EMBEDS_SCALING:
+        raise ValueError(f"embeds_scaling {embeds_scaling!r} is not one of "
+                         f"{', '.join(EMBEDS_SCALING)}")
+    alt = None
+    if composition_embeds is not None:
+        if not weight_type.endswith("style and composition"):
+            raise ValueError("a composition image is read by the \"style and composition\" "
+                             "weight types only")
+        if not is_sdxl_adapter(weights.ip_adapter):
+            raise ValueError("a composition image works with SDXL adapters only (as "
+                             "IPAdapter_plus)")
+        alt = combine_embeds(composition_embeds[0], composition_embeds[1], combine)[0]
     positive, negative = combine_embeds(embeds[0], embeds[1], combine)
-    return AdapterUse(weights, positive, negative, weight, start, end, weight_type, mask)
+    return AdapterUse(weights, positive, negative, weight, start, end, weight_type, mask,
+                      embeds_scaling, composition, alt)

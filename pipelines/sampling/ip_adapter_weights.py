@@ -2,16 +2,22 @@
 images combine into one, as ComfyUI_IPAdapter_plus defines them (``CrossAttentionPatch.py``,
 ``IPAdapterPlus.ipadapter_execute``):
 
-- ``weight_type`` gives a factor per layer: layers are numbered in the UNet's forward order
+- ``weight_type`` gives a weight per layer: layers are numbered in the UNet's forward order
   (down blocks' attentions, the middle one, up blocks'), ``t_idx`` of ``layers`` (16 for SD 1.x,
   11 for SDXL); "ease in" fades from the first layer to the last, "weak input" is 0.2 in the
   down blocks, "style transfer" / "composition" keep only the layers InstantStyle names (the
-  SDXL set for an SDXL adapter: one with a layer "101"), others get 0;
+  SDXL set for an SDXL adapter: one with a layer "101"), others get 0; "style and
+  composition" gives the composition layers ``weight_composition``;
+- the "precise" types also swap the embeddings in some layers (``layer_routes``): there the
+  positive attends to zero tokens (no contribution) and the negative to the images' tokens,
+  so guidance pushes away from what those layers carry (the composition for "style transfer
+  precise", all but the composition for "composition precise"); with a composition image,
+  "style and composition" reads that image's tokens in layer 3 (SDXL's composition layer);
+- ``embeds_scaling`` says where the weight goes: on the attention output ("V only", as
+  diffusers), on the keys and values ("K+V"), times the layer's width over 1280 ("w/ C
+  penalty"), or on the keys and the values' mean over the tokens ("K+mean(V)");
 - ``combine_embeds`` merges the images' CLIP embeddings before the projection (concat keeps
   them as one longer prompt); the negative becomes the first image's.
-
-The "precise" weight types and "style and composition" need per-layer embeddings or a second
-image, which diffusers' processors cannot take: they are refused.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ if TYPE_CHECKING:  # torch-free at import: the node declarations read the names 
 
 WEIGHT_TYPES = ("linear", "ease in", "ease out", "ease in-out", "reverse in-out", "weak input",
                 "weak output", "weak middle", "strong middle", "style transfer", "composition",
-                "strong style transfer")
+                "strong style transfer", "style and composition", "strong style and composition",
+                "style transfer precise", "composition precise")
+EMBEDS_SCALING = ("V only", "K+V", "K+V w/ C penalty", "K+mean(V) w/ C penalty")
 COMBINE = ("concat", "add", "subtract", "average", "norm average")
 _BLOCKS = {"down_blocks": (0, "input"), "mid_block": (1, "middle"), "up_blocks": (2, "output")}
 
@@ -37,17 +45,32 @@ def _layer(name: str) -> tuple[int, int, int]:
     return kind, int(parts[1]), int(parts[3])
 
 
-def _style_layers(sdxl: bool, kind: str) -> dict[int, float]:
+def _by_index(sdxl: bool, kind: str, w: float, c: float) -> dict[int, float] | None:
+    """IPAdapter_plus's per-layer weights of the InstantStyle-like types (``c``: the
+    composition weight), or None for the types that scale every layer."""
+    sd_style = dict.fromkeys((0, 1, 2, 3, *range(9, 16)), w)
     if kind == "style transfer":
-        return {6: 1.0} if sdxl else dict.fromkeys((0, 1, 2, 3, *range(9, 16)), 1.0)
+        return {6: w} if sdxl else sd_style
     if kind == "composition":
-        return {3: 1.0} if sdxl else {4: 0.25, 5: 1.0}
-    keep = (0, 1, 2, *range(4, 11)) if sdxl else (0, 1, 2, 3, *range(6, 16))
-    return dict.fromkeys(keep, 1.0)  # strong style transfer
+        return {3: w} if sdxl else {4: w * 0.25, 5: w}
+    if kind == "strong style transfer":
+        return dict.fromkeys((0, 1, 2, *range(4, 11)) if sdxl else (0, 1, 2, 3, *range(6, 16)), w)
+    if kind in ("style and composition", "style transfer precise"):
+        return {3: c, 6: w} if sdxl else {**sd_style, 4: c * 0.25, 5: c}
+    if kind == "strong style and composition":
+        return ({**dict.fromkeys(range(11), w), 3: c} if sdxl
+                else {**dict.fromkeys(range(16), w), 4: c, 5: c})
+    if kind == "composition precise":
+        if sdxl:
+            return {**dict.fromkeys(range(11), w * 0.1), 3: w, 6: w}
+        return {**dict.fromkeys(range(16), w), 4: w * 0.25, 6: w * 0.1, 7: w * 0.1, 8: w * 0.1}
+    return None
 
 
-def layer_factors(names: list[str], weight_type: str, sdxl: bool) -> dict[str, float]:
-    """The factor of the weight in each cross-attention processor ``names`` (attn2 ones).
+def layer_weights(names: list[str], weight_type: str, sdxl: bool, weight: float,
+                  composition: float = 1.0) -> dict[str, float]:
+    """The adapter's weight in each cross-attention processor ``names`` (attn2 ones);
+    ``composition``: IPAdapter_plus's ``weight_composition`` (1 unless given).
 
     Raises:
         ValueError: a weight type not supported here.
@@ -55,13 +78,13 @@ def layer_factors(names: list[str], weight_type: str, sdxl: bool) -> dict[str, f
     if weight_type not in WEIGHT_TYPES:
         raise ValueError(f"weight type {weight_type!r} is not supported here (supported: "
                          f"{', '.join(WEIGHT_TYPES)})")
+    if weight_type == "style transfer precise":
+        composition = weight  # IPAdapter_plus's style_boost, which no node here sets
     order = sorted({_layer(n) for n in names})
     layers = len(order)
     half = layers / 2
-    picked = (_style_layers(sdxl, weight_type)
-              if weight_type in ("style transfer", "composition", "strong style transfer")
-              else None)
-    factors = {}
+    picked = _by_index(sdxl, weight_type, weight, composition)
+    weights = {}
     for name in names:
         t = order.index(_layer(name))
         block = _BLOCKS[name.split(".")[0]][1]
@@ -78,10 +101,34 @@ def layer_factors(names: list[str], weight_type: str, sdxl: bool) -> dict[str, f
             factor = 0.2
         elif weight_type == "strong middle" and block != "middle":
             factor = 0.2
-        elif picked is not None:
-            factor = picked.get(t, 0.0)
-        factors[name] = factor
-    return factors
+        weights[name] = picked.get(t, 0.0) if picked is not None else weight * factor
+    return weights
+
+
+def layer_factors(names: list[str], weight_type: str, sdxl: bool) -> dict[str, float]:
+    """``layer_weights`` for weight 1 (and composition weight 1)."""
+    return layer_weights(names, weight_type, sdxl, 1.0)
+
+
+def layer_routes(names: list[str], weight_type: str, sdxl: bool,
+                 alternative: bool = False) -> dict[str, str]:
+    """Which embeddings each layer reads: "main", "swap" (the precise types: the positive
+    none, the negative the images') or "alt" (with ``alternative``: the composition image's,
+    in layer 3 for the style-and-composition types, as IPAdapter_plus's ``cond_alt``)."""
+    order = sorted({_layer(n) for n in names})
+    composition = {3} if sdxl else {4, 5}
+    routes = {}
+    for name in names:
+        t = order.index(_layer(name))
+        route = "main"
+        if weight_type == "style transfer precise" and t in composition:
+            route = "swap"
+        elif weight_type == "composition precise" and t not in composition:
+            route = "swap"
+        if alternative and t == 3 and weight_type.endswith("style and composition"):
+            route = "alt"
+        routes[name] = route
+    return routes
 
 
 def combine_embeds(embeds: torch.Tensor, negative: torch.Tensor,

@@ -119,6 +119,12 @@ class RegionalRun:
         return (filled[0], filled[1]) if self.cfg_batch else (None, filled[0])
 
 
+def is_regional(positive: Conditioning, negative: Conditioning | None) -> bool:
+    """Whether a run with these conditionings (``negative`` None without CFG) goes the
+    regional way: some conditioning is not plain."""
+    return not positive.plain or (negative is not None and not negative.plain)
+
+
 def regional_run(model: DiffusionModel, family: Any, positive: Conditioning,
                  negative: Conditioning | None, x: torch.Tensor, cfg_batch: bool, cfg: float,
                  scheduler: Any, timesteps: torch.Tensor,
@@ -133,7 +139,7 @@ def regional_run(model: DiffusionModel, family: Any, positive: Conditioning,
         options: The family's ``timestep_options`` of the run (Flux's shift ``mu``).
     """
     negative = negative if cfg_batch else None
-    if positive.plain and (negative is None or negative.plain):
+    if not is_regional(positive, negative):
         return None
     batch, height, width = x.shape[0], x.shape[2], x.shape[3]
     factor = int(model.vae_scale_factor or 1)

@@ -1,5 +1,6 @@
-"""A tiny random Depth Anything folder (Dinov2 backbone), saved with ``save_pretrained`` with
-its image processor: what a user puts in the preprocessors folder, for tests."""
+"""Tiny random preprocessor folders (Depth Anything with a Dinov2 backbone, ViTPose, an RT-DETR
+person detector), saved with ``save_pretrained`` with their image processors: what a user puts
+in the preprocessors folder, for tests."""
 
 from __future__ import annotations
 
@@ -54,4 +55,33 @@ def build_tiny_vitpose(directory: str | Path, seed: int = 0) -> Path:
                                                          num_labels=17)).eval()
     model.save_pretrained(directory)
     VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(directory)
+    return directory
+
+
+def build_tiny_rtdetr(directory: str | Path, seed: int = 0,
+                      labels: tuple[str, ...] = ("person", "cat")) -> Path:
+    """Write an ``RTDetrForObjectDetection`` (tiny ResNet backbone, width 32, 30 queries, the
+    given labels) and its ``RTDetrImageProcessor`` (64 x 64 input) into ``directory``."""
+    from transformers import (
+        RTDetrConfig,
+        RTDetrForObjectDetection,
+        RTDetrImageProcessor,
+        RTDetrResNetConfig,
+    )
+
+    directory = Path(directory)
+    backbone = RTDetrResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 32],
+                                  depths=[1, 1, 1, 1], out_features=["stage2", "stage3", "stage4"])
+    config = RTDetrConfig(
+        backbone_config=backbone, use_timm_backbone=False, use_pretrained_backbone=False,
+        d_model=32, encoder_hidden_dim=32, encoder_in_channels=[16, 16, 32], encoder_layers=1,
+        encoder_ffn_dim=64, encoder_attention_heads=2, decoder_in_channels=[32, 32, 32],
+        decoder_ffn_dim=64, decoder_attention_heads=2, decoder_layers=1, num_queries=30,
+        num_denoising=0, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RTDetrForObjectDetection(config).eval()
+    model.save_pretrained(directory)
+    RTDetrImageProcessor(size={"height": 64, "width": 64}).save_pretrained(directory)
     return directory

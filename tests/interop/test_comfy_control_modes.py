@@ -61,8 +61,20 @@ def test_unknown_union_type_is_noted(registry):
 def test_guess_mode_is_named_on_export(registry):
     graph = load_comfy(api_doc(), "cn.json", registry)
     graph.nodes["12"].values["guess_mode"] = True
-    with pytest.raises(ExportError, match="guess mode"):
+    with pytest.raises(ExportError, match="guess mode") as err:
         to_comfy_api(graph, registry)
+    assert "Scaled Soft Weights (base_multiplier 0.8254 for SD 1.x" in str(err.value)
+
+
+def test_the_named_soft_weights_are_diffusers_guess_mode():
+    import torch
+
+    from app.interop.comfy_control import SOFT_BASE
+
+    for family, n in (("sd", 12), ("sdxl", 9)):
+        soft = [SOFT_BASE[family] ** (n - i) for i in range(n)] + [1.0]
+        assert torch.allclose(torch.tensor(soft, dtype=torch.float64),
+                              torch.logspace(-1, 0, n + 1, dtype=torch.float64))
 
 
 def _run(registry, doc, values, out):

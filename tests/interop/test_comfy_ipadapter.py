@@ -11,7 +11,7 @@ import pytest
 from app.engine.registry import default_registry
 from app.engine.validation import validate
 from app.interop.comfy import load_comfy
-from app.interop.comfy_export import to_comfy_api
+from app.interop.comfy_export import ExportError, to_comfy_api
 from tests.interop import comfy_docs
 
 
@@ -45,7 +45,8 @@ def test_ipadapter_advanced_and_canny_map_both_ways(registry):
     apply = graph.nodes["23"]
     assert apply.type == "conditioning.apply_ip_adapter"
     assert apply.values == {"weight": 0.7, "start_at": 0.1, "end_at": 0.9,
-                            "weight_type": "linear", "combine_embeds": "concat"}
+                            "weight_type": "linear", "combine_embeds": "concat",
+                            "embeds_scaling": "V only", "weight_composition": 1.0}
     assert {k: e.source for k, e in graph.incoming("23").items()} == {
         "model": "4", "ipadapter": "20", "image": "22", "clip_vision": "21"}
     assert graph.incoming("3")["model"].source == "23"
@@ -75,11 +76,55 @@ def test_weight_types_map_and_unsupported_ones_are_noted(registry):
     assert prompt["23"]["inputs"]["weight_type"] == "ease in"
     assert prompt["23"]["inputs"]["combine_embeds"] == "norm average"
     graph = load_comfy(_advanced("style transfer precise"), "wf.json", registry)
+    assert graph.metadata["comfyui"]["notes"] == []
+    assert graph.nodes["23"].values["weight_type"] == "style transfer precise"
+    graph = load_comfy(_advanced("very precise"), "wf.json", registry)
     notes = " ".join(graph.metadata["comfyui"]["notes"])
-    assert "weight_type 'style transfer precise'" in notes
+    assert "weight_type 'very precise'" in notes
     assert graph.nodes["23"].values["weight_type"] == "linear"
     simple = load_comfy(_unified(), "wf.json", registry)
     assert simple.nodes["23"].values["weight_type"] == "linear"  # "standard"
+
+
+@pytest.mark.parametrize("scaling", ["K+V", "K+V w/ C penalty", "K+mean(V) w/ C penalty"])
+def test_embeds_scaling_maps_both_ways(registry, scaling):
+    doc = _advanced("composition precise")
+    doc["23"]["inputs"]["embeds_scaling"] = scaling
+    graph = load_comfy(doc, "wf.json", registry)
+    assert graph.metadata["comfyui"]["notes"] == []
+    assert graph.nodes["23"].values["embeds_scaling"] == scaling
+    prompt = to_comfy_api(graph, registry)
+    assert prompt["23"]["inputs"]["embeds_scaling"] == scaling
+    assert prompt["23"]["inputs"]["weight_type"] == "composition precise"
+    doc["23"]["inputs"]["embeds_scaling"] = "Q only"
+    graph = load_comfy(doc, "wf.json", registry)
+    assert "embeds_scaling 'Q only'" in " ".join(graph.metadata["comfyui"]["notes"])
+    assert graph.nodes["23"].values["embeds_scaling"] == "V only"
+
+
+@pytest.mark.parametrize("expand", [False, True])
+def test_style_composition_node_maps_to_a_composition_image(registry, expand):
+    doc = _advanced()
+    doc["26"] = {"class_type": "LoadImage", "inputs": {"image": "layout.png"}}
+    doc["23"] = {"class_type": "IPAdapterStyleComposition", "inputs": {
+        "model": ["4", 0], "ipadapter": ["20", 0], "image_style": ["22", 0],
+        "image_composition": ["26", 0], "clip_vision": ["21", 0], "weight_style": 0.9,
+        "weight_composition": 0.4, "expand_style": expand, "combine_embeds": "average",
+        "start_at": 0.0, "end_at": 1.0, "embeds_scaling": "K+V"}}
+    graph = load_comfy(doc, "wf.json", registry)
+    assert graph.nodes["23"].values == {
+        "weight": 0.9, "start_at": 0.0, "end_at": 1.0, "combine_embeds": "average",
+        "weight_type": "strong style and composition" if expand else "style and composition",
+        "embeds_scaling": "K+V", "weight_composition": 0.4}
+    assert {k: e.source for k, e in graph.incoming("23").items()} == {
+        "model": "4", "ipadapter": "20", "image": "22", "image_composition": "26",
+        "clip_vision": "21"}
+    assert validate(graph, registry) == []
+    with pytest.raises(ExportError, match="composition image"):
+        to_comfy_api(graph, registry)
+    graph.disconnect("23", "image_composition")
+    with pytest.raises(ExportError, match="composition weight of 1"):
+        to_comfy_api(graph, registry)
 
 
 def _unified(checkpoint: str = "v1-5-pruned-emaonly.safetensors") -> dict:

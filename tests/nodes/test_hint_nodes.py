@@ -83,3 +83,23 @@ def test_depth_node_reads_the_preprocessors_folder(registry, picture, tmp_path, 
     (picked,) = list_models("preprocessors")  # what the picker offers: the weights file
     result, _ = _run(registry, picture, "hints.depth", {"model": picked}, tmp_path)
     assert result.status == "ok", result.error
+
+
+def test_pose_node_takes_an_optional_person_detector(registry, picture, tmp_path, monkeypatch):
+    from pipelines.testing.tiny_depth import build_tiny_rtdetr, build_tiny_vitpose
+
+    models = tmp_path / "models"
+    build_tiny_vitpose(models / "preprocessors" / "vitpose-tiny")
+    build_tiny_rtdetr(models / "preprocessors" / "rtdetr-tiny")
+    build_tiny_rtdetr(models / "preprocessors" / "cats", labels=("cat",))
+    monkeypatch.setenv("STUDIO_MODELS", str(models))
+    values = {"model": "vitpose-tiny", "threshold": 0.0}
+    alone, _ = _run(registry, picture, "hints.pose", values, tmp_path)
+    people, shown = _run(registry, picture, "hints.pose", {**values, "detector": "rtdetr-tiny"},
+                         tmp_path)
+    assert alone.status == people.status == "ok", (alone.error, people.error)
+    assert people.outputs["2"][0].shape == (1, 64, 64, 3) and len(shown) == 1
+    assert not torch.equal(alone.outputs["2"][0], people.outputs["2"][0])  # other boxes
+    refused, _ = _run(registry, picture, "hints.pose", {**values, "detector": "cats"}, tmp_path)
+    assert refused.status == "failed" and "person" in refused.error
+    assert "\n" not in refused.error

@@ -100,3 +100,32 @@ def test_adapter_with_the_wrong_clip_vision_fails_in_one_line(registry, tiny_che
     assert result.status == "failed"
     assert "Apply IP-Adapter" in result.error and "CLIP vision" in result.error
     assert "\n" not in result.error
+
+
+def test_scaling_and_composition_image_through_the_node(registry, tiny_checkpoint, parts,
+                                                        tmp_path):
+    """K+V scaling changes the image; a composition image with a weight type that does not
+    read it fails in one line naming the field."""
+    from app.engine.graph import Edge
+
+    picture = tmp_path / "reference.png"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(picture)
+    graph = _graph(registry, tiny_checkpoint, parts, picture)
+    apply_id = next(iter(_ids(graph, "conditioning.apply_ip_adapter")))
+    executor = Executor(registry)
+
+    def run(out: str):
+        return executor.run(graph, options=RunOptions(output_dir=tmp_path / out))
+
+    first = run("v")
+    graph.nodes[apply_id].values["embeds_scaling"] = "K+V w/ C penalty"
+    second = run("kv")
+    assert first.status == second.status == "ok", (first.error, second.error)
+    a, b = (np.asarray(Image.open(r.files[0])).astype(int) for r in (first, second))
+    assert np.abs(a - b).max() > 0
+    image_id = next(iter(_ids(graph, "image.load")))
+    graph.edges.append(Edge(image_id, "image", apply_id, "image_composition"))
+    failed = run("composition")
+    assert failed.status == "failed" and "image_composition" in failed.error
+    assert "style and composition" in failed.error and "\n" not in failed.error

@@ -58,8 +58,8 @@ def test_eased_and_weak_factors_follow_the_forward_order():
     assert {f for n, f in weak.items() if not n.startswith("down_blocks")} == {1.0}
     strong = layer_factors(names, "strong middle", sdxl=False)
     assert strong["mid_block.attentions.0.transformer_blocks.0.attn2.processor"] == 1.0
-    with pytest.raises(ValueError, match="style transfer precise"):
-        layer_factors(names, "style transfer precise", sdxl=False)
+    with pytest.raises(ValueError, match="very strong"):
+        layer_factors(names, "very strong", sdxl=False)
 
 
 def test_combine_embeds():
