@@ -50,7 +50,9 @@ _CLASS_RENAMED = {"KSampler": {"scheduler": "schedule"},
                   "CLIPLoader": {"clip_name": "clip_name1"},
                   "ModelMergeSubtract": {"multiplier": "ratio"},
                   "CLIPMergeSubtract": {"multiplier": "ratio"},
-                  "HypernetworkLoader": {"hypernetwork_name": "hypernetwork"}}
+                  "HypernetworkLoader": {"hypernetwork_name": "hypernetwork"},
+                  **{cls: {"reuse_threshold": "threshold", "start_percent": "start",
+                           "end_percent": "end"} for cls in ("EasyCache", "LazyCache")}}
 # the seed ComfyUI keeps on its samplers is our Noise Source's
 SEED_NODE = "sampling.noise"
 _SEEDS = ("seed", "noise_seed")
@@ -85,6 +87,7 @@ COMFY_ONLY: dict[tuple[str, str], Widget] = {
     ("CheckpointLoader", "config_name"): FileCombo("configs"),
     ("IPAdapterAdvanced", "embeds_scaling"): [["V only"], {"default": "V only"}],
     ("SaveAnimatedWEBP", "method"): [list(WEBP_METHODS), {"default": "default"}],
+    **{(cls, "verbose"): ["BOOLEAN", {"default": False}] for cls in ("EasyCache", "LazyCache")},
     # the model-specific block mergers' widgets: our Merge Models by Block's "blocks" text
     **{(cls, name): ["FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}]
        for cls, names in MERGE_BLOCKS.items() for name in names},

@@ -227,7 +227,9 @@ EXPORTS_AS = {"LoraLoader": "LoraLoaderModelOnly",  # no clip linked here
               "IPAdapter": "IPAdapterAdvanced", "CheckpointLoader": "CheckpointLoaderSimple",
               "ModelSamplingAuraFlow": "ModelSamplingSD3",
               "EmptySD3LatentImage": "EmptyLatentImage",
-              "ModelMergeSD2": "ModelMergeSD1"}  # the same widgets: one class for both
+              "ModelMergeSD2": "ModelMergeSD1",  # the same widgets: one class for both
+              "IPAdapterStyleComposition": "IPAdapterAdvanced",  # no composition image here
+              "LazyCache": "EasyCache"}  # one Step Cache for both
 NOT_ALONE = {"ControlNetApply", "ControlNetApplyAdvanced",  # need a negative linked
              "RandomNoise", "DisableNoise"}  # fold into the sampler they feed
 
