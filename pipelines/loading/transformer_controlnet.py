@@ -10,7 +10,9 @@ and the family it steers; the converters are here:
   ``double_blocks.*``) -> ``FluxControlNetModel`` with a pixel hint block;
 - ``sd35``: Stability's SD3.5 large ControlNets (canny/depth/blur: ``transformer_blocks.N.attn.qkv``,
   ``adaLN_modulation``, ``control_type``) -> ``SD3ControlNetModel`` without its own patch
-  embedding, as diffusers' ``convert_sd3_controlnet_to_diffusers.py``;
+  embedding, as diffusers' ``convert_sd3_controlnet_to_diffusers.py``; the ``control_type``
+  is kept (``network.studio_control_type``): a canny net reads its hint scaled as in
+  Stability's reference code;
 - ``sd3``: diffusers-layout ``SD3ControlNetModel`` files (InstantX's SD3 nets);
 - ``flux``: diffusers-layout ``FluxControlNetModel`` files (InstantX / Shakker-Labs, Union too).
 
@@ -178,7 +180,10 @@ def load_transformer_controlnet(state: dict[str, torch.Tensor], path: Path, dtyp
             raise _error(path, "MistoLine's Flux ControlNet layout is not supported yet.")
         if layout.name == "xlabs":
             state = xlabs_to_diffusers(state)
+        control_type = None
         if layout.name == "sd35":
+            kind = state.get("control_type")  # 0 blur, 1 canny, 2 depth
+            control_type = None if kind is None else round(float(kind.float().reshape(-1)[0]))
             state = sd35_to_diffusers({k: v for k, v in state.items() if k != "control_type"})
         if layout.kind == "flux_controlnet":
             config = beside or flux_config(state)
@@ -186,7 +191,11 @@ def load_transformer_controlnet(state: dict[str, torch.Tensor], path: Path, dtyp
         config = beside or {**sd3_config(state),
                             # InstantX's SD3 nets force zero pooled projections, SD3.5's not
                             "force_zeros_for_pooled_projection": layout.name == "sd3"}
-        return _build("SD3ControlNetModel", config, state, path, dtype)
+        control = _build("SD3ControlNetModel", config, state, path, dtype)
+        # how the hint is fed (pipelines.sampling.transformer_control_calls), as an attribute
+        # of the network like ``studio_compute_dtype``: the config has no field for it
+        control.network.studio_control_type = control_type
+        return control
     except (KeyError, ValueError) as exc:
         if isinstance(exc, ModelLoadError):
             raise

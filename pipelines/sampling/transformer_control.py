@@ -188,8 +188,9 @@ def prepare_transformer_control(
     for cond, half in sides:
         for hint in cond.control:
             where.setdefault(id(hint), (hint, set()))[1].add(half)
-    if not where or not _check(get_family(model.family), [h for h, _ in where.values()]):
-        return None
+    family = get_family(getattr(model, "family", "unknown"))
+    if not where or not _check(family, [hint for hint, _ in where.values()]):
+        return None  # UNet ControlNets / T2I-Adapters: control.py's path
     batch, halves = x.shape[0], 2 if cfg_batch else 1
     height, width = x.shape[2] * model.vae_scale_factor, x.shape[3] * model.vae_scale_factor
     conds = [cond for cond, _ in sorted(sides, key=lambda side: side[1])]

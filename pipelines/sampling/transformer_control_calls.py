@@ -8,7 +8,9 @@ family branches.
   on the model input with the prompt states (none when it has no context embedder: SD3.5
   large's nets) and the pooled projections (zeros when forced); a net without its own patch
   embedding (SD3.5 large) takes the tokens of the transformer's ``pos_embed``, as the pipeline
-  copies it in. Its residuals are ``block_controlnet_hidden_states``.
+  copies it in. Its residuals are ``block_controlnet_hidden_states``. Stability's SD3.5 canny
+  net reads its edges scaled ``x * 255 * 0.5 + 0.5`` (their reference code and model card)
+  instead of ``2x - 1``.
 - ``flux_controlnet`` (``FluxControlNetModel``, FluxControlNetPipeline): InstantX / Shakker
   nets take the hint VAE-encoded, ``(z - shift) * scale`` and packed into 2x2 tokens; XLabs nets
   (an ``input_hint_block``) take the pixels in [-1, 1] and repeat their few blocks over the
@@ -72,7 +74,14 @@ def _latents(vae: Any, pixels: torch.Tensor, shift: float) -> torch.Tensor:
 
 
 # --- SD3 -----------------------------------------------------------------------------------
+CANNY = 1  # Stability's SD3.5 ControlNet ``control_type`` of the canny net
+
+
 def _sd3_hint(net: Any, pixels: torch.Tensor, vae: Any) -> torch.Tensor:
+    if getattr(net, "studio_control_type", None) == CANNY:
+        # Stability's sd3_infer.py: the VAE reads 0..1 edges as ``x * 255 * 0.5 + 0.5``
+        # (not 2x - 1); ``encode`` computes ``2p - 1`` of what it gets, so hand it p
+        pixels = (pixels * 127.5 + 1.5) / 2
     forced = bool(net.config.force_zeros_for_pooled_projection)
     return _latents(vae, pixels, 0.0 if forced else float(vae.shift_factor or 0.0))
 

@@ -192,3 +192,23 @@ def test_a_flux_controlnet_does_not_fit_an_sd3_model_nor_the_other_way(tiny, loa
     with pytest.raises(StudioError, match="SD3 ControlNet does not fit a Flux"):
         denoise(model, pos, None, Latent(samples=torch.zeros(1, 16, 8, 8)), Noise(0), steps=1,
                 cfg=1.0)
+
+
+def test_unsupported_and_broken_files_are_refused_naming_the_file(tiny, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from pipelines.errors import ModelLoadError
+
+    _, nets, _ = tiny
+    misto = tmp_path / "mistoline.safetensors"
+    save_file({"controlnet_blocks.0.linear.weight": torch.zeros(2, 2)}, str(misto))
+    with pytest.raises(ModelLoadError, match="MistoLine") as caught:
+        load_controlnet(misto)
+    assert "mistoline.safetensors" in str(caught.value)
+    state = load_file(str(nets["instantx"] / "diffusion_pytorch_model.safetensors"))
+    del state["context_embedder.weight"]
+    broken = tmp_path / "broken.safetensors"
+    save_file(state, str(broken))
+    with pytest.raises(ModelLoadError) as caught:
+        load_controlnet(broken)
+    assert "broken.safetensors" in str(caught.value) and "\n" not in str(caught.value).strip()

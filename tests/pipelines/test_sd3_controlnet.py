@@ -139,3 +139,48 @@ def test_an_sd3_controlnet_needs_the_vae_and_refuses_other_families(tiny, loaded
     with pytest.raises(StudioError, match="VAE"):
         denoise(model, pos, neg, Latent(samples=torch.zeros(1, 16, 16, 16)), Noise(3), steps=1,
                 cfg=1.0)
+
+
+def test_masks_and_a_positive_only_hint(tiny, loaded):
+    _, nets, _ = tiny
+    model, clip, vae = loaded
+    control = load_controlnet(nets["instantx"])
+    image = _hint(1)[1]
+    pos, neg = encode_text(clip, PROMPT), encode_text(clip, NEGATIVE)
+    side = SIZE // model.vae_scale_factor
+
+    def run(positive, negative):
+        return denoise(model, positive, negative, Latent(samples=torch.zeros(1, 16, side, side)),
+                       Noise(3), sampler="euler", steps=STEPS, cfg=4.5).samples
+
+    plain = run(pos, neg)
+    both = run(*apply_control(pos, neg, control, image, vae=vae))
+    ones = run(*apply_control(pos, neg, control, image, mask=torch.ones(1, SIZE, SIZE), vae=vae))
+    zeros = run(*apply_control(pos, neg, control, image, mask=torch.zeros(1, SIZE, SIZE),
+                               vae=vae))
+    left = torch.zeros(1, SIZE, SIZE)
+    left[..., : SIZE // 2] = 1
+    half = run(*apply_control(pos, neg, control, image, mask=left, vae=vae))
+    positive_only = run(apply_control(pos, None, control, image, vae=vae)[0], neg)
+    assert torch.equal(ones, both) and torch.equal(zeros, plain)
+    assert (half - both).abs().max() > 1e-4 and (half - plain).abs().max() > 1e-4
+    assert (positive_only - both).abs().max() > 1e-4
+    assert (positive_only - plain).abs().max() > 1e-4
+
+
+def test_stability_canny_file_reads_its_hint_as_stability_scales_it(tiny, loaded, monkeypatch):
+    """Stability's SD3.5 files carry ``control_type`` (1: canny); their reference code feeds
+    the VAE ``x * 255 * 0.5 + 0.5`` for canny: the pipeline given that tensor as its hint."""
+    _, nets, root = tiny
+    canny = write_controlnet_file(nets["sd35"], root / "canny.safetensors", "sd35")
+    control = load_controlnet(canny)
+    assert control.network.studio_control_type == 1
+    _, image = _hint(4)
+    ours = _ours(loaded, [(control, image, 1.0)], 4.5)
+    scaled = image.permute(0, 3, 1, 2) * 255 * 0.5 + 0.5
+    ref = _reference(tiny[0], [nets["sd35"]], [scaled], monkeypatch, guidance_scale=4.5)
+    diff = (ours - ref).abs().max().item()
+    print(f"SD3.5 canny file (Stability hint scale): {diff:.2e}")
+    assert diff <= TOLERANCE
+    plain_scale = _ours(loaded, [(load_controlnet(nets["sd35"]), image, 1.0)], 4.5)
+    assert (ours - plain_scale).abs().max() > 1e-4
