@@ -34,10 +34,11 @@ def _start_before_end(values: dict) -> list[tuple[str, str]]:
     "loaders.controlnet",
     title="Load ControlNet",
     category="loaders",
-    description="Load a ControlNet (SD 1.x, SD 2.x, SDXL) or a T2I-Adapter from the "
-    "controlnet folder: a diffusers folder (config.json), a diffusers-layout .safetensors, or "
-    "an original control_*.pth/.safetensors file, a ControlNet-Union (then Set Union "
-    "ControlNet Type). \"diff\" ControlNets need Load Diff ControlNet.",
+    description="Load a ControlNet (SD 1.x, SD 2.x, SDXL, SD3/3.5, Flux) or a T2I-Adapter "
+    "from the controlnet folder: a diffusers folder (config.json), a diffusers-layout "
+    ".safetensors, an original control_*.pth/.safetensors file, XLabs or Stability SD3.5 "
+    "files, a ControlNet-Union (then Set Union ControlNet Type). \"diff\" ControlNets need "
+    "Load Diff ControlNet.",
     inputs=[String("control_net", "", kind="model:controlnet",
                    description="Name in the controlnet folder, or a path.")],
     outputs=[Output("control_net", CONTROL_NET, "The ControlNet or T2I-Adapter.")],
@@ -78,8 +79,10 @@ def load_diff_controlnet(ctx: NodeContext, model: DiffusionModel, control_net: s
     "conditioning.union_controlnet_type",
     title="Set Union ControlNet Type",
     category="conditioning",
-    description="Tell a ControlNet-Union (xinsir's ControlNet++ for SDXL) what kind of hint it "
-    "gets. Returns a copy; the loaded network is shared.",
+    description="Tell a ControlNet-Union (xinsir's ControlNet++ for SDXL, InstantX's for Flux) "
+    "what kind of hint it gets. A Flux Union net takes the type's number as its mode, as "
+    "ComfyUI (InstantX: 0 canny, 1 tile, 2 depth, 3 blur, 4 pose, 5 gray, 6 low quality). "
+    "Returns a copy; the loaded network is shared.",
     inputs=[Link("control_net", CONTROL_NET),
             Choice("type", "auto", choices=("auto", *UNION_TYPES),
                    description="The kind of hint image (ComfyUI's union types); \"auto\" "
@@ -93,10 +96,12 @@ def set_union_controlnet_type(ctx: NodeContext, control_net: ControlNet, type: s
 
     if type == "auto":  # as ComfyUI: any ControlNet passes, its type unset
         return dataclasses.replace(control_net, union_type=None)
-    if control_net.kind != "controlnet_union":
+    from pipelines.sampling.transformer_control import union_modes
+
+    kinds = union_modes(control_net)  # SDXL (xinsir) or Flux (InstantX) Union nets
+    if not kinds:
         raise NodeInputError("control_net", f"{control_net.source} is not a ControlNet-Union")
     index = UNION_TYPES.index(type)
-    kinds = int(control_net.network.config.num_control_type)
     if index >= kinds:
         raise NodeInputError("type", f"this ControlNet-Union knows {kinds} types; "
                                      f"{type!r} is not one of them")
@@ -116,8 +121,8 @@ def set_union_controlnet_type(ctx: NodeContext, control_net: ControlNet, type: s
              optional=True),
         Link("control_net", CONTROL_NET),
         Link("image", IMAGE, "The hint image (e.g. a Canny edge map), values 0..1."),
-        Link("vae", VAE, "Unused for SD/SDXL ControlNets (ComfyUI compatibility).",
-             optional=True),
+        Link("vae", VAE, "The model's VAE: SD3 and Flux ControlNets read the hint as "
+             "latents (unused for SD/SDXL ControlNets).", optional=True),
         Link("mask", MASK, "Optional: where the control acts (1) and where not (0).",
              optional=True),
         Float("strength", 1.0, min=0.0, max=10.0, step=0.05,
@@ -140,6 +145,12 @@ def apply_controlnet(
     strength: float, start_percent: float, end_percent: float, guess_mode: bool,
 ) -> tuple[Conditioning, Conditioning]:
     from pipelines.sampling.control import apply_control
+    from pipelines.sampling.transformer_control import needs_vae
 
+    if vae is None and needs_vae(control_net):
+        from node_api.errors import NodeInputError
+
+        raise NodeInputError("vae", f"{control_net.source} reads its hint as latents: connect "
+                                    "the model's VAE")
     return apply_control(positive, negative, control_net, image, strength, start_percent,
-                         end_percent, mask, guess_mode)
+                         end_percent, mask, guess_mode, vae)

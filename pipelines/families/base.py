@@ -130,6 +130,8 @@ class ModelFamily:
     text_files_type: str = ""  # Load Text Encoders' type for this family's files ("": its id)
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
     accepts_control: bool = False  # the denoiser takes ControlNet/T2I-Adapter residuals
+    # which ``ControlNet.kind``s it takes (the loaders' detection tables name the kinds)
+    control_kinds: tuple[str, ...] = ("controlnet", "controlnet_union", "t2i_adapter")
     # a variant of another family's files told apart only by its UNet's input channels
     # (InstructPix2Pix: SD 1.x with the image latents concatenated, 8 channels)
     variant_of: str = ""
@@ -281,7 +283,7 @@ class ModelFamily:
             from pipelines.errors import StudioError
 
             raise StudioError(f"ControlNets and T2I-Adapters do not work with "
-                              f"{self.label or self.id} models (SD 1.x, SD 2.x and SDXL only)")
+                              f"{self.label or self.id} models (SD 1.x, SD 2.x, SDXL, SD3 and Flux only)")
 
     def call_denoiser(self, model: DiffusionModel, x: torch.Tensor, t: Any,
                       inputs: dict[str, Any]) -> torch.Tensor:

@@ -126,6 +126,8 @@ class FluxDev(ModelFamily):
     guidance_embeds = True
     t5_max_length = 512  # FluxPipeline's max_sequence_length default
     text_files_type = "flux"  # dev and schnell read the same text encoder files
+    accepts_control = True  # FluxControlNetModel (pipelines.sampling.transformer_control)
+    control_kinds = ("flux_controlnet",)
     detection_note = "Flux transformer with guidance_in: the guidance-distilled dev model"
     # the hub's scheduler_config.json (files of the transformer alone carry none)
     scheduler_defaults: dict[str, Any] = {

@@ -78,6 +78,8 @@ class SD3(ModelFamily):
     # encoders sit for size estimates (all three under one prefix) and names the templates
     single_file = SingleFileLayout(template="sd3", clip_prefix="text_encoders.")
     text_files_type = "sd3"
+    accepts_control = True  # SD3ControlNetModel (pipelines.sampling.transformer_control)
+    control_kinds = ("sd3_controlnet",)
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
         return denoiser_config.get("_class_name") == "SD3Transformer2DModel"

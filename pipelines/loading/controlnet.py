@@ -29,7 +29,9 @@ from pipelines.values import ControlNet
 HINT = ("Pick a ControlNet or T2I-Adapter: a diffusers folder (config.json) or a single "
         ".safetensors/.pth ControlNet file.")
 _CLASSES = {"ControlNetModel": "controlnet", "T2IAdapter": "t2i_adapter",
-            "ControlNetUnionModel": "controlnet_union"}
+            "ControlNetUnionModel": "controlnet_union",
+            # SD3 / Flux (single files: pipelines.loading.transformer_controlnet)
+            "SD3ControlNetModel": "sd3_controlnet", "FluxControlNetModel": "flux_controlnet"}
 
 
 def _error(path: Path, message: str) -> ModelLoadError:
@@ -167,8 +169,12 @@ def _add_base(state: dict[str, torch.Tensor], base: torch.nn.Module,
 def _from_file(path: Path, dtype: torch.dtype, base: torch.nn.Module | None) -> ControlNet:
     from pipelines.loading.readers import read_state_dict
     from pipelines.loading.t2i_adapter_file import is_t2i_adapter, load_t2i_adapter_file
+    from pipelines.loading.transformer_controlnet import load_transformer_controlnet
 
     state, _ = read_state_dict(path, ("state_dict", "adapter"), supported=HINT)
+    transformer = load_transformer_controlnet(state, path, dtype, _beside(path))
+    if transformer is not None:  # SD3 / Flux ControlNets
+        return transformer
     diff = state.pop("difference", None) is not None
     if diff and base is None:
         raise _error(path, "This is a \"diff\" ControlNet (weights relative to a base model): "

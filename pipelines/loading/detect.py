@@ -23,6 +23,9 @@ from pipelines.families import (
     text_key_family,
     unet_file_family,
 )
+from pipelines.loading.transformer_controlnet_layouts import (
+    describe as describe_transformer_controlnet,
+)
 from pipelines.untrusted_json import JsonInputError, show
 from pipelines.untrusted_json import loads as checked_loads
 
@@ -177,6 +180,9 @@ def _control(header: dict[str, Any]) -> Detection | None:
     """A ControlNet (original ``control_model.*``/``input_hint_block`` or diffusers layout) or
     a T2I-Adapter; the family from the ControlNet's cross-attention width."""
     keys = header.keys()
+    transformer = describe_transformer_controlnet(keys)  # SD3 / Flux ControlNets
+    if transformer is not None:
+        return Detection("controlnet", transformer[0], note=transformer[1])
     if any(k.startswith(("adapter.body.", "body.0.resnets.")) for k in keys):
         return Detection("t2i_adapter", note="diffusers layout")
     original = any("input_hint_block." in k for k in keys)

@@ -45,12 +45,13 @@ class ControlHint:
     end: float = 1.0
     mask: torch.Tensor | None = None
     guess_mode: bool = False  # soft weights; steers the positive alone (see apply_control)
+    vae: Any = None  # the VAE a latent-hint ControlNet (SD3/Flux) encodes the hint with
 
 
 def apply_control(
     positive: Conditioning, negative: Conditioning | None, control: ControlNet,
     image: torch.Tensor, strength: float = 1.0, start: float = 0.0, end: float = 1.0,
-    mask: torch.Tensor | None = None, guess_mode: bool = False,
+    mask: torch.Tensor | None = None, guess_mode: bool = False, vae: Any = None,
 ) -> tuple[Conditioning, Conditioning | None]:
     """``positive`` and ``negative`` with one more control hint (the same hint on both).
 
@@ -72,7 +73,7 @@ def apply_control(
     guess_mode = control.kind != "t2i_adapter" and (
         guess_mode or bool(getattr(config, "global_pool_conditions", False)))
     hint = ControlHint(control, image, float(strength), float(start), float(end), mask,
-                       guess_mode)
+                       guess_mode, vae)
 
     def add(entry: Conditioning) -> Conditioning:  # every entry of a combined conditioning
         return dataclasses.replace(entry, control=(*entry.control, hint))
@@ -200,6 +201,11 @@ def prepare_control(
     Raises:
         StudioError: a hint batch that fits neither 1 nor the latent batch.
     """
+    from pipelines.sampling.transformer_control import prepare_transformer_control
+
+    transformer_run = prepare_transformer_control(model, positive, negative, x, cfg_batch, total)
+    if transformer_run is not None:  # SD3 / Flux ControlNets (their own runner)
+        return transformer_run  # type: ignore[return-value]
     sides = [(positive, 1)] + ([(negative, 0)] if cfg_batch and negative is not None else [])
     where: dict[int, tuple[ControlHint, set[int]]] = {}
     for cond, half in sides:

@@ -25,6 +25,8 @@ T5_WIDTH = 96  # >= CLIP-L + CLIP-G widths (32 + 48): the CLIP states are padded
 _CLIP_WIDTHS = {"text_encoder": 32, "text_encoder_2": 48}
 _TRANSFORMER: dict[str, dict[str, Any]] = {
     "sd3": dict(num_layers=1, attention_head_dim=64, num_attention_heads=1),
+    # two blocks: SD3's last block takes no ControlNet residual (context_pre_only)
+    "sd3_control": dict(num_layers=2, attention_head_dim=64, num_attention_heads=1),
     "sd35": dict(num_layers=2, attention_head_dim=8, num_attention_heads=4, qk_norm="rms_norm",
                  dual_attention_layers=(0,)),
 }
