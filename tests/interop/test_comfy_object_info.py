@@ -230,7 +230,7 @@ EXPORTS_AS = {"LoraLoader": "LoraLoaderModelOnly",  # no clip linked here
               "ModelMergeSD2": "ModelMergeSD1",  # the same widgets: one class for both
               "IPAdapterStyleComposition": "IPAdapterAdvanced",  # no composition image here
               "LazyCache": "EasyCache"}  # one Step Cache for both
-NOT_ALONE = {"ControlNetApply", "ControlNetApplyAdvanced",  # need a negative linked
+NOT_ALONE = {"ControlNetApply", "ControlNetApplyAdvanced", "ControlNetApplySD3",  # need a negative
              "RandomNoise", "DisableNoise"}  # fold into the sampler they feed
 
 
