@@ -200,8 +200,8 @@ def denoise(
     step_kwargs: dict[str, Any] = {}
     if "eta" in step_params:
         step_kwargs["eta"] = 0.0
-    if "generator" in step_params:
-        step_kwargs["generator"] = generator
+    if "generator" in step_params:  # per-step noise; A1111's ENSD reseeds it (Noise)
+        step_kwargs["generator"] = noise.step_generators(batch, generator)
     prediction = scheduler.config.get("prediction_type", "epsilon")
     if is_flow_config(dict(scheduler.config)) or type(scheduler).__name__.startswith("FlowMatch"):
         prediction = "flow_prediction"
