@@ -250,9 +250,8 @@ class Noise:
     ``mode="batch"``: one CPU generator seeded with ``seed`` draws the whole batch, exactly like
     diffusers' ``randn_tensor`` with a single CPU generator. ``mode="per_image"``: image ``i``
     uses ``seed + i``, so any one image of a batch can be reproduced alone.
-    ``step_seed_delta`` (A1111's "Eta noise seed delta", ENSD): when not 0, stochastic samplers
-    draw their per-step noise from generator(s) seeded ``seed + delta`` (``seed + i + delta``
-    per image) instead of continuing the stream that drew the initial noise.
+    ``step_seed_delta`` (A1111's ENSD): not 0, per-step noise comes from generator(s) seeded
+    ``seed + delta`` (``noise.step_generators``), not from the initial noise's stream.
     """
 
     seed: int
@@ -286,22 +285,6 @@ class Noise:
             torch.Generator("cpu").manual_seed((self.seed + i) & SEED_MASK)
             for i in range(batch_size)
         ]
-
-    def step_generators(self, batch_size: int, drawn: Any) -> Any:
-        """The generator(s) a stochastic sampler draws its per-step noise from.
-
-        Args:
-            batch_size: Number of images in the batch.
-            drawn: The generator(s) that drew the initial noise.
-
-        Returns:
-            ``drawn`` (its stream continues, as diffusers does) when ``step_seed_delta`` is 0;
-            otherwise fresh generator(s) seeded ``seed + step_seed_delta`` (per image
-            ``seed + i + step_seed_delta``), as A1111 reseeds after its first draw.
-        """
-        if not self.step_seed_delta:
-            return drawn
-        return Noise(self.seed + self.step_seed_delta, self.mode).generators(batch_size)
 
     def sample(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Draw standard Gaussian noise on the CPU (the same numbers on every device).

@@ -20,7 +20,7 @@ from pipelines.sampling.guidance import DualCFG, Guidance
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.masking import kept_latents as _kept_latents
 from pipelines.sampling.masking import prepare_mask as _prepare_mask
-from pipelines.sampling.noise import batch_randn
+from pipelines.sampling.noise import batch_randn, step_generators
 from pipelines.sampling.patches import model_patches
 from pipelines.sampling.regional import regional_run
 from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config
@@ -201,7 +201,8 @@ def denoise(
     if "eta" in step_params:
         step_kwargs["eta"] = 0.0
     if "generator" in step_params:  # per-step noise; A1111's ENSD reseeds it (Noise)
-        step_kwargs["generator"] = noise.step_generators(batch, generator)
+        step_kwargs["generator"] = step_generators(noise.seed, noise.mode,
+                                                   noise.step_seed_delta, batch, generator)
     prediction = scheduler.config.get("prediction_type", "epsilon")
     if is_flow_config(dict(scheduler.config)) or type(scheduler).__name__.startswith("FlowMatch"):
         prediction = "flow_prediction"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pipelines.sampling.denoise import denoise
+from pipelines.sampling.noise import step_generators
 from pipelines.values import Latent, Noise
 from tests.pipelines.test_sampler_parity import PROMPT, SIZE, TOL, _reference_scheduler
 
@@ -25,11 +26,11 @@ def _run(tiny, prompts, noise, sampler="euler_ancestral", batch=1):
 
 def test_step_generators_are_reseeded_seed_plus_delta_per_image():
     drawn = Noise(SEED).generators(1)
-    assert Noise(SEED).step_generators(1, drawn) is drawn  # 0: the stream continues
-    again = Noise(SEED, step_seed_delta=DELTA).step_generators(1, drawn)
+    assert step_generators(SEED, "batch", 0, 1, drawn) is drawn  # 0: the stream continues
+    again = step_generators(SEED, "batch", DELTA, 1, drawn)
     assert torch.equal(torch.randn(3, generator=again),
                        torch.randn(3, generator=torch.Generator().manual_seed(SEED + DELTA)))
-    per_image = Noise(SEED, "per_image", step_seed_delta=DELTA).step_generators(2, None)
+    per_image = step_generators(SEED, "per_image", DELTA, 2, None)
     assert [g.initial_seed() for g in per_image] == [SEED + DELTA, SEED + 1 + DELTA]
 
 
