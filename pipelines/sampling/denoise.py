@@ -23,7 +23,7 @@ from pipelines.sampling.masking import prepare_mask as _prepare_mask
 from pipelines.sampling.noise import batch_randn, step_generators
 from pipelines.sampling.patches import model_patches
 from pipelines.sampling.regional import regional_run
-from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config
+from pipelines.sampling.samplers import TABLE_SCHEDULES, finite_final_sigma, is_flow_config
 from pipelines.sampling.sde_noise import seed_noise_sampler
 from pipelines.sampling.x0 import predicted_x0 as _predicted_x0
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
@@ -147,6 +147,7 @@ def denoise(
         if denoise < 1.0:
             begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
         timesteps = scheduler.timesteps[begin:]
+    finite_final_sigma(scheduler)  # unipc_bh1: ComfyUI's last sigma, not diffusers' NaN
     if len(timesteps) == 0:
         return Latent(samples=original.cpu(), noise_mask=latent.noise_mask,
                       masked_image_latents=latent.masked_image_latents, space=latent.space)
