@@ -35,10 +35,11 @@ _ITEM = re.compile(r'(?:"(?:[^"\\]++|\\.)*+"?|[^",]++)++', re.S)
 _KEY = re.compile(r"\w[\w \-/+.()]*+")
 _MAX_KEY = 100
 
+# A1111's UniPC runs the bh1 variant unless its settings say otherwise (uni_pc_variant)
 SAMPLERS = {
     "euler a": "euler_ancestral", "euler": "euler", "heun": "heun", "dpm2": "dpm_2",
     "dpm2 a": "dpm_2_ancestral", "dpm++ 2m": "dpmpp_2m", "dpm++ 2m sde": "dpmpp_2m_sde",
-    "ddim": "ddim", "ddpm": "ddpm", "unipc": "unipc", "lcm": "lcm", "deis": "deis",
+    "ddim": "ddim", "ddpm": "ddpm", "unipc": "unipc_bh1", "lcm": "lcm", "deis": "deis",
     "lms": "lms", "dpm++ sde": "dpmpp_sde",
     # not ours: the nearest
     "dpm++ 2s a": "euler_ancestral",

@@ -78,3 +78,9 @@ def test_bad_ensd_and_a_gpu_rng_are_noted(registry):
     assert any(n.startswith("RNG 'NV': A1111 drew the noise with its NV generator") for n in notes)
     cpu = graph_from_parameters("a\nSteps: 2, Sampler: Euler a, RNG: CPU", registry)
     assert cpu.metadata["a1111"]["notes"] == []
+
+
+def test_a1111_unipc_is_the_bh1_variant(registry):
+    graph = graph_from_parameters("a\nSteps: 20, Sampler: UniPC, Seed: 1", registry)
+    assert graph.nodes["6"].values["sampler"] == "unipc_bh1"
+    assert graph.metadata["a1111"]["notes"] == []
