@@ -28,13 +28,17 @@ MAX_SEED = 2**63 - 1
         Choice("mode", "batch", choices=("batch", "per_image"),
                description="batch: one stream for the whole batch (as diffusers); "
                "per_image: image i uses seed+i, so any image can be re-made alone."),
+        Int("step_seed_delta", 0, min=0, max=MAX_SEED,
+            description="0: stochastic samplers (euler_ancestral, ...) draw their per-step "
+            "noise after the starting noise, from the same stream; otherwise from a stream "
+            "seeded seed + this (AUTOMATIC1111's 'Eta noise seed delta', often 31337)."),
     ],
     outputs=[Output("noise", NOISE)],
 )
-def noise_source(ctx: NodeContext, seed: int, mode: str) -> Noise:
+def noise_source(ctx: NodeContext, seed: int, mode: str, step_seed_delta: int) -> Noise:
     from pipelines.values import Noise
 
-    return Noise(seed=seed, mode=mode)
+    return Noise(seed=seed, mode=mode, step_seed_delta=step_seed_delta)
 
 
 def _sampler_schedule_pair(values: dict) -> list[tuple[str, str]]:

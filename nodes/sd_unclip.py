@@ -27,10 +27,11 @@ if TYPE_CHECKING:
     "loaders.unclip_checkpoint",
     title="Load unCLIP Checkpoint",
     category="loaders",
-    description="Load an SD 2.1 unCLIP model folder (stable-diffusion-2-1-unclip): the "
-    "model, its text encoder, its VAE and the CLIP vision encoder it was trained with.",
+    description="Load an SD 2.1 unCLIP model, a folder (stable-diffusion-2-1-unclip) or a "
+    "single file (sd21-unclip-h.safetensors / .ckpt): the model, its text encoder, its VAE "
+    "and the CLIP vision encoder it was trained with.",
     inputs=[String("checkpoint", "", kind="model:checkpoints",
-                   description="unCLIP folder name in the model folders, or a path.")],
+                   description="unCLIP folder or file name in the model folders, or a path.")],
     outputs=[
         Output("model", MODEL), Output("clip", CLIP), Output("vae", VAE),
         Output("clip_vision", CLIP_VISION, "Encodes the images for unCLIP Conditioning."),
@@ -43,7 +44,7 @@ def load_unclip_checkpoint(
     from pipelines.loading.cached import load_checkpoint_cached, load_clip_vision_cached
 
     if not checkpoint:
-        raise NodeInputError("checkpoint", "pick an SD 2.1 unCLIP folder")
+        raise NodeInputError("checkpoint", "pick an SD 2.1 unCLIP folder or file")
     path = resolve_model(checkpoint, "checkpoints")
     model, clip, vae = load_checkpoint_cached(path, **load_settings(ctx))
     if "noising" not in model.extras:

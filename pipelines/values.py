@@ -252,12 +252,15 @@ class Noise:
     ``mode="batch"``: one CPU generator seeded with ``seed`` draws the whole batch, exactly like
     diffusers' ``randn_tensor`` with a single CPU generator. ``mode="per_image"``: image ``i``
     uses ``seed + i``, so any one image of a batch can be reproduced alone.
+    ``step_seed_delta`` (A1111's ENSD): not 0, per-step noise comes from generator(s) seeded
+    ``seed + delta`` (``noise.step_generators``), not from the initial noise's stream.
     """
 
     seed: int
     mode: str = "batch"
     # ComfyUI's DisableNoise: no noise is added (the latent carries its own leftover noise)
     disabled: bool = False
+    step_seed_delta: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in NOISE_MODES:

@@ -6,6 +6,7 @@ The text is the prompt, an optional ``Negative prompt: ...`` and a last line of 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from app.interop.a1111_chain import Lora, add_clip_skip, add_loras, add_vae, tak
 from app.interop.a1111_hires import USED as HIRES_FIELDS
 from app.interop.a1111_hires import add_hires
 from app.interop.a1111_json import read_json, tool_of
+from app.interop.a1111_noise import NOISE_FIELDS, add_ensd
 from app.interop.comfy_fields import show
 from app.interop.comfy_names import NEAREST_SAMPLERS, NEAREST_SCHEDULERS, to_ours
 from app.interop.comfy_names import SAMPLERS as COMFY_SAMPLERS
@@ -33,10 +35,11 @@ _ITEM = re.compile(r'(?:"(?:[^"\\]++|\\.)*+"?|[^",]++)++', re.S)
 _KEY = re.compile(r"\w[\w \-/+.()]*+")
 _MAX_KEY = 100
 
+# A1111's UniPC runs the bh1 variant unless its settings say otherwise (uni_pc_variant)
 SAMPLERS = {
     "euler a": "euler_ancestral", "euler": "euler", "heun": "heun", "dpm2": "dpm_2",
     "dpm2 a": "dpm_2_ancestral", "dpm++ 2m": "dpmpp_2m", "dpm++ 2m sde": "dpmpp_2m_sde",
-    "ddim": "ddim", "ddpm": "ddpm", "unipc": "unipc", "lcm": "lcm", "deis": "deis",
+    "ddim": "ddim", "ddpm": "ddpm", "unipc": "unipc_bh1", "lcm": "lcm", "deis": "deis",
     "lms": "lms", "dpm++ sde": "dpmpp_sde",
     # not ours: the nearest
     "dpm++ 2s a": "euler_ancestral",
@@ -79,15 +82,26 @@ def _settings(line: str) -> dict[str, str]:
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1].replace('\\"', '"')
+            value = _unquote(value)
         settings[key] = value
     return settings
+
+
+def _unquote(value: str) -> str:
+    """A quoted value as A1111 wrote it (``json.dumps``: ``\\n``, ``\\"``, ``\\uXXXX``)."""
+    try:
+        text = json.loads(value)
+    except ValueError:
+        text = None
+    if isinstance(text, str) and not any("\ud800" <= c <= "\udfff" for c in text):
+        return text  # (a lone surrogate would not survive saving)
+    return value[1:-1].replace('\\"', '"')
 
 
 # settings we read, by their canonical spelling (keys are matched case-insensitively:
 # "Denoising strength" and "Denoising Strength" both occur)
 KNOWN = ("Steps", "Sampler", "CFG scale", "Seed", "Size", "Model", "Schedule type", "Clip skip",
-         "ENSD", "VAE", "VAE hash", *HIRES_FIELDS)
+         "VAE", "VAE hash", *NOISE_FIELDS, *HIRES_FIELDS)
 # describe the file only (what was used, by hash or version)
 QUIET = {"model hash", "version", "lora hashes", "ti hashes", "vae hash", "emphasis",
          "hashes", "user"}
@@ -146,13 +160,11 @@ def graph_from_parameters(text: str, registry: Registry | None = None,
                      "hash; the checkpoint's own VAE is used")
     hires = "Hires upscale" in settings or "Hires resize" in settings
     if hires:
-        add_hires(graph, registry, settings, (width, height), _number, pick_sampler, notes)
+        add_hires(graph, registry, settings, (width, height), _number, pick_sampler, notes,
+                  loras)
     elif "Denoising strength" in settings:
         notes.append("img2img (source image not saved) is not reproduced; opened as txt2img")
-    if (ensd := settings.get("ENSD", "0").strip()) not in ("", "0") and (
-            "ancestral" in sampler or "sde" in sampler):
-        notes.append(f"ENSD {show(ensd)}: A1111 offsets the seed of the noise {sampler} adds at "
-                     "each step; not reproduced here (the starting noise is the same)")
+    add_ensd(graph, settings, notes)
     if "Lora hashes" in settings and not loras:
         notes.append(f"Lora hashes {show(settings['Lora hashes'])} name LoRAs the prompt does "
                      "not tag; not applied")

@@ -4,29 +4,39 @@ Fields (``processing.py`` writes them): ``Hires upscale: 2`` or ``Hires resize: 
 ``Hires steps`` (0 or missing: the first pass's steps), ``Hires upscaler`` (``Latent...``
 modes upscale the latent; any other upscaler works on the decoded image, which is encoded
 again), ``Denoising strength`` (the second pass's denoise), and optionally ``Hires sampler``,
-``Hires schedule type``, ``Hires CFG Scale``. The second sampler shares the model, prompts
-and noise of the first, as A1111 does.
+``Hires schedule type``, ``Hires CFG Scale``. The second sampler shares the model and noise
+of the first, as A1111 does, and its prompts unless ``Hires prompt`` / ``Hires negative
+prompt`` (written only when they differ) give it text encodes of its own.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.engine.graph import Edge, Graph
 from app.engine.registry import Registry
-from app.interop.a1111_chain import IMAGE_RESIZES, LATENT_UPSCALERS, UPSCALER_FILES
+from app.interop.a1111_chain import (
+    IMAGE_RESIZES,
+    LATENT_UPSCALERS,
+    UPSCALER_FILES,
+    Lora,
+    take_loras,
+)
 from app.interop.comfy_fields import show
 from app.interop.model_names import file_name
 
 USED = ("Hires upscale", "Hires resize", "Hires steps", "Hires upscaler", "Denoising strength",
-        "Hires sampler", "Hires schedule type", "Hires CFG Scale")
+        "Hires sampler", "Hires schedule type", "Hires CFG Scale", "Hires prompt",
+        "Hires negative prompt")
+# the txt2img recipe's prompt nodes, by the sampler input they feed
+_PROMPTS = {"positive": ("2", "Hires prompt"), "negative": ("3", "Hires negative prompt")}
 
 
 def add_hires(graph: Graph, registry: Registry, settings: dict[str, str], size: tuple[int, int],
               number: Callable[[str | None, type, Any], Any], pick: Callable[..., Any],
-              notes: list[str]) -> None:
+              notes: list[str], loras: Sequence[Lora] = ()) -> None:
     """Turn the txt2img graph (ids 1..8) into first pass -> upscale -> second pass -> decode."""
     first = graph.nodes["6"]
     latent_size, image_size = _target(settings, size, number, notes)
@@ -57,6 +67,29 @@ def add_hires(graph: Graph, registry: Registry, settings: dict[str, str], size: 
         graph.edges.append(Edge(edge.source, edge.output, second.id, edge.input))
     graph.connect(*latent, second.id, "latent")
     graph.connect(second.id, "latent", "7", "latent")
+    _hires_prompts(graph, registry, settings, second.id, loras, notes)
+
+
+def _hires_prompts(graph: Graph, registry: Registry, settings: dict[str, str], sampler: str,
+                   loras: Sequence[Lora], notes: list[str]) -> None:
+    """A text encode for each hires prompt that differs from the first pass's, fed by the same
+    CLIP (after LoRAs and clip skip), feeding only the hires sampler."""
+    for port, (first, field) in _PROMPTS.items():
+        if field not in settings:
+            continue
+        text, tags = take_loras(settings[field], notes)
+        if tags and tags != list(loras):
+            notes.append(f"{field}: its LoRA tags ({', '.join(t.name for t in tags)}) differ "
+                         "from the prompt's; the prompt's LoRAs are used for both passes")
+        if text == graph.nodes[first].values.get("text", ""):
+            continue
+        clip = next(e for e in graph.edges if e.target == first and e.input == "clip")
+        encode = graph.add("conditioning.text_encode", registry=registry, title=field,
+                           values={"text": text},
+                           position=(1220.0, 480.0 if port == "positive" else 640.0))
+        graph.connect(clip.source, clip.output, encode.id, "clip")
+        graph.edges = [e for e in graph.edges if not (e.target == sampler and e.input == port)]
+        graph.connect(encode.id, "conditioning", sampler, port)
 
 
 def _image_upscale(graph: Graph, registry: Registry, upscaler: str, size: dict[str, Any],

@@ -183,6 +183,10 @@ class ModelFamily:
         inputs need (``DiffusionModel.extras``; Stable unCLIP: its embedding statistics)."""
         return {}
 
+    def read_file_extras(self, state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+        """``read_extras`` for an original-layout single file (its tensors)."""
+        return {}
+
     def make_scheduler(self, sampler: str, schedule: str, config: dict[str, Any]) -> Any:
         """A fresh scheduler for one run (default: ``pipelines.sampling.samplers``' choice of
         sampler and schedule; Karlo's stages step with their own unCLIP scheduler)."""

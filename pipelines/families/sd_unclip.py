@@ -4,6 +4,11 @@ whose UNet also takes a CLIP image embedding, noise-augmented, as its class labe
 level's embedding). Text states as SD2 (OpenCLIP, last layer); the image comes through
 unCLIP Conditioning (``pipelines.sampling.unclip_adm``). The folder's
 ``image_noising_scheduler`` and ``image_normalizer`` are read into ``DiffusionModel.extras``.
+Single files (``sd21-unclip-h.ckpt`` / ``-l``, the original layout) are told from SD2 by their
+``embedder.model.visual.`` (the CLIP vision tower) and ``noise_augmentor.`` tensors; their
+UNet, VAE and OpenCLIP text encoder load as SD2's (``pipelines.loading.single_file``), the
+noise augmentation from ``pipelines.loading.sd_unclip``, the vision tower through Load unCLIP
+Checkpoint (``pipelines.loading.open_clip_vision``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.families.base import ModelFamily, named_function
+from pipelines.families.base import ModelFamily, SingleFileLayout, named_function
 from pipelines.families.sd import SD_LATENT
 
 if TYPE_CHECKING:
@@ -30,12 +35,24 @@ class SD21UnCLIP(ModelFamily):
     detection_note = ("an image-variation model: give it an image through CLIP Vision Encode "
                       "and unCLIP Conditioning")
 
+    single_file = SingleFileLayout(
+        template="sd21-unclip", open_clip_prefix="cond_stage_model.model.",
+        open_clip_extra_layer=True, text_signatures=("embedder.model.visual.", "noise_augmentor."),
+    )
+
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
         return (denoiser_config.get("class_embed_type") == "projection"
                 and bool(denoiser_config.get("projection_class_embeddings_input_dim")))
 
+    def matches_checkpoint(self, context_dim: int, label_width: int | None) -> bool:
+        return context_dim == 1024 and label_width is not None  # SD2 + an image embedding
+
     def read_extras(self, folder: Path) -> dict[str, Any]:
         return named_function("pipelines.loading.sd_unclip", "read_noise_augmentation")(folder)
+
+    def read_file_extras(self, state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+        return named_function("pipelines.loading.sd_unclip", "file_noise_augmentation")(
+            state, path)
 
     def seeded_inputs(self, model: DiffusionModel, positive: Conditioning,
                       negative: Conditioning | None, generator: Any, batch: int,

@@ -1,7 +1,8 @@
 """Load a CLIP vision encoder with projection (``CLIPVisionModelWithProjection``) from what
 users have: a transformers folder (config.json, e.g. a prior's ``image_encoder/``), a model
-folder that holds one (a Kandinsky 2.2 prior), or a single .safetensors file in the Hugging
-Face key layout (ComfyUI's ``models/clip_vision``), whose config is read off the tensor shapes.
+folder that holds one (a Kandinsky 2.2 prior), or a single file in the Hugging Face key layout
+(ComfyUI's ``models/clip_vision``) or the OpenCLIP one (alone, or inside an SD 2.1 unCLIP
+checkpoint: ``open_clip_vision.py``), whose config is read off the tensor shapes.
 The image processor is the folder's, else OpenAI CLIP's (bicubic resize, center crop,
 normalize), built offline."""
 
@@ -18,6 +19,7 @@ from pipelines.values import ClipVision
 OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
 _HINT = "Pick a CLIP vision model: a folder with config.json or a .safetensors file."
+_HEADS = {1280: 16, 1664: 16}  # OpenCLIP ViT-H/14 and ViT-bigG/14: wider heads than 64
 
 
 def default_processor(image_size: int) -> Any:
@@ -31,8 +33,9 @@ def default_processor(image_size: int) -> Any:
 
 def config_from_state(state: dict[str, torch.Tensor], path: Path) -> Any:
     """The ``CLIPVisionConfig`` of a Hugging Face-layout state dict, from its shapes (heads of
-    64 channels, as every released CLIP ViT has; OpenAI's ViT-B and ViT-L (768 and 1024 wide)
-    use quick_gelu, OpenCLIP's ViT-H and ViT-bigG gelu)."""
+    64 channels as OpenAI's ViT-B and ViT-L have, but 16 heads for OpenCLIP's ViT-H and
+    ViT-bigG (80 and 104 wide); OpenAI's ViT-B and ViT-L (768 and 1024 wide) use quick_gelu,
+    OpenCLIP's ViT-H and ViT-bigG gelu)."""
     from transformers import CLIPVisionConfig
 
     prefix = "vision_model."
@@ -44,12 +47,12 @@ def config_from_state(state: dict[str, torch.Tensor], path: Path) -> Any:
     except KeyError as exc:
         raise ModelLoadError(path, f"Not a CLIP vision model (no {exc.args[0]}).",
                              hint=_HINT) from None
-    hidden, patch_size = patch.shape[0], patch.shape[-1]
+    hidden, patch_size = int(patch.shape[0]), patch.shape[-1]
     layers = len({k.split(".")[3] for k in state if k.startswith(prefix + "encoder.layers.")})
     side = round((positions - 1) ** 0.5)
     return CLIPVisionConfig(
         hidden_size=hidden, intermediate_size=intermediate, projection_dim=projection,
-        num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+        num_hidden_layers=layers, num_attention_heads=_HEADS.get(hidden, max(1, hidden // 64)),
         patch_size=patch_size, image_size=side * patch_size, num_channels=patch.shape[1],
         hidden_act="quick_gelu" if hidden in (768, 1024) else "gelu", layer_norm_eps=1e-5,
     )
@@ -75,11 +78,32 @@ def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
                       str(folder))
 
 
+def _file_state(path: Path) -> dict[str, torch.Tensor]:
+    """A file's vision weights in Hugging Face names: as they are, or converted from the
+    OpenCLIP layout (alone, or inside an SD 2.1 unCLIP checkpoint: only that part is read)."""
+    from pipelines.loading.open_clip_vision import read_vision_tower, to_transformers, vision_prefix
+    from pipelines.loading.readers import read_state_dict
+
+    if path.suffix == ".safetensors":
+        from pipelines.loading.detect import read_header
+
+        prefix = vision_prefix(read_header(path))
+        state = read_vision_tower(path, prefix) if prefix is not None else read_state_dict(path)[0]
+    else:
+        state = read_state_dict(path)[0]
+        prefix = vision_prefix(state)
+    if prefix is None:
+        return state
+    try:
+        return to_transformers(state, prefix)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(path, f"Its CLIP vision tower ({prefix or 'OpenCLIP layout'}) is "
+                             f"incomplete ({type(exc).__name__}: {exc}).", hint=_HINT) from None
+
+
 def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
                      dtype: torch.dtype | None = None) -> ClipVision:
     """Raises: ModelLoadError: missing, unsafe, or not a CLIP vision model; names the file."""
-    from pipelines.loading.readers import read_state_dict
-
     path, dtype = Path(path), dtype or torch.float32
     if path.is_dir():
         folder = path / "image_encoder" if (path / "image_encoder").is_dir() else path
@@ -92,7 +116,7 @@ def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
     else:
         from transformers import CLIPVisionModelWithProjection
 
-        state, _ = read_state_dict(path)
+        state = _file_state(path)
         config = config_from_state(state, path)
         encoder = CLIPVisionModelWithProjection(config)
         missing, unexpected = encoder.load_state_dict(state, strict=False)

@@ -275,6 +275,7 @@ def from_state_dict(
         vae_scale_factor=2 ** (len(vae.config.block_out_channels) - 1),
         prediction_type=str(scheduler.get("prediction_type", "epsilon")),
         latent_rgb_factors=factors, latent_rgb_bias=bias, source=str(path),
+        extras=family.read_file_extras(state, path),
     )
     clip = TextEncoder(tokenizer=tok, text_encoder=te, source=str(path), tokenizer_2=tok2,
                        text_encoder_2=te2, family=family.id)

@@ -21,10 +21,10 @@ from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.masking import differential_masks
 from pipelines.sampling.masking import kept_latents as _kept_latents
 from pipelines.sampling.masking import prepare_mask as _prepare_mask
-from pipelines.sampling.noise import batch_randn
+from pipelines.sampling.noise import batch_randn, step_generators
 from pipelines.sampling.patches import model_patches
 from pipelines.sampling.regional import regional_run
-from pipelines.sampling.samplers import TABLE_SCHEDULES, is_flow_config
+from pipelines.sampling.samplers import TABLE_SCHEDULES, finite_final_sigma, is_flow_config
 from pipelines.sampling.sde_noise import seed_noise_sampler
 from pipelines.sampling.x0 import predicted_x0 as _predicted_x0
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
@@ -148,6 +148,7 @@ def denoise(
         if denoise < 1.0:
             begin = (steps - min(int(steps * denoise), steps)) * scheduler.order
         timesteps = scheduler.timesteps[begin:]
+    finite_final_sigma(scheduler)  # unipc_bh1: ComfyUI's last sigma, not diffusers' NaN
     if len(timesteps) == 0:
         return Latent(samples=original.cpu(), noise_mask=latent.noise_mask,
                       masked_image_latents=latent.masked_image_latents, space=latent.space)
@@ -201,8 +202,9 @@ def denoise(
     step_kwargs: dict[str, Any] = {}
     if "eta" in step_params:
         step_kwargs["eta"] = 0.0
-    if "generator" in step_params:
-        step_kwargs["generator"] = generator
+    if "generator" in step_params:  # per-step noise; A1111's ENSD reseeds it (Noise)
+        step_kwargs["generator"] = step_generators(noise.seed, noise.mode,
+                                                   noise.step_seed_delta, batch, generator)
     prediction = scheduler.config.get("prediction_type", "epsilon")
     if is_flow_config(dict(scheduler.config)) or type(scheduler).__name__.startswith("FlowMatch"):
         prediction = "flow_prediction"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 NOISE_MODES: tuple[str, ...] = ("batch", "per_image")
@@ -42,3 +44,24 @@ def batch_randn(shape: tuple[int, ...], generator: torch.Generator | list[torch.
     one = (1, *shape[1:])
     drawn = [torch.randn(one, generator=generator) for _ in range(max(batch_index) + 1)]
     return torch.cat([drawn[i] for i in batch_index], dim=0)
+
+
+def step_generators(seed: int, mode: str, delta: int, batch_size: int, drawn: Any) -> Any:
+    """The generator(s) a stochastic sampler draws its per-step noise from (``Noise``'s
+    ``seed``, ``mode`` and ``step_seed_delta``).
+
+    Args:
+        batch_size: Number of images in the batch.
+        drawn: The generator(s) that drew the initial noise.
+
+    Returns:
+        ``drawn`` (its stream continues, as diffusers does) when ``delta`` is 0; otherwise
+        fresh CPU generator(s) seeded ``seed + delta`` (per image ``seed + i + delta``), as
+        A1111 reseeds its generators after the first draw when ENSD is set.
+    """
+    if not delta:
+        return drawn
+    if mode == "batch":
+        return torch.Generator("cpu").manual_seed((seed + delta) & SEED_MASK)
+    return [torch.Generator("cpu").manual_seed((seed + delta + i) & SEED_MASK)
+            for i in range(batch_size)]

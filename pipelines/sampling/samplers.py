@@ -44,7 +44,8 @@ _SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ddim": ("DDIMScheduler", {}),
     "ddpm": ("DDPMScheduler", {}),
     "unipc": ("UniPCMultistepScheduler", {}),  # diffusers' default: ComfyUI's uni_pc_bh2
-    "unipc_bh1": ("UniPCMultistepScheduler", {"solver_type": "bh1"}),  # ComfyUI's uni_pc
+    # ComfyUI's uni_pc; its last step ends at sigma 0.001 (``finite_final_sigma``)
+    "unipc_bh1": ("UniPCMultistepScheduler", {"solver_type": "bh1"}),
     "deis": ("DEISMultistepScheduler", {}),
     "lcm": ("LCMScheduler", {}),
 }
@@ -173,3 +174,20 @@ def _zero_snr_betas(config: dict[str, Any]) -> list[float]:
     alphas = alphas_cumprod / alphas_cumprod.roll(1)
     alphas[0] = alphas_cumprod[0]
     return (1 - alphas).tolist()
+
+
+BH1_FINAL_SIGMA = 0.001  # where ComfyUI's uni_pc ends a schedule that ends at 0
+
+
+def finite_final_sigma(scheduler: Any) -> None:
+    """End a UniPC B(h) = h (``bh1``) run at sigma 0.001 instead of 0, as ComfyUI's ``uni_pc``
+    does: on a last step to 0, B(h) = h is infinite and diffusers returns NaN. Call after
+    ``set_timesteps`` (or installing sigmas); other schedulers are left alone."""
+    if type(scheduler).__name__ != "UniPCMultistepScheduler" or \
+            scheduler.config.get("solver_type") != "bh1":
+        return
+    sigmas = scheduler.sigmas
+    if len(sigmas) and float(sigmas[-1]) == 0.0:
+        sigmas = sigmas.clone()
+        sigmas[-1] = BH1_FINAL_SIGMA
+        scheduler.sigmas = sigmas
