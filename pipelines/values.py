@@ -40,8 +40,7 @@ class DiffusionModel:
     # what else the family's denoiser inputs need, read from the folder by the family
     # (``ModelFamily.read_extras``; Stable unCLIP: its embedding noising schedule and statistics)
     extras: dict[str, Any] = field(default_factory=dict)
-    # Differential Diffusion's strength (``sampling.masking.differential_masks``); None: off
-    differential_diffusion: float | None = None
+    differential_diffusion: float | None = None  # its strength (sampling.masking); None: off
 
     @property
     def inpainting(self) -> bool:
