@@ -27,6 +27,7 @@ from app.interop import (
     comfy_basic,
     comfy_conditioning,
     comfy_control,
+    comfy_flux_edit,
     comfy_imageops,
     comfy_ipadapter,
     comfy_parts,
@@ -41,6 +42,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_basic,  # small core nodes: batches, latent transforms, empty images
     comfy_conditioning,  # Conditioning* operations, CLIPSetLastLayer
     comfy_control,  # diff ControlNets, ControlNet-Union types
+    comfy_flux_edit,  # Flux Kontext: ReferenceLatent, FluxKontextImageScale
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
     comfy_parts,  # model part loaders, SD3 encode/shift/latent

@@ -141,13 +141,15 @@ def text_key_family(keys: Any) -> str:
     return ""
 
 
-def file_family(keys: Any) -> tuple[str, str]:
+def file_family(keys: Any, header: dict[str, Any] | None = None) -> tuple[str, str]:
     """(family, kind) of a safetensors file a family recognises by its own key layout
-    (``ModelFamily.file_kind``: transformer families), or ("", "")."""
+    (``ModelFamily.file_kind``: transformer families), or ("", ""); with the ``header``
+    (name -> shape entry) refined to a variant by its input channels (Flux Fill)."""
     for family in _FAMILIES.values():
         kind = family.file_kind(keys)
         if kind:
-            return family.id, kind
+            width = family.file_input_channels(header) if header else None
+            return input_variant(family.id, width), kind
     return "", ""
 
 
