@@ -58,7 +58,8 @@ def _fingerprint(values: dict[str, Any]) -> Any:
     title="Load Text Encoders",
     category="loaders",
     description="Load a model's text encoders from separate files in the text_encoders (or "
-    "clip) folder, in any order: SD3 takes clip_l + clip_g (+ t5xxl), Flux clip_l + t5xxl.",
+    "clip) folder, in any order: SD3 takes clip_l + clip_g (+ t5xxl), Flux clip_l + t5xxl "
+    "(type flux: T5 padded to dev's 512 tokens; flux_schnell: schnell's 256).",
     inputs=[
         String("clip_name1", "", kind="model:text_encoders", description="A text encoder file."),
         String("clip_name2", "", kind="model:text_encoders",

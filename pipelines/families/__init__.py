@@ -59,7 +59,7 @@ from pipelines.families.unknown import Unknown
 # context width of SD2) and InstructPix2Pix (SD 1.x with 8 input channels) before SD1/SD2.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
                 SDUpscaleX4(), SDLatentUpscaleX2(), SD21UnCLIP(), SD1InstructPix2Pix(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), SD3(), FluxFill(), FluxDev(), FluxSchnell(), Demo(), DemoSR(), Unknown()):
+                SDXL(), SDXLRefiner(), SD3(), FluxDev(), FluxSchnell(), FluxFill(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -109,7 +109,7 @@ class FluxDev(ModelFamily):
     guidance_embeds = True
     default_guidance = DEFAULT_GUIDANCE  # the embedded guidance of a conditioning without one
     t5_max_length = 512  # FluxPipeline's max_sequence_length default
-    text_files_type = "flux"  # dev and schnell read the same text encoder files
+    text_files_type = "flux"  # dev's T5 length (512); schnell's type pads to 256
     detection_note = "Flux transformer with guidance_in: the guidance-distilled dev model"
     # the hub's scheduler_config.json (files of the transformer alone carry none)
     scheduler_defaults: dict[str, Any] = {
@@ -230,6 +230,7 @@ class FluxSchnell(FluxDev):
     default_steps = 4
     guidance_embeds = False
     t5_max_length = 256  # FluxPipeline's schnell examples / ComfyUI: 256 tokens
+    text_files_type = "flux_schnell"  # the same files as dev's; T5 padded to schnell's 256
     detection_note = "Flux transformer without guidance_in: the timestep-distilled schnell model"
     scheduler_defaults = {**FluxDev.scheduler_defaults, "shift": 1.0,
                           "use_dynamic_shifting": False}

@@ -162,5 +162,19 @@ def test_a_text_encoder_type_we_lack_is_noted_and_named_by_validation(registry):
     graph = load_comfy(api, "wan.json", registry)
     assert any("type 'wan' is not supported" in n for n in graph.metadata["comfyui"]["notes"])
     problems = [p for p in validate(graph, registry) if p.node_id == "1"]
-    assert [(p.field, p.message) for p in problems] == [("type",
-                                                         "'wan' is not one of: sd3, flux")]
+    from pipelines.families import text_file_types
+
+    assert {"sd3", "flux", "flux_schnell"} <= set(text_file_types())
+    assert [(p.field, p.message) for p in problems] == [
+        ("type", f"'wan' is not one of: {', '.join(text_file_types())}")]
+
+
+def test_schnell_text_encoders_export_as_comfyuis_flux_type(registry):
+    api = {"1": {"class_type": "DualCLIPLoader",
+                 "inputs": {"clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl.safetensors",
+                            "type": "flux", "device": "default"}}}
+    graph = load_comfy(api, "flux.json", registry)
+    assert graph.nodes["1"].values["type"] == "flux"  # ComfyUI's flux opens as dev's 512
+    graph.nodes["1"].values["type"] = "flux_schnell"
+    back = to_comfy_api(graph, registry)
+    assert back["1"]["class_type"] == "DualCLIPLoader" and back["1"]["inputs"]["type"] == "flux"

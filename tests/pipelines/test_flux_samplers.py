@@ -84,3 +84,24 @@ def test_heun_uses_the_resolution_dependent_shift(dev):
                     Noise(0), sampler="heun", steps=2, cfg=1.0)
     assert (base.samples - same.samples).abs().max() <= TOL
     assert (base.samples - other.samples).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("kind,length", [("flux", 512), ("flux_schnell", 256)])
+def test_text_encoder_files_pad_t5_to_the_variants_length(folders, tmp_path, kind, length):
+    """Load Text Encoders type flux_schnell pads T5 to schnell's 256 tokens and equals
+    FluxPipeline(max_sequence_length=256) on the schnell folder; type flux keeps dev's 512."""
+    from diffusers import FluxPipeline
+
+    from pipelines.loading.model_parts import load_text_encoders_cached
+    from pipelines.memory.cache import ModelCache
+    from pipelines.testing.tiny_flux import write_text_encoder_files
+
+    files = write_text_encoder_files(tmp_path / "text", folders["schnell"])
+    clip = load_text_encoders_cached(list(files), kind, cache=ModelCache())
+    cond = encode_text(clip, PROMPT)
+    pipe = FluxPipeline.from_pretrained(folders["schnell"], local_files_only=True)
+    with torch.no_grad():
+        embeds, pooled, _ = pipe.encode_prompt(PROMPT, max_sequence_length=length)
+    assert cond.embeds.shape == (1, length, embeds.shape[-1])
+    assert (cond.embeds - embeds).abs().max() <= TOL
+    assert (cond.extras["pooled"] - pooled).abs().max() <= TOL
