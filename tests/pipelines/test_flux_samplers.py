@@ -105,3 +105,45 @@ def test_text_encoder_files_pad_t5_to_the_variants_length(folders, tmp_path, kin
     assert cond.embeds.shape == (1, length, embeds.shape[-1])
     assert (cond.embeds - embeds).abs().max() <= TOL
     assert (cond.extras["pooled"] - pooled).abs().max() <= TOL
+
+
+def test_leftover_noise_is_comfyuis_and_a_refiner_continues_it(folders, dev):
+    """KSamplerAdvanced on a flow model: the base run 0..k returns its sample divided by
+    1 - sigma_k (ComfyUI's CONST.inverse_noise_scaling: FluxPipeline's latent after k steps,
+    so divided); the refiner k..n without added noise multiplies it back, and the pair
+    equals one n-step run."""
+    from diffusers import FluxPipeline
+
+    from pipelines.sampling.schedules import advanced_run
+
+    model, cond = dev
+    n, k = 4, 2
+    zeros = Latent(samples=torch.zeros(SHAPE))
+
+    def run(latent, start, end, leftover, add_noise=True):
+        sigmas = advanced_run(model, "euler", "normal", n, start, end, leftover, SHAPE)
+        return denoise(model, cond, None, latent, Noise(0), sampler="euler", cfg=1.0,
+                       sigmas=sigmas, add_noise=add_noise), sigmas
+
+    base, sigmas = run(zeros, 0, k, True)
+    whole, _ = run(zeros, 0, 10000, False)
+    refined, _ = run(base, k, 10000, False, add_noise=False)
+    assert (refined.samples - whole.samples).abs().max() <= TOL
+
+    pipe = FluxPipeline.from_pretrained(folders["dev"], local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    seen = {}
+
+    def keep(pipe, i, t, values):
+        seen[i] = values["latents"].clone()
+        return values
+
+    pipe(PROMPT, height=16, width=16, num_inference_steps=n, guidance_scale=3.5,
+         generator=torch.Generator("cpu").manual_seed(0), output_type="latent",
+         callback_on_step_end=keep)
+    sigma_k = float(sigmas.sigmas[-1])
+    assert abs(sigma_k - float(pipe.scheduler.sigmas[k])) <= 1e-6
+    from pipelines.families.flux_tokens import unpack
+
+    expected = unpack(seen[k - 1], 8, 8) / (1.0 - sigma_k)
+    assert (base.samples - expected).abs().max() <= TOL
