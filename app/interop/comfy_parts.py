@@ -88,8 +88,8 @@ def _text_loader(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
 
 
 # our Load Text Encoders types ComfyUI names otherwise (schnell's files are its "flux")
-COMFY_TEXT_TYPES = {"flux_schnell": "flux"}
-FROM_COMFY_TEXT_TYPES: dict[str, str] = {}
+COMFY_TEXT_TYPES = {"flux_schnell": "flux", "sd1": "stable_diffusion"}
+FROM_COMFY_TEXT_TYPES = {"stable_diffusion": "sd1"}
 EXPORT_TYPES = ("loaders.diffusion_model", "loaders.text_encoders",
                 "conditioning.text_encode_sd3", "model.sampling_sd3")
 EXPORT_CLASSES = {t: "(by its values)" for t in EXPORT_TYPES}  # export_node names the class

@@ -176,9 +176,10 @@ def text_file_family(kind: str) -> ModelFamily:
     Raises:
         ValueError: no family reads that type.
     """
-    for family in part_file_families("load_text_encoder_files"):
-        if (family.text_files_type or family.id) == kind:
-            return family
+    readers = [f for f in part_file_families("load_text_encoder_files")
+               if (f.text_files_type or f.id) == kind]
+    if readers:  # the family of that id first (sd1, not its InstructPix2Pix variant)
+        return next((f for f in readers if f.id == kind), readers[0])
     raise ValueError(f"text encoder type {kind!r} is not one of {', '.join(text_file_types())}")
 
 
