@@ -94,6 +94,9 @@ def call_transformer(transformer: Any, tokens: torch.Tensor, timestep: torch.Ten
         return transformer(hidden_states=tokens, timestep=timestep, **inputs)[0]
     rest = {k: v for k, v in inputs.items() if k != _REFERENCES}
     n = tokens.shape[1]
+    rows = next((r[0].shape[0] for r in refs if r is not None), tokens.shape[0])
+    if len(refs) * rows > tokens.shape[0]:  # one side of a pair (an area's uncond pass)
+        refs = refs[: max(1, tokens.shape[0] // rows)]
     shapes = {None if r is None else tuple(r[0].shape) for r in refs}
     if len(shapes) == 1:  # every half alike: one batched call
         ref_tokens = torch.cat([r[0] for r in refs])

@@ -156,3 +156,20 @@ def test_fill_file_is_detected_from_its_header_and_loads_as_fill(loaded, tmp_pat
     assert (from_file.family, from_file.latent_channels) == ("flux_fill", 16)
     a = from_file.denoiser.state_dict()
     assert all(torch.equal(a[k], v) for k, v in model.denoiser.state_dict().items())
+
+
+def test_references_work_on_the_per_entry_path(loaded):
+    """A conditioning with a step range (not plain) is predicted entry by entry, its
+    uncond side built as a pair: the reference tokens follow."""
+    from dataclasses import replace
+
+    model, clip, _, reference = _kontext_inputs(loaded)
+    pos = replace(with_reference(encode_text(clip, PROMPT), reference), end=0.5)
+    neg = with_reference(replace(encode_text(clip, NEGATIVE), end=0.5), reference)
+    zeros = Latent(samples=torch.zeros(1, 16, 8, 8))
+    out = denoise(model, pos, neg, zeros, Noise(0), steps=2, cfg=2.0).samples
+    plain = denoise(model, replace(pos, extras={**pos.extras, "reference_latents": ()}),
+                    replace(neg, extras={**neg.extras, "reference_latents": ()}), zeros,
+                    Noise(0), steps=2, cfg=2.0).samples
+    assert torch.isfinite(out).all()
+    assert (out - plain).abs().max() > 1e-4
