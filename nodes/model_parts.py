@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pipelines.values import DiffusionModel, TextEncoder
 
 _TEXT_FIELDS = ("clip_name1", "clip_name2", "clip_name3")
+_DEFAULT_TYPE = "sd3" if "sd3" in text_file_types() else text_file_types()[0]
 
 
 @node(
@@ -58,14 +59,16 @@ def _fingerprint(values: dict[str, Any]) -> Any:
     title="Load Text Encoders",
     category="loaders",
     description="Load a model's text encoders from separate files in the text_encoders (or "
-    "clip) folder, in any order: SD3 takes clip_l + clip_g (+ t5xxl), Flux clip_l + t5xxl.",
+    "clip) folder, in any order: SD3 takes clip_l + clip_g (+ t5xxl), Flux clip_l + t5xxl "
+    "(type flux: T5 padded to dev's 512 tokens; flux_schnell: schnell's 256), SDXL clip_l + "
+    "clip_g, SD 1.x (type sd1) one clip_l.",
     inputs=[
         String("clip_name1", "", kind="model:text_encoders", description="A text encoder file."),
         String("clip_name2", "", kind="model:text_encoders",
                description="A second file (empty: none)."),
         String("clip_name3", "", kind="model:text_encoders",
                description="A third file (empty: none)."),
-        Choice("type", text_file_types()[0], choices=text_file_types(),
+        Choice("type", _DEFAULT_TYPE, choices=text_file_types(),
                description="The model family the encoders are for."),
     ],
     outputs=[Output("clip", CLIP, "The text encoders with their tokenizers.")],

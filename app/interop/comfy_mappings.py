@@ -29,6 +29,7 @@ from app.interop import (
     comfy_conditioning,
     comfy_control,
     comfy_flowcontrol,
+    comfy_flux_edit,
     comfy_imageops,
     comfy_ipadapter,
     comfy_masks,
@@ -49,6 +50,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_conditioning,  # Conditioning* operations, CLIPSetLastLayer
     comfy_control,  # diff ControlNets, ControlNet-Union types
     comfy_flowcontrol,  # SD3/Flux ControlNets: ControlNetApplySD3
+    comfy_flux_edit,  # Flux Kontext: ReferenceLatent, FluxKontextImageScale
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
     comfy_masks,  # nodes_mask.py: Grow/Feather/Crop/Invert/Solid/Threshold Mask, composites

@@ -75,6 +75,7 @@ def _text_loader(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     values.update({ours: fields.text(theirs, "")
                    for ours, theirs in zip(_TEXT_NAMES, names, strict=False)})
     kind = "sd3" if cls == "TripleCLIPLoader" else fields.text("type", "sd3")
+    kind = FROM_COMFY_TEXT_TYPES.get(kind, kind)
     from pipelines.families import text_file_types
 
     if kind not in text_file_types():
@@ -86,6 +87,9 @@ def _text_loader(cls: str, fields: FieldReader, note: Any) -> dict[str, Any]:
     return {**values, "type": kind}
 
 
+# our Load Text Encoders types ComfyUI names otherwise (schnell's files are its "flux")
+COMFY_TEXT_TYPES = {"flux_schnell": "flux", "sd1": "stable_diffusion"}
+FROM_COMFY_TEXT_TYPES = {"stable_diffusion": "sd1"}
 EXPORT_TYPES = ("loaders.diffusion_model", "loaders.text_encoders",
                 "conditioning.text_encode_sd3", "model.sampling_sd3")
 EXPORT_CLASSES = {t: "(by its values)" for t in EXPORT_TYPES}  # export_node names the class
@@ -102,7 +106,7 @@ def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]]
                               "weight_dtype": v.get("weight_dtype", "default")}
     if node_type == "loaders.text_encoders":
         names = [_file(v.get(n), "text_encoders") for n in _TEXT_NAMES if v.get(n)]
-        kind = v.get("type", "sd3")
+        kind = COMFY_TEXT_TYPES.get(v.get("type", "sd3"), v.get("type", "sd3"))
         if len(names) == 3:
             return "TripleCLIPLoader", dict(zip(_TEXT_NAMES, names, strict=True))
         if len(names) == 2:

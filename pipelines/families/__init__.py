@@ -1,5 +1,5 @@
 """Model families as data: one ``ModelFamily`` per family (sd1, sd2, sdxl, sdxl_refiner, sd3, demo,
-the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, Flux.1 flux_dev and flux_schnell,
+the DeepFloyd IF stages deepfloyd_if and deepfloyd_if_sr, Flux.1 flux_dev, flux_schnell and flux_fill (Fill),
 the SD upscalers sd_x4_upscaler and sd_x2_latent_upscaler, SD 2.1 unCLIP sd21_unclip, InstructPix2Pix sd1_ip2p, demo_sr (the demo's super-resolution stage),
 and ``unknown`` for unnamed UNet folders), registered in detection order. The loader, prompt
 encoding, the denoising loop, previews, precision and placement ask the family; nothing
@@ -20,6 +20,7 @@ from pipelines.families.deepfloyd_if import IFStage1, IFStage2
 from pipelines.families.demo import Demo
 from pipelines.families.demo_sr import DemoSR
 from pipelines.families.flux import FluxDev, FluxSchnell
+from pipelines.families.flux_edit import FluxFill
 from pipelines.families.ip2p import SD1InstructPix2Pix
 from pipelines.families.kandinsky import Kandinsky22, Kandinsky22Prior
 from pipelines.families.karlo import Karlo
@@ -58,7 +59,7 @@ from pipelines.families.unknown import Unknown
 # context width of SD2) and InstructPix2Pix (SD 1.x with 8 input channels) before SD1/SD2.
 for _family in (IFStage1(), IFStage2(), Kandinsky22(), Karlo(), Kandinsky22Prior(),
                 SDUpscaleX4(), SDLatentUpscaleX2(), SD21UnCLIP(), SD1InstructPix2Pix(), SD1(), SD2(),
-                SDXL(), SDXLRefiner(), SD3(), FluxDev(), FluxSchnell(), Demo(), DemoSR(), Unknown()):
+                SDXL(), SDXLRefiner(), SD3(), FluxDev(), FluxSchnell(), FluxFill(), Demo(), DemoSR(), Unknown()):
     register_family(_family)
 
 __all__ = [

@@ -179,8 +179,7 @@ class ModelFamily:
         return config
 
     def read_extras(self, folder: Path) -> dict[str, Any]:
-        """What a diffusers folder holds besides networks and schedules that the denoiser
-        inputs need (``DiffusionModel.extras``; Stable unCLIP: its embedding statistics)."""
+        """Non-network data of a folder the denoiser inputs need (Stable unCLIP's statistics)."""
         return {}
 
     def read_file_extras(self, state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
@@ -188,8 +187,7 @@ class ModelFamily:
         return {}
 
     def make_scheduler(self, sampler: str, schedule: str, config: dict[str, Any]) -> Any:
-        """A fresh scheduler for one run (default: ``pipelines.sampling.samplers``' choice of
-        sampler and schedule; Karlo's stages step with their own unCLIP scheduler)."""
+        """A fresh scheduler for one run (Karlo's stages step with their own unCLIP one)."""
         return named_function("pipelines.sampling.samplers", "make_scheduler")(
             sampler, schedule, config)
 
@@ -201,6 +199,10 @@ class ModelFamily:
         return {}
 
     # --- files of other layouts (transformer families) -----------------------------------
+    def file_input_channels(self, header: dict[str, Any]) -> int | None:
+        """The denoiser's input channels from a file header (refines to a ``variant_of``)."""
+        return None
+
     def file_kind(self, keys: Any) -> str:
         """What a safetensors file of this family is from its tensor names alone
         ("checkpoint", "unet", ...; "" when not this family's). For families whose files
@@ -273,6 +275,12 @@ class ModelFamily:
         family that packs patches into tokens divides by the patch area)."""
         config = getattr(model.denoiser, "config", None)
         return int(getattr(config, "in_channels", model.latent_channels))
+
+    def inpaint_channels(self, model: DiffusionModel, mask: torch.Tensor,
+                         masked: torch.Tensor) -> torch.Tensor | None:
+        """Extra input channels [B, n, h, w] from the mask [B, 1, H, W] and masked latent
+        [B, C, h, w]; None: the UNets' [mask, masked] (Flux Fill cuts the mask in cells)."""
+        return None
 
     def denoiser_dtype(self, model: DiffusionModel) -> torch.dtype:
         """The dtype the denoiser computes in. Asked once per run, never per step: diffusers'

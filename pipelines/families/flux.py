@@ -14,6 +14,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from pipelines.families.base import Component, LatentFormat, ModelFamily
+from pipelines.families.flux_references import add_references, call_transformer
+from pipelines.families.flux_tokens import image_ids, pack, unpack
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,30 +60,6 @@ def calculate_shift(image_seq_len: int, base_seq_len: int = BASE_SEQ_LEN,
     return image_seq_len * m + (base_shift - m * base_seq_len)
 
 
-def pack(x: torch.Tensor) -> torch.Tensor:
-    """[B, C, h, w] (h, w even) -> [B, h/2 * w/2, C * 4] tokens (FluxPipeline._pack_latents)."""
-    b, c, h, w = x.shape
-    x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(b, (h // 2) * (w // 2), c * 4)
-
-
-def unpack(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """The inverse of ``pack`` for an [h, w] latent (FluxPipeline._unpack_latents)."""
-    b, _, dim = tokens.shape
-    x = tokens.view(b, h // 2, w // 2, dim // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(b, dim // 4, h, w)
-
-
-def image_ids(h: int, w: int, device: Any) -> torch.Tensor:
-    """[h/2 * w/2, 3] positions (0, row, column) of the packed tokens."""
-    import torch
-
-    ids = torch.zeros(h // 2, w // 2, 3)
-    ids[..., 1] = ids[..., 1] + torch.arange(h // 2)[:, None]
-    ids[..., 2] = ids[..., 2] + torch.arange(w // 2)[None, :]
-    return ids.reshape(-1, 3).to(device)
-
-
 def _loader(name: str, module: str = "flux_files") -> Any:
     """A reader of ``pipelines.loading.<module>``, named as data: families sit below the
     rooms that ask them (import contract), as ``PROMPT_ENCODERS`` names prompt encoders."""
@@ -104,6 +82,11 @@ def _flux_file_guidance(keys: Any) -> bool | None:
                  "time_text_embed.guidance_embedder.linear_1.weight"} & names)
 
 
+def _plain_flux(config: dict[str, Any]) -> bool:
+    """A Flux transformer taking the latent alone (Fill takes image and mask channels too)."""
+    return _is_flux(config) and config.get("out_channels") in (None, config.get("in_channels"))
+
+
 def _is_flux(config: dict[str, Any]) -> bool:
     return config.get("_class_name") == "FluxTransformer2DModel" or (
         "axes_dims_rope" in config and "num_single_layers" in config
@@ -124,8 +107,9 @@ class FluxDev(ModelFamily):
     default_cfg = 1.0  # guidance-distilled: the guidance is a Flux Guidance value instead
     default_steps = 20
     guidance_embeds = True
+    default_guidance = DEFAULT_GUIDANCE  # the embedded guidance of a conditioning without one
     t5_max_length = 512  # FluxPipeline's max_sequence_length default
-    text_files_type = "flux"  # dev and schnell read the same text encoder files
+    text_files_type = "flux"  # dev's T5 length (512); schnell's type pads to 256
     accepts_control = True  # FluxControlNetModel (pipelines.sampling.transformer_control)
     control_kinds = ("flux_controlnet",)
     detection_note = "Flux transformer with guidance_in: the guidance-distilled dev model"
@@ -137,7 +121,7 @@ class FluxDev(ModelFamily):
         "max_image_seq_len": MAX_SEQ_LEN}
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
-        return _is_flux(denoiser_config) and bool(denoiser_config.get("guidance_embeds"))
+        return _plain_flux(denoiser_config) and bool(denoiser_config.get("guidance_embeds"))
 
     def timestep_options(self, model: DiffusionModel, scheduler: Any,
                          latent_shape: tuple[int, ...], steps: int) -> dict[str, Any]:
@@ -156,6 +140,14 @@ class FluxDev(ModelFamily):
         return options
 
     # --- files -------------------------------------------------------------------------------
+    def file_input_channels(self, header: dict[str, Any]) -> int | None:
+        """The packed input width (img_in / x_embedder), with or without a key prefix."""
+        for key, entry in header.items():
+            if key.endswith(("img_in.weight", "x_embedder.weight")) and isinstance(entry, dict):
+                shape = entry.get("shape") or []
+                return int(shape[1]) if len(shape) == 2 else None
+        return None
+
     def file_kind(self, keys: Any) -> str:
         """"unet" for a Flux transformer file of this variant (BFL or diffusers layout, with
         or without a ComfyUI ``model.diffusion_model.`` prefix), "checkpoint" for ComfyUI's
@@ -202,7 +194,7 @@ class FluxDev(ModelFamily):
                                  "prompt with its text encoders (CLIP-L + T5)")
             pooled.append(batched(cond.extras["pooled"], batch, "pooled text embedding"))
             value = cond.extras.get("guidance")
-            guidance.append(torch.full([batch], DEFAULT_GUIDANCE if value is None
+            guidance.append(torch.full([batch], self.default_guidance if value is None
                                        else float(value), dtype=torch.float32))
         h, w = x.shape[2] + x.shape[2] % 2, x.shape[3] + x.shape[3] % 2
         inputs: dict[str, Any] = {
@@ -215,6 +207,7 @@ class FluxDev(ModelFamily):
         }
         if getattr(transformer.config, "guidance_embeds", False):
             inputs["guidance"] = torch.cat(guidance).to(x.device)
+        add_references(inputs, halves, batch, x.device, dtype)  # Kontext's reference images
         return inputs
 
     def denoiser_in_channels(self, model: DiffusionModel) -> int:
@@ -229,7 +222,7 @@ class FluxDev(ModelFamily):
         if h % 2 or w % 2:  # odd latent sizes: pad to whole patches (circular, as ComfyUI)
             padded = F.pad(x, (0, w % 2, 0, h % 2), mode="circular")
         timestep = t.expand(b).to(x.dtype) / 1000
-        out = model.denoiser(hidden_states=pack(padded), timestep=timestep, **inputs)[0]
+        out = call_transformer(model.denoiser, pack(padded), timestep, inputs)
         return unpack(out, padded.shape[2], padded.shape[3])[:, :, :h, :w]
 
 
@@ -239,12 +232,13 @@ class FluxSchnell(FluxDev):
     default_steps = 4
     guidance_embeds = False
     t5_max_length = 256  # FluxPipeline's schnell examples / ComfyUI: 256 tokens
+    text_files_type = "flux_schnell"  # the same files as dev's; T5 padded to schnell's 256
     detection_note = "Flux transformer without guidance_in: the timestep-distilled schnell model"
     scheduler_defaults = {**FluxDev.scheduler_defaults, "shift": 1.0,
                           "use_dynamic_shifting": False}
 
     def matches_config(self, denoiser_config: dict[str, Any]) -> bool:
-        return _is_flux(denoiser_config) and not denoiser_config.get("guidance_embeds")
+        return _plain_flux(denoiser_config) and not denoiser_config.get("guidance_embeds")
 
 
 def with_flux_shift(model: DiffusionModel, max_shift: float, base_shift: float, width: int,

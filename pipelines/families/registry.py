@@ -141,13 +141,15 @@ def text_key_family(keys: Any) -> str:
     return ""
 
 
-def file_family(keys: Any) -> tuple[str, str]:
+def file_family(keys: Any, header: dict[str, Any] | None = None) -> tuple[str, str]:
     """(family, kind) of a safetensors file a family recognises by its own key layout
-    (``ModelFamily.file_kind``: transformer families), or ("", "")."""
+    (``ModelFamily.file_kind``: transformer families), or ("", ""); with the ``header``
+    (name -> shape entry) refined to a variant by its input channels (Flux Fill)."""
     for family in _FAMILIES.values():
         kind = family.file_kind(keys)
         if kind:
-            return family.id, kind
+            width = family.file_input_channels(header) if header else None
+            return input_variant(family.id, width), kind
     return "", ""
 
 
@@ -174,9 +176,10 @@ def text_file_family(kind: str) -> ModelFamily:
     Raises:
         ValueError: no family reads that type.
     """
-    for family in part_file_families("load_text_encoder_files"):
-        if (family.text_files_type or family.id) == kind:
-            return family
+    readers = [f for f in part_file_families("load_text_encoder_files")
+               if (f.text_files_type or f.id) == kind]
+    if readers:  # the family of that id first (sd1, not its InstructPix2Pix variant)
+        return next((f for f in readers if f.id == kind), readers[0])
     raise ValueError(f"text encoder type {kind!r} is not one of {', '.join(text_file_types())}")
 
 

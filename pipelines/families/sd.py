@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipelines.families.base import LatentFormat, ModelFamily, SingleFileLayout
+from pipelines.families.base import LatentFormat, ModelFamily, SingleFileLayout, named_function
+
+if TYPE_CHECKING:
+    from pipelines.values import TextEncoder
 
 # Published linear latent -> RGB approximation for the scaled SD latents (ComfyUI's SD15 table).
 SD_LATENT = LatentFormat(
@@ -38,6 +41,11 @@ class SD1(ModelFamily):
 
     def matches_unet_file(self, context_dim: int) -> bool:
         return context_dim == 768
+
+    text_files_type = "sd1"  # ComfyUI's CLIPLoader type stable_diffusion: one clip_l file
+
+    def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
+        return named_function("pipelines.loading.clip_files", "load_sd1_text_encoder")(paths)
 
 
 class SD2(ModelFamily):

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipelines.families.base import LatentFormat, ModelFamily, SingleFileLayout, unet_components
+from pipelines.families.base import (
+    LatentFormat,
+    ModelFamily,
+    SingleFileLayout,
+    named_function,
+    unet_components,
+)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
-    from pipelines.values import Conditioning, DiffusionModel
+    from pipelines.values import Conditioning, DiffusionModel, TextEncoder
 
 SDXL_LATENT = LatentFormat(
     channels=4, scaling_factor=0.13025, spatial_factor=8,
@@ -50,6 +58,11 @@ class SDXL(ModelFamily):
 
     def matches_unet_file(self, context_dim: int) -> bool:
         return context_dim == 2048
+
+    text_files_type = "sdxl"  # ComfyUI's DualCLIPLoader type sdxl: clip_l + clip_g files
+
+    def load_text_encoder_files(self, paths: list[Path]) -> TextEncoder:
+        return named_function("pipelines.loading.clip_files", "load_sdxl_text_encoders")(paths)
 
     def configure_single_file_unet(self, config: dict[str, Any], pooled_width: int) -> None:
         if "addition_time_embed_dim" in config:

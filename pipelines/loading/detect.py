@@ -138,7 +138,7 @@ def detect_header(header: dict[str, Any]) -> Detection:
         return Detection("upscaler", note="ESRGAN/RRDBNet")
     if control := _control(header):
         return control
-    family, kind = file_family(keys)  # transformer families read their own layouts
+    family, kind = file_family(keys, header)  # transformer families: their own layouts
     if family:
         return Detection(kind, family, note=get_family(family).detection_note)
     if f"{UNET}input_blocks.0.0.weight" in keys:

@@ -125,12 +125,13 @@ def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], 
 
 def flux_model(transformer: Any, source: str) -> DiffusionModel:
     """The DiffusionModel of a Flux transformer loaded from a file (family from its config)."""
-    from pipelines.families import get_family
+    from pipelines.families import detect_family, get_family
 
-    family_id = "flux_dev" if transformer.config.guidance_embeds else "flux_schnell"
+    family_id = detect_family({}, dict(transformer.config))  # dev, schnell or Fill
     family = get_family(family_id)
     scheduler_config = dict(getattr(family, "scheduler_defaults", {}))
-    channels = int(transformer.config.in_channels) // 4
+    config = transformer.config  # Fill takes image and mask channels besides the latent
+    channels = int(config.get("out_channels") or config.in_channels) // 4
     latent = family.latent
     factors = [list(r) for r in latent.rgb_factors] if latent.rgb_factors else None
     if factors is not None and len(factors) != channels:

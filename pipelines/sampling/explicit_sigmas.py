@@ -4,9 +4,12 @@ space the loop hands in and out.
 A run over explicit sigmas ``s_0 > ... > s_n`` takes n steps from ``s_0`` to ``s_n``; the
 scheduler is set up for n steps and its sigmas and timesteps are replaced (interleaved for the
 second-order samplers, as their ``set_timesteps`` does). A latent that leaves a run with
-noise left (``s_n > 0``) is in ComfyUI's (k-diffusion's) space, ``x0 + sigma * eps`` (flow
-models: ``(1 - sigma) x0 + sigma eps``), whatever the scheduler works in, so a second run
-with another sampler continues it exactly (ComfyUI's KSamplerAdvanced base + refiner pairs).
+noise left (``s_n > 0``) is in ComfyUI's (k-diffusion's) space, ``x0 + sigma * eps``, whatever
+the scheduler works in, so a second run with another sampler continues it exactly (ComfyUI's
+KSamplerAdvanced base + refiner pairs). Flow models sample ``(1 - sigma) x0 + sigma eps``;
+ComfyUI hands their leftover out divided by ``1 - sigma`` (``CONST.inverse_noise_scaling``)
+and takes a latent in times ``1 - sigma`` when it adds no noise (``CONST.noise_scaling`` with
+zero noise), and so do we.
 """
 
 from __future__ import annotations
@@ -130,8 +133,8 @@ def start_sample(scheduler: Any, run: SigmaRun, latent: torch.Tensor,
     sigma = run.sigmas[0].to(latent.device, torch.float32)
     if noise is not None and run.full:
         return noise * getattr(scheduler, "init_noise_sigma", 1.0)
-    if is_flow(scheduler):
-        return latent if noise is None else sigma * noise + (1.0 - sigma) * latent
+    if is_flow(scheduler):  # ComfyUI's CONST.noise_scaling (zero noise when none is added)
+        return (1.0 - sigma) * latent if noise is None else sigma * noise + (1.0 - sigma) * latent
     x = latent if noise is None else latent + noise * sigma
     alpha = _alpha(scheduler, sigma)
     return x if alpha is None else x * alpha
@@ -140,6 +143,8 @@ def start_sample(scheduler: Any, run: SigmaRun, latent: torch.Tensor,
 def end_sample(scheduler: Any, run: SigmaRun, x: torch.Tensor) -> torch.Tensor:
     """A run's last sample back in ComfyUI's space (only differs with noise left)."""
     sigma = run.sigmas[-1].to(x.device, torch.float32)
+    if is_flow(scheduler):  # ComfyUI's CONST.inverse_noise_scaling
+        return x / (1.0 - sigma) if run.leftover and 0.0 < float(sigma) < 1.0 else x
     alpha = _alpha(scheduler, sigma)
     if alpha is None or not run.leftover or float(sigma) == 0.0:
         return x

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,7 +80,37 @@ def flow_scheduler(sampler: str, schedule: str, scheduler_config: dict[str, Any]
     config = {k: v for k, v in scheduler_config.items() if k not in overrides}
     if schedule == "sgm_uniform":
         cls = _sgm_uniform(cls)
-    return cls.from_config(config, **overrides)
+    if "mu" not in inspect.signature(cls.set_timesteps).parameters:
+        cls = _given_sigmas(cls)  # heun: Flux's sigmas and resolution-dependent shift
+    scheduler = cls.from_config(config, **overrides)
+    scheduler.studio_flow_config = dict(scheduler_config)  # the shift settings, all of them
+    return scheduler
+
+
+@functools.cache
+def _given_sigmas(cls: type) -> type:
+    """``cls`` whose ``set_timesteps`` also takes a family's ``sigmas`` and ``mu`` (Flux's
+    resolution-dependent shift), which FlowMatchHeun's does not: the sigmas are shifted as
+    FlowMatchEulerDiscreteScheduler shifts them (from the model's whole scheduler config) and
+    installed as explicit sigmas, interleaved for the second-order step."""
+
+    def set_timesteps(self: Any, num_inference_steps: int | None = None, device: Any = None,
+                      sigmas: Any = None, mu: float | None = None) -> Any:
+        if sigmas is None and mu is None:
+            return cls.set_timesteps(self, num_inference_steps, device=device)
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        from pipelines.sampling.explicit_sigmas import SigmaRun, install
+
+        steps = num_inference_steps or len(sigmas)
+        config = getattr(self, "studio_flow_config", None) or dict(self.config)
+        euler = FlowMatchEulerDiscreteScheduler.from_config(config)
+        euler.set_timesteps(steps, device=device, sigmas=sigmas, mu=mu)
+        install(self, SigmaRun(euler.sigmas.cpu()), device)  # resets the solver state too
+        return None
+
+    # the same name: the explicit-sigma code knows schedulers by their class names
+    return type(cls.__name__, (cls,), {"set_timesteps": set_timesteps})
 
 
 def sgm_uniform_sigmas(scheduler: Any, steps: int, mu: float | None = None) -> Any:

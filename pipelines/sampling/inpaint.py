@@ -112,12 +112,14 @@ def inpaint_channels(model: DiffusionModel, latent: Latent, like: torch.Tensor, 
         ValueError: An inpainting model without the mask or masked image, a batch mismatch,
             or a UNet whose input channels are neither C nor 2C + 1.
     """
-    from pipelines.families import get_family
+    from pipelines.families import ModelFamily, get_family
 
-    in_channels = get_family(model.family).denoiser_in_channels(model)
+    family = get_family(model.family)
+    in_channels = family.denoiser_in_channels(model)
     if in_channels == model.latent_channels:
         return None
-    if not model.inpainting:
+    own_layout = type(family).inpaint_channels is not ModelFamily.inpaint_channels
+    if not (model.inpainting or own_layout):
         raise ValueError(
             f"The model's UNet takes {in_channels} input channels; only {model.latent_channels} "
             f"(ordinary) or {2 * model.latent_channels + 1} (inpainting) are supported"
@@ -130,8 +132,6 @@ def inpaint_channels(model: DiffusionModel, latent: Latent, like: torch.Tensor, 
         )
     batch, size = like.shape[0], like.shape[-2:]
     mask = _mask_4d(channel_mask).to(like.device)
-    if mask.shape[-2:] != size:
-        mask = F.interpolate(mask, size=size)  # nearest, as the pipeline and the training did
     masked = latent.masked_image_latents.to(device=like.device, dtype=torch.float32)
     if masked.shape[-2:] != size:  # e.g. after a latent upscale
         masked = F.interpolate(masked, size=size, mode="bilinear", align_corners=False)
@@ -141,5 +141,9 @@ def inpaint_channels(model: DiffusionModel, latent: Latent, like: torch.Tensor, 
             raise ValueError(f"The {what} has batch {tensor.shape[0]} but the latent has "
                              f"batch {batch}")
         parts.append(tensor.expand(batch, -1, -1, -1))
-    extra = torch.cat(parts, dim=1)
+    extra = family.inpaint_channels(model, parts[0], parts[1])
+    if extra is None:
+        if parts[0].shape[-2:] != size:  # nearest, as the pipeline and the training did
+            parts[0] = F.interpolate(parts[0], size=size)
+        extra = torch.cat(parts, dim=1)
     return torch.cat([extra] * 2) if cfg else extra

@@ -5,8 +5,10 @@ T5-XXL's width and joined with the T5 states (``max_sequence_length`` tokens, 25
 along the sequence; the pooled output is both CLIPs' projected outputs concatenated.
 
 One prompt feeds all three encoders (``encode_sd3``); the Text Encode SD3 node gives each its
-own (``encode_sd3_prompts``). ``(word:1.3)`` weights scale the words' T5 states; the CLIPs
-read the text without the syntax (``transformer_weights``). Without a T5 encoder its states are zeros, as in diffusers.
+own (``encode_sd3_prompts``). ``(word:1.3)`` weights scale the words' T5 states
+(``transformer_weights``) and move the words' CLIP states away from the empty prompt's,
+``empty + (state - empty) * w`` as ComfyUI weighs CLIP tokens (the pooled outputs are the
+plain text's). Without a T5 encoder its states are zeros, as in diffusers.
 """
 
 from __future__ import annotations
@@ -31,18 +33,43 @@ def _device_of(module: Any) -> torch.device:
 def _clip_states(tokenizer: Any, encoder: Any, text: str, device: torch.device,
                  clip_skip: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(hidden states [1, 77, w], pooled [1, p]) of one CLIP, as ``_get_clip_prompt_embeds``."""
-    from pipelines.text.transformer_weights import plain_text
+    from pipelines.text.prompt_weights import weighted_tokens
+    from pipelines.text.transformer_weights import plain_text, weighted
 
+    layer = -2 if clip_skip is None else -(clip_skip + 2)
+    if weighted(text):
+        tokens = weighted_tokens(tokenizer, text)
+        if any(w != 1.0 for w in tokens.weights):
+            return _weighted_clip_states(tokenizer, encoder, tokens, text, device, layer)
     length = tokenizer.model_max_length
-    text = plain_text(text)  # weights apply to the T5 states only
+    text = plain_text(text)
     ids = tokenizer(text, padding="max_length", max_length=length, truncation=True,
                     return_tensors="pt").input_ids
     full = tokenizer(text, padding="longest", return_tensors="pt").input_ids
     if full.shape[-1] > length:
         log.warning("Prompt truncated to %d CLIP tokens: %.60s...", length, text)
     out = encoder(ids.to(device), output_hidden_states=True)
-    layer = -2 if clip_skip is None else -(clip_skip + 2)
     return out.hidden_states[layer], out[0]
+
+
+def _weighted_clip_states(tokenizer: Any, encoder: Any, tokens: Any, text: str,
+                          device: torch.device, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One CLIP's states of a weighted prompt: its first 77-token window (the pipeline
+    truncates there), each token's state ``empty + (state - empty) * w``."""
+    from pipelines.text.prompt_weights import Tokens, chunks
+
+    windows = chunks(tokenizer, tokens)
+    if len(windows) > 1:
+        log.warning("Prompt truncated to %d CLIP tokens: %.60s...", tokenizer.model_max_length,
+                    text)
+    window, empty_ids = windows[0], chunks(tokenizer, Tokens())[0].ids
+    out = encoder(torch.tensor([window.ids], device=device), output_hidden_states=True)
+    empty = encoder(torch.tensor([empty_ids], device=device),
+                    output_hidden_states=True).hidden_states[layer]
+    state = out.hidden_states[layer]
+    scale = torch.tensor(window.weights, dtype=state.dtype, device=device)[None, :, None]
+    # only where the weight is not 1, as ComfyUI: the other tokens keep the plain states
+    return torch.where(scale == 1.0, state, empty + (state - empty) * scale), out[0]
 
 
 def _t5_states(tokenizer: Any, encoder: Any, text: str, device: torch.device,

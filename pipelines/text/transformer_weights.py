@@ -2,7 +2,7 @@
 alone, the end token and padding added as the tokenizer adds them, and the T5 states of the
 weighted tokens scaled (the usual way for T5, as DeepFloyd IF's encoder here does; no case
 folding). The CLIP encoders get the text with the syntax removed: Flux reads only CLIP-L's
-pooled output; SD3's CLIP states stay unweighted. A prompt without the syntax never comes
+pooled output; SD3 weighs its CLIP states itself (``pipelines.text.sd3``). A prompt without the syntax never comes
 here, so it encodes exactly as the diffusers pipelines do."""
 
 from __future__ import annotations

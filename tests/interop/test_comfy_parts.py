@@ -162,5 +162,36 @@ def test_a_text_encoder_type_we_lack_is_noted_and_named_by_validation(registry):
     graph = load_comfy(api, "wan.json", registry)
     assert any("type 'wan' is not supported" in n for n in graph.metadata["comfyui"]["notes"])
     problems = [p for p in validate(graph, registry) if p.node_id == "1"]
-    assert [(p.field, p.message) for p in problems] == [("type",
-                                                         "'wan' is not one of: sd3, flux")]
+    from pipelines.families import text_file_types
+
+    assert {"sd3", "flux", "flux_schnell"} <= set(text_file_types())
+    assert [(p.field, p.message) for p in problems] == [
+        ("type", f"'wan' is not one of: {', '.join(text_file_types())}")]
+
+
+def test_schnell_text_encoders_export_as_comfyuis_flux_type(registry):
+    api = {"1": {"class_type": "DualCLIPLoader",
+                 "inputs": {"clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl.safetensors",
+                            "type": "flux", "device": "default"}}}
+    graph = load_comfy(api, "flux.json", registry)
+    assert graph.nodes["1"].values["type"] == "flux"  # ComfyUI's flux opens as dev's 512
+    graph.nodes["1"].values["type"] = "flux_schnell"
+    back = to_comfy_api(graph, registry)
+    assert back["1"]["class_type"] == "DualCLIPLoader" and back["1"]["inputs"]["type"] == "flux"
+
+
+@pytest.mark.parametrize("cls,comfy_type,ours", [("CLIPLoader", "stable_diffusion", "sd1"),
+                                                  ("DualCLIPLoader", "sdxl", "sdxl")])
+def test_sd1_and_sdxl_text_encoder_types_map_both_ways(registry, cls, comfy_type, ours):
+    from app.engine.validation import validate
+
+    names = {"CLIPLoader": {"clip_name": "clip_l.safetensors"},
+             "DualCLIPLoader": {"clip_name1": "clip_l.safetensors",
+                                "clip_name2": "clip_g.safetensors"}}[cls]
+    api = {"1": {"class_type": cls, "inputs": {**names, "type": comfy_type,
+                                               "device": "default"}}}
+    graph = load_comfy(api, "clip.json", registry)
+    assert graph.nodes["1"].values["type"] == ours
+    assert not [p for p in validate(graph, registry) if p.field == "type"]
+    back = to_comfy_api(graph, registry)
+    assert back["1"]["class_type"] == cls and back["1"]["inputs"]["type"] == comfy_type

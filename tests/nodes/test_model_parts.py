@@ -124,8 +124,9 @@ def test_part_loaders_refuse_what_they_cannot_read(registry, studio_models):
 
 def test_load_text_encoder_types_come_from_the_families(registry):
     spec = registry.get("loaders.text_encoders")
-    choices = next(i.choices for i in spec.inputs if i.name == "type")
-    assert choices[:2] == ("sd3", "flux")
+    field = next(i for i in spec.inputs if i.name == "type")
+    assert {"sd1", "sdxl", "sd3", "flux", "flux_schnell"} <= set(field.choices)
+    assert field.default == "sd3"  # the default before SD 1.x / SDXL files were read
 
 
 def test_the_shipped_sd35_workflow_runs_on_tiny_models(registry, studio_models, tmp_path):
