@@ -30,7 +30,10 @@ FILES = {"checkpoints": ["v1-5-pruned-emaonly.safetensors", "sdxl/base.safetenso
 KNOWN_DIFFERENCES: dict[str, str] = {}
 # combo values we offer that ComfyUI's class does not (ours run them)
 EXTRA_CHOICES = {("UNETLoader", "weight_dtype"): {"float16", "bfloat16", "float32"},
-                 ("CLIPLoader", "type"): {"flux"}}
+                 # our Load Text Encoders type names (flux_schnell, sd1, sdxl are read from
+                 # ComfyUI's flux / stable_diffusion / sdxl on import; listed under ours)
+                 ("CLIPLoader", "type"): {"flux", "flux_schnell", "sd1", "sdxl"},
+                 ("DualCLIPLoader", "type"): {"flux_schnell", "sd1"}}
 # ComfyUI combo values we leave out, beyond the samplers/schedulers we import as the nearest:
 # settings we take as another on import (with a note), and text-encoder types we lack
 LEFT_OUT = {
