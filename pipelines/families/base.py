@@ -111,11 +111,10 @@ class ModelFamily:
     label: str = ""
     denoiser: str = "unet"  # the component that denoises
     vae: str = "vae"  # the component that decodes latents ("": not a checkpoint's family)
-    vae_scaling_from_config: bool = True  # False: ``latent.scaling_factor`` (the VAE's config
-    # may carry a default that the family's pipeline never applies)
+    vae_scaling_from_config: bool = True  # False: ``latent.scaling_factor`` (config unused)
     vae_decode_options: tuple[tuple[str, Any], ...] = ()  # extra ``vae.decode`` keywords
     components: tuple[Component, ...] = unet_components("")
-    # (tokenizer, text encoder) component pairs, in the order their states are concatenated
+    # (tokenizer, text encoder) pairs, in the order their states are concatenated
     text_encoders: tuple[tuple[str, str], ...] = (("tokenizer", "text_encoder"),)
     prompt_layer: str = "last"  # "last" (+ clip_skip via final LayerNorm) | "penultimate"
     pooled: bool = False  # the conditioning carries the last encoder's pooled output
@@ -130,10 +129,8 @@ class ModelFamily:
     text_files_type: str = ""  # Load Text Encoders' type for this family's files ("": its id)
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
     accepts_control: bool = False  # the denoiser takes ControlNet/T2I-Adapter residuals
-    # which ``ControlNet.kind``s it takes (the loaders' detection tables name the kinds)
-    control_kinds: tuple[str, ...] = ("controlnet", "controlnet_union", "t2i_adapter")
-    # a variant of another family's files told apart only by its UNet's input channels
-    # (InstructPix2Pix: SD 1.x with the image latents concatenated, 8 channels)
+    control_kinds: tuple[str, ...] = ("controlnet", "controlnet_union", "t2i_adapter")  # kinds
+    # a variant of another family told apart by input channels (InstructPix2Pix: SD1.x, 8)
     variant_of: str = ""
     input_channels: int | None = None
 
@@ -198,7 +195,6 @@ class ModelFamily:
         Only keywords the scheduler accepts; default: none."""
         return {}
 
-    # --- files of other layouts (transformer families) -----------------------------------
     def file_input_channels(self, header: dict[str, Any]) -> int | None:
         """The denoiser's input channels from a file header (refines to a ``variant_of``)."""
         return None
@@ -215,7 +211,6 @@ class ModelFamily:
         as ``load_checkpoint``'s. None (the default): the SD single-file path (a UNet)."""
         return None
 
-    # --- files of one part (Load Diffusion Model / Load Text Encoders nodes) -------------
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:
         """The denoiser alone from one file (ComfyUI's UNETLoader), computed in ``dtype``
         ("default", "float16", "bfloat16", "float32"). Families that support it override."""
