@@ -29,6 +29,7 @@ from app.interop import (
     comfy_control,
     comfy_imageops,
     comfy_ipadapter,
+    comfy_latent_files,
     comfy_parts,
     comfy_unclip,
 )
@@ -43,6 +44,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_control,  # diff ControlNets, ControlNet-Union types
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
+    comfy_latent_files,  # SaveLatent/LoadLatent .latent files
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
     comfy_unclip,  # SD 2.1 unCLIP
 )
