@@ -27,6 +27,8 @@ IP_ADAPTER = "IP_ADAPTER"
 CONTROL_NET = "CONTROL_NET"
 # split ("custom") sampling, as ComfyUI's: a sampling method, a noise schedule (explicit
 # sigmas) and a guider (the model with its conditionings and guidance)
+# GLIGEN layers from a file (Load GLIGEN), for phrases placed in boxes
+GLIGEN = "GLIGEN"
 SAMPLER = "SAMPLER"
 SIGMAS = "SIGMAS"
 GUIDER = "GUIDER"
@@ -53,6 +55,7 @@ LINK_TYPES: tuple[str, ...] = (
     UNCLIP_DECODER,
     IP_ADAPTER,
     CONTROL_NET,
+    GLIGEN,
     SAMPLER,
     SIGMAS,
     GUIDER,

@@ -195,6 +195,8 @@ class Conditioning:
     # further entries (Conditioning Combine): each is predicted on its own and the predictions
     # are averaged by their area/mask weights; entries of their own are never nested here
     combined: tuple[Conditioning, ...] = ()
+    # GLIGEN boxes (``pipelines.sampling.gligen.Grounding``): phrases placed in boxes
+    gligen: Any = None
 
     @property
     def pooled(self) -> torch.Tensor | None:
