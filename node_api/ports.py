@@ -29,6 +29,8 @@ CONTROL_NET = "CONTROL_NET"
 # sigmas) and a guider (the model with its conditionings and guidance)
 # GLIGEN layers from a file (Load GLIGEN), for phrases placed in boxes
 GLIGEN = "GLIGEN"
+# a style model (Flux Redux: image tokens appended to the text tokens)
+STYLE_MODEL = "STYLE_MODEL"
 SAMPLER = "SAMPLER"
 SIGMAS = "SIGMAS"
 GUIDER = "GUIDER"
@@ -37,7 +39,7 @@ GUIDER = "GUIDER"
 # (a guider and a model's schedule hold the model they were made for)
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
                                           GUIDER, SIGMAS,
-                                          UNCLIP_DECODER, CONTROL_NET})
+                                          UNCLIP_DECODER, CONTROL_NET, STYLE_MODEL})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -56,6 +58,7 @@ LINK_TYPES: tuple[str, ...] = (
     IP_ADAPTER,
     CONTROL_NET,
     GLIGEN,
+    STYLE_MODEL,
     SAMPLER,
     SIGMAS,
     GUIDER,

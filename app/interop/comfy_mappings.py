@@ -32,6 +32,7 @@ from app.interop import (
     comfy_ipadapter,
     comfy_latent_files,
     comfy_parts,
+    comfy_style,
     comfy_unclip,
 )
 
@@ -48,6 +49,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
     comfy_latent_files,  # SaveLatent/LoadLatent .latent files
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
+    comfy_style,  # StyleModelLoader/StyleModelApply (Flux Redux)
     comfy_unclip,  # SD 2.1 unCLIP
 )
 

@@ -56,10 +56,21 @@ def config_from_state(state: dict[str, torch.Tensor], path: Path) -> Any:
 
 
 def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
-    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+    import transformers
 
+    from pipelines.untrusted_json import JsonInputError, load_object_file
+
+    try:  # a SigLIP vision tower (Flux Redux's image encoder) is read with its own classes
+        siglip = load_object_file(folder / "config.json").get("model_type") == \
+            "siglip_vision_model"
+    except JsonInputError as exc:
+        raise ModelLoadError(folder, f"config.json: {exc}", hint=_HINT) from None
+    model_class = transformers.SiglipVisionModel if siglip else \
+        transformers.CLIPVisionModelWithProjection
+    processor_class = transformers.SiglipImageProcessor if siglip else \
+        transformers.CLIPImageProcessor
     try:
-        encoder = CLIPVisionModelWithProjection.from_pretrained(
+        encoder = model_class.from_pretrained(
             str(folder), local_files_only=True, dtype=dtype)
     except Exception as exc:  # any failure here means a broken folder
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -69,7 +80,7 @@ def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
     for candidate in (folder, folder.parent / "image_processor",
                       folder.parent / "feature_extractor"):  # Stable unCLIP's
         if (candidate / "preprocessor_config.json").is_file():
-            processor = CLIPImageProcessor.from_pretrained(str(candidate), local_files_only=True)
+            processor = processor_class.from_pretrained(str(candidate), local_files_only=True)
             break
     return ClipVision(encoder, processor or default_processor(encoder.config.image_size),
                       str(folder))
