@@ -27,6 +27,7 @@ from app.interop import (
     comfy_basic,
     comfy_conditioning,
     comfy_control,
+    comfy_diffusers,
     comfy_gligen,
     comfy_imageops,
     comfy_ipadapter,
@@ -44,6 +45,7 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_basic,  # small core nodes: batches, latent transforms, empty images
     comfy_conditioning,  # Conditioning* operations, CLIPSetLastLayer
     comfy_control,  # diff ControlNets, ControlNet-Union types
+    comfy_diffusers,  # DiffusersLoader (import only)
     comfy_gligen,  # GLIGENLoader, GLIGENTextBoxApply
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny

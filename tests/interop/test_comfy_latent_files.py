@@ -80,3 +80,4 @@ def test_load_refusals_name_the_node_and_field(registry, tmp_path, monkeypatch, 
                        "l.json", registry)
     run = Executor(registry).run(graph, targets=["11"])
     assert run.status == "failed" and expected in run.error and "\n" not in run.error
+
