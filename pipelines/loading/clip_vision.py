@@ -86,11 +86,23 @@ def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
                       str(folder))
 
 
+def _clip_from_state(state: dict[str, torch.Tensor], path: Path,
+                     dtype: torch.dtype) -> ClipVision:
+    from transformers import CLIPVisionModelWithProjection
+
+    config = config_from_state(state, path)
+    encoder = CLIPVisionModelWithProjection(config)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing:
+        raise ModelLoadError(path, f"Not a complete CLIP vision model ({len(missing)} "
+                             f"weights missing, e.g. {missing[0]}).", hint=_HINT)
+    return ClipVision(encoder.to(dtype), default_processor(config.image_size), str(path))
+
+
 def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
                      dtype: torch.dtype | None = None) -> ClipVision:
     """Raises: ModelLoadError: missing, unsafe, or not a CLIP vision model; names the file."""
-    from pipelines.loading.readers import read_state_dict
-
     path, dtype = Path(path), dtype or torch.float32
     if path.is_dir():
         folder = path / "image_encoder" if (path / "image_encoder").is_dir() else path
@@ -101,17 +113,13 @@ def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
     elif not path.exists():
         raise ModelLoadError(path, "No such file or folder.", hint=_HINT)
     else:
-        from transformers import CLIPVisionModelWithProjection
+        from pipelines.loading.readers import read_state_dict
+        from pipelines.loading.siglip_file import is_siglip_state, siglip_from_state
 
         state, _ = read_state_dict(path)
-        config = config_from_state(state, path)
-        encoder = CLIPVisionModelWithProjection(config)
-        missing, unexpected = encoder.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("position_ids")]
-        if missing:
-            raise ModelLoadError(path, f"Not a complete CLIP vision model ({len(missing)} "
-                                 f"weights missing, e.g. {missing[0]}).", hint=_HINT)
-        vision = ClipVision(encoder.to(dtype), default_processor(config.image_size), str(path))
+        # a SigLIP tower (Flux Redux's image encoder) or a CLIP one
+        vision = siglip_from_state(state, path, dtype) if is_siglip_state(state) else \
+            _clip_from_state(state, path, dtype)
     vision.image_encoder.eval().requires_grad_(False)
     vision.image_encoder.to(device)
     return vision

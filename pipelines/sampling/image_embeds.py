@@ -38,10 +38,13 @@ def encode_image(vision: ClipVision, image: torch.Tensor,
     pixels = vision.image_processor(to_pil(image), return_tensors="pt", **options).pixel_values
     with torch.no_grad():
         out = encoder(pixels.to(device=device, dtype=encoder.dtype))
-    # a SigLIP tower (Flux Redux's) has no projection: its pooled output stands for it
-    embeds = out["image_embeds"] if "image_embeds" in out else out["pooler_output"]
+    # a SigLIP tower (Flux Redux's) has no projection: its pooled output (or, without a
+    # pooling head, the mean token) stands for it
+    hidden = out["last_hidden_state"]
+    embeds = next((out[k] for k in ("image_embeds", "pooler_output") if k in out),
+                  hidden.mean(dim=1))
     return VisionOutput(embeds.float().cpu(), text="(image)",
-                        hidden=out["last_hidden_state"].float().cpu())
+                        hidden=hidden.float().cpu())
 
 
 def mix(embeddings: Sequence[ImageEmbedding], weights: Sequence[float]) -> ImageEmbedding:

@@ -82,3 +82,29 @@ def test_files_that_are_not_redux(tmp_path):
               str(tmp_path / "bad.safetensors"))
     with pytest.raises(ModelLoadError, match="do not fit"):
         load_style_model(tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("head", [True, False])
+def test_a_siglip_file_as_comfyui_has_it_loads_as_the_folder(tmp_path, head):
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    from pipelines.loading.clip_vision import load_clip_vision
+    from pipelines.sampling.image_embeds import encode_image
+
+    torch.manual_seed(0)  # 64 wide: one 64-channel head, as the shapes tell
+    config = SiglipVisionConfig(hidden_size=64, intermediate_size=37, num_hidden_layers=2,
+                                num_attention_heads=1, image_size=28, patch_size=14,
+                                vision_use_head=head)
+    model = SiglipVisionModel(config).eval()
+    model.save_pretrained(tmp_path / "folder")
+    from transformers import SiglipImageProcessor
+
+    SiglipImageProcessor(size={"height": 28, "width": 28}).save_pretrained(tmp_path / "folder")
+    # ComfyUI's file: transformers 4 names, all under vision_model.
+    save_file({"vision_model." + k.removeprefix("vision_model."): v.contiguous()
+               for k, v in model.state_dict().items()}, str(tmp_path / "sigclip.safetensors"))
+    from_file = load_clip_vision(tmp_path / "sigclip.safetensors")
+    from_folder = load_clip_vision(tmp_path / "folder")
+    assert type(from_file.image_encoder).__name__ == "SiglipVisionModel"
+    a, b = encode_image(from_file, _image()), encode_image(from_folder, _image())
+    assert torch.equal(a.hidden, b.hidden) and a.hidden.shape == (1, 4, 64)
