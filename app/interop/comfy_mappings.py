@@ -27,11 +27,11 @@ from app.interop import (
     comfy_basic,
     comfy_conditioning,
     comfy_control,
-    comfy_diffusers,
     comfy_gligen,
     comfy_imageops,
     comfy_ipadapter,
     comfy_latent_files,
+    comfy_legacy,
     comfy_parts,
     comfy_style,
     comfy_unclip,
@@ -45,11 +45,11 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_basic,  # small core nodes: batches, latent transforms, empty images
     comfy_conditioning,  # Conditioning* operations, CLIPSetLastLayer
     comfy_control,  # diff ControlNets, ControlNet-Union types
-    comfy_diffusers,  # DiffusersLoader (import only)
     comfy_gligen,  # GLIGENLoader, GLIGENTextBoxApply
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
     comfy_latent_files,  # SaveLatent/LoadLatent .latent files
+    comfy_legacy,  # DiffusersLoader, "ConditioningAverage " (import only)
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
     comfy_style,  # StyleModelLoader/StyleModelApply (Flux Redux)
     comfy_unclip,  # SD 2.1 unCLIP
