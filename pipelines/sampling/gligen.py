@@ -143,8 +143,16 @@ class GroundingPatch:
 
 def grounding_patches(positive: Conditioning, negative: Conditioning | None,
                       latent: torch.Tensor) -> list[GroundingPatch]:
-    """The run patch for a positive conditioning with boxes (none without)."""
-    if positive.gligen is None:
+    """The run patch for a positive conditioning with boxes (none without).
+
+    Raises:
+        ValueError: boxes on a conditioning with areas, masks, step ranges or combines (those
+            are predicted entry by entry, without the boxes).
+    """
+    if all(entry.gligen is None for entry in positive.entries()):
         return []
+    if not positive.plain:
+        raise ValueError("GLIGEN boxes work on a plain conditioning here (no areas, masks, step "
+                         "ranges or combined prompts)")
     return [GroundingPatch(positive.gligen, negative.gligen if negative is not None else None,
                            (int(latent.shape[-2]), int(latent.shape[-1])))]

@@ -111,3 +111,13 @@ def test_not_a_gligen_file(tmp_path):
     save_file({"input_blocks.1.1.proj_in.weight": torch.zeros(2, 2)}, str(tmp_path / "x.safetensors"))
     with pytest.raises(ModelLoadError, match="no GLIGEN layers"):
         load_gligen(tmp_path / "x.safetensors")
+
+
+def test_boxes_on_an_area_conditioning_are_refused(loaded):
+    from dataclasses import replace
+
+    model, clip, positive, negative = loaded
+    grounded = replace(_grounded(positive, [phrase_embedding(clip, "a cat")] * 2, 1.0),
+                       area=("percentage", 0.5, 0.5, 0.0, 0.0))
+    with pytest.raises(ValueError, match="plain conditioning"):
+        _ours(model, grounded, negative, "euler")
