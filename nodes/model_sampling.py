@@ -81,3 +81,27 @@ def step_cache(ctx: NodeContext, model: DiffusionModel, threshold: float, start:
     if end < start:
         raise NodeInputError("end", f"end ({end:g}) is before start ({start:g})")
     return with_step_cache(model, threshold, start, end)
+
+
+@node(
+    "model.differential_diffusion",
+    title="Differential Diffusion",
+    category="sampling",
+    description="Inpaint with a soft mask as a per-area strength, like ComfyUI's "
+    "DifferentialDiffusion: where the noise mask is strong the image changes from the first "
+    "step, where it is weak only in the last ones, so edits blend into their surroundings. "
+    "Needs a latent with a noise mask (Set Latent Noise Mask, Inpaint Model Conditioning). "
+    "The input model is not changed; a patched copy comes out.",
+    inputs=[
+        Link("model", MODEL),
+        Float("strength", 1.0, min=0.0, max=1.0, step=0.01,
+              description="1: the per-step thresholded mask alone; lower mixes the soft mask "
+              "back in, as ComfyUI's strength does."),
+    ],
+    outputs=[Output("model", MODEL, "The same networks, masking step by step.")],
+)
+def differential_diffusion(ctx: NodeContext, model: DiffusionModel, strength: float
+                           ) -> DiffusionModel:
+    import dataclasses
+
+    return dataclasses.replace(model, differential_diffusion=strength)

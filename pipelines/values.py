@@ -40,6 +40,8 @@ class DiffusionModel:
     # what else the family's denoiser inputs need, read from the folder by the family
     # (``ModelFamily.read_extras``; Stable unCLIP: its embedding noising schedule and statistics)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Differential Diffusion's strength (``sampling.masking.differential_masks``); None: off
+    differential_diffusion: float | None = None
 
     @property
     def inpainting(self) -> bool:
@@ -195,8 +197,7 @@ class Conditioning:
     # further entries (Conditioning Combine): each is predicted on its own and the predictions
     # are averaged by their area/mask weights; entries of their own are never nested here
     combined: tuple[Conditioning, ...] = ()
-    # GLIGEN boxes (``pipelines.sampling.gligen.Grounding``): phrases placed in boxes
-    gligen: Any = None
+    gligen: Any = None  # GLIGEN boxes: a ``pipelines.sampling.gligen.Grounding``
 
     @property
     def pooled(self) -> torch.Tensor | None:

@@ -32,7 +32,11 @@ from app.interop import (
     comfy_ipadapter,
     comfy_latent_files,
     comfy_legacy,
+    comfy_masks,
+    comfy_merge,
     comfy_parts,
+    comfy_patches,
+    comfy_postprocess,
     comfy_style,
     comfy_unclip,
 )
@@ -50,7 +54,11 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
     comfy_latent_files,  # SaveLatent/LoadLatent .latent files
     comfy_legacy,  # DiffusersLoader, "ConditioningAverage " (import only)
+    comfy_masks,  # nodes_mask.py: Grow/Feather/Crop/Invert/Solid/Threshold Mask, composites
+    comfy_merge,  # ModelMerge*, CLIPMerge*: model merging
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
+    comfy_patches,  # DifferentialDiffusion
+    comfy_postprocess,  # ImageBlend, ImageBlur, ImageSharpen, ImageQuantize
     comfy_style,  # StyleModelLoader/StyleModelApply (Flux Redux)
     comfy_unclip,  # SD 2.1 unCLIP
 )

@@ -46,6 +46,9 @@ def open_workflow(
         raw = parse_json(chunks[PNG_CHUNK], path)
     else:
         assert data is not None
+        if not data.strip():
+            raise WorkflowError(path, "the file is empty: nothing to open (an interrupted "
+                                      "download or copy?)")
         try:
             data.decode("utf-8-sig")
         except UnicodeDecodeError:

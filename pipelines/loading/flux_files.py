@@ -20,6 +20,7 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.loading.flux_convert import bfl_config, bfl_to_diffusers, is_bfl, strip_prefix
+from pipelines.loading.gguf_model import any_quantized, is_quantized, prepare, shapes
 from pipelines.loading.weight_dtype import split_dtype, store_fp8
 from pipelines.values import DiffusionModel
 
@@ -66,10 +67,10 @@ def transformer_weights(state: dict[str, torch.Tensor], path: Path
     if DIFFUSERS_KEY not in state:
         state = {k.removeprefix("transformer."): v for k, v in state.items()}
     try:
-        if is_bfl(state.keys()):
-            return bfl_config(state), bfl_to_diffusers(state)
+        if is_bfl(state.keys()):  # configs from the shapes: GGUF blocks are not
+            return bfl_config(shapes(state)), bfl_to_diffusers(state)
         if DIFFUSERS_KEY in state:
-            return diffusers_config(state), state
+            return diffusers_config(shapes(state)), state
     except (KeyError, ValueError) as exc:
         detail = f"no {exc.args[0]!r} tensor" if isinstance(exc, KeyError) else str(exc)
         raise ModelLoadError(path, f"Not a complete Flux transformer ({detail}).",
@@ -82,6 +83,8 @@ def _stored_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
     """The dtype most of the weights are stored in."""
     counts: dict[torch.dtype, int] = {}
     for tensor in state.values():
+        if is_quantized(tensor):  # GGUF blocks: the plain tensors tell the dtype
+            continue
         counts[tensor.dtype] = counts.get(tensor.dtype, 0) + tensor.numel()
     return max(counts, key=counts.__getitem__) if counts else torch.float32
 
@@ -96,6 +99,8 @@ def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], 
     from diffusers import FluxTransformer2DModel
 
     compute, storage = split_dtype(_stored_dtype(weights), dtype)
+    if any_quantized(weights):  # GGUF blocks stay as they are; no fp8 storage on top
+        storage = None
     init = {k: v for k, v in config.items() if not k.startswith("_")}
     from accelerate import init_empty_weights
 
@@ -107,7 +112,7 @@ def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], 
         raise ModelLoadError(path, f"The Flux transformer weights are incomplete "
                              f"({len(missing)} missing, e.g. '{missing[0]}').", hint="")
     # fresh copies in the compute dtype (fp8 storage is applied below, layer by layer)
-    fresh = {k: weights[k].to(compute, copy=True) for k in expected}
+    fresh = prepare(model, {k: weights[k] for k in expected}, compute)
     try:
         model.load_state_dict(fresh, strict=True, assign=True)
     except RuntimeError as exc:
@@ -148,7 +153,7 @@ def load_flux_transformer_file(path: Path, dtype: str = "default") -> DiffusionM
     from pipelines.loading.readers import read_state_dict
 
     path = Path(path)
-    state, _ = read_state_dict(path)
+    state, _ = read_state_dict(path, quantized=True)  # GGUF files stay quantized
     config, weights = transformer_weights(state, path)
     return flux_model(build_transformer(config, weights, path, dtype), str(path))
 

@@ -2,7 +2,8 @@
 ``sd3.5_large-Q4_K_M.gguf``): tensor names from the header for detection, and the weights read
 with diffusers' GGUF reader (``load_gguf_checkpoint``, the ``gguf`` package) and dequantized on
 load (``dequantize_gguf_tensor``) to bfloat16, so the family's file readers take them like a
-safetensors file; Load Diffusion Model's fp8 weight dtypes then halve that again. GGUF is data
+safetensors file; or, for the SD3 and Flux transformer readers, kept quantized
+(``gguf_model``: the Linear layers dequantize their blocks per call). GGUF is data
 only: nothing in the file is executed."""
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def gguf_header(path: str | Path) -> dict[str, Any]:
             for t in _reader(path).tensors}
 
 
-def read_gguf(path: str | Path) -> dict[str, torch.Tensor]:
-    """Every tensor of a GGUF file, quantized ones dequantized to bfloat16.
+def read_gguf(path: str | Path, quantized: bool = False) -> dict[str, torch.Tensor]:
+    """Every tensor of a GGUF file, quantized ones dequantized to bfloat16, or with
+    ``quantized`` kept as diffusers' ``GGUFParameter`` blocks (see ``gguf_model``).
 
     Raises:
         ModelLoadError: no ``gguf`` package, a damaged file, or a quantization diffusers
@@ -56,6 +58,9 @@ def read_gguf(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelLoadError(path, str(exc).strip().splitlines()[0], hint="") from None
     state = {}
     for name, tensor in parsed.items():
+        if isinstance(tensor, GGUFParameter) and quantized:
+            state[name] = tensor
+            continue
         if isinstance(tensor, GGUFParameter):
             tensor = dequantize_gguf_tensor(tensor).as_subclass(torch.Tensor).to(torch.bfloat16)
         state[name] = tensor if tensor.dtype in _PLAIN else tensor.float()

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
+from pipelines.loading.gguf_model import plain_weight
 from pipelines.values import DiffusionModel, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,8 @@ def _patched_copy(net: Any, deltas: dict[str, torch.Tensor]) -> Any:
             child = fork(prefix, parent._modules[part])
             parent._modules[part] = child
             parent = child
-        weight = parent._parameters["weight"]
-        parent._parameters["weight"] = torch.nn.Parameter(weight.detach() + delta, requires_grad=False)
+        weight = plain_weight(parent).detach()  # a GGUF layer's blocks dequantized
+        parent._parameters["weight"] = torch.nn.Parameter(weight + delta, requires_grad=False)
     return root
 
 
@@ -195,8 +196,7 @@ def _patch(part: str, net: Any, pairs: dict, strength: float, source: str) -> tu
         if "dora_scale" in pair:  # DoRA renormalises the weight; applying the delta alone is wrong
             log.warning("%s: skipping DoRA layer %s (DoRA is not supported)", source, name)
             continue
-        weight = modules[path].weight
-        delta = _delta(pair, weight, strength)
+        delta = _delta(pair, plain_weight(modules[path]), strength)
         if delta is None:
             log.warning("%s: layer %s has tensors of an unknown kind or shape", source, name)
             continue

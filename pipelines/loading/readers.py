@@ -37,9 +37,11 @@ def clip_tokenizer(pad_token: str = "<|endoftext|>", max_length: int = 77) -> An
 
 
 def read_state_dict(
-    path: str | Path, wrappers: tuple[str, ...] = ("state_dict",), supported: str = SUPPORTED
+    path: str | Path, wrappers: tuple[str, ...] = ("state_dict",), supported: str = SUPPORTED,
+    quantized: bool = False,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a model file; a pickle that would run code is refused unread.
+    ``quantized``: a GGUF file's quantized tensors stay quantized (``gguf_model``).
 
     Args:
         path: A .safetensors file, or a .ckpt/.pt/.pth/.bin pickle of plain tensors.
@@ -63,7 +65,7 @@ def read_state_dict(
     if path.suffix == ".gguf":  # quantized transformers (ComfyUI-GGUF), dequantized on load
         from pipelines.loading.gguf_files import read_gguf
 
-        return read_gguf(path), {}
+        return read_gguf(path, quantized), {}
     if path.suffix not in _PICKLE_SUFFIXES:
         raise ModelLoadError(path, f"Not a supported model file type '{path.suffix}'. {supported}")
     try:

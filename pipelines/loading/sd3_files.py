@@ -15,6 +15,7 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.loading import text_files
+from pipelines.loading.gguf_model import is_quantized, shapes
 from pipelines.loading.readers import CONFIGS, clip_tokenizer, read_json, read_state_dict
 from pipelines.loading.sd3_convert import DENOISER_PREFIX, TEXT_PREFIXES
 from pipelines.loading.weight_dtype import FP8, split_dtype, store_fp8
@@ -74,7 +75,7 @@ def build_transformer(state: dict[str, torch.Tensor], path: Path) -> Any:
     from pipelines.loading.single_file import _empty
 
     try:
-        config = transformer_config(state)
+        config = transformer_config(shapes(state))  # GGUF blocks: their dequantized shapes
         weights = convert_sd3_transformer_checkpoint_to_diffusers(dict(state))
     except (KeyError, IndexError, ValueError) as exc:
         raise ModelLoadError(path, f"Not an SD3 transformer of a known layout ({exc}). "
@@ -152,13 +153,16 @@ def load_transformer_file(path: Path, dtype: str) -> DiffusionModel:
     """The SD3 transformer alone (with or without ``model.diffusion_model.``), computed in
     ``dtype`` ("default": the dtype the file stores; fp8 choices or fp8 files: fp8 storage,
     bfloat16 compute; see ``weight_dtype.split_dtype``)."""
-    state, _ = read_state_dict(path, supported=_SUPPORTED)
+    state, _ = read_state_dict(path, supported=_SUPPORTED, quantized=True)  # GGUF stays so
     state = _strip(state, DENOISER_PREFIX) or state
-    stored = next((t.dtype for t in state.values() if t.dtype in FP8), None)
+    plain = {k: t for k, t in state.items() if not is_quantized(t)}
+    stored = next((t.dtype for t in plain.values() if t.dtype in FP8), None)
     try:
-        compute, storage = split_dtype(stored or text_files.stored_dtype(state), dtype)
+        compute, storage = split_dtype(stored or text_files.stored_dtype(plain), dtype)
     except ValueError as exc:
         raise ModelLoadError(path, str(exc), hint="") from None
+    if len(plain) < len(state):  # GGUF blocks stay as they are; no fp8 storage on top
+        storage = None
     transformer = build_transformer(state, path).to(compute)
     return sd3_model(store_fp8(transformer, storage, compute), str(path))
 

@@ -121,7 +121,10 @@ def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tenso
 
 
 def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path) -> Any:
-    """Load ``weights`` into an empty (meta) module strictly; extra tensors are ignored."""
+    """Load ``weights`` into an empty (meta) module strictly; extra tensors are ignored. GGUF
+    blocks stay quantized in their Linear layers (``gguf_model.prepare``)."""
+    from pipelines.loading.gguf_model import prepare
+
     expected = module.state_dict()
     missing = [k for k in expected if k not in weights]
     if missing:
@@ -130,7 +133,7 @@ def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path) 
     try:
         # fresh float32 copies: tensors viewing the file's buffer can be unaligned, which
         # changes CPU kernels' rounding (the folder loader copies into fresh memory too)
-        fresh = {k: weights[k].to(torch.float32, copy=True) for k in expected}
+        fresh = prepare(module, {k: weights[k] for k in expected}, torch.float32)
         module.load_state_dict(fresh, strict=True, assign=True)
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()[-1]

@@ -4,7 +4,8 @@ applies to patched copies like SD LoRAs. The conversions are diffusers' own
 (``FluxLoraLoaderMixin.lora_state_dict``: kohya/sd-scripts ``lora_unet_double_blocks_*`` with
 fused qkv split per projection, ComfyUI ``diffusion_model.*`` mixtures, XLabs, BFL control,
 fal Kontext); alphas kohya files carry are folded into the weights by diffusers, the PEFT
-alphas it sets apart are put back under their keys. SD3: diffusers/PEFT files as they are."""
+alphas it sets apart are put back under their keys. SD3: PEFT files as they are, kohya/ComfyUI
+original-layout and other trainers' files renamed by ``sd3_lora``."""
 
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ def flux_lora_state(state: dict[str, torch.Tensor], source: str = "LoRA"
 
 def sd3_lora_state(state: dict[str, torch.Tensor], source: str = "LoRA"
                    ) -> dict[str, torch.Tensor]:
-    """An SD3 LoRA in PEFT names (diffusers reads only that layout for SD3)."""
-    return state
+    """An SD3 LoRA: PEFT names as they are, the other layouts renamed (``sd3_lora``)."""
+    from pipelines.loading.sd3_lora import sd3_lora_state as renamed
+
+    return renamed(state, source)
 
 
 def lora_state(kind: str, state: dict[str, Any], source: str) -> dict[str, Any]:

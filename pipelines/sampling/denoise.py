@@ -19,6 +19,7 @@ from pipelines.sampling import explicit_sigmas, schedules
 from pipelines.sampling.gligen import grounding_patches
 from pipelines.sampling.guidance import DualCFG, Guidance
 from pipelines.sampling.inpaint import inpaint_channels
+from pipelines.sampling.masking import differential_masks
 from pipelines.sampling.masking import kept_latents as _kept_latents
 from pipelines.sampling.masking import prepare_mask as _prepare_mask
 from pipelines.sampling.noise import batch_randn
@@ -207,10 +208,12 @@ def denoise(
     if is_flow_config(dict(scheduler.config)) or type(scheduler).__name__.startswith("FlowMatch"):
         prediction = "flow_prediction"
     total = len(timesteps)
-    kept, keep = None, None
+    kept, keep, step_masks = None, None, None
     if mask is not None:
         kept = _kept_latents(scheduler, original, initial, timesteps, begin) + [original]
         keep = 1 - mask
+        if model.differential_diffusion is not None:  # one thresholded mask per step
+            step_masks = differential_masks(mask, timesteps, model.differential_diffusion)
     schedule_sigmas = getattr(scheduler, "sigmas", None)  # x0 estimates (DDIM & co. give theirs)
     if callback is not None and isinstance(schedule_sigmas, torch.Tensor):
         schedule_sigmas = schedule_sigmas.to(device, torch.float32)
@@ -232,7 +235,9 @@ def denoise(
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample
-            if kept is not None:
+            if step_masks is not None:
+                x = (1 - step_masks[i]) * kept[i] + step_masks[i] * x
+            elif kept is not None:
                 x = keep * kept[i] + mask * x
             if callback is not None:
                 x0 = None

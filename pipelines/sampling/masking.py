@@ -45,3 +45,20 @@ def kept_latents(scheduler: Any, original: torch.Tensor, initial: torch.Tensor,
         if stateful:
             scheduler._step_index = None
     return kept
+
+
+def differential_masks(mask: torch.Tensor, timesteps: torch.Tensor, strength: float
+                       ) -> list[torch.Tensor]:
+    """Differential Diffusion (ComfyUI's DifferentialDiffusion, after Levin & Fried 2024): a
+    soft noise mask turned into one mask per step. At a step whose model call is at timestep
+    ``t``, the area whose mask value is at least ``t / t_first`` follows the model, so
+    strongly masked parts change from the first step and weakly masked ones only in the last
+    steps. ``strength`` in (0, 1) blends that with the soft mask, as ComfyUI's node does
+    (0 and 1: the thresholded mask alone)."""
+    steps = timesteps.to(device=mask.device, dtype=torch.float32)
+    first = float(steps[0]) if len(steps) and float(steps[0]) > 0 else 1.0
+    masks = []
+    for t in steps:
+        binary = (mask >= float(t) / first).to(mask.dtype)
+        masks.append(strength * binary + (1 - strength) * mask if 0 < strength < 1 else binary)
+    return masks

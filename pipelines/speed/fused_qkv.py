@@ -27,8 +27,13 @@ _LAYERS = "_studio_fused_layers"
 
 def fused_copy(denoiser: Any) -> Any | None:
     """A copy of ``denoiser`` with fused QKV projections, sharing its weights; None when the
-    model cannot fuse (no ``fuse_qkv_projections``, or added KV projections)."""
+    model cannot fuse (no ``fuse_qkv_projections``, added KV projections, GGUF blocks)."""
     if not hasattr(denoiser, "fuse_qkv_projections"):
+        return None
+    from pipelines.loading.gguf_model import is_quantized
+
+    if any(is_quantized(p) for p in denoiser.parameters()):  # GGUF blocks do not concatenate
+        log.info("fused QKV projections are not available for GGUF-quantized weights")
         return None
     memo: dict[int, Any] = {id(t): t for t in itertools.chain(denoiser.parameters(),
                                                               denoiser.buffers())}

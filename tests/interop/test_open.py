@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image, PngImagePlugin
 
 from app.engine.validation import validate
@@ -72,3 +73,14 @@ def test_a1111_parameters_parse_and_open_as_txt2img(registry, tmp_path):
     assert (sde.nodes["6"].values["sampler"], sde.nodes["6"].values["schedule"]) == \
         ("dpmpp_sde", "beta")
     assert sde.metadata["a1111"]["notes"] == []
+
+
+@pytest.mark.parametrize("name", ["empty.json", "empty.png", "blank.json"])
+def test_an_empty_file_says_so(registry, tmp_path, name):
+    from app.engine.workflow import WorkflowError
+    from app.interop.open import open_workflow
+
+    path = tmp_path / name
+    path.write_bytes(b"" if name.startswith("empty") else b"  \n")
+    with pytest.raises(WorkflowError, match=f"{name}: the file is empty"):
+        open_workflow(path, registry)

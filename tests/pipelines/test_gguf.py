@@ -1,7 +1,7 @@
 """GGUF transformer files (ComfyUI-GGUF's layout: BFL tensor names, Q8_0 blocks for the big
 matrices, F32 for the rest), written here with the ``gguf`` package: detected from the header,
-listed in the diffusion_models folder, loaded through Load Diffusion Model's reader
-(dequantized on load) to weights equal to the source within Q8_0's rounding."""
+listed in the diffusion_models folder, loaded through Load Diffusion Model's reader (kept
+quantized, see test_gguf_quantized.py) to weights equal to the source within Q8_0's rounding."""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ def test_an_f32_gguf_loads_to_exactly_the_source_weights(transformer, bfl, tmp_p
 def test_a_q8_gguf_dequantizes_within_its_rounding_and_runs_from_the_node(
         transformer, bfl, tmp_path, monkeypatch):
     from pipelines.loading.folders import scan
+    from pipelines.loading.gguf_model import plain_weight
     from pipelines.loading.model_parts import load_diffusion_model_cached
 
     folder = tmp_path / "diffusion_models"
@@ -74,7 +75,7 @@ def test_a_q8_gguf_dequantizes_within_its_rounding_and_runs_from_the_node(
     assert [p.name for p in scan("diffusion_models")] == ["flux1-dev-Q8_0.gguf"]
     model = load_diffusion_model_cached(path, "default")  # float32 on the CPU
     ours, ref = model.denoiser.state_dict(), transformer.state_dict()
-    q = ours["transformer_blocks.0.attn.to_q.weight"]
+    q = plain_weight(model.denoiser.get_submodule("transformer_blocks.0.attn.to_q"))
     exact = ref["transformer_blocks.0.attn.to_q.weight"]
     error = (q.float() - exact).abs().max().item()
     print(f"Q8_0 max abs weight error: {error} (weights up to {exact.abs().max().item():.3f})")
