@@ -27,6 +27,10 @@ IP_ADAPTER = "IP_ADAPTER"
 CONTROL_NET = "CONTROL_NET"
 # split ("custom") sampling, as ComfyUI's: a sampling method, a noise schedule (explicit
 # sigmas) and a guider (the model with its conditionings and guidance)
+# GLIGEN layers from a file (Load GLIGEN), for phrases placed in boxes
+GLIGEN = "GLIGEN"
+# a style model (Flux Redux: image tokens appended to the text tokens)
+STYLE_MODEL = "STYLE_MODEL"
 SAMPLER = "SAMPLER"
 SIGMAS = "SIGMAS"
 GUIDER = "GUIDER"
@@ -35,7 +39,7 @@ GUIDER = "GUIDER"
 # (a guider and a model's schedule hold the model they were made for)
 NETWORK_TYPES: frozenset[str] = frozenset({MODEL, CLIP, VAE, UPSCALE_MODEL, PRIOR, CLIP_VISION,
                                           GUIDER, SIGMAS,
-                                          UNCLIP_DECODER, CONTROL_NET})
+                                          UNCLIP_DECODER, CONTROL_NET, STYLE_MODEL})
 
 LINK_TYPES: tuple[str, ...] = (
     MODEL,
@@ -53,6 +57,8 @@ LINK_TYPES: tuple[str, ...] = (
     UNCLIP_DECODER,
     IP_ADAPTER,
     CONTROL_NET,
+    GLIGEN,
+    STYLE_MODEL,
     SAMPLER,
     SIGMAS,
     GUIDER,

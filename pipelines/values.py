@@ -193,9 +193,9 @@ class Conditioning:
     strength: float = 1.0
     start: float = 0.0
     end: float = 1.0
-    # further entries (Conditioning Combine): each is predicted on its own and the predictions
-    # are averaged by their area/mask weights; entries of their own are never nested here
+    # further entries (Conditioning Combine), each predicted alone, averaged by weight; flat
     combined: tuple[Conditioning, ...] = ()
+    gligen: Any = None  # GLIGEN boxes: a ``pipelines.sampling.gligen.Grounding``
 
     @property
     def pooled(self) -> torch.Tensor | None:

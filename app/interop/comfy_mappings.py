@@ -30,13 +30,17 @@ from app.interop import (
     comfy_control,
     comfy_flowcontrol,
     comfy_flux_edit,
+    comfy_gligen,
     comfy_imageops,
     comfy_ipadapter,
+    comfy_latent_files,
+    comfy_legacy,
     comfy_masks,
     comfy_merge,
     comfy_parts,
     comfy_patches,
     comfy_postprocess,
+    comfy_style,
     comfy_unclip,
 )
 
@@ -51,13 +55,17 @@ MAPPINGS: tuple[ModuleType, ...] = (
     comfy_control,  # diff ControlNets, ControlNet-Union types
     comfy_flowcontrol,  # SD3/Flux ControlNets: ControlNetApplySD3
     comfy_flux_edit,  # Flux Kontext: ReferenceLatent, FluxKontextImageScale
+    comfy_gligen,  # GLIGENLoader, GLIGENTextBoxApply
     comfy_imageops,  # image/latent operations, ip2p, animated saves, tiled VAE
     comfy_ipadapter,  # IP-Adapter custom nodes, Canny
+    comfy_latent_files,  # SaveLatent/LoadLatent .latent files
+    comfy_legacy,  # DiffusersLoader, "ConditioningAverage " (import only)
     comfy_masks,  # nodes_mask.py: Grow/Feather/Crop/Invert/Solid/Threshold Mask, composites
     comfy_merge,  # ModelMerge*, CLIPMerge*: model merging
     comfy_parts,  # model part loaders, SD3 encode/shift/latent
     comfy_patches,  # DifferentialDiffusion
     comfy_postprocess,  # ImageBlend, ImageBlur, ImageSharpen, ImageQuantize
+    comfy_style,  # StyleModelLoader/StyleModelApply (Flux Redux)
     comfy_unclip,  # SD 2.1 unCLIP
 )
 

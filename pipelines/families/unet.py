@@ -94,3 +94,9 @@ def micro_conditioning(
         time_ids = time_ids.repeat(pooled.shape[0], 1)
     dtype = model.denoiser.dtype
     return {"text_embeds": pooled.to(x.device).to(dtype), "time_ids": time_ids.to(x.device).to(dtype)}
+
+
+def takes_grounding(unet: Any) -> bool:
+    """The UNet has GLIGEN layers (a position net and gated self-attention fusers): a
+    diffusers GLIGEN UNet (``attention_type="gated"``) or one given them for a run."""
+    return isinstance(getattr(unet, "position_net", None), torch.nn.Module)

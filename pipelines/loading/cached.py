@@ -199,3 +199,11 @@ def load_ip_adapter_cached(path: str | Path, device: str = "cpu", vram_mode: str
     estimate = partial(estimate_bytes, path, dict.fromkeys(ROLES, torch.float32))
     key = model_key("ip_adapter", path, "cpu")
     return cache.get_or_load(key, lambda: load_ip_adapter(path), "cpu", estimate)
+
+
+def load_style_model_cached(path: str | Path, device: str = "cpu", vram_mode: str = "auto",
+                            cache: ModelCache | None = None) -> Any:
+    """``pipelines.loading.style_model.load_style_model`` (Flux Redux) through the cache."""
+    from pipelines.loading.style_model import load_style_model
+
+    return _load_float32("style_model", path, device, vram_mode, cache, load_style_model)

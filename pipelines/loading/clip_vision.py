@@ -59,10 +59,21 @@ def config_from_state(state: dict[str, torch.Tensor], path: Path) -> Any:
 
 
 def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
-    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+    import transformers
 
+    from pipelines.untrusted_json import JsonInputError, load_object_file
+
+    try:  # a SigLIP vision tower (Flux Redux's image encoder) is read with its own classes
+        siglip = load_object_file(folder / "config.json").get("model_type") == \
+            "siglip_vision_model"
+    except JsonInputError as exc:
+        raise ModelLoadError(folder, f"config.json: {exc}", hint=_HINT) from None
+    model_class = transformers.SiglipVisionModel if siglip else \
+        transformers.CLIPVisionModelWithProjection
+    processor_class = transformers.SiglipImageProcessor if siglip else \
+        transformers.CLIPImageProcessor
     try:
-        encoder = CLIPVisionModelWithProjection.from_pretrained(
+        encoder = model_class.from_pretrained(
             str(folder), local_files_only=True, dtype=dtype)
     except Exception as exc:  # any failure here means a broken folder
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -72,7 +83,7 @@ def _from_folder(folder: Path, dtype: torch.dtype) -> ClipVision:
     for candidate in (folder, folder.parent / "image_processor",
                       folder.parent / "feature_extractor"):  # Stable unCLIP's
         if (candidate / "preprocessor_config.json").is_file():
-            processor = CLIPImageProcessor.from_pretrained(str(candidate), local_files_only=True)
+            processor = processor_class.from_pretrained(str(candidate), local_files_only=True)
             break
     return ClipVision(encoder, processor or default_processor(encoder.config.image_size),
                       str(folder))
@@ -101,6 +112,20 @@ def _file_state(path: Path) -> dict[str, torch.Tensor]:
                              f"incomplete ({type(exc).__name__}: {exc}).", hint=_HINT) from None
 
 
+def _clip_from_state(state: dict[str, torch.Tensor], path: Path,
+                     dtype: torch.dtype) -> ClipVision:
+    from transformers import CLIPVisionModelWithProjection
+
+    config = config_from_state(state, path)
+    encoder = CLIPVisionModelWithProjection(config)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing:
+        raise ModelLoadError(path, f"Not a complete CLIP vision model ({len(missing)} "
+                             f"weights missing, e.g. {missing[0]}).", hint=_HINT)
+    return ClipVision(encoder.to(dtype), default_processor(config.image_size), str(path))
+
+
 def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
                      dtype: torch.dtype | None = None) -> ClipVision:
     """Raises: ModelLoadError: missing, unsafe, or not a CLIP vision model; names the file."""
@@ -114,17 +139,12 @@ def load_clip_vision(path: str | Path, device: str | torch.device = "cpu",
     elif not path.exists():
         raise ModelLoadError(path, "No such file or folder.", hint=_HINT)
     else:
-        from transformers import CLIPVisionModelWithProjection
+        from pipelines.loading.siglip_file import is_siglip_state, siglip_from_state
 
         state = _file_state(path)
-        config = config_from_state(state, path)
-        encoder = CLIPVisionModelWithProjection(config)
-        missing, unexpected = encoder.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.endswith("position_ids")]
-        if missing:
-            raise ModelLoadError(path, f"Not a complete CLIP vision model ({len(missing)} "
-                                 f"weights missing, e.g. {missing[0]}).", hint=_HINT)
-        vision = ClipVision(encoder.to(dtype), default_processor(config.image_size), str(path))
+        # a SigLIP tower (Flux Redux's image encoder) or a CLIP one
+        vision = siglip_from_state(state, path, dtype) if is_siglip_state(state) else \
+            _clip_from_state(state, path, dtype)
     vision.image_encoder.eval().requires_grad_(False)
     vision.image_encoder.to(device)
     return vision

@@ -32,6 +32,8 @@ KINDS: tuple[str, ...] = (
     "diffusion_models",  # a denoiser alone (ComfyUI's diffusion_models, formerly unet)
     "text_encoders",  # text encoder files (ComfyUI's text_encoders, formerly clip)
     "hypernetworks",  # AUTOMATIC1111 hypernetworks (.pt)
+    "gligen",  # GLIGEN layers for an SD 1.x UNet (ComfyUI's models/gligen)
+    "style_models",  # style models: Flux Redux (ComfyUI's models/style_models)
 )
 MODEL_SUFFIXES = {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf"}
 # kinds whose diffusers folders hold one network (config.json, no model_index.json)
@@ -54,6 +56,8 @@ _A1111 = {
     "diffusion_models": ["models/Stable-diffusion", "models/unet"],
     "text_encoders": ["models/text_encoder", "models/clip"],
     "hypernetworks": ["models/hypernetworks"],
+    "gligen": ["models/gligen"],
+    "style_models": ["models/style_models"],
 }
 # ComfyUI reads a kind from more than one folder (the older name second)
 _COMFYUI = {"diffusion_models": ["diffusion_models", "unet"],

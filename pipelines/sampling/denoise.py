@@ -16,6 +16,7 @@ import torch
 
 from pipelines.families import get_family
 from pipelines.sampling import explicit_sigmas, schedules
+from pipelines.sampling.gligen import grounding_patches
 from pipelines.sampling.guidance import DualCFG, Guidance
 from pipelines.sampling.inpaint import inpaint_channels
 from pipelines.sampling.masking import differential_masks
@@ -219,8 +220,9 @@ def denoise(
     if callback is not None and isinstance(schedule_sigmas, torch.Tensor):
         schedule_sigmas = schedule_sigmas.to(device, torch.float32)
 
-    with model_patches(model, guidance.inputs, timesteps, guidance.main.do_cfg, batch) as \
-            before_step, torch.inference_mode():
+    grounding = grounding_patches(positive, negative if guidance.main.do_cfg else None, x)
+    with model_patches(model, guidance.inputs, timesteps, guidance.main.do_cfg, batch,
+                       grounding) as before_step, torch.inference_mode():
         guidance.hooks = before_step  # call wrappers (the Step Cache) on the main pass
         for i, t in enumerate(timesteps):
             before_step(i)  # per-run patches (IP-Adapter scales by schedule range)

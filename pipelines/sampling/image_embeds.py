@@ -4,11 +4,20 @@ weights (Kandinsky's ``interpolate``), and the conditioning an image-embedding d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from pipelines.image import to_pil
 from pipelines.values import ClipVision, Conditioning, ImageEmbedding
+
+
+@dataclass(eq=False)
+class VisionOutput(ImageEmbedding):
+    """An image embedding with the encoder's last hidden states [B, tokens, width] (ComfyUI's
+    CLIP_VISION_OUTPUT ``last_hidden_state``: what a style model reads)."""
+
+    hidden: torch.Tensor | None = None
 
 
 def encode_image(vision: ClipVision, image: torch.Tensor,
@@ -19,7 +28,7 @@ def encode_image(vision: ClipVision, image: torch.Tensor,
     input instead of its shorter side resized and the rest cropped.
 
     Returns:
-        ``ImageEmbedding`` [B, dim], float32 on the CPU.
+        ``VisionOutput`` [B, dim] (+ the hidden states), float32 on the CPU.
     """
     encoder = vision.image_encoder
     options: dict = {}
@@ -28,8 +37,14 @@ def encode_image(vision: ClipVision, image: torch.Tensor,
         options = {"do_center_crop": False, "size": {"height": side, "width": side}}
     pixels = vision.image_processor(to_pil(image), return_tensors="pt", **options).pixel_values
     with torch.no_grad():
-        embeds = encoder(pixels.to(device=device, dtype=encoder.dtype))["image_embeds"]
-    return ImageEmbedding(embeds.float().cpu(), text="(image)")
+        out = encoder(pixels.to(device=device, dtype=encoder.dtype))
+    # a SigLIP tower (Flux Redux's) has no projection: its pooled output (or, without a
+    # pooling head, the mean token) stands for it
+    hidden = out["last_hidden_state"]
+    embeds = next((out[k] for k in ("image_embeds", "pooler_output") if k in out),
+                  hidden.mean(dim=1))
+    return VisionOutput(embeds.float().cpu(), text="(image)",
+                        hidden=hidden.float().cpu())
 
 
 def mix(embeddings: Sequence[ImageEmbedding], weights: Sequence[float]) -> ImageEmbedding:

@@ -10,7 +10,7 @@ A patch's per-step hook may also stand between the loop and the denoiser: if it 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -52,7 +52,7 @@ _NO_PATCHES = StepHooks([])
 
 @contextlib.contextmanager
 def model_patches(model: DiffusionModel, inputs: dict[str, Any], timesteps: torch.Tensor,
-                  cfg_batch: bool, batch: int) -> Iterator[StepHooks]:
+                  cfg_batch: bool, batch: int, extra: Sequence[Any] = ()) -> Iterator[StepHooks]:
     """Install ``model.patches`` for one run; yields the ``StepHooks`` (``before_step(i)``,
     ``before_step.call(family.call_denoiser, model, x, t, inputs)``).
 
@@ -62,10 +62,13 @@ def model_patches(model: DiffusionModel, inputs: dict[str, Any], timesteps: torc
         timesteps: The run's timesteps (one entry per loop step).
         cfg_batch: The batch is [uncond, cond].
         batch: Images per half of the batch.
+        extra: Patches the run's conditionings bring (GLIGEN boxes), installed after the
+            model's own.
     """
-    if not model.patches:
+    patches = [*model.patches, *extra]
+    if not patches:
         yield _NO_PATCHES
         return
     with contextlib.ExitStack() as stack:
         yield StepHooks([stack.enter_context(patch.run(model, inputs, timesteps, cfg_batch,
-                                                       batch)) for patch in model.patches])
+                                                       batch)) for patch in patches])

@@ -13,7 +13,7 @@ from tests.interop import comfy_docs
 
 def test_unmappable_comfy_nodes_open_as_placeholders(qtbot, tmp_path):
     doc = comfy_docs.api()
-    doc["10"] = {"class_type": "GLIGENLoader", "inputs": {"gligen_name": "g.safetensors"}}
+    doc["10"] = {"class_type": "PhotoMakerLoader", "inputs": {"photomaker_model_name": "pm.bin"}}
     path = tmp_path / "comfy.json"
     path.write_text(json.dumps(doc))
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
@@ -22,15 +22,15 @@ def test_unmappable_comfy_nodes_open_as_placeholders(qtbot, tmp_path):
     qtbot.addWidget(win)
     assert win.open_file(path)
     graph = win.document.graph
-    assert graph.nodes["10"].type == "comfyui/GLIGENLoader"
+    assert graph.nodes["10"].type == "comfyui/PhotoMakerLoader"
     view = win.canvas.view_node("10")
-    assert view is not None and "missing: comfyui/GLIGENLoader" in view.view.name
+    assert view is not None and "missing: comfyui/PhotoMakerLoader" in view.view.name
     assert not view.inputs() and not view.outputs()
     # the mapped part of the graph is all there, with its links
     assert win.canvas.view_node("3") is not None and len(graph.edges) >= 8
     # nothing needs it: muted, and the message panel names it in one line
     assert graph.nodes["10"].mode == "mute"
-    assert any("node #10 (GLIGENLoader) cannot be mapped" in t
+    assert any("node #10 (PhotoMakerLoader) cannot be mapped" in t
                for t in win.messages.texts())
 
 

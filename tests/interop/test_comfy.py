@@ -101,25 +101,25 @@ def test_ksampler_advanced_keeps_its_step_range(registry):
 
 def test_unmappable_nodes_are_named_in_one_error_or_become_placeholders(registry):
     doc = comfy_docs.api()
-    doc["10"] = {"class_type": "StyleModelApply", "inputs": {
-        "strength": 1, "conditioning": ["6", 0]}}
+    doc["10"] = {"class_type": "PhotoMakerEncode", "inputs": {
+        "text": "a photo", "clip": ["4", 1]}}
     doc["3"]["inputs"]["positive"] = ["10", 0]
-    doc["11"] = {"class_type": "GLIGENLoader", "inputs": {"gligen_name": "box.safetensors"}}
+    doc["11"] = {"class_type": "PhotoMakerLoader", "inputs": {"photomaker_model_name": "pm.bin"}}
     doc["13"] = {"class_type": "FancyCustomNode", "inputs": {}}
     with pytest.raises(WorkflowError) as info:
         load_comfy(doc, "wf.json", registry)
     message = str(info.value)
-    for name in ("StyleModelApply", "GLIGENLoader", "FancyCustomNode", "#10", "wf.json"):
+    for name in ("PhotoMakerEncode", "PhotoMakerLoader", "FancyCustomNode", "#10", "wf.json"):
         assert name in message
     assert message.count("cannot be mapped") == 1
 
     graph = load_comfy(doc, "wf.json", registry, strict=False)
     placeholders = graph.metadata["comfyui"]["placeholders"]
     assert sorted(p["class_type"] for p in placeholders) == [
-        "FancyCustomNode", "GLIGENLoader", "StyleModelApply"]
+        "FancyCustomNode", "PhotoMakerEncode", "PhotoMakerLoader"]
     assert "9" in graph.nodes
     # each unmapped node stays as a stand-in of an unknown type, which validation names
-    assert graph.nodes["10"].type == "comfyui/StyleModelApply" and not graph.incoming("10")
+    assert graph.nodes["10"].type == "comfyui/PhotoMakerEncode" and not graph.incoming("10")
     assert "positive" not in graph.incoming("3")  # its producer is a placeholder
     problems = validate(graph, registry)
     assert sorted((p.node_id, p.field) for p in problems) == [

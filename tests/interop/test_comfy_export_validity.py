@@ -15,10 +15,13 @@ from app.interop.comfy import load_comfy
 from app.interop.comfy_export import ExportError, to_comfy_api
 from app.interop.model_names import has_extension
 from app.interop.open import open_workflow
-from tests.interop import comfy_docs, comfy_group_docs, imageops_docs
+from tests.interop import basic_docs, comfy_docs, comfy_group_docs, imageops_docs
 from tests.interop import test_comfy_conditioning as conditioning
 from tests.interop import test_comfy_control_modes as control_modes
 from tests.interop import test_comfy_controlnet as controlnet
+from tests.interop import test_comfy_gligen as gligen
+from tests.interop import test_comfy_latent_files as latent_files
+from tests.interop import test_comfy_style as style
 from tests.interop import test_comfy_unclip as unclip
 from tests.interop.comfy_validity import object_info, problems
 from tests.interop.test_a1111_more import HIRES
@@ -132,6 +135,13 @@ IMPORTED = {
     "outpaint ui": _doc(lambda: imageops_docs.to_ui(imageops_docs.outpaint_api()),
                         "outpaint.json"),
     "ip2p api": _doc(imageops_docs.ip2p_api, "ip2p.json"),
+    "small core nodes api": _doc(basic_docs.basic_api, "basic.json"),
+    "small core nodes ui": _doc(lambda: basic_docs.to_ui(basic_docs.basic_api()), "basic.json"),
+    "latent files": _doc(lambda: latent_files._doc("sd15.safetensors"), "latents.json"),
+    "gligen": _doc(lambda: gligen._doc("sd14.safetensors"), "gligen.json"),
+    "flux redux": _doc(lambda: style._doc("flux1-dev.safetensors", "sigclip.safetensors",
+                                          "flux1-redux-dev.safetensors", "ref.png"),
+                       "redux.json"),
 }
 
 

@@ -24,6 +24,7 @@ HINTS = {
     ports.PRIOR: "Prior", ports.CLIP_VISION: "ClipVision",
     ports.IMAGE_EMBEDDING: "ImageEmbedding", ports.UNCLIP_DECODER: "UnclipDecoder",
     ports.IP_ADAPTER: "IPAdapterWeights", ports.CONTROL_NET: "ControlNet",
+    ports.GLIGEN: "GligenWeights", ports.STYLE_MODEL: "ReduxImageEncoder",
     ports.SAMPLER: "SamplerChoice", ports.SIGMAS: "Sigmas", ports.GUIDER: "Guider",
     ports.ANY: "Any", ports.INT: "int", ports.FLOAT: "float", ports.STRING: "str",
     ports.BOOLEAN: "bool", ports.CHOICE: "str",
