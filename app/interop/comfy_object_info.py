@@ -44,10 +44,13 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "SamplerCustom": ("model", "add_noise", "noise_seed", "cfg", "positive", "negative",
                       "sampler", "sigmas", "latent_image"),
     "CLIPTextEncode": ("text", "clip"),
+    "GLIGENTextBoxApply": ("conditioning_to", "clip", "gligen_textbox_model", "text", "width",
+                           "height", "x", "y"),
 }
 # links ComfyUI requires that ours may leave out (a LoRA on the model alone, ControlNet on
 # the positive alone): a client building a prompt for ComfyUI gives them
-_REQUIRED_LINKS = {("LoraLoader", "clip"), ("ControlNetApplyAdvanced", "negative")}
+_REQUIRED_LINKS = {("LoraLoader", "clip"), ("ControlNetApplyAdvanced", "negative"),
+                   ("GLIGENTextBoxApply", "gligen_textbox_model")}
 # links ComfyUI (IPAdapter_plus) takes as optional: the unified loader's bundle may carry it
 _OPTIONAL_LINKS = {("IPAdapterAdvanced", "clip_vision")}
 # hidden inputs ComfyUI's savers take (the prompt and the UI workflow, written into the file)

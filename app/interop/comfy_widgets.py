@@ -51,6 +51,8 @@ _CLASS_RENAMED = {"KSampler": {"scheduler": "schedule"},
                   "ModelMergeSubtract": {"multiplier": "ratio"},
                   "CLIPMergeSubtract": {"multiplier": "ratio"},
                   "HypernetworkLoader": {"hypernetwork_name": "hypernetwork"},
+                  "LoadLatent": {"latent": "path"}, "GLIGENLoader": {"gligen_name": "gligen"},
+                  "StyleModelLoader": {"style_model_name": "style_model"},
                   **{cls: {"reuse_threshold": "threshold", "start_percent": "start",
                            "end_percent": "end"} for cls in ("EasyCache", "LazyCache")}}
 # the seed ComfyUI keeps on its samplers is our Noise Source's
@@ -88,6 +90,8 @@ COMFY_ONLY: dict[tuple[str, str], Widget] = {
     ("IPAdapterAdvanced", "embeds_scaling"): [["V only"], {"default": "V only"}],
     ("SaveAnimatedWEBP", "method"): [list(WEBP_METHODS), {"default": "default"}],
     **{(cls, "verbose"): ["BOOLEAN", {"default": False}] for cls in ("EasyCache", "LazyCache")},
+    # ComfyUI lists the input folder's .latent files; ours is a path field (listed by name)
+    ("LoadLatent", "latent"): [[], {}],
     # the model-specific block mergers' widgets: our Merge Models by Block's "blocks" text
     **{(cls, name): ["FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}]
        for cls, names in MERGE_BLOCKS.items() for name in names},
