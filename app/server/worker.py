@@ -1,0 +1,111 @@
+"""The worker thread: runs queued prompts one after another on ONE executor.
+
+The executor's result cache is shared by every prompt, so a prompt that differs from the
+previous one only in its seed reruns the noise, the sampler and what follows; the loaders
+and text encoders are reported in ``execution_cached``. ``interrupt`` cancels the running
+prompt through its cancel token (checked between nodes and at every denoising step).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from app.engine.executor import Executor
+from app.engine.registry import Registry
+from app.engine.validation import ValidationError
+from app.engine.workflow import to_document
+from app.server.config import ServerConfig
+from app.server.history import History
+from app.server.messages import Clients
+from app.server.progress import PromptProgress
+from app.server.prompt import PromptRefused, display_ids, prepare
+from app.server.prompt_queue import PromptQueue, QueueItem
+from node_api.context import CancelToken, RunOptions
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, config: ServerConfig, registry: Registry, queue: PromptQueue,
+                 history: History, clients: Clients) -> None:
+        self.config = config
+        self.registry = registry
+        self.queue = queue
+        self.history = history
+        self.clients = clients
+        self.executor = Executor(registry)
+        self._lock = threading.Lock()
+        self._running: tuple[str, CancelToken] | None = None
+        self._device: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="prompt-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.queue.close()
+        self.interrupt()
+        self._thread.join(timeout)
+
+    def interrupt(self, prompt_id: str | None = None) -> bool:
+        """Cancel the running prompt (only if it is ``prompt_id``, when given)."""
+        with self._lock:
+            if self._running is None:
+                return False
+            running_id, token = self._running
+            if prompt_id is not None and prompt_id != running_id:
+                return False
+            token.cancel()
+            return True
+
+    @property
+    def running_id(self) -> str | None:
+        with self._lock:
+            return self._running[0] if self._running else None
+
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            token = CancelToken()
+            with self._lock:
+                self._running = (item.prompt_id, token)
+            try:
+                progress = self._run(item, token)
+                self.history.add(item.prompt_id, progress.history_entry())
+            except Exception:  # the worker must survive anything a prompt does
+                log.exception("prompt %s failed in the server", item.prompt_id)
+            finally:
+                with self._lock:
+                    self._running = None
+                self.queue.done(item)
+            # last, as ComfyUI does: the history is written when a client sees the end
+            self.clients.post("executing", {"node": None, "display_node": None,
+                                            "prompt_id": item.prompt_id}, item.client_id)
+
+    def _run(self, item: QueueItem, token: CancelToken) -> PromptProgress:
+        progress = PromptProgress(item, {}, self.clients, self.config)
+        progress.start()
+        try:
+            prepared = prepare(item.prompt, self.registry, self.config)
+        except PromptRefused as exc:  # an input file went away since it was queued
+            progress.fail(str(exc))
+            progress.finish()
+            return progress
+        progress.display = display_ids(prepared.graph, item.prompt)
+        try:
+            if self._device is None:
+                from app.engine.devices import resolve_device
+
+                self._device = resolve_device(self.config.device)
+            options = RunOptions(device=self._device, output_dir=self.config.output_dir,
+                                 previews=self.config.previews,
+                                 workflow=to_document(prepared.graph))
+            self.executor.run(prepared.graph, targets=prepared.outputs, options=options,
+                              listeners=[progress], cancel=token)
+        except ValidationError as exc:
+            progress.fail(str(exc))
+        except Exception as exc:  # DeviceError and the like: one line for the client
+            log.exception("prompt %s could not run", item.prompt_id)
+            progress.fail(str(exc) or type(exc).__name__)
+        progress.finish()
+        return progress
