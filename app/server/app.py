@@ -75,6 +75,7 @@ class ServerThread:
         self._runner = web.AppRunner(self.app, access_log=None)
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._stopping = False
         self._thread = threading.Thread(target=self._serve, name="studio-server", daemon=True)
 
     @property
@@ -106,6 +107,11 @@ class ServerThread:
         self._loop.close()
 
     def stop(self) -> None:
+        """Stop serving, let the running prompt be cancelled, wait for the thread (idempotent)."""
+        if self._stopping:
+            self._thread.join(60)
+            return
+        self._stopping = True
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(60)

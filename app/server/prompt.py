@@ -74,7 +74,8 @@ def _output_ids(prompt: dict[str, dict[str, Any]], registry: Registry) -> list[s
     return found
 
 
-def _resolve_images(prompt: dict[str, dict[str, Any]], config: ServerConfig) -> dict[str, Any]:
+def _resolve_images(prompt: dict[str, dict[str, Any]], config: ServerConfig,
+                    outputs: list[str]) -> dict[str, Any]:
     """LoadImage names as ComfyUI writes them (``sub/name.png [output]``) made into names our
     Load Image reads: input names stay relative (it looks in the input folder first), others
     become paths inside the output folder."""
@@ -88,7 +89,8 @@ def _resolve_images(prompt: dict[str, dict[str, Any]], config: ServerConfig) -> 
         try:
             path = confined(config, kind, sub, base)
         except PathRefused as exc:
-            raise PromptRefused(*_node_refusal(prompt, str(node_id), "image", str(exc))) from None
+            raise PromptRefused(*_node_refusal(prompt, str(node_id), "image", str(exc),
+                                               outputs)) from None
         inputs = dict(item["inputs"], image=name if kind == "input" else str(path))
         fixed[node_id] = dict(item, inputs=inputs)
     return fixed
@@ -111,10 +113,12 @@ def _dependents(prompt: dict[str, dict[str, Any]], node_id: str, outputs: list[s
 
 
 def _node_refusal(prompt: dict[str, dict[str, Any]], node_id: str, field_name: str | None,
-                  message: str, kind: str = "value_not_valid") -> tuple[dict[str, Any], dict]:
-    entry = _error(kind, message, f"{field_name}: {message}" if field_name else message,
+                  message: str, outputs: list[str]) -> tuple[dict[str, Any], dict]:
+    entry = _error("value_not_valid", message,
+                   f"{field_name}: {message}" if field_name else message,
                    {"input_name": field_name} if field_name else {})
-    node_errors = {node_id: {"errors": [entry], "dependent_outputs": [node_id],
+    node_errors = {node_id: {"errors": [entry],
+                             "dependent_outputs": _dependents(prompt, node_id, outputs),
                              "class_type": prompt.get(node_id, {}).get("class_type")}}
     return _error("prompt_outputs_failed_validation", "Prompt outputs failed validation",
                   message), node_errors
@@ -147,7 +151,7 @@ def prepare(raw: Any, registry: Registry, config: ServerConfig) -> Prepared:
     outputs = _output_ids(prompt, registry)
     if not outputs:
         raise PromptRefused(_error("prompt_no_outputs", "Prompt has no outputs"))
-    prompt = _resolve_images(prompt, config)
+    prompt = _resolve_images(prompt, config, outputs)
     try:
         graph = load_comfy(prompt, SOURCE, registry, strict=True)
     except WorkflowError as exc:
@@ -155,7 +159,8 @@ def prepare(raw: Any, registry: Registry, config: ServerConfig) -> Prepared:
         node_id = match.group(1) if match and match.group(1) in prompt else None
         if node_id is None:
             raise PromptRefused(_error("invalid_prompt", exc.reason)) from None
-        raise PromptRefused(*_node_refusal(prompt, node_id, None, exc.reason)) from None
+        raise PromptRefused(*_node_refusal(prompt, node_id, None, exc.reason,
+                                           outputs)) from None
     display = display_ids(graph, prompt)
     problems = validate(graph, registry, outputs)
     if problems:
@@ -173,8 +178,8 @@ def prepare(raw: Any, registry: Registry, config: ServerConfig) -> Prepared:
                 _problem_kind(problem), problem.message,
                 f"{problem.field}: {problem.message}" if problem.field else problem.message,
                 {"input_name": problem.field} if problem.field else {}))
-        details = "\n".join([*general, *(f"{e['message']}: {e['details']}" for n in
-                                         node_errors.values() for e in n["errors"])])
+        details = "\n".join([*general, *(f"node #{i}: {e['details']}" for i, n in
+                                         node_errors.items() for e in n["errors"])])
         raise PromptRefused(_error("prompt_outputs_failed_validation",
                                    "Prompt outputs failed validation", details), node_errors)
     return Prepared(graph, outputs, display)
