@@ -119,6 +119,9 @@ class ServerThread:
 
 def serve(config: ServerConfig, registry: Registry | None = None) -> None:
     """Run in the foreground until Ctrl+C."""
+    def announce(text: str) -> None:
+        text = text.replace("======== Running on", "Diffusion Studio serves ComfyUI's API on")
+        print(text.replace(" ========", ""), flush=True)
+
     web.run_app(create_app(config, registry), host=config.host, port=config.port,
-                access_log=None, print=lambda text: print(text.replace(
-                    "======== Running on", "Diffusion Studio serving the ComfyUI API on"), flush=True))
+                access_log=None, print=announce)

@@ -46,7 +46,6 @@ class PromptProgress:
         self.outputs: dict[str, dict[str, list[dict[str, str]]]] = {}
         self._pending_images: dict[str, list[dict[str, str]]] = {}
         self._cached: list[str] = []
-        self._executing: str | None = None
         self.executed: list[str] = []
         self.failed: NodeFailed | None = None
         self.cancelled_at: str | None = None
@@ -76,10 +75,10 @@ class PromptProgress:
                 self._cached.append(event.node_id)
         elif isinstance(event, NodeStarted):
             self._flush_cached()
-            shown = self.display.get(event.node_id)
-            if shown is not None and shown != self._executing:
-                self._executing = shown
-                self._send("executing", {"node": shown, "display_node": shown})
+            # a node the import added (a KSampler's Noise) is not announced: the client
+            # knows only its prompt's nodes, and the sampler it feeds comes next
+            if self.display.get(event.node_id) == event.node_id:
+                self._send("executing", {"node": event.node_id, "display_node": event.node_id})
         elif isinstance(event, StepProgress):
             self._progress(event)
         elif isinstance(event, OutputWritten):
