@@ -46,6 +46,7 @@ class PromptProgress:
         self.outputs: dict[str, dict[str, list[dict[str, str]]]] = {}
         self._pending_images: dict[str, list[dict[str, str]]] = {}
         self._cached: list[str] = []
+        self._cached_sent = False
         self.executed: list[str] = []
         self.failed: NodeFailed | None = None
         self.cancelled_at: str | None = None
@@ -63,10 +64,12 @@ class PromptProgress:
         self._send("execution_start", {"timestamp": now_ms()}, keep=True)
 
     def _flush_cached(self) -> None:
-        if self._cached:
+        """ComfyUI sends one ``execution_cached`` (maybe empty) before the first node runs;
+        a cached node found later in the run order gets one more."""
+        if self._cached or not self._cached_sent:
             self._send("execution_cached", {"nodes": self._cached, "timestamp": now_ms()},
                        keep=True)
-            self._cached = []
+            self._cached, self._cached_sent = [], True
 
     # -- events --------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -144,7 +147,8 @@ class PromptProgress:
     # -- the end -------------------------------------------------------------------
     def finish(self) -> None:
         """The closing message of the run: success, error or interrupted."""
-        self._flush_cached()
+        if self._cached:
+            self._flush_cached()
         common = {"executed": list(self.executed), "timestamp": now_ms()}
         if self.status == "ok":
             self._send("execution_success", {"timestamp": now_ms()}, keep=True)

@@ -73,6 +73,11 @@ class PromptQueue:
         self.on_change()
         return item
 
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
+
     def done(self, item: QueueItem) -> None:
         with self._cond:
             self._running.pop(item.prompt_id, None)

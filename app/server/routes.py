@@ -112,6 +112,17 @@ async def post_interrupt(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+@routes.post("/free")
+async def post_free(request: web.Request) -> web.Response:
+    try:
+        body = await read_json(request)
+    except BadRequest as exc:
+        return exc.response
+    if body.get("unload_models") or body.get("free_memory"):
+        state_of(request).worker.free(unload_models=bool(body.get("unload_models")))
+    return web.Response(status=200)
+
+
 @routes.get("/history")
 async def get_history(request: web.Request) -> web.Response:
     try:

@@ -38,6 +38,7 @@ class Worker:
         self._lock = threading.Lock()
         self._running: tuple[str, CancelToken] | None = None
         self._device: str | None = None
+        self._free = 0  # 1: forget cached results, 2: unload the models too
         self._thread = threading.Thread(target=self._loop, name="prompt-worker", daemon=True)
 
     def start(self) -> None:
@@ -59,13 +60,28 @@ class Worker:
             token.cancel()
             return True
 
-    @property
-    def running_id(self) -> str | None:
+    def free(self, unload_models: bool) -> None:
+        """ComfyUI's ``/free``: forget cached results (and unload the models) between prompts."""
         with self._lock:
-            return self._running[0] if self._running else None
+            self._free = max(self._free, 2 if unload_models else 1)
+
+    def _free_now(self) -> None:
+        with self._lock:
+            level, self._free = self._free, 0
+        if level:
+            self.executor.clear_cache()
+        if level > 1:
+            from pipelines.memory.cache import default_cache
+
+            default_cache().clear()
 
     def _loop(self) -> None:
-        while (item := self.queue.get()) is not None:
+        while not self.queue.closed:
+            self._free_now()
+            item = self.queue.get(timeout=0.5)
+            if item is None:
+                continue
+            self._free_now()  # a /free that came just before this prompt
             token = CancelToken()
             with self._lock:
                 self._running = (item.prompt_id, token)

@@ -24,10 +24,12 @@ def test_the_websocket_example_generates_an_image(start_server: Any) -> None:
     server = start_server()
     client = ComfyClient(f"127.0.0.1:{server.port}")
     ws = client.connect()
-    images, seen = client.get_images(default_prompt(steps=2))
+    prompt = default_prompt(steps=2)
+    prompt["20"] = {"class_type": "PreviewImage", "inputs": {"images": ["7", 0]}}
+    images, seen = client.get_images(prompt)
     ws.close()
 
-    assert list(images) == ["9"]  # the Save Image node, under the prompt's own id
+    assert sorted(images) == ["20", "9"]  # Save and Preview Image, under the prompt's ids
     picture = Image.open(io.BytesIO(images["9"][0]))
     assert picture.format == "PNG" and picture.size == (256, 256)  # 64 px, upscaled 4x
 
@@ -40,9 +42,11 @@ def test_the_websocket_example_generates_an_image(start_server: Any) -> None:
     assert {"1", "2", "3", "4", "6", "7", "8", "9"} <= set(executing[:-1])
     progress = _of(seen, "progress")
     assert [(p["value"], p["max"], p["node"]) for p in progress] == [(1, 2, "6"), (2, 2, "6")]
-    executed = _of(seen, "executed")
-    assert [e["node"] for e in executed] == ["9"]
-    assert executed[0]["output"]["images"][0]["type"] == "output"
+    executed = {e["node"]: e["output"]["images"] for e in _of(seen, "executed")}
+    assert executed["9"][0]["type"] == "output" and executed["20"][0]["type"] == "temp"
+    assert Image.open(io.BytesIO(images["20"][0])).size == (64, 64)
+    assert _of(seen, "execution_cached")[0]["nodes"] == []  # a fresh server: nothing cached
+    assert kinds.index("execution_cached") < kinds.index("executing")
     previews = [m for m in seen if isinstance(m, bytes)]
     assert previews, "step previews come as binary frames"
     event, image_type = struct.unpack(">II", previews[0][:8])
@@ -52,7 +56,7 @@ def test_the_websocket_example_generates_an_image(start_server: Any) -> None:
     entry = client.get_history(_of(seen, "execution_start")[0]["prompt_id"])
     (prompt_id, item), = entry.items()
     assert item["status"]["status_str"] == "success" and item["status"]["completed"]
-    assert item["prompt"][1] == prompt_id and item["prompt"][4] == ["9"]
+    assert item["prompt"][1] == prompt_id and sorted(item["prompt"][4]) == ["20", "9"]
     assert item["outputs"]["9"]["images"][0]["filename"].endswith(".png")
     assert prompt_id in client.get_json("/history")
     assert client.get_json("/queue") == {"queue_running": [], "queue_pending": []}
@@ -81,3 +85,9 @@ def test_two_prompts_run_in_order_and_a_new_seed_reruns_only_the_sampler(
     assert max(statuses) >= 1  # the queue count reaches the client as prompts come and go
     history = client.get_json("/history")
     assert list(history)[-2:] == [first["prompt_id"], second["prompt_id"]]
+
+    # /free forgets the cached results: the same prompt again runs every node
+    assert client.post_json("/free", {"free_memory": True}) == 200
+    third = client.queue_prompt(default_prompt(steps=2, seed=2))
+    seen_third = client.messages_until_done(third["prompt_id"])
+    assert [n for d in _of(seen_third, "execution_cached") for n in d["nodes"]] == []
