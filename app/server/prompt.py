@@ -44,6 +44,7 @@ class Prepared:
     graph: Graph
     outputs: list[str]  # the prompt's output node ids
     display: dict[str, str] = field(default_factory=dict)  # our node id -> prompt node id
+    notes: list[str] = field(default_factory=list)  # what the import had to change
 
 
 def _check_shape(prompt: Any) -> dict[str, dict[str, Any]]:
@@ -182,4 +183,6 @@ def prepare(raw: Any, registry: Registry, config: ServerConfig) -> Prepared:
                                          node_errors.items() for e in n["errors"])])
         raise PromptRefused(_error("prompt_outputs_failed_validation",
                                    "Prompt outputs failed validation", details), node_errors)
-    return Prepared(graph, outputs, display)
+    meta = graph.metadata.get("comfyui")
+    notes = meta.get("notes") if isinstance(meta, dict) else None
+    return Prepared(graph, outputs, display, [n for n in notes or [] if isinstance(n, str)])

@@ -70,8 +70,11 @@ async def post_prompt(request: web.Request) -> web.Response:
         prompt_id = str(uuid.uuid4())
     item = state.queue.put(number, prompt_id, {str(k): v for k, v in prompt.items()},
                            extra_data, prepared.outputs)
-    return web.json_response({"prompt_id": prompt_id, "number": item.as_list()[0],
-                              "node_errors": {}})
+    answer: dict[str, Any] = {"prompt_id": prompt_id, "number": item.as_list()[0],
+                              "node_errors": {}}
+    if prepared.notes:  # not ComfyUI's: what the import changed (a sampler it lacks, ...)
+        answer["warnings"] = prepared.notes
+    return web.json_response(answer)
 
 
 @routes.get("/queue")

@@ -92,3 +92,11 @@ def test_the_info_endpoints(client: ComfyClient) -> None:
     assert client.get_json("/prompt") == {"exec_info": {"queue_remaining": 0}}
     assert client.get_json("/api/queue") == {"queue_running": [], "queue_pending": []}
     assert client.get_json("/history/unknown") == {}
+
+
+def test_what_the_import_changes_comes_back_as_warnings(client: ComfyClient) -> None:
+    prompt = default_prompt()
+    prompt["6"]["inputs"]["sampler_name"] = "no_such_sampler"
+    answer = client.queue_prompt(prompt)
+    assert answer["node_errors"] == {} and "no_such_sampler" in answer["warnings"][0]
+    client.post_json("/interrupt", {})
