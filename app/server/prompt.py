@@ -134,7 +134,32 @@ def display_ids(graph: Graph, prompt: dict[str, Any]) -> dict[str, str]:
     return shown
 
 
+def missing_models(graph: Graph, registry: Registry) -> list[Problem]:
+    """Model names that no model folder holds, found before the prompt is queued (ComfyUI
+    refuses them with ``value_not_in_list``); other trouble is left to the run to report."""
+    from pipelines.loading.folders import resolve
+
+    problems = []
+    for node in graph.nodes.values():
+        spec = registry.get(node.type)
+        for value in spec.values if spec is not None else ():
+            kind = getattr(value, "kind", "")
+            name = node.values.get(value.name)
+            if not kind.startswith("model:") or not isinstance(name, str) or not name.strip():
+                continue
+            try:
+                resolve(name, kind.removeprefix("model:"))
+            except FileNotFoundError as exc:
+                problems.append(Problem(node.id, node.title, value.name,
+                                        f"'{name}' not in the model folders ({exc})"))
+            except Exception:  # a broken model folder config: the run will say so
+                continue
+    return problems
+
+
 def _problem_kind(problem: Problem) -> str:
+    if "not in the model folders" in problem.message:
+        return "value_not_in_list"
     if "input linked" in problem.message:
         return "required_input_missing"
     if problem.field is None:
@@ -163,7 +188,7 @@ def prepare(raw: Any, registry: Registry, config: ServerConfig) -> Prepared:
         raise PromptRefused(*_node_refusal(prompt, node_id, None, exc.reason,
                                            outputs)) from None
     display = display_ids(graph, prompt)
-    problems = validate(graph, registry, outputs)
+    problems = validate(graph, registry, outputs) or missing_models(graph, registry)
     if problems:
         node_errors: dict[str, Any] = {}
         general = []

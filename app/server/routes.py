@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -52,7 +53,7 @@ async def post_prompt(request: web.Request) -> web.Response:
                                   "node_errors": {}}, status=400)
     prompt = body["prompt"]
     try:
-        prepared = prepare(prompt, state.registry, state.config)
+        prepared = await asyncio.to_thread(prepare, prompt, state.registry, state.config)
     except PromptRefused as exc:
         log.info("refused a prompt: %s", exc)
         return web.json_response(exc.body, status=400)

@@ -100,3 +100,12 @@ def test_what_the_import_changes_comes_back_as_warnings(client: ComfyClient) -> 
     answer = client.queue_prompt(prompt)
     assert answer["node_errors"] == {} and "no_such_sampler" in answer["warnings"][0]
     client.post_json("/interrupt", {})
+
+
+def test_a_model_that_is_not_there_is_refused_before_queueing(client: ComfyClient) -> None:
+    prompt = default_prompt()
+    prompt["1"]["inputs"]["ckpt_name"] = "not-there.safetensors"
+    body = _refusal(client, prompt)
+    (error,) = body["node_errors"]["1"]["errors"]
+    assert error["type"] == "value_not_in_list" and "not-there" in error["details"]
+    assert body["node_errors"]["1"]["class_type"] == "CheckpointLoaderSimple"

@@ -42,12 +42,13 @@ def test_interrupt_delete_failure_and_history_after_a_restart(start_server: Any)
     assert len(_of(seen, "progress")) < 400 and not _of(seen, "execution_success")
     assert _of(client.messages_until_done(kept["prompt_id"]), "execution_success")
 
-    broken = default_prompt()
-    broken["1"]["inputs"]["ckpt_name"] = "not-there.safetensors"
+    (server.config.input_dir / "broken.png").write_bytes(b"not a picture")  # not uploaded
+    broken = {"20": {"class_type": "LoadImage", "inputs": {"image": "broken.png"}},
+              "21": {"class_type": "PreviewImage", "inputs": {"images": ["20", 0]}}}
     failed = client.queue_prompt(broken)
     (error,) = _of(client.messages_until_done(failed["prompt_id"]), "execution_error")
-    assert error["node_id"] == "1" and error["node_type"] == "CheckpointLoaderSimple"
-    assert "not-there" in error["exception_message"] and error["traceback"] == []
+    assert error["node_id"] == "20" and error["node_type"] == "LoadImage"
+    assert "broken.png" in error["exception_message"] and error["traceback"] == []
 
     history = client.get_json("/history")
     assert dropped["prompt_id"] not in history
