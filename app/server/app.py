@@ -56,6 +56,7 @@ def create_app(config: ServerConfig, registry: Registry | None = None) -> web.Ap
         await state.clients.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(state.clients.close_sockets)
     for table in (routes.routes, file_routes.routes, info_routes.routes):
         app.add_routes(table)
         # ComfyUI's newer front end calls the same endpoints under /api

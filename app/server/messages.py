@@ -60,6 +60,11 @@ class Clients:
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._send_loop())
 
+    async def close_sockets(self, app: object = None) -> None:
+        """Close every client socket (on shutdown: an open socket would hold it up)."""
+        for ws in list(self.sockets.values()):
+            await ws.close()
+
     async def stop(self) -> None:
         if self._queue is not None and self._task is not None:
             self._queue.put_nowait(None)
