@@ -47,6 +47,7 @@ class PromptProgress:
         self._pending_images: dict[str, list[dict[str, str]]] = {}
         self._cached: list[str] = []
         self._cached_sent = False
+        self.node: str | None = None  # the prompt node running now (for a reconnecting client)
         self.executed: list[str] = []
         self.failed: NodeFailed | None = None
         self.cancelled_at: str | None = None
@@ -81,6 +82,7 @@ class PromptProgress:
             # a node the import added (a KSampler's Noise) is not announced: the client
             # knows only its prompt's nodes, and the sampler it feeds comes next
             if self.display.get(event.node_id) == event.node_id:
+                self.node = event.node_id
                 self._send("executing", {"node": event.node_id, "display_node": event.node_id})
         elif isinstance(event, StepProgress):
             self._progress(event)

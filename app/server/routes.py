@@ -26,6 +26,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     state.clients.sockets[sid] = ws  # a reconnect under the same id replaces the old socket
     try:
         state.clients.post("status", {"status": state.queue_info(), "sid": sid}, sid)
+        if (executing := state.worker.executing(sid)) is not None:  # a reconnect mid-run
+            state.clients.post("executing", executing, sid)
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 log.info("websocket closed with %s", ws.exception())

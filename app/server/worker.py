@@ -39,6 +39,7 @@ class Worker:
         self._running: tuple[str, CancelToken] | None = None
         self._device: str | None = None
         self._free = 0  # 1: forget cached results, 2: unload the models too
+        self._progress: PromptProgress | None = None  # of the running prompt
         self._thread = threading.Thread(target=self._loop, name="prompt-worker", daemon=True)
 
     def start(self) -> None:
@@ -59,6 +60,14 @@ class Worker:
                 return False
             token.cancel()
             return True
+
+    def executing(self, sid: str) -> dict[str, str] | None:
+        """The ``executing`` message for client ``sid`` when its prompt is running now."""
+        progress = self._progress
+        if progress is None or progress.sid != sid or progress.node is None:
+            return None
+        return {"node": progress.node, "display_node": progress.node,
+                "prompt_id": progress.item.prompt_id}
 
     def free(self, unload_models: bool) -> None:
         """ComfyUI's ``/free``: forget cached results (and unload the models) between prompts."""
@@ -93,6 +102,7 @@ class Worker:
             finally:
                 with self._lock:
                     self._running = None
+                self._progress = None
                 self.queue.done(item)
             # last, as ComfyUI does: the history is written when a client sees the end
             self.clients.post("executing", {"node": None, "display_node": None,
@@ -100,6 +110,7 @@ class Worker:
 
     def _run(self, item: QueueItem, token: CancelToken) -> PromptProgress:
         progress = PromptProgress(item, {}, self.clients, self.config)
+        self._progress = progress
         progress.start()
         try:
             prepared = prepare(item.prompt, self.registry, self.config)

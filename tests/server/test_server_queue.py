@@ -27,6 +27,11 @@ def test_interrupt_delete_failure_and_history_after_a_restart(start_server: Any)
     client.connect()
     long = client.queue_prompt(default_prompt(steps=400, seed=7))
     assert _until(client, "progress")["prompt_id"] == long["prompt_id"]  # it is running
+    client.ws.close()  # a client that reconnects mid-run hears which node is running
+    client.connect()
+    assert _until(client, "status")["sid"] == client.client_id
+    assert _until(client, "executing") == {"node": "6", "display_node": "6",
+                                           "prompt_id": long["prompt_id"]}
     kept = client.queue_prompt(default_prompt(steps=2, seed=8))
     dropped = client.queue_prompt(default_prompt(steps=2, seed=9))
     assert client.post_json("/queue", {"delete": [dropped["prompt_id"]]}) == 200
