@@ -115,7 +115,8 @@ class Worker:
         try:
             prepared = prepare(item.prompt, self.registry, self.config)
         except PromptRefused as exc:  # an input file went away since it was queued
-            progress.fail(str(exc))
+            error = exc.body["error"]
+            progress.fail(f"{error['message']}: {error['details']}".rstrip(": "))
             progress.finish()
             return progress
         progress.display = display_ids(prepared.graph, item.prompt)
