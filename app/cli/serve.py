@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--data-dir", type=Path, default=None,
                        help="history and temporary previews (default <user data>/server)")
     serve.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    serve.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="run prompts on a Ray cluster (local, auto or ray://HOST:PORT; "
+                       "pip install '.[cluster]'): no step progress or previews then")
     serve.add_argument("--max-upload-mb", type=float, default=100.0,
                        help="largest request body, uploads included (default 100)")
 
@@ -51,7 +54,8 @@ def command(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     token = args.token or os.environ.get(TOKEN_ENV) or None
     config = ServerConfig(host=host, port=args.port, token=token, output_dir=args.out,
-                          device=args.device, max_body_bytes=int(args.max_upload_mb * MB))
+                          device=args.device, max_body_bytes=int(args.max_upload_mb * MB),
+                          cluster=args.cluster)
     if args.input_dir is not None:
         config.input_dir = args.input_dir.expanduser().resolve()
         os.environ[INPUT_ENV] = str(config.input_dir)  # Load Image looks names up there
@@ -63,10 +67,14 @@ def command(args: argparse.Namespace) -> int:
               + ("" if token else "; no --token is set"), file=sys.stderr)
     print(f"input {config.input_dir} · output {config.output_dir.resolve()} · "
           f"history {config.history_file}" + (" · token required" if token else ""))
+    from app.batch.runner import BatchError
     from app.server.app import serve
 
     try:
         serve(config)
+    except BatchError as exc:  # --cluster: no Ray, or nobody at the address
+        error(str(exc))
+        return EXIT_INVALID
     except OSError as exc:  # the port is taken, the address is not ours
         error(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}")
         return EXIT_INVALID

@@ -32,6 +32,10 @@ def build_state(config: ServerConfig, registry: Registry | None = None) -> Serve
 
     queue = PromptQueue(on_change)
     worker = Worker(config, registry, queue, history, clients)
+    if config.cluster:
+        from app.server.cluster import ClusterRunner
+
+        worker.cluster = ClusterRunner(config.cluster, config, registry)  # BatchError: no Ray
     state = ServerState(config, registry, queue, history, clients, worker)
     state_box.append(state)
     return state

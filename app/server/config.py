@@ -38,6 +38,7 @@ class ServerConfig:
     input_dir: Path = field(default_factory=default_input_dir)
     output_dir: Path = field(default_factory=lambda: Path("output"))
     device: str = "auto"
+    cluster: str | None = None  # a Ray address: prompts run there (app.server.cluster)
     max_body_bytes: int = 100 * MB  # the whole request (uploads); ComfyUI's default too
     max_json_bytes: int = 16 * MB  # a prompt; far above any real workflow
     max_image_pixels: int = 64 * MB  # an upload decoding to more pixels is refused

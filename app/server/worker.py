@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from app.engine.executor import Executor
 from app.engine.registry import Registry
@@ -22,6 +23,9 @@ from app.server.progress import PromptProgress
 from app.server.prompt import PromptRefused, display_ids, prepare
 from app.server.prompt_queue import PromptQueue, QueueItem
 from node_api.context import CancelToken, RunOptions
+
+if TYPE_CHECKING:
+    from app.server.cluster import ClusterRunner
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class Worker:
         self._device: str | None = None
         self._free = 0  # 1: forget cached results, 2: unload the models too
         self._progress: PromptProgress | None = None  # of the running prompt
+        self.cluster: ClusterRunner | None = None  # set by serve --cluster
         self._thread = threading.Thread(target=self._loop, name="prompt-worker", daemon=True)
 
     def start(self) -> None:
@@ -49,6 +54,8 @@ class Worker:
         self.queue.close()
         self.interrupt()
         self._thread.join(timeout)
+        if self.cluster is not None:
+            self.cluster.close()
 
     def interrupt(self, prompt_id: str | None = None) -> bool:
         """Cancel the running prompt (only if it is ``prompt_id``, when given)."""
@@ -124,12 +131,17 @@ class Worker:
             if self._device is None:
                 from app.engine.devices import resolve_device
 
-                self._device = resolve_device(self.config.device)
+                # on a cluster, each worker resolves "auto" for its own machine
+                self._device = (self.config.device if self.cluster is not None
+                                else resolve_device(self.config.device))
             options = RunOptions(device=self._device, output_dir=self.config.output_dir,
                                  previews=self.config.previews,
                                  workflow=to_document(prepared.graph))
-            self.executor.run(prepared.graph, targets=prepared.outputs, options=options,
-                              listeners=[progress], cancel=token)
+            if self.cluster is not None:
+                self.cluster.run(prepared.graph, item.prompt_id, progress, token)
+            else:
+                self.executor.run(prepared.graph, targets=prepared.outputs, options=options,
+                                  listeners=[progress], cancel=token)
         except ValidationError as exc:
             progress.fail(str(exc))
         except Exception as exc:  # DeviceError and the like: one line for the client
