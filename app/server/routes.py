@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -64,8 +65,9 @@ async def post_prompt(request: web.Request) -> web.Response:
     if isinstance(body.get("client_id"), str):
         extra_data["client_id"] = body["client_id"]
     number: float
-    if isinstance(body.get("number"), int | float) and not isinstance(body["number"], bool):
-        number = float(body["number"])
+    given = body.get("number")
+    if isinstance(given, int | float) and not isinstance(given, bool) and math.isfinite(given):
+        number = float(given)
     else:
         number = state.queue.next_number(front=bool(body.get("front")))
     prompt_id = body.get("prompt_id")
