@@ -97,8 +97,9 @@ def test_the_info_endpoints(client: ComfyClient) -> None:
 def test_what_the_import_changes_comes_back_as_warnings(client: ComfyClient) -> None:
     prompt = default_prompt()
     prompt["6"]["inputs"]["sampler_name"] = "no_such_sampler"
-    answer = client.queue_prompt(prompt)
+    answer = client.queue_prompt(prompt, number=float("nan"))  # not a usable queue position
     assert answer["node_errors"] == {} and "no_such_sampler" in answer["warnings"][0]
+    assert answer["number"] == 0
     client.post_json("/interrupt", {})
 
 
