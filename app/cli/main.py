@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli import batch, export, models, node_docs, run, validate
+from app.cli import batch, export, models, node_docs, run, serve, validate
 
 COMMANDS = {"run": run, "validate": validate, "batch": batch, "export": export,
-            "nodes": node_docs, "models": models}
+            "nodes": node_docs, "models": models, "serve": serve}
 
 
 def build_parser() -> argparse.ArgumentParser:
