@@ -82,39 +82,32 @@ async def system_stats(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(stats))
 
 
-def model_names(kind: str) -> list[str]:
-    """The files of a model folder kind as ComfyUI lists them: paths relative to the root."""
-    from pipelines.loading.folders import roots, scan
-
-    bases = [r for r in roots(kind)]
-    names = []
-    for path in scan(kind):
-        root = next((b for b in bases if path.is_relative_to(b)), None)
-        names.append(path.relative_to(root).as_posix() if root else path.name)
-    return names
-
-
 @routes.get("/embeddings")
 async def embeddings(request: web.Request) -> web.Response:
-    names = await asyncio.to_thread(model_names, "embeddings")
-    return web.json_response(sorted({os.path.splitext(n)[0] for n in names}))
+    from app.interop.comfy_folders import embeddings_list
+
+    return web.json_response(await asyncio.to_thread(embeddings_list))
 
 
 @routes.get("/models")
 async def model_kinds(request: web.Request) -> web.Response:
-    from pipelines.loading.folders import KINDS
+    from app.interop.comfy_folders import folder_names
 
-    return web.json_response(list(KINDS))
+    return web.json_response(folder_names())
 
 
 @routes.get("/models/{folder}")
 async def models(request: web.Request) -> web.Response:
-    from pipelines.loading.folders import KINDS, ModelFolderConfigError
+    """ComfyUI's folder names (and its older aliases) onto our model folders; a folder we
+    keep nothing in lists nothing, an unknown one is a 404."""
+    from app.interop.comfy_folders import models_list
+    from pipelines.loading.folders import ModelFolderConfigError
 
-    kind = request.match_info["folder"]
-    if kind not in KINDS:
-        return error_response(404, "not_found", f"no model folder kind {kind!r}")
+    folder = request.match_info["folder"]
     try:
-        return web.json_response(await asyncio.to_thread(model_names, kind))
+        names = await asyncio.to_thread(models_list, folder)
     except ModelFolderConfigError as exc:
         return error_response(500, "model_folder_config", str(exc))
+    if names is None:
+        return error_response(404, "not_found", f"no model folder {folder!r}")
+    return web.json_response(names)

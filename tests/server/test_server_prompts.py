@@ -81,14 +81,18 @@ def test_no_prompt_key(client: ComfyClient) -> None:
 
 
 def test_the_info_endpoints(client: ComfyClient) -> None:
-    assert isinstance(client.get_json("/object_info"), dict)
-    assert isinstance(client.get_json("/object_info/KSampler"), dict)
+    info = client.get_json("/object_info")
+    assert {"KSampler", "CheckpointLoaderSimple", "SaveImage"} <= set(info)
+    assert client.get_json("/object_info/KSampler")["KSampler"]["input"]["required"]["model"] \
+        == ["MODEL", {}]
     stats = client.get_json("/system_stats")
     assert {"os", "ram_total", "python_version", "pytorch_version"} <= set(stats["system"])
     assert stats["devices"][0]["type"] == "cpu"
     assert isinstance(client.get_json("/embeddings"), list)
     assert "checkpoints" in client.get_json("/models")
     assert isinstance(client.get_json("/models/checkpoints"), list)
+    assert "diffusion_models" in client.get_json("/models")  # ComfyUI's folder names
+    assert client.get_json("/models/unet") == client.get_json("/models/diffusion_models")
     assert client.get_json("/prompt") == {"exec_info": {"queue_remaining": 0}}
     assert client.get_json("/api/queue") == {"queue_running": [], "queue_pending": []}
     assert client.get_json("/history/unknown") == {}
