@@ -71,6 +71,8 @@ def _lookup(part: str, net: Any) -> dict[str, str]:
         if not isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
             continue
         spellings = {path}
+        if path.endswith(".projection"):  # a key/value projection a hypernetwork wraps
+            spellings.add(path.removesuffix(".projection"))
         if part.startswith("text") and not path.startswith("text_model."):
             spellings.add("text_model." + path)
         for spelling in spellings:

@@ -103,3 +103,22 @@ def test_hostile_and_foreign_files_are_one_line(tiny, tmp_path):
     foreign, _ = write_hypernetwork(tmp_path / "sdxl.pt", [2048])
     with pytest.raises(ModelLoadError, match="another model family"):
         with_hypernetwork(tiny[0], read_hypernetwork(foreign), 1.0, str(foreign))
+
+
+def test_a_lora_after_the_hypernetwork_still_reaches_the_wrapped_projections(tiny, tmp_path):
+    from pipelines.loading.lora import apply_lora
+
+    model = tiny[0]
+    path, _ = write_hypernetwork(tmp_path / "h.pt", sorted(_attention_widths(model)))
+    hyper = with_hypernetwork(model, read_hypernetwork(path), 1.0, "h")
+    name = next(n for n, m in model.denoiser.named_modules()
+                if isinstance(getattr(m, "to_k", None), torch.nn.Linear))
+    base = model.denoiser.get_submodule(f"{name}.to_k")
+    down = torch.randn(2, base.in_features) * 0.1
+    up = torch.randn(base.out_features, 2) * 0.1
+    lora = {f"unet.{name}.to_k.lora_A.weight": down, f"unet.{name}.to_k.lora_B.weight": up}
+    patched, _ = apply_lora(hyper, None, lora, 1.0, source="tiny LoRA")
+    wrapped = patched.denoiser.get_submodule(f"{name}.to_k")
+    assert torch.allclose(wrapped.projection.weight, base.weight + up @ down, atol=1e-6)
+    assert torch.equal(hyper.denoiser.get_submodule(f"{name}.to_k").projection.weight,
+                       base.weight)  # the hypernetwork model is untouched
