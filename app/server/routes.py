@@ -92,18 +92,22 @@ def _ids(value: Any) -> set[str]:
     return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
-@routes.post("/queue")
-async def post_queue(request: web.Request) -> web.Response:
-    state = state_of(request)
+async def _clear_or_delete(request: web.Request, store: Any) -> web.Response:
+    """ComfyUI's ``{"clear": true}`` / ``{"delete": [ids]}`` body on the queue or history."""
     try:
         body = await read_json(request)
     except BadRequest as exc:
         return exc.response
     if body.get("clear"):
-        state.queue.clear()
+        store.clear()
     if "delete" in body:
-        state.queue.delete(_ids(body["delete"]))
+        store.delete(_ids(body["delete"]))
     return web.Response(status=200)
+
+
+@routes.post("/queue")
+async def post_queue(request: web.Request) -> web.Response:
+    return await _clear_or_delete(request, state_of(request).queue)
 
 
 @routes.post("/interrupt")
@@ -148,13 +152,4 @@ async def get_history_item(request: web.Request) -> web.Response:
 
 @routes.post("/history")
 async def post_history(request: web.Request) -> web.Response:
-    state = state_of(request)
-    try:
-        body = await read_json(request)
-    except BadRequest as exc:
-        return exc.response
-    if body.get("clear"):
-        state.history.clear()
-    if "delete" in body:
-        state.history.delete(_ids(body["delete"]))
-    return web.Response(status=200)
+    return await _clear_or_delete(request, state_of(request).history)
