@@ -8,16 +8,19 @@ from typing import TYPE_CHECKING
 from node_api.context import NodeContext
 from node_api.declaration import Choice, Float, Link, Output, String, node
 from node_api.ports import CLIP, MODEL
+from pipelines.catalog import MERGE_MODES
 
 if TYPE_CHECKING:
     from pipelines.values import DiffusionModel, TextEncoder
 
-_MODES = ("weighted", "add", "subtract")
 _MODE = ("weighted: ratio x first + (1 - ratio) x second; add: first + second; subtract: "
          "ratio x (first - second), a difference to add to another model (e.g. a fine-tune's "
          "change from its base).")
 _RATIO = ("weighted: the share of the first model (1 = the first alone); subtract: the "
           "multiplier; add: unused.")
+# how two networks combine: the same inputs on Merge Models and Merge Text Encoders
+_HOW = (Choice("mode", "weighted", choices=MERGE_MODES, description=_MODE),
+        Float("ratio", 1.0, min=-10.0, max=10.0, step=0.01, description=_RATIO))
 
 
 @node(
@@ -30,8 +33,7 @@ _RATIO = ("weighted: the share of the first model (1 = the first alone); subtrac
     inputs=[
         Link("model1", MODEL, description="The first model; its settings are kept."),
         Link("model2", MODEL, description="The second model, of the same family."),
-        Choice("mode", "weighted", choices=_MODES, description=_MODE),
-        Float("ratio", 1.0, min=-10.0, max=10.0, step=0.01, description=_RATIO),
+        *_HOW,
     ],
     outputs=[Output("model", MODEL, "The merged model.")],
 )
@@ -85,8 +87,7 @@ def merge_blocks(ctx: NodeContext, model1: DiffusionModel, model2: DiffusionMode
     inputs=[
         Link("clip1", CLIP, description="The first text encoder; its tokenizers are kept."),
         Link("clip2", CLIP, description="The second text encoder, of the same family."),
-        Choice("mode", "weighted", choices=_MODES, description=_MODE),
-        Float("ratio", 1.0, min=-10.0, max=10.0, step=0.01, description=_RATIO),
+        *_HOW,
     ],
     outputs=[Output("clip", CLIP, "The merged text encoder.")],
 )

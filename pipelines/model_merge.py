@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
+from pipelines.catalog import MERGE_MODES as MODES
 from pipelines.errors import StudioError
 from pipelines.structural_copy import shared_copy
 from pipelines.values import DiffusionModel, TextEncoder
 
 log = logging.getLogger(__name__)
-MODES = ("weighted", "add", "subtract")
 Scales = Callable[[str], tuple[float, float]]
 
 
