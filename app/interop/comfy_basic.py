@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.comfy_table import Table, export_classes, export_inputs, table_classes
 from pipelines.catalog import LATENT_FLIPS, LATENT_ROTATIONS, MASK_CHANNELS
 
 _SAMPLES = {"samples": "latent"}
 # ComfyUI class -> (our type, links (Comfy -> ours), outputs, widgets in UI order)
-_TABLE: dict[str, tuple[str, dict[str, str], tuple[str, ...], tuple[str | None, ...]]] = {
+_TABLE: Table = {
     "LatentFromBatch": ("latent.from_batch", _SAMPLES, ("latent",), ("batch_index", "length")),
     "RepeatLatentBatch": ("latent.repeat_batch", _SAMPLES, ("latent",), ("amount",)),
     "LatentRotate": ("latent.rotate", _SAMPLES, ("latent",), ("rotation",)),
@@ -33,8 +34,7 @@ _CHOICES = {"rotation": LATENT_ROTATIONS, "flip_method": LATENT_FLIPS, "channel"
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:
     """ComfyUI class -> ``ComfyClass`` (passed in: comfy_names imports nothing of ours)."""
-    return {cls: comfy_class(type_id, links, outputs, widgets)
-            for cls, (type_id, links, outputs, widgets) in _TABLE.items()}
+    return table_classes(comfy_class, _TABLE)
 
 
 def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | None:
@@ -60,9 +60,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
     return values
 
 
-EXPORT_CLASSES = {type_id: cls for cls, (type_id, *_rest) in _TABLE.items()}
-EXPORT_INPUTS = {type_id: {ours: comfy for comfy, ours in links.items()}
-                 for type_id, links, _outputs, _widgets in _TABLE.values()}
+EXPORT_CLASSES = export_classes(_TABLE)
+EXPORT_INPUTS = export_inputs(_TABLE)
 
 
 def export_node(node_type: str, v: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

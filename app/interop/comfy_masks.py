@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.comfy_table import Table, export_classes, export_inputs, table_classes
 from pipelines.catalog import IMAGE_MASK_CHANNELS, MASK_COMPOSITE_OPERATIONS
 
 _MASK = {"mask": "mask"}
 # ComfyUI class -> (our type, links (Comfy -> ours), outputs, widgets in UI order)
-_TABLE: dict[str, tuple[str, dict[str, str], tuple[str, ...], tuple[str, ...]]] = {
+_TABLE: Table = {
     "MaskToImage": ("mask.to_image", _MASK, ("image",), ()),
     "ImageToMask": ("mask.from_image", {"image": "image"}, ("mask",), ("channel",)),
     "SolidMask": ("mask.solid", {}, ("mask",), ("value", "width", "height")),
@@ -30,8 +31,7 @@ _CHOICES = {"channel": IMAGE_MASK_CHANNELS, "operation": MASK_COMPOSITE_OPERATIO
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:
     """ComfyUI class -> ``ComfyClass`` (passed in: comfy_names imports nothing of ours)."""
-    return {cls: comfy_class(type_id, links, outputs, widgets)
-            for cls, (type_id, links, outputs, widgets) in _TABLE.items()}
+    return table_classes(comfy_class, _TABLE)
 
 
 def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | None:
@@ -55,9 +55,8 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
     return values
 
 
-EXPORT_CLASSES = {type_id: cls for cls, (type_id, *_rest) in _TABLE.items()}
-EXPORT_INPUTS = {type_id: {ours: comfy for comfy, ours in links.items()}
-                 for type_id, links, _outputs, _widgets in _TABLE.values()}
+EXPORT_CLASSES = export_classes(_TABLE)
+EXPORT_INPUTS = export_inputs(_TABLE)
 
 
 def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:

@@ -8,16 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from app.interop.comfy_fields import FieldReader, show
+from app.interop.comfy_table import Table, export_classes, export_inputs, table_classes
 from pipelines.catalog import BLEND_MODES, QUANTIZE_DITHERS
 
 _IMAGE = {"image": "image"}
-# ComfyUI class -> (our type, links (Comfy -> ours), widgets in UI order)
-_TABLE: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
-    "ImageBlend": ("image.blend", {"image1": "image1", "image2": "image2"},
+_OUT = ("image",)
+# ComfyUI class -> (our type, links (Comfy -> ours), outputs, widgets in UI order)
+_TABLE: Table = {
+    "ImageBlend": ("image.blend", {"image1": "image1", "image2": "image2"}, _OUT,
                    ("blend_factor", "blend_mode")),
-    "ImageBlur": ("image.blur", _IMAGE, ("blur_radius", "sigma")),
-    "ImageSharpen": ("image.sharpen", _IMAGE, ("sharpen_radius", "sigma", "alpha")),
-    "ImageQuantize": ("image.quantize", _IMAGE, ("colors", "dither")),
+    "ImageBlur": ("image.blur", _IMAGE, _OUT, ("blur_radius", "sigma")),
+    "ImageSharpen": ("image.sharpen", _IMAGE, _OUT, ("sharpen_radius", "sigma", "alpha")),
+    "ImageQuantize": ("image.quantize", _IMAGE, _OUT, ("colors", "dither")),
 }
 _NUMBERS = {"blend_factor": (0.5, 0.0, 1.0), "sigma": (1.0, 0.1, 10.0), "alpha": (1.0, 0.0, 5.0)}
 _INTS = {"blur_radius": (1, 1, 31), "sharpen_radius": (1, 1, 31), "colors": (256, 1, 256)}
@@ -25,8 +27,7 @@ _INTS = {"blur_radius": (1, 1, 31), "sharpen_radius": (1, 1, 31), "colors": (256
 
 def comfy_classes(comfy_class: Any) -> dict[str, Any]:
     """ComfyUI class -> ``ComfyClass`` (passed in: comfy_names imports nothing of ours)."""
-    return {cls: comfy_class(type_id, links, ("image",), widgets)
-            for cls, (type_id, links, widgets) in _TABLE.items()}
+    return table_classes(comfy_class, _TABLE)
 
 
 def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | None:
@@ -34,7 +35,7 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
     if cls not in _TABLE:
         return None
     values: dict[str, Any] = {}
-    for name in _TABLE[cls][2]:
+    for name in _TABLE[cls][3]:
         if name in _NUMBERS:
             values[name] = fields.number(name, *_NUMBERS[name])
         elif name in _INTS:
@@ -56,11 +57,10 @@ def comfy_values(cls: str, fields: FieldReader, note: Any) -> dict[str, Any] | N
     return values
 
 
-EXPORT_CLASSES = {type_id: cls for cls, (type_id, _links, _widgets) in _TABLE.items()}
-EXPORT_INPUTS = {type_id: {ours: comfy for comfy, ours in links.items()}
-                 for type_id, links, _widgets in _TABLE.values()}
+EXPORT_CLASSES = export_classes(_TABLE)
+EXPORT_INPUTS = export_inputs(_TABLE)
 
 
 def export_values(node_type: str, v: dict[str, Any]) -> dict[str, Any]:
     """ComfyUI widget inputs of one of ``EXPORT_CLASSES``' node types."""
-    return {name: v.get(name) for name in _TABLE[EXPORT_CLASSES[node_type]][2]}
+    return {name: v.get(name) for name in _TABLE[EXPORT_CLASSES[node_type]][3]}
