@@ -20,17 +20,13 @@ _FAMILY_HELP = ("Model family whose latent scaling the file is converted with (s
 
 
 def _fingerprint(values: dict[str, Any]) -> Any:
+    from nodes.image import _file_fingerprint
     from pipelines.loading.file_policy import input_dir
 
-    name = values.get("path", "")
-    path = Path(name).expanduser()
-    if not path.is_absolute():
+    path = Path(values.get("path", "")).expanduser()
+    if not path.is_absolute():  # a relative name is looked up in the input folder
         path = input_dir() / path
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return [str(path.resolve()), stat.st_mtime_ns, stat.st_size]
+    return _file_fingerprint({"path": str(path)})
 
 
 @node(
