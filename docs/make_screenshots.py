@@ -1,7 +1,9 @@
 """Regenerate the README's window screenshots (``docs/screenshot_graph.png``,
-``docs/screenshot_queue.png``) by driving the real window over the default workflow.
+``docs/screenshot_queue.png`` over the default workflow, ``docs/demo_cascade.png``: the
+built-in cascade run) by driving the real window.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python docs/make_screenshots.py [--out docs]
+     [--only graph|queue|cascade]
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def by_title(window: object, title: str) -> str:
     return next(i for i, n in graph.nodes.items() if n.title == title)
 
 
-def make_window(scratch: Path, name: str) -> object:
+def make_window(scratch: Path, name: str, workflow: Path | None = None) -> object:
     from PySide6.QtCore import QSettings
 
     from app.gui.files import DEFAULT_WORKFLOW
@@ -42,7 +44,7 @@ def make_window(scratch: Path, name: str) -> object:
     window.ask_save = lambda: "discard"
     window.resize(1500, 900)
     window.show()
-    assert window.files.open(DEFAULT_WORKFLOW)
+    assert window.files.open(workflow or DEFAULT_WORKFLOW)
     return window
 
 
@@ -91,9 +93,33 @@ def queue_shot(app: object, scratch: Path, target: Path) -> None:
     window.close()
 
 
+def cascade_shot(app: object, scratch: Path, target: Path) -> None:
+    """The built-in cascade (demo 64px -> demo-sr 128px) after a run on the CPU."""
+    window = make_window(scratch, "cascade", ROOT / "resources" / "workflows"
+                         / "demo_cascade.json")
+    pump(app, 0.5)
+    assert window.run_workflow()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        pump(app, 0.1)
+        if any(e.status == "done" for e in window.queue.entries) and not window.runner.running:
+            break
+    pump(app, 1.0)
+    window.canvas.frame_all()
+    pump(app, 0.5)
+    window.grab().save(str(target))
+    window.close()
+
+
+SHOTS = {"graph": (graph_shot, "screenshot_graph.png"),
+         "queue": (queue_shot, "screenshot_queue.png"),
+         "cascade": (cascade_shot, "demo_cascade.png")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--only", choices=sorted(SHOTS), default=None)
     args = parser.parse_args(argv)
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -104,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_theme(app)
     scratch = Path(tempfile.mkdtemp(prefix="studio-shots-"))
-    graph_shot(app, scratch, args.out / "screenshot_graph.png")
-    queue_shot(app, scratch, args.out / "screenshot_queue.png")
-    print(f"wrote {args.out / 'screenshot_graph.png'} and {args.out / 'screenshot_queue.png'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, (shot, file) in SHOTS.items():
+        if args.only in (None, name):
+            shot(app, scratch, args.out / file)
+            print(f"wrote {args.out / file}")
     return 0
 
 

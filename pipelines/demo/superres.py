@@ -2,7 +2,9 @@
 demo's 64px images to 128px, conditioned like DeepFloyd IF stage II (the low-resolution image
 resized to 128px, noise-augmented, concatenated to the sample; the augmentation level as class
 label; the demo text encoder's states through cross-attention), so the Super-Resolution
-Sampler runs it with ``pipelines.sampling.superres``.
+Sampler runs it with ``pipelines.sampling.superres``. Unlike IF it resizes bicubically with
+pixel centres and predicts the clean image as a residual to that resize
+(``DEMO_SR_CONDITION``): flat regions, most of every picture, come out exact.
 
 Training: ground truth is the procedural shape drawn at 128px, its input the same shape drawn
 at 64px (``dataset.render`` with one generator state at both sizes). The UNet is fully
@@ -24,13 +26,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pipelines.families.demo_sr import DEMO_SR_CONDITION
+
 from . import dataset
 from .components import TEXT_HIDDEN, encode_prompts
 from .loop import prepare_run, train_with_ema
 
 FAMILY = "demo_sr"
 SR_SIZE = 2 * dataset.IMAGE_SIZE
-DEFAULT_SR_STEPS = 2000
+DEFAULT_SR_STEPS = 12000
 MAX_NOISE_LEVEL = 350  # augmentation levels seen in training
 DEFAULT_NOISE_LEVEL = 50
 DEFAULT_SAMPLING_STEPS = 10
@@ -53,11 +57,14 @@ UNET_CONFIG: dict[str, Any] = {
     "norm_num_groups": 2,
     "class_embed_type": "timestep",  # the augmentation level, as in IF stage II
 }
-# DDIM over a cosine schedule, v-prediction, trailing spacing (few-step sampling starts at t=999)
+# DDIM over a cosine schedule, trailing spacing (few-step sampling starts at t=999); the UNet
+# predicts the clean image as a scaled residual to the resized input (``DEMO_SR_CONDITION``).
+# ``set_alpha_to_one``: the last step returns that prediction (False left the noise of
+# alphas_cumprod[0], 0.8/255 everywhere, which cost flat regions 10 dB and SSIM 0.01)
 SCHEDULER_CONFIG: dict[str, Any] = {
     "num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2",
-    "prediction_type": "v_prediction", "timestep_spacing": "trailing", "clip_sample": False,
-    "set_alpha_to_one": False, "steps_offset": 0,
+    "prediction_type": "sample", "timestep_spacing": "trailing", "clip_sample": False,
+    "set_alpha_to_one": True, "steps_offset": 0,
 }
 NOISING_CONFIG: dict[str, Any] = {"num_train_timesteps": 1000,
                                   "beta_schedule": "squaredcos_cap_v2"}
@@ -74,15 +81,18 @@ def render_pair(batch: int, rng: random.Random, seed: int,
 
 
 def upsample(low: torch.Tensor, size: int = SR_SIZE) -> torch.Tensor:
-    """The resize ``super_resolve`` applies to its input (bilinear, corners aligned)."""
-    return F.interpolate(low, (size, size), mode="bilinear", align_corners=True)
+    """The resize ``super_resolve`` applies to the stage's input (``DEMO_SR_CONDITION``)."""
+    from pipelines.sampling.superres import resize_for_stage
+
+    return resize_for_stage(low, (size, size), DEMO_SR_CONDITION)
 
 
 def _crops(tensors: list[torch.Tensor], crop: int, gen: torch.Generator,
            tries: int = 1) -> list[torch.Tensor]:
     """The same ``crop`` window of each tensor, per batch item: of ``tries`` random windows the
-    one with the most edge in ``tensors[0]``. One try (uniform crops) is the default: a first
-    run picking the edgiest of 4 left flat backgrounds noisy (they decide most of the PSNR)."""
+    one with the most edge in ``tensors[0]``. Training takes the edgiest of 4: the stage
+    predicts a residual that is zero on flat regions, so the edges are what it has to learn
+    (on 5000-step runs: edge PSNR 33.0 dB against 30.5 dB with uniform crops)."""
     n, size = tensors[0].shape[0], tensors[0].shape[-1]
     image = tensors[0]
     edges = ((image[..., 1:, :-1] - image[..., :-1, :-1]).abs()
@@ -105,9 +115,9 @@ def _text(base: Path) -> tuple[Any, Any]:
 
 
 def train_superres(out_dir: str | Path, base: str | Path = BASE, steps: int = DEFAULT_SR_STEPS,
-                   batch_size: int = 8, crop: int = 32, seed: int = 0, lr: float = 2e-3,
+                   batch_size: int = 16, crop: int = 32, seed: int = 0, lr: float = 2e-3,
                    threads: int | None = 1, progress: bool = True, device: str = "cpu",
-                   edge_tries: int = 1) -> Path:
+                   edge_tries: int = 4) -> Path:
     """Train the 64 -> 128 px stage and save it as a diffusers-style folder in ``out_dir``.
 
     Args:
@@ -132,22 +142,26 @@ def train_superres(out_dir: str | Path, base: str | Path = BASE, steps: int = DE
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     scheduler, noising = DDIMScheduler(**SCHEDULER_CONFIG), DDPMScheduler(**NOISING_CONFIG)
     abar_all = scheduler.alphas_cumprod
+    residual_scale = float(DEMO_SR_CONDITION.residual_scale or 1.0)
     rng, gen = random.Random(seed + 3), torch.Generator().manual_seed(seed + 3)
     optimiser = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
 
     def loss_at(step: int) -> torch.Tensor:
         low, high, specs = render_pair(batch_size, rng, seed * 100003 + step)
         captions = ["" if rng.random() < 0.1 else dataset.make_caption(s, rng) for s in specs]
+        # half the inputs clean (what a benchmark and a sharp first stage give), half augmented
         level = torch.randint(0, MAX_NOISE_LEVEL, (batch_size,), generator=gen)
-        condition = noising.add_noise(upsample(low), torch.randn(high.shape, generator=gen),
-                                      level)
-        x0, condition = (c.to(device) for c in _crops([high, condition], crop, gen, edge_tries))
+        level = level * (torch.rand(batch_size, generator=gen) < 0.5)
+        base = upsample(low)
+        condition = noising.add_noise(base, torch.randn(high.shape, generator=gen), level)
+        x0, condition, base = (c.to(device) for c in _crops([high, condition, base], crop, gen,
+                                                            edge_tries))
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, len(abar_all), (batch_size,), generator=gen)
         abar = abar_all[t].view(-1, 1, 1, 1).to(device)
         t, level = t.to(device), level.to(device)
         noisy = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
-        target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
+        target = (x0 - base) * residual_scale
         with torch.no_grad():
             context = encode_prompts(text_encoder, tokenizer, captions)
         output = unet(torch.cat([noisy, condition], 1), t, context, class_labels=level).sample

@@ -274,7 +274,7 @@ def _train_superres(args: argparse.Namespace, argv: Sequence[str] | None) -> int
         return any(a == flag or a.startswith(flag + "=") for a in argv or [])
 
     steps = args.steps if given("--steps") else DEFAULT_SR_STEPS
-    batch = args.batch_size if given("--batch-size") else 8
+    batch = args.batch_size if given("--batch-size") else 16
     out = train_superres(args.out, base=args.base or BASE, steps=steps, batch_size=batch,
                          crop=args.crop, seed=args.seed, threads=args.threads,
                          device=args.device)

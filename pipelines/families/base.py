@@ -130,9 +130,9 @@ class ModelFamily:
     detection_note: str = ""  # what a header-only detection cannot tell (shown by detect)
     accepts_control: bool = False  # the denoiser takes ControlNet/T2I-Adapter residuals
     control_kinds: tuple[str, ...] = ("controlnet", "controlnet_union", "t2i_adapter")  # kinds
-    # a variant of another family told apart by input channels (InstructPix2Pix: SD1.x, 8)
-    variant_of: str = ""
+    variant_of: str = ""  # of another family, told apart by input channels (InstructPix2Pix)
     input_channels: int | None = None
+    sr_condition: Any = None  # a super-resolution stage's ``deepfloyd_if.SRCondition`` (None: IF's)
 
     def __repr__(self) -> str:
         return f"<ModelFamily {self.id}>"

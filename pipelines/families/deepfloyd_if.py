@@ -7,6 +7,7 @@ noise and a learned variance (6 output channels), sampled with IF's DDPM schedul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pipelines.families.base import Component, LatentFormat, ModelFamily
@@ -15,6 +16,25 @@ from pipelines.families.base import Component, LatentFormat, ModelFamily
 IF_PIXELS = LatentFormat(channels=3, scaling_factor=1.0, spatial_factor=1,
                          rgb_factors=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
                          pixels=True)
+
+
+@dataclass(frozen=True)
+class SRCondition:
+    """How a super-resolution stage sees its low-resolution image (``ModelFamily.sr_condition``).
+
+    ``resize``/``align_corners``: the ``F.interpolate`` mode to the target size (IF and the
+    diffusers pipelines: bilinear with corners aligned). ``residual_scale``: when set, the
+    denoiser predicts the clean image's difference from the resized, un-augmented input times
+    this scale (its scheduler's ``prediction_type`` is "sample"); ``denoise`` adds the input back
+    to every prediction, so flat regions come out exact and the network learns only the edges.
+    """
+
+    resize: str = "bilinear"
+    align_corners: bool | None = True
+    residual_scale: float | None = None
+
+
+IF_SR_CONDITION = SRCondition()
 _T5 = (
     Component("text_encoder", ("transformers.T5EncoderModel",), "text_encoder"),
     Component("tokenizer", ("transformers.T5Tokenizer", "transformers.T5TokenizerFast"),

@@ -220,6 +220,7 @@ def denoise(
     if callback is not None and isinstance(schedule_sigmas, torch.Tensor):
         schedule_sigmas = schedule_sigmas.to(device, torch.float32)
 
+    residual = image_condition.residual(device) if image_condition is not None else None
     grounding = grounding_patches(positive, negative if guidance.main.do_cfg else None, x)
     with model_patches(model, guidance.inputs, timesteps, guidance.main.do_cfg, batch,
                        grounding) as before_step, torch.inference_mode():
@@ -234,6 +235,8 @@ def denoise(
             if concat is not None and not image_condition.scaled:
                 model_input = torch.cat([model_input, concat], dim=1)
             model_output = guidance.predict(model_input.to(dtype), t, i)
+            if residual is not None:  # a residual super-resolution stage: x0 = input + r / s
+                model_output = torch.add(residual[0], model_output, alpha=residual[1])
             sample = x
             output = scheduler.step(model_output, t, sample, **step_kwargs)
             x = output.prev_sample

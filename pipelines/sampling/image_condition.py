@@ -27,6 +27,15 @@ class ImageCondition:
     # joins the sample after ``scale_model_input`` (IF: after the initial noise, scaled too)
     noise_first: bool = False
     scaled: bool = True
+    # a residual stage (``SRCondition.residual_scale``): its prediction is the clean image's
+    # difference from ``image`` times this scale; ``denoise`` adds ``image`` back
+    residual_scale: float | None = None
+
+    def residual(self, device: torch.device) -> tuple[torch.Tensor, float] | None:
+        """(the clean resized image on ``device``, 1 / scale), or None for a plain stage."""
+        if self.residual_scale is None:
+            return None
+        return self.image.float().to(device), 1.0 / self.residual_scale
 
     def prepare(self, generator: Any, device: torch.device,
                 cfg_batch: bool) -> tuple[torch.Tensor, dict[str, Any]]:

@@ -3,7 +3,7 @@
 A pixel-space family's "latent" is the image in -1..1 (``LatentFormat.pixels``);
 ``pixels_to_image`` is its decoder. ``super_resolve`` samples a larger image conditioned on a
 smaller one as ``IFSuperResolutionPipeline`` does: the small image is resized (bilinear,
-corners aligned) to the target size, noise-augmented to ``noise_level`` with the model's
+corners aligned; a family's ``sr_condition`` may say otherwise) to the target size, noise-augmented to ``noise_level`` with the model's
 ``image_noising_scheduler``, concatenated to the sample's channels at every step, and the
 level is the UNet's class label. With the same seed the result equals diffusers' pipeline.
 """
@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pipelines.families import get_family
+from pipelines.families.deepfloyd_if import IF_SR_CONDITION, SRCondition
 from pipelines.sampling.image_condition import ImageCondition
 from pipelines.values import Conditioning, DiffusionModel, Latent, Noise
 
@@ -29,6 +31,13 @@ def pixels_to_image(latent: Latent) -> torch.Tensor:
 def image_to_pixels(image: torch.Tensor) -> torch.Tensor:
     """An IMAGE [B, H, W, 3] in 0..1 as pixels [B, 3, H, W] in -1..1."""
     return image.float().permute(0, 3, 1, 2) * 2 - 1
+
+
+def resize_for_stage(pixels: torch.Tensor, size: tuple[int, int],
+                     spec: SRCondition = IF_SR_CONDITION) -> torch.Tensor:
+    """Pixels [B, 3, h, w] resized to ``size`` (H, W) as a stage with ``spec`` sees them."""
+    align = spec.align_corners if spec.resize in ("bilinear", "bicubic") else None
+    return F.interpolate(pixels, size, mode=spec.resize, align_corners=align)
 
 
 def super_resolve(
@@ -67,8 +76,10 @@ def super_resolve(
     height, width = round(pixels.shape[2] * scale), round(pixels.shape[3] * scale)
     if height < 8 or width < 8:
         raise ValueError(f"the upscaled image would be {width}x{height} pixels; use a larger scale")
-    upscaled = F.interpolate(pixels, (height, width), mode="bilinear", align_corners=True)
-    condition = ImageCondition(upscaled, noise_level, config)
+    spec = get_family(model.family).sr_condition or IF_SR_CONDITION
+    upscaled = resize_for_stage(pixels, (height, width), spec)
+    condition = ImageCondition(upscaled, noise_level, config,
+                               residual_scale=spec.residual_scale)
     start = Latent(samples=torch.zeros(pixels.shape[0], model.latent_channels, height, width),
                    space=model.family)
     return denoise(model, positive, negative, start, noise, sampler=sampler, schedule=schedule,

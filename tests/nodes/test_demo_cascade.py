@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -20,7 +19,6 @@ WORKFLOW = ROOT / "resources" / "workflows" / "demo_cascade.json"
 MODELS = ROOT / "resources" / "models"
 
 
-@pytest.mark.skipif(not (MODELS / "demo-sr").is_dir(), reason="the demo-sr stage is not shipped")
 def test_the_demo_cascade_runs_on_the_built_in_models(registry, tmp_path):
     from pipelines.loading.checkpoint import load_checkpoint
     from pipelines.sampling.denoise import denoise
