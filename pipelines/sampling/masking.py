@@ -55,10 +55,10 @@ def differential_masks(mask: torch.Tensor, timesteps: torch.Tensor, strength: fl
     strongly masked parts change from the first step and weakly masked ones only in the last
     steps. ``strength`` in (0, 1) blends that with the soft mask, as ComfyUI's node does
     (0 and 1: the thresholded mask alone)."""
-    steps = timesteps.to(device=mask.device, dtype=torch.float32)
-    first = float(steps[0]) if len(steps) and float(steps[0]) > 0 else 1.0
+    steps = timesteps.detach().to(dtype=torch.float32).tolist()  # one read, not one a step
+    first = steps[0] if steps and steps[0] > 0 else 1.0
     masks = []
     for t in steps:
-        binary = (mask >= float(t) / first).to(mask.dtype)
+        binary = (mask >= t / first).to(mask.dtype)
         masks.append(strength * binary + (1 - strength) * mask if 0 < strength < 1 else binary)
     return masks

@@ -204,12 +204,19 @@ def zero_x0_scales(scheduler: Any, step_levels: list[float]) -> list[float]:
         return [0.0 for _ in step_levels]
     cumprod = cumprod.double().clamp(1e-12, 1 - 1e-12)  # zero-SNR schedules end at 0
     log_sigmas = (((1 - cumprod) / cumprod) ** 0.5).log()
-    scales = []
+    lows, weights = [], []
     for t in step_levels:  # log sigma interpolated at the (possibly fractional) timestep
         low = min(max(int(math.floor(t)), 0), len(log_sigmas) - 1)
-        high = min(low + 1, len(log_sigmas) - 1)
-        w = min(max(t - low, 0.0), 1.0)
-        sigma = math.exp(float(log_sigmas[low] * (1 - w) + log_sigmas[high] * w))
+        lows.append(low)
+        weights.append(min(max(t - low, 0.0), 1.0))
+    # all steps at once and read back once (the schedule may be on the run device)
+    low_index = torch.tensor(lows, dtype=torch.long).to(log_sigmas.device)
+    high_index = (low_index + 1).clamp_max(len(log_sigmas) - 1)
+    w = torch.tensor(weights, dtype=log_sigmas.dtype).to(log_sigmas.device)
+    logs = (log_sigmas[low_index] * (1 - w) + log_sigmas[high_index] * w).tolist()
+    scales = []
+    for log_sigma in logs:
+        sigma = math.exp(log_sigma)
         alpha_t, sigma_t = (1 + sigma**2) ** -0.5, sigma * (1 + sigma**2) ** -0.5
         scales.append(alpha_t / sigma_t if prediction == "v_prediction" else 1.0 / sigma_t)
     return scales

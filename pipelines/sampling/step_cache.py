@@ -11,14 +11,17 @@ step reuses the last output, and once it passes the denoiser runs again. Steps b
 
 It is a run-scoped patch (``pipelines.sampling.patches``): the node returns a copy of the
 model with the patch added, the cached network is never touched, and a model without it
-samples bit for bit as before. With it, each step reads one number on the host (the change
-estimate), so it pays off when a denoiser call costs much more than a sync.
+samples bit for bit as before. The estimate is computed on the device (in float64 as Python
+would, float32 on MPS); whether to skip is a Python decision, so each step where a skip is
+possible (in the window, threshold above 0, after the first two computed steps) reads one
+boolean on the host: a stream sync there, the only one. Other steps read nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -65,7 +68,9 @@ class StepCacheRun:
         self.last_output: torch.Tensor | None = None
         self.before_input: torch.Tensor | None = None  # ... and of the one computed before it
         self.before_output: torch.Tensor | None = None
-        self.rate: float | None = None
+        # mean|out - out_prev| / mean|in - in_prev| as a 0-d tensor on the device, NaN until
+        # the input has moved (a NaN estimate never skips); None until two computed steps
+        self.rate: torch.Tensor | None = None
 
     def __call__(self, index: int) -> None:
         self.index = index
@@ -77,11 +82,10 @@ class StepCacheRun:
         if self.rate is None or self.last_input is None or self.last_output is None \
                 or x.shape != self.last_input.shape:
             return False
-        scale = float(self.last_output.abs().mean())
-        if scale == 0.0:
-            return False
-        change = float((x - self.last_input).abs().mean())
-        return self.rate * change / scale < settings.threshold
+        scale = _mean_abs(self.last_output)
+        change = _mean_abs(x - self.last_input)
+        estimate = self.rate * change / scale
+        return bool((scale != 0) & (estimate < settings.threshold))  # the one host read
 
     def call(self, call_next: DenoiserCall, model: DiffusionModel, x: torch.Tensor, t: Any,
              inputs: dict[str, Any]) -> torch.Tensor:
@@ -93,11 +97,20 @@ class StepCacheRun:
         self.before_input, self.before_output = self.last_input, self.last_output
         # a copy: a CUDA-graph denoiser reuses its output buffer on the next call
         self.last_input, self.last_output = x, output.clone()
-        if self.before_input is not None and self.before_input.shape == x.shape:
-            moved = float((x - self.before_input).abs().mean())
-            if moved > 0:
-                self.rate = float((output - self.before_output).abs().mean()) / moved
+        if self.settings.threshold > 0 and self.before_input is not None \
+                and self.before_input.shape == x.shape:
+            moved = _mean_abs(x - self.before_input)
+            rate = _mean_abs(output - self.before_output) / moved
+            previous = self.rate if self.rate is not None else torch.full_like(rate, math.nan)
+            self.rate = torch.where(moved > 0, rate, previous)
         return output
+
+
+def _mean_abs(value: torch.Tensor) -> torch.Tensor:
+    """``mean|value|`` as a 0-d tensor on the value's device, in float64 (the precision of the
+    Python floats the estimate was once made of) where the device has it."""
+    mean = value.abs().mean()
+    return mean.to(torch.float32 if mean.device.type == "mps" else torch.float64)
 
 
 def with_step_cache(model: DiffusionModel, threshold: float, start: float,
