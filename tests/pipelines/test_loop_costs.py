@@ -3,9 +3,6 @@ own, whatever the number of steps (a GPU must never wait for Python between step
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from diffusers.models.modeling_utils import ModelMixin
@@ -13,11 +10,9 @@ from diffusers.models.modeling_utils import ModelMixin
 from pipelines.sampling.denoise import _kept_latents, denoise
 from pipelines.sampling.samplers import make_scheduler
 from pipelines.values import Latent, Noise
+from tests.pipelines.host_reads import HostReads
 
 SHAPE = (1, 4, 8, 8)
-OURS = Path(__file__).resolve().parents[2] / "pipelines"
-# What reads a tensor on the host or moves one between devices (a stream sync on a GPU).
-HOST_READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
 
 
 def _run(model, prompts, steps: int, **kwargs) -> Latent:
@@ -42,37 +37,13 @@ def dtype_walks(monkeypatch):
 
 
 @pytest.fixture()
-def host_syncs(monkeypatch):
-    """Counts host reads, device moves and tensors built from Python data, made from our code
-    (``pipelines/``), not from diffusers' schedulers."""
-    calls: list[str] = []
-
-    def ours() -> bool:
-        return sys._getframe(2).f_code.co_filename.startswith(str(OURS))
-
-    def wrap(name: str, moves: bool = False):
-        original = getattr(torch.Tensor, name)
-
-        def counted(self, *args, **kwargs):
-            if ours() and (not moves or "device" in kwargs or any(
-                    isinstance(a, (str, torch.device)) for a in args)):
-                calls.append(name)
-            return original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counted)
-
-    for name in HOST_READS:
-        wrap(name)
-    wrap("to", moves=True)
-    tensor = torch.tensor
-
-    def built(*args, **kwargs):
-        if ours():
-            calls.append("tensor")
-        return tensor(*args, **kwargs)
-
-    monkeypatch.setattr(torch, "tensor", built)
-    return calls
+def host_syncs():
+    """Host reads, device moves and tensors built from Python data made by our code
+    (``pipelines/``), not by diffusers' schedulers: every torch call is seen
+    (``host_reads.HostReads``; more paths in ``test_loop_syncs``)."""
+    mode = HostReads()
+    with mode:
+        yield mode.ours
 
 
 @pytest.mark.parametrize("sampler", ["euler", "dpmpp_2m", "ddim"])
