@@ -8,6 +8,10 @@ A call counts as ours when the innermost frame outside torch that made it is in
 ``pipelines/``; the others (diffusers' schedulers and models) are kept apart in ``theirs``:
 diffusers keeps its schedules on the CPU on purpose, so most of its reads are free, and they
 are the same in a plain diffusers loop.
+
+Limits, both on the strict side for our code: on a CPU-only machine a read cannot tell a tensor
+that would live on the GPU from one that stays on the CPU, so every read of ours counts; and a
+``to`` naming a device counts even where the tensor is already there.
 """
 
 from __future__ import annotations
