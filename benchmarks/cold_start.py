@@ -9,7 +9,9 @@ branch) it times, in new interpreter processes:
   sampling step (read from a spy on the CLI's progress printer) and to the process' exit.
 
 Run: .venv/bin/python benchmarks/cold_start.py [--reps 5] [--other /path/to/checkout]
-     [--smoke]  (one rep, 2 steps: checks the script itself)
+     [--device cpu|cuda] [--smoke]  (one rep, 2 steps: checks the script itself)
+The CUDA cold-start profile: ``benchmarks/cold_start.py --device cuda`` (the runs' first step
+then includes creating the CUDA context and moving the model to the GPU).
 """
 
 from __future__ import annotations
@@ -75,11 +77,11 @@ def time_import(tree: Path, eager: bool) -> tuple[float, int, float]:
     return wall, modules, children_cpu() - cpu0
 
 
-def time_run(tree: Path, eager: bool, out: Path, steps: int | None
+def time_run(tree: Path, eager: bool, out: Path, steps: int | None, device: str = "cpu"
              ) -> tuple[float, float, float]:
     extra = ["--set", f"6.steps={steps}"] if steps else []
     cmd = [sys.executable, "-c", RUN_CODE, "run", "resources/workflows/default.json",
-           "--out", str(out), "--quiet", "--device", "cpu", *extra]
+           "--out", str(out), "--quiet", "--device", device, *extra]
     t0, cpu0 = time.time(), children_cpu()
     done = subprocess.run(cmd, cwd=tree, env=child_env(eager), capture_output=True, text=True)
     total, cpu = time.time() - t0, children_cpu() - cpu0
@@ -97,7 +99,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="another checkout to compare (its own code, this interpreter)")
     parser.add_argument("--smoke", action="store_true", help="one rep, 2 steps")
     parser.add_argument("--import-only", action="store_true", help="skip the runs")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="the device of the runs (cuda: the CUDA cold start)")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not args.import_only:
+        import torch  # this process is not timed
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch sees no CUDA GPU here")
     reps, steps = (1, 2) if args.smoke else (args.reps, None)
     variants: list[tuple[str, Path, bool]] = [("this tree, lazy imports", ROOT, False),
                                               ("this tree, STUDIO_EAGER_IMPORTS=1", ROOT, True)]
@@ -110,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(reps):  # interleaved, so a busy moment hits every variant alike
             for name, tree, eager in variants:
                 wall, modules, import_cpu = time_import(tree, eager)
-                first, total, run_cpu = (time_run(tree, eager, Path(tmp) / f"{rep}", steps)
-                                         if not args.import_only else (0.0, 0.0, 0.0))
+                first, total, run_cpu = (
+                    time_run(tree, eager, Path(tmp) / f"{rep}", steps, args.device)
+                    if not args.import_only else (0.0, 0.0, 0.0))
                 row = results[name]
                 for key, value in (("import", wall), ("modules", modules),
                                    ("import_cpu", import_cpu), ("first", first),
@@ -121,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{first:.2f} s, total {total:.2f} s", file=sys.stderr, flush=True)
     med = statistics.median
     base = results[variants[1][0]]
-    print(f"cold start, {reps} reps, medians (load {os.getloadavg()[0]:.1f}, "
+    print(f"cold start on {args.device}, {reps} reps, medians (load {os.getloadavg()[0]:.1f}, "
           f"{os.cpu_count()} cpus)")
     columns = (("modules", "modules", 0), ("import", "import s", 2),
                ("import_cpu", "import cpu s", 2), ("first", "run: 1st step s", 2),

@@ -11,16 +11,22 @@ in resources/configs (speed does not depend on the weights) and prints side by s
   - previews on / off (ours), peak VRAM of each side, and the first run (cold: the model read
     from disk, plus compiling in the compile modes).
 Last, the first image of a cold `main.py run resources/workflows/default.json` (wall clock).
+Both sides run in ``--dtype`` (ours: the run's precision; the VAE follows our "auto" rule,
+float32 for the SDXL VAE in fp16 as diffusers upcasts it).
 
 Run where a CUDA GPU is at hand (SDXL needs ~20 GB of disk and VRAM):
     .venv/bin/python benchmarks/gpu_e2e.py [--models sd15,sdxl] [--modes off,compile,max]
         [--steps 30] [--reps 3] [--dtype fp16]
-``--smoke`` runs the same code with tiny models on the CPU (the test suite runs it).
+``--smoke`` runs the same code with tiny models in fp32 on the CPU (the test suite runs it):
+modes off and compile, with torch.compile as the identity (``pipelines.testing.no_inductor``:
+our acceleration path and the script's compile branches run, inductor does not), and one
+cold launch of the default workflow with 2 steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -133,7 +139,7 @@ def ours(folder: Path, size: int, mode: str, args: argparse.Namespace, device: A
         start = time.perf_counter()
         result = executor.run(graph, options=RunOptions(
             device=str(device), output_dir=out_dir, previews=previews, accelerate=mode,
-            threads=0))
+            threads=0, precision=args.precision))
         _sync(device)
         assert result.status == "ok", result.error
         return time.perf_counter() - start, result.timings["6"]  # the Sampler node
@@ -204,13 +210,15 @@ def theirs(folder: Path, size: int, mode: str, args: argparse.Namespace, device:
     return side
 
 
-def cold_launch(device: Any) -> float:
-    """Wall seconds of a fresh `main.py run` of the default workflow (11 MB demo model)."""
+def cold_launch(device: Any, steps: int | None = None) -> float:
+    """Wall seconds of a fresh `main.py run` of the default workflow (11 MB demo model),
+    with its own steps unless ``steps``."""
     out = tempfile.mkdtemp(prefix="e2e-cold-")
+    extra = ["--set", f"6.steps={steps}"] if steps else []
     start = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "main.py"), "run",
                     str(ROOT / "resources" / "workflows" / "default.json"), "--quiet",
-                    "--out", out, "--device", device.type], check=True, cwd=ROOT,
+                    "--out", out, "--device", device.type, *extra], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
@@ -222,16 +230,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dtype", default="fp16", choices=("fp16", "bf16"))
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny models, fp32 on the CPU, eager only (checks the script runs)")
+    parser.add_argument("--smoke", action="store_true", help="tiny models, fp32 on the CPU, "
+                        "compile stubbed (checks the script runs)")
     args = parser.parse_args(argv)
 
     import torch
 
-    modes = args.modes.split(",")
+    modes, args.precision = args.modes.split(","), args.dtype
     if args.smoke:
         device, dtype, size = torch.device("cpu"), torch.float32, 64
-        modes, args.steps, args.reps = ["off"], min(args.steps, 2), 1
+        modes, args.steps, args.reps = ["off", "compile"], min(args.steps, 2), 1
+        args.precision = "fp32"
     else:
         if not torch.cuda.is_available():
             raise SystemExit("No CUDA GPU here; run with --smoke to check the script on CPU.")
@@ -243,11 +252,25 @@ def main(argv: list[str] | None = None) -> None:
     # workflows may only read configured folders: allow the benchmark's own (and its children)
     allowed = [p for p in os.environ.get("STUDIO_ALLOW_PATHS", "").split(os.pathsep) if p]
     os.environ["STUDIO_ALLOW_PATHS"] = os.pathsep.join([*allowed, str(root)])
-    med = statistics.median
-    print(f"euler, {args.steps} steps, cfg 7.5, medians of {args.reps}; seconds unless said")
+    print(f"euler, {args.steps} steps, cfg 7.5, {args.precision}, medians of {args.reps}; "
+          "seconds unless said")
     print(f"{'model':5} {'mode':7} {'graph s':>8} {'direct s':>8} {'ratio':>6} "
           f"{'ours it/s':>9} {'diff it/s':>9} {'ratio':>6} {'prev on/off':>11} "
           f"{'VRAM ours/diff GiB':>18} {'first ours/diff s':>17}")
+    from pipelines.testing.no_inductor import no_inductor
+
+    with no_inductor() if args.smoke else contextlib.nullcontext():
+        table(args, modes, root, device, dtype, size)
+    steps = 2 if args.smoke else None
+    print(f"cold `main.py run` of the default workflow: {cold_launch(device, steps):.2f} s wall")
+
+
+def table(args: argparse.Namespace, modes: list[str], root: Path, device: Any, dtype: Any,
+          size: int) -> None:
+    """One row per model and mode, ours and diffusers side by side."""
+    import torch
+
+    med = statistics.median
     for name in args.models.split(","):
         if name not in TEMPLATES:
             raise SystemExit(f"unknown model {name!r}; use sd15 and/or sdxl")
@@ -266,8 +289,6 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    if not args.smoke:
-        print(f"cold `main.py run` of the default workflow: {cold_launch(device):.2f} s wall")
 
 
 if __name__ == "__main__":

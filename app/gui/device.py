@@ -85,6 +85,10 @@ WARM_MODULES = (
 )
 LOADING_TORCH = "loading torch…"
 LOADING_LIBRARIES = "loading the model libraries (diffusers, transformers)…"
+STARTING_CUDA = "starting CUDA…"
+# The first run's first matmul would otherwise create the CUDA context (~0.5-2 s) and the
+# cuBLAS handle and workspace, and load their kernels, inside the Sampler's first step.
+CUDA_WARM_DEVICE = "cuda"
 WARM_CLASSES = (
     ("diffusers", ("UNet2DConditionModel", "AutoencoderKL", "EulerDiscreteScheduler",
                    "DDIMScheduler")),
@@ -110,6 +114,8 @@ def warm_up(report: Callable[[str], object] | None = None) -> list[str]:
     gc.disable()
     try:
         _import_all(importlib, missing, report or (lambda _text: None))
+        if "torch" not in missing and not warm_cuda(report or (lambda _text: None)):
+            missing.append("torch.cuda")
     finally:
         gc.freeze()
         if was_enabled:
@@ -132,3 +138,25 @@ def _import_all(importlib: Any, missing: list[str], report: Callable[[str], obje
                 getattr(module, name)  # lazy libraries load a class's module on first use
         except Exception:  # noqa: BLE001
             missing.append(library)
+
+
+def warm_cuda(report: Callable[[str], object]) -> bool:
+    """Where torch sees a CUDA GPU: create its context and warm cuBLAS with a tiny fp16 matmul
+    (call on the warm-up thread). Nothing happens without CUDA.
+
+    Returns:
+        False when CUDA is there but could not start (the first run will say why).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        return True
+    report(STARTING_CUDA)
+    try:
+        torch.cuda.init()
+        square = torch.ones(64, 64, device=CUDA_WARM_DEVICE, dtype=torch.float16)
+        (square @ square).sum()
+        torch.cuda.synchronize()
+    except Exception:  # noqa: BLE001 (a broken driver must not stop the window)
+        return False
+    return True

@@ -1,11 +1,12 @@
 """Acceleration of the denoiser, a run option: ``off | compile | max``.
 
-``compile``: ``torch.compile`` of the denoiser (inductor, default mode), channels_last memory
-on CUDA, fused QKV projections (on a weight-sharing copy, ``pipelines.speed.fused_qkv``: the
-cached denoiser itself is never changed, so "off" and LoRA copies stay exact), attention
-through PyTorch's SDPA (diffusers' default processor). ``max`` adds
-``mode="max-autotune"``: autotuned kernels and CUDA graphs (shapes are static: a new size or
-batch compiles and captures again, once). Compiled modules are kept per denoiser and mode for
+``compile``: ``torch.compile`` of the denoiser (inductor, default mode), channels_last
+convolution weights on CUDA (``pipelines.speed.channels_last``), fused QKV projections, all on
+a weight-sharing copy (``pipelines.speed.fused_qkv``: the cached denoiser itself is never
+changed, so "off" and LoRA copies stay exact), attention through PyTorch's SDPA (diffusers'
+default processor). ``max`` adds ``mode="max-autotune"``: autotuned kernels and CUDA graphs,
+with static shapes (``dynamic=False``): a new size or batch compiles and captures again, once,
+up to ``RECOMPILE_LIMIT`` shapes per process. Compiled modules are kept per denoiser and mode for
 the process, and inductor's FX-graph/AOT caches live in the user cache folder, so the next
 launch reuses the kernels. Where compiling cannot work (no C++ compiler for the CPU, no Triton
 for CUDA, Apple MPS) the run goes on uncompiled, with one line saying why.
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 # Compiled modules live on the denoiser itself (a plain dict, not a registered submodule), so
 # they go when the model cache lets the denoiser go.
 _ATTRIBUTE = "_studio_compiled"
+# Shapes ``max`` compiles for before dynamo gives up and runs eager (its default is 8, which a
+# session trying sizes and batch counts reaches; each shape is compiled once, then reused).
+RECOMPILE_LIMIT = 64
 
 
 def cache_folder() -> Path:
@@ -70,15 +74,16 @@ class CompiledDenoiser:
     is the original's. Under CUDA graphs every call starts a new step, so the previous
     step's outputs may be overwritten only once they have been used."""
 
-    def __init__(self, original: Any, compiled: Any, graphs: bool, fused: Any = None) -> None:
+    def __init__(self, original: Any, compiled: Any, graphs: bool, copy: Any = None) -> None:
         self.original, self.compiled, self.graphs = original, compiled, graphs
-        self.fused = fused  # the fused-QKV copy that was compiled, if any
+        self.copy = copy  # the weight-sharing copy that was compiled (fused, channels_last)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.fused is not None:
-            from pipelines.speed.fused_qkv import refresh
+        if self.copy is not None:
+            from pipelines.speed import channels_last, fused_qkv
 
-            refresh(self.fused)  # the cache may have moved the shared weights since
+            fused_qkv.refresh(self.copy)  # the cache may have moved the shared weights since
+            channels_last.refresh(self.copy)
         if self.graphs:
             import torch
 
@@ -86,7 +91,7 @@ class CompiledDenoiser:
         return self.compiled(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("original", "compiled", "graphs", "fused"):  # not set yet (copying, unpickling)
+        if name in ("original", "compiled", "graphs", "copy"):  # not set yet (copying, unpickling)
             raise AttributeError(name)
         return getattr(self.original, name)
 
@@ -132,16 +137,40 @@ def accelerated(model: Any, mode: str, device: Any) -> Any:
     if mode not in per_mode:
         import torch
 
-        from pipelines.speed.fused_qkv import fused_copy
-
         use_disk_cache()
-        if device.type == "cuda":
-            denoiser.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
-        fused = fused_copy(denoiser)
+        copy = _working_copy(denoiser, channels_last=device.type == "cuda")
         log.info("compiling the denoiser (once per size; kept on disk in %s)",
                  os.environ["TORCHINDUCTOR_CACHE_DIR"])
-        compiled = torch.compile(fused if fused is not None else denoiser,
-                                 mode="max-autotune" if mode == "max" else None)
-        per_mode[mode] = CompiledDenoiser(denoiser, compiled, fused=fused,
+        compiled = torch.compile(copy if copy is not None else denoiser, **compile_options(mode))
+        per_mode[mode] = CompiledDenoiser(denoiser, compiled, copy=copy,
                                           graphs=mode == "max" and device.type == "cuda")
     return dataclasses.replace(model, denoiser=per_mode[mode])
+
+
+def compile_options(mode: str) -> dict[str, Any]:
+    """``torch.compile``'s arguments for ``mode`` ("compile" or "max"). ``max`` compiles for
+    static shapes (what CUDA graphs capture) and raises dynamo's recompile limit so that a new
+    size compiles and captures again instead of falling back to eager."""
+    if mode != "max":
+        return {"mode": None}
+    import torch._dynamo.config as dynamo
+
+    name = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"
+    setattr(dynamo, name, max(getattr(dynamo, name), RECOMPILE_LIMIT))
+    return {"mode": "max-autotune", "dynamic": False}
+
+
+def _working_copy(denoiser: Any, channels_last: bool) -> Any | None:
+    """The weight-sharing copy of ``denoiser`` to compile: fused QKV projections where the
+    model can fuse, channels_last convolution weights of its own when ``channels_last``; None
+    when neither applies (the denoiser is compiled as it is)."""
+    from pipelines.speed.fused_qkv import fused_copy
+
+    copy = fused_copy(denoiser)
+    if channels_last:  # faster convolutions on tensor cores
+        from pipelines.speed.channels_last import to_channels_last
+        from pipelines.structural_copy import shared_copy
+
+        copy = copy if copy is not None else shared_copy(denoiser)
+        to_channels_last(copy)
+    return copy

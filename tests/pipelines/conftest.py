@@ -23,6 +23,15 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture()
+def no_inductor():
+    """torch.compile as the identity, compiling available: acceleration's path in seconds."""
+    from pipelines.testing.no_inductor import no_inductor
+
+    with no_inductor():
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     from pipelines.testing.tiny import build_tiny_sd

@@ -7,7 +7,6 @@ compiled path is tested in test_accelerate.py with STUDIO_SLOW_TESTS=1)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from pipelines.loading.lora import apply_lora
@@ -16,12 +15,6 @@ from pipelines.speed import accelerate
 from pipelines.speed.fused_qkv import fused_copy, refresh
 from pipelines.values import Latent, Noise
 from tests.pipelines.test_lora import make_lora
-
-
-@pytest.fixture()
-def no_inductor(monkeypatch):
-    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: module)
-    monkeypatch.setattr(accelerate, "unavailable", lambda device: None)
 
 
 def _sample(model, prompts):
@@ -40,7 +33,7 @@ def test_fused_copy_shares_weights_and_matches(tiny, prompts, no_inductor):
     before = _processors(unet)
     eager = _sample(model, prompts)
     fast = accelerate.accelerated(model, "compile", torch.device("cpu"))
-    fused = fast.denoiser.fused
+    fused = fast.denoiser.copy
     assert fused is not None and fused is not unet
     assert set(_processors(fused).values()) == {"FusedAttnProcessor2_0"}
     assert _processors(unet) == before  # the cached denoiser is untouched
