@@ -75,16 +75,17 @@ class Kandinsky22(ModelFamily):
         embeds = image_embeds(positive, "positive")
         if cfg_batch:
             embeds = torch.cat([image_embeds(negative, "negative"), embeds])
-        unet = model.denoiser
+        dtype = self.denoiser_dtype(model)
         return {"encoder_hidden_states": None, "return_dict": False,
-                "added_cond_kwargs": {"image_embeds": embeds.to(x.device, unet.dtype)}}
+                "added_cond_kwargs": {"image_embeds": embeds.to(x.device, dtype)}}
 
     def call_denoiser(self, model: DiffusionModel, x: torch.Tensor, t: Any,
                       inputs: dict[str, Any]) -> torch.Tensor:
         """The noise prediction; the learned-variance channels the UNet also returns are
-        dropped, as the pipeline drops them for schedulers without learned variance."""
-        denoiser = model.denoiser
-        out = denoiser(x.to(denoiser.dtype), t, **inputs)[0]
+        dropped, as the pipeline drops them for schedulers without learned variance. ``x``
+        comes in ``denoiser_dtype`` (asking ``unet.dtype`` here would walk every submodule
+        each step)."""
+        out = model.denoiser(x, t, **inputs)[0]
         return out[:, : x.shape[1]]
 
     def scheduler_config(self, config: dict[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,7 @@ class Guidance:
             raise ValueError("Dual CFG does not take ControlNet hints here; apply them with "
                              "a CFG Guider")
         self.channels = x.shape[1]
+        self.latent_dtype = x.dtype  # what the scheduler steps in: the guided output's dtype
         self.learned_variance = learned_variance
         self.extra = None if extra is None else extra.to(dtype)
         inputs = condition_inputs or {}
@@ -142,12 +143,10 @@ class Guidance:
                          inputs: dict[str, Any]) -> torch.Tensor:
                     return self.family.call_denoiser(
                         model, x, t, control.step_inputs(step, x, t, inputs, self.dtype))
-            return self.hooks.call(call, self.model, model_input, t, run.inputs).to(
-                torch.float32)
+            return self.hooks.call(call, self.model, model_input, t, run.inputs)
         step_inputs = run.inputs if control is None else control.step_inputs(
             step, model_input, t, run.inputs, self.dtype)
-        return self.family.call_denoiser(self.model, model_input, t, step_inputs).to(
-            torch.float32)
+        return self.family.call_denoiser(self.model, model_input, t, step_inputs)
 
     def _predict_pair(self, model_input: torch.Tensor, t: Any,
                       step: int) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -171,6 +170,9 @@ class Guidance:
                 in the denoiser's dtype, batch B.
             t: The step's timestep.
             step: The loop step index.
+
+        Returns:
+            The guided prediction in the latent's dtype (``x`` of the constructor).
         """
         channels = self.channels
         uncond, cond = self._predict_pair(model_input, t, step)
@@ -190,7 +192,9 @@ class Guidance:
                 output = torch.cat([output, variance], dim=1)
         if not self.learned_variance:
             output = output[:, :channels]
-        return output
+        # guidance runs on the denoiser's output as it comes (fp16 / bf16 on a GPU, as in
+        # diffusers): one cast of the batch-B result, not of the 2B-batch output before CFG
+        return output.to(self.latent_dtype)
 
 
 def _dual(negative: torch.Tensor, middle: torch.Tensor, positive: torch.Tensor, cfg: float,

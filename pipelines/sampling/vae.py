@@ -17,6 +17,7 @@ import torch
 
 from pipelines.catalog import VAE_TILING
 from pipelines.errors import OutOfMemory
+from pipelines.speed.inference import ordinary
 from pipelines.values import Latent, Vae
 
 log = logging.getLogger(__name__)
@@ -150,13 +151,13 @@ def decode(vae: Vae, latent: Latent, tiling: str = "auto", tile: int | None = No
 
     def run() -> torch.Tensor:
         _, dtype = _device_dtype(vae)
-        with torch.no_grad():
+        with torch.inference_mode():
             return vae.vae.decode(z.to(dtype), return_dict=False, **vae.decode_options)[0]
 
     size = f"{z.shape[-1] * _scale(vae)}x{z.shape[-2] * _scale(vae)}"
     pixels = _with_fallbacks(vae, run, tiling, f"VAE decode of a {size} image", tile, overlap)
     image = (pixels.float() / 2 + 0.5).clamp(0, 1)
-    return image.permute(0, 2, 3, 1).contiguous().cpu()
+    return ordinary(image.permute(0, 2, 3, 1).contiguous().cpu())
 
 
 def _scale(vae: Vae) -> int:
@@ -191,7 +192,7 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
 
     def run() -> torch.Tensor:
         _, dtype = _device_dtype(vae)
-        with torch.no_grad():
+        with torch.inference_mode():
             encoded = vae.vae.encode(pixels.to(dtype), return_dict=False)[0]
             # an AutoencoderKL gives a posterior (its mode), a VQModel the latents themselves
             return encoded.mode() if hasattr(encoded, "mode") else encoded
@@ -199,9 +200,9 @@ def encode(vae: Vae, image: torch.Tensor, tiling: str = "auto", tile: int | None
     what = f"VAE encode of a {image.shape[2]}x{image.shape[1]} image"
     z = _with_fallbacks(vae, run, tiling, what, tile, overlap).float()
     if not scaled:
-        return Latent(samples=z.contiguous().cpu())
+        return Latent(samples=ordinary(z.contiguous().cpu()))
     if vae.shift_factor is not None:
         z = z - vae.shift_factor
     # contiguous: the posterior's mean is a channel slice of the encoder output, and the UNet's
     # convolutions round differently on strided latents
-    return Latent(samples=(z * vae.scaling_factor).contiguous().cpu())
+    return Latent(samples=ordinary((z * vae.scaling_factor).contiguous().cpu()))

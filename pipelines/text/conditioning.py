@@ -13,6 +13,7 @@ import torch
 from pipelines.errors import StudioError
 from pipelines.families import get_family
 from pipelines.loading.embeddings import prompt_embeddings, spliced
+from pipelines.speed.inference import ordinary
 from pipelines.text.prompt_weights import (
     Tokens,
     chunks,
@@ -223,12 +224,12 @@ def encode_text(
     if names:  # files are read and checked against the encoders before any encoding
         embeddings = prompt_embeddings(names, [clip.text_encoder, clip.text_encoder_2])
     layer, pooled = family.prompt_style(clip)
-    with torch.no_grad():
+    with torch.inference_mode():
         if _needs_weighting(clip, text, embeddings):
             cond = _encode_weighted(clip, text, device, clip_skip, embeddings, layer, pooled)
         elif layer == "penultimate":
             cond = _encode_penultimate(clip, text, device, clip_skip, embeddings, pooled)
         else:
             cond = _encode_sd(clip, text, device, clip_skip, embeddings)
-    extras = {name: value.cpu() for name, value in cond.extras.items()}
-    return Conditioning(embeds=cond.embeds.cpu(), text=text, extras=extras)
+    extras = {name: ordinary(value.cpu()) for name, value in cond.extras.items()}
+    return Conditioning(embeds=ordinary(cond.embeds.cpu()), text=text, extras=extras)

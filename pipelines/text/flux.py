@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from pipelines.families import get_family
+from pipelines.speed.inference import ordinary
 from pipelines.values import Conditioning, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,18 @@ def encode_flux(clip: TextEncoder, text: str, device: str | torch.device = "cpu"
 
     t5_prompt = text if t5_text is None else t5_text
     clip_ids = _ids(clip.tokenizer, plain_text(text), clip.tokenizer.model_max_length, "CLIP")
-    with torch.no_grad():
+    with torch.inference_mode():
         pooled = clip_l(clip_ids.to(device), output_hidden_states=False).pooler_output
         if weighted(t5_prompt):  # (word:1.3): the word's T5 states scaled
             embeds = t5_weighted_states(clip.tokenizer_2, t5, t5_prompt, length, device)
         else:
             t5_ids = _ids(clip.tokenizer_2, t5_prompt, length, "T5")
             embeds = t5(t5_ids.to(device), output_hidden_states=False)[0]
-    extras = {"pooled": pooled.to(dtype=clip_l.dtype).cpu()}
+    extras = {"pooled": ordinary(pooled.to(dtype=clip_l.dtype).cpu())}
     if guidance is not None:
         extras["guidance"] = torch.tensor(float(guidance))
-    return Conditioning(embeds=embeds.to(dtype=t5.dtype).cpu(), text=text, extras=extras)
+    return Conditioning(embeds=ordinary(embeds.to(dtype=t5.dtype).cpu()), text=text,
+                        extras=extras)
 
 
 def with_guidance(cond: Conditioning, guidance: float) -> Conditioning:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from pipelines.speed.inference import ordinary
 from pipelines.values import Conditioning, TextEncoder
 
 
@@ -28,8 +29,8 @@ def encode_hidden_pooled(clip: TextEncoder, text: str, device: str | torch.devic
         raise ValueError(f"{clip.source} has no text encoder")
     text = text.encode("utf-8", "replace").decode("utf-8")
     ids, _ = _tokenize(tokenizer, text)
-    with torch.no_grad():
+    with torch.inference_mode():
         out = encoder(ids.to(torch.device(device)), output_hidden_states=True)
     dtype = encoder.dtype
-    return Conditioning(embeds=out.hidden_states[-1].to(dtype).cpu(), text=text,
-                        extras={"pooled": out.pooler_output.to(dtype).cpu()})
+    return Conditioning(embeds=ordinary(out.hidden_states[-1].to(dtype).cpu()), text=text,
+                        extras={"pooled": ordinary(out.pooler_output.to(dtype).cpu())})

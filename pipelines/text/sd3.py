@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pipelines.speed.inference import ordinary
 from pipelines.values import Conditioning, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,8 @@ def encode_sd3_prompts(clip: TextEncoder, clip_l: str, clip_g: str, t5: str,
         clip_states = F.pad(clip_states, (0, t5_states.shape[-1] - clip_states.shape[-1]))
         embeds = torch.cat([clip_states, t5_states], dim=-2)
         pooled = torch.cat([pooled_l, pooled_g], dim=-1)
-    return Conditioning(embeds=embeds.float().cpu().clone(), text=t5 or clip_l,
-                        extras={"pooled": pooled.float().cpu().clone()})
+    return Conditioning(embeds=ordinary(embeds.float().cpu()), text=t5 or clip_l,
+                        extras={"pooled": ordinary(pooled.float().cpu())})
 
 
 def encode_sd3(clip: TextEncoder, text: str, device: str | torch.device = "cpu", *,

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from pipelines.speed.inference import ordinary
 from pipelines.text.prompt_weights import has_syntax, parse
 from pipelines.values import Conditioning, TextEncoder
 
@@ -86,8 +87,8 @@ def encode_t5(clip: TextEncoder, text: str, device: str | torch.device = "cpu",
         ids, mask, weights = _weighted_tokens(tokenizer, text, max_length)
     else:
         ids, mask = _plain_tokens(tokenizer, preprocess(text), max_length)
-    with torch.no_grad():
+    with torch.inference_mode():
         embeds = encoder(ids.to(device), attention_mask=mask.to(device))[0]
     if weights is not None:
         embeds = embeds * weights.to(embeds.device, embeds.dtype)[None, :, None]
-    return Conditioning(embeds=embeds.to(dtype=encoder.dtype).cpu(), text=text)
+    return Conditioning(embeds=ordinary(embeds.to(dtype=encoder.dtype).cpu()), text=text)

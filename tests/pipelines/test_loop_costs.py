@@ -7,6 +7,7 @@ import pytest
 import torch
 from diffusers.models.modeling_utils import ModelMixin
 
+from pipelines.loading.checkpoint import load_checkpoint
 from pipelines.sampling.denoise import _kept_latents, denoise
 from pipelines.sampling.samplers import make_scheduler
 from pipelines.values import Latent, Noise
@@ -54,6 +55,75 @@ def test_dtype_is_asked_once_per_run_not_per_step(tiny, prompts, dtype_walks, sa
     dtype_walks.clear()
     _run(model, prompts, 8, sampler=sampler)
     assert len(dtype_walks) == short
+
+
+def _kandinsky(root: Path):
+    from pipelines.testing.tiny_kandinsky import EMBED_DIM, tiny_decoder_path
+    from pipelines.values import Conditioning
+
+    model = load_checkpoint(tiny_decoder_path(root))[0]
+
+    def image(seed: int) -> Conditioning:
+        embeds = torch.randn(1, EMBED_DIM, generator=torch.Generator().manual_seed(seed))
+        return Conditioning(embeds=embeds[:, None, :], extras={"image_embeds": embeds})
+
+    return model, (image(1), image(2))
+
+
+def _texts(build):
+    """A loader of a family with text encoders: (model, (positive, negative))."""
+    def load(root: Path):
+        from pipelines.text.conditioning import encode_text
+
+        model, clip, _ = load_checkpoint(build(root))
+        return model, (encode_text(clip, "a red cube"), encode_text(clip, ""))
+
+    return load
+
+
+def _if(root: Path) -> Path:
+    from pipelines.testing.tiny_if import build_tiny_if
+
+    return build_tiny_if(root / "if", stage=1)
+
+
+def _sd3(root: Path) -> Path:
+    from pipelines.testing.tiny_sd3 import build_tiny_sd3_folder
+
+    return build_tiny_sd3_folder(root / "sd3")
+
+
+def _sdxl(root: Path) -> Path:
+    from pipelines.testing.tiny import build_tiny_sdxl
+
+    return build_tiny_sdxl(root / "sdxl")
+
+
+def _flux(root: Path) -> Path:
+    from pipelines.testing.tiny_flux import build_tiny_flux
+
+    return build_tiny_flux(root / "flux")
+
+
+FAMILIES = {"kandinsky22": (_kandinsky, "ddim"), "deepfloyd_if": (_texts(_if), "ddpm"),
+            "sd3": (_texts(_sd3), "euler"), "flux_dev": (_texts(_flux), "euler"),
+            "sdxl": (_texts(_sdxl), "dpmpp_2m")}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_no_family_asks_the_dtype_per_step(tmp_path, dtype_walks, family):
+    """The families' own inputs and denoiser calls (not only SD's): inputs arrive in the
+    denoiser's dtype, so a call never asks ``unet.dtype`` (Kandinsky's did every step)."""
+    load, sampler = FAMILIES[family]
+    model, prompts = load(tmp_path)
+    assert model.family == family
+    latent = Latent(torch.zeros(1, model.latent_channels, 16, 16))
+    walks = []
+    for steps in (2, 6):
+        dtype_walks.clear()
+        _run(model, prompts, steps, sampler=sampler, latent=latent)
+        walks.append(len(dtype_walks))
+    assert walks[0] == walks[1]
 
 
 @pytest.mark.parametrize("sampler", ["euler", "heun", "ddim"])
