@@ -30,6 +30,11 @@ def is_builtin_import(function: object) -> bool:
             and getattr(function, "__name__", "") == "__import__")
 
 
+def is_pyside_hook(function: object) -> bool:
+    """Whether ``function`` is shiboken's ``__feature__`` import hook (or stands for it)."""
+    return getattr(function, "__name__", "") == "__feature_import__"
+
+
 # When PySide6 was already imported (a test run with pytest-qt), importlib's pure-Python
 # ``__import__`` is the same algorithm without the hook.
 ORIGINAL_IMPORT: ImportFunction = (builtins.__import__ if is_builtin_import(builtins.__import__)
@@ -50,13 +55,13 @@ def _dispatch(name: str, globals: Any = None, locals: Any = None,  # noqa: A002 
 @contextlib.contextmanager
 def plain_imports() -> Iterator[None]:
     """Within the block, the calling thread imports through ``ORIGINAL_IMPORT`` (the saved
-    pre-PySide ``builtins.__import__``); other threads keep whatever hook is installed. Where
-    no hook is installed this does nothing. On leaving, the hook is put back, unless
+    pre-PySide ``builtins.__import__``); other threads keep PySide's hook. Where it is not
+    installed (no PySide6, or another hook on top) this does nothing. On leaving, the hook is put back, unless
     something else replaced ``builtins.__import__`` meanwhile (then that is left alone)."""
     me = threading.get_ident()
     with _lock:
         current = builtins.__import__
-        bypass = current is _dispatch or not is_builtin_import(current)
+        bypass = current is _dispatch or is_pyside_hook(current)
         if bypass:
             if current is not _dispatch:
                 _replaced[:] = [current]

@@ -29,6 +29,7 @@ through_hook, through_original = [], []
 def hook(name, *args):
     through_hook.append(name)
     return pyside_hook(name, *args)
+hook.__name__ = pyside_hook.__name__  # a recorder in PySide's place
 def original(name, *args):
     through_original.append(name)
     return _saved(name, *args)
@@ -92,6 +93,7 @@ def test_only_the_plain_thread_bypasses_the_hook(tmp_path, monkeypatch):
         via_original.append(name)
         return real(name, *args)
 
+    hook.__name__ = "__feature_import__"  # stands for PySide's
     monkeypatch.setattr(plain_import, "ORIGINAL_IMPORT", original)
     monkeypatch.setattr(builtins, "__import__", hook)
     inside, release = threading.Event(), threading.Event()
@@ -115,3 +117,21 @@ def test_only_the_plain_thread_bypasses_the_hook(tmp_path, monkeypatch):
     assert "plain_inner_mod" in via_original and "plain_inner_mod" not in via_hook
     assert "plain_outer_mod" in via_original
     assert "hooked_inner_mod" in via_hook and "hooked_inner_mod" not in via_original
+
+
+def test_another_import_hook_is_left_alone(tmp_path, monkeypatch):
+    """Only PySide's hook is bypassed: a tracer's still sees the block's imports."""
+    _module(tmp_path, "traced_mod")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "traced_mod", raising=False)
+    real, traced = plain_import.ORIGINAL_IMPORT, []
+
+    def tracer(name: str, *args: Any) -> Any:
+        traced.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(builtins, "__import__", tracer)
+    with plain_import.plain_imports():
+        assert builtins.__import__ is tracer
+        import traced_mod  # noqa: F401
+    assert builtins.__import__ is tracer and "traced_mod" in traced
