@@ -123,3 +123,32 @@ def test_quantized_components_keep_the_cpu_path(tmp_path):
     (tmp_path / "gguf" / "unet.gguf").write_bytes(b"GGUF")
     assert not _quantized(tmp_path / "plain")
     assert _quantized(tmp_path / "bnb") and _quantized(tmp_path / "gguf")
+
+
+@pytest.mark.parametrize("variant", ["sd1", "sdxl"])
+def test_a_single_file_placed_directly_gives_the_same_networks(tmp_path, monkeypatch, variant):
+    """Single files: each weight cast and put on the device one at a time, never a float32
+    copy of a whole network on the CPU first (``gguf_model.prepare`` makes that copy)."""
+    from pipelines.loading import components, gguf_model
+    from pipelines.loading.single_file import load_single_file
+    from pipelines.testing.tiny_families import build_family
+
+    path = build_family(variant, tmp_path).file
+    today = load_single_file(path, dtype=MIXED)
+    copies: list[int] = []
+    real_prepare = gguf_model.prepare
+
+    def prepare(*args: Any) -> Any:
+        copies.append(1)
+        return real_prepare(*args)
+
+    monkeypatch.setattr(gguf_model, "prepare", prepare)
+    monkeypatch.setattr(components, "direct_device", lambda device: torch.device(device))
+    direct = load_single_file(path, dtype=MIXED)
+    assert copies == []
+    (model, clip, vae), (want_model, want_clip, want_vae) = direct, today
+    _assert_same(want_model.denoiser, model.denoiser)
+    _assert_same(want_vae.vae, vae.vae)
+    for slot in ("text_encoder", "text_encoder_2"):
+        if getattr(want_clip, slot) is not None:
+            _assert_same(getattr(want_clip, slot), getattr(clip, slot))
