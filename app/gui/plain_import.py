@@ -5,11 +5,11 @@ reads the source of every module imported after it (``inspect.getsource``, kept 
 ``linecache``) to see whether the module uses PySide6. For torch, diffusers and transformers
 that is thousands of files, ~120-150 MB held for the life of the process. ``plain_imports()``
 lets the calling thread import through the original function while every other thread (the
-GUI thread importing a dialog meanwhile) still goes through the hook, so nothing changes for
-code that selects PySide features.
+GUI thread importing a dialog meanwhile) still goes through the hook, called from a frame in
+the importing module's globals, so a module selecting PySide features still gets them.
 
 Qt-free: the original is saved when this module is first imported, which ``app.gui``'s
-package init (and ``main.py``) do before anything imports PySide6.
+package init does before any module of the window imports PySide6.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 import builtins
 import contextlib
 import importlib
+import sys
 import threading
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,11 +47,19 @@ _plain: dict[int, int] = {}  # thread id -> nesting depth of plain_imports() on 
 _replaced: list[ImportFunction] = []  # the hook _dispatch stands in for, while installed
 
 
+def _call(hook: ImportFunction, *args: Any) -> Any:
+    return hook(*args)
+
+
 def _dispatch(name: str, globals: Any = None, locals: Any = None,  # noqa: A002 (builtin's names)
               fromlist: Any = (), level: int = 0) -> Any:
     if not _replaced or threading.get_ident() in _plain:
         return ORIGINAL_IMPORT(name, globals, locals, fromlist, level)
-    return _replaced[0](name, globals, locals, fromlist, level)
+    # PySide's hook tells the importing module by its caller frame's globals (a module's
+    # ``from __feature__ import snake_case`` applies to that module): call it from a frame
+    # running in the importer's globals, not this module's
+    relay = types.FunctionType(_call.__code__, sys._getframe(1).f_globals)
+    return relay(_replaced[0], name, globals, locals, fromlist, level)
 
 
 @contextlib.contextmanager

@@ -135,3 +135,37 @@ def test_another_import_hook_is_left_alone(tmp_path, monkeypatch):
         assert builtins.__import__ is tracer
         import traced_mod  # noqa: F401
     assert builtins.__import__ is tracer and "traced_mod" in traced
+
+
+_FEATURES = r"""
+import sys, threading
+from app.gui import plain_import
+from PySide6.QtCore import QObject
+inside, release = threading.Event(), threading.Event()
+def warm():
+    with plain_import.plain_imports():
+        inside.set()
+        release.wait(60)
+threading.Thread(target=warm).start()
+assert inside.wait(60)
+import snake_mod  # imported through the dispatcher, on this (the GUI) thread
+release.set()
+print("snake_case", snake_mod.OK, "camelCase here", hasattr(QObject(), "setObjectName"))
+"""
+
+
+def test_a_module_selecting_pyside_features_keeps_them_during_the_warm_up(tmp_path):
+    """PySide's hook tells which module imports by its caller's frame: a module importing
+    ``from __feature__ import snake_case`` on the GUI thread meanwhile still gets it (and
+    only it)."""
+    _module(tmp_path, "snake_mod", "from __feature__ import snake_case  # noqa\n"
+            "from PySide6.QtCore import QObject\n"
+            "o = QObject()\no.set_object_name('x')\nOK = o.object_name() == 'x'\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]))
+    script = tmp_path / "features.py"  # a file: under -c PySide treats __main__ differently
+    script.write_text(_FEATURES, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["snake_case", "True", "camelCase", "here", "True"]
