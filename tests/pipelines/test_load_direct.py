@@ -152,3 +152,15 @@ def test_a_single_file_placed_directly_gives_the_same_networks(tmp_path, monkeyp
     for slot in ("text_encoder", "text_encoder_2"):
         if getattr(want_clip, slot) is not None:
             _assert_same(getattr(want_clip, slot), getattr(clip, slot))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_load_equals_the_cpu_load_moved(tiny_dir):
+    """On a GPU: the direct load against today's load-then-move, tensor for tensor."""
+    direct = checkpoint.load_checkpoint(tiny_dir, device="cuda", dtype=MIXED)
+    moved = _load(tiny_dir, MIXED)
+    for name in ("unet", "vae", "text_encoder"):
+        moved[name].to("cuda")
+    _assert_same(moved["unet"], direct[0].denoiser)
+    _assert_same(moved["text_encoder"], direct[1].text_encoder)
+    _assert_same(moved["vae"], direct[2].vae)
