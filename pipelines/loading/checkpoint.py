@@ -9,7 +9,12 @@ import torch
 
 from pipelines.errors import ModelLoadError
 from pipelines.families import ROLES, ModelFamily, folder_family, get_family, standalone_vae_family
-from pipelines.loading.components import check_required, load_component, load_family_components
+from pipelines.loading.components import (
+    check_required,
+    direct_device,
+    load_component,
+    load_family_components,
+)
 from pipelines.loading.components import read_json as _read_json
 from pipelines.sampling.previews import default_factors
 from pipelines.values import DiffusionModel, TextEncoder, Vae
@@ -80,7 +85,8 @@ def load_checkpoint(
     check_required(folder, model_index, family)
     scheduler_config = family.scheduler_config(
         _read_json(folder / "scheduler" / "scheduler_config.json"))
-    components = load_family_components(folder, model_index, family, dtypes)
+    # networks straight to a GPU (no CPU copy first); the CPU path is unchanged
+    components = load_family_components(folder, model_index, family, dtypes, direct_device(device))
     denoiser, vae = components[family.denoiser], components.get(family.vae)
     if vae is None:  # a pixel-space family (DeepFloyd IF): the denoiser draws the image itself
         channels, scale_factor = family.latent.channels, family.latent.spatial_factor
@@ -161,7 +167,8 @@ def load_vae(
     if path.is_dir():
         folder = path / "vae" if (path / "model_index.json").is_file() else path
         vae = load_component(folder.parent, {folder.name: ["diffusers", "AutoencoderKL"]},
-                             folder.name, dtype or torch.float32, ("diffusers.AutoencoderKL",))
+                             folder.name, dtype or torch.float32, ("diffusers.AutoencoderKL",),
+                             device_map=direct_device(device))
         return single_file.wrap_vae(vae.to(device), str(path))
     if not path.exists():
         raise ModelLoadError(path, "No such file or folder.", hint="")

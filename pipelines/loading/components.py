@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from pipelines.errors import ModelLoadError
-from pipelines.families import ModelFamily, folder_family, get_family
+from pipelines.families import ROLES, ModelFamily, folder_family, get_family
 from pipelines.loading.component_kinds import wrong_kind
 from pipelines.untrusted_json import JsonInputError, load_object_file
 
@@ -89,14 +89,44 @@ def _component_class(folder: Path, model_index: dict[str, Any], name: str,
     return cls
 
 
+def direct_device(device: str | torch.device) -> torch.device | None:
+    """Where ``from_pretrained`` can put a network's weights itself (``device_map``), instead of
+    a load on the CPU and a copy: a CUDA device (index resolved as ``.to("cuda")`` would), with
+    accelerate installed (diffusers' ``device_map`` needs it). None keeps the load on the CPU
+    then ``.to(device)``: the CPU itself (a low-VRAM load stores there too), MPS, no accelerate.
+    The weights are cast to their role's dtype per tensor on the CPU on both paths."""
+    target = torch.device(device)
+    if target.type != "cuda" or importlib.util.find_spec("accelerate") is None:
+        return None
+    return target if target.index is not None else torch.device("cuda", torch.cuda.current_device())
+
+
+def _quantized(sub: Path) -> bool:
+    """A component whose weights a quantizer places (a ``quantization_config``) or GGUF
+    files: those keep the load-then-move path they were written for."""
+    try:
+        config = load_object_file(sub / "config.json")
+    except (OSError, JsonInputError):
+        config = {}
+    return "quantization_config" in config or any(sub.glob("*.gguf"))
+
+
+def _read(cls: type, sub: Path, kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
+    try:
+        return cls.from_pretrained(str(sub), **kwargs), None
+    except Exception as exc:  # noqa: BLE001 (the caller reports it against the folder)
+        return None, exc
+
+
 def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: torch.dtype,
                    allowed: tuple[str, ...] = ("diffusers.*", "transformers.*"),
-                   role: str | None = None) -> Any:
+                   role: str | None = None, device_map: torch.device | None = None) -> Any:
     """One component folder, in eval mode with gradients off.
 
     Args:
         role: The component's role in its family ("tokenizer" for tokenizers and image
             processors; anything else is a network); None: guessed from ``name``.
+        device_map: A network's weights go straight there (``direct_device``); None: the CPU.
 
     Raises:
         ModelLoadError: undeclared, disallowed class, missing folder or unreadable weights.
@@ -117,11 +147,20 @@ def load_component(folder: Path, model_index: dict[str, Any], name: str, dtype: 
         kwargs["torch_dtype"] = dtype
         if importlib.util.find_spec("accelerate") is None:
             kwargs["low_cpu_mem_usage"] = False  # silences diffusers' "install accelerate" warning
-    try:
-        component = cls.from_pretrained(str(sub), **kwargs)
-    except Exception as exc:  # any failure here means a broken model folder
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(sub, f"The {name} could not be read ({detail}).") from exc
+    networks = "dtype" in kwargs or "torch_dtype" in kwargs
+    if (device_map is not None and networks and kwargs.get("low_cpu_mem_usage", True)
+            and not _quantized(sub)):
+        kwargs["device_map"] = device_map  # straight there, cast per tensor as on the CPU
+    component, error = _read(cls, sub, kwargs)
+    if error is not None and "device_map" in kwargs:
+        error = None  # drops the failed attempt (and what it put on the device) first
+        del kwargs["device_map"]  # the CPU path loads it, or reports what it always did
+        component, error = _read(cls, sub, kwargs)
+    if error is not None:  # any failure here means a broken model folder
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(sub, f"The {name} could not be read ({detail}).") from error
+    if "device_map" in kwargs and "hf_device_map" in vars(component):
+        del component.hf_device_map  # one device, no hooks: like a model moved with .to()
     if isinstance(component, torch.nn.Module):
         component.eval()
         component.requires_grad_(False)
@@ -136,9 +175,12 @@ def check_required(folder: Path, model_index: dict[str, Any], family: ModelFamil
 
 
 def load_family_components(folder: Path, model_index: dict[str, Any], family: ModelFamily,
-                           dtypes: dict[str, torch.dtype]) -> dict[str, Any]:
+                           dtypes: dict[str, torch.dtype], device_map: torch.device | None = None,
+                           roles: tuple[str, ...] = ROLES) -> dict[str, Any]:
     """Every network and tokenizer the family lists (optional ones when declared), each in the
-    dtype of its role; the scheduler is read as a config by the caller.
+    dtype of its role; the scheduler is read as a config by the caller. The networks of
+    ``roles`` are loaded straight to ``device_map`` when given (``direct_device``), the
+    others on the CPU.
 
     Raises:
         ModelLoadError: a required component is missing, a text pair is incomplete, or the
@@ -152,7 +194,7 @@ def load_family_components(folder: Path, model_index: dict[str, Any], family: Mo
             continue
         dtype = dtypes.get(part.role, torch.float32)  # tokenizers: unused
         loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes,
-                                           part.role)
+                                           part.role, device_map if part.role in roles else None)
     for tokenizer, encoder in family.text_encoders:
         if (encoder in loaded) != (tokenizer in loaded):
             raise ModelLoadError(index_file, f"'{encoder}' and '{tokenizer}' must come together.")
@@ -187,9 +229,11 @@ def load_side_folder(
     if not accepts(family):
         raise ModelLoadError(folder, f"This is a {family.label or 'checkpoint'}, not {what} "
                              "folder.", hint=instead)
-    dtypes = dict.fromkeys(("denoiser", "text_encoder", "vae"), dtype or torch.float32)
-    parts = load_family_components(folder, read_json(folder / "model_index.json"), family, dtypes)
-    for part in parts.values():
+    dtypes = dict.fromkeys(ROLES, dtype or torch.float32)
+    roles = tuple({part.role for part in family.components})  # every network goes to device
+    parts = load_family_components(folder, read_json(folder / "model_index.json"), family, dtypes,
+                                   direct_device(device), roles)
+    for part in parts.values():  # a no-op for those loaded there
         if isinstance(part, torch.nn.Module):
             part.to(device)
     return folder, parts

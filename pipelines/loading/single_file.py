@@ -24,6 +24,8 @@ from pipelines.sampling.previews import default_factors
 from pipelines.sampling.samplers import sampling_config
 from pipelines.values import DiffusionModel, TextEncoder, Vae
 
+Place = tuple[torch.device, torch.dtype] | None  # a network's device and dtype, when direct
+
 
 def template_for(family: str, path: Path, state: dict[str, torch.Tensor],
                  metadata: dict[str, str]) -> str:
@@ -120,10 +122,12 @@ def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tenso
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path) -> Any:
+def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path,
+          place: Place = None) -> Any:
     """Load ``weights`` into an empty (meta) module strictly; extra tensors are ignored. GGUF
-    blocks stay quantized in their Linear layers (``gguf_model.prepare``)."""
-    from pipelines.loading.gguf_model import prepare
+    blocks stay quantized in their Linear layers (``gguf_model.prepare``). ``place``: plain
+    weights go there one at a time (float32 values cast), no float32 network on the CPU first."""
+    from pipelines.loading.gguf_model import is_quantized, prepare
 
     expected = module.state_dict()
     missing = [k for k in expected if k not in weights]
@@ -133,7 +137,10 @@ def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path) 
     try:
         # fresh float32 copies: tensors viewing the file's buffer can be unaligned, which
         # changes CPU kernels' rounding (the folder loader copies into fresh memory too)
-        fresh = prepare(module, {k: weights[k] for k in expected}, torch.float32)
+        picked = {k: weights[k] for k in expected}
+        fresh = (prepare(module, picked, torch.float32) if place is None or any(
+            map(is_quantized, picked.values())) else
+            {k: v.to(torch.float32).to(*place, copy=True) for k, v in picked.items()})
         module.load_state_dict(fresh, strict=True, assign=True)
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()[-1]
@@ -148,7 +155,8 @@ def _empty(factory: Any) -> Any:
         return factory()
 
 
-def build_vae(state: dict[str, torch.Tensor], template: dict[str, Any], path: Path) -> Any:
+def build_vae(state: dict[str, torch.Tensor], template: dict[str, Any], path: Path,
+              place: Place = None) -> Any:
     """An AutoencoderKL from original-layout VAE weights (with or without a prefix)."""
     from diffusers import AutoencoderKL
     from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
@@ -161,11 +169,11 @@ def build_vae(state: dict[str, torch.Tensor], template: dict[str, Any], path: Pa
         missing = f" (no {exc.args[0]!r} tensor)" if isinstance(exc, KeyError) and exc.args else ""
         raise ModelLoadError(path, f"Not a VAE of a known layout{missing}.",
                              hint="Pick a Stable Diffusion VAE (AutoencoderKL) file.") from None
-    return _fill(vae, weights, "VAE", path)
+    return _fill(vae, weights, "VAE", path, place)
 
 
 def _build_text(state: dict[str, torch.Tensor], prefix: str, open_clip: bool, folder: Path,
-                drop_last: bool, path: Path) -> Any:
+                drop_last: bool, path: Path, place: Place = None) -> Any:
     import transformers
     from diffusers.loaders.single_file_utils import convert_open_clip_checkpoint
 
@@ -180,7 +188,7 @@ def _build_text(state: dict[str, torch.Tensor], prefix: str, open_clip: bool, fo
         weights = _strip(state, prefix)
     if not hasattr(model, "text_model"):  # transformers 5 flattened CLIPTextModel
         weights = {k.removeprefix("text_model."): v for k, v in weights.items()}
-    return _fill(model, weights, "text encoder", path)
+    return _fill(model, weights, "text encoder", path, place)
 
 
 def load_single_file(
@@ -197,10 +205,10 @@ def load_single_file(
     return from_state_dict(state, path, metadata, device, dtype)
 
 
-def _networks(state: dict[str, torch.Tensor], family: ModelFamily, folder: Path, path: Path
-              ) -> tuple:
+def _networks(state: dict[str, torch.Tensor], family: ModelFamily, folder: Path, path: Path,
+              places: dict[str, Place]) -> tuple:
     """(unet, vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2) of a checkpoint, where
-    the family's single-file layout says they are."""
+    the family's single-file layout says they are; ``places``: per role, or None each."""
     from diffusers import UNet2DConditionModel
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 
@@ -212,17 +220,18 @@ def _networks(state: dict[str, torch.Tensor], family: ModelFamily, folder: Path,
         family.configure_single_file_unet(
             config, int(state[open_prefix + "text_projection"].shape[1]))
     unet = _empty(lambda: UNet2DConditionModel.from_config(config))
-    unet = _fill(unet, convert_ldm_unet_checkpoint(state, config), "UNet", path)
-    vae = build_vae(state, read_json(folder / "vae" / "config.json"), path)
+    unet = _fill(unet, convert_ldm_unet_checkpoint(state, config), "UNet", path, places["denoiser"])
+    vae = build_vae(state, read_json(folder / "vae" / "config.json"), path, places["vae"])
     te = te2 = tok = tok2 = None
     if clip_prefix:
-        te = _build_text(state, clip_prefix, False, folder / "text_encoder", False, path)
+        te = _build_text(state, clip_prefix, False, folder / "text_encoder", False, path,
+                         places["text_encoder"])
         tok = clip_tokenizer(read_json(folder / "tokenizer" / "tokenizer_config.json")["pad_token"])
     if open_prefix:
         sub = layout.open_clip_slot
         second = sub == "text_encoder_2"
         encoder = _build_text(state, open_prefix, True, folder / sub,
-                              layout.open_clip_extra_layer, path)
+                              layout.open_clip_extra_layer, path, places["text_encoder"])
         pad = read_json(folder / sub.replace("text_encoder", "tokenizer") / "tokenizer_config.json")
         if second:
             te2, tok2 = encoder, clip_tokenizer(pad["pad_token"])
@@ -247,14 +256,16 @@ def from_state_dict(
         raise ModelLoadError(path, f"Not a supported model: it looks like {what}. {SUPPORTED}")
     family = get_family(found.family)
     folder = CONFIGS / family.template_for(path, state, metadata)
+    from pipelines.loading.components import direct_device
+    from pipelines.memory.precision import component_dtypes
+    dtypes = component_dtypes(dtype)  # one dtype, or one per role
+    where = direct_device(device)  # a GPU: each weight straight there
+    places = {role: (where, dtypes[role]) if where else None for role in dtypes}
     try:
-        unet, vae, te, tok, te2, tok2 = _networks(state, family, folder, path)
+        unet, vae, te, tok, te2, tok2 = _networks(state, family, folder, path, places)
     except (KeyError, IndexError, StopIteration, ValueError) as exc:
         raise ModelLoadError(path, f"Its {found.describe()} weights have an unexpected layout "
                              f"({type(exc).__name__}: {exc}). {SUPPORTED}", hint="") from None
-    from pipelines.memory.precision import component_dtypes
-
-    dtypes = component_dtypes(dtype)  # one dtype, or one per role
     for part, net in (("denoiser", unet), ("vae", vae), ("text_encoder", te),
                       ("text_encoder", te2)):
         if net is not None:
