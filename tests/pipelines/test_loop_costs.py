@@ -3,6 +3,8 @@ own, whatever the number of steps (a GPU must never wait for Python between step
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from diffusers.models.modeling_utils import ModelMixin
