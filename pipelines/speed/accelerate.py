@@ -135,7 +135,7 @@ class CompiledDenoiser:
 
         model, mode, device = self.key
         size = "x".join(str(n) for n in shapes[0][0]) if shapes else "?"
-        times, key = CompileTimes(), compile_key(model, size, mode, device)
+        times, key = CompileTimes(cache_folder()), compile_key(model, size, mode, device)
         notice = _notice.get()
         if notice is not None:
             notice(times.estimate(key))

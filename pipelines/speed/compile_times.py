@@ -32,13 +32,10 @@ def compile_key(model: str, size: str, mode: str, device: str) -> str:
 
 
 class CompileTimes:
-    """The measured compile seconds in ``folder`` (default: the acceleration cache folder)."""
+    """The measured compile seconds in ``folder`` (the acceleration cache folder,
+    ``pipelines.speed.accelerate.cache_folder``)."""
 
-    def __init__(self, folder: Path | None = None) -> None:
-        if folder is None:
-            from pipelines.speed.accelerate import cache_folder
-
-            folder = cache_folder()
+    def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / FILE_NAME
 
     def _read(self) -> dict[str, float]:
