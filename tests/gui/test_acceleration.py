@@ -89,6 +89,7 @@ def test_use_as_this_workflows_default_is_an_undoable_saved_edit(window, qtbot, 
     again = MainWindow(registry=make_registry(), settings=window.settings,
                        data_dir=tmp_path / "data2", output_dir=tmp_path / "out", device="cpu",
                        probe_device=False)
+    again.ask_save = lambda: "discard"  # closing it at the end asks nothing
     qtbot.addWidget(again)
     assert again.open_file(tmp_path / "fast.json")
     again.run_settings.menus["accelerate"].aboutToShow.emit()  # as the menu opens
