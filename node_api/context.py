@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node_api.events import Event, OutputWritten, StepProgress
+from node_api.events import Event, NodeStatus, OutputWritten, RunMessage, StepProgress
 
 
 class Cancelled(Exception):
@@ -90,3 +90,11 @@ class NodeContext:
 
     def show_image(self, image: Any) -> None:
         self.emit(OutputWritten(self.run_id, self.node_id, "image", image=image))
+
+    def message(self, text: str, level: str = "warning") -> None:
+        """Tell the user ``text`` (GUI Messages, CLI stderr), once per run."""
+        self.emit(RunMessage(self.run_id, self.node_id, level, text))
+
+    def status(self, text: str) -> None:
+        """What the node is busy with now (the GUI's status line)."""
+        self.emit(NodeStatus(self.run_id, self.node_id, text))

@@ -71,6 +71,25 @@ class OutputWritten(Event):
 
 
 @dataclass(frozen=True)
+class RunMessage(Event):
+    """Something the user should read, said by a node (``level``: "info" or "warning"): the
+    GUI lists it in Messages, the CLI prints it on stderr. The executor passes each distinct
+    message on once per run."""
+
+    node_id: str | None
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class NodeStatus(Event):
+    """What a busy node is doing before its next step (e.g. compiling), for a status line."""
+
+    node_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class RunCancelled(Event):
     node_id: str | None
 

@@ -108,18 +108,24 @@ def sampler(
 
     ctx.check_cancelled()
     controls = control_networks(positive, negative)  # ControlNets applied to the prompts
+    from pipelines.speed.accelerate import accelerated, compile_notices
+    from pipelines.speed.compile_times import compiling_text
+
+    def compiling(estimate: float | None) -> None:  # the first step at this size compiles
+        ctx.status(compiling_text(estimate))
+
     with on_device(ctx, model, vae, *controls):  # low-VRAM mode: the UNet visits the GPU only now
         if ctx.options.accelerate not in (None, "off"):
             import torch
 
-            from pipelines.speed.accelerate import accelerated
-
-            model = accelerated(model, ctx.options.accelerate, torch.device(ctx.device))
-        return run_denoise(
-            model, positive, negative, fit_to_model(latent, model), noise,
-            sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, denoise=denoise,
-            device=ctx.device, callback=on_step, wants_x0=wants_x0,
-        )
+            model = accelerated(model, ctx.options.accelerate, torch.device(ctx.device),
+                                warn=ctx.message)
+        with compile_notices(compiling):
+            return run_denoise(
+                model, positive, negative, fit_to_model(latent, model), noise,
+                sampler=sampler, schedule=schedule, steps=steps, cfg=cfg, denoise=denoise,
+                device=ctx.device, callback=on_step, wants_x0=wants_x0,
+            )
 
 
 @node(

@@ -11,7 +11,9 @@ from node_api.events import (
     NodeFailed,
     NodeFinished,
     NodeStarted,
+    NodeStatus,
     RunFinished,
+    RunMessage,
     RunStarted,
     StepProgress,
 )
@@ -27,11 +29,18 @@ class ProgressPrinter:
         self._titles: dict[str, str] = {}
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, RunMessage):  # said even when quiet: the user should know
+            self._say(f"{event.level}: {event.text}")
+            return
         if self.quiet:
             return
         from tqdm import tqdm
 
-        if isinstance(event, RunStarted):
+        if isinstance(event, NodeStatus):
+            if self._overall is not None:
+                self._overall.set_postfix_str(f"{self._titles.get(event.node_id, '')}: "
+                                              f"{event.text}")
+        elif isinstance(event, RunStarted):
             self._overall = tqdm(total=len(event.node_ids), desc="workflow", unit="node",
                                  file=sys.stderr, position=0, leave=True)
         elif isinstance(event, NodeStarted):
@@ -54,6 +63,15 @@ class ProgressPrinter:
             if isinstance(event, RunFinished) and self._overall is not None:
                 self._overall.close()
                 self._overall = None
+
+    def _say(self, line: str) -> None:
+        """One line on stderr, above the bars when there are any."""
+        if self._overall is not None:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
 
     def _close_steps(self) -> None:
         if self._steps is not None:

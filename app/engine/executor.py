@@ -35,6 +35,7 @@ from node_api.events import (
     NodeStarted,
     RunCancelled,
     RunFinished,
+    RunMessage,
     RunStarted,
 )
 from node_api.ports import NETWORK_TYPES
@@ -112,18 +113,16 @@ class Executor:
             return self._run(graph, targets, options, list(listeners),
                              cancel or CancelToken(), force)
 
-    def _run(
-        self,
-        graph: Graph,
-        targets: list[str] | None,
-        options: RunOptions,
-        listeners: list[Listener],
-        cancel: CancelToken,
-        force: bool,
-    ) -> RunFinished:
+    def _run(self, graph: Graph, targets: list[str] | None, options: RunOptions,
+             listeners: list[Listener], cancel: CancelToken, force: bool) -> RunFinished:
         run_id = next(_run_ids)
+        said: set[tuple[str, str]] = set()  # each message once per run (one per sampler else)
 
         def emit(event: Event) -> None:
+            if isinstance(event, RunMessage):
+                if (event.level, event.text) in said:
+                    return
+                said.add((event.level, event.text))
             for listener in listeners:
                 try:
                     listener(event)

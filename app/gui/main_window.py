@@ -96,7 +96,8 @@ class MainWindow(FileCommands, QMainWindow):
         self.runner.event.connect(self._on_run_event)
         self.runner.event.connect(self.queue.on_event)
         self.actions = install_actions(self)
-        self.run_settings = RunSettings(self.settings, self.run_menu, self)
+        self.run_settings = RunSettings(self.settings, self.run_menu, self,
+                                        document=lambda: self.document)
         self._rebuild_recent()
         self._wire()
         self._ready = True

@@ -20,12 +20,15 @@ from node_api.events import (
     NodeFailed,
     NodeFinished,
     NodeStarted,
+    NodeStatus,
     OutputWritten,
     RunCancelled,
     RunFinished,
+    RunMessage,
     RunStarted,
     StepProgress,
 )
+from pipelines.speed.compile_times import compiling_text
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,15 @@ class RunPresenter(QObject):
             return f"{title}: loading the model…"
         if node is not None and "steps" in node.values:
             if self.compiling:
-                return (f"{title}: preparing the first step (compiling the model for this "
-                        "size: once, may take minutes)…")
+                return f"{title}: {compiling_text(None)}"
             return f"{title}: preparing the first step…"
         return f"running {title}"
+
+    def _on_NodeStatus(self, event: NodeStatus) -> None:
+        self.status.setText(f"{self._label(event.node_id)}: {event.text}")
+
+    def _on_RunMessage(self, event: RunMessage) -> None:
+        self.messages.add(event.level, event.text, event.node_id)
 
     def _on_StepProgress(self, event: StepProgress) -> None:
         fraction = event.step / max(1, event.total)

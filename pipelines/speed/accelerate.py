@@ -9,7 +9,10 @@ with static shapes (``dynamic=False``): a new size or batch compiles and capture
 up to ``RECOMPILE_LIMIT`` shapes per process. Compiled modules are kept per denoiser and mode for
 the process, and inductor's FX-graph/AOT caches live in the user cache folder, so the next
 launch reuses the kernels. Where compiling cannot work (no C++ compiler for the CPU, no Triton
-for CUDA, Apple MPS) the run goes on uncompiled, with one line saying why.
+for CUDA, Apple MPS) the run goes on uncompiled, with one line saying why (to ``warn``: the
+run's Messages). The first call at each new input shape compiles: it is timed into
+``pipelines.speed.compile_times`` and announced (with the last such time, when there is one)
+to the callback of ``compile_notices``, so the status line can say how long it will take.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ import dataclasses
 import logging
 import os
 import shutil
+import time
 import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,36 @@ _ATTRIBUTE = "_studio_compiled"
 # Shapes ``max`` compiles for before dynamo gives up and runs eager (its default is 8, which a
 # session trying sizes and batch counts reaches; each shape is compiled once, then reused).
 RECOMPILE_LIMIT = 64
+# Told before a first call compiles: the seconds the last compile of that model, size and mode
+# took (None: never measured). Set per run by the sampler (``compile_notices``).
+_notice: ContextVar[Callable[[float | None], None] | None] = ContextVar("compile_notice",
+                                                                       default=None)
+
+
+@contextmanager
+def compile_notices(callback: Callable[[float | None], None]) -> Iterator[None]:
+    """While inside, a call of a ``CompiledDenoiser`` that will compile first calls
+    ``callback(estimate)`` (on the same thread)."""
+    token = _notice.set(callback)
+    try:
+        yield
+    finally:
+        _notice.reset(token)
+
+
+def _shapes(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Shapes and dtypes of the tensors of a call (one level into dicts): a new one compiles."""
+    values = [*args, *kwargs.values()]
+    values += [v for d in list(values) if isinstance(d, dict) for v in d.values()]
+    return tuple((tuple(v.shape), str(v.dtype)) for v in values if hasattr(v, "shape"))
+
+
+def identity(model: Any) -> str:
+    """The model's architecture as the compile-time store knows it: family, network class and
+    parameter count (other weights of the same architecture compile the same)."""
+    denoiser = model.denoiser
+    params = sum(p.numel() for p in denoiser.parameters()) if hasattr(denoiser, "parameters") else 0
+    return f"{model.family}:{type(denoiser).__name__}:{params}"
 
 
 def cache_folder() -> Path:
@@ -74,9 +111,12 @@ class CompiledDenoiser:
     is the original's. Under CUDA graphs every call starts a new step, so the previous
     step's outputs may be overwritten only once they have been used."""
 
-    def __init__(self, original: Any, compiled: Any, graphs: bool, copy: Any = None) -> None:
+    def __init__(self, original: Any, compiled: Any, graphs: bool, copy: Any = None,
+                 key: tuple[str, str, str] = ("", "", "")) -> None:
         self.original, self.compiled, self.graphs = original, compiled, graphs
         self.copy = copy  # the weight-sharing copy that was compiled (fused, channels_last)
+        self.key = key  # (model identity, mode, device type) for the compile-time store
+        self.seen: set[tuple[Any, ...]] = set()  # input shapes already compiled for
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.copy is not None:
@@ -88,11 +128,31 @@ class CompiledDenoiser:
             import torch
 
             torch.compiler.cudagraph_mark_step_begin()
-        return self.compiled(*args, **kwargs)
+        shapes = _shapes(args, kwargs)
+        if shapes in self.seen:
+            return self.compiled(*args, **kwargs)
+        return self._first_call(shapes, args, kwargs)
+
+    def _first_call(self, shapes: tuple[Any, ...], args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+        """A call at new shapes: compiles (or reads inductor's disk cache); timed and kept."""
+        from pipelines.speed.compile_times import CompileTimes, compile_key
+
+        model, mode, device = self.key
+        size = "x".join(str(n) for n in shapes[0][0]) if shapes else "?"
+        times, key = CompileTimes(cache_folder()), compile_key(model, size, mode, device)
+        notice = _notice.get()
+        if notice is not None:
+            notice(times.estimate(key))
+        started = time.perf_counter()
+        out = self.compiled(*args, **kwargs)
+        times.record(key, time.perf_counter() - started)
+        self.seen.add(shapes)
+        return out
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("original", "compiled", "graphs", "copy"):  # not set yet (copying, unpickling)
-            raise AttributeError(name)
+        if name in ("original", "compiled", "graphs", "copy", "key", "seen"):
+            raise AttributeError(name)  # not set yet (copying, unpickling)
         return getattr(self.original, name)
 
 
@@ -107,17 +167,19 @@ def _compiled_of(denoiser: Any) -> dict[str, CompiledDenoiser]:
     return entry[1]
 
 
-def accelerated(model: Any, mode: str, device: Any) -> Any:
+def accelerated(model: Any, mode: str, device: Any,
+                warn: Callable[[str], None] | None = None) -> Any:
     """``model`` (a ``DiffusionModel``) with its denoiser accelerated in ``mode``.
 
     Args:
         model: The model; its denoiser is already on ``device``.
         mode: One of ``ACCELERATE_NAMES``.
         device: The torch.device of the run.
+        warn: Told why, where compiling is unavailable (default: a logged warning).
 
     Returns:
         A copy of ``model`` with a ``CompiledDenoiser``, or ``model`` itself for "off" and
-        where compiling is unavailable (logged as a warning).
+        where compiling is unavailable.
 
     Raises:
         ValueError: An unknown mode.
@@ -128,7 +190,8 @@ def accelerated(model: Any, mode: str, device: Any) -> Any:
         return model
     reason = unavailable(device)
     if reason is not None:
-        log.warning("acceleration %r is not available here (%s); running without it", mode, reason)
+        text = f"acceleration {mode!r} is not available here ({reason}); running without it"
+        (warn or log.warning)(text)
         return model
     denoiser = model.denoiser
     if isinstance(denoiser, CompiledDenoiser):
@@ -143,7 +206,8 @@ def accelerated(model: Any, mode: str, device: Any) -> Any:
                  os.environ["TORCHINDUCTOR_CACHE_DIR"])
         compiled = torch.compile(copy if copy is not None else denoiser, **compile_options(mode))
         per_mode[mode] = CompiledDenoiser(denoiser, compiled, copy=copy,
-                                          graphs=mode == "max" and device.type == "cuda")
+                                          graphs=mode == "max" and device.type == "cuda",
+                                          key=(identity(model), mode, device.type))
     return dataclasses.replace(model, denoiser=per_mode[mode])
 
 

@@ -23,8 +23,8 @@ def test_smoke_run_prints_both_sides_for_both_families_and_modes(capsys, monkeyp
     denoisers: list[object] = []
     accelerated = accelerate.accelerated
 
-    def spy(model, mode, device):
-        result = accelerated(model, mode, device)
+    def spy(model, mode, device, **options):
+        result = accelerated(model, mode, device, **options)
         denoisers.append(result.denoiser)
         return result
 
