@@ -63,5 +63,5 @@ def start_entry(window: StudioWindow, entry: QueueEntry, owner: RunOwner | None)
             owner.presenter.show_problems(problems)
         return False
     if owner is not None:
-        owner.presenter.begin(entry.graph, compiling=options.accelerate in ("compile", "max"))
+        owner.presenter.begin(entry.graph)
     return True

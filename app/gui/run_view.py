@@ -28,7 +28,6 @@ from node_api.events import (
     RunStarted,
     StepProgress,
 )
-from pipelines.speed.compile_times import compiling_text
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,6 @@ class RunPresenter(QObject):
         self.timed_steps: dict[str, int] = {}  # the steps it had then
         self.work = RunProgress({})
         self.ran: Graph | None = None  # the graph of the last run, as it was started
-        self.compiling = False  # the last run compiles its denoiser (acceleration on)
         self.results: dict[str, tuple[str, str]] = {}  # node id -> its shown result state
         self.stale: set[str] = set()
         canvas.document.changed.connect(self._on_document_changed)
@@ -128,14 +126,13 @@ class RunPresenter(QObject):
 
     def _doing(self, node_id: str, title: str) -> str:
         """What a node is busy with before it reports steps: reading a model (seconds the
-        first time), or getting to its first step (moving the model, compiling)."""
+        first time), or getting to its first step (moving the model). Compiling is said only
+        when the node announces it (a NodeStatus: this size is new to the compiled model)."""
         node = self.canvas.document.root.nodes.get(node_id)
         spec = self.canvas.document.registry.get(node.type) if node else None
         if spec is not None and spec.category == "loaders":
             return f"{title}: loading the model…"
         if node is not None and "steps" in node.values:
-            if self.compiling:
-                return f"{title}: {compiling_text(None)}"
             return f"{title}: preparing the first step…"
         return f"running {title}"
 
@@ -158,11 +155,9 @@ class RunPresenter(QObject):
             self.preview.show_frame(
                 pixmap, f"{self._label(event.node_id)}: step {event.step}/{event.total}")
 
-    def begin(self, graph: Graph, compiling: bool = False) -> None:
-        """A run of ``graph`` was started: results are compared with it from now on.
-        ``compiling``: its sampler's first step compiles the model (acceleration on)."""
+    def begin(self, graph: Graph) -> None:
+        """A run of ``graph`` was started: results are compared with it from now on."""
         self.ran, self.results, self.stale = graph.copy(), {}, set()
-        self.compiling = compiling
 
     def _result(self, node_id: str, state: str, text: str) -> None:
         self.results[node_id] = (state, text)

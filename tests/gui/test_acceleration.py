@@ -53,9 +53,11 @@ def test_the_status_line_gives_the_measured_compile_time(window):
 
     ids = build_chain(window, steps=2)
     presenter = window.tab.presenter
-    presenter.begin(window.document.root, compiling=True)
+    presenter.begin(window.document.root)
     presenter.on_event(RunStarted(99, tuple(ids.values())))
     presenter.on_event(NodeStarted(99, ids["render"], "Render", "toy.render"))
+    assert window.run_status.text() == "Render: preparing the first step…"  # no notice yet
+    presenter.on_event(NodeStatus(99, ids["render"], compiling_text(None)))
     assert "may take minutes" in window.run_status.text()  # not measured yet
     presenter.on_event(NodeStatus(99, ids["render"], compiling_text(37.6)))
     assert window.run_status.text() == "Render: compiling the model for this size, ~38 s, once…"

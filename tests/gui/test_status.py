@@ -81,15 +81,43 @@ def test_warm_up_reports_its_phases_in_order():
     assert heard == [device.LOADING_TORCH, device.LOADING_LIBRARIES]
 
 
-def test_with_acceleration_the_first_step_line_says_it_compiles(window):
-    from node_api.events import NodeStarted
-    from tests.gui.conftest import build_chain
+def test_the_first_step_line_says_compiling_only_when_the_run_compiles(qtbot, tmp_path,
+                                                                      monkeypatch):
+    """Acceleration on (torch.compile stubbed): the first run at a size says it compiles (the
+    sampler's notice); a second run at the same size compiles nothing and says nothing of it."""
+    from app.engine.registry import default_registry
+    from pipelines.speed import accelerate
+    from pipelines.testing.no_inductor import no_inductor
+    from pipelines.testing.tiny import build_tiny_sd
+    from tests.gui.conftest import close_window, open_window, wait_run
+    from tests.nodes.conftest import txt2img_graph
 
-    ids = build_chain(window)
-    presenter = window.presenter
-    presenter.begin(window.document.root, compiling=True)
-    presenter._on_NodeStarted(NodeStarted(0, ids["render"], "Render", "toy.render"))
-    assert "compiling the model for this size" in window.run_status.text()
-    presenter.begin(window.document.root)
-    presenter._on_NodeStarted(NodeStarted(0, ids["render"], "Render", "toy.render"))
-    assert window.run_status.text() == "Render: preparing the first step…"
+    monkeypatch.setattr(accelerate, "cache_folder", lambda: tmp_path / "cache")
+    checkpoint = build_tiny_sd(tmp_path / "tiny-sd")
+    studio = open_window(qtbot, tmp_path, default_registry())
+    shown: list[str] = []
+    label = studio.run_status
+    original = label.setText
+    label.setText = lambda text: (shown.append(text), original(text))  # type: ignore[method-assign]
+
+    def run() -> list[str]:
+        shown.clear()
+        assert studio.run_workflow()
+        wait_run(qtbot, studio)
+        assert studio.runner.last_result.status == "ok", studio.runner.last_result.error
+        return [text for text in shown if "compiling" in text]
+
+    try:
+        with no_inductor():
+            studio.document.load(txt2img_graph(default_registry(), checkpoint, steps=2), None)
+            studio.run_settings.actions["accelerate"]["compile"].trigger()
+            sampler = next(n for n, node in studio.document.root.nodes.items()
+                           if "steps" in node.values)
+            first = run()
+            assert len(first) == 1 and "compiling the model for this size" in first[0]
+            assert shown.index(first[0]) < next(i for i, t in enumerate(shown) if "step 1/2" in t)
+            studio.document.set_value(sampler, "cfg", 6.0)  # the sampler runs again, same size
+            assert run() == []
+            assert any(t.endswith(": preparing the first step…") for t in shown)
+    finally:
+        close_window(qtbot, studio)
