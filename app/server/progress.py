@@ -24,8 +24,13 @@ from node_api.events import (
     OutputWritten,
     RunCancelled,
     RunFinished,
+    RunMessage,
     StepProgress,
 )
+
+# our own WebSocket message (ComfyUI clients skip types they do not know): a node's note to
+# the user, e.g. acceleration falling back; also kept in the history's status messages
+STUDIO_MESSAGE = "studio.message"
 
 
 def now_ms() -> int:
@@ -92,6 +97,10 @@ class PromptProgress:
             self._finished(event.node_id)
         elif isinstance(event, NodeFailed):
             self.failed = event
+        elif isinstance(event, RunMessage):
+            node = self.display.get(event.node_id, event.node_id) if event.node_id else None
+            self._send(STUDIO_MESSAGE, {"node": node, "level": event.level,
+                                        "text": event.text, "timestamp": now_ms()}, keep=True)
         elif isinstance(event, RunCancelled):
             self.cancelled_at = event.node_id
         elif isinstance(event, RunFinished):

@@ -91,3 +91,31 @@ def test_two_prompts_run_in_order_and_a_new_seed_reruns_only_the_sampler(
     third = client.queue_prompt(default_prompt(steps=2, seed=2))
     seen_third = client.messages_until_done(third["prompt_id"])
     assert [n for d in _of(seen_third, "execution_cached") for n in d["nodes"]] == []
+
+
+def test_a_nodes_message_reaches_the_client_and_the_history(start_server: Any,
+                                                           monkeypatch: Any) -> None:
+    """Acceleration asked for where it cannot work (no C++ compiler): the sampler's warning
+    comes over the socket as our own message type and stays in the history's status."""
+    from app.engine import run_settings
+    from pipelines.speed import accelerate
+
+    monkeypatch.setattr(run_settings, "workflow_accelerate", lambda _metadata: "max")
+    monkeypatch.setattr(accelerate.shutil, "which", lambda _name: None)
+    server = start_server()
+    client = ComfyClient(f"127.0.0.1:{server.port}")
+    client.connect()
+    queued = client.queue_prompt(default_prompt(steps=2))
+    seen = client.messages_until_done(queued["prompt_id"])
+    said = _of(seen, "studio.message")
+    assert len(said) == 1  # once per run
+    assert said[0]["prompt_id"] == queued["prompt_id"] and said[0]["node"] == "6"
+    assert said[0]["level"] == "warning"
+    assert "acceleration 'max' is not available here" in said[0]["text"]
+    assert _of(seen, "execution_success")  # the run goes on without it
+    kinds = _types(seen)
+    assert kinds.index("execution_start") < kinds.index("studio.message") < kinds.index(
+        "execution_success")
+    entry = client.get_history(queued["prompt_id"])[queued["prompt_id"]]
+    kept = [data for kind, data in entry["status"]["messages"] if kind == "studio.message"]
+    assert kept == said
