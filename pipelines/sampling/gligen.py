@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from pipelines.speed.inference import ordinary
+
 if TYPE_CHECKING:
     from pipelines.values import Conditioning, DiffusionModel, TextEncoder
 
@@ -49,10 +51,10 @@ def phrase_embedding(clip: TextEncoder, text: str, device: str | torch.device = 
     tokenizer, encoder = clip.present()[0]
     tokens = tokenizer([text], padding=True, truncation=True,
                        max_length=tokenizer.model_max_length, return_tensors="pt")
-    with torch.no_grad():
+    with torch.inference_mode():
         out = encoder(input_ids=tokens.input_ids.to(device),
                       attention_mask=tokens.attention_mask.to(device))
-    return out.pooler_output[0].float().cpu()
+    return ordinary(out.pooler_output[0].float().cpu())
 
 
 def add_box(cond: Conditioning, phrase: torch.Tensor, box: tuple[int, int, int, int],

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from pipelines.image import to_pil
+from pipelines.speed.inference import ordinary
 from pipelines.values import ClipVision, Conditioning, ImageEmbedding
 
 
@@ -36,15 +37,15 @@ def encode_image(vision: ClipVision, image: torch.Tensor,
         side = int(encoder.config.image_size)
         options = {"do_center_crop": False, "size": {"height": side, "width": side}}
     pixels = vision.image_processor(to_pil(image), return_tensors="pt", **options).pixel_values
-    with torch.no_grad():
+    with torch.inference_mode():
         out = encoder(pixels.to(device=device, dtype=encoder.dtype))
     # a SigLIP tower (Flux Redux's) has no projection: its pooled output (or, without a
     # pooling head, the mean token) stands for it
     hidden = out["last_hidden_state"]
     embeds = next((out[k] for k in ("image_embeds", "pooler_output") if k in out),
                   hidden.mean(dim=1))
-    return VisionOutput(embeds.float().cpu(), text="(image)",
-                        hidden=hidden.float().cpu())
+    return VisionOutput(ordinary(embeds.float().cpu()), text="(image)",
+                        hidden=ordinary(hidden.float().cpu()))
 
 
 def mix(embeddings: Sequence[ImageEmbedding], weights: Sequence[float]) -> ImageEmbedding:

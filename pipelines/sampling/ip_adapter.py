@@ -41,6 +41,7 @@ from pipelines.sampling.ip_adapter_weights import (
     layer_routes,
     layer_weights,
 )
+from pipelines.speed.inference import ordinary
 from pipelines.values import ClipVision, DiffusionModel, IPAdapterWeights
 
 
@@ -96,14 +97,14 @@ def _encode(vision: ClipVision, weights: IPAdapterWeights, image: torch.Tensor,
     encoder = vision.image_encoder
     pixels = vision.image_processor(to_pil(image), return_tensors="pt").pixel_values
     pixels = pixels.to(device=device, dtype=encoder.dtype)
-    with torch.no_grad():
+    with torch.inference_mode():
         if weights.kind == "plain":
             embeds = encoder(pixels).image_embeds
             negative = torch.zeros_like(embeds)
         else:
             embeds = encoder(pixels, output_hidden_states=True).hidden_states[-2]
             negative = encoder(torch.zeros_like(pixels), output_hidden_states=True).hidden_states[-2]
-    return embeds.float().cpu()[None], negative.float().cpu()[None]
+    return ordinary(embeds.float().cpu())[None], ordinary(negative.float().cpu())[None]
 
 
 def _scale_schedule(uses: list[AdapterUse], timesteps: torch.Tensor,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 
 from pipelines.sampling.noise import randn
+from pipelines.speed.inference import ordinary
 from pipelines.text.projection import encode_projected
 from pipelines.values import ImageEmbedding, Noise, Prior
 
@@ -54,7 +55,7 @@ def run_prior(
     if negative:
         texts, negatives = [prompt, negative], [negative, negative]
     guided = cfg > 1.0
-    with torch.no_grad():
+    with torch.inference_mode():
         text_embeds, hidden, mask = encode_projected(prior.tokenizer, prior.text_encoder, texts,
                                                      device)
         if guided:
@@ -90,5 +91,5 @@ def run_prior(
             negative_embeds = zero_embedding(prior, embeds.shape[0], device)
         else:
             embeds, negative_embeds = embeds.chunk(2)
-    return (ImageEmbedding(embeds.float().cpu(), text=prompt),
-            ImageEmbedding(negative_embeds.float().cpu(), text=negative))
+    return (ImageEmbedding(ordinary(embeds.float().cpu()), text=prompt),
+            ImageEmbedding(ordinary(negative_embeds.float().cpu()), text=negative))

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from pipelines.speed.inference import ordinary
+
 if TYPE_CHECKING:
     from pipelines.values import Conditioning
 
@@ -20,9 +22,9 @@ STRENGTH_TYPES = ("multiply", "attn_bias")
 def style_tokens(model: Any, hidden: torch.Tensor) -> torch.Tensor:
     """The image tokens of every image, one sequence [1, images * tokens, width]."""
     parameter = next(model.parameters())
-    with torch.no_grad():
+    with torch.inference_mode():
         tokens = model(hidden.to(parameter.device, parameter.dtype)).image_embeds
-    return tokens.float().cpu().flatten(start_dim=0, end_dim=1).unsqueeze(0)
+    return ordinary(tokens.float().cpu()).flatten(start_dim=0, end_dim=1).unsqueeze(0)
 
 
 def apply_style(cond: Conditioning, model: Any, hidden: torch.Tensor | None, strength: float,

@@ -75,6 +75,7 @@ def test_matches_the_diffusers_gligen_pipeline(loaded, pipe, sampler, beta):
     assert (ours - theirs).abs().max().item() == 0.0
     # phrases embedded one by one (as GLIGEN Textbox Apply does) round differently only
     alone = [phrase_embedding(clip, text) for text in PHRASES]
+    assert not any(phrase.is_inference() for phrase in alone)  # ordinary, though inferred
     assert (torch.stack(alone) - batched).abs().max().item() <= 1e-6
     ours = _ours(model, _grounded(positive, alone, beta), negative, sampler)
     assert (ours - theirs).abs().max().item() <= 1e-5 * theirs.abs().max().item()

@@ -66,6 +66,7 @@ def _ours(model, clip, vision, adapters, *, sampler, steps, cfg, seed):
 
     for weights, image, scale in adapters:
         embeds = encode_for_adapter(vision, weights, image)
+        assert not any(e.is_inference() for e in embeds)  # ordinary, though inferred
         model = apply_ip_adapter(model, with_adapter_use(weights, embeds, scale, 0.0, 1.0))
     return denoise(model, encode_text(clip, PROMPT), encode_text(clip, ""),
                    Latent(samples=torch.zeros(1, 4, SIZE // 2, SIZE // 2)), Noise(seed),

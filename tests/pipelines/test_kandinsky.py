@@ -94,6 +94,7 @@ def test_image_embedding_and_interpolate_match_pipeline(pipes, ours):
     expected = pipes[0].interpolate(["a red cube", pil], [0.3, 0.7], num_inference_steps=5,
                                     generator=torch.Generator().manual_seed(SEED))
     text, _ = run_prior(prior, "a red cube", "", Noise(SEED), steps=5, cfg=4.0)
+    assert not text.embeds.is_inference()  # ordinary, though the prior ran in inference mode
     mixed = mix([text, encode_image(vision, image)], [0.3, 0.7])
     assert _max_diff(mixed.embeds, expected.image_embeds) <= TOLERANCE
     # interpolate's negative: the prior run on "" (negative_prompt), its negative embedding

@@ -63,6 +63,8 @@ def test_strength_scales_only_the_image_tokens_as_comfyui(parts):
     hidden = encode_image(vision, torch.cat([_image(), 1 - _image()])).hidden
     text = torch.randn(1, 8, 64)
     one = apply_style(Conditioning(embeds=text), redux, hidden, 1.0).embeds
+    # encoded under inference mode, handed on as ordinary tensors (later nodes may edit them)
+    assert not hidden.is_inference() and not one.is_inference()
     half = apply_style(Conditioning(embeds=text), redux, hidden, 0.5, "multiply").embeds
     assert one.shape == (1, 8 + 2 * 4, 64)  # both images' tokens, one after the other
     assert torch.equal(half[:, :8], text) and torch.allclose(half[:, 8:], one[:, 8:] * 0.5)
