@@ -39,6 +39,7 @@ def load_flux_checkpoint(state: dict[str, torch.Tensor], path: Path, device: Any
         ModelLoadError: a part is missing or of an unknown layout.
     """
     from pipelines.families import get_family
+    from pipelines.loading.components import direct_device
     from pipelines.loading.flux_files import build_ae, build_transformer, flux_model
     from pipelines.loading.flux_files import transformer_weights as weights_of
     from pipelines.loading.flux_text import _clip, clip_tokenizer_near
@@ -53,11 +54,13 @@ def load_flux_checkpoint(state: dict[str, torch.Tensor], path: Path, device: Any
     fp8 = any(t.dtype in FP8 for t in weights.values())
     wanted = dtypes["denoiser"]
     choice = "default" if fp8 and wanted != torch.float32 else _NAMES.get(wanted, "default")
-    transformer = build_transformer(config, weights, path, choice).to(device)
+    where = direct_device(device)  # a GPU: plain weights straight there, one at a time
+    transformer = build_transformer(config, weights, path, choice, where).to(device)
     vae_state = next((s for p in VAE_PREFIXES if (s := _part(state, p))), {})
     if not vae_state:
         raise ModelLoadError(path, "This Flux checkpoint has no VAE (vae.*).", hint="")
-    vae = build_ae(vae_state, path, "flux").to(device=device, dtype=dtypes["vae"])
+    vae = build_ae(vae_state, path, "flux", (where, dtypes["vae"]) if where else None)
+    vae.to(device=device, dtype=dtypes["vae"])
     clip_state, t5_state = _part(state, CLIP_PREFIX), _part(state, T5_PREFIX)
     length = int(getattr(get_family(family_id), "t5_max_length", 512))
     encoders = {"text_encoder": _clip(clip_state, path) if clip_state else None,
