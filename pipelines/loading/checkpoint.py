@@ -73,10 +73,15 @@ def load_checkpoint(
     folder = Path(path)
     if not folder.exists():
         raise ModelLoadError(folder, "No such file or folder.")
+    from pipelines.memory.placement import kept_in_ram
+
+    def in_ram(kind: type) -> bool:
+        return vram_mode is not None and kept_in_ram(kind, device, vram_mode)
+
     if not folder.is_dir():
         from pipelines.loading.single_file import load_single_file
 
-        return load_single_file(folder, device=device, dtype=dtype)
+        return load_single_file(folder, device=device, dtype=dtype, in_ram=in_ram)
     from pipelines.memory.precision import component_dtypes
 
     dtypes = component_dtypes(dtype)
@@ -88,11 +93,6 @@ def load_checkpoint(
     check_required(folder, model_index, family)
     scheduler_config = family.scheduler_config(
         _read_json(folder / "scheduler" / "scheduler_config.json"))
-    from pipelines.memory.placement import kept_in_ram
-
-    def in_ram(kind: type) -> bool:
-        return vram_mode is not None and kept_in_ram(kind, device, vram_mode)
-
     # networks straight to a GPU (no CPU copy first), those kept in RAM to the CPU; the CPU
     # path is unchanged
     components = load_family_components(folder, model_index, family, dtypes,

@@ -101,6 +101,13 @@ def direct_device(device: str | torch.device) -> torch.device | None:
     return target if target.index is not None else torch.device("cuda", torch.cuda.current_device())
 
 
+def home(network: torch.nn.Module, device: str | torch.device,
+         in_ram: Callable[[type], bool] | None) -> str | torch.device:
+    """Where a loaded network goes: the CPU if ``in_ram`` keeps its class in RAM, else
+    ``device``."""
+    return "cpu" if in_ram is not None and in_ram(type(network)) else device
+
+
 def _quantized(sub: Path) -> bool:
     """A component whose weights a quantizer places (a ``quantization_config``) or GGUF
     files: those keep the load-then-move path they were written for."""

@@ -31,15 +31,17 @@ def _part(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor
 
 
 def load_flux_checkpoint(state: dict[str, torch.Tensor], path: Path, device: Any, dtype: Any,
-                         family_id: str) -> tuple[DiffusionModel, TextEncoder, Vae]:
-    """(model, clip, vae) of an all-in-one Flux file; ``dtype`` as ``load_checkpoint``'s.
+                         family_id: str, in_ram: Any = None
+                         ) -> tuple[DiffusionModel, TextEncoder, Vae]:
+    """(model, clip, vae) of an all-in-one Flux file; ``dtype`` as ``load_checkpoint``'s;
+    ``in_ram``: ``load_checkpoint_state``'s (T5 left on the CPU).
     Without ``text_encoders.*`` the TextEncoder holds none (use Load Text Encoders).
 
     Raises:
         ModelLoadError: a part is missing or of an unknown layout.
     """
     from pipelines.families import get_family
-    from pipelines.loading.components import direct_device
+    from pipelines.loading.components import direct_device, home
     from pipelines.loading.flux_files import build_ae, build_transformer, flux_model
     from pipelines.loading.flux_files import transformer_weights as weights_of
     from pipelines.loading.flux_text import _clip, clip_tokenizer_near
@@ -67,7 +69,7 @@ def load_flux_checkpoint(state: dict[str, torch.Tensor], path: Path, device: Any
                 "text_encoder_2": build_t5(t5_state, path) if t5_state else None}
     for encoder in encoders.values():
         if encoder is not None:
-            encoder.to(device=device, dtype=dtypes["text_encoder"])
+            encoder.to(device=home(encoder, device, in_ram), dtype=dtypes["text_encoder"])
     clip = TextEncoder(
         tokenizer=clip_tokenizer_near(path), source=str(path), family=family_id,
         tokenizer_2=t5_tokenizer(path.parent, length) if t5_state else None, **encoders)

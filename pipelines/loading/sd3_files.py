@@ -125,11 +125,11 @@ def text_encoder(clip_l: Any, clip_g: Any, t5: Any, source: str, near: Path) -> 
 
 
 def load_all_in_one(state: dict[str, torch.Tensor], path: Path, device: Any,
-                    dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae]:
+                    dtype: Any, in_ram: Any = None) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """(model, clip, vae) of an all-in-one SD3 checkpoint; ``dtype`` as ``load_checkpoint``'s.
     A file without ``text_encoders.*`` gives a TextEncoder without encoders (use Load Text
     Encoders); one without T5 gives zeros for its states, as diffusers does."""
-    from pipelines.loading.components import direct_device
+    from pipelines.loading.components import direct_device, home
     from pipelines.loading.single_file import build_vae, wrap_vae
     from pipelines.memory.precision import component_dtypes
 
@@ -151,7 +151,7 @@ def load_all_in_one(state: dict[str, torch.Tensor], path: Path, device: Any,
     vae.to(device=device, dtype=dtypes["vae"])
     for encoder in (clip_l, clip_g, t5):
         if encoder is not None:
-            encoder.to(device=device, dtype=dtypes["text_encoder"])
+            encoder.to(device=home(encoder, device, in_ram), dtype=dtypes["text_encoder"])
     clip = text_encoder(clip_l, clip_g, t5, str(path), path.parent)
     return sd3_model(transformer, str(path)), clip, wrap_vae(vae, str(path))
 

@@ -121,3 +121,22 @@ def test_a_cuda_load_places_the_transformer_and_vae_weight_by_weight(built, monk
         for key, value in want.items():
             assert got[key].dtype == value.dtype and torch.equal(got[key], value), key
     assert {p.dtype for p in direct[0].denoiser.parameters()} == {torch.bfloat16}
+
+
+def test_t5_kept_in_ram_stays_on_the_cpu(built, monkeypatch):
+    """A CUDA run (``meta`` stands in for the GPU) leaves T5 on the CPU, where the placement
+    rule keeps it, instead of moving it to the device and back; the rest goes there."""
+    from functools import partial
+
+    from pipelines.loading import components
+    from pipelines.memory import placement
+
+    _, path = built
+    rule = partial(placement.kept_in_ram, device="cuda")  # the CUDA rule, for the stand-in
+    monkeypatch.setattr(placement, "kept_in_ram", lambda kind, device, vram_mode: rule(
+        kind, vram_mode=vram_mode))
+    monkeypatch.setattr(components, "direct_device", lambda device: torch.device(device))
+    model, clip, vae = load_checkpoint(path, device="meta", vram_mode="normal")
+    assert {p.device.type for p in clip.text_encoder_2.parameters()} == {"cpu"}
+    for net in (model.denoiser, vae.vae, clip.text_encoder):
+        assert {p.device.type for p in net.parameters()} == {"meta"}

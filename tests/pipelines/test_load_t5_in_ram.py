@@ -88,26 +88,42 @@ def test_t5_is_loaded_to_the_cpu_and_the_rest_to_the_device(sd3_dir, monkeypatch
         assert torch.equal(got[name], tensor), name
 
 
-def test_load_checkpoint_leaves_t5_where_the_rule_keeps_it(sd3_dir, monkeypatch):
+def _devices(module: torch.nn.Module) -> set[str]:
+    return {t.device.type for t in _tensors(module).values()}
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_load_checkpoint_leaves_t5_where_the_rule_keeps_it(sd3_dir, tmp_path, monkeypatch, kind):
     """``load_checkpoint`` asks the placement rule (given the run's VRAM mode) and neither
-    loads nor moves T5 to the device; without a VRAM mode every network goes there."""
+    loads nor moves T5 to the device, from a folder or an all-in-one file; without a VRAM
+    mode every network goes there."""
+    from pipelines.loading import components
     from pipelines.memory import placement
 
-    monkeypatch.setattr(checkpoint, "direct_device", lambda device: torch.device("meta"))
+    if kind == "file":
+        from pipelines.testing.tiny_sd3 import build_tiny_sd3
+
+        path = build_tiny_sd3(tmp_path).file
+    else:
+        path = sd3_dir
+    for module in (checkpoint, components):
+        monkeypatch.setattr(module, "direct_device", lambda device: torch.device("meta"))
     # the CUDA rule, asked about the stand-in device
     monkeypatch.setattr(placement, "kept_in_ram",
                         lambda kind, device, vram_mode: CUDA_RULE(kind, vram_mode=vram_mode))
     seen = _spy_device_maps(monkeypatch)
-    _, clip, _ = checkpoint.load_checkpoint(sd3_dir, device="meta", dtype=MIXED,
-                                            vram_mode="auto")
-    assert ("T5EncoderModel", None) in seen
-    assert {t.device.type for t in _tensors(clip.text_encoder_3).values()} == {"cpu"}
-    assert {t.device.type for t in _tensors(clip.text_encoder).values()} == {"meta"}
-    _, clip, _ = checkpoint.load_checkpoint(sd3_dir, device="meta", dtype=MIXED)
-    assert {t.device.type for t in _tensors(clip.text_encoder_3).values()} == {"meta"}
-    _, clip, _ = checkpoint.load_checkpoint(sd3_dir, device="meta", dtype=MIXED,
-                                            vram_mode="low")
-    assert {t.device.type for t in _tensors(clip.text_encoder_3).values()} == {"meta"}
+    model, clip, vae = checkpoint.load_checkpoint(path, device="meta", dtype=MIXED,
+                                                  vram_mode="auto")
+    if kind == "folder":
+        assert ("T5EncoderModel", None) in seen
+    assert _devices(clip.text_encoder_3) == {"cpu"}
+    assert clip.text_encoder_3.dtype == torch.float16
+    for net in (model.denoiser, vae.vae, clip.text_encoder, clip.text_encoder_2):
+        assert _devices(net) == {"meta"}
+    _, clip, _ = checkpoint.load_checkpoint(path, device="meta", dtype=MIXED)
+    assert _devices(clip.text_encoder_3) == {"meta"}
+    _, clip, _ = checkpoint.load_checkpoint(path, device="meta", dtype=MIXED, vram_mode="low")
+    assert _devices(clip.text_encoder_3) == {"meta"}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
