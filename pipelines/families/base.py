@@ -30,8 +30,7 @@ class LatentFormat:
     ``scaling_factor``/``shift_factor``: VAE latents -> denoiser latents (``(z - shift) * scale``).
     ``spatial_factor``: image pixels per latent pixel. ``rgb_factors`` (channels x 3) and
     ``rgb_bias``: a linear latent -> RGB map for cheap step previews (None: no table).
-    ``pixels``: the denoiser works on the image itself (values -1..1, no VAE): DeepFloyd IF.
-    """
+    ``pixels``: the denoiser works on the image itself (values -1..1, no VAE): DeepFloyd IF."""
 
     channels: int = 4
     scaling_factor: float = 0.18215
@@ -206,9 +205,10 @@ class ModelFamily:
         return ""
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor], path: Path, device: Any,
-                              dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
-        """Build an all-in-one single file's (model, clip, vae) from its tensors; ``dtype``
-        as ``load_checkpoint``'s. None (the default): the SD single-file path (a UNet)."""
+                              dtype: Any, in_ram: Any = None
+                              ) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
+        """An all-in-one file's (model, clip, vae) (``dtype``: ``load_checkpoint``'s; networks
+        whose class ``in_ram`` keeps in RAM stay on the CPU); None: the SD single-file path."""
         return None
 
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:

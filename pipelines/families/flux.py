@@ -158,9 +158,10 @@ class FluxDev(ModelFamily):
         return "checkpoint" if _loader("is_flux_checkpoint", "flux_checkpoint")(keys) else "unet"
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor], path: Path, device: Any,
-                              dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
+                              dtype: Any, in_ram: Any = None
+                              ) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
         return _loader("load_flux_checkpoint", "flux_checkpoint")(state, path, device, dtype,
-                                                                  self.id)
+                                                                  self.id, in_ram)
 
     # --- files of one part ------------------------------------------------------------------
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:

@@ -92,8 +92,9 @@ class SD3(ModelFamily):
         return "unet" if TRANSFORMER_KEY in keys else ""
 
     def load_checkpoint_state(self, state: dict[str, torch.Tensor], path: Path, device: Any,
-                              dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
-        return named_function(FILES, "load_all_in_one")(state, path, device, dtype)
+                              dtype: Any, in_ram: Any = None
+                              ) -> tuple[DiffusionModel, TextEncoder, Vae] | None:
+        return named_function(FILES, "load_all_in_one")(state, path, device, dtype, in_ram)
 
     def load_denoiser_file(self, path: Path, dtype: str) -> DiffusionModel:
         return named_function(FILES, "load_transformer_file")(path, dtype)

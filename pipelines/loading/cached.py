@@ -64,7 +64,7 @@ def load_checkpoint_cached(
     where, key = _where("checkpoint", path, device, vram_mode, estimate, cache,
                         dtype_names(dtypes))
     def load() -> tuple[Any, Any, Any]:  # T5 encoders stay on the CPU between encodes
-        model, clip, vae = load_checkpoint(path, device=where, dtype=dtypes)
+        model, clip, vae = load_checkpoint(path, device=where, dtype=dtypes, vram_mode=vram_mode)
         return model, place_text_encoders(clip, where, vram_mode), vae
 
     return cache.get_or_load(key, load, where, estimate)

@@ -47,7 +47,7 @@ def _preview_factors(folder: Path, family: str, channels: int) -> tuple[Any, Any
 
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu",
-    dtype: torch.dtype | dict[str, torch.dtype] | None = None,
+    dtype: torch.dtype | dict[str, torch.dtype] | None = None, vram_mode: str | None = None,
 ) -> tuple[DiffusionModel, TextEncoder, Vae | None]:
     """Load a diffusers-format folder or a single-file checkpoint (never touches the network).
 
@@ -58,6 +58,9 @@ def load_checkpoint(
         device: Where the networks go.
         dtype: Weight dtype; None means float32. A dict gives one per component
             role (``denoiser``, ``text_encoder``, ``vae``; see ``pipelines.memory.precision``).
+        vram_mode: The run's VRAM mode, when known: a folder's networks that it keeps in RAM
+            (``pipelines.memory.placement.kept_in_ram``: T5 on CUDA) are loaded to the CPU
+            and left there. None: every network goes to ``device``.
 
     Returns:
         ``(model, clip, vae)``, networks in eval mode with gradients off; ``vae`` is None
@@ -70,10 +73,15 @@ def load_checkpoint(
     folder = Path(path)
     if not folder.exists():
         raise ModelLoadError(folder, "No such file or folder.")
+    from pipelines.memory.placement import kept_in_ram
+
+    def in_ram(kind: type) -> bool:
+        return vram_mode is not None and kept_in_ram(kind, device, vram_mode)
+
     if not folder.is_dir():
         from pipelines.loading.single_file import load_single_file
 
-        return load_single_file(folder, device=device, dtype=dtype)
+        return load_single_file(folder, device=device, dtype=dtype, in_ram=in_ram)
     from pipelines.memory.precision import component_dtypes
 
     dtypes = component_dtypes(dtype)
@@ -85,8 +93,10 @@ def load_checkpoint(
     check_required(folder, model_index, family)
     scheduler_config = family.scheduler_config(
         _read_json(folder / "scheduler" / "scheduler_config.json"))
-    # networks straight to a GPU (no CPU copy first); the CPU path is unchanged
-    components = load_family_components(folder, model_index, family, dtypes, direct_device(device))
+    # networks straight to a GPU (no CPU copy first), those kept in RAM to the CPU; the CPU
+    # path is unchanged
+    components = load_family_components(folder, model_index, family, dtypes,
+                                        direct_device(device), in_ram=in_ram)
     denoiser, vae = components[family.denoiser], components.get(family.vae)
     if vae is None:  # a pixel-space family (DeepFloyd IF): the denoiser draws the image itself
         channels, scale_factor = family.latent.channels, family.latent.spatial_factor
@@ -96,7 +106,7 @@ def load_checkpoint(
     factors, bias = _preview_factors(folder, family.id, channels)
     roles = family.roles()
     for name, component in components.items():
-        if roles.get(name) in ROLES:
+        if roles.get(name) in ROLES and not in_ram(type(component)):
             component.to(device)
     extra_schedulers = {
         c.name: _read_json(folder / c.name / "scheduler_config.json")

@@ -101,6 +101,13 @@ def direct_device(device: str | torch.device) -> torch.device | None:
     return target if target.index is not None else torch.device("cuda", torch.cuda.current_device())
 
 
+def home(network: torch.nn.Module, device: str | torch.device,
+         in_ram: Callable[[type], bool] | None) -> str | torch.device:
+    """Where a loaded network goes: the CPU if ``in_ram`` keeps its class in RAM, else
+    ``device``."""
+    return "cpu" if in_ram is not None and in_ram(type(network)) else device
+
+
 def _quantized(sub: Path) -> bool:
     """A component whose weights a quantizer places (a ``quantization_config``) or GGUF
     files: those keep the load-then-move path they were written for."""
@@ -176,11 +183,13 @@ def check_required(folder: Path, model_index: dict[str, Any], family: ModelFamil
 
 def load_family_components(folder: Path, model_index: dict[str, Any], family: ModelFamily,
                            dtypes: dict[str, torch.dtype], device_map: torch.device | None = None,
-                           roles: tuple[str, ...] = ROLES) -> dict[str, Any]:
+                           roles: tuple[str, ...] = ROLES,
+                           in_ram: Callable[[type], bool] | None = None) -> dict[str, Any]:
     """Every network and tokenizer the family lists (optional ones when declared), each in the
     dtype of its role; the scheduler is read as a config by the caller. The networks of
     ``roles`` are loaded straight to ``device_map`` when given (``direct_device``), the
-    others on the CPU.
+    others on the CPU, as are those whose class ``in_ram`` keeps in RAM (a T5 encoder:
+    ``pipelines.memory.placement.kept_in_ram``), not loaded to the GPU to be moved back.
 
     Raises:
         ModelLoadError: a required component is missing, a text pair is incomplete, or the
@@ -193,8 +202,12 @@ def load_family_components(folder: Path, model_index: dict[str, Any], family: Mo
         if part.role == "scheduler" or (not part.required and not declared(model_index, part.name)):
             continue
         dtype = dtypes.get(part.role, torch.float32)  # tokenizers: unused
+        where = device_map if part.role in roles else None
+        if where is not None and in_ram is not None and in_ram(
+                _component_class(folder, model_index, part.name, part.classes, part.role)):
+            where = None  # where it will live: the CPU
         loaded[part.name] = load_component(folder, model_index, part.name, dtype, part.classes,
-                                           part.role, device_map if part.role in roles else None)
+                                           part.role, where)
     for tokenizer, encoder in family.text_encoders:
         if (encoder in loaded) != (tokenizer in loaded):
             raise ModelLoadError(index_file, f"'{encoder}' and '{tokenizer}' must come together.")

@@ -31,14 +31,17 @@ def _part(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor
 
 
 def load_flux_checkpoint(state: dict[str, torch.Tensor], path: Path, device: Any, dtype: Any,
-                         family_id: str) -> tuple[DiffusionModel, TextEncoder, Vae]:
-    """(model, clip, vae) of an all-in-one Flux file; ``dtype`` as ``load_checkpoint``'s.
+                         family_id: str, in_ram: Any = None
+                         ) -> tuple[DiffusionModel, TextEncoder, Vae]:
+    """(model, clip, vae) of an all-in-one Flux file; ``dtype`` as ``load_checkpoint``'s;
+    ``in_ram``: ``load_checkpoint_state``'s (T5 left on the CPU).
     Without ``text_encoders.*`` the TextEncoder holds none (use Load Text Encoders).
 
     Raises:
         ModelLoadError: a part is missing or of an unknown layout.
     """
     from pipelines.families import get_family
+    from pipelines.loading.components import direct_device, home
     from pipelines.loading.flux_files import build_ae, build_transformer, flux_model
     from pipelines.loading.flux_files import transformer_weights as weights_of
     from pipelines.loading.flux_text import _clip, clip_tokenizer_near
@@ -53,18 +56,20 @@ def load_flux_checkpoint(state: dict[str, torch.Tensor], path: Path, device: Any
     fp8 = any(t.dtype in FP8 for t in weights.values())
     wanted = dtypes["denoiser"]
     choice = "default" if fp8 and wanted != torch.float32 else _NAMES.get(wanted, "default")
-    transformer = build_transformer(config, weights, path, choice).to(device)
+    where = direct_device(device)  # a GPU: plain weights straight there, one at a time
+    transformer = build_transformer(config, weights, path, choice, where).to(device)
     vae_state = next((s for p in VAE_PREFIXES if (s := _part(state, p))), {})
     if not vae_state:
         raise ModelLoadError(path, "This Flux checkpoint has no VAE (vae.*).", hint="")
-    vae = build_ae(vae_state, path, "flux").to(device=device, dtype=dtypes["vae"])
+    vae = build_ae(vae_state, path, "flux", (where, dtypes["vae"]) if where else None)
+    vae.to(device=device, dtype=dtypes["vae"])
     clip_state, t5_state = _part(state, CLIP_PREFIX), _part(state, T5_PREFIX)
     length = int(getattr(get_family(family_id), "t5_max_length", 512))
     encoders = {"text_encoder": _clip(clip_state, path) if clip_state else None,
                 "text_encoder_2": build_t5(t5_state, path) if t5_state else None}
     for encoder in encoders.values():
         if encoder is not None:
-            encoder.to(device=device, dtype=dtypes["text_encoder"])
+            encoder.to(device=home(encoder, device, in_ram), dtype=dtypes["text_encoder"])
     clip = TextEncoder(
         tokenizer=clip_tokenizer_near(path), source=str(path), family=family_id,
         tokenizer_2=t5_tokenizer(path.parent, length) if t5_state else None, **encoders)

@@ -90,8 +90,10 @@ def _stored_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
 
 
 def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], path: Path,
-                      dtype: str = "default") -> Any:
+                      dtype: str = "default", place: torch.device | None = None) -> Any:
     """A ``FluxTransformer2DModel`` holding ``weights`` (``dtype``: see ``weight_dtype.split_dtype``).
+    ``place``: a device each weight goes to once cast (no whole network on the CPU first);
+    fp8 storage and GGUF blocks keep the CPU path.
 
     Raises:
         ModelLoadError: the weights do not fit the config.
@@ -112,7 +114,10 @@ def build_transformer(config: dict[str, Any], weights: dict[str, torch.Tensor], 
         raise ModelLoadError(path, f"The Flux transformer weights are incomplete "
                              f"({len(missing)} missing, e.g. '{missing[0]}').", hint="")
     # fresh copies in the compute dtype (fp8 storage is applied below, layer by layer)
-    fresh = prepare(model, {k: weights[k] for k in expected}, compute)
+    picked = {k: weights[k] for k in expected}
+    fresh = (prepare(model, picked, compute) if place is None or storage is not None
+             or any_quantized(picked) else  # the same CPU cast, then that tensor moved
+             {k: v.to(compute).to(place, copy=True) for k, v in picked.items()})
     try:
         model.load_state_dict(fresh, strict=True, assign=True)
     except RuntimeError as exc:
@@ -168,7 +173,8 @@ def ae_family(path: Path, scaling: str = "auto") -> str:
     return "sd3" if wants_sd3 and "sd3" in family_ids() else "flux_dev"
 
 
-def build_ae(state: dict[str, torch.Tensor], path: Path, scaling: str = "auto") -> Any:
+def build_ae(state: dict[str, torch.Tensor], path: Path, scaling: str = "auto",
+             place: Any = None) -> Any:
     """AutoencoderKL from a 16-channel original-layout VAE without quant convs (Flux's
     ``ae.safetensors``, BFL layout = the LDM layout), with the family's scale and shift.
 
@@ -196,4 +202,4 @@ def build_ae(state: dict[str, torch.Tensor], path: Path, scaling: str = "auto") 
         missing = f" (no {exc.args[0]!r} tensor)" if isinstance(exc, KeyError) and exc.args else ""
         raise ModelLoadError(path, f"Not a 16-channel VAE of a known layout{missing}.",
                              hint="") from None
-    return _fill(vae, weights, "VAE", path)
+    return _fill(vae, weights, "VAE", path, place)  # place: (device, dtype), per weight

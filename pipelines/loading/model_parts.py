@@ -15,7 +15,7 @@ from pipelines.catalog import WEIGHT_DTYPE_NAMES
 from pipelines.errors import ModelLoadError
 from pipelines.families import ROLES, ModelFamily, get_family, part_file_families, text_file_family
 from pipelines.memory.cache import ModelCache, default_cache
-from pipelines.memory.placement import estimate_bytes, place_text_encoders
+from pipelines.memory.placement import estimate_bytes, offloads_after_use, place_text_encoders
 from pipelines.memory.precision import choose_dtypes
 from pipelines.values import DiffusionModel, TextEncoder
 
@@ -118,8 +118,9 @@ def load_text_encoders_cached(paths: list[str | Path], kind: str, device: str = 
 
     def load() -> TextEncoder:
         clip = family.load_text_encoder_files(files)
-        for _, encoder in clip.present():
-            encoder.to(device=where, dtype=dtype)
+        for _, encoder in clip.present():  # T5 is cast on the CPU, where it is kept
+            home = "cpu" if offloads_after_use(encoder, where, vram_mode) else where
+            encoder.to(device=home, dtype=dtype)
         return place_text_encoders(clip, where, vram_mode)
 
     return cache.get_or_load(key, load, where, estimate)

@@ -61,14 +61,16 @@ def transformer_config(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     return config
 
 
-def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path) -> Any:
+def _fill(module: Any, weights: dict[str, torch.Tensor], what: str, path: Path,
+          place: Any = None) -> Any:
     from pipelines.loading.single_file import _fill as fill
 
-    return fill(module, weights, what, path)
+    return fill(module, weights, what, path, place)
 
 
-def build_transformer(state: dict[str, torch.Tensor], path: Path) -> Any:
-    """An ``SD3Transformer2DModel`` (float32) from original-layout weights without prefix."""
+def build_transformer(state: dict[str, torch.Tensor], path: Path, place: Any = None) -> Any:
+    """An ``SD3Transformer2DModel`` (float32) from original-layout weights without prefix;
+    ``place``: (device, dtype) each weight goes to instead (``single_file._fill``)."""
     from diffusers import SD3Transformer2DModel
     from diffusers.loaders.single_file_utils import convert_sd3_transformer_checkpoint_to_diffusers
 
@@ -81,14 +83,14 @@ def build_transformer(state: dict[str, torch.Tensor], path: Path) -> Any:
         raise ModelLoadError(path, f"Not an SD3 transformer of a known layout ({exc}). "
                              f"{_SUPPORTED}", hint="") from None
     model = _empty(lambda: SD3Transformer2DModel.from_config(config))
-    return _fill(model, weights, "transformer", path)
+    return _fill(model, weights, "transformer", path, place)
 
 
-def build_clip(state: dict[str, torch.Tensor], slot: str, path: Path) -> Any:
+def build_clip(state: dict[str, torch.Tensor], slot: str, path: Path, place: Any = None) -> Any:
     """A ``CLIPTextModelWithProjection`` (``slot``'s template: text_encoder = CLIP-L,
-    text_encoder_2 = CLIP-G) from Hugging Face-layout weights, in float32."""
+    text_encoder_2 = CLIP-G) from Hugging Face-layout weights, in float32 (or ``place``)."""
     return text_files.build_clip(state, path, TEMPLATE / slot, projection=True,
-                                 supported=_SUPPORTED)
+                                 supported=_SUPPORTED, place=place)
 
 
 def build_t5(state: dict[str, torch.Tensor], path: Path) -> Any:
@@ -123,28 +125,33 @@ def text_encoder(clip_l: Any, clip_g: Any, t5: Any, source: str, near: Path) -> 
 
 
 def load_all_in_one(state: dict[str, torch.Tensor], path: Path, device: Any,
-                    dtype: Any) -> tuple[DiffusionModel, TextEncoder, Vae]:
+                    dtype: Any, in_ram: Any = None) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """(model, clip, vae) of an all-in-one SD3 checkpoint; ``dtype`` as ``load_checkpoint``'s.
     A file without ``text_encoders.*`` gives a TextEncoder without encoders (use Load Text
     Encoders); one without T5 gives zeros for its states, as diffusers does."""
+    from pipelines.loading.components import direct_device, home
     from pipelines.loading.single_file import build_vae, wrap_vae
     from pipelines.memory.precision import component_dtypes
 
     dtypes = component_dtypes(dtype)
-    transformer = build_transformer(_strip(state, DENOISER_PREFIX), path)
+    where = direct_device(device)  # a GPU: each weight straight there, as SD single files
+    places = {role: (where, dtypes[role]) if where else None for role in dtypes}
+    transformer = build_transformer(_strip(state, DENOISER_PREFIX), path, places["denoiser"])
     if "first_stage_model.encoder.conv_in.weight" not in state:
         raise ModelLoadError(path, "This SD3 checkpoint has no VAE (first_stage_model.*): "
                              "load it with Load Diffusion Model and a separate VAE.", hint="")
-    vae = build_vae(state, read_json(TEMPLATE / "vae" / "config.json"), path)
+    vae = build_vae(state, read_json(TEMPLATE / "vae" / "config.json"), path, places["vae"])
     texts = {name: _strip(state, prefix) for name, prefix in TEXT_PREFIXES.items()}
-    clip_l = build_clip(texts["clip_l"], "text_encoder", path) if texts["clip_l"] else None
-    clip_g = build_clip(texts["clip_g"], "text_encoder_2", path) if texts["clip_g"] else None
+    clip_l, clip_g = (build_clip(texts[name], slot, path, places["text_encoder"])
+                      if texts[name] else None
+                      for name, slot in (("clip_l", "text_encoder"),
+                                         ("clip_g", "text_encoder_2")))
     t5 = build_t5(texts["t5xxl"], path) if texts["t5xxl"] else None
     transformer.to(device=device, dtype=dtypes["denoiser"])
     vae.to(device=device, dtype=dtypes["vae"])
     for encoder in (clip_l, clip_g, t5):
         if encoder is not None:
-            encoder.to(device=device, dtype=dtypes["text_encoder"])
+            encoder.to(device=home(encoder, device, in_ram), dtype=dtypes["text_encoder"])
     clip = text_encoder(clip_l, clip_g, t5, str(path), path.parent)
     return sd3_model(transformer, str(path)), clip, wrap_vae(vae, str(path))
 

@@ -193,7 +193,7 @@ def _build_text(state: dict[str, torch.Tensor], prefix: str, open_clip: bool, fo
 
 def load_single_file(
     path: str | Path, device: str | torch.device = "cpu",
-    dtype: torch.dtype | dict[str, torch.dtype] | None = None,
+    dtype: torch.dtype | dict[str, torch.dtype] | None = None, in_ram: Any = None,
 ) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """Load an SD 1.x / 2.x / SDXL single-file checkpoint (never touches the network).
     ``dtype``: one for all networks, or a dict per component (``pipelines.memory.precision``).
@@ -202,7 +202,7 @@ def load_single_file(
         ModelLoadError: unreadable, unsafe, incomplete, or not a supported checkpoint.
     """
     state, metadata = read_state_dict(path)
-    return from_state_dict(state, path, metadata, device, dtype)
+    return from_state_dict(state, path, metadata, device, dtype, in_ram)
 
 
 def _networks(state: dict[str, torch.Tensor], family: ModelFamily, folder: Path, path: Path,
@@ -243,12 +243,12 @@ def _networks(state: dict[str, torch.Tensor], family: ModelFamily, folder: Path,
 def from_state_dict(
     state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None,
     device: str | torch.device = "cpu", dtype: torch.dtype | dict[str, torch.dtype] | None = None,
-) -> tuple[DiffusionModel, TextEncoder, Vae]:
+    in_ram: Any = None) -> tuple[DiffusionModel, TextEncoder, Vae]:
     """Build the model of an original-layout state dict (``path`` names it in errors)."""
     path, metadata = Path(path), metadata or {}
     found = detect_header({k: {"shape": list(v.shape)} for k, v in state.items()})
     if found.kind == "checkpoint" and found.family:  # a family with its own file layout
-        built = get_family(found.family).load_checkpoint_state(state, path, device, dtype)
+        built = get_family(found.family).load_checkpoint_state(state, path, device, dtype, in_ram)
         if built is not None:
             return built
     if found.kind != "checkpoint" or not found.family:

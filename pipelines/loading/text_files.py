@@ -49,11 +49,12 @@ def clip_width(state: dict[str, torch.Tensor]) -> int:
 
 
 def build_clip(state: dict[str, torch.Tensor], path: Path, template: Path, projection: bool,
-               dtype: torch.dtype | None = None, supported: str = "") -> Any:
+               dtype: torch.dtype | None = None, supported: str = "", place: Any = None) -> Any:
     """A CLIP text encoder from HF-layout weights under any prefix (``text_model.*`` or
     without it, ``text_encoders.clip_l.*``): ``CLIPTextModelWithProjection`` if
     ``projection`` (a missing ``text_projection`` is the identity, as ComfyUI takes it), else
     ``CLIPTextModel``; sizes from the tensors, the rest from ``template`` (a config folder).
+    ``place``: (device, dtype) each weight goes to (``single_file._fill``), with ``dtype`` None.
 
     Raises:
         ModelLoadError: not a CLIP text encoder, or an incomplete one.
@@ -88,7 +89,7 @@ def build_clip(state: dict[str, torch.Tensor], path: Path, template: Path, proje
     model = _empty(lambda: cls(transformers.CLIPTextConfig.from_dict(keep)))
     if not hasattr(model, "text_model"):  # transformers 5 may flatten the wrapper
         body = {k.removeprefix("text_model."): v for k, v in body.items()}
-    model = _fill(model, body, "text encoder", path)
+    model = _fill(model, body, "text encoder", path, place)
     return model if dtype is None else model.to(dtype)
 
 

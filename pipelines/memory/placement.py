@@ -162,14 +162,20 @@ def storage_device(device: str, vram_mode: str, estimate: int, cache: ModelCache
 STORAGE_ATTR = "_studio_storage"
 
 
+def kept_in_ram(kind: type, device: str | torch.device, vram_mode: str) -> bool:
+    """Whether a network of class ``kind`` is kept on the CPU between uses although its model
+    is stored on ``device``: T5 encoders (DeepFloyd IF's T5-XXL is about 9.5 GB in float16,
+    needed once per prompt, before the UNet runs) on CUDA in "normal" and "auto" mode. Low-VRAM
+    mode keeps every network on the CPU anyway; the CPU and MPS never offload. The loaders ask
+    it too, to load such a network straight to the CPU (``load_checkpoint``'s ``vram_mode``)."""
+    return (torch.device(device).type == "cuda" and vram_mode in ("normal", "auto")
+            and kind.__name__.startswith("T5"))
+
+
 def offloads_after_use(network: torch.nn.Module, device: str | torch.device,
                        vram_mode: str) -> bool:
-    """Whether a text encoder is kept on the CPU between encodes although its model is stored
-    on the GPU: T5 encoders (DeepFloyd IF's T5-XXL is about 9.5 GB in float16, needed once per
-    prompt, before the UNet runs) on CUDA in "normal" and "auto" mode. Low-VRAM mode keeps
-    every network on the CPU anyway; the CPU and MPS never offload."""
-    return (torch.device(device).type == "cuda" and vram_mode in ("normal", "auto")
-            and type(network).__name__.startswith("T5"))
+    """Whether a loaded text encoder is kept on the CPU between encodes (``kept_in_ram``)."""
+    return kept_in_ram(type(network), device, vram_mode)
 
 
 def place_text_encoders(clip: Any, device: str | torch.device, vram_mode: str) -> Any:

@@ -88,3 +88,55 @@ def test_a_prefixed_transformer_without_vae_stays_a_diffusion_model_file(built, 
              if k.startswith("model.diffusion_model.")}
     save_file(alone, str(tmp_path / "transformer.safetensors"))
     assert detect(tmp_path / "transformer.safetensors").kind == "unet"
+
+
+def test_a_cuda_load_places_the_transformer_and_vae_weight_by_weight(built, monkeypatch):
+    """Where ``direct_device`` gives a device (a CUDA run; here the CPU itself stands in), the
+    transformer and the VAE never exist whole on the CPU first (no ``prepare`` copy), and the
+    networks are the CPU load's, tensor for tensor."""
+    from pipelines.loading import components, flux_files, gguf_model
+
+    _, path = built
+    mixed = {"denoiser": torch.bfloat16, "text_encoder": torch.float16, "vae": torch.float32}
+    today = load_checkpoint(path, dtype=mixed)
+    copied: list[str] = []
+
+    def spy(real):
+        def prepare(model, *args):
+            copied.append(type(model).__name__)
+            return real(model, *args)
+        return prepare
+
+    monkeypatch.setattr(flux_files, "prepare", spy(flux_files.prepare))
+    monkeypatch.setattr(gguf_model, "prepare", spy(gguf_model.prepare))
+    monkeypatch.setattr(components, "direct_device", lambda device: torch.device(device))
+    direct = load_checkpoint(path, dtype=mixed)
+    assert "FluxTransformer2DModel" not in copied and "AutoencoderKL" not in copied
+    assert copied == ["CLIPTextModel"]  # CLIP-L keeps its stored-dtype CPU path
+    for ours, ref in ((direct[0].denoiser, today[0].denoiser), (direct[2].vae, today[2].vae),
+                      (direct[1].text_encoder_2, today[1].text_encoder_2)):
+        want = dict(ref.named_parameters()) | dict(ref.named_buffers())
+        got = dict(ours.named_parameters()) | dict(ours.named_buffers())
+        assert want.keys() == got.keys()
+        for key, value in want.items():
+            assert got[key].dtype == value.dtype and torch.equal(got[key], value), key
+    assert {p.dtype for p in direct[0].denoiser.parameters()} == {torch.bfloat16}
+
+
+def test_t5_kept_in_ram_stays_on_the_cpu(built, monkeypatch):
+    """A CUDA run (``meta`` stands in for the GPU) leaves T5 on the CPU, where the placement
+    rule keeps it, instead of moving it to the device and back; the rest goes there."""
+    from functools import partial
+
+    from pipelines.loading import components
+    from pipelines.memory import placement
+
+    _, path = built
+    rule = partial(placement.kept_in_ram, device="cuda")  # the CUDA rule, for the stand-in
+    monkeypatch.setattr(placement, "kept_in_ram", lambda kind, device, vram_mode: rule(
+        kind, vram_mode=vram_mode))
+    monkeypatch.setattr(components, "direct_device", lambda device: torch.device(device))
+    model, clip, vae = load_checkpoint(path, device="meta", vram_mode="normal")
+    assert {p.device.type for p in clip.text_encoder_2.parameters()} == {"cpu"}
+    for net in (model.denoiser, vae.vae, clip.text_encoder):
+        assert {p.device.type for p in net.parameters()} == {"meta"}

@@ -154,6 +154,36 @@ def test_a_single_file_placed_directly_gives_the_same_networks(tmp_path, monkeyp
             _assert_same(getattr(want_clip, slot), getattr(clip, slot))
 
 
+def test_an_sd3_file_is_placed_directly_too(tmp_path, monkeypatch):
+    """SD3 all-in-one files take the SD single files' one-weight-at-a-time placement for the
+    transformer, the VAE and both CLIPs (T5 is built in its stored dtype, as before)."""
+    from pipelines.loading import components, gguf_model
+    from pipelines.loading.single_file import load_single_file
+    from pipelines.testing.tiny_sd3 import build_tiny_sd3
+
+    path = build_tiny_sd3(tmp_path).file
+    today = load_single_file(path, dtype=MIXED)
+    copies: list[int] = []
+    real_prepare = gguf_model.prepare
+
+    def prepare(*args: Any) -> Any:
+        copies.append(1)
+        return real_prepare(*args)
+
+    monkeypatch.setattr(gguf_model, "prepare", prepare)
+    monkeypatch.setattr(components, "direct_device", lambda device: torch.device(device))
+    direct = load_single_file(path, dtype=MIXED)
+    assert copies == []  # no float32 network on the CPU first
+    (model, clip, vae), (want_model, want_clip, want_vae) = direct, today
+    _assert_same(want_model.denoiser, model.denoiser)
+    _assert_same(want_vae.vae, vae.vae)
+    for slot in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+        _assert_same(getattr(want_clip, slot), getattr(clip, slot))
+    meta = load_single_file(path, device="meta", dtype=MIXED)  # meta stands in for the GPU
+    for net in (meta[0].denoiser, meta[1].text_encoder, meta[1].text_encoder_2, meta[2].vae):
+        assert {t.device.type for t in _tensors(net).values()} == {"meta"}
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_cuda_load_equals_the_cpu_load_moved(tiny_dir):
     """On a GPU: the direct load against today's load-then-move, tensor for tensor."""
