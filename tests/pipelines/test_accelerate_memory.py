@@ -89,6 +89,15 @@ def test_an_offload_releases_the_copys_own_weights(tiny_dir, no_inductor, monkey
     gives the same output as before."""
     monkeypatch.setattr(entries, "RAM_KINDS", ("mps",))
     monkeypatch.setattr(cache_module, "_RAM_KINDS", ("mps",))
+    real_move = entries.Entry.move
+
+    def one_move(entry: entries.Entry, device: torch.device) -> None:
+        # the CPU never leaves "VRAM" here: were nothing freed, the budget would move the
+        # entry again and again
+        assert cache.offloads == 0, "the offload freed nothing"
+        real_move(entry, device)
+
+    monkeypatch.setattr(entries.Entry, "move", one_move)
     cache = ModelCache(ram_budget=64 * GIB, vram_budget=64 * GIB)
     model, fast, before = _cached_and_accelerated(tiny_dir, cache)
     copy = fast.denoiser.copy
