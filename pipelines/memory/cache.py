@@ -16,7 +16,9 @@ Budget policy, applied after every load, hit and ``using`` (and ``reserve``):
 The entry being returned or in use (``using``) is never moved or dropped, so one model larger
 than the budget still loads. Dropping forgets the cache's reference; memory comes back once
 nobody else (e.g. the executor's result cache) holds the model. Budgets count the bytes of
-parameters and buffers the networks hold (measured at load and again after each ``using``;
+parameters and buffers the networks hold, with their companions' own tensors (a compiled
+copy's fused or channels_last weights, ``pipelines.memory.companions``, released when an entry
+is moved) (measured at load and again after each ``using``;
 where each network is, is looked up each time), from ``pipelines.memory.budget``. Loads run one
 at a time; a hit does not wait for them.
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from pipelines.memory.companions import move, own_bytes
 from pipelines.memory.networks import device_of, tensor_bytes
 
 RAM_KINDS = ("cpu", "mps")  # MPS shares system memory; every other device type is "VRAM"
@@ -25,6 +26,8 @@ class Entry:
     pins: int = 0  # > 0 while a node runs it (``using``): never moved or dropped then
     owned: set[int] = field(default_factory=set)  # ids of its networks and parameters
     sizes: list[int] = field(default_factory=list)  # bytes per network (``measure``)
+    # of which its companions' own tensors (compiled copies), per device type they are on
+    companion_bytes: list[dict[str, int]] = field(default_factory=list)
     dtypes: list[torch.dtype | None] = field(default_factory=list)  # as loaded
 
     def __post_init__(self) -> None:
@@ -33,21 +36,32 @@ class Entry:
 
     def measure(self) -> bool:
         """Measure the bytes again; False when a network's dtype is not the one it was loaded
-        in (the entry no longer matches its key)."""
-        self.sizes = [sum(tensor_bytes([n]).values()) for n in self.networks]
+        in (the entry no longer matches its key). A network's bytes include its companions'
+        own tensors (``pipelines.memory.companions``: fused or channels_last weights of a
+        compiled copy)."""
+        self.companion_bytes = [own_bytes(n) for n in self.networks]
+        self.sizes = [sum(tensor_bytes([n]).values()) + sum(extra.values())
+                      for n, extra in zip(self.networks, self.companion_bytes, strict=True)]
         return [dtype_of(n) for n in self.networks] == self.dtypes
 
     def bytes(self) -> dict[str, int]:
-        """Bytes per device type; where each network is is looked up now (nodes move them)."""
+        """Bytes per device type; where each network is is looked up now (nodes move them),
+        its companions' tensors counted where they are."""
         total: dict[str, int] = {}
-        for network, size in zip(self.networks, self.sizes, strict=True):
+        for network, size, extra in zip(self.networks, self.sizes, self.companion_bytes,
+                                        strict=True):
             kind = device_of(network).type
-            total[kind] = total.get(kind, 0) + size
+            total[kind] = total.get(kind, 0) + size - sum(extra.values())
+            for other, nbytes in extra.items():
+                total[other] = total.get(other, 0) + nbytes
         return total
 
     def move(self, device: torch.device) -> None:
+        """Move the networks; their companions' own tensors are released (rebuilt where the
+        networks are when next used), so an offload frees them too."""
         for network in self.networks:
-            network.to(device)
+            move(network, device)
+        self.measure()
 
     @property
     def offloaded(self) -> bool:

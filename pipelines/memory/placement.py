@@ -16,9 +16,10 @@ A network with any tensor off the device is moved whole: a LoRA copy shares most
 its base, so the base coming back to the GPU leaves only the copy's own layers behind. Before
 moving, the cache makes room (idle entries on the GPU go to the CPU). After the block each
 moved network goes back to its storage device (its cache entry's; uncached: where its first
-parameter was), so "normal" costs nothing and "low" returns the GPU memory. The model cache is
-told a network is in use, so it is not moved away meanwhile and an entry the cache had moved
-to the CPU comes back to its device first.
+parameter was), so "normal" costs nothing and "low" returns the GPU memory (a compiled
+copy's own weights too: a move releases the network's companions,
+``pipelines.memory.companions``). The model cache is told a network is in use, so it is not
+moved away meanwhile and an entry the cache had moved to the CPU comes back to its device first.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from pipelines.catalog import VRAM_MODE_NAMES
 from pipelines.errors import ModelLoadError
+from pipelines.memory.companions import move
 from pipelines.memory.networks import device_of, networks_of, same_device
 
 if TYPE_CHECKING:
@@ -220,12 +222,12 @@ def on_device(values: Any, device: str | torch.device,
             for index in off:
                 network = networks[index]
                 home = home_of(network, cache)
-                network.to(target)
+                move(network, target)  # its companions' tensors are rebuilt there when used
                 if not same_device(home, target):
                     moved.append((network, home))
             yield
         finally:
             for network, home in reversed(moved):
-                network.to(home)
+                move(network, home)  # releases its companions' tensors on the run device
             if moved and target.type == "cuda" and torch.cuda.is_available():
                 torch.cuda.empty_cache()  # low mode: hand the blocks back for the next load

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,9 +31,6 @@ from typing import Any
 from pipelines.catalog import ACCELERATE_NAMES
 
 log = logging.getLogger(__name__)
-# Compiled modules live on the denoiser itself (a plain dict, not a registered submodule), so
-# they go when the model cache lets the denoiser go.
-_ATTRIBUTE = "_studio_compiled"
 # Shapes ``max`` compiles for before dynamo gives up and runs eager (its default is 8, which a
 # session trying sizes and batch counts reaches; each shape is compiled once, then reused).
 RECOMPILE_LIMIT = 64
@@ -150,6 +146,22 @@ class CompiledDenoiser:
         self.seen.add(shapes)
         return out
 
+    def tensors(self) -> list[Any]:
+        """Every tensor the compiled copy holds (a ``pipelines.memory.companions`` companion
+        of the original: the model cache counts those the original does not share)."""
+        if self.copy is None:
+            return []
+        return [*self.copy.parameters(), *self.copy.buffers()]
+
+    def release(self) -> None:
+        """Free the copy's own weights (the cache moved the original); the next call
+        rebuilds them where the original is then."""
+        if self.copy is not None:
+            from pipelines.speed import channels_last, fused_qkv
+
+            fused_qkv.release(self.copy)
+            channels_last.release(self.copy)
+
     def __getattr__(self, name: str) -> Any:
         if name in ("original", "compiled", "graphs", "copy", "key", "seen"):
             raise AttributeError(name)  # not set yet (copying, unpickling)
@@ -157,14 +169,14 @@ class CompiledDenoiser:
 
 
 def _compiled_of(denoiser: Any) -> dict[str, CompiledDenoiser]:
-    """The compiled modules of ``denoiser`` by mode. A shallow copy of the denoiser (a LoRA
-    copy) carries its original's ``__dict__`` entry; the owner check gives it its own, or it
-    would run the original's compiled weights without the LoRA."""
-    entry = denoiser.__dict__.get(_ATTRIBUTE)
-    if not isinstance(entry, tuple) or entry[0]() is not denoiser:
-        entry = (weakref.ref(denoiser), {})
-        denoiser.__dict__[_ATTRIBUTE] = entry
-    return entry[1]
+    """The compiled modules of ``denoiser`` by mode: its companions
+    (``pipelines.memory.companions``), kept on it so they go when the model cache lets it go,
+    counted in its cache entry and released when the cache moves it. A shallow copy of the
+    denoiser (a LoRA copy) gets its own, or it would run the original's compiled weights
+    without the LoRA."""
+    from pipelines.memory.companions import companions
+
+    return companions(denoiser)  # type: ignore[return-value]
 
 
 def accelerated(model: Any, mode: str, device: Any,

@@ -9,7 +9,8 @@ and stay shared; the rest cost one more copy of the convolution weights on the d
 (~1.1 GB for an fp16 SD1.5 UNet, ~0.6 GB for SDXL), which compile/max choose for speed.
 
 When the model cache moves the original (another device or dtype), ``refresh`` rebuilds the
-copies from it before the next call, like the fused projections.
+copies from it before the next call, like the fused projections; the cache's move first
+``release``s them (``pipelines.memory.companions``), so an offload frees them too.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _converted(source: Any) -> Any:
 
 def refresh(clone: Any) -> bool:
     """Rebuild the channels_last weights when the shared originals moved to another device or
-    dtype (the cache moves them all together, so the first tells); True when rebuilt."""
+    dtype (the cache moves them all together, so the first tells) or they were released; True
+    when rebuilt."""
     layers = clone.__dict__.get(_LAYERS)
     if not layers:
         return False
@@ -61,3 +63,13 @@ def refresh(clone: Any) -> bool:
     for module, source in layers:
         module.weight = _converted(source)
     return True
+
+
+def release(clone: Any) -> None:
+    """Free the channels_last weights: each becomes a storage-less meta tensor of its shape,
+    which ``refresh`` rebuilds from the original before the next call."""
+    import torch
+
+    for module, _source in clone.__dict__.get(_LAYERS) or ():
+        module.weight = torch.nn.Parameter(torch.empty_like(module.weight, device="meta"),
+                                           requires_grad=False)

@@ -11,7 +11,8 @@ layers. The original stays exactly as loaded; "off" runs it, and nothing needs u
 
 The fused weights are built from the original's at fusing time; when the model cache later
 moves the original (another device or dtype: its parameters change in place, shared by the
-copy), ``refresh`` rebuilds them to match before the next call.
+copy), ``refresh`` rebuilds them to match before the next call; a move by the cache first
+``release``s them (``pipelines.memory.companions``), so an offload frees them too.
 """
 
 from __future__ import annotations
@@ -58,10 +59,15 @@ def _fused_layers(clone: Any) -> list[tuple[Any, str, tuple[str, ...]]]:
     return layers
 
 
+def _joins_bias(module: Any, layer: Any, parts: tuple[str, ...]) -> bool:
+    """Whether the fused layer's bias is its projections' biases joined (rebuilt with them)."""
+    return layer.bias is not None and all(getattr(module, p).bias is not None for p in parts)
+
+
 def refresh(clone: Any) -> bool:
     """Rebuild the fused weights when the shared ones moved to another device or dtype (the
-    model cache moves every parameter together, so the first layer tells); True when rebuilt.
-    One comparison per call when nothing moved."""
+    model cache moves every parameter together, so the first layer tells) or were released;
+    True when rebuilt. One comparison per call when nothing moved."""
     import torch
 
     layers = _fused_layers(clone)
@@ -76,7 +82,23 @@ def refresh(clone: Any) -> bool:
             layer = getattr(module, fused)
             layer.weight = torch.nn.Parameter(
                 torch.cat([getattr(module, p).weight for p in parts]), requires_grad=False)
-            biases = [getattr(module, p).bias for p in parts]
-            if layer.bias is not None and all(b is not None for b in biases):
-                layer.bias = torch.nn.Parameter(torch.cat(biases), requires_grad=False)
+            if _joins_bias(module, layer, parts):
+                layer.bias = torch.nn.Parameter(
+                    torch.cat([getattr(module, p).bias for p in parts]), requires_grad=False)
     return True
+
+
+def release(clone: Any) -> None:
+    """Free the fused weights (the model cache moved the shared ones away): each becomes a
+    storage-less meta tensor of its shape, which ``refresh`` rebuilds before the next call."""
+    for module, fused, parts in _fused_layers(clone):
+        layer = getattr(module, fused)
+        layer.weight = _placeholder(layer.weight)
+        if _joins_bias(module, layer, parts):
+            layer.bias = _placeholder(layer.bias)
+
+
+def _placeholder(tensor: Any) -> Any:
+    import torch
+
+    return torch.nn.Parameter(torch.empty_like(tensor, device="meta"), requires_grad=False)
