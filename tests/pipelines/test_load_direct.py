@@ -125,43 +125,13 @@ def test_quantized_components_keep_the_cpu_path(tmp_path):
     assert _quantized(tmp_path / "bnb") and _quantized(tmp_path / "gguf")
 
 
-@pytest.mark.parametrize("variant", ["sd1", "sdxl"])
-def test_a_single_file_placed_directly_gives_the_same_networks(tmp_path, monkeypatch, variant):
-    """Single files: each weight cast and put on the device one at a time, never a float32
-    copy of a whole network on the CPU first (``gguf_model.prepare`` makes that copy)."""
+def _placed_directly(path: Path, monkeypatch: Any, slots: tuple[str, ...]) -> None:
+    """A single file loaded with each weight cast and put on the device one at a time equals
+    today's load, and no float32 copy of a whole network is made on the CPU first
+    (``gguf_model.prepare`` makes that copy)."""
     from pipelines.loading import components, gguf_model
     from pipelines.loading.single_file import load_single_file
-    from pipelines.testing.tiny_families import build_family
 
-    path = build_family(variant, tmp_path).file
-    today = load_single_file(path, dtype=MIXED)
-    copies: list[int] = []
-    real_prepare = gguf_model.prepare
-
-    def prepare(*args: Any) -> Any:
-        copies.append(1)
-        return real_prepare(*args)
-
-    monkeypatch.setattr(gguf_model, "prepare", prepare)
-    monkeypatch.setattr(components, "direct_device", lambda device: torch.device(device))
-    direct = load_single_file(path, dtype=MIXED)
-    assert copies == []
-    (model, clip, vae), (want_model, want_clip, want_vae) = direct, today
-    _assert_same(want_model.denoiser, model.denoiser)
-    _assert_same(want_vae.vae, vae.vae)
-    for slot in ("text_encoder", "text_encoder_2"):
-        if getattr(want_clip, slot) is not None:
-            _assert_same(getattr(want_clip, slot), getattr(clip, slot))
-
-
-def test_an_sd3_file_is_placed_directly_too(tmp_path, monkeypatch):
-    """SD3 all-in-one files take the SD single files' one-weight-at-a-time placement for the
-    transformer, the VAE and both CLIPs (T5 is built in its stored dtype, as before)."""
-    from pipelines.loading import components, gguf_model
-    from pipelines.loading.single_file import load_single_file
-    from pipelines.testing.tiny_sd3 import build_tiny_sd3
-
-    path = build_tiny_sd3(tmp_path).file
     today = load_single_file(path, dtype=MIXED)
     copies: list[int] = []
     real_prepare = gguf_model.prepare
@@ -177,8 +147,27 @@ def test_an_sd3_file_is_placed_directly_too(tmp_path, monkeypatch):
     (model, clip, vae), (want_model, want_clip, want_vae) = direct, today
     _assert_same(want_model.denoiser, model.denoiser)
     _assert_same(want_vae.vae, vae.vae)
-    for slot in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+    for slot in slots:
         _assert_same(getattr(want_clip, slot), getattr(clip, slot))
+
+
+@pytest.mark.parametrize("variant", ["sd1", "sdxl"])
+def test_a_single_file_placed_directly_gives_the_same_networks(tmp_path, monkeypatch, variant):
+    """Single files: each weight cast and put on the device one at a time."""
+    from pipelines.testing.tiny_families import build_family
+
+    slots = ("text_encoder",) if variant == "sd1" else ("text_encoder", "text_encoder_2")
+    _placed_directly(build_family(variant, tmp_path).file, monkeypatch, slots)
+
+
+def test_an_sd3_file_is_placed_directly_too(tmp_path, monkeypatch):
+    """SD3 all-in-one files take the SD single files' one-weight-at-a-time placement for the
+    transformer, the VAE and both CLIPs (T5 is built in its stored dtype, as before)."""
+    from pipelines.loading.single_file import load_single_file
+    from pipelines.testing.tiny_sd3 import build_tiny_sd3
+
+    path = build_tiny_sd3(tmp_path).file
+    _placed_directly(path, monkeypatch, ("text_encoder", "text_encoder_2", "text_encoder_3"))
     meta = load_single_file(path, device="meta", dtype=MIXED)  # meta stands in for the GPU
     for net in (meta[0].denoiser, meta[1].text_encoder, meta[1].text_encoder_2, meta[2].vae):
         assert {t.device.type for t in _tensors(net).values()} == {"meta"}
