@@ -203,17 +203,14 @@ def zero_x0_scales(scheduler: Any, step_levels: list[float]) -> list[float]:
     if cumprod is None:
         return [0.0 for _ in step_levels]
     cumprod = cumprod.double().clamp(1e-12, 1 - 1e-12)  # zero-SNR schedules end at 0
-    log_sigmas = (((1 - cumprod) / cumprod) ** 0.5).log()
-    lows, weights = [], []
+    # read once, as Python floats (the schedule may be on the run device)
+    log_sigmas = (((1 - cumprod) / cumprod) ** 0.5).log().tolist()
+    logs = []
     for t in step_levels:  # log sigma interpolated at the (possibly fractional) timestep
         low = min(max(int(math.floor(t)), 0), len(log_sigmas) - 1)
-        lows.append(low)
-        weights.append(min(max(t - low, 0.0), 1.0))
-    # all steps at once and read back once (the schedule may be on the run device)
-    low_index = torch.tensor(lows, dtype=torch.long).to(log_sigmas.device)
-    high_index = (low_index + 1).clamp_max(len(log_sigmas) - 1)
-    w = torch.tensor(weights, dtype=log_sigmas.dtype).to(log_sigmas.device)
-    logs = (log_sigmas[low_index] * (1 - w) + log_sigmas[high_index] * w).tolist()
+        high = min(low + 1, len(log_sigmas) - 1)
+        w = min(max(t - low, 0.0), 1.0)
+        logs.append(log_sigmas[low] * (1 - w) + log_sigmas[high] * w)
     scales = []
     for log_sigma in logs:
         sigma = math.exp(log_sigma)
